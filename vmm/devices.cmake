@@ -1,6 +1,25 @@
 add_library(ftvm_devices STATIC
   src/bus.cpp
+  src/devices/byte_io_device.cpp
+  src/devices/cmos_rtc.cpp
+  src/devices/pic8259.cpp
+  src/devices/pit8254.cpp
+  src/devices/shutdown_port.cpp
+  src/devices/time_source.cpp
+  src/devices/uart16550.cpp
 )
 target_include_directories(ftvm_devices PUBLIC include)
 target_compile_options(ftvm_devices PRIVATE ${FTVM_HOST_WARNINGS})
-target_link_libraries(ftvm_devices PUBLIC fmt::fmt)
+target_link_libraries(ftvm_devices PUBLIC fmt::fmt testsvc_abi)
+
+ftvm_add_test(NAME ftvm_devices_tests LABEL unit
+  SOURCES
+    tests/devices/bus_test.cpp
+    tests/devices/cmos_rtc_test.cpp
+    tests/devices/pic8259_test.cpp
+    tests/devices/pit8254_test.cpp
+    tests/devices/shutdown_port_test.cpp
+    tests/devices/time_source_test.cpp
+    tests/devices/uart16550_test.cpp
+  LIBS ftvm_devices
+)

@@ -1,0 +1,89 @@
+// Commands and their replies (one reply line each, "> " = abi::kReplyPrefix):
+//   help              > commands: help stats digest echo <text> shutdown
+//   stats             > stats ticks=<n> progress=<n> journal=<n> switches=<n> uptime_s=<n> rx=<n>
+//   digest            > digest=<16 hex> journal=<n>
+//   echo <text>       > <text>
+//   shutdown          > bye          (then the VM stops with status 0)
+//   <other>           > unknown command: <other>
+// Empty lines get no reply. A line longer than kMaxCommandBytes is cut there and first
+// answered with "> line too long, truncated to <n> bytes".
+
+#include "kernel/service.h"
+
+#include "kernel/command.h"
+#include "kernel/compute.h"
+#include "kernel/config.h"
+#include "kernel/console.h"
+#include "kernel/journal.h"
+#include "kernel/line_editor.h"
+#include "kernel/pit.h"
+#include "kernel/sched.h"
+#include "kernel/shutdown.h"
+#include "kernel/uart.h"
+#include "testsvc/abi.h"
+
+namespace testsvc::kernel::service {
+namespace {
+
+constinit LineEditor<kMaxCommandBytes> g_editor;
+
+console::Line Reply() {
+  console::Line line;
+  line.Append(abi::kReplyPrefix);
+  return line;
+}
+
+void Execute(const Command& command) {
+  console::Line line = Reply();
+  switch (command.kind) {
+    case CommandKind::kEmpty:
+      return;
+    case CommandKind::kHelp:
+      line.Append("commands: help stats digest echo <text> shutdown");
+      break;
+    case CommandKind::kStats: {
+      const uint64_t ticks = pit::Ticks();
+      line.Append("stats ticks=").AppendDecimal(ticks);
+      line.Append(" progress=").AppendDecimal(compute::Progress());
+      line.Append(" journal=").AppendDecimal(journal::Count());
+      line.Append(" switches=").AppendDecimal(sched::ContextSwitches());
+      line.Append(" uptime_s=").AppendDecimal(ticks / abi::kTickHz);
+      line.Append(" rx=").AppendDecimal(uart::RxBytes());
+      break;
+    }
+    case CommandKind::kDigest:
+      line.Append("digest=").AppendHex(journal::Digest(), 16);
+      line.Append(" journal=").AppendDecimal(journal::Count());
+      break;
+    case CommandKind::kEcho:
+      line.Append(command.arg, command.arg_size);
+      break;
+    case CommandKind::kShutdown:
+      line.Append("bye");
+      console::WriteLine(line);
+      Shutdown(kExitOk);
+    case CommandKind::kUnknown:
+      line.Append("unknown command: ").Append(command.arg, command.arg_size);
+      break;
+  }
+  console::WriteLine(line);
+}
+
+void Main() {
+  for (;;) {
+    if (g_editor.Feed(uart::ReadByte()) != LineEditor<kMaxCommandBytes>::Result::kLine) continue;
+    if (g_editor.truncated()) {
+      console::Line notice = Reply();
+      notice.Append("line too long, truncated to ").AppendDecimal(kMaxCommandBytes);
+      notice.Append(" bytes");
+      console::WriteLine(notice);
+    }
+    Execute(ParseCommand(g_editor.line(), g_editor.size()));
+  }
+}
+
+}  // namespace
+
+void Start() { sched::Spawn("service", &Main); }
+
+}  // namespace testsvc::kernel::service

@@ -1,0 +1,77 @@
+// Thin RAII wrappers over the KVM ioctl API: the system fd (/dev/kvm), a VM fd and a vCPU fd
+// with its shared kvm_run page. They translate errno into Result errors that say what to do.
+#pragma once
+
+#include <linux/kvm.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "vmm/mapping.h"
+#include "vmm/result.h"
+#include "vmm/unique_fd.h"
+
+namespace ftvm {
+
+class KvmVcpu {
+ public:
+  KvmVcpu(UniqueFd fd, Mapping run_page) : fd_(std::move(fd)), run_page_(std::move(run_page)) {}
+
+  kvm_run* run_page() const { return reinterpret_cast<kvm_run*>(run_page_.data()); }
+  size_t run_page_bytes() const { return run_page_.size(); }
+  int fd() const { return fd_.get(); }
+
+  // Enters the guest until the next exit. Returns 0, or the errno of KVM_RUN (EINTR when a
+  // signal kicked the vCPU out).
+  int run();
+
+  Result<kvm_regs> get_regs() const;
+  Result<void> set_regs(const kvm_regs& regs);
+  Result<kvm_sregs> get_sregs() const;
+  Result<void> set_sregs(const kvm_sregs& sregs);
+  Result<kvm_fpu> get_fpu() const;
+  Result<kvm_vcpu_events> get_events() const;
+  Result<void> set_cpuid(const std::vector<kvm_cpuid_entry2>& entries);
+  // Injects an external interrupt vector (userspace irqchip only).
+  Result<void> interrupt(uint8_t vector);
+  // Guest-virtual to guest-physical through the guest's current page tables.
+  Result<uint64_t> translate(uint64_t gva) const;
+  Result<void> set_guest_debug(const kvm_guest_debug& debug);
+
+ private:
+  Result<void> ioctl_checked(unsigned long request, void* arg, const char* what) const;
+  UniqueFd fd_;
+  Mapping run_page_;
+};
+
+class KvmVm {
+ public:
+  KvmVm(UniqueFd fd, int vcpu_mmap_size) : fd_(std::move(fd)), vcpu_mmap_size_(vcpu_mmap_size) {}
+  Result<void> map_memory(uint32_t slot, uint64_t gpa, uint64_t bytes, void* host, uint32_t flags);
+  Result<KvmVcpu> create_vcpu(unsigned long id);
+  // Intel VMX needs three pages of guest-physical space for its real-mode TSS; they must not
+  // overlap RAM or MMIO.
+  Result<void> set_tss_address(uint64_t gpa);
+  int fd() const { return fd_.get(); }
+
+ private:
+  UniqueFd fd_;
+  int vcpu_mmap_size_;
+};
+
+class Kvm {
+ public:
+  static constexpr const char* kDevicePath = "/dev/kvm";
+  static Result<Kvm> open(const std::string& path = kDevicePath);
+
+  int check_extension(long capability) const;
+  Result<std::vector<kvm_cpuid_entry2>> supported_cpuid() const;
+  Result<KvmVm> create_vm() const;
+
+ private:
+  explicit Kvm(UniqueFd fd) : fd_(std::move(fd)) {}
+  UniqueFd fd_;
+};
+
+}  // namespace ftvm

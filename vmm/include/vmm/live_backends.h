@@ -1,0 +1,60 @@
+// The live (host-driven) side of the devices: one I/O thread that turns host happenings into
+// events on the EventQueue. PIT expiries from a timerfd armed on the PIT's own schedule,
+// console input from a file descriptor, SIGINT/SIGTERM and the run's time limit as stop
+// requests. A replaying VM has no such thread: its events come from the log instead.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "vmm/devices/pit8254.h"
+#include "vmm/event_queue.h"
+#include "vmm/result.h"
+#include "vmm/unique_fd.h"
+
+namespace ftvm {
+
+class LiveBackends {
+ public:
+  struct Options {
+    int input_fd = -1;  // console input; -1 for none. Not owned.
+    std::optional<std::chrono::nanoseconds> time_limit;
+    bool handle_termination_signals = true;
+  };
+
+  // Must be called before any other thread exists when handling signals, because SIGINT and
+  // SIGTERM are blocked process-wide and read from a signalfd.
+  static Result<std::unique_ptr<LiveBackends>> start(EventQueue& events, Options options);
+  ~LiveBackends();
+
+  // Thread-safe: re-arms the PIT timer on the vCPU's request.
+  void schedule_pit(const PitTimerSchedule& schedule);
+
+ private:
+  LiveBackends(EventQueue& events, Options options) : events_(events), options_(options) {}
+  Result<void> open_fds();
+  void loop();
+  void on_pit_timer();
+  void on_input();
+  void on_signal();
+  void apply_pit_schedule();
+
+  EventQueue& events_;
+  Options options_;
+  UniqueFd pit_timer_;
+  UniqueFd deadline_timer_;
+  UniqueFd signals_;
+  UniqueFd wakeup_;
+  std::mutex schedule_mutex_;
+  std::optional<PitTimerSchedule> pending_schedule_;
+  uint64_t armed_generation_ = ~0ull;
+  bool input_open_ = false;
+  std::atomic<bool> quit_{false};
+  std::thread thread_;
+};
+
+}  // namespace ftvm

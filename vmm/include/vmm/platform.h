@@ -1,0 +1,56 @@
+// The PC-like platform the guest sees: the device models wired to each other (IRQ lines) and
+// to the buses, plus the rules for applying external events to them. Contains no KVM, so the
+// whole device side of a VM can be driven in unit tests.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+
+#include "vmm/bus.h"
+#include "vmm/devices/cmos_rtc.h"
+#include "vmm/devices/console.h"
+#include "vmm/devices/pic8259.h"
+#include "vmm/devices/pit8254.h"
+#include "vmm/devices/shutdown_port.h"
+#include "vmm/devices/time_source.h"
+#include "vmm/devices/uart16550.h"
+#include "vmm/event.h"
+#include "vmm/result.h"
+
+namespace ftvm {
+
+class Platform {
+ public:
+  Platform(TimeSource& time, ConsoleSink& console);
+  Platform(const Platform&) = delete;
+  Platform& operator=(const Platform&) = delete;
+
+  // Claims the legacy port ranges of testsvc/abi.h on the port bus.
+  Result<void> attach_devices();
+
+  void apply(const Event& event);
+  // Console input that did not fit the UART FIFO waits here and is offered again after each
+  // exit, as the guest drains the FIFO.
+  void offer_pending_input();
+  bool has_pending_input() const { return !pending_input_.empty(); }
+
+  Bus& pio_bus() { return pio_bus_; }
+  Bus& mmio_bus() { return mmio_bus_; }
+  PicPair& pic() { return pic_; }
+  Pit8254& pit() { return pit_; }
+  Uart16550& uart() { return uart_; }
+  CmosRtc& rtc() { return rtc_; }
+  ShutdownPort& shutdown_port() { return shutdown_port_; }
+
+ private:
+  Bus pio_bus_;
+  Bus mmio_bus_;
+  PicPair pic_;
+  Pit8254 pit_;
+  Uart16550 uart_;
+  CmosRtc rtc_;
+  ShutdownPort shutdown_port_;
+  std::deque<uint8_t> pending_input_;
+};
+
+}  // namespace ftvm

@@ -1,0 +1,73 @@
+// The vCPU loop as an explicit state machine.
+//
+//   kRunning --HLT exit--> kHalted --interrupt deliverable--> kRunning
+//   any --stop request / guest shutdown / fault--> kStopped
+//
+// Between two exits (and only there) it applies external events, offers pending console
+// input, and delivers interrupts: KVM_INTERRUPT when the guest can take one, otherwise a
+// request for the interrupt-window exit, which is itself a deterministic point.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "vmm/event_queue.h"
+#include "vmm/exit_handler.h"
+#include "vmm/kvm.h"
+#include "vmm/platform.h"
+
+namespace ftvm {
+
+enum class VcpuState { kRunning, kHalted, kStopped };
+
+struct RunResult {
+  enum class Reason { kGuestShutdown, kStopRequested, kFault };
+  Reason reason;
+  uint32_t guest_status = 0;  // for kGuestShutdown
+  std::string detail;         // the stop reason or the fault
+};
+
+class VcpuRunner {
+ public:
+  VcpuRunner(KvmVcpu& vcpu, size_t run_page_bytes, Platform& platform, EventQueue& events);
+
+  // Called on the vCPU thread whenever the guest reprograms PIT channel 0, so the live timer
+  // backend can re-arm.
+  void on_pit_schedule_change(std::function<void(const PitTimerSchedule&)> callback);
+
+  // Forces KVM_RUN to return soon. Safe from any thread while run() is executing.
+  void kick();
+
+  RunResult run();
+
+  VcpuState state() const { return state_; }
+  const ExitCounters& counters() const { return exits_.counters(); }
+  uint64_t exit_count() const { return exits_.exit_count(); }
+
+ private:
+  void apply_events();
+  void deliver_interrupt();
+  bool interrupt_deliverable() const;
+  std::optional<RunResult> enter_guest();
+  void notify_pit_schedule();
+
+  KvmVcpu& vcpu_;
+  kvm_run* run_;
+  Platform& platform_;
+  EventQueue& events_;
+  ExitHandler exits_;
+  VcpuState state_ = VcpuState::kRunning;
+  std::atomic<pthread_t> thread_{};
+  std::atomic<bool> thread_known_{false};
+  uint64_t pit_generation_seen_ = ~0ull;
+  std::function<void(const PitTimerSchedule&)> pit_schedule_callback_;
+};
+
+// Installs the (empty) handler of the signal used to kick vCPU threads out of KVM_RUN.
+void install_kick_signal_handler();
+
+}  // namespace ftvm

@@ -1,0 +1,60 @@
+// One virtual machine: KVM objects, guest RAM, the platform devices and a booted vCPU.
+// Creating it validates everything that comes from the user (memory size, guest image) before
+// touching /dev/kvm, so a bad image is reported as such even on a host without KVM.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "vmm/elf_loader.h"
+#include "vmm/guest_memory.h"
+#include "vmm/kvm.h"
+#include "vmm/platform.h"
+#include "vmm/result.h"
+
+namespace ftvm {
+
+struct VmConfig {
+  static constexpr uint64_t kDefaultMemBytes = 64ull << 20;
+  static constexpr uint64_t kMinMemBytes = 4ull << 20;
+
+  uint64_t mem_bytes = kDefaultMemBytes;
+  std::span<const uint8_t> image;  // an ELF64 kernel; must outlive create()
+  std::string image_name;          // for messages
+  std::string kvm_device = Kvm::kDevicePath;
+};
+
+Result<void> validate_memory_size(uint64_t bytes);
+
+class Vm {
+ public:
+  static Result<std::unique_ptr<Vm>> create(const VmConfig& config, TimeSource& time,
+                                            ConsoleSink& console);
+
+  Platform& platform() { return *platform_; }
+  KvmVcpu& vcpu() { return vcpu_; }
+  const GuestMemory& memory() const { return memory_; }
+  uint64_t entry_point() const { return entry_; }
+
+ private:
+  Vm(Kvm kvm, KvmVm vm, GuestMemory memory, KvmVcpu vcpu, std::unique_ptr<Platform> platform,
+     uint64_t entry)
+      : kvm_(std::move(kvm)),
+        vm_(std::move(vm)),
+        memory_(std::move(memory)),
+        vcpu_(std::move(vcpu)),
+        platform_(std::move(platform)),
+        entry_(entry) {}
+
+  Kvm kvm_;
+  KvmVm vm_;
+  GuestMemory memory_;
+  KvmVcpu vcpu_;
+  std::unique_ptr<Platform> platform_;
+  uint64_t entry_;
+};
+
+}  // namespace ftvm

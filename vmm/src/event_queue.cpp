@@ -1,0 +1,54 @@
+#include "vmm/event_queue.h"
+
+namespace ftvm {
+
+void EventQueue::set_kick(std::function<void()> kick) {
+  std::lock_guard lock(mutex_);
+  kick_ = std::move(kick);
+}
+
+void EventQueue::kick_locked_out() {
+  std::function<void()> kick;
+  {
+    std::lock_guard lock(mutex_);
+    kick = kick_;
+  }
+  changed_.notify_all();
+  if (kick) kick();
+}
+
+void EventQueue::push(Event event) {
+  {
+    std::lock_guard lock(mutex_);
+    events_.push_back(std::move(event));
+  }
+  kick_locked_out();
+}
+
+std::optional<Event> EventQueue::try_pop() {
+  std::lock_guard lock(mutex_);
+  if (events_.empty()) return std::nullopt;
+  Event event = std::move(events_.front());
+  events_.pop_front();
+  return event;
+}
+
+void EventQueue::request_stop(std::string reason) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!stop_reason_) stop_reason_ = std::move(reason);
+  }
+  kick_locked_out();
+}
+
+std::optional<std::string> EventQueue::stop_reason() const {
+  std::lock_guard lock(mutex_);
+  return stop_reason_;
+}
+
+void EventQueue::wait(Clock::time_point deadline) {
+  std::unique_lock lock(mutex_);
+  changed_.wait_until(lock, deadline, [&] { return !events_.empty() || stop_reason_; });
+}
+
+}  // namespace ftvm

@@ -1,0 +1,195 @@
+#include "vmm/kvm.h"
+
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
+#include <cerrno>
+#include <cstring>
+#include <algorithm>
+#include <memory>
+
+#include <fmt/format.h>
+
+namespace ftvm {
+namespace {
+
+// <linux/kvm.h> declares the trailing arrays of kvm_cpuid2 and friends with
+// __DECLARE_FLEX_ARRAY, which in C++ adds an empty struct member of size 1 and changes the
+// struct's size, and with it the size encoded in the ioctl number. The kernel matches ioctl
+// numbers exactly, so these are spelled with the C layout: an 8-byte header.
+constexpr unsigned long kFlexHeaderBytes = 8;
+constexpr unsigned long kGetSupportedCpuid =
+    _IOC(_IOC_READ | _IOC_WRITE, KVMIO, 0x05, kFlexHeaderBytes);
+constexpr unsigned long kSetCpuid2 = _IOC(_IOC_WRITE, KVMIO, 0x90, kFlexHeaderBytes);
+
+Error errno_error(const char* what) {
+  return make_error(fmt::format("{} failed: {}", what, std::strerror(errno)));
+}
+
+std::string open_advice(int error, const std::string& path) {
+  switch (error) {
+    case ENOENT:
+      return fmt::format(
+          "{} does not exist: KVM is not available on this host. Load the kvm_intel or kvm_amd "
+          "module, enable virtualization in the firmware, or enable nested virtualization on the "
+          "hypervisor this machine runs on.",
+          path);
+    case EACCES:
+    case EPERM:
+      return fmt::format(
+          "permission denied opening {}: run as root or add your user to the 'kvm' group "
+          "(sudo usermod -aG kvm $USER, then log in again).",
+          path);
+    default:
+      return fmt::format("cannot open {}: {}", path, std::strerror(error));
+  }
+}
+
+}  // namespace
+
+int KvmVcpu::run() { return ::ioctl(fd_.get(), KVM_RUN, 0) == 0 ? 0 : errno; }
+
+Result<void> KvmVcpu::ioctl_checked(unsigned long request, void* arg, const char* what) const {
+  if (::ioctl(fd_.get(), request, arg) < 0) return errno_error(what);
+  return {};
+}
+
+Result<kvm_regs> KvmVcpu::get_regs() const {
+  kvm_regs regs{};
+  if (auto r = ioctl_checked(KVM_GET_REGS, &regs, "KVM_GET_REGS"); !r) return r.error();
+  return regs;
+}
+
+Result<void> KvmVcpu::set_regs(const kvm_regs& regs) {
+  auto copy = regs;
+  return ioctl_checked(KVM_SET_REGS, &copy, "KVM_SET_REGS");
+}
+
+Result<kvm_sregs> KvmVcpu::get_sregs() const {
+  kvm_sregs sregs{};
+  if (auto r = ioctl_checked(KVM_GET_SREGS, &sregs, "KVM_GET_SREGS"); !r) return r.error();
+  return sregs;
+}
+
+Result<void> KvmVcpu::set_sregs(const kvm_sregs& sregs) {
+  auto copy = sregs;
+  return ioctl_checked(KVM_SET_SREGS, &copy, "KVM_SET_SREGS");
+}
+
+Result<kvm_fpu> KvmVcpu::get_fpu() const {
+  kvm_fpu fpu{};
+  if (auto r = ioctl_checked(KVM_GET_FPU, &fpu, "KVM_GET_FPU"); !r) return r.error();
+  return fpu;
+}
+
+Result<kvm_vcpu_events> KvmVcpu::get_events() const {
+  kvm_vcpu_events events{};
+  if (auto r = ioctl_checked(KVM_GET_VCPU_EVENTS, &events, "KVM_GET_VCPU_EVENTS"); !r) {
+    return r.error();
+  }
+  return events;
+}
+
+Result<void> KvmVcpu::set_cpuid(const std::vector<kvm_cpuid_entry2>& entries) {
+  const size_t bytes = kFlexHeaderBytes + entries.size() * sizeof(kvm_cpuid_entry2);
+  auto storage = std::make_unique<uint8_t[]>(bytes);
+  std::memset(storage.get(), 0, bytes);
+  const uint32_t count = static_cast<uint32_t>(entries.size());
+  std::memcpy(storage.get(), &count, sizeof(count));
+  std::memcpy(storage.get() + kFlexHeaderBytes, entries.data(),
+              entries.size() * sizeof(kvm_cpuid_entry2));
+  return ioctl_checked(kSetCpuid2, storage.get(), "KVM_SET_CPUID2");
+}
+
+Result<void> KvmVcpu::interrupt(uint8_t vector) {
+  kvm_interrupt irq{};
+  irq.irq = vector;
+  return ioctl_checked(KVM_INTERRUPT, &irq, "KVM_INTERRUPT");
+}
+
+Result<uint64_t> KvmVcpu::translate(uint64_t gva) const {
+  kvm_translation translation{};
+  translation.linear_address = gva;
+  if (auto r = ioctl_checked(KVM_TRANSLATE, &translation, "KVM_TRANSLATE"); !r) return r.error();
+  if (!translation.valid) {
+    return make_error(fmt::format("guest-virtual address {:#x} is not mapped", gva));
+  }
+  return static_cast<uint64_t>(translation.physical_address);
+}
+
+Result<void> KvmVcpu::set_guest_debug(const kvm_guest_debug& debug) {
+  auto copy = debug;
+  return ioctl_checked(KVM_SET_GUEST_DEBUG, &copy, "KVM_SET_GUEST_DEBUG");
+}
+
+Result<void> KvmVm::map_memory(uint32_t slot, uint64_t gpa, uint64_t bytes, void* host,
+                               uint32_t flags) {
+  kvm_userspace_memory_region region{};
+  region.slot = slot;
+  region.flags = flags;
+  region.guest_phys_addr = gpa;
+  region.memory_size = bytes;
+  region.userspace_addr = reinterpret_cast<uint64_t>(host);
+  if (::ioctl(fd_.get(), KVM_SET_USER_MEMORY_REGION, &region) < 0) {
+    return errno_error("KVM_SET_USER_MEMORY_REGION");
+  }
+  return {};
+}
+
+Result<KvmVcpu> KvmVm::create_vcpu(unsigned long id) {
+  UniqueFd fd(::ioctl(fd_.get(), KVM_CREATE_VCPU, id));
+  if (!fd.valid()) return errno_error("KVM_CREATE_VCPU");
+  void* run = ::mmap(nullptr, static_cast<size_t>(vcpu_mmap_size_), PROT_READ | PROT_WRITE,
+                     MAP_SHARED, fd.get(), 0);
+  if (run == MAP_FAILED) return errno_error("mmap of the vCPU run page");
+  return KvmVcpu(std::move(fd), Mapping(run, static_cast<size_t>(vcpu_mmap_size_)));
+}
+
+Result<void> KvmVm::set_tss_address(uint64_t gpa) {
+  if (::ioctl(fd_.get(), KVM_SET_TSS_ADDR, gpa) < 0) return errno_error("KVM_SET_TSS_ADDR");
+  return {};
+}
+
+Result<Kvm> Kvm::open(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+  if (!fd.valid()) return make_error(open_advice(errno, path));
+  int version = ::ioctl(fd.get(), KVM_GET_API_VERSION, 0);
+  if (version != KVM_API_VERSION) {
+    return make_error(fmt::format("{} speaks KVM API version {}, ftvm needs {}", path, version,
+                                  KVM_API_VERSION));
+  }
+  return Kvm(std::move(fd));
+}
+
+int Kvm::check_extension(long capability) const {
+  int result = ::ioctl(fd_.get(), KVM_CHECK_EXTENSION, capability);
+  return result < 0 ? 0 : result;
+}
+
+Result<std::vector<kvm_cpuid_entry2>> Kvm::supported_cpuid() const {
+  constexpr uint32_t kMaxEntries = 256;
+  const size_t bytes = kFlexHeaderBytes + kMaxEntries * sizeof(kvm_cpuid_entry2);
+  auto storage = std::make_unique<uint8_t[]>(bytes);
+  std::memset(storage.get(), 0, bytes);
+  std::memcpy(storage.get(), &kMaxEntries, sizeof(kMaxEntries));
+  if (::ioctl(fd_.get(), kGetSupportedCpuid, storage.get()) < 0) {
+    return errno_error("KVM_GET_SUPPORTED_CPUID");
+  }
+  uint32_t count = 0;
+  std::memcpy(&count, storage.get(), sizeof(count));
+  std::vector<kvm_cpuid_entry2> entries(std::min(count, kMaxEntries));
+  std::memcpy(entries.data(), storage.get() + kFlexHeaderBytes,
+              entries.size() * sizeof(kvm_cpuid_entry2));
+  return entries;
+}
+
+Result<KvmVm> Kvm::create_vm() const {
+  int mmap_size = ::ioctl(fd_.get(), KVM_GET_VCPU_MMAP_SIZE, 0);
+  if (mmap_size <= 0) return errno_error("KVM_GET_VCPU_MMAP_SIZE");
+  UniqueFd vm(::ioctl(fd_.get(), KVM_CREATE_VM, 0));
+  if (!vm.valid()) return errno_error("KVM_CREATE_VM");
+  return KvmVm(std::move(vm), mmap_size);
+}
+
+}  // namespace ftvm

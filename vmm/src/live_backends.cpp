@@ -1,0 +1,157 @@
+#include "vmm/live_backends.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace ftvm {
+namespace {
+
+constexpr uint64_t kNanosPerSecond = 1'000'000'000;
+
+timespec to_timespec(uint64_t ns) {
+  return timespec{static_cast<time_t>(ns / kNanosPerSecond),
+                  static_cast<long>(ns % kNanosPerSecond)};
+}
+
+Error errno_error(const char* what) {
+  return make_error(fmt::format("{}: {}", what, std::strerror(errno)));
+}
+
+void drain_counter(int fd) {
+  uint64_t count;
+  [[maybe_unused]] ssize_t n = ::read(fd, &count, sizeof(count));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<LiveBackends>> LiveBackends::start(EventQueue& events, Options options) {
+  std::unique_ptr<LiveBackends> backends(new LiveBackends(events, options));
+  if (auto r = backends->open_fds(); !r) return r.error();
+  backends->thread_ = std::thread([raw = backends.get()] { raw->loop(); });
+  return backends;
+}
+
+Result<void> LiveBackends::open_fds() {
+  pit_timer_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+  if (!pit_timer_.valid()) return errno_error("timerfd_create");
+  wakeup_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!wakeup_.valid()) return errno_error("eventfd");
+  if (options_.time_limit) {
+    deadline_timer_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+    if (!deadline_timer_.valid()) return errno_error("timerfd_create");
+    itimerspec spec{};
+    spec.it_value = to_timespec(static_cast<uint64_t>(options_.time_limit->count()));
+    if (spec.it_value.tv_sec == 0 && spec.it_value.tv_nsec == 0) spec.it_value.tv_nsec = 1;
+    if (::timerfd_settime(deadline_timer_.get(), 0, &spec, nullptr) < 0) {
+      return errno_error("timerfd_settime");
+    }
+  }
+  if (options_.handle_termination_signals) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    signals_.reset(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
+    if (!signals_.valid()) return errno_error("signalfd");
+  }
+  input_open_ = options_.input_fd >= 0;
+  return {};
+}
+
+LiveBackends::~LiveBackends() {
+  quit_.store(true);
+  uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = ::write(wakeup_.get(), &one, sizeof(one));
+  if (thread_.joinable()) thread_.join();
+}
+
+void LiveBackends::schedule_pit(const PitTimerSchedule& schedule) {
+  {
+    std::lock_guard lock(schedule_mutex_);
+    pending_schedule_ = schedule;
+  }
+  uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = ::write(wakeup_.get(), &one, sizeof(one));
+}
+
+void LiveBackends::apply_pit_schedule() {
+  std::optional<PitTimerSchedule> schedule;
+  {
+    std::lock_guard lock(schedule_mutex_);
+    schedule.swap(pending_schedule_);
+  }
+  if (!schedule) return;
+  itimerspec spec{};
+  if (schedule->armed) {
+    spec.it_value = to_timespec(schedule->first_expiry_ns);
+    if (spec.it_value.tv_sec == 0 && spec.it_value.tv_nsec == 0) spec.it_value.tv_nsec = 1;
+    spec.it_interval = to_timespec(schedule->period_ns);
+  }
+  armed_generation_ = schedule->generation;
+  ::timerfd_settime(pit_timer_.get(), TFD_TIMER_ABSTIME, &spec, nullptr);
+}
+
+void LiveBackends::on_pit_timer() {
+  uint64_t expirations = 0;
+  if (::read(pit_timer_.get(), &expirations, sizeof(expirations)) != sizeof(expirations)) return;
+  // Expiries the guest has not yet acknowledged coalesce in the PIC (as on hardware), so one
+  // event per wakeup is enough.
+  events_.push(PitExpiry{armed_generation_});
+}
+
+void LiveBackends::on_input() {
+  std::array<uint8_t, 4096> buffer;
+  ssize_t n = ::read(options_.input_fd, buffer.data(), buffer.size());
+  if (n > 0) {
+    events_.push(ConsoleInput{{buffer.begin(), buffer.begin() + n}});
+  } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+    input_open_ = false;  // end of input: the guest simply sees no more bytes
+  }
+}
+
+void LiveBackends::on_signal() {
+  signalfd_siginfo info{};
+  if (::read(signals_.get(), &info, sizeof(info)) != sizeof(info)) return;
+  events_.request_stop(fmt::format("received {}", strsignal(static_cast<int>(info.ssi_signo))));
+}
+
+void LiveBackends::loop() {
+  enum { kWakeup, kPit, kDeadline, kSignals, kInput, kCount };
+  while (!quit_.load()) {
+    std::array<pollfd, kCount> fds{};
+    fds[kWakeup] = {wakeup_.get(), POLLIN, 0};
+    fds[kPit] = {pit_timer_.get(), POLLIN, 0};
+    fds[kDeadline] = {deadline_timer_.get(), POLLIN, 0};
+    fds[kSignals] = {signals_.get(), POLLIN, 0};
+    fds[kInput] = {input_open_ ? options_.input_fd : -1, POLLIN, 0};
+    if (::poll(fds.data(), fds.size(), -1) < 0) {
+      if (errno == EINTR) continue;
+      events_.request_stop(fmt::format("I/O thread poll failed: {}", std::strerror(errno)));
+      return;
+    }
+    if (fds[kWakeup].revents) {
+      drain_counter(wakeup_.get());
+      apply_pit_schedule();
+    }
+    if (fds[kPit].revents) on_pit_timer();
+    if (fds[kDeadline].revents) {
+      drain_counter(deadline_timer_.get());
+      events_.request_stop("time limit reached");
+    }
+    if (fds[kSignals].revents) on_signal();
+    if (fds[kInput].revents) on_input();
+  }
+}
+
+}  // namespace ftvm

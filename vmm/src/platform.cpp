@@ -1,0 +1,57 @@
+#include "vmm/platform.h"
+
+#include <vector>
+
+#include "testsvc/abi.h"
+
+namespace ftvm {
+
+namespace abi = testsvc::abi;
+
+Platform::Platform(TimeSource& time, ConsoleSink& console)
+    : pit_(time, IrqLine(pic_, abi::kIrqPit)),
+      uart_(console, IrqLine(pic_, abi::kIrqCom1)),
+      rtc_(time) {}
+
+Result<void> Platform::attach_devices() {
+  struct Claim {
+    uint64_t base;
+    uint64_t length;
+    IoDevice& device;
+    const char* name;
+  };
+  const Claim claims[] = {
+      {abi::kPicMasterCommand, 2, pic_.master_io(), "pic-master"},
+      {abi::kPicSlaveCommand, 2, pic_.slave_io(), "pic-slave"},
+      {abi::kPitChannel0, 4, pit_, "pit"},
+      {abi::kRtcIndex, 2, rtc_, "rtc"},
+      {abi::kCom1Base, 8, uart_, "com1"},
+      {abi::kShutdownPort, 4, shutdown_port_, "shutdown"},
+  };
+  for (const auto& claim : claims) {
+    if (auto r = pio_bus_.insert(claim.base, claim.length, claim.device, claim.name); !r) {
+      return r;
+    }
+  }
+  return {};
+}
+
+void Platform::apply(const Event& event) {
+  if (const auto* expiry = std::get_if<PitExpiry>(&event)) {
+    pit_.expire(expiry->generation);
+  } else if (const auto* input = std::get_if<ConsoleInput>(&event)) {
+    pending_input_.insert(pending_input_.end(), input->bytes.begin(), input->bytes.end());
+    offer_pending_input();
+  }
+}
+
+void Platform::offer_pending_input() {
+  const size_t space = uart_.rx_space();
+  if (pending_input_.empty() || space == 0) return;
+  const size_t n = std::min(space, pending_input_.size());
+  std::vector<uint8_t> chunk(pending_input_.begin(), pending_input_.begin() + n);
+  const size_t accepted = uart_.receive(chunk);
+  pending_input_.erase(pending_input_.begin(), pending_input_.begin() + accepted);
+}
+
+}  // namespace ftvm

@@ -1,0 +1,131 @@
+#include "vmm/vcpu_runner.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace ftvm {
+namespace {
+
+constexpr int kKickSignal = SIGUSR1;
+constexpr auto kHaltPollInterval = std::chrono::milliseconds(100);
+
+void on_kick_signal(int) {}
+
+}  // namespace
+
+void install_kick_signal_handler() {
+  struct sigaction action {};
+  action.sa_handler = on_kick_signal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = 0;  // no SA_RESTART: KVM_RUN must return EINTR
+  sigaction(kKickSignal, &action, nullptr);
+}
+
+VcpuRunner::VcpuRunner(KvmVcpu& vcpu, size_t run_page_bytes, Platform& platform,
+                       EventQueue& events)
+    : vcpu_(vcpu),
+      run_(vcpu.run_page()),
+      platform_(platform),
+      events_(events),
+      exits_(platform.pio_bus(), platform.mmio_bus(), run_page_bytes) {}
+
+void VcpuRunner::on_pit_schedule_change(std::function<void(const PitTimerSchedule&)> callback) {
+  pit_schedule_callback_ = std::move(callback);
+}
+
+void VcpuRunner::kick() {
+  // immediate_exit closes the race with a vCPU that is about to enter KVM_RUN: the signal alone
+  // would be lost if it arrived just before the ioctl.
+  __atomic_store_n(&run_->immediate_exit, 1, __ATOMIC_SEQ_CST);
+  if (thread_known_.load()) pthread_kill(thread_.load(), kKickSignal);
+}
+
+void VcpuRunner::notify_pit_schedule() {
+  const PitTimerSchedule schedule = platform_.pit().timer_schedule();
+  if (schedule.generation == pit_generation_seen_) return;
+  pit_generation_seen_ = schedule.generation;
+  if (pit_schedule_callback_) pit_schedule_callback_(schedule);
+}
+
+void VcpuRunner::apply_events() {
+  while (auto event = events_.try_pop()) platform_.apply(*event);
+  platform_.offer_pending_input();
+}
+
+bool VcpuRunner::interrupt_deliverable() const {
+  return platform_.pic().interrupt_pending() && run_->if_flag != 0;
+}
+
+void VcpuRunner::deliver_interrupt() {
+  if (!platform_.pic().interrupt_pending()) {
+    run_->request_interrupt_window = 0;
+    return;
+  }
+  if (run_->ready_for_interrupt_injection != 0 && run_->if_flag != 0) {
+    const uint8_t vector = platform_.pic().acknowledge();
+    if (auto r = vcpu_.interrupt(vector); !r) {
+      events_.request_stop(fmt::format("cannot inject vector {:#x}: {}", vector,
+                                       r.error().message));
+    }
+    run_->request_interrupt_window = 0;
+  } else {
+    run_->request_interrupt_window = 1;
+  }
+}
+
+std::optional<RunResult> VcpuRunner::enter_guest() {
+  const int error = vcpu_.run();
+  if (error == EINTR) {
+    exits_.note_interrupted();
+    return std::nullopt;
+  }
+  if (error != 0) {
+    return RunResult{RunResult::Reason::kFault, 0,
+                     fmt::format("KVM_RUN failed: {}", std::strerror(error))};
+  }
+  const ExitOutcome outcome = exits_.handle(*run_);
+  if (outcome.action == ExitAction::kFault) {
+    return RunResult{RunResult::Reason::kFault, 0, outcome.fault};
+  }
+  if (outcome.action == ExitAction::kHalt) state_ = VcpuState::kHalted;
+  if (auto status = platform_.shutdown_port().requested_status()) {
+    return RunResult{RunResult::Reason::kGuestShutdown, *status,
+                     fmt::format("guest requested shutdown with status {}", *status)};
+  }
+  notify_pit_schedule();
+  return std::nullopt;
+}
+
+RunResult VcpuRunner::run() {
+  thread_.store(pthread_self());
+  thread_known_.store(true);
+  notify_pit_schedule();
+  for (;;) {
+    __atomic_store_n(&run_->immediate_exit, 0, __ATOMIC_SEQ_CST);
+    apply_events();
+    if (auto reason = events_.stop_reason()) {
+      state_ = VcpuState::kStopped;
+      return RunResult{RunResult::Reason::kStopRequested, 0, *reason};
+    }
+    if (state_ == VcpuState::kHalted) {
+      if (!interrupt_deliverable()) {
+        // HLT with nothing to deliver (or IF=0): the guest sleeps until an event arrives.
+        events_.wait(EventQueue::Clock::now() + kHaltPollInterval);
+        continue;
+      }
+      state_ = VcpuState::kRunning;
+    }
+    deliver_interrupt();
+    if (auto result = enter_guest()) {
+      state_ = VcpuState::kStopped;
+      return *result;
+    }
+  }
+}
+
+}  // namespace ftvm

@@ -1,0 +1,94 @@
+#include "vmm/vm.h"
+
+#include <fmt/format.h>
+
+#include "testsvc/abi.h"
+#include "vmm/boot.h"
+#include "vmm/cpuid_filter.h"
+
+namespace ftvm {
+namespace {
+
+namespace abi = testsvc::abi;
+
+// Above the MMIO window and below 4 GiB, where nothing else lives.
+constexpr uint64_t kTssGpa = 0xfffbd000;
+constexpr uint64_t kPage = 4096;
+
+Result<void> require_capabilities(const Kvm& kvm) {
+  struct Needed {
+    long capability;
+    const char* name;
+  };
+  const Needed needed[] = {{KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY"},
+                           {KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT"},
+                           {KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR"},
+                           {KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID"}};
+  for (const auto& n : needed) {
+    if (kvm.check_extension(n.capability) <= 0) {
+      return make_error(fmt::format("this host's KVM lacks {}, which ftvm needs (kernel too old?)",
+                                    n.name));
+    }
+  }
+  return {};
+}
+
+Result<void> boot_vcpu(KvmVcpu& vcpu, const Kvm& kvm, const GuestMemory& memory, uint64_t entry) {
+  auto cpuid = kvm.supported_cpuid();
+  if (!cpuid) return cpuid.error();
+  if (auto r = vcpu.set_cpuid(filter_cpuid(std::move(*cpuid))); !r) return r;
+  auto reset_sregs = vcpu.get_sregs();
+  if (!reset_sregs) return reset_sregs.error();
+  auto boot = prepare_long_mode_boot(memory, entry, *reset_sregs);
+  if (!boot) return boot.error();
+  if (auto r = vcpu.set_sregs(boot->sregs); !r) return r;
+  return vcpu.set_regs(boot->regs);
+}
+
+}  // namespace
+
+Result<void> validate_memory_size(uint64_t bytes) {
+  if (bytes < VmConfig::kMinMemBytes) {
+    return make_error(fmt::format("--mem {} MiB is too small: the guest needs at least {} MiB",
+                                  bytes >> 20, VmConfig::kMinMemBytes >> 20));
+  }
+  if (bytes > abi::kMaxRamBytes) {
+    return make_error(fmt::format(
+        "--mem {} MiB is too large: guest RAM may not exceed {} MiB (it would overlap the MMIO "
+        "window at {:#x})",
+        bytes >> 20, abi::kMaxRamBytes >> 20, abi::kMmioBase));
+  }
+  if (bytes % kPage != 0) return make_error("guest memory size must be a multiple of 4 KiB");
+  return {};
+}
+
+Result<std::unique_ptr<Vm>> Vm::create(const VmConfig& config, TimeSource& time,
+                                       ConsoleSink& console) {
+  if (auto r = validate_memory_size(config.mem_bytes); !r) return r.error();
+  auto image = parse_elf64(config.image, {abi::kGuestImageMinGpa, config.mem_bytes});
+  if (!image) {
+    return make_error(fmt::format("bad guest image {}: {}", config.image_name,
+                                  image.error().message));
+  }
+  auto kvm = Kvm::open(config.kvm_device);
+  if (!kvm) return kvm.error();
+  if (auto r = require_capabilities(*kvm); !r) return r.error();
+  auto vm = kvm->create_vm();
+  if (!vm) return vm.error();
+  if (auto r = vm->set_tss_address(kTssGpa); !r) return r.error();
+  auto memory = GuestMemory::allocate(config.mem_bytes);
+  if (!memory) return memory.error();
+  if (auto r = load_elf64(*image, config.image, *memory); !r) return r.error();
+  if (auto r = vm->map_memory(0, 0, memory->size(), memory->host_base(), 0); !r) {
+    return r.error();
+  }
+  auto vcpu = vm->create_vcpu(0);
+  if (!vcpu) return vcpu.error();
+  if (auto r = boot_vcpu(*vcpu, *kvm, *memory, image->entry); !r) return r.error();
+  auto platform = std::make_unique<Platform>(time, console);
+  if (auto r = platform->attach_devices(); !r) return r.error();
+  return std::unique_ptr<Vm>(new Vm(std::move(*kvm), std::move(*vm), std::move(*memory),
+                                    std::move(*vcpu), std::move(platform), image->entry));
+}
+
+}  // namespace ftvm

@@ -1,0 +1,156 @@
+// Boots hand-written guests (guests/*.S) on real KVM and checks the VMM's handling of PIO,
+// MMIO, HLT, interrupt injection with IF=0/1, the interrupt window and interrupt shadows.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <iterator>
+#include <vector>
+
+#include "vmm/crash_report.h"
+#include "vmm/live_backends.h"
+#include "vmm/vcpu_runner.h"
+#include "vmm/vm.h"
+
+namespace ftvm {
+namespace {
+
+constexpr uint16_t kTestPort = 0x600;
+constexpr uint64_t kTestMmio = 0xd0000000;
+
+std::vector<uint8_t> read_guest(const std::string& name) {
+  std::ifstream in(std::string(FTVM_TINY_GUEST_DIR) + "/" + name, std::ios::binary);
+  EXPECT_TRUE(in.good()) << "missing test guest " << name;
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+struct Access {
+  uint64_t offset;
+  uint32_t size;
+  uint64_t value;
+  bool operator==(const Access&) const = default;
+};
+
+class TestDevice : public IoDevice {
+ public:
+  void read(uint64_t offset, std::span<uint8_t> data) override {
+    for (size_t i = 0; i < data.size(); ++i) {
+      data[i] = static_cast<uint8_t>(read_value >> (8 * ((offset + i) % 8)));
+    }
+  }
+  void write(uint64_t offset, std::span<const uint8_t> data) override {
+    uint64_t value = 0;
+    for (size_t i = 0; i < data.size(); ++i) value |= uint64_t{data[i]} << (8 * i);
+    writes.push_back({offset, static_cast<uint32_t>(data.size()), value});
+  }
+  uint64_t read_value = 0;
+  std::vector<Access> writes;
+};
+
+class NullConsole : public ConsoleSink {
+ public:
+  void write(std::span<const uint8_t>) override {}
+};
+
+class TinyGuestTest : public ::testing::Test {
+ protected:
+  RunResult boot_and_run(const std::string& guest) {
+    image_ = read_guest(guest);
+    VmConfig config;
+    config.mem_bytes = 8 << 20;
+    config.image = image_;
+    config.image_name = guest;
+    auto vm = Vm::create(config, time_, console_);
+    if (!vm) {
+      ADD_FAILURE() << vm.error().message;
+      return {RunResult::Reason::kFault, 0, vm.error().message};
+    }
+    vm_ = std::move(*vm);
+    EXPECT_TRUE(vm_->platform().pio_bus().insert(kTestPort, 4, port_, "test-port").ok());
+    EXPECT_TRUE(vm_->platform().mmio_bus().insert(kTestMmio, 0x1000, mmio_, "test-mmio").ok());
+
+    EventQueue events;
+    LiveBackends::Options options;
+    options.time_limit = std::chrono::seconds(20);  // a hung guest fails, it does not hang CI
+    options.handle_termination_signals = false;
+    auto backends = LiveBackends::start(events, options);
+    EXPECT_TRUE(backends.ok());
+    install_kick_signal_handler();
+    VcpuRunner runner(vm_->vcpu(), vm_->vcpu().run_page_bytes(), vm_->platform(), events);
+    events.set_kick([&runner] { runner.kick(); });
+    runner.on_pit_schedule_change(
+        [b = backends->get()](const PitTimerSchedule& s) { b->schedule_pit(s); });
+    RunResult result = runner.run();
+    events.set_kick(nullptr);
+    counters_ = runner.counters();
+    return result;
+  }
+
+  std::vector<uint64_t> port_values() const {
+    std::vector<uint64_t> values;
+    for (const auto& w : port_.writes) {
+      if (w.offset == 0) values.push_back(w.value);
+    }
+    return values;
+  }
+
+  void expect_clean_shutdown(const RunResult& result) {
+    EXPECT_EQ(result.reason, RunResult::Reason::kGuestShutdown) << result.detail;
+    EXPECT_EQ(result.guest_status, 0u);
+  }
+
+  std::vector<uint8_t> image_;
+  HostTimeSource time_;
+  NullConsole console_;
+  TestDevice port_;
+  TestDevice mmio_;
+  std::unique_ptr<Vm> vm_;
+  ExitCounters counters_;
+};
+
+TEST_F(TinyGuestTest, PortIoOfEachWidthAndMmio) {
+  port_.read_value = 0x12345678;
+  mmio_.read_value = 0x0807060504030201;
+  auto result = boot_and_run("pio_mmio.elf");
+  expect_clean_shutdown(result);
+  const std::vector<Access> expected_port = {
+      {0, 1, 0x11}, {0, 2, 0x2233}, {0, 4, 0x44556677}, {0, 4, 0x12345679},
+      {0, 4, 0x04030201}, {0, 4, 0x08070605}};
+  EXPECT_EQ(port_.writes, expected_port);
+  ASSERT_EQ(mmio_.writes.size(), 1u);
+  EXPECT_EQ(mmio_.writes[0], (Access{0, 4, 0xcafef00d}));
+  EXPECT_EQ(counters_.mmio, 2u);
+  EXPECT_GE(counters_.pio, 7u);
+}
+
+TEST_F(TinyGuestTest, HltWakesOnTimerInterrupts) {
+  auto result = boot_and_run("hlt_timer.elf");
+  expect_clean_shutdown(result);
+  EXPECT_EQ(port_values(), std::vector<uint64_t>{5});
+  EXPECT_GE(counters_.hlt, 5u);
+}
+
+TEST_F(TinyGuestTest, NoInterruptWithIfClearThenDeliveryThroughTheWindow) {
+  auto result = boot_and_run("interrupt_window.elf");
+  expect_clean_shutdown(result);
+  EXPECT_EQ(port_values(), (std::vector<uint64_t>{0, 0x600d}));
+  EXPECT_GE(counters_.irq_window, 1u);
+}
+
+TEST_F(TinyGuestTest, InterruptShadowsOfStiHltAndMovSs) {
+  auto result = boot_and_run("interrupt_shadow.elf");
+  expect_clean_shutdown(result);
+  EXPECT_EQ(port_values(), (std::vector<uint64_t>{1, 0xaa, 2, 3, 4, 0xaa, 5}));
+}
+
+TEST_F(TinyGuestTest, TripleFaultIsReportedWithTheFaultingInstruction) {
+  auto result = boot_and_run("triple_fault.elf");
+  ASSERT_NE(vm_, nullptr);
+  EXPECT_EQ(result.reason, RunResult::Reason::kFault);
+  EXPECT_NE(result.detail.find("triple fault"), std::string::npos);
+  const std::string report = crash_report(vm_->vcpu(), vm_->memory());
+  EXPECT_NE(report.find("ud2"), std::string::npos) << report;
+  EXPECT_NE(report.find("rbx=0000000000001234"), std::string::npos) << report;
+}
+
+}  // namespace
+}  // namespace ftvm
