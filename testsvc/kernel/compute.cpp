@@ -9,7 +9,7 @@ namespace testsvc::kernel::compute {
 namespace {
 
 constinit sched::Thread* g_thread = nullptr;
-alignas(4096) constinit volatile uint64_t g_progress = 0;
+constinit volatile uint64_t g_progress = 0;
 // Last state, published once per batch so the work cannot be optimized away.
 constinit volatile uint64_t g_state = 0;
 
@@ -30,10 +30,16 @@ void Main() {
 
 }  // namespace
 
-void Start() { g_thread = sched::Spawn("compute", &Main); }
+void Start() {
+  g_thread = sched::Spawn("compute", &Main);
+}
 
-bool IsCurrent() { return g_thread != nullptr && sched::Current() == g_thread; }
+bool IsCurrent() {
+  return g_thread != nullptr && sched::Current() == g_thread;
+}
 
-uint64_t Progress() { return g_progress; }
+uint64_t Progress() {
+  return g_progress;
+}
 
 }  // namespace testsvc::kernel::compute

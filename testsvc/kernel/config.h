@@ -24,8 +24,8 @@ inline constexpr uint8_t kYieldVector = TESTSVC_YIELD_VECTOR;
 // landmarks) and idle periods (synchronous ones at HLT exits).
 inline constexpr uint64_t kComputeBurstTicks = 40;
 inline constexpr uint64_t kComputeRestTicks = 10;
-// Steps between two looks at the tick counter.
-inline constexpr uint32_t kComputeBatch = 4096;
+// Steps between two looks at the tick counter (about 3500 instructions).
+inline constexpr uint32_t kComputeBatch = 256;
 inline constexpr uint64_t kComputeSeed = 0x9e3779b97f4a7c15ull;
 
 // Entries kept of the preemption journal (older ones are overwritten; the digest covers all).
@@ -40,8 +40,8 @@ inline constexpr size_t kMaxOutputLineBytes = 256;
 
 // Exit statuses written to abi::kShutdownPort.
 inline constexpr uint32_t kExitOk = 0;
-inline constexpr uint32_t kExitPanic = 1;        // kernel invariant broken (message printed)
-inline constexpr uint32_t kExitBadBootInfo = 2;  // BootInfo missing, wrong magic/version/size
+inline constexpr uint32_t kExitPanic = 1;             // kernel invariant broken (message printed)
+inline constexpr uint32_t kExitBadBootInfo = 2;       // BootInfo missing, wrong magic/version/size
 inline constexpr uint32_t kExitExceptionBase = 0x80;  // + vector, for CPU exceptions 0..31
 
 }  // namespace testsvc::kernel

@@ -26,7 +26,9 @@ void WriteLine(const char* text, size_t size) {
   g_writing = false;
 }
 
-void WriteLine(const char* text) { WriteLine(text, StringLength(text)); }
+void WriteLine(const char* text) {
+  WriteLine(text, StringLength(text));
+}
 
 void EmergencyWriteLine(const char* text, size_t size) {
   IrqGuard guard;

@@ -15,7 +15,9 @@ namespace testsvc::kernel::console {
 using Line = LineBuilder<kMaxOutputLineBytes>;
 
 void WriteLine(const char* text, size_t size);
-inline void WriteLine(const Line& line) { WriteLine(line.data(), line.size()); }
+inline void WriteLine(const Line& line) {
+  WriteLine(line.data(), line.size());
+}
 void WriteLine(const char* text);
 
 // For crash reports, from any context: like WriteLine, but if the crash interrupted a line

@@ -13,9 +13,15 @@ inline uint64_t ReadRflags() {
   return rflags;
 }
 
-inline bool InterruptsEnabled() { return (ReadRflags() & kRflagsIf) != 0; }
-inline void DisableInterrupts() { asm volatile("cli" : : : "memory"); }
-inline void EnableInterrupts() { asm volatile("sti" : : : "memory"); }
+inline bool InterruptsEnabled() {
+  return (ReadRflags() & kRflagsIf) != 0;
+}
+inline void DisableInterrupts() {
+  asm volatile("cli" : : : "memory");
+}
+inline void EnableInterrupts() {
+  asm volatile("sti" : : : "memory");
+}
 
 inline uint64_t ReadCr2() {
   uint64_t value;

@@ -47,8 +47,7 @@ void SetTssDescriptor(uint64_t* slot, const Tss* tss) {
 
 void Init() {
   g_tss.ist[kIstDoubleFault - 1] = reinterpret_cast<uint64_t>(g_ist_stacks[0] + kIstStackBytes);
-  g_tss.ist[kIstNmiMachineCheck - 1] =
-      reinterpret_cast<uint64_t>(g_ist_stacks[1] + kIstStackBytes);
+  g_tss.ist[kIstNmiMachineCheck - 1] = reinterpret_cast<uint64_t>(g_ist_stacks[1] + kIstStackBytes);
   g_tss.io_map_base = sizeof(Tss);  // no I/O permission bitmap
 
   g_gdt[0] = kNull;

@@ -26,8 +26,9 @@ constexpr uint64_t kPicVectors = 16;
 constinit uint64_t g_stray_irqs = 0;
 
 static_assert(abi::kPicSlaveVectorBase == abi::kPicMasterVectorBase + 8);
-static_assert(kYieldVector < abi::kPicMasterVectorBase ||
-              kYieldVector >= abi::kPicMasterVectorBase + kPicVectors);
+static_assert(kYieldVector >= kExceptionVectors &&
+              (kYieldVector < abi::kPicMasterVectorBase ||
+               kYieldVector >= abi::kPicMasterVectorBase + kPicVectors));
 
 TrapFrame* HandleIrq(TrapFrame* frame, uint8_t irq) {
   if (pic::HandleSpurious(irq)) return frame;

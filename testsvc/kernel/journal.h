@@ -21,7 +21,9 @@ struct JournalEntry {
 inline constexpr uint64_t kFnvOffsetBasis = 0xcbf29ce484222325ull;
 inline constexpr uint64_t kFnvPrime = 0x100000001b3ull;
 
-constexpr uint64_t FnvFoldByte(uint64_t hash, uint8_t byte) { return (hash ^ byte) * kFnvPrime; }
+constexpr uint64_t FnvFoldByte(uint64_t hash, uint8_t byte) {
+  return (hash ^ byte) * kFnvPrime;
+}
 
 constexpr uint64_t FnvFoldU64(uint64_t hash, uint64_t value) {
   for (int i = 0; i < 8; ++i) hash = FnvFoldByte(hash, static_cast<uint8_t>(value >> (8 * i)));

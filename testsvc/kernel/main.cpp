@@ -41,7 +41,8 @@ void CheckBootInfo(const abi::BootInfo* info) {
   if (info->abi_version != abi::kAbiVersion) BootFailure("abi_version", info->abi_version);
   const auto image_end = reinterpret_cast<uint64_t>(__kernel_end);
   if (info->mem_bytes < image_end) BootFailure("mem_bytes smaller than the image", info->mem_bytes);
-  if (info->mem_bytes > abi::kMaxRamBytes) BootFailure("mem_bytes over kMaxRamBytes", info->mem_bytes);
+  if (info->mem_bytes > abi::kMaxRamBytes)
+    BootFailure("mem_bytes over kMaxRamBytes", info->mem_bytes);
 }
 
 void PrintBanner(uint64_t mem_bytes) {
@@ -78,6 +79,7 @@ void PrintBanner(uint64_t mem_bytes) {
   gdt::Init();
   idt::Init();
   pic::Init();
+  uart::EnableInterrupts();  // only after the PIC (uart.h says why)
   PrintBanner(mem_bytes);
 
   sched::Init();

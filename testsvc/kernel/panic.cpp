@@ -54,11 +54,14 @@ constexpr ExceptionName kExceptionNames[32] = {
 
 using Line = console::Line;
 
-void Emit(const Line& line) { console::EmergencyWriteLine(line.data(), line.size()); }
+void Emit(const Line& line) {
+  console::EmergencyWriteLine(line.data(), line.size());
+}
 
+// Every part appended after this starts with its own space.
 Line StartLine() {
   Line line;
-  line.Append("panic: ");
+  line.Append("panic:");
   return line;
 }
 
@@ -75,7 +78,7 @@ void AppendRegister(Line& line, const char* name, uint64_t value) {
 // stays inside the stack `rbp` started in, so a corrupt chain cannot fault again.
 void EmitBacktrace(uint64_t rip, uint64_t rbp) {
   Line line = StartLine();
-  line.Append("backtrace 0x").AppendHex(rip);
+  line.Append(" backtrace 0x").AppendHex(rip);
   const sched::StackBounds bounds = sched::StackContaining(rbp);
   for (int i = 0; i < kMaxBacktraceFrames && bounds.bottom != 0; ++i) {
     if (rbp % 8 != 0 || rbp < bounds.bottom || rbp + 16 > bounds.top) break;
@@ -98,7 +101,7 @@ uint64_t CurrentFramePointer() {
 void Panic(const char* message) {
   DisableInterrupts();
   Line line = StartLine();
-  line.Append(message);
+  line.AppendChar(' ').Append(message);
   AppendThread(line);
   Emit(line);
   EmitBacktrace(reinterpret_cast<uint64_t>(__builtin_return_address(0)), CurrentFramePointer());
@@ -111,7 +114,7 @@ void ReportException(const TrapFrame& frame) {
   const ExceptionName& name = kExceptionNames[vector];
 
   Line line = StartLine();
-  line.Append("exception ").Append(name.mnemonic).Append(" (").Append(name.description);
+  line.Append(" exception ").Append(name.mnemonic).Append(" (").Append(name.description);
   line.Append(") vector=").AppendDecimal(frame.vector);
   line.Append(" error=0x").AppendHex(frame.error_code);
   line.Append(" rip=0x").AppendHex(frame.rip);

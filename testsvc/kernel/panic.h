@@ -1,4 +1,4 @@
-// Crash reports. Every line starts with "panic: "; the VM is then stopped with a nonzero
+// Crash reports. Every line starts with "panic:"; the VM is then stopped with a nonzero
 // status (config.h), so neither a human nor a test has to guess what happened.
 #pragma once
 

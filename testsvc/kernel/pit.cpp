@@ -17,8 +17,12 @@ void Init() {
   Outb(abi::kPitChannel0, kTickDivisor >> 8);
 }
 
-void OnInterrupt() { g_ticks = g_ticks + 1; }
+void OnInterrupt() {
+  g_ticks = g_ticks + 1;
+}
 
-uint64_t Ticks() { return g_ticks; }
+uint64_t Ticks() {
+  return g_ticks;
+}
 
 }  // namespace testsvc::kernel::pit

@@ -32,6 +32,7 @@ RtcRegisters ReadTimeRegisters() {
   raw.day = ReadRegister(kRtcRegDay);
   raw.month = ReadRegister(kRtcRegMonth);
   raw.year = ReadRegister(kRtcRegYear);
+  raw.century = ReadRegister(kRtcRegCentury);
   return raw;
 }
 

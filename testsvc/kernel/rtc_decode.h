@@ -12,6 +12,8 @@ inline constexpr uint8_t kRtcRegHours = 0x04;
 inline constexpr uint8_t kRtcRegDay = 0x07;
 inline constexpr uint8_t kRtcRegMonth = 0x08;
 inline constexpr uint8_t kRtcRegYear = 0x09;
+// Not on every RTC (an ACPI FADT field names it on PCs); DecodeRtc copes with garbage there.
+inline constexpr uint8_t kRtcRegCentury = 0x32;
 inline constexpr uint8_t kRtcRegStatusA = 0x0a;
 inline constexpr uint8_t kRtcRegStatusB = 0x0b;
 inline constexpr uint8_t kRtcStatusAUpdateInProgress = 0x80;
@@ -26,12 +28,13 @@ struct RtcRegisters {
   uint8_t hours = 0;
   uint8_t day = 0;
   uint8_t month = 0;
-  uint8_t year = 0;  // two digits; this kernel assumes 2000-2099
+  uint8_t year = 0;     // two digits
+  uint8_t century = 0;  // 19..29 if the RTC has a century register; anything else means 20
 };
 
 constexpr bool operator==(const RtcRegisters& a, const RtcRegisters& b) {
-  return a.seconds == b.seconds && a.minutes == b.minutes && a.hours == b.hours &&
-         a.day == b.day && a.month == b.month && a.year == b.year;
+  return a.seconds == b.seconds && a.minutes == b.minutes && a.hours == b.hours && a.day == b.day &&
+         a.month == b.month && a.year == b.year;
 }
 
 struct DateTime {
@@ -53,7 +56,9 @@ constexpr DateTime DecodeRtc(const RtcRegisters& raw, uint8_t status_b) {
   auto value = [binary](uint8_t v) { return binary ? v : BcdToBinary(v); };
 
   DateTime t;
-  t.year = static_cast<uint16_t>(2000 + value(raw.year));
+  const uint8_t century = value(raw.century);
+  const bool century_valid = century >= 19 && century <= 29;
+  t.year = static_cast<uint16_t>((century_valid ? century * 100 : 2000) + value(raw.year));
   t.month = value(raw.month);
   t.day = value(raw.day);
   t.minute = value(raw.minutes);

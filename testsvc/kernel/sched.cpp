@@ -1,6 +1,7 @@
 #include "kernel/sched.h"
 
 #include "kernel/config.h"
+#include "kernel/cpu.h"
 #include "kernel/gdt.h"
 #include "kernel/panic.h"
 #include "kernel/pit.h"
@@ -23,9 +24,13 @@ constinit bool g_need_resched = false;
 constinit uint64_t g_context_switches = 0;
 alignas(16) constinit uint8_t g_stacks[kMaxThreads - 1][kThreadStackBytes] = {};
 
-Thread& Idle() { return g_threads[0]; }
+Thread& Idle() {
+  return g_threads[0];
+}
 
-void SetCanary(Thread& thread) { *reinterpret_cast<uint64_t*>(thread.stack_bottom) = kStackCanary; }
+void SetCanary(Thread& thread) {
+  *reinterpret_cast<uint64_t*>(thread.stack_bottom) = kStackCanary;
+}
 
 void CheckCanary(const Thread& thread) {
   if (*reinterpret_cast<const uint64_t*>(thread.stack_bottom) != kStackCanary) {
@@ -106,9 +111,13 @@ Thread* Spawn(const char* name, void (*entry)()) {
   return &thread;
 }
 
-Thread* Current() { return g_current; }
+Thread* Current() {
+  return g_current;
+}
 
-void Yield() { yield_trap(); }
+void Yield() {
+  yield_trap();
+}
 
 void Block() {
   if (InterruptsEnabled()) Panic("sched: Block with interrupts enabled");

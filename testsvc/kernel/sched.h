@@ -12,7 +12,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kernel/cpu.h"
 #include "kernel/trap_frame.h"
 
 namespace testsvc::kernel::sched {
@@ -47,7 +46,9 @@ Thread* Current();
 void Yield();
 
 // Stops the calling thread until some Wake(it). Interrupts must be disabled, which makes
-// "check the condition, then block" atomic; they are disabled again on return.
+// "check the condition, then block" atomic; they are disabled again on return. Typical use:
+//   IrqGuard guard;
+//   while (!condition) { register as the waiter; sched::Block(); }
 void Block();
 
 // Makes a blocked thread runnable. Interrupts must be disabled.
@@ -55,13 +56,6 @@ void Wake(Thread* thread);
 
 // Sleeps until pit::Ticks() >= tick.
 void SleepUntil(uint64_t tick);
-
-// Blocks the calling thread until `ready()` (evaluated with interrupts disabled) holds.
-template <typename Ready>
-void WaitUntil(Ready ready) {
-  IrqGuard guard;
-  while (!ready()) Block();
-}
 
 // Timer IRQ: wakes sleepers whose time has come and ends the current time slice.
 void OnTick(uint64_t now);

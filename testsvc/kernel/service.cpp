@@ -84,6 +84,8 @@ void Main() {
 
 }  // namespace
 
-void Start() { sched::Spawn("service", &Main); }
+void Start() {
+  sched::Spawn("service", &Main);
+}
 
 }  // namespace testsvc::kernel::service

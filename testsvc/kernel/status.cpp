@@ -43,7 +43,9 @@ void Main() {
 
 }  // namespace
 
-void Start() { g_thread = sched::Spawn("status", &Main); }
+void Start() {
+  g_thread = sched::Spawn("status", &Main);
+}
 
 void OnTick(uint64_t tick) {
   if (tick % abi::kStatusEveryTicks != 0 || g_thread == nullptr) return;

@@ -22,7 +22,7 @@ constexpr uint16_t kModemStatus = 6;
 
 constexpr uint8_t kLcrDlab = 0x80;
 constexpr uint8_t kLcr8N1 = 0x03;
-constexpr uint16_t kDivisor115200 = 1;  // 115200 = 1.8432 MHz / 16 / 1
+constexpr uint16_t kDivisor115200 = 1;        // 115200 = 1.8432 MHz / 16 / 1
 constexpr uint8_t kFcrEnableAndClear = 0x07;  // FIFO on, clear RX and TX, RX trigger 1 byte
 constexpr uint8_t kMcrDtrRtsOut2 = 0x0b;
 constexpr uint8_t kIerReceivedData = 0x01;
@@ -43,8 +43,12 @@ constinit uint64_t g_rx_bytes = 0;
 constinit uint64_t g_rx_dropped = 0;
 constinit uint64_t g_rx_overruns = 0;
 
-uint8_t Read(uint16_t reg) { return Inb(abi::kCom1Base + reg); }
-void Write(uint16_t reg, uint8_t value) { Outb(abi::kCom1Base + reg, value); }
+uint8_t Read(uint16_t reg) {
+  return Inb(abi::kCom1Base + reg);
+}
+void Write(uint16_t reg, uint8_t value) {
+  Outb(abi::kCom1Base + reg, value);
+}
 
 // Moves every byte the receiver holds into the ring.
 bool DrainReceiver() {
@@ -69,16 +73,16 @@ void Init() {
   Write(kData, kDivisor115200 & 0xff);
   Write(kIntEnable, kDivisor115200 >> 8);
   Write(kLineControl, kLcr8N1);
-  Write(kIntIdent, kFcrEnableAndClear);
+  Write(kIntIdent, kFcrEnableAndClear);  // before RTS: input is only sent after it
   Write(kModemControl, kMcrDtrRtsOut2);
-  // Clear anything pending from before (stale data, line or modem status).
-  DrainReceiver();
-  g_rx = {};
-  g_rx_bytes = 0;
-  g_rx_dropped = 0;
-  (void)Read(kIntIdent);
+  (void)Read(kLineStatus);  // clear stale line status
   (void)Read(kModemStatus);
+}
+
+void EnableInterrupts() {
+  IrqGuard guard;
   Write(kIntEnable, kIerReceivedData);
+  OnInterrupt();
 }
 
 void PutByte(uint8_t byte) {

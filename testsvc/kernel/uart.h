@@ -8,9 +8,14 @@
 
 namespace testsvc::kernel::uart {
 
-// 115200 8N1, FIFOs on (receive trigger level 1 byte), receive interrupt enabled, OUT2 set so
-// the IRQ line reaches the PIC.
+// 115200 8N1, FIFOs on and cleared (receive trigger level 1 byte), DTR, RTS (input may flow
+// from here on) and OUT2 (the IRQ line reaches the PIC). Interrupts stay disabled in the UART.
 void Init();
+
+// Enables the received-data interrupt. Call once the PIC is programmed: COM1's line is
+// edge-triggered, so bytes that arrived before would leave it high with no edge the PIC saw,
+// and no interrupt would ever come. This drains them into the receive ring instead.
+void EnableInterrupts();
 
 // Waits until the transmitter holding register is empty, then writes `byte`.
 void PutByte(uint8_t byte);

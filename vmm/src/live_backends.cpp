@@ -7,6 +7,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -17,6 +18,10 @@ namespace ftvm {
 namespace {
 
 constexpr uint64_t kNanosPerSecond = 1'000'000'000;
+// A guest may program the PIT down to a 0.84 us period; a host timer that fast would spend the
+// machine on wakeups. Expiries closer together than this are merged (the PIC would coalesce
+// them anyway while the guest is busy).
+constexpr uint64_t kMinTimerPeriodNs = 50'000;
 
 timespec to_timespec(uint64_t ns) {
   return timespec{static_cast<time_t>(ns / kNanosPerSecond),
@@ -96,7 +101,9 @@ void LiveBackends::apply_pit_schedule() {
   if (schedule->armed) {
     spec.it_value = to_timespec(schedule->first_expiry_ns);
     if (spec.it_value.tv_sec == 0 && spec.it_value.tv_nsec == 0) spec.it_value.tv_nsec = 1;
-    spec.it_interval = to_timespec(schedule->period_ns);
+    if (schedule->period_ns != 0) {
+      spec.it_interval = to_timespec(std::max(schedule->period_ns, kMinTimerPeriodNs));
+    }
   }
   armed_generation_ = schedule->generation;
   ::timerfd_settime(pit_timer_.get(), TFD_TIMER_ABSTIME, &spec, nullptr);

@@ -46,8 +46,9 @@ void Platform::apply(const Event& event) {
 }
 
 void Platform::offer_pending_input() {
+  if (pending_input_.empty() || !uart_.request_to_send()) return;
   const size_t space = uart_.rx_space();
-  if (pending_input_.empty() || space == 0) return;
+  if (space == 0) return;
   const size_t n = std::min(space, pending_input_.size());
   std::vector<uint8_t> chunk(pending_input_.begin(), pending_input_.begin() + n);
   const size_t accepted = uart_.receive(chunk);

@@ -109,6 +109,7 @@ void add_run_command(CLI::App& app, RunOptions& options) {
   run->add_option("--seconds", options.seconds, "Stop the VM after N seconds (default: run until the guest shuts down)")
       ->check(CLI::PositiveNumber);
   run->add_option("--stats-json", options.stats_json_path, "Write run statistics as JSON to FILE");
+  run->add_option("--kvm-device", options.kvm_device, "The KVM device node")->capture_default_str();
 }
 
 int run_command(const RunOptions& options) {
@@ -116,6 +117,7 @@ int run_command(const RunOptions& options) {
   std::vector<uint8_t> image_storage;
   VmConfig config;
   config.mem_bytes = options.mem_mib << 20;
+  config.kvm_device = options.kvm_device;
   if (options.guest.empty()) {
     config.image = builtin_guest_image();
     config.image_name = "(built-in testsvc)";

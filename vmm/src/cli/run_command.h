@@ -15,6 +15,7 @@ struct RunOptions {
   std::string input_path;     // empty = stdin
   std::optional<double> seconds;
   std::string stats_json_path;
+  std::string kvm_device = "/dev/kvm";
 };
 
 void add_run_command(CLI::App& app, RunOptions& options);

@@ -191,9 +191,15 @@ void CmosRtc::write_data(uint8_t value) {
   }
 }
 
-bool CmosRtc::set_mode() const { return state_.ram[kRegisterB] & kBSet; }
-bool CmosRtc::binary_mode() const { return state_.ram[kRegisterB] & kBBinary; }
-bool CmosRtc::hour_24_mode() const { return state_.ram[kRegisterB] & kB24Hour; }
+bool CmosRtc::set_mode() const {
+  return state_.ram[kRegisterB] & kBSet;
+}
+bool CmosRtc::binary_mode() const {
+  return state_.ram[kRegisterB] & kBBinary;
+}
+bool CmosRtc::hour_24_mode() const {
+  return state_.ram[kRegisterB] & kB24Hour;
+}
 
 int64_t CmosRtc::guest_seconds(int64_t host_ns) const {
   return floor_div(host_ns, kNsPerSecond) + state_.guest_offset_s;
@@ -304,9 +310,9 @@ bool CmosRtc::alarm_matched_between(int64_t after_s, int64_t until_s) const {
     int64_t second_of_day = floor_mod(s, kSecondsPerDay);
     if (alarm_field_matches(ram[kSecondsAlarm], encode(second_of_day % 60, binary)) &&
         alarm_field_matches(ram[kMinutesAlarm], encode(second_of_day / 60 % 60, binary)) &&
-        alarm_field_matches(ram[kHoursAlarm],
-                            encode_hour(static_cast<unsigned>(second_of_day / 3600), binary,
-                                        hour_24_mode()))) {
+        alarm_field_matches(
+            ram[kHoursAlarm],
+            encode_hour(static_cast<unsigned>(second_of_day / 3600), binary, hour_24_mode()))) {
       return true;
     }
   }
@@ -319,7 +325,8 @@ int64_t CmosRtc::periodic_ticks(int64_t host_ns) const {
   if (rate_select == 0) return 0;
   // Rates 1 and 2 repeat 8 and 9 (256 and 128 Hz); 3-15 give 65536 >> rate Hz.
   int64_t hz = 65536 >> (rate_select < 3 ? rate_select + 7 : rate_select);
-  return floor_div(host_ns, kNsPerSecond) * hz + floor_mod(host_ns, kNsPerSecond) * hz / kNsPerSecond;
+  return floor_div(host_ns, kNsPerSecond) * hz +
+         floor_mod(host_ns, kNsPerSecond) * hz / kNsPerSecond;
 }
 
 }  // namespace ftvm

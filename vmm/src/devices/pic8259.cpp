@@ -39,7 +39,9 @@ enum class Ocw2 : uint8_t {
   kRotateOnSpecificEoi = 7,
 };
 
-uint8_t bit(uint8_t line) { return static_cast<uint8_t>(1u << line); }
+uint8_t bit(uint8_t line) {
+  return static_cast<uint8_t>(1u << line);
+}
 
 // Priority 0 is the highest; the line after `lowest_priority` has it (IRQ0 until rotated).
 uint8_t priority_of(const Pic8259ChipState& chip, uint8_t line) {
@@ -65,8 +67,8 @@ std::optional<uint8_t> deliverable_line(const Pic8259ChipState& chip, bool is_ma
   if (!serviced || priority_of(chip, *request) < priority_of(chip, *serviced)) return request;
   // Special fully nested mode lets a (necessarily higher-priority) slave request nest inside
   // the slave request the master is already servicing through IR2.
-  bool nested_slave_request = is_master && chip.special_fully_nested &&
-                              *request == kCascadeLine && *serviced == kCascadeLine;
+  bool nested_slave_request = is_master && chip.special_fully_nested && *request == kCascadeLine &&
+                              *serviced == kCascadeLine;
   return nested_slave_request ? request : std::nullopt;
 }
 

@@ -20,7 +20,9 @@ constexpr uint8_t kReadBackNoCount = 0x20;
 constexpr uint8_t kReadBackNoStatus = 0x10;
 
 // The behaviour a mode number selects (modes 6 and 7 are 2 and 3: bit 2 is "don't care").
-uint8_t behaviour(uint8_t mode) { return mode >= 6 ? mode - 4 : mode; }
+uint8_t behaviour(uint8_t mode) {
+  return mode >= 6 ? mode - 4 : mode;
+}
 
 bool is_periodic(const PitChannelState& channel) {
   uint8_t mode = behaviour(channel.mode);
@@ -99,8 +101,12 @@ bool current_out(const PitChannelState& channel, uint64_t now_ns) {
   return out_after(channel, ticks_between(channel.load_ns, now_ns));
 }
 
-uint8_t low_byte(uint16_t value) { return static_cast<uint8_t>(value); }
-uint8_t high_byte(uint16_t value) { return static_cast<uint8_t>(value >> 8); }
+uint8_t low_byte(uint16_t value) {
+  return static_cast<uint8_t>(value);
+}
+uint8_t high_byte(uint16_t value) {
+  return static_cast<uint8_t>(value >> 8);
+}
 
 }  // namespace
 
@@ -238,9 +244,9 @@ void Pit8254::latch_count(PitChannelState& channel, uint64_t now_ns) {
 
 void Pit8254::latch_status(PitChannelState& channel, uint64_t now_ns) {
   if (channel.status_latched) return;
-  channel.latched_status = static_cast<uint8_t>(
-      current_out(channel, now_ns) << 7 | channel.null_count << 6 | channel.access << 4 |
-      channel.mode << 1 | channel.bcd);
+  channel.latched_status =
+      static_cast<uint8_t>(current_out(channel, now_ns) << 7 | channel.null_count << 6 |
+                           channel.access << 4 | channel.mode << 1 | channel.bcd);
   channel.status_latched = true;
 }
 
@@ -278,7 +284,9 @@ void Pit8254::stop_counting(uint8_t index) {
   }
 }
 
-void Pit8254::channel0_reprogrammed() { ++state_.generation; }
+void Pit8254::channel0_reprogrammed() {
+  ++state_.generation;
+}
 
 void Pit8254::set_irq(bool high) {
   if (state_.irq_level == high) return;

@@ -1,6 +1,6 @@
-#include <time.h>
-
 #include "vmm/devices/time_source.h"
+
+#include <time.h>
 
 namespace ftvm {
 namespace {
@@ -20,6 +20,8 @@ uint64_t HostTimeSource::monotonic_ns() {
   return static_cast<uint64_t>(read_clock_ns(CLOCK_MONOTONIC));
 }
 
-int64_t HostTimeSource::realtime_ns() { return read_clock_ns(CLOCK_REALTIME); }
+int64_t HostTimeSource::realtime_ns() {
+  return read_clock_ns(CLOCK_REALTIME);
+}
 
 }  // namespace ftvm

@@ -104,7 +104,11 @@ void Uart16550::receive_with_overrun(std::span<const uint8_t> bytes) {
   update_irq();
 }
 
-size_t Uart16550::rx_space() const { return loopback() ? 0 : rx_capacity() - state_.rx_count; }
+bool Uart16550::request_to_send() const { return (state_.mcr & kMcrRts) != 0 && !loopback(); }
+
+size_t Uart16550::rx_space() const {
+  return loopback() ? 0 : rx_capacity() - state_.rx_count;
+}
 
 void Uart16550::restore(const UartState& state) {
   state_ = state;
@@ -181,11 +185,17 @@ void Uart16550::write_byte(uint64_t offset, uint8_t value) {
   update_irq();
 }
 
-bool Uart16550::dlab() const { return state_.lcr & kLcrDlab; }
+bool Uart16550::dlab() const {
+  return state_.lcr & kLcrDlab;
+}
 
-bool Uart16550::loopback() const { return state_.mcr & kMcrLoop; }
+bool Uart16550::loopback() const {
+  return state_.mcr & kMcrLoop;
+}
 
-size_t Uart16550::rx_capacity() const { return state_.fifo_enabled ? kUartFifoBytes : 1; }
+size_t Uart16550::rx_capacity() const {
+  return state_.fifo_enabled ? kUartFifoBytes : 1;
+}
 
 uint8_t Uart16550::pop_rx() {
   if (state_.rx_count == 0) return state_.last_rx;

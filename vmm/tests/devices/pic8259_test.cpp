@@ -22,7 +22,9 @@ constexpr uint8_t kReadIrr = 0x0a;
 constexpr uint8_t kReadIsr = 0x0b;
 constexpr uint8_t kPoll = 0x0c;
 
-uint8_t specific_eoi(uint8_t line) { return 0x60 | line; }
+uint8_t specific_eoi(uint8_t line) {
+  return 0x60 | line;
+}
 
 struct ChipProgram {
   uint8_t icw1 = 0x11;  // edge, cascade, ICW4 follows
@@ -428,7 +430,7 @@ TEST(PicPair, RotateInAutoEoiMode) {
   EXPECT_EQ(pic.acknowledge(), 0x21);
   pulse(pic, 1);
   pulse(pic, 3);
-  EXPECT_EQ(pic.acknowledge(), 0x23);  // IRQ1 rotated to lowest
+  EXPECT_EQ(pic.acknowledge(), 0x23);     // IRQ1 rotated to lowest
   outb(pic.master_io(), kCommand, 0x00);  // clear rotate in auto-EOI
   pulse(pic, 2);                          // via the slave's IRQ9, slave not in service
   EXPECT_EQ(pic.acknowledge(), 0x21);     // IRQ3 lowest now, IRQ4.. then 0, 1

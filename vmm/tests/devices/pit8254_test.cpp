@@ -21,7 +21,9 @@ constexpr uint64_t kHz = testsvc::abi::kPitInputHz;
 constexpr uint64_t kStart = 5'000'000'000;  // an arbitrary monotonic time for the first load
 
 // The first nanosecond after a load at which `ticks` input clocks have elapsed.
-uint64_t ns_for_ticks(uint64_t ticks) { return (ticks * 1'000'000'000 + kHz - 1) / kHz; }
+uint64_t ns_for_ticks(uint64_t ticks) {
+  return (ticks * 1'000'000'000 + kHz - 1) / kHz;
+}
 
 uint8_t control_word(uint8_t channel, uint8_t access, uint8_t mode, bool bcd = false) {
   return static_cast<uint8_t>(channel << 6 | access << 4 | mode << 1 | bcd);
@@ -173,8 +175,8 @@ TEST_F(PitTest, EveryReprogrammingOfChannel0ChangesTheGeneration) {
   outb(pit, 0, 0x2e);
   EXPECT_GT(pit.timer_schedule().generation, generation);
   generation = pit.timer_schedule().generation;
-  latch_and_read(0);                  // reading is not reprogramming
-  program(2, 2, 100);                 // nor is programming another channel
+  latch_and_read(0);   // reading is not reprogramming
+  program(2, 2, 100);  // nor is programming another channel
   EXPECT_EQ(pit.timer_schedule().generation, generation);
 }
 

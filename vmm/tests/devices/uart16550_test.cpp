@@ -16,7 +16,16 @@ using testing::outb;
 using testing::RecordingConsole;
 using testing::RecordingIrqSink;
 
-enum Port : uint64_t { kData = 0, kIer = 1, kIirFcr = 2, kLcr = 3, kMcr = 4, kLsr = 5, kMsr = 6, kScr = 7 };
+enum Port : uint64_t {
+  kData = 0,
+  kIer = 1,
+  kIirFcr = 2,
+  kLcr = 3,
+  kMcr = 4,
+  kLsr = 5,
+  kMsr = 6,
+  kScr = 7
+};
 
 constexpr uint8_t kIrq = 4;
 constexpr uint8_t kIerRx = 0x01;
@@ -27,7 +36,9 @@ constexpr uint8_t kMcrOut2 = 0x08;
 constexpr uint8_t kMcrLoop = 0x10;
 constexpr uint8_t kFifoOn = 0xc0;  // IIR bits when FIFOs are enabled
 
-std::vector<uint8_t> bytes(const std::string& text) { return {text.begin(), text.end()}; }
+std::vector<uint8_t> bytes(const std::string& text) {
+  return {text.begin(), text.end()};
+}
 
 class UartTest : public ::testing::Test {
  protected:
@@ -307,7 +318,7 @@ TEST_F(UartTest, LoopbackDisconnectsTheOutsideInput) {
 
 TEST_F(UartTest, LoopbackRoutesModemOutputsToModemInputs) {
   outb(uart, kMcr, kMcrLoop);
-  EXPECT_EQ(inb(uart, kMsr), 0x0b);  // everything dropped: DCTS, DDSR, DDCD
+  EXPECT_EQ(inb(uart, kMsr), 0x0b);   // everything dropped: DCTS, DDSR, DDCD
   outb(uart, kMcr, kMcrLoop | 0x01);  // DTR -> DSR
   EXPECT_EQ(inb(uart, kMsr), 0x22);
   outb(uart, kMcr, kMcrLoop | 0x02);  // RTS -> CTS
@@ -417,6 +428,16 @@ TEST_F(UartTest, ArbitraryGuestProgrammingIsDeterministic) {
     return trace;
   };
   EXPECT_EQ(run(99), run(99));
+}
+
+TEST_F(UartTest, RequestToSendFollowsMcrRtsAndIsOffInLoopback) {
+  EXPECT_FALSE(uart.request_to_send()) << "a guest that has not set up its UART is not ready";
+  outb(uart, kMcr, 0x02);
+  EXPECT_TRUE(uart.request_to_send());
+  outb(uart, kMcr, 0x02 | kMcrLoop);
+  EXPECT_FALSE(uart.request_to_send());
+  outb(uart, kMcr, kMcrOut2);
+  EXPECT_FALSE(uart.request_to_send());
 }
 
 }  // namespace

@@ -31,13 +31,13 @@ enum class PicInitStep : uint8_t { kReady, kExpectIcw2, kExpectIcw3, kExpectIcw4
 
 // Every register of one 8259A, as a plain struct so snapshots can copy it.
 struct Pic8259ChipState {
-  uint8_t irr = 0;          // interrupt request register
-  uint8_t isr = 0;          // in-service register
-  uint8_t imr = 0xff;       // interrupt mask register (OCW1)
-  uint8_t line_levels = 0;  // current level of each IR input, for edge detection
-  uint8_t vector_base = 0;  // ICW2 with the low three bits cleared
-  uint8_t icw3 = 0;         // master: bitmap of inputs with a slave; slave: its identity
-  uint8_t icw4 = 0;         // raw, for the bits that only matter to real hardware
+  uint8_t irr = 0;              // interrupt request register
+  uint8_t isr = 0;              // in-service register
+  uint8_t imr = 0xff;           // interrupt mask register (OCW1)
+  uint8_t line_levels = 0;      // current level of each IR input, for edge detection
+  uint8_t vector_base = 0;      // ICW2 with the low three bits cleared
+  uint8_t icw3 = 0;             // master: bitmap of inputs with a slave; slave: its identity
+  uint8_t icw4 = 0;             // raw, for the bits that only matter to real hardware
   uint8_t lowest_priority = 7;  // the line with the lowest priority; rotation moves it
   PicInitStep init_step = PicInitStep::kReady;
   bool icw4_expected = false;

@@ -37,20 +37,24 @@ namespace ftvm {
 
 struct PitTimerSchedule {
   bool armed;
-  uint64_t first_expiry_ns;  // TimeSource monotonic time of the first expiry after the load
-  uint64_t period_ns;        // 0 = one-shot
+  // TimeSource monotonic time of the first expiry after the count was loaded: the first
+  // nanosecond by which the count has reached its terminal count.
+  uint64_t first_expiry_ns;
+  // 0 = one-shot. Rounded up to whole nanoseconds, so first + k * period drifts late by under
+  // k ns; counts read by the guest always come from the clock, never from this schedule.
+  uint64_t period_ns;
   uint64_t generation;
 };
 
 // Every register of one counter, as a plain struct so snapshots can copy it.
 struct PitChannelState {
-  uint8_t mode = 0;         // as written (0-7)
-  uint8_t access = 3;       // 1 lobyte, 2 hibyte, 3 lobyte then hibyte
-  bool bcd = false;         // stored and reported; counting is binary
+  uint8_t mode = 0;            // as written (0-7)
+  uint8_t access = 3;          // 1 lobyte, 2 hibyte, 3 lobyte then hibyte
+  bool bcd = false;            // stored and reported; counting is binary
   uint16_t initial_count = 0;  // as written; 0 stands for 65536
   uint64_t load_ns = 0;        // when counting started from initial_count
   bool counting = false;
-  bool null_count = true;  // a count was programmed but not loaded yet (status bit 6)
+  bool null_count = true;        // a count was programmed but not loaded yet (status bit 6)
   bool write_high_next = false;  // lobyte-then-hibyte: the next write is the high byte
   uint8_t pending_low = 0;       // the low byte written before the high byte
   bool read_high_next = false;   // lobyte-then-hibyte: the next read is the high byte
@@ -73,8 +77,10 @@ class Pit8254 final : public ByteIoDevice {
  public:
   Pit8254(TimeSource& time, IrqLine irq0);
 
-  // When channel 0 next needs expire(). generation changes whenever the guest reprograms
-  // channel 0; a schedule with another generation is obsolete.
+  // When channel 0 needs expire(). generation changes whenever the guest reprograms channel 0
+  // (control word, count load, or the first byte of a one-shot count); a schedule with another
+  // generation is obsolete. A periodic count of 1 gives a period under a microsecond: the caller
+  // is expected to coalesce expiries it cannot deliver in time (the PIC latches only one).
   PitTimerSchedule timer_schedule() const;
   // One channel-0 expiry: modes 2/3 (and 6/7) pulse IRQ0; modes 0/1 raise OUT (an IRQ0 rising
   // edge) and modes 4/5 pulse it, once per count. Ignored if `generation` is stale.

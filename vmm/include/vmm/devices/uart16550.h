@@ -49,7 +49,7 @@ struct UartState {
   uint8_t dll = 12;  // 9600 baud, as a BIOS leaves it
   uint8_t dlm = 0;
   bool fifo_enabled = false;
-  uint8_t rx_trigger = 1;   // bytes; one of 1, 4, 8, 14
+  uint8_t rx_trigger = 1;     // bytes; one of 1, 4, 8, 14
   bool thre_pending = false;  // the THR-empty interrupt condition
   bool irq_level = false;
 };
@@ -67,6 +67,11 @@ class Uart16550 final : public ByteIoDevice {
   // loopback every byte is lost, the serial input being disconnected from the receiver.
   void receive_with_overrun(std::span<const uint8_t> bytes);
   size_t rx_space() const;
+  // RTS/CTS flow control, seen from the sending side: the guest asserts RTS (MCR bit 1) when
+  // it is ready to receive. Senders that must not lose bytes (the console input backend) wait
+  // for it, so input typed before the guest has set up its UART is not dropped by the FIFO
+  // resets of that set-up.
+  bool request_to_send() const;
 
   UartState save() const { return state_; }
   // Installs a snapshot; drives no line (the interrupt controller's snapshot holds the level).

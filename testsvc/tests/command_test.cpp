@@ -1,0 +1,57 @@
+#include "kernel/command.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace testsvc::kernel {
+namespace {
+
+// The returned Command points into `line`, which must outlive it.
+Command Parse(const std::string& line) {
+  return ParseCommand(line.data(), line.size());
+}
+
+std::string Arg(const Command& command) {
+  return std::string(command.arg, command.arg_size);
+}
+
+TEST(TestsvcParseCommand, KnownCommands) {
+  EXPECT_EQ(Parse("help").kind, CommandKind::kHelp);
+  EXPECT_EQ(Parse("stats").kind, CommandKind::kStats);
+  EXPECT_EQ(Parse("digest").kind, CommandKind::kDigest);
+  EXPECT_EQ(Parse("shutdown").kind, CommandKind::kShutdown);
+  EXPECT_EQ(Parse("  stats  ignored args").kind, CommandKind::kStats);
+}
+
+TEST(TestsvcParseCommand, EmptyAndBlankLines) {
+  EXPECT_EQ(Parse("").kind, CommandKind::kEmpty);
+  EXPECT_EQ(Parse("    ").kind, CommandKind::kEmpty);
+}
+
+TEST(TestsvcParseCommand, EchoKeepsTextVerbatim) {
+  const std::string line = "echo hello world";
+  Command c = Parse(line);
+  EXPECT_EQ(c.kind, CommandKind::kEcho);
+  EXPECT_EQ(Arg(c), "hello world");
+  EXPECT_EQ(Arg(Parse("echo  two  spaces ")), " two  spaces ");
+  EXPECT_EQ(Arg(Parse("echo")), "");
+  EXPECT_EQ(Arg(Parse("echo ")), "");
+}
+
+TEST(TestsvcParseCommand, UnknownReportsTheWord) {
+  const std::string line = " xyzzy plugh";
+  Command c = Parse(line);
+  EXPECT_EQ(c.kind, CommandKind::kUnknown);
+  EXPECT_EQ(Arg(c), "xyzzy");
+  EXPECT_EQ(Parse("helpme").kind, CommandKind::kUnknown);
+  EXPECT_EQ(Parse("hel").kind, CommandKind::kUnknown);
+  EXPECT_EQ(Parse("HELP").kind, CommandKind::kUnknown);
+}
+
+TEST(TestsvcParseCommand, IsConstexpr) {
+  static_assert(ParseCommand("digest", 6).kind == CommandKind::kDigest);
+}
+
+}  // namespace
+}  // namespace testsvc::kernel
