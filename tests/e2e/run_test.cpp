@@ -85,8 +85,8 @@ TEST(FtvmRun, BootsTestsvcAndPrintsRisingStatusLines) {
 }
 
 TEST(FtvmRun, AnswersCommandsOnTheSerialConsole) {
-  ProcessResult r = run_process(
-      ftvm_run({"--seconds", "20"}), "echo ping-4711\nstats\ndigest\nnonsense\nshutdown\n", 60s);
+  ProcessResult r = run_process(ftvm_run({"--seconds", "20"}),
+                                "echo ping-4711\nstats\ndigest\nnonsense\nshutdown\n", 60s);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("> ping-4711\n"), std::string::npos) << r.out;
   EXPECT_TRUE(std::regex_search(r.out, std::regex(R"(> stats ticks=\d+ progress=\d+)"))) << r.out;

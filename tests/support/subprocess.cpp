@@ -85,7 +85,8 @@ void Subprocess::pump(std::chrono::milliseconds budget) {
 bool Subprocess::wait_for_stdout(const std::string& needle, std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   while (out_.find(needle) == std::string::npos) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0 || stdout_fd_ < 0) return out_.find(needle) != std::string::npos;
     pump(std::min(left, std::chrono::milliseconds(50)));
   }

@@ -1,8 +1,8 @@
 #include "vmm/boot.h"
 
-#include <array>
-
 #include <fmt/format.h>
+
+#include <array>
 
 #include "testsvc/abi.h"
 
@@ -25,8 +25,8 @@ constexpr uint64_t kFirstPdGpa = kPdptGpa + kPageSize;
 constexpr uint64_t kPageTablesEnd = kFirstPdGpa + kPageDirectories * kPageSize;
 static_assert(kPageTablesEnd <= abi::kBootStackTop - 0x10000, "page tables collide with stack");
 
-constexpr uint64_t kCr0Pe = 1ull << 0, kCr0Mp = 1ull << 1, kCr0Et = 1ull << 4,
-                   kCr0Ne = 1ull << 5, kCr0Wp = 1ull << 16, kCr0Pg = 1ull << 31;
+constexpr uint64_t kCr0Pe = 1ull << 0, kCr0Mp = 1ull << 1, kCr0Et = 1ull << 4, kCr0Ne = 1ull << 5,
+                   kCr0Wp = 1ull << 16, kCr0Pg = 1ull << 31;
 constexpr uint64_t kCr4Pae = 1ull << 5;
 constexpr uint64_t kEferLme = 1ull << 8, kEferLma = 1ull << 10;
 
@@ -99,8 +99,8 @@ kvm_sregs long_mode_sregs(kvm_sregs sregs) {
 Result<BootState> prepare_long_mode_boot(const GuestMemory& memory, uint64_t entry,
                                          const kvm_sregs& reset_sregs) {
   if (memory.size() < abi::kGuestImageMinGpa) {
-    return make_error(fmt::format("guest memory of {} bytes cannot hold the boot structures",
-                                  memory.size()));
+    return make_error(
+        fmt::format("guest memory of {} bytes cannot hold the boot structures", memory.size()));
   }
   if (auto r = write_page_tables(memory); !r) return r.error();
   if (auto r = memory.write_object(abi::kBootGdtGpa, kGdt); !r) return r.error();

@@ -17,8 +17,8 @@ Result<void> Bus::insert(uint64_t base, uint64_t length, IoDevice& device, std::
   if (next != ranges_.begin()) {
     auto prev = std::prev(next);
     if (prev->first + prev->second.length > base) {
-      return make_error(fmt::format("bus: '{}' at {:#x}+{:#x} overlaps '{}' at {:#x}", name,
-                                    base, length, prev->second.name, prev->first));
+      return make_error(fmt::format("bus: '{}' at {:#x}+{:#x} overlaps '{}' at {:#x}", name, base,
+                                    length, prev->second.name, prev->first));
     }
   }
   ranges_.emplace(base, Range{length, &device, std::move(name)});

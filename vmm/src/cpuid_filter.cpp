@@ -6,7 +6,9 @@
 namespace ftvm {
 namespace {
 
-constexpr uint32_t bit(unsigned n) { return 1u << n; }
+constexpr uint32_t bit(unsigned n) {
+  return 1u << n;
+}
 
 // Leaf 1.
 constexpr uint32_t kLeaf1EcxMonitor = bit(3);

@@ -1,10 +1,9 @@
 #include "vmm/crash_report.h"
 
 #include <capstone/capstone.h>
+#include <fmt/format.h>
 
 #include <array>
-
-#include <fmt/format.h>
 
 namespace ftvm {
 
@@ -14,8 +13,8 @@ std::string describe_registers(const kvm_regs& r, const kvm_sregs& s) {
                      r.rsp, r.rbp);
   out += fmt::format("  rax={:016x} rbx={:016x} rcx={:016x} rdx={:016x}\n", r.rax, r.rbx, r.rcx,
                      r.rdx);
-  out += fmt::format("  rsi={:016x} rdi={:016x} r8 ={:016x} r9 ={:016x}\n", r.rsi, r.rdi, r.r8,
-                     r.r9);
+  out +=
+      fmt::format("  rsi={:016x} rdi={:016x} r8 ={:016x} r9 ={:016x}\n", r.rsi, r.rdi, r.r8, r.r9);
   out += fmt::format("  r10={:016x} r11={:016x} r12={:016x} r13={:016x}\n", r.r10, r.r11, r.r12,
                      r.r13);
   out += fmt::format("  r14={:016x} r15={:016x}\n", r.r14, r.r15);
@@ -39,8 +38,8 @@ std::string disassemble_at(const KvmVcpu& vcpu, const GuestMemory& memory, uint6
   csh handle;
   if (cs_open(CS_ARCH_X86, CS_MODE_64, &handle) != CS_ERR_OK) return "  <capstone unavailable>\n";
   cs_insn* insns = nullptr;
-  const size_t count = cs_disasm(handle, code.data(), available, rip,
-                                 static_cast<size_t>(max_instructions), &insns);
+  const size_t count =
+      cs_disasm(handle, code.data(), available, rip, static_cast<size_t>(max_instructions), &insns);
   std::string out;
   for (size_t i = 0; i < count; ++i) {
     out += fmt::format("  {}{:016x}: {} {}\n", i == 0 ? "=> " : "   ", insns[i].address,

@@ -1,10 +1,9 @@
 #include "vmm/elf_loader.h"
 
 #include <elf.h>
+#include <fmt/format.h>
 
 #include <cstring>
-
-#include <fmt/format.h>
 
 namespace ftvm {
 namespace {
@@ -30,19 +29,18 @@ Result<Elf64_Ehdr> read_header(std::span<const uint8_t> file) {
     return make_error("ELF image is not little-endian");
   }
   if (header.e_machine != EM_X86_64) {
-    return make_error(fmt::format("ELF image is for machine {}, not x86-64 ({})",
-                                  header.e_machine, EM_X86_64));
+    return make_error(
+        fmt::format("ELF image is for machine {}, not x86-64 ({})", header.e_machine, EM_X86_64));
   }
   if (header.e_type != ET_EXEC) {
     return make_error(
         "ELF image is not a static executable (ET_EXEC); link the kernel with -static -no-pie");
   }
   if (header.e_phentsize != sizeof(Elf64_Phdr)) {
-    return make_error(fmt::format("ELF program header size is {}, expected {}",
-                                  header.e_phentsize, sizeof(Elf64_Phdr)));
+    return make_error(fmt::format("ELF program header size is {}, expected {}", header.e_phentsize,
+                                  sizeof(Elf64_Phdr)));
   }
-  if (!range_within(header.e_phoff, uint64_t{header.e_phnum} * sizeof(Elf64_Phdr),
-                    file.size())) {
+  if (!range_within(header.e_phoff, uint64_t{header.e_phnum} * sizeof(Elf64_Phdr), file.size())) {
     return make_error("ELF program header table lies outside the file (truncated image?)");
   }
   return header;

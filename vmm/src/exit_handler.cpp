@@ -1,13 +1,12 @@
 #include "vmm/exit_handler.h"
 
-#include <cstring>
-
 #include <fmt/format.h>
+
+#include <cstring>
 
 namespace ftvm {
 
-void ExitHandler::access(Bus& bus, uint64_t address, uint8_t* data, uint32_t size,
-                         bool is_write) {
+void ExitHandler::access(Bus& bus, uint64_t address, uint8_t* data, uint32_t size, bool is_write) {
   auto route = bus.find(address, size);
   if (!route) {
     // Like an ISA bus with nothing on it: writes vanish, reads float high.
@@ -78,9 +77,8 @@ ExitOutcome ExitHandler::handle(kvm_run& run) {
     case KVM_EXIT_SHUTDOWN:
       return {ExitAction::kFault, "triple fault: the guest took an exception it could not handle"};
     case KVM_EXIT_FAIL_ENTRY:
-      return {ExitAction::kFault,
-              fmt::format("VM entry failed, hardware reason {:#x}",
-                          run.fail_entry.hardware_entry_failure_reason)};
+      return {ExitAction::kFault, fmt::format("VM entry failed, hardware reason {:#x}",
+                                              run.fail_entry.hardware_entry_failure_reason)};
     case KVM_EXIT_INTERNAL_ERROR:
       return {ExitAction::kFault,
               fmt::format("KVM internal error, suberror {}", run.internal.suberror)};

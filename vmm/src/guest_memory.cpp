@@ -1,18 +1,18 @@
 #include "vmm/guest_memory.h"
 
+#include <fmt/format.h>
 #include <sys/mman.h>
 
 #include <cerrno>
 #include <cstring>
-
-#include <fmt/format.h>
 
 namespace ftvm {
 
 Result<GuestMemory> GuestMemory::allocate(uint64_t bytes) {
   constexpr uint64_t kPage = 4096;
   if (bytes == 0 || bytes % kPage != 0) {
-    return make_error(fmt::format("guest memory size {} is not a positive multiple of 4 KiB", bytes));
+    return make_error(
+        fmt::format("guest memory size {} is not a positive multiple of 4 KiB", bytes));
   }
   void* address = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -31,8 +31,8 @@ bool GuestMemory::contains(uint64_t gpa, uint64_t length) const {
 
 Result<std::span<uint8_t>> GuestMemory::span(uint64_t gpa, uint64_t length) const {
   if (!contains(gpa, length)) {
-    return make_error(fmt::format("guest-physical range {:#x}+{:#x} is outside guest RAM (0..{:#x})",
-                                  gpa, length, size()));
+    return make_error(fmt::format(
+        "guest-physical range {:#x}+{:#x} is outside guest RAM (0..{:#x})", gpa, length, size()));
   }
   return std::span<uint8_t>(host_base() + gpa, length);
 }

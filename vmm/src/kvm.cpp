@@ -1,15 +1,14 @@
 #include "vmm/kvm.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <algorithm>
 #include <memory>
-
-#include <fmt/format.h>
 
 namespace ftvm {
 namespace {
@@ -48,7 +47,9 @@ std::string open_advice(int error, const std::string& path) {
 
 }  // namespace
 
-int KvmVcpu::run() { return ::ioctl(fd_.get(), KVM_RUN, 0) == 0 ? 0 : errno; }
+int KvmVcpu::run() {
+  return ::ioctl(fd_.get(), KVM_RUN, 0) == 0 ? 0 : errno;
+}
 
 Result<void> KvmVcpu::ioctl_checked(unsigned long request, void* arg, const char* what) const {
   if (::ioctl(fd_.get(), request, arg) < 0) return errno_error(what);
@@ -156,8 +157,8 @@ Result<Kvm> Kvm::open(const std::string& path) {
   if (!fd.valid()) return make_error(open_advice(errno, path));
   int version = ::ioctl(fd.get(), KVM_GET_API_VERSION, 0);
   if (version != KVM_API_VERSION) {
-    return make_error(fmt::format("{} speaks KVM API version {}, ftvm needs {}", path, version,
-                                  KVM_API_VERSION));
+    return make_error(
+        fmt::format("{} speaks KVM API version {}, ftvm needs {}", path, version, KVM_API_VERSION));
   }
   return Kvm(std::move(fd));
 }

@@ -1,5 +1,6 @@
 #include "vmm/live_backends.h"
 
+#include <fmt/format.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/eventfd.h>
@@ -11,8 +12,6 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
-
-#include <fmt/format.h>
 
 namespace ftvm {
 namespace {

@@ -1,12 +1,11 @@
 #include "vmm/vcpu_runner.h"
 
+#include <fmt/format.h>
 #include <pthread.h>
 #include <signal.h>
 
 #include <cerrno>
 #include <cstring>
-
-#include <fmt/format.h>
 
 namespace ftvm {
 namespace {
@@ -26,8 +25,7 @@ void install_kick_signal_handler() {
   sigaction(kKickSignal, &action, nullptr);
 }
 
-VcpuRunner::VcpuRunner(KvmVcpu& vcpu, size_t run_page_bytes, Platform& platform,
-                       EventQueue& events)
+VcpuRunner::VcpuRunner(KvmVcpu& vcpu, size_t run_page_bytes, Platform& platform, EventQueue& events)
     : vcpu_(vcpu),
       run_(vcpu.run_page()),
       platform_(platform),
@@ -69,8 +67,8 @@ void VcpuRunner::deliver_interrupt() {
   if (run_->ready_for_interrupt_injection != 0 && run_->if_flag != 0) {
     const uint8_t vector = platform_.pic().acknowledge();
     if (auto r = vcpu_.interrupt(vector); !r) {
-      events_.request_stop(fmt::format("cannot inject vector {:#x}: {}", vector,
-                                       r.error().message));
+      events_.request_stop(
+          fmt::format("cannot inject vector {:#x}: {}", vector, r.error().message));
     }
     run_->request_interrupt_window = 0;
   } else {

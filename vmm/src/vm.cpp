@@ -26,8 +26,8 @@ Result<void> require_capabilities(const Kvm& kvm) {
                            {KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID"}};
   for (const auto& n : needed) {
     if (kvm.check_extension(n.capability) <= 0) {
-      return make_error(fmt::format("this host's KVM lacks {}, which ftvm needs (kernel too old?)",
-                                    n.name));
+      return make_error(
+          fmt::format("this host's KVM lacks {}, which ftvm needs (kernel too old?)", n.name));
     }
   }
   return {};
@@ -67,8 +67,8 @@ Result<std::unique_ptr<Vm>> Vm::create(const VmConfig& config, TimeSource& time,
   if (auto r = validate_memory_size(config.mem_bytes); !r) return r.error();
   auto image = parse_elf64(config.image, {abi::kGuestImageMinGpa, config.mem_bytes});
   if (!image) {
-    return make_error(fmt::format("bad guest image {}: {}", config.image_name,
-                                  image.error().message));
+    return make_error(
+        fmt::format("bad guest image {}: {}", config.image_name, image.error().message));
   }
   auto kvm = Kvm::open(config.kvm_device);
   if (!kvm) return kvm.error();

@@ -56,7 +56,8 @@ TEST(Boot, WritesBootInfo) {
   ASSERT_TRUE(memory.ok());
   ASSERT_TRUE(prepare_long_mode_boot(*memory, 0x100000, kvm_sregs{}).ok());
   abi::BootInfo info{};
-  ASSERT_TRUE(memory->read(abi::kBootInfoGpa, {reinterpret_cast<uint8_t*>(&info), sizeof(info)}).ok());
+  ASSERT_TRUE(
+      memory->read(abi::kBootInfoGpa, {reinterpret_cast<uint8_t*>(&info), sizeof(info)}).ok());
   EXPECT_EQ(info.magic, abi::kBootInfoMagic);
   EXPECT_EQ(info.abi_version, abi::kAbiVersion);
   EXPECT_EQ(info.mem_bytes, 8u << 20);

@@ -13,10 +13,10 @@
 namespace ftvm {
 
 struct ElfSegment {
-  uint64_t gpa;          // p_paddr: where the segment lands in guest-physical memory
-  uint64_t file_offset;  // p_offset
-  uint64_t file_bytes;   // p_filesz, copied from the file
-  uint64_t memory_bytes; // p_memsz, the rest is zero-filled
+  uint64_t gpa;           // p_paddr: where the segment lands in guest-physical memory
+  uint64_t file_offset;   // p_offset
+  uint64_t file_bytes;    // p_filesz, copied from the file
+  uint64_t memory_bytes;  // p_memsz, the rest is zero-filled
   bool executable;
 };
 

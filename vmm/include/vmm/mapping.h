@@ -14,7 +14,8 @@ class Mapping {
   Mapping() = default;
   Mapping(void* address, size_t length) : address_(address), length_(length) {}
   Mapping(Mapping&& other) noexcept
-      : address_(std::exchange(other.address_, nullptr)), length_(std::exchange(other.length_, 0)) {}
+      : address_(std::exchange(other.address_, nullptr)),
+        length_(std::exchange(other.length_, 0)) {}
   Mapping& operator=(Mapping&& other) noexcept {
     if (this != &other) {
       release();

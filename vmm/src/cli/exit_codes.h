@@ -4,11 +4,11 @@
 namespace ftvm {
 
 enum ExitCode : int {
-  kExitOk = 0,             // the guest shut down with status 0, or the run was stopped on request
-  kExitUsage = 1,          // bad command line
-  kExitSetup = 2,          // could not build the VM: no KVM, bad image, bad file, ...
-  kExitGuestFault = 3,     // the guest died (triple fault) or KVM refused to go on
-  kExitGuestFailure = 4,   // the guest shut down with a nonzero status
+  kExitOk = 0,            // the guest shut down with status 0, or the run was stopped on request
+  kExitUsage = 1,         // bad command line
+  kExitSetup = 2,         // could not build the VM: no KVM, bad image, bad file, ...
+  kExitGuestFault = 3,    // the guest died (triple fault) or KVM refused to go on
+  kExitGuestFailure = 4,  // the guest shut down with a nonzero status
 };
 
 }  // namespace ftvm

@@ -1,15 +1,14 @@
 #include "run_command.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <fstream>
 #include <iterator>
-#include <vector>
-
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "builtin_guest.h"
 #include "exit_codes.h"
@@ -34,14 +33,16 @@ Result<std::vector<uint8_t>> read_file(const std::string& path) {
 Result<UniqueFd> open_output(const std::string& path) {
   if (path.empty()) return UniqueFd(::dup(STDOUT_FILENO));
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (!fd.valid()) return make_error(fmt::format("cannot write console file {}: {}", path, strerror(errno)));
+  if (!fd.valid())
+    return make_error(fmt::format("cannot write console file {}: {}", path, strerror(errno)));
   return fd;
 }
 
 Result<UniqueFd> open_input(const std::string& path) {
   if (path.empty()) return UniqueFd(::dup(STDIN_FILENO));
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) return make_error(fmt::format("cannot read input file {}: {}", path, strerror(errno)));
+  if (!fd.valid())
+    return make_error(fmt::format("cannot read input file {}: {}", path, strerror(errno)));
   return fd;
 }
 
@@ -62,9 +63,15 @@ nlohmann::json to_json(const RunReport& report) {
   j["guest_status"] = report.result.guest_status;
   j["console_bytes"] = report.console_bytes;
   j["first_output_ms"] = report.first_output_ms ? nlohmann::json(*report.first_output_ms) : nullptr;
-  j["exits"] = {{"total", e.total()}, {"deterministic", e.deterministic}, {"pio", e.pio},
-                {"mmio", e.mmio},     {"hlt", e.hlt},                     {"irq_window", e.irq_window},
-                {"debug", e.debug},   {"interrupted", e.interrupted},     {"unclaimed", e.unclaimed}};
+  j["exits"] = {{"total", e.total()},
+                {"deterministic", e.deterministic},
+                {"pio", e.pio},
+                {"mmio", e.mmio},
+                {"hlt", e.hlt},
+                {"irq_window", e.irq_window},
+                {"debug", e.debug},
+                {"interrupted", e.interrupted},
+                {"unclaimed", e.unclaimed}};
   j["exits_per_second"] = static_cast<double>(e.total()) / s;
   return j;
 }
@@ -79,7 +86,8 @@ void print_summary(const RunReport& report) {
              e.total(), static_cast<double>(e.total()) / s, e.pio, e.mmio, e.hlt, e.irq_window,
              e.interrupted, e.deterministic);
   if (report.first_output_ms) {
-    fmt::print(stderr, "ftvm: first console output {:.1f} ms after start\n", *report.first_output_ms);
+    fmt::print(stderr, "ftvm: first console output {:.1f} ms after start\n",
+               *report.first_output_ms);
   }
 }
 
@@ -101,12 +109,15 @@ void add_run_command(CLI::App& app, RunOptions& options) {
   auto* run = app.add_subcommand("run", "Run one unprotected VM");
   run->add_option("GUEST", options.guest, "ELF64 guest kernel (default: the built-in testsvc)")
       ->check(CLI::ExistingFile);
-  run->add_option("--mem", options.mem_mib, "Guest memory in MiB")->capture_default_str()
+  run->add_option("--mem", options.mem_mib, "Guest memory in MiB")
+      ->capture_default_str()
       ->check(CLI::Range(uint64_t{4}, uint64_t{3072}));
-  run->add_option("--console", options.console_path, "Write guest console output to FILE (default: stdout)");
+  run->add_option("--console", options.console_path,
+                  "Write guest console output to FILE (default: stdout)");
   run->add_option("--input", options.input_path, "Feed FILE to the guest console (default: stdin)")
       ->check(CLI::ExistingFile);
-  run->add_option("--seconds", options.seconds, "Stop the VM after N seconds (default: run until the guest shuts down)")
+  run->add_option("--seconds", options.seconds,
+                  "Stop the VM after N seconds (default: run until the guest shuts down)")
       ->check(CLI::PositiveNumber);
   run->add_option("--stats-json", options.stats_json_path, "Write run statistics as JSON to FILE");
   run->add_option("--kvm-device", options.kvm_device, "The KVM device node")->capture_default_str();

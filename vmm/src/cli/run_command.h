@@ -1,7 +1,6 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
-
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -10,9 +9,9 @@ namespace ftvm {
 
 struct RunOptions {
   uint64_t mem_mib = 64;
-  std::string guest;          // path to an ELF64 kernel; empty = built-in testsvc
-  std::string console_path;   // empty = stdout
-  std::string input_path;     // empty = stdin
+  std::string guest;         // path to an ELF64 kernel; empty = built-in testsvc
+  std::string console_path;  // empty = stdout
+  std::string input_path;    // empty = stdin
   std::optional<double> seconds;
   std::string stats_json_path;
   std::string kvm_device = "/dev/kvm";

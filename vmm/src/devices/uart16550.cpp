@@ -104,7 +104,9 @@ void Uart16550::receive_with_overrun(std::span<const uint8_t> bytes) {
   update_irq();
 }
 
-bool Uart16550::request_to_send() const { return (state_.mcr & kMcrRts) != 0 && !loopback(); }
+bool Uart16550::request_to_send() const {
+  return (state_.mcr & kMcrRts) != 0 && !loopback();
+}
 
 size_t Uart16550::rx_space() const {
   return loopback() ? 0 : rx_capacity() - state_.rx_count;

@@ -112,9 +112,9 @@ TEST_F(TinyGuestTest, PortIoOfEachWidthAndMmio) {
   mmio_.read_value = 0x0807060504030201;
   auto result = boot_and_run("pio_mmio.elf");
   expect_clean_shutdown(result);
-  const std::vector<Access> expected_port = {
-      {0, 1, 0x11}, {0, 2, 0x2233}, {0, 4, 0x44556677}, {0, 4, 0x12345679},
-      {0, 4, 0x04030201}, {0, 4, 0x08070605}};
+  const std::vector<Access> expected_port = {{0, 1, 0x11},       {0, 2, 0x2233},
+                                             {0, 4, 0x44556677}, {0, 4, 0x12345679},
+                                             {0, 4, 0x04030201}, {0, 4, 0x08070605}};
   EXPECT_EQ(port_.writes, expected_port);
   ASSERT_EQ(mmio_.writes.size(), 1u);
   EXPECT_EQ(mmio_.writes[0], (Access{0, 4, 0xcafef00d}));
