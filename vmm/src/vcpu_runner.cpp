@@ -1,17 +1,17 @@
 #include "vmm/vcpu_runner.h"
 
-#include <fmt/format.h>
 #include <pthread.h>
 #include <signal.h>
 
 #include <cerrno>
 #include <cstring>
 
+#include <fmt/format.h>
+
 namespace ftvm {
 namespace {
 
 constexpr int kKickSignal = SIGUSR1;
-constexpr auto kHaltPollInterval = std::chrono::milliseconds(100);
 
 void on_kick_signal(int) {}
 
@@ -25,12 +25,12 @@ void install_kick_signal_handler() {
   sigaction(kKickSignal, &action, nullptr);
 }
 
-VcpuRunner::VcpuRunner(KvmVcpu& vcpu, size_t run_page_bytes, Platform& platform, EventQueue& events)
+VcpuRunner::VcpuRunner(KvmVcpu& vcpu, Platform& platform, ExecutionDriver& driver)
     : vcpu_(vcpu),
       run_(vcpu.run_page()),
       platform_(platform),
-      events_(events),
-      exits_(platform.pio_bus(), platform.mmio_bus(), run_page_bytes) {}
+      driver_(driver),
+      exits_(platform.pio_bus(), platform.mmio_bus(), vcpu.run_page_bytes()) {}
 
 void VcpuRunner::on_pit_schedule_change(std::function<void(const PitTimerSchedule&)> callback) {
   pit_schedule_callback_ = std::move(callback);
@@ -50,11 +50,6 @@ void VcpuRunner::notify_pit_schedule() {
   if (pit_schedule_callback_) pit_schedule_callback_(schedule);
 }
 
-void VcpuRunner::apply_events() {
-  while (auto event = events_.try_pop()) platform_.apply(*event);
-  platform_.offer_pending_input();
-}
-
 bool VcpuRunner::interrupt_deliverable() const {
   return platform_.pic().interrupt_pending() && run_->if_flag != 0;
 }
@@ -67,8 +62,7 @@ void VcpuRunner::deliver_interrupt() {
   if (run_->ready_for_interrupt_injection != 0 && run_->if_flag != 0) {
     const uint8_t vector = platform_.pic().acknowledge();
     if (auto r = vcpu_.interrupt(vector); !r) {
-      events_.request_stop(
-          fmt::format("cannot inject vector {:#x}: {}", vector, r.error().message));
+      fmt::print(stderr, "ftvm: cannot inject vector {:#x}: {}\n", vector, r.error().message);
     }
     run_->request_interrupt_window = 0;
   } else {
@@ -78,6 +72,7 @@ void VcpuRunner::deliver_interrupt() {
 
 std::optional<RunResult> VcpuRunner::enter_guest() {
   const int error = vcpu_.run();
+  last_return_asynchronous_ = true;
   if (error == EINTR) {
     exits_.note_interrupted();
     return std::nullopt;
@@ -86,7 +81,9 @@ std::optional<RunResult> VcpuRunner::enter_guest() {
     return RunResult{RunResult::Reason::kFault, 0,
                      fmt::format("KVM_RUN failed: {}", std::strerror(error))};
   }
+  const uint64_t before = exits_.exit_count();
   const ExitOutcome outcome = exits_.handle(*run_);
+  last_return_asynchronous_ = exits_.exit_count() == before;
   if (outcome.action == ExitAction::kFault) {
     return RunResult{RunResult::Reason::kFault, 0, outcome.fault};
   }
@@ -103,26 +100,30 @@ RunResult VcpuRunner::run() {
   thread_.store(pthread_self());
   thread_known_.store(true);
   notify_pit_schedule();
+  auto stop = [this](RunResult result) {
+    state_ = VcpuState::kStopped;
+    return result;
+  };
   for (;;) {
     __atomic_store_n(&run_->immediate_exit, 0, __ATOMIC_SEQ_CST);
-    apply_events();
-    if (auto reason = events_.stop_reason()) {
-      state_ = VcpuState::kStopped;
-      return RunResult{RunResult::Reason::kStopRequested, 0, *reason};
-    }
+    const BetweenExits at{exits_.exit_count(), last_return_asynchronous_,
+                          state_ == VcpuState::kHalted};
+    DriverTurn turn = driver_.between_exits(*this, at);
+    if (turn.stop) return stop(*turn.stop);
+    // Nothing may enter the guest at an asynchronous point unless the driver put (and logged)
+    // an input there: the point would not be reproducible.
+    const bool may_deliver = !at.asynchronous || turn.applied_inputs;
+    if (!at.asynchronous) platform_.offer_pending_input();
     if (state_ == VcpuState::kHalted) {
       if (!interrupt_deliverable()) {
-        // HLT with nothing to deliver (or IF=0): the guest sleeps until an event arrives.
-        events_.wait(EventQueue::Clock::now() + kHaltPollInterval);
+        // HLT with nothing to deliver (or IF=0): the guest sleeps until an input arrives.
+        if (auto result = driver_.idle(*this, at)) return stop(*result);
         continue;
       }
       state_ = VcpuState::kRunning;
     }
-    deliver_interrupt();
-    if (auto result = enter_guest()) {
-      state_ = VcpuState::kStopped;
-      return *result;
-    }
+    if (may_deliver) deliver_interrupt();
+    if (auto result = enter_guest()) return stop(*result);
   }
 }
 

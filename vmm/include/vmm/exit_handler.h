@@ -3,8 +3,9 @@
 // buses, so tests drive it with a hand-filled kvm_run and no /dev/kvm.
 //
 // The *deterministic exit count* (E in docs/architecture.md) counts exits caused by the
-// guest's own instruction stream (PIO, MMIO, HLT, interrupt window, debug). Exits forced from
-// outside (a signal kick, KVM_EXIT_INTR) are not counted: they land at arbitrary points.
+// guest's own instruction stream (PIO, MMIO, HLT, interrupt window). Exits forced from outside
+// (a signal kick, KVM_EXIT_INTR) land at arbitrary points, and debug exits happen only where a
+// replayer set a breakpoint: neither is counted.
 #pragma once
 
 #include <linux/kvm.h>

@@ -1,21 +1,20 @@
 // The vCPU loop as an explicit state machine.
 //
 //   kRunning --HLT exit--> kHalted --interrupt deliverable--> kRunning
-//   any --stop request / guest shutdown / fault--> kStopped
+//   any --driver stop / guest shutdown / fault--> kStopped
 //
-// Between two exits (and only there) it applies external events, offers pending console
-// input, and delivers interrupts: KVM_INTERRUPT when the guest can take one, otherwise a
-// request for the interrupt-window exit, which is itself a deterministic point.
+// Between two exits (and only there) the ExecutionDriver applies inputs; then the runner
+// offers waiting console input (after deterministic exits only) and delivers interrupts:
+// KVM_INTERRUPT when the guest can take one, otherwise a request for the interrupt-window
+// exit, which is itself a deterministic point.
 #pragma once
 
 #include <atomic>
-#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
-#include <string>
 
-#include "vmm/event_queue.h"
+#include "vmm/execution_driver.h"
 #include "vmm/exit_handler.h"
 #include "vmm/kvm.h"
 #include "vmm/platform.h"
@@ -24,16 +23,9 @@ namespace ftvm {
 
 enum class VcpuState { kRunning, kHalted, kStopped };
 
-struct RunResult {
-  enum class Reason { kGuestShutdown, kStopRequested, kFault };
-  Reason reason;
-  uint32_t guest_status = 0;  // for kGuestShutdown
-  std::string detail;         // the stop reason or the fault
-};
-
 class VcpuRunner {
  public:
-  VcpuRunner(KvmVcpu& vcpu, size_t run_page_bytes, Platform& platform, EventQueue& events);
+  VcpuRunner(KvmVcpu& vcpu, Platform& platform, ExecutionDriver& driver);
 
   // Called on the vCPU thread whenever the guest reprograms PIT channel 0, so the live timer
   // backend can re-arm.
@@ -47,9 +39,12 @@ class VcpuRunner {
   VcpuState state() const { return state_; }
   const ExitCounters& counters() const { return exits_.counters(); }
   uint64_t exit_count() const { return exits_.exit_count(); }
+  KvmVcpu& vcpu() { return vcpu_; }
+  Platform& platform() { return platform_; }
+  // The exit the last KVM_RUN returned with (valid after a deterministic or debug exit).
+  const kvm_run& last_exit() const { return *run_; }
 
  private:
-  void apply_events();
   void deliver_interrupt();
   bool interrupt_deliverable() const;
   std::optional<RunResult> enter_guest();
@@ -58,9 +53,10 @@ class VcpuRunner {
   KvmVcpu& vcpu_;
   kvm_run* run_;
   Platform& platform_;
-  EventQueue& events_;
+  ExecutionDriver& driver_;
   ExitHandler exits_;
   VcpuState state_ = VcpuState::kRunning;
+  bool last_return_asynchronous_ = false;
   std::atomic<pthread_t> thread_{};
   std::atomic<bool> thread_known_{false};
   uint64_t pit_generation_seen_ = ~0ull;

@@ -15,6 +15,7 @@
 #include "vmm/crash_report.h"
 #include "vmm/file_console.h"
 #include "vmm/live_backends.h"
+#include "vmm/live_driver.h"
 #include "vmm/unique_fd.h"
 #include "vmm/vcpu_runner.h"
 #include "vmm/vm.h"
@@ -99,6 +100,9 @@ int exit_code_for(const RunResult& result) {
       return kExitOk;
     case RunResult::Reason::kFault:
       return kExitGuestFault;
+    case RunResult::Reason::kDivergence:
+    case RunResult::Reason::kReplayComplete:
+      return kExitGuestFault;
   }
   return kExitGuestFault;
 }
@@ -160,7 +164,8 @@ int run_command(const RunOptions& options) {
   if (!backends) return fmt::print(stderr, "ftvm: {}\n", backends.error().message), kExitSetup;
 
   install_kick_signal_handler();
-  VcpuRunner runner((*vm)->vcpu(), (*vm)->vcpu().run_page_bytes(), (*vm)->platform(), events);
+  LiveDriver driver(events);
+  VcpuRunner runner((*vm)->vcpu(), (*vm)->platform(), driver);
   events.set_kick([&runner] { runner.kick(); });
   runner.on_pit_schedule_change(
       [b = backends->get()](const PitTimerSchedule& s) { b->schedule_pit(s); });

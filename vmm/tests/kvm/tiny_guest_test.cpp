@@ -8,6 +8,7 @@
 
 #include "vmm/crash_report.h"
 #include "vmm/live_backends.h"
+#include "vmm/live_driver.h"
 #include "vmm/vcpu_runner.h"
 #include "vmm/vm.h"
 
@@ -75,7 +76,8 @@ class TinyGuestTest : public ::testing::Test {
     auto backends = LiveBackends::start(events, options);
     EXPECT_TRUE(backends.ok());
     install_kick_signal_handler();
-    VcpuRunner runner(vm_->vcpu(), vm_->vcpu().run_page_bytes(), vm_->platform(), events);
+    LiveDriver driver(events);
+    VcpuRunner runner(vm_->vcpu(), vm_->platform(), driver);
     events.set_kick([&runner] { runner.kick(); });
     runner.on_pit_schedule_change(
         [b = backends->get()](const PitTimerSchedule& s) { b->schedule_pit(s); });
