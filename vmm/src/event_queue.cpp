@@ -7,6 +7,11 @@ void EventQueue::set_kick(std::function<void()> kick) {
   kick_ = std::move(kick);
 }
 
+void EventQueue::set_deferred_kick(bool deferred) {
+  std::lock_guard lock(mutex_);
+  deferred_kick_ = deferred;
+}
+
 void EventQueue::kick_locked_out() {
   std::function<void()> kick;
   {
@@ -18,11 +23,26 @@ void EventQueue::kick_locked_out() {
 }
 
 void EventQueue::push(Event event) {
+  bool deferred;
   {
     std::lock_guard lock(mutex_);
     events_.push_back(std::move(event));
+    deferred = deferred_kick_;
   }
-  kick_locked_out();
+  if (deferred) {
+    changed_.notify_all();
+  } else {
+    kick_locked_out();
+  }
+}
+
+void EventQueue::kick_if_pending() {
+  if (has_pending()) kick_locked_out();
+}
+
+bool EventQueue::has_pending() const {
+  std::lock_guard lock(mutex_);
+  return !events_.empty();
 }
 
 std::optional<Event> EventQueue::try_pop() {

@@ -84,6 +84,16 @@ Result<kvm_fpu> KvmVcpu::get_fpu() const {
   return fpu;
 }
 
+Result<void> KvmVcpu::set_fpu(const kvm_fpu& fpu) {
+  auto copy = fpu;
+  return ioctl_checked(KVM_SET_FPU, &copy, "KVM_SET_FPU");
+}
+
+Result<void> KvmVcpu::set_events(const kvm_vcpu_events& events) {
+  auto copy = events;
+  return ioctl_checked(KVM_SET_VCPU_EVENTS, &copy, "KVM_SET_VCPU_EVENTS");
+}
+
 Result<kvm_vcpu_events> KvmVcpu::get_events() const {
   kvm_vcpu_events events{};
   if (auto r = ioctl_checked(KVM_GET_VCPU_EVENTS, &events, "KVM_GET_VCPU_EVENTS"); !r) {
@@ -145,6 +155,17 @@ Result<KvmVcpu> KvmVm::create_vcpu(unsigned long id) {
                      MAP_SHARED, fd.get(), 0);
   if (run == MAP_FAILED) return errno_error("mmap of the vCPU run page");
   return KvmVcpu(std::move(fd), Mapping(run, static_cast<size_t>(vcpu_mmap_size_)));
+}
+
+Result<std::vector<uint64_t>> KvmVm::get_dirty_log(uint32_t slot, uint64_t slot_bytes) {
+  constexpr uint64_t kPagesPerWord = 64;
+  const uint64_t pages = (slot_bytes + 4095) / 4096;
+  std::vector<uint64_t> bitmap((pages + kPagesPerWord - 1) / kPagesPerWord);
+  kvm_dirty_log log{};
+  log.slot = slot;
+  log.dirty_bitmap = bitmap.data();
+  if (::ioctl(fd_.get(), KVM_GET_DIRTY_LOG, &log) < 0) return errno_error("KVM_GET_DIRTY_LOG");
+  return bitmap;
 }
 
 Result<void> KvmVm::set_tss_address(uint64_t gpa) {

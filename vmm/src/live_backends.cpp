@@ -69,6 +69,11 @@ Result<void> LiveBackends::open_fds() {
     signals_.reset(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
     if (!signals_.valid()) return errno_error("signalfd");
   }
+  if (options_.max_delay.count() > 0) {
+    kick_timer_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+    if (!kick_timer_.valid()) return errno_error("timerfd_create");
+    events_.set_deferred_kick(true);
+  }
   input_open_ = options_.input_fd >= 0;
   return {};
 }
@@ -108,12 +113,21 @@ void LiveBackends::apply_pit_schedule() {
   ::timerfd_settime(pit_timer_.get(), TFD_TIMER_ABSTIME, &spec, nullptr);
 }
 
+void LiveBackends::arm_kick_timer() {
+  if (!kick_timer_.valid() || kick_timer_armed_) return;
+  itimerspec spec{};
+  spec.it_value = to_timespec(static_cast<uint64_t>(options_.max_delay.count()));
+  ::timerfd_settime(kick_timer_.get(), 0, &spec, nullptr);
+  kick_timer_armed_ = true;
+}
+
 void LiveBackends::on_pit_timer() {
   uint64_t expirations = 0;
   if (::read(pit_timer_.get(), &expirations, sizeof(expirations)) != sizeof(expirations)) return;
   // Expiries the guest has not yet acknowledged coalesce in the PIC (as on hardware), so one
   // event per wakeup is enough.
   events_.push(PitExpiry{armed_generation_});
+  arm_kick_timer();
 }
 
 void LiveBackends::on_input() {
@@ -121,6 +135,7 @@ void LiveBackends::on_input() {
   ssize_t n = ::read(options_.input_fd, buffer.data(), buffer.size());
   if (n > 0) {
     events_.push(ConsoleInput{{buffer.begin(), buffer.begin() + n}});
+    arm_kick_timer();
   } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
     input_open_ = false;  // end of input: the guest simply sees no more bytes
   }
@@ -133,7 +148,7 @@ void LiveBackends::on_signal() {
 }
 
 void LiveBackends::loop() {
-  enum { kWakeup, kPit, kDeadline, kSignals, kInput, kCount };
+  enum { kWakeup, kPit, kDeadline, kSignals, kInput, kKick, kCount };
   while (!quit_.load()) {
     std::array<pollfd, kCount> fds{};
     fds[kWakeup] = {wakeup_.get(), POLLIN, 0};
@@ -141,6 +156,7 @@ void LiveBackends::loop() {
     fds[kDeadline] = {deadline_timer_.get(), POLLIN, 0};
     fds[kSignals] = {signals_.get(), POLLIN, 0};
     fds[kInput] = {input_open_ ? options_.input_fd : -1, POLLIN, 0};
+    fds[kKick] = {kick_timer_.get(), POLLIN, 0};
     if (::poll(fds.data(), fds.size(), -1) < 0) {
       if (errno == EINTR) continue;
       events_.request_stop(fmt::format("I/O thread poll failed: {}", std::strerror(errno)));
@@ -157,6 +173,11 @@ void LiveBackends::loop() {
     }
     if (fds[kSignals].revents) on_signal();
     if (fds[kInput].revents) on_input();
+    if (fds[kKick].revents) {
+      drain_counter(kick_timer_.get());
+      kick_timer_armed_ = false;
+      events_.kick_if_pending();
+    }
   }
 }
 

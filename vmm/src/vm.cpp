@@ -5,6 +5,7 @@
 #include "testsvc/abi.h"
 #include "vmm/boot.h"
 #include "vmm/cpuid_filter.h"
+#include "vmm/vcpu_state.h"
 
 namespace ftvm {
 namespace {
@@ -79,7 +80,8 @@ Result<std::unique_ptr<Vm>> Vm::create(const VmConfig& config, TimeSource& time,
   auto memory = GuestMemory::allocate(config.mem_bytes);
   if (!memory) return memory.error();
   if (auto r = load_elf64(*image, config.image, *memory); !r) return r.error();
-  if (auto r = vm->map_memory(0, 0, memory->size(), memory->host_base(), 0); !r) {
+  const uint32_t slot_flags = config.track_dirty_pages ? KVM_MEM_LOG_DIRTY_PAGES : 0;
+  if (auto r = vm->map_memory(0, 0, memory->size(), memory->host_base(), slot_flags); !r) {
     return r.error();
   }
   auto vcpu = vm->create_vcpu(0);
@@ -89,6 +91,12 @@ Result<std::unique_ptr<Vm>> Vm::create(const VmConfig& config, TimeSource& time,
   if (auto r = platform->attach_devices(); !r) return r.error();
   return std::unique_ptr<Vm>(new Vm(std::move(*kvm), std::move(*vm), std::move(*memory),
                                     std::move(*vcpu), std::move(platform), image->entry));
+}
+
+Result<std::vector<uint64_t>> Vm::dirty_pages() {
+  auto bitmap = vm_.get_dirty_log(0, memory_.size());
+  if (!bitmap) return bitmap.error();
+  return dirty_pages_from_bitmap(*bitmap);
 }
 
 }  // namespace ftvm

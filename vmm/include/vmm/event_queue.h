@@ -20,7 +20,13 @@ class EventQueue {
   using Clock = std::chrono::steady_clock;
 
   void set_kick(std::function<void()> kick);
+  // Epoch-style delivery: with a delay, push() does not kick a running vCPU, so the event waits
+  // for the guest's next exit (a synchronous landmark, free to replay); the producer calls
+  // kick_if_pending() when the delay has passed. A halted vCPU is always woken at once.
+  void set_deferred_kick(bool deferred);
   void push(Event event);
+  void kick_if_pending();
+  bool has_pending() const;
   std::optional<Event> try_pop();
   // Asks the vCPU loop to stop at its next opportunity; the first reason wins.
   void request_stop(std::string reason);
@@ -35,6 +41,7 @@ class EventQueue {
   std::deque<Event> events_;
   std::optional<std::string> stop_reason_;
   std::function<void()> kick_;
+  bool deferred_kick_ = false;
 };
 
 }  // namespace ftvm

@@ -31,7 +31,9 @@ class KvmVcpu {
   Result<kvm_sregs> get_sregs() const;
   Result<void> set_sregs(const kvm_sregs& sregs);
   Result<kvm_fpu> get_fpu() const;
+  Result<void> set_fpu(const kvm_fpu& fpu);
   Result<kvm_vcpu_events> get_events() const;
+  Result<void> set_events(const kvm_vcpu_events& events);
   Result<void> set_cpuid(const std::vector<kvm_cpuid_entry2>& entries);
   // Injects an external interrupt vector (userspace irqchip only).
   Result<void> interrupt(uint8_t vector);
@@ -50,6 +52,9 @@ class KvmVm {
   KvmVm(UniqueFd fd, int vcpu_mmap_size) : fd_(std::move(fd)), vcpu_mmap_size_(vcpu_mmap_size) {}
   Result<void> map_memory(uint32_t slot, uint64_t gpa, uint64_t bytes, void* host, uint32_t flags);
   Result<KvmVcpu> create_vcpu(unsigned long id);
+  // The pages of `slot` written since the previous call (the slot must have been mapped with
+  // KVM_MEM_LOG_DIRTY_PAGES). One bit per 4 KiB page.
+  Result<std::vector<uint64_t>> get_dirty_log(uint32_t slot, uint64_t slot_bytes);
   // Intel VMX needs three pages of guest-physical space for its real-mode TSS; they must not
   // overlap RAM or MMIO.
   Result<void> set_tss_address(uint64_t gpa);

@@ -24,6 +24,9 @@ class LiveBackends {
     int input_fd = -1;  // console input; -1 for none. Not owned.
     std::optional<std::chrono::nanoseconds> time_limit;
     bool handle_termination_signals = true;
+    // How long an event may wait for the guest's next exit before the vCPU is kicked (0: kick
+    // at once). See EventQueue::set_deferred_kick.
+    std::chrono::nanoseconds max_delay{0};
   };
 
   // Must be called before any other thread exists when handling signals, because SIGINT and
@@ -41,6 +44,7 @@ class LiveBackends {
   void on_pit_timer();
   void on_input();
   void on_signal();
+  void arm_kick_timer();
   void apply_pit_schedule();
 
   EventQueue& events_;
@@ -49,6 +53,8 @@ class LiveBackends {
   UniqueFd deadline_timer_;
   UniqueFd signals_;
   UniqueFd wakeup_;
+  UniqueFd kick_timer_;
+  bool kick_timer_armed_ = false;
   std::mutex schedule_mutex_;
   std::optional<PitTimerSchedule> pending_schedule_;
   uint64_t armed_generation_ = ~0ull;

@@ -25,6 +25,9 @@ struct VmConfig {
   std::span<const uint8_t> image;  // an ELF64 kernel; must outlive create()
   std::string image_name;          // for messages
   std::string kvm_device = Kvm::kDevicePath;
+  // Log guest writes per page (KVM dirty logging), for checkpoints. Costs a write fault on the
+  // first write to each page after every dirty_pages() call.
+  bool track_dirty_pages = false;
 };
 
 Result<void> validate_memory_size(uint64_t bytes);
@@ -38,6 +41,9 @@ class Vm {
   KvmVcpu& vcpu() { return vcpu_; }
   const GuestMemory& memory() const { return memory_; }
   uint64_t entry_point() const { return entry_; }
+  // Guest-physical addresses of the pages written since the previous call (needs
+  // VmConfig::track_dirty_pages).
+  Result<std::vector<uint64_t>> dirty_pages();
 
  private:
   Vm(Kvm kvm, KvmVm vm, GuestMemory memory, KvmVcpu vcpu, std::unique_ptr<Platform> platform,
