@@ -1,19 +1,34 @@
 // Parses one console command line. Pure and header-only.
 //
 // The command is the first space-separated word (leading spaces skipped, case-sensitive).
-// `echo` takes the rest of the line verbatim after the single space that ends the word; the
-// other commands ignore anything after their name.
+// `echo` takes the rest of the line verbatim after the single space that ends the word.
+// `compute` takes a second word, `on` or `off` (without one it asks for the current state;
+// any other is kComputeUsage); words after it are ignored. The other commands ignore anything
+// after their name.
 #pragma once
 
 #include <stddef.h>
 
 namespace testsvc::kernel {
 
-enum class CommandKind { kEmpty, kHelp, kStats, kDigest, kEcho, kShutdown, kUnknown };
+enum class CommandKind {
+  kEmpty,
+  kHelp,
+  kStats,
+  kDigest,
+  kEcho,
+  kComputeOn,
+  kComputeOff,
+  kComputeQuery,
+  kComputeUsage,
+  kShutdown,
+  kUnknown,
+};
 
 struct Command {
   CommandKind kind = CommandKind::kEmpty;
-  // kEcho: the text to echo. kUnknown: the unrecognized command word. Otherwise empty.
+  // kEcho: the text to echo. kUnknown: the unrecognized command word. kComputeUsage: the
+  // unrecognized argument. Otherwise empty.
   // Points into the parsed line.
   const char* arg = nullptr;
   size_t arg_size = 0;
@@ -27,11 +42,19 @@ constexpr bool WordEquals(const char* word, size_t size, const char* literal) {
   return literal[i] == '\0';
 }
 
+// The space-separated word of `line` starting at or after `from`: [*start, *end).
+constexpr void FindWord(const char* line, size_t size, size_t from, size_t* start, size_t* end) {
+  while (from < size && line[from] == ' ') ++from;
+  size_t to = from;
+  while (to < size && line[to] != ' ') ++to;
+  *start = from;
+  *end = to;
+}
+
 constexpr Command ParseCommand(const char* line, size_t size) {
   size_t start = 0;
-  while (start < size && line[start] == ' ') ++start;
-  size_t end = start;
-  while (end < size && line[end] != ' ') ++end;
+  size_t end = 0;
+  FindWord(line, size, 0, &start, &end);
 
   const char* word = line + start;
   const size_t word_size = end - start;
@@ -46,6 +69,23 @@ constexpr Command ParseCommand(const char* line, size_t size) {
     command.kind = CommandKind::kDigest;
   } else if (WordEquals(word, word_size, "shutdown")) {
     command.kind = CommandKind::kShutdown;
+  } else if (WordEquals(word, word_size, "compute")) {
+    size_t arg_start = 0;
+    size_t arg_end = 0;
+    FindWord(line, size, end, &arg_start, &arg_end);
+    const char* arg = line + arg_start;
+    const size_t arg_size = arg_end - arg_start;
+    if (arg_size == 0) {
+      command.kind = CommandKind::kComputeQuery;
+    } else if (WordEquals(arg, arg_size, "on")) {
+      command.kind = CommandKind::kComputeOn;
+    } else if (WordEquals(arg, arg_size, "off")) {
+      command.kind = CommandKind::kComputeOff;
+    } else {
+      command.kind = CommandKind::kComputeUsage;
+      command.arg = arg;
+      command.arg_size = arg_size;
+    }
   } else if (WordEquals(word, word_size, "echo")) {
     command.kind = CommandKind::kEcho;
     const size_t text = end < size ? end + 1 : end;

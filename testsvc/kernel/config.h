@@ -21,11 +21,15 @@ inline constexpr uint8_t kYieldVector = TESTSVC_YIELD_VECTOR;
 
 // The compute thread works for kComputeBurstTicks, then sleeps kComputeRestTicks so the guest
 // also spends time in HLT: a replay sees both long exit-free stretches (asynchronous event
-// landmarks) and idle periods (synchronous ones at HLT exits).
+// landmarks) and idle periods (synchronous ones at HLT exits). The kernel enforces this cycle
+// from the timer interrupt (compute.h): the thread itself runs at CPL3 and never looks at time.
 inline constexpr uint64_t kComputeBurstTicks = 40;
 inline constexpr uint64_t kComputeRestTicks = 10;
-// Steps between two looks at the tick counter (about 3500 instructions).
+// Steps between two stores of the compute state (which keep the work from being optimized
+// away; the progress counter is stored after every step).
 inline constexpr uint32_t kComputeBatch = 256;
+// The compute thread's user-mode stack (it hardly uses any: it calls nothing).
+inline constexpr size_t kComputeUserStackBytes = 4 * 1024;
 inline constexpr uint64_t kComputeSeed = 0x9e3779b97f4a7c15ull;
 
 // Entries kept of the preemption journal (older ones are overwritten; the digest covers all).

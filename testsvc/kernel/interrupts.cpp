@@ -4,6 +4,11 @@
 // any kernel state. An IRQ handler first lets its device do its work, then journals the
 // compute thread's progress if the IRQ landed on it, sends EOI, and finally lets the scheduler
 // pick the thread to resume (EOI comes before any switch: the next thread may run for long).
+//
+// An interrupt may arrive at CPL0 (a kernel thread, idle) or at CPL3 (the compute thread);
+// the CPU then switched to TSS.RSP0 first. Either way the frame has the same layout (in
+// 64-bit mode the CPU always pushes SS:RSP) and IRETQ returns to the CPL of the frame it pops,
+// so nothing here depends on where the interrupt came from.
 
 #include "kernel/compute.h"
 #include "kernel/config.h"
@@ -38,6 +43,7 @@ TrapFrame* HandleIrq(TrapFrame* frame, uint8_t irq) {
     case abi::kIrqPit:
       pit::OnInterrupt();
       sched::OnTick(pit::Ticks());
+      compute::OnTick(pit::Ticks());
       break;
     case abi::kIrqCom1:
       uart::OnInterrupt();

@@ -6,6 +6,7 @@
 #include "kernel/cpu.h"
 #include "kernel/gdt.h"
 #include "kernel/idt.h"
+#include "kernel/paging.h"
 #include "kernel/pic.h"
 #include "kernel/pit.h"
 #include "kernel/rtc.h"
@@ -76,6 +77,8 @@ void PrintBanner(uint64_t mem_bytes) {
   CheckBootInfo(boot_info);
   const uint64_t mem_bytes = boot_info->mem_bytes;
 
+  // Our own page tables, GDT and IDT: after these, nothing the VMM set up for boot is used.
+  paging::Init();
   gdt::Init();
   idt::Init();
   pic::Init();

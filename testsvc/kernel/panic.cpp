@@ -118,9 +118,12 @@ void ReportException(const TrapFrame& frame) {
   line.Append(") vector=").AppendDecimal(frame.vector);
   line.Append(" error=0x").AppendHex(frame.error_code);
   line.Append(" rip=0x").AppendHex(frame.rip);
-  line.Append(" cs=0x").AppendHex(frame.cs);
+  // The CPL the exception came from is the RPL of the saved CS: 3 for the compute thread,
+  // whose RSP in the frame is then its user stack pointer (the CPU had switched to RSP0).
+  const uint64_t cpl = frame.cs & 3;
+  line.Append(" cs=0x").AppendHex(frame.cs).Append(" cpl=").AppendDecimal(cpl);
   line.Append(" rflags=0x").AppendHex(frame.rflags);
-  line.Append(" rsp=0x").AppendHex(frame.rsp);
+  line.Append(cpl == 0 ? " rsp=0x" : " user_rsp=0x").AppendHex(frame.rsp);
   if (frame.vector == kPageFaultVector) line.Append(" cr2=0x").AppendHex(ReadCr2());
   AppendThread(line);
   Emit(line);

@@ -12,8 +12,9 @@ namespace testsvc::kernel {
 // shuts down with kExitPanic.
 [[noreturn]] void Panic(const char* message);
 
-// A CPU exception (vector 0..31): prints its name, vector, error code, RIP, CS, RFLAGS, RSP,
-// CR2 for #PF, all registers and a backtrace, then shuts down with kExitExceptionBase + vector.
+// A CPU exception (vector 0..31), from CPL0 or CPL3: prints its name, vector, error code, RIP,
+// CS and the CPL it came from, RFLAGS, RSP (`user_rsp` from CPL3), CR2 for #PF, all registers
+// and a backtrace, then shuts down with kExitExceptionBase + vector.
 [[noreturn]] void ReportException(const TrapFrame& frame);
 
 }  // namespace testsvc::kernel

@@ -15,7 +15,7 @@ namespace {
 
 constexpr size_t kMaxThreads = 8;
 constexpr uint64_t kStackCanary = 0x5a5a57ac4ca9a75aull;
-constexpr uint64_t kInitialRflags = 0x202;  // IF = 1, reserved bit 1
+constexpr uint64_t kInitialRflags = 0x202;  // IF = 1, IOPL = 0, reserved bit 1
 
 constinit Thread g_threads[kMaxThreads] = {};
 constinit size_t g_thread_count = 0;
@@ -35,6 +35,10 @@ void SetCanary(Thread& thread) {
 void CheckCanary(const Thread& thread) {
   if (*reinterpret_cast<const uint64_t*>(thread.stack_bottom) != kStackCanary) {
     Panic("sched: stack overflow");
+  }
+  if (thread.user_stack_bottom != 0 &&
+      *reinterpret_cast<const uint64_t*>(thread.user_stack_bottom) != kStackCanary) {
+    Panic("sched: user stack overflow");
   }
 }
 
@@ -63,7 +67,47 @@ TrapFrame* SwitchFrom(TrapFrame* frame) {
   Thread* next = PickNext(previous);
   if (next != previous) ++g_context_switches;
   g_current = next;
+  // Where the CPU puts the next interrupt's frame if `next` is at CPL3 then (its kernel stack
+  // is empty while it runs in user mode). Harmless for kernel threads: no privilege change.
+  gdt::SetKernelStack(next->stack_top);
   return next->frame;
+}
+
+// Takes the next free slot and its kernel stack; the thread is not yet counted (runnable).
+Thread& AllocateThread(const char* name, void (*entry)()) {
+  if (g_thread_count == kMaxThreads) Panic("sched: too many threads");
+  Thread& thread = g_threads[g_thread_count];
+  uint8_t* stack = g_stacks[g_thread_count - 1];
+  thread.name = name;
+  thread.entry = entry;
+  thread.stack_bottom = reinterpret_cast<uintptr_t>(stack);
+  thread.stack_top = thread.stack_bottom + kThreadStackBytes;
+  SetCanary(thread);
+  return thread;
+}
+
+// The stack pointer a function entered as if by a call expects (RSP = 8 mod 16), with a zero
+// return address (which ends backtraces) at `stack_top` - 8.
+uintptr_t EntryRsp(uintptr_t stack_top) {
+  const uintptr_t entry_rsp = (stack_top & ~uintptr_t{15}) - 8;
+  *reinterpret_cast<uint64_t*>(entry_rsp) = 0;
+  return entry_rsp;
+}
+
+// The synthetic frame whose IRETQ starts the thread, at the top of its kernel stack (below
+// `below`).
+TrapFrame* InitialFrame(uintptr_t below) {
+  auto* frame = reinterpret_cast<TrapFrame*>((below - sizeof(TrapFrame)) & ~uintptr_t{15});
+  *frame = TrapFrame{};
+  frame->rflags = kInitialRflags;
+  return frame;
+}
+
+Thread* MakeRunnable(Thread& thread) {
+  IrqGuard guard;
+  thread.state = ThreadState::kRunnable;
+  ++g_thread_count;
+  return &thread;
 }
 
 }  // namespace
@@ -77,38 +121,40 @@ void Init() {
   SetCanary(idle);
   g_thread_count = 1;
   g_current = &idle;
+  gdt::SetKernelStack(idle.stack_top);
 }
 
 Thread* Spawn(const char* name, void (*entry)()) {
-  if (g_thread_count == kMaxThreads) Panic("sched: too many threads");
-  Thread& thread = g_threads[g_thread_count];
-  uint8_t* stack = g_stacks[g_thread_count - 1];
-  thread.name = name;
-  thread.entry = entry;
-  thread.stack_bottom = reinterpret_cast<uintptr_t>(stack);
-  thread.stack_top = thread.stack_bottom + kThreadStackBytes;
-  SetCanary(thread);
-
+  Thread& thread = AllocateThread(name, entry);
   // The first run "returns" from an interrupt into ThreadStart(thread) with RSP as if
-  // ThreadStart had been called (RSP = 8 mod 16, a zero return address that ends backtraces).
-  const uintptr_t entry_rsp = thread.stack_top - 16 + 8;
-  *reinterpret_cast<uint64_t*>(entry_rsp) = 0;
-  auto* frame = reinterpret_cast<TrapFrame*>((entry_rsp - sizeof(TrapFrame)) & ~uintptr_t{15});
-  *frame = TrapFrame{};
+  // ThreadStart had been called.
+  const uintptr_t entry_rsp = EntryRsp(thread.stack_top);
+  TrapFrame* frame = InitialFrame(entry_rsp);
   frame->rdi = reinterpret_cast<uint64_t>(&thread);
   frame->rip = reinterpret_cast<uint64_t>(&ThreadStart);
   frame->cs = gdt::kCodeSelector;
-  frame->rflags = kInitialRflags;
   frame->rsp = entry_rsp;
   frame->ss = gdt::kDataSelector;
   thread.frame = frame;
+  return MakeRunnable(thread);
+}
 
-  {
-    IrqGuard guard;
-    thread.state = ThreadState::kRunnable;
-    ++g_thread_count;
-  }
-  return &thread;
+Thread* SpawnUser(const char* name, void (*entry)(), uint8_t* stack, size_t stack_bytes) {
+  Thread& thread = AllocateThread(name, entry);
+  thread.user_stack_bottom = reinterpret_cast<uintptr_t>(stack);
+  thread.user_stack_top = thread.user_stack_bottom + stack_bytes;
+  *reinterpret_cast<uint64_t*>(thread.user_stack_bottom) = kStackCanary;
+  // The first run is an IRETQ from the top of its kernel stack to CPL3, straight into `entry`
+  // as if it had been called on the user stack (the zero return address only ends
+  // backtraces: `entry` must never return).
+  const uintptr_t entry_rsp = EntryRsp(thread.user_stack_top);
+  TrapFrame* frame = InitialFrame(thread.stack_top);
+  frame->rip = reinterpret_cast<uint64_t>(entry);
+  frame->cs = gdt::kUserCodeSelector;
+  frame->rsp = entry_rsp;
+  frame->ss = gdt::kUserDataSelector;
+  thread.frame = frame;
+  return MakeRunnable(thread);
 }
 
 Thread* Current() {
@@ -142,6 +188,29 @@ void SleepUntil(uint64_t tick) {
   }
 }
 
+void SleepThreadUntil(Thread* thread, uint64_t tick) {
+  if (InterruptsEnabled()) Panic("sched: SleepThreadUntil with interrupts enabled");
+  if (thread == &Idle()) Panic("sched: the idle thread cannot sleep");
+  if (thread->state != ThreadState::kRunnable) return;
+  thread->wake_tick = tick;
+  thread->state = ThreadState::kSleeping;
+  if (thread == g_current) g_need_resched = true;
+}
+
+void Stop(Thread* thread) {
+  if (InterruptsEnabled()) Panic("sched: Stop with interrupts enabled");
+  if (thread == &Idle()) Panic("sched: the idle thread cannot stop");
+  thread->state = ThreadState::kStopped;
+  if (thread == g_current) g_need_resched = true;
+}
+
+void Resume(Thread* thread) {
+  if (InterruptsEnabled()) Panic("sched: Resume with interrupts enabled");
+  if (thread->state != ThreadState::kStopped) return;
+  thread->state = ThreadState::kRunnable;
+  g_need_resched = true;
+}
+
 void OnTick(uint64_t now) {
   for (size_t i = 0; i < g_thread_count; ++i) {
     Thread& thread = g_threads[i];
@@ -172,6 +241,9 @@ StackBounds StackContaining(uintptr_t address) {
     const Thread& thread = g_threads[i];
     if (address >= thread.stack_bottom && address < thread.stack_top) {
       return {thread.stack_bottom, thread.stack_top};
+    }
+    if (address >= thread.user_stack_bottom && address < thread.user_stack_top) {
+      return {thread.user_stack_bottom, thread.user_stack_top};
     }
   }
   const auto boot_bottom = reinterpret_cast<uintptr_t>(boot_stack_bottom);

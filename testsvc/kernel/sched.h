@@ -4,6 +4,14 @@
 // stack (see isr.S): preempted by an IRQ or yielding through yield_trap, it was entered into
 // isr_common either way, and resuming it is returning that frame from isr_dispatch.
 //
+// Kernel threads run at CPL0 on their own stack. A user thread (SpawnUser: the compute thread)
+// runs at CPL3 on a user stack and also owns a kernel stack, empty while it runs: an interrupt
+// from CPL3 makes the CPU switch to TSS.RSP0, which the scheduler points at the kernel stack
+// top of every thread it resumes, so the user thread's TrapFrame (a CPL3 frame: user CS, SS
+// and RSP) lands on its own kernel stack like any other thread's. Resuming it is the same
+// IRETQ, which goes back to CPL3. A user thread never calls the kernel: it cannot block or
+// sleep by itself; the kernel stops and resumes it (SleepThreadUntil, Stop, Resume).
+//
 // Policy: the timer ends the running thread's slice at every tick; threads that can run take
 // turns in creation order; the idle thread (the boot context) runs only when no other can.
 // A thread woken by an IRQ runs as soon as that IRQ's handler returns.
@@ -16,7 +24,8 @@
 
 namespace testsvc::kernel::sched {
 
-enum class ThreadState : uint8_t { kRunnable, kBlocked, kSleeping };
+// kBlocked: until Wake; kSleeping: until the tick wake_tick; kStopped: until Resume.
+enum class ThreadState : uint8_t { kRunnable, kBlocked, kSleeping, kStopped };
 
 struct Thread {
   const char* name = nullptr;
@@ -26,6 +35,9 @@ struct Thread {
   uintptr_t stack_top = 0;
   uint64_t wake_tick = 0;  // kSleeping: when to become runnable
   void (*entry)() = nullptr;
+  // User threads only (0 otherwise): their CPL3 stack, also with a canary at the bottom.
+  uintptr_t user_stack_bottom = 0;
+  uintptr_t user_stack_top = 0;
 };
 
 struct StackBounds {
@@ -38,6 +50,11 @@ void Init();
 
 // Creates a runnable thread running `entry` (which must not return) with interrupts enabled.
 Thread* Spawn(const char* name, void (*entry)());
+
+// Creates a runnable user thread: `entry` (which must not return) runs at CPL3 with interrupts
+// enabled and IOPL 0, on the stack [stack, stack + stack_bytes) (16-byte aligned), and may only
+// use user-accessible memory and unprivileged instructions (no port I/O, HLT, CLI/STI, INT n).
+Thread* SpawnUser(const char* name, void (*entry)(), uint8_t* stack, size_t stack_bytes);
 
 // The running thread (nullptr before Init).
 Thread* Current();
@@ -56,6 +73,18 @@ void Wake(Thread* thread);
 
 // Sleeps until pit::Ticks() >= tick.
 void SleepUntil(uint64_t tick);
+
+// The kernel puts a runnable `thread` (possibly the one an IRQ interrupted; never idle) to
+// sleep until pit::Ticks() >= tick. Interrupts must be disabled.
+void SleepThreadUntil(Thread* thread, uint64_t tick);
+
+// Stops scheduling `thread` whatever its state, until Resume: from a thread, another thread;
+// from an IRQ handler, also the interrupted one; never idle. Interrupts must be disabled.
+// Meant for user threads, which hold no kernel resources.
+void Stop(Thread* thread);
+
+// Makes a stopped thread runnable. Interrupts must be disabled.
+void Resume(Thread* thread);
 
 // Timer IRQ: wakes sleepers whose time has come and ends the current time slice.
 void OnTick(uint64_t now);

@@ -1,8 +1,12 @@
 // Commands and their replies (one reply line each, "> " = abi::kReplyPrefix):
-//   help              > commands: help stats digest echo <text> shutdown
+//   help              > commands: help stats digest echo <text> compute [on|off] shutdown
 //   stats             > stats ticks=<n> progress=<n> journal=<n> switches=<n> uptime_s=<n> rx=<n>
 //   digest            > digest=<16 hex> journal=<n>
 //   echo <text>       > <text>
+//   compute off       > compute off  (the compute thread is no longer scheduled)
+//   compute on        > compute on   (it is again, starting a fresh burst)
+//   compute           > compute on|off  (the current state)
+//   compute <other>   > unknown argument: <other> (usage: compute [on|off])
 //   shutdown          > bye          (then the VM stops with status 0)
 //   <other>           > unknown command: <other>
 // Empty lines get no reply. A line longer than kMaxCommandBytes is cut there and first
@@ -39,7 +43,7 @@ void Execute(const Command& command) {
     case CommandKind::kEmpty:
       return;
     case CommandKind::kHelp:
-      line.Append("commands: help stats digest echo <text> shutdown");
+      line.Append("commands: help stats digest echo <text> compute [on|off] shutdown");
       break;
     case CommandKind::kStats: {
       const uint64_t ticks = pit::Ticks();
@@ -57,6 +61,17 @@ void Execute(const Command& command) {
       break;
     case CommandKind::kEcho:
       line.Append(command.arg, command.arg_size);
+      break;
+    case CommandKind::kComputeOn:
+    case CommandKind::kComputeOff:
+      compute::SetEnabled(command.kind == CommandKind::kComputeOn);
+      [[fallthrough]];
+    case CommandKind::kComputeQuery:
+      line.Append(compute::Enabled() ? "compute on" : "compute off");
+      break;
+    case CommandKind::kComputeUsage:
+      line.Append("unknown argument: ").Append(command.arg, command.arg_size);
+      line.Append(" (usage: compute [on|off])");
       break;
     case CommandKind::kShutdown:
       line.Append("bye");

@@ -24,6 +24,26 @@ TEST(TestsvcParseCommand, KnownCommands) {
   EXPECT_EQ(Parse("  stats  ignored args").kind, CommandKind::kStats);
 }
 
+TEST(TestsvcParseCommand, ComputeTakesOnOrOff) {
+  EXPECT_EQ(Parse("compute on").kind, CommandKind::kComputeOn);
+  EXPECT_EQ(Parse("compute off").kind, CommandKind::kComputeOff);
+  EXPECT_EQ(Parse("  compute   off  ignored").kind, CommandKind::kComputeOff);
+  EXPECT_EQ(Parse("compute").kind, CommandKind::kComputeQuery);
+  EXPECT_EQ(Parse("compute   ").kind, CommandKind::kComputeQuery);
+  EXPECT_EQ(Parse("compute on").arg_size, 0u);
+}
+
+TEST(TestsvcParseCommand, ComputeRejectsOtherArguments) {
+  const std::string line = "compute  offf now";
+  Command c = Parse(line);
+  EXPECT_EQ(c.kind, CommandKind::kComputeUsage);
+  EXPECT_EQ(Arg(c), "offf");
+  EXPECT_EQ(Arg(Parse("compute o")), "o");
+  EXPECT_EQ(Arg(Parse("compute ON")), "ON");
+  EXPECT_EQ(Parse("computer on").kind, CommandKind::kUnknown);
+  EXPECT_EQ(Parse("comp on").kind, CommandKind::kUnknown);
+}
+
 TEST(TestsvcParseCommand, EmptyAndBlankLines) {
   EXPECT_EQ(Parse("").kind, CommandKind::kEmpty);
   EXPECT_EQ(Parse("    ").kind, CommandKind::kEmpty);
@@ -51,6 +71,7 @@ TEST(TestsvcParseCommand, UnknownReportsTheWord) {
 
 TEST(TestsvcParseCommand, IsConstexpr) {
   static_assert(ParseCommand("digest", 6).kind == CommandKind::kDigest);
+  static_assert(ParseCommand("compute off", 11).kind == CommandKind::kComputeOff);
 }
 
 }  // namespace

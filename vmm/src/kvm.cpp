@@ -51,6 +51,19 @@ int KvmVcpu::run() {
   return ::ioctl(fd_.get(), KVM_RUN, 0) == 0 ? 0 : errno;
 }
 
+Result<void> KvmVcpu::refresh_run_page() {
+  kvm_run* run = run_page();
+  const uint8_t saved = run->immediate_exit;
+  run->immediate_exit = 1;
+  const int error = this->run();
+  run->immediate_exit = saved;
+  if (error != EINTR && error != 0) {
+    return make_error(
+        fmt::format("KVM_RUN to refresh the run page failed: {}", std::strerror(error)));
+  }
+  return {};
+}
+
 Result<void> KvmVcpu::ioctl_checked(unsigned long request, void* arg, const char* what) const {
   if (::ioctl(fd_.get(), request, arg) < 0) return errno_error(what);
   return {};

@@ -132,7 +132,8 @@ Result<void> load_registers(KvmVcpu& vcpu, const VcpuRegisters& registers) {
   if (auto r = vcpu.set_fpu(registers.fpu); !r) return r;
   auto events = registers.events;
   events.flags = KVM_VCPUEVENT_VALID_SHADOW;
-  return vcpu.set_events(events);
+  if (auto r = vcpu.set_events(events); !r) return r;
+  return vcpu.refresh_run_page();
 }
 
 PlatformState capture_devices(Platform& platform) {

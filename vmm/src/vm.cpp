@@ -34,10 +34,18 @@ Result<void> require_capabilities(const Kvm& kvm) {
   return {};
 }
 
-Result<void> boot_vcpu(KvmVcpu& vcpu, const Kvm& kvm, const GuestMemory& memory, uint64_t entry) {
+Result<std::vector<kvm_cpuid_entry2>> guest_cpuid(const Kvm& kvm, const VmConfig& config) {
+  if (!config.cpuid.empty()) return config.cpuid;
   auto cpuid = kvm.supported_cpuid();
   if (!cpuid) return cpuid.error();
-  if (auto r = vcpu.set_cpuid(filter_cpuid(std::move(*cpuid))); !r) return r;
+  return filter_cpuid(std::move(*cpuid));
+}
+
+Result<void> boot_vcpu(KvmVcpu& vcpu, const std::vector<kvm_cpuid_entry2>& cpuid,
+                       const GuestMemory& memory, uint64_t entry) {
+  if (auto r = vcpu.set_cpuid(cpuid); !r) {
+    return make_error("the guest's CPUID is not accepted by this host's KVM: " + r.error().message);
+  }
   auto reset_sregs = vcpu.get_sregs();
   if (!reset_sregs) return reset_sregs.error();
   auto boot = prepare_long_mode_boot(memory, entry, *reset_sregs);
@@ -86,11 +94,14 @@ Result<std::unique_ptr<Vm>> Vm::create(const VmConfig& config, TimeSource& time,
   }
   auto vcpu = vm->create_vcpu(0);
   if (!vcpu) return vcpu.error();
-  if (auto r = boot_vcpu(*vcpu, *kvm, *memory, image->entry); !r) return r.error();
+  auto cpuid = guest_cpuid(*kvm, config);
+  if (!cpuid) return cpuid.error();
+  if (auto r = boot_vcpu(*vcpu, *cpuid, *memory, image->entry); !r) return r.error();
   auto platform = std::make_unique<Platform>(time, console);
   if (auto r = platform->attach_devices(); !r) return r.error();
   return std::unique_ptr<Vm>(new Vm(std::move(*kvm), std::move(*vm), std::move(*memory),
-                                    std::move(*vcpu), std::move(platform), image->entry));
+                                    std::move(*vcpu), std::move(platform), image->entry,
+                                    std::move(*cpuid)));
 }
 
 Result<std::vector<uint64_t>> Vm::dirty_pages() {

@@ -85,7 +85,7 @@ inline constexpr uint32_t kTickHz = 100;  // the guest programs the PIT for this
 // every kStatusEveryTicks ticks:
 //   "status tick=<n> progress=<n> journal=<n> digest=<16 hex>"
 // and answers one command per input line ("help", "stats", "digest", "echo <text>",
-// "shutdown") with a line starting with kReplyPrefix.
+// "compute on", "compute off", "shutdown") with a line starting with kReplyPrefix.
 inline constexpr const char* kBannerPrefix = "testsvc: up";
 inline constexpr const char* kStatusPrefix = "status ";
 inline constexpr const char* kReplyPrefix = "> ";

@@ -25,6 +25,10 @@ class KvmVcpu {
   // Enters the guest until the next exit. Returns 0, or the errno of KVM_RUN (EINTR when a
   // signal kicked the vCPU out).
   int run();
+  // Makes KVM rewrite the run page's interrupt fields (if_flag, ready_for_interrupt_injection)
+  // for the current state, without running the guest: needed after the state was loaded
+  // rather than reached by running. Uses immediate_exit, so KVM_RUN returns at once.
+  Result<void> refresh_run_page();
 
   Result<kvm_regs> get_regs() const;
   Result<void> set_regs(const kvm_regs& regs);

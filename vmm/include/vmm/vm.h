@@ -28,6 +28,9 @@ struct VmConfig {
   // Log guest writes per page (KVM dirty logging), for checkpoints. Costs a write fault on the
   // first write to each page after every dirty_pages() call.
   bool track_dirty_pages = false;
+  // The CPUID the guest sees. Empty: this host's supported CPUID, filtered (cpuid_filter.h).
+  // A replay passes the recording's, so the guest sees the same CPU.
+  std::vector<kvm_cpuid_entry2> cpuid;
 };
 
 Result<void> validate_memory_size(uint64_t bytes);
@@ -41,19 +44,21 @@ class Vm {
   KvmVcpu& vcpu() { return vcpu_; }
   const GuestMemory& memory() const { return memory_; }
   uint64_t entry_point() const { return entry_; }
+  const std::vector<kvm_cpuid_entry2>& cpuid() const { return cpuid_; }
   // Guest-physical addresses of the pages written since the previous call (needs
   // VmConfig::track_dirty_pages).
   Result<std::vector<uint64_t>> dirty_pages();
 
  private:
   Vm(Kvm kvm, KvmVm vm, GuestMemory memory, KvmVcpu vcpu, std::unique_ptr<Platform> platform,
-     uint64_t entry)
+     uint64_t entry, std::vector<kvm_cpuid_entry2> cpuid)
       : kvm_(std::move(kvm)),
         vm_(std::move(vm)),
         memory_(std::move(memory)),
         vcpu_(std::move(vcpu)),
         platform_(std::move(platform)),
-        entry_(entry) {}
+        entry_(entry),
+        cpuid_(std::move(cpuid)) {}
 
   Kvm kvm_;
   KvmVm vm_;
@@ -61,6 +66,7 @@ class Vm {
   KvmVcpu vcpu_;
   std::unique_ptr<Platform> platform_;
   uint64_t entry_;
+  std::vector<kvm_cpuid_entry2> cpuid_;
 };
 
 }  // namespace ftvm

@@ -9,6 +9,7 @@ enum ExitCode : int {
   kExitSetup = 2,         // could not build the VM: no KVM, bad image, bad file, ...
   kExitGuestFault = 3,    // the guest died (triple fault) or KVM refused to go on
   kExitGuestFailure = 4,  // the guest shut down with a nonzero status
+  kExitDivergence = 5,    // a replay diverged from its recording
 };
 
 }  // namespace ftvm

@@ -1,20 +1,32 @@
-// ftvm: fault-tolerant virtual machines on KVM. See README.md and docs/.
+// ftvm: fault-tolerant virtual machines on plain KVM. See README.md and docs/.
 #include <CLI/CLI.hpp>
 
 #include "exit_codes.h"
+#include "record_command.h"
+#include "replay_command.h"
 #include "run_command.h"
+#include "trace_command.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"ftvm: fault-tolerant virtual machines on plain KVM"};
   app.require_subcommand(1);
   ftvm::RunOptions run_options;
-  ftvm::add_run_command(app, run_options);
+  ftvm::RecordCommandOptions record_options;
+  ftvm::ReplayCommandOptions replay_options;
+  ftvm::TraceCommandOptions trace_options;
+  auto* run = ftvm::add_run_command(app, run_options);
+  auto* record = ftvm::add_record_command(app, record_options);
+  auto* replay = ftvm::add_replay_command(app, replay_options);
+  auto* trace = ftvm::add_trace_command(app, trace_options);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);
     return code == 0 ? ftvm::kExitOk : ftvm::kExitUsage;
   }
-  if (app.got_subcommand("run")) return ftvm::run_command(run_options);
+  if (run->parsed()) return ftvm::run_command(run_options);
+  if (record->parsed()) return ftvm::record_command(record_options);
+  if (replay->parsed()) return ftvm::replay_command(replay_options);
+  if (trace->parsed()) return ftvm::trace_command(*trace, trace_options);
   return ftvm::kExitUsage;
 }

@@ -1,0 +1,10 @@
+add_library(ftvm_replay STATIC
+  src/fingerprint.cpp
+  src/recorder.cpp
+  src/recording_time_source.cpp
+  src/replay_time_source.cpp
+  src/replayer.cpp
+)
+target_include_directories(ftvm_replay PUBLIC include)
+target_compile_options(ftvm_replay PRIVATE ${FTVM_HOST_WARNINGS})
+target_link_libraries(ftvm_replay PUBLIC ftvm_replay_format ftvm_vmm PkgConfig::XXHASH)

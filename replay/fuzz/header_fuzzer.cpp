@@ -1,0 +1,9 @@
+// libFuzzer entry point: trace header decoder. Built with -DFTVM_FUZZ=ON (clang).
+#include <cstddef>
+#include <cstdint>
+
+#include "fuzz_bodies.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  return ftvm::replay::fuzz_header(data, size);
+}

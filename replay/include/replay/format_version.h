@@ -1,0 +1,12 @@
+// The version of the trace format: the header, the chunk framing and the entry encodings of
+// docs/trace-format.md, which change together. Bump it on any change to how bytes are laid
+// out or read; a reader refuses a version it does not know rather than misread it.
+#pragma once
+
+#include <cstdint>
+
+namespace ftvm::replay {
+
+inline constexpr uint32_t kTraceFormatVersion = 1;
+
+}  // namespace ftvm::replay

@@ -1,0 +1,80 @@
+// The replaying driver: applies each logged input at its logged position, so the guest runs
+// exactly as it did when recorded, and proves it by checking the logged digests.
+//
+//   synchronous:  after exit E, where the runner stops anyway;
+//   checkpoint:   after exit E, load the logged state (vCPU, devices, dirty pages): the guest
+//                 is then at the recorded point;
+//   breakpoint:   after exit E, a hardware breakpoint at RIP; at each hit compare the
+//                 fingerprint of GPRs and RFLAGS; on a mismatch single-step over the
+//                 instruction and re-arm; on a match the guest is at the recorded point.
+//
+// Any mismatch (a digest, a clock read at another exit, a landmark passed without being
+// reached, a halt the log cannot wake) stops the replay with a divergence report.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "replay/chunk.h"
+#include "replay/replay_time_source.h"
+#include "vmm/execution_driver.h"
+#include "vmm/vm.h"
+
+namespace ftvm::replay {
+
+struct ReplayStats {
+  uint64_t synchronous = 0;
+  uint64_t breakpoint = 0;
+  uint64_t checkpoint = 0;
+  uint64_t breakpoint_hits = 0;   // debug exits at breakpoints, over all searches
+  uint64_t max_hits = 0;          // the most hits one search needed
+  double checkpoint_load_ms = 0;  // total time loading checkpoints
+  uint64_t memory_digests = 0;    // checked
+  uint64_t register_digests = 0;  // checked
+  uint64_t inputs = 0;
+};
+
+class Replayer final : public ExecutionDriver {
+ public:
+  // `entries` are the log's entries except clock reads (those go to the ReplayTimeSource).
+  Replayer(std::vector<LoggedEntry> entries, Vm& vm, ReplayTimeSource& time);
+
+  DriverTurn between_exits(VcpuRunner& runner, const BetweenExits& at) override;
+  std::optional<RunResult> idle(VcpuRunner& runner, const BetweenExits& at) override;
+
+  // After run() stopped by itself (guest shutdown or fault), checks that the recording ended
+  // at the same exit and in the same state. Returns the final result.
+  RunResult conclude(VcpuRunner& runner, const RunResult& result);
+
+  const ReplayStats& stats() const { return stats_; }
+
+ private:
+  enum class Search { kIdle, kArmed, kSteppingOver };
+
+  std::optional<RunResult> check_breakpoint_hit(VcpuRunner& runner, const BetweenExits& at,
+                                                std::optional<Position>& reached);
+  std::optional<RunResult> arm_breakpoint(VcpuRunner& runner, const Position& target);
+  std::optional<RunResult> set_debug(VcpuRunner& runner, uint32_t control, uint64_t rip);
+  std::optional<RunResult> verify_end(VcpuRunner& runner, const EndEntry& end);
+  std::optional<RunResult> load_checkpoint(VcpuRunner& runner, const CheckpointEntry& entry);
+  void apply_input(VcpuRunner& runner, const LoggedEntry& logged);
+  RunResult divergence(VcpuRunner& runner, const std::string& what);
+
+  std::vector<LoggedEntry> entries_;
+  size_t cursor_ = 0;
+  Vm& vm_;
+  ReplayTimeSource& time_;
+  Search search_ = Search::kIdle;
+  std::optional<Position> target_;
+  uint64_t hits_this_search_ = 0;
+  std::deque<std::string> recent_inputs_;
+  ReplayStats stats_;
+};
+
+// The position an input entry is applied at; nullopt for entries that are not inputs.
+std::optional<Position> input_position(const TraceEntry& entry);
+
+}  // namespace ftvm::replay

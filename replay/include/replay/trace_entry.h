@@ -1,0 +1,103 @@
+// The entries of a trace: every nondeterministic input of a recorded run, with the position
+// at which it entered the guest, plus the digests that let a replay prove it stayed exact.
+// The same entries travel over the logging channel between a primary and its backup.
+//
+// See docs/trace-format.md for the encoding.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace ftvm::replay {
+
+// Fingerprint of an asynchronous stop point: RIP plus a hash of all GPRs and RFLAGS.
+struct AsyncPoint {
+  uint64_t rip = 0;
+  uint64_t fingerprint = 0;
+  bool operator==(const AsyncPoint&) const = default;
+};
+
+// Where an input entered the guest. `exit_count` is E, the number of deterministic exits
+// before it. A synchronous landmark is applied right after exit E; an asynchronous one at the
+// point after exit E (and before exit E+1) whose RIP and fingerprint match.
+enum class LandmarkKind : uint8_t {
+  kSynchronous = 0,
+  kBreakpoint = 1,  // asynchronous, found by hardware breakpoint + fingerprint
+  kCheckpoint = 2,  // asynchronous, reached by loading the state in a CheckpointEntry
+};
+
+struct Position {
+  uint64_t exit_count = 0;
+  LandmarkKind kind = LandmarkKind::kSynchronous;
+  AsyncPoint point;  // for kBreakpoint and kCheckpoint
+  bool operator==(const Position&) const = default;
+};
+
+// ---- Inputs ------------------------------------------------------------------------------
+
+// One expiry of PIT channel 0 (vmm::PitExpiry).
+struct TimerEntry {
+  Position position;
+  uint64_t generation = 0;
+  bool operator==(const TimerEntry&) const = default;
+};
+
+// Console input bytes (vmm::ConsoleInput).
+struct ConsoleInputEntry {
+  Position position;
+  std::vector<uint8_t> bytes;
+  bool operator==(const ConsoleInputEntry&) const = default;
+};
+
+// A value a device model read from the host clock (TimeSource) during exit `exit_count`.
+enum class ClockKind : uint8_t { kMonotonic = 0, kRealtime = 1 };
+struct ClockReadEntry {
+  uint64_t exit_count = 0;
+  ClockKind clock = ClockKind::kMonotonic;
+  int64_t value = 0;
+  bool operator==(const ClockReadEntry&) const = default;
+};
+
+// The vCPU and memory state at an asynchronous point: the replayer runs to exit E and then
+// loads this instead of searching for the point. `state` is a vmm state blob (see
+// vmm/include/vmm/vcpu_state.h), already compressed.
+struct CheckpointEntry {
+  Position position;
+  std::vector<uint8_t> state;
+  bool operator==(const CheckpointEntry&) const = default;
+};
+
+// ---- Proofs of exactness -----------------------------------------------------------------
+
+// Digest of the GPRs, RIP and RFLAGS right after a landmark was applied.
+struct RegistersDigestEntry {
+  Position position;
+  uint64_t digest = 0;
+  bool operator==(const RegistersDigestEntry&) const = default;
+};
+
+// xxh3-64 of all guest RAM, taken right after exit `exit_count`.
+struct MemoryDigestEntry {
+  uint64_t exit_count = 0;
+  uint64_t digest = 0;
+  bool operator==(const MemoryDigestEntry&) const = default;
+};
+
+// The end of a recording: where the guest stopped and in which state.
+struct EndEntry {
+  uint64_t exit_count = 0;
+  uint64_t registers_digest = 0;
+  uint64_t memory_digest = 0;
+  std::string reason;
+  bool operator==(const EndEntry&) const = default;
+};
+
+using TraceEntry = std::variant<TimerEntry, ConsoleInputEntry, ClockReadEntry, CheckpointEntry,
+                                RegistersDigestEntry, MemoryDigestEntry, EndEntry>;
+
+// A short name of the entry's kind ("timer", "console-input", ...), for dump and stats.
+const char* entry_kind_name(const TraceEntry& entry);
+
+}  // namespace ftvm::replay

@@ -1,0 +1,52 @@
+// The header of a trace (the file DIR/header): what a replay needs to rebuild the recorded
+// machine before it applies any entry. Layout in docs/trace-format.md, "Header".
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "replay/format_version.h"
+#include "vmm/result.h"
+
+namespace ftvm::replay {
+
+// One CPUID leaf the recorded guest saw (the fields of struct kvm_cpuid_entry2, kept free of
+// linux/kvm.h so trace tools build anywhere).
+struct CpuidLeaf {
+  uint32_t function = 0;
+  uint32_t index = 0;
+  uint32_t flags = 0;
+  uint32_t eax = 0;
+  uint32_t ebx = 0;
+  uint32_t ecx = 0;
+  uint32_t edx = 0;
+  bool operator==(const CpuidLeaf&) const = default;
+};
+
+struct TraceHeader {
+  uint32_t format_version = kTraceFormatVersion;
+  std::string guest_name;
+  uint64_t guest_image_xxh3 = 0;  // of DIR/guest.elf
+  uint64_t mem_bytes = 0;
+  std::vector<CpuidLeaf> cpuid;
+  uint64_t max_delay_ns = 0;  // how long the recorder waited for a synchronous landmark
+  std::string async_mode;     // how it placed asynchronous ones
+  int64_t created_unix_ns = 0;
+  bool operator==(const TraceHeader&) const = default;
+};
+
+inline constexpr size_t kMaxGuestNameBytes = 4096;
+inline constexpr size_t kMaxAsyncModeBytes = 256;
+inline constexpr size_t kMaxCpuidLeaves = 4096;
+
+// Fails only if a field exceeds its limit above.
+Result<std::vector<uint8_t>> encode_trace_header(const TraceHeader& header);
+
+// Decodes untrusted bytes: rejects a wrong magic, an unsupported version, truncation, a
+// checksum mismatch and malformed fields, each with a message saying which.
+Result<TraceHeader> decode_trace_header(std::span<const uint8_t> bytes);
+
+}  // namespace ftvm::replay

@@ -1,0 +1,40 @@
+#include "replay/replay_time_source.h"
+
+#include <fmt/format.h>
+
+namespace ftvm::replay {
+namespace {
+const char* clock_name(ClockKind clock) {
+  return clock == ClockKind::kMonotonic ? "monotonic" : "realtime";
+}
+}  // namespace
+
+int64_t ReplayTimeSource::next_value(ClockKind clock) {
+  const uint64_t exit_count = exit_count_ ? exit_count_() : 0;
+  if (next_ >= reads_.size()) {
+    if (!divergence_) {
+      divergence_ = fmt::format(
+          "a device read the {} clock at exit {}, but the recording has no more clock reads",
+          clock_name(clock), exit_count);
+    }
+    return 0;
+  }
+  const ClockReadEntry& read = reads_[next_++];
+  if ((read.clock != clock || read.exit_count != exit_count) && !divergence_) {
+    divergence_ = fmt::format(
+        "a device read the {} clock at exit {}, but the recording's next clock read is of the "
+        "{} clock at exit {}",
+        clock_name(clock), exit_count, clock_name(read.clock), read.exit_count);
+  }
+  return read.value;
+}
+
+uint64_t ReplayTimeSource::monotonic_ns() {
+  return static_cast<uint64_t>(next_value(ClockKind::kMonotonic));
+}
+
+int64_t ReplayTimeSource::realtime_ns() {
+  return next_value(ClockKind::kRealtime);
+}
+
+}  // namespace ftvm::replay

@@ -1,0 +1,283 @@
+#include "replay/replayer.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+
+#include "replay/fingerprint.h"
+#include "replay/recorder.h"
+#include "vmm/crash_report.h"
+#include "vmm/vcpu_runner.h"
+#include "vmm/vcpu_state.h"
+
+namespace ftvm::replay {
+namespace {
+
+constexpr size_t kRecentInputs = 8;
+constexpr uint64_t kDr7EnableLocal0 = 0x1;  // DR0, execute, 1 byte
+
+std::string describe_position(const Position& p) {
+  switch (p.kind) {
+    case LandmarkKind::kSynchronous:
+      return fmt::format("E={} sync", p.exit_count);
+    case LandmarkKind::kBreakpoint:
+      return fmt::format("E={} breakpoint rip={:#x} fp={:#018x}", p.exit_count, p.point.rip,
+                         p.point.fingerprint);
+    case LandmarkKind::kCheckpoint:
+      return fmt::format("E={} checkpoint rip={:#x} fp={:#018x}", p.exit_count, p.point.rip,
+                         p.point.fingerprint);
+  }
+  return "?";
+}
+
+std::string describe_input(const LoggedEntry& logged) {
+  const auto position = input_position(logged.entry);
+  std::string detail;
+  if (const auto* timer = std::get_if<TimerEntry>(&logged.entry)) {
+    detail = fmt::format("timer gen={}", timer->generation);
+  } else if (const auto* input = std::get_if<ConsoleInputEntry>(&logged.entry)) {
+    detail = fmt::format("console-input {} bytes", input->bytes.size());
+  } else {
+    detail = entry_kind_name(logged.entry);
+  }
+  return fmt::format("LSN {} {} at {}", logged.lsn, detail,
+                     position ? describe_position(*position) : "-");
+}
+
+Event to_event(const TraceEntry& entry) {
+  if (const auto* timer = std::get_if<TimerEntry>(&entry)) return PitExpiry{timer->generation};
+  return ConsoleInput{std::get<ConsoleInputEntry>(entry).bytes};
+}
+
+}  // namespace
+
+std::optional<Position> input_position(const TraceEntry& entry) {
+  if (const auto* e = std::get_if<TimerEntry>(&entry)) return e->position;
+  if (const auto* e = std::get_if<ConsoleInputEntry>(&entry)) return e->position;
+  if (const auto* e = std::get_if<CheckpointEntry>(&entry)) return e->position;
+  return std::nullopt;
+}
+
+Replayer::Replayer(std::vector<LoggedEntry> entries, Vm& vm, ReplayTimeSource& time)
+    : entries_(std::move(entries)), vm_(vm), time_(time) {}
+
+RunResult Replayer::divergence(VcpuRunner& runner, const std::string& what) {
+  std::string report = fmt::format("DIVERGENCE at exit E={}: {}\n", runner.exit_count(), what);
+  if (cursor_ < entries_.size()) {
+    report += fmt::format("next log entry: {}\n", describe_input(entries_[cursor_]));
+  }
+  report += "guest now:\n" + crash_report(runner.vcpu(), vm_.memory());
+  report += "last inputs applied (oldest first):\n";
+  for (const auto& line : recent_inputs_) report += "  " + line + "\n";
+  return RunResult{RunResult::Reason::kDivergence, 0, report};
+}
+
+std::optional<RunResult> Replayer::set_debug(VcpuRunner& runner, uint32_t control, uint64_t rip) {
+  kvm_guest_debug debug{};
+  debug.control = control;
+  if (control & KVM_GUESTDBG_USE_HW_BP) {
+    debug.arch.debugreg[0] = rip;
+    debug.arch.debugreg[7] = kDr7EnableLocal0;
+  }
+  if (auto r = runner.vcpu().set_guest_debug(debug); !r) {
+    return RunResult{RunResult::Reason::kFault, 0, r.error().message};
+  }
+  return std::nullopt;
+}
+
+std::optional<RunResult> Replayer::arm_breakpoint(VcpuRunner& runner, const Position& target) {
+  if (search_ == Search::kArmed && target_ == target) return std::nullopt;
+  target_ = target;
+  if (search_ == Search::kIdle) hits_this_search_ = 0;
+  search_ = Search::kArmed;
+  return set_debug(runner, KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP, target.point.rip);
+}
+
+std::optional<RunResult> Replayer::check_breakpoint_hit(VcpuRunner& runner, const BetweenExits& at,
+                                                        std::optional<Position>& reached) {
+  if (search_ == Search::kSteppingOver) {
+    // Stepped past the instruction at the breakpoint (or left it by an exit): look again.
+    search_ = Search::kIdle;
+    return arm_breakpoint(runner, *target_);
+  }
+  if (search_ != Search::kArmed || !at.asynchronous ||
+      runner.last_exit().exit_reason != KVM_EXIT_DEBUG) {
+    return std::nullopt;
+  }
+  ++stats_.breakpoint_hits;
+  ++hits_this_search_;
+  auto regs = runner.vcpu().get_regs();
+  if (!regs) return RunResult{RunResult::Reason::kFault, 0, regs.error().message};
+  if (regs->rip == target_->point.rip &&
+      register_fingerprint(*regs) == target_->point.fingerprint) {
+    stats_.max_hits = std::max(stats_.max_hits, hits_this_search_);
+    reached = target_;
+    search_ = Search::kIdle;
+    target_.reset();
+    return set_debug(runner, 0, 0);
+  }
+  // Not this execution of RIP: execute it with the breakpoint off, then re-arm.
+  search_ = Search::kSteppingOver;
+  return set_debug(runner, KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP, 0);
+}
+
+std::optional<RunResult> Replayer::load_checkpoint(VcpuRunner& runner,
+                                                   const CheckpointEntry& entry) {
+  const auto started = std::chrono::steady_clock::now();
+  auto state = decode_state(entry.state);
+  if (!state) return divergence(runner, "checkpoint does not decode: " + state.error().message);
+  if (auto r = load_state(*state, runner.vcpu(), runner.platform(), vm_.memory()); !r) {
+    return RunResult{RunResult::Reason::kFault, 0, "cannot load checkpoint: " + r.error().message};
+  }
+  if (state->vcpu.regs.rip != entry.position.point.rip ||
+      register_fingerprint(state->vcpu.regs) != entry.position.point.fingerprint) {
+    return divergence(runner, "checkpoint state does not match its own position");
+  }
+  ++stats_.checkpoint;
+  stats_.checkpoint_load_ms +=
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  return std::nullopt;
+}
+
+void Replayer::apply_input(VcpuRunner& runner, const LoggedEntry& logged) {
+  runner.platform().apply(to_event(logged.entry));
+  ++stats_.inputs;
+  recent_inputs_.push_back(describe_input(logged));
+  if (recent_inputs_.size() > kRecentInputs) recent_inputs_.pop_front();
+}
+
+std::optional<RunResult> Replayer::verify_end(VcpuRunner& runner, const EndEntry& end) {
+  auto regs = runner.vcpu().get_regs();
+  if (!regs) return RunResult{RunResult::Reason::kFault, 0, regs.error().message};
+  if (registers_digest(*regs) != end.registers_digest) {
+    return divergence(runner, fmt::format("registers at the end differ from the recording "
+                                          "(digest {:#018x}, recorded {:#018x})",
+                                          registers_digest(*regs), end.registers_digest));
+  }
+  const uint64_t memory = memory_digest(vm_.memory());
+  if (memory != end.memory_digest) {
+    return divergence(runner, fmt::format("guest RAM at the end differs from the recording "
+                                          "(xxh3 {:#018x}, recorded {:#018x})",
+                                          memory, end.memory_digest));
+  }
+  return RunResult{RunResult::Reason::kReplayComplete, 0,
+                   fmt::format("replay reached the recording's end at E={} with identical "
+                               "registers and RAM (recording ended: {})",
+                               end.exit_count, end.reason)};
+}
+
+DriverTurn Replayer::between_exits(VcpuRunner& runner, const BetweenExits& at) {
+  DriverTurn turn;
+  if (time_.divergence()) {
+    turn.stop = divergence(runner, *time_.divergence());
+    return turn;
+  }
+  std::optional<Position> reached;
+  if (auto stop = check_breakpoint_hit(runner, at, reached)) {
+    turn.stop = stop;
+    return turn;
+  }
+  while (cursor_ < entries_.size()) {
+    const LoggedEntry& logged = entries_[cursor_];
+    std::optional<RunResult> stop;
+    if (const auto* digest = std::get_if<MemoryDigestEntry>(&logged.entry)) {
+      if (digest->exit_count > at.exit_count) break;
+      if (digest->exit_count < at.exit_count || at.asynchronous) {
+        stop = divergence(runner, "the replay passed a memory digest point without stopping");
+      } else if (memory_digest(vm_.memory()) != digest->digest) {
+        stop = divergence(runner, fmt::format("guest RAM differs from the recording (xxh3 {:#018x},"
+                                              " recorded {:#018x})",
+                                              memory_digest(vm_.memory()), digest->digest));
+      }
+      ++stats_.memory_digests;
+    } else if (const auto* digest = std::get_if<RegistersDigestEntry>(&logged.entry)) {
+      if (digest->position.exit_count > at.exit_count) break;
+      auto regs = runner.vcpu().get_regs();
+      if (digest->position.exit_count < at.exit_count || at.asynchronous) {
+        stop = divergence(runner, "the replay passed a registers digest point without stopping");
+      } else if (!regs || registers_digest(*regs) != digest->digest) {
+        stop = divergence(runner, fmt::format("registers differ from the recording at {} "
+                                              "(recorded digest {:#018x})",
+                                              describe_position(digest->position), digest->digest));
+      }
+      ++stats_.register_digests;
+    } else if (const auto* end = std::get_if<EndEntry>(&logged.entry)) {
+      if (end->exit_count > at.exit_count) break;
+      if (end->exit_count < at.exit_count || at.asynchronous) {
+        stop = divergence(runner, "the replay ran past the recording's end");
+      } else {
+        stop = verify_end(runner, *end);
+      }
+    } else {
+      const Position position = *input_position(logged.entry);
+      if (position.exit_count > at.exit_count) break;
+      if (position.exit_count < at.exit_count) {
+        stop = divergence(runner, fmt::format("the replay passed exit {} without reaching the "
+                                              "landmark {}",
+                                              position.exit_count, describe_position(position)));
+      } else if (const auto* checkpoint = std::get_if<CheckpointEntry>(&logged.entry)) {
+        stop = load_checkpoint(runner, *checkpoint);
+        reached = position;
+      } else if (position.kind == LandmarkKind::kSynchronous) {
+        if (at.asynchronous) break;  // applied at the synchronous turn after exit E
+        if (turn.applied_inputs == false) ++stats_.synchronous;
+        apply_input(runner, logged);
+        turn.applied_inputs = true;
+      } else if (reached == position) {
+        apply_input(runner, logged);
+        turn.applied_inputs = true;
+      } else if (position.kind == LandmarkKind::kCheckpoint) {
+        stop = divergence(runner, "an input logged at a checkpoint came without its checkpoint");
+      } else {
+        if (!target_ || *target_ != position) ++stats_.breakpoint;
+        stop = arm_breakpoint(runner, position);
+        if (!stop) break;
+      }
+    }
+    if (stop) {
+      turn.stop = stop;
+      return turn;
+    }
+    ++cursor_;
+  }
+  if (cursor_ == entries_.size() && !turn.applied_inputs) {
+    turn.stop = RunResult{RunResult::Reason::kReplayComplete, 0,
+                          "the log ends here without an end entry (a torn or unfinished trace); "
+                          "replayed everything it holds"};
+  }
+  return turn;
+}
+
+std::optional<RunResult> Replayer::idle(VcpuRunner& runner, const BetweenExits& at) {
+  if (cursor_ >= entries_.size()) return std::nullopt;
+  return divergence(runner, fmt::format("the guest halted at exit {} with no interrupt to wake it, "
+                                        "but the log has nothing more for this exit",
+                                        at.exit_count));
+}
+
+RunResult Replayer::conclude(VcpuRunner& runner, const RunResult& result) {
+  if (result.reason != RunResult::Reason::kGuestShutdown &&
+      result.reason != RunResult::Reason::kFault) {
+    return result;
+  }
+  while (cursor_ < entries_.size()) {
+    const auto* end = std::get_if<EndEntry>(&entries_[cursor_].entry);
+    if (end == nullptr) {
+      if (std::holds_alternative<MemoryDigestEntry>(entries_[cursor_].entry)) {
+        ++cursor_;
+        continue;
+      }
+      return divergence(runner,
+                        "the guest stopped (" + result.detail + ") where the recording went on");
+    }
+    if (end->exit_count != runner.exit_count()) {
+      return divergence(runner,
+                        fmt::format("the guest stopped ({}) at exit {}, the recording at {}",
+                                    result.detail, runner.exit_count(), end->exit_count));
+    }
+    return *verify_end(runner, *end);
+  }
+  return result;
+}
+
+}  // namespace ftvm::replay

@@ -1,0 +1,150 @@
+#include "record_command.h"
+
+#include <fmt/format.h>
+
+#include "exit_codes.h"
+#include "replay/recorder.h"
+#include "replay/recording_time_source.h"
+#include "replay/trace_files.h"
+#include "run_command.h"
+#include "trace_sink.h"
+#include "vmm/crash_report.h"
+#include "vmm/live_backends.h"
+#include "vmm/vcpu_runner.h"
+#include "vmm/vm.h"
+
+namespace ftvm {
+namespace {
+
+using replay::AsyncMode;
+
+replay::TraceHeader make_header(const RecordCommandOptions& options, const GuestImage& image,
+                                const std::vector<kvm_cpuid_entry2>& cpuid) {
+  replay::TraceHeader header;
+  header.guest_name = image.name;
+  header.mem_bytes = options.guest.mem_mib << 20;
+  for (const auto& e : cpuid) {
+    header.cpuid.push_back({e.function, e.index, e.flags, e.eax, e.ebx, e.ecx, e.edx});
+  }
+  header.max_delay_ns = static_cast<uint64_t>(options.max_delay_ms * 1e6);
+  header.async_mode = options.async_mode;
+  header.created_unix_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+  return header;
+}
+
+void print_landmarks(const replay::LandmarkCounts& l, uint64_t log_bytes, double seconds) {
+  fmt::print(stderr,
+             "ftvm: landmarks: {} synchronous, {} breakpoint, {} checkpoint ({} pages, {} bytes "
+             "compressed); {} memory digests\n",
+             l.synchronous, l.breakpoint, l.checkpoint, l.checkpoint_pages, l.checkpoint_bytes,
+             l.memory_digests);
+  fmt::print(stderr, "ftvm: trace log {} bytes ({:.0f} bytes per second of guest run)\n",
+             log_bytes, seconds > 0 ? static_cast<double>(log_bytes) / seconds : 0.0);
+}
+
+}  // namespace
+
+CLI::App* add_record_command(CLI::App& app, RecordCommandOptions& options) {
+  auto* record = app.add_subcommand("record", "Run one VM and record every nondeterministic input");
+  add_guest_options(*record, options.guest);
+  add_console_options(*record, options.console);
+  add_input_options(*record, options.input_path, options.seconds);
+  record->add_option("--trace", options.trace_dir, "Directory to write the trace to")->required();
+  record->add_flag("--force", options.overwrite, "Replace an existing trace in that directory");
+  record
+      ->add_option("--max-delay", options.max_delay_ms,
+                   "How long (ms) an event may wait for the guest's next exit before the vCPU is "
+                   "interrupted (an asynchronous landmark)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1000.0));
+  record
+      ->add_option("--async", options.async_mode,
+                   "How asynchronous landmarks are found on replay: auto, breakpoint, checkpoint")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "breakpoint", "checkpoint"}));
+  record->add_option("--digest-ms", options.digest_ms, "Guest-RAM digest period (0: none)")
+      ->capture_default_str();
+  return record;
+}
+
+int record_command(const RecordCommandOptions& options) {
+  const auto started = std::chrono::steady_clock::now();
+  auto image = load_guest_image(options.guest.guest);
+  if (!image) return fail(image.error());
+  auto output = open_console_output(options.console.console_path);
+  if (!output) return fail(output.error());
+  auto input = open_console_input(options.input_path);
+  if (!input) return fail(input.error());
+  const AsyncMode async_mode = *replay::parse_async_mode(options.async_mode);
+
+  // The trace is opened before the VM exists (clock reads start at boot), so its header's
+  // CPUID is filled in once the VM has chosen it: the writer is created after Vm::create, and
+  // entries produced during creation wait in a buffer.
+  BufferedTraceSink sink;
+  replay::RecordingTimeSource time(host_time(), sink);
+  FileConsole console(output->get());
+  VmConfig config;
+  config.mem_bytes = options.guest.mem_mib << 20;
+  config.kvm_device = options.guest.kvm_device;
+  config.image = image->bytes;
+  config.image_name = image->name;
+  config.track_dirty_pages = async_mode != AsyncMode::kBreakpoint;
+  auto vm = Vm::create(config, time, console);
+  if (!vm) return fail(vm.error());
+
+  replay::TraceWriterOptions writer_options;
+  writer_options.overwrite = options.overwrite;
+  auto writer = replay::TraceWriter::create(options.trace_dir,
+                                            make_header(options, *image, (*vm)->cpuid()),
+                                            image->bytes, writer_options);
+  if (!writer) return fail(writer.error());
+  if (auto r = sink.attach(*writer); !r) return fail(r.error());
+
+  EventQueue events;
+  LiveBackends::Options live;
+  live.input_fd = input->get();
+  live.max_delay = std::chrono::nanoseconds(static_cast<int64_t>(options.max_delay_ms * 1e6));
+  if (options.seconds) {
+    live.time_limit = std::chrono::duration_cast<std::chrono::nanoseconds>(
+        std::chrono::duration<double>(*options.seconds));
+  }
+  auto backends = LiveBackends::start(events, live);
+  if (!backends) return fail(backends.error());
+
+  install_kick_signal_handler();
+  replay::RecordOptions record_options{async_mode, std::chrono::milliseconds(options.digest_ms)};
+  replay::Recorder recorder(events, sink, **vm, record_options);
+  VcpuRunner runner((*vm)->vcpu(), (*vm)->platform(), recorder);
+  time.set_exit_count([&runner] { return runner.exit_count(); });
+  events.set_kick([&runner] { runner.kick(); });
+  runner.on_pit_schedule_change(
+      [b = backends->get()](const PitTimerSchedule& s) { b->schedule_pit(s); });
+  const RunResult result = runner.run();
+  events.set_kick(nullptr);
+  console.flush();
+
+  if (result.reason == RunResult::Reason::kFault) {
+    fmt::print(stderr, "ftvm: guest fault: {}\n{}", result.detail,
+               crash_report((*vm)->vcpu(), (*vm)->memory()));
+  }
+  if (auto r = recorder.finish(runner, result); !r) return fail(r.error());
+  if (auto r = writer->close(); !r) return fail(r.error());
+  if (time.failed()) return fail(make_error("could not log every clock read; the trace is unusable"));
+
+  const RunReport report = make_report(result, started, console, runner.counters());
+  print_report(report);
+  print_landmarks(recorder.landmarks(), writer->log_bytes(), report.seconds);
+  auto json = report_json(report);
+  const auto& l = recorder.landmarks();
+  json["landmarks"] = {{"synchronous", l.synchronous},         {"breakpoint", l.breakpoint},
+                       {"checkpoint", l.checkpoint},           {"checkpoint_pages", l.checkpoint_pages},
+                       {"checkpoint_bytes", l.checkpoint_bytes}, {"memory_digests", l.memory_digests}};
+  json["trace_log_bytes"] = writer->log_bytes();
+  if (auto r = write_json(options.console.stats_json_path, json); !r) return fail(r.error());
+  fmt::print(stderr, "ftvm: trace written to {}\n", options.trace_dir);
+  return exit_code_for(result);
+}
+
+}  // namespace ftvm

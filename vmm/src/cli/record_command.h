@@ -1,0 +1,28 @@
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "vm_session.h"
+
+namespace ftvm {
+
+struct RecordCommandOptions {
+  GuestOptions guest;
+  ConsoleOptions console;
+  std::string input_path;
+  std::optional<double> seconds;
+  std::string trace_dir;
+  bool overwrite = false;
+  double max_delay_ms = 1.0;
+  std::string async_mode = "auto";
+  uint64_t digest_ms = 500;
+};
+
+CLI::App* add_record_command(CLI::App& app, RecordCommandOptions& options);
+int record_command(const RecordCommandOptions& options);
+
+}  // namespace ftvm

@@ -1,0 +1,124 @@
+#include "replay_command.h"
+
+#include <fmt/format.h>
+
+#include "exit_codes.h"
+#include "replay/replay_time_source.h"
+#include "replay/replayer.h"
+#include "replay/trace_files.h"
+#include "vmm/vcpu_runner.h"
+#include "vmm/vm.h"
+
+namespace ftvm {
+namespace {
+
+struct SplitLog {
+  std::vector<replay::ClockReadEntry> clock_reads;
+  std::vector<replay::LoggedEntry> others;
+};
+
+SplitLog split_log(std::span<const replay::LoggedEntry> entries) {
+  SplitLog split;
+  for (const auto& logged : entries) {
+    if (const auto* read = std::get_if<replay::ClockReadEntry>(&logged.entry)) {
+      split.clock_reads.push_back(*read);
+    } else {
+      split.others.push_back(logged);
+    }
+  }
+  return split;
+}
+
+std::vector<kvm_cpuid_entry2> to_kvm_cpuid(const std::vector<replay::CpuidLeaf>& leaves) {
+  std::vector<kvm_cpuid_entry2> cpuid;
+  for (const auto& l : leaves) {
+    kvm_cpuid_entry2 e{};
+    e.function = l.function;
+    e.index = l.index;
+    e.flags = l.flags;
+    e.eax = l.eax;
+    e.ebx = l.ebx;
+    e.ecx = l.ecx;
+    e.edx = l.edx;
+    cpuid.push_back(e);
+  }
+  return cpuid;
+}
+
+nlohmann::json stats_json(const replay::ReplayStats& s) {
+  return {{"inputs", s.inputs},
+          {"synchronous", s.synchronous},
+          {"breakpoint", s.breakpoint},
+          {"checkpoint", s.checkpoint},
+          {"breakpoint_hits", s.breakpoint_hits},
+          {"max_hits_per_breakpoint", s.max_hits},
+          {"checkpoint_load_ms", s.checkpoint_load_ms},
+          {"memory_digests_checked", s.memory_digests},
+          {"register_digests_checked", s.register_digests}};
+}
+
+void print_stats(const replay::ReplayStats& s) {
+  fmt::print(stderr,
+             "ftvm: replayed {} inputs: {} synchronous, {} breakpoint ({} hits, at most {} for "
+             "one), {} checkpoint ({:.1f} ms loading); checked {} memory and {} register "
+             "digests\n",
+             s.inputs, s.synchronous, s.breakpoint, s.breakpoint_hits, s.max_hits, s.checkpoint,
+             s.checkpoint_load_ms, s.memory_digests, s.register_digests);
+}
+
+}  // namespace
+
+CLI::App* add_replay_command(CLI::App& app, ReplayCommandOptions& options) {
+  auto* replay = app.add_subcommand(
+      "replay", "Re-execute a recorded run; exit 0 iff it replays without divergence");
+  replay->add_option("--trace", options.trace_dir, "The trace directory")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  add_console_options(*replay, options.console);
+  replay->add_option("--kvm-device", options.kvm_device, "The KVM device node")
+      ->capture_default_str();
+  return replay;
+}
+
+int replay_command(const ReplayCommandOptions& options) {
+  const auto started = std::chrono::steady_clock::now();
+  auto trace = replay::TraceReader::open(options.trace_dir);
+  if (!trace) return fail(trace.error());
+  if (trace->torn_tail()) {
+    fmt::print(stderr, "ftvm: warning: {}; replaying what precedes it\n", *trace->torn_tail());
+  }
+  auto output = open_console_output(options.console.console_path);
+  if (!output) return fail(output.error());
+  SplitLog log = split_log(trace->entries());
+
+  FileConsole console(output->get());
+  replay::ReplayTimeSource time(std::move(log.clock_reads));
+  VmConfig config;
+  config.mem_bytes = trace->header().mem_bytes;
+  config.kvm_device = options.kvm_device;
+  config.image = trace->guest_image();
+  config.image_name = trace->header().guest_name;
+  config.cpuid = to_kvm_cpuid(trace->header().cpuid);
+  auto vm = Vm::create(config, time, console);
+  if (!vm) return fail(vm.error());
+
+  replay::Replayer replayer(std::move(log.others), **vm, time);
+  VcpuRunner runner((*vm)->vcpu(), (*vm)->platform(), replayer);
+  time.set_exit_count([&runner] { return runner.exit_count(); });
+  RunResult result = replayer.conclude(runner, runner.run());
+  console.flush();
+
+  if (result.reason == RunResult::Reason::kDivergence) {
+    fmt::print(stderr, "ftvm: {}", result.detail);
+  }
+  const RunReport report = make_report(result, started, console, runner.counters());
+  print_report(report);
+  print_stats(replayer.stats());
+  auto json = report_json(report);
+  json["replay"] = stats_json(replayer.stats());
+  json["diverged"] = result.reason == RunResult::Reason::kDivergence;
+  if (auto r = write_json(options.console.stats_json_path, json); !r) return fail(r.error());
+  return exit_code_for(result);
+}
+
+}  // namespace ftvm

@@ -1,0 +1,138 @@
+#include "vm_session.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+
+#include <fmt/format.h>
+
+#include "builtin_guest.h"
+#include "exit_codes.h"
+
+namespace ftvm {
+
+void add_guest_options(CLI::App& command, GuestOptions& options) {
+  command.add_option("GUEST", options.guest, "ELF64 guest kernel (default: the built-in testsvc)")
+      ->check(CLI::ExistingFile);
+  command.add_option("--mem", options.mem_mib, "Guest memory in MiB")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t{4}, uint64_t{3072}));
+  command.add_option("--kvm-device", options.kvm_device, "The KVM device node")
+      ->capture_default_str();
+}
+
+void add_console_options(CLI::App& command, ConsoleOptions& options) {
+  command.add_option("--console", options.console_path,
+                     "Write guest console output to FILE (default: stdout)");
+  command.add_option("--stats-json", options.stats_json_path,
+                     "Write statistics of the run as JSON to FILE");
+}
+
+Result<GuestImage> load_guest_image(const std::string& path) {
+  if (path.empty()) {
+    auto image = builtin_guest_image();
+    return GuestImage{{image.begin(), image.end()}, "testsvc (built in)"};
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return make_error(fmt::format("cannot open guest image {}: {}", path, std::strerror(errno)));
+  }
+  return GuestImage{{std::istreambuf_iterator<char>(in), {}}, path};
+}
+
+Result<UniqueFd> open_console_output(const std::string& path) {
+  if (path.empty()) return UniqueFd(::dup(STDOUT_FILENO));
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd.valid()) {
+    return make_error(fmt::format("cannot write console file {}: {}", path, std::strerror(errno)));
+  }
+  return fd;
+}
+
+Result<UniqueFd> open_console_input(const std::string& path) {
+  if (path.empty()) return UniqueFd(::dup(STDIN_FILENO));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) {
+    return make_error(fmt::format("cannot read input file {}: {}", path, std::strerror(errno)));
+  }
+  return fd;
+}
+
+RunReport make_report(const RunResult& result, std::chrono::steady_clock::time_point started,
+                      const FileConsole& console, const ExitCounters& exits) {
+  const auto now = std::chrono::steady_clock::now();
+  RunReport report{result, std::chrono::duration<double>(now - started).count(), std::nullopt,
+                   console.bytes_written(), exits};
+  if (auto first = console.first_output()) {
+    report.first_output_ms = std::chrono::duration<double, std::milli>(*first - started).count();
+  }
+  return report;
+}
+
+nlohmann::json report_json(const RunReport& report) {
+  const auto& e = report.exits;
+  const double s = report.seconds > 0 ? report.seconds : 1;
+  nlohmann::json j;
+  j["seconds"] = report.seconds;
+  j["stop_reason"] = report.result.detail;
+  j["guest_status"] = report.result.guest_status;
+  j["console_bytes"] = report.console_bytes;
+  j["first_output_ms"] =
+      report.first_output_ms ? nlohmann::json(*report.first_output_ms) : nlohmann::json(nullptr);
+  j["exits"] = {{"total", e.total()},         {"deterministic", e.deterministic},
+                {"pio", e.pio},               {"mmio", e.mmio},
+                {"hlt", e.hlt},               {"irq_window", e.irq_window},
+                {"debug", e.debug},           {"interrupted", e.interrupted},
+                {"unclaimed", e.unclaimed}};
+  j["exits_per_second"] = static_cast<double>(e.total()) / s;
+  return j;
+}
+
+void print_report(const RunReport& report) {
+  const auto& e = report.exits;
+  const double s = report.seconds > 0 ? report.seconds : 1;
+  fmt::print(stderr, "ftvm: {} after {:.2f} s\n", report.result.detail, report.seconds);
+  fmt::print(stderr,
+             "ftvm: {} exits ({:.0f}/s): pio {} mmio {} hlt {} irq-window {} debug {} async {}; "
+             "deterministic exit count E={}\n",
+             e.total(), static_cast<double>(e.total()) / s, e.pio, e.mmio, e.hlt, e.irq_window,
+             e.debug, e.interrupted, e.deterministic);
+  if (report.first_output_ms) {
+    fmt::print(stderr, "ftvm: first console output {:.1f} ms after start\n",
+               *report.first_output_ms);
+  }
+}
+
+Result<void> write_json(const std::string& path, const nlohmann::json& json) {
+  if (path.empty()) return {};
+  std::ofstream out(path);
+  out << json.dump(2) << "\n";
+  if (!out) return make_error(fmt::format("cannot write {}", path));
+  return {};
+}
+
+int exit_code_for(const RunResult& result) {
+  switch (result.reason) {
+    case RunResult::Reason::kGuestShutdown:
+      return result.guest_status == 0 ? kExitOk : kExitGuestFailure;
+    case RunResult::Reason::kStopRequested:
+    case RunResult::Reason::kReplayComplete:
+      return kExitOk;
+    case RunResult::Reason::kFault:
+      return kExitGuestFault;
+    case RunResult::Reason::kDivergence:
+      return kExitDivergence;
+  }
+  return kExitGuestFault;
+}
+
+int fail(const Error& error) {
+  fmt::print(stderr, "ftvm: {}\n", error.message);
+  return kExitSetup;
+}
+
+}  // namespace ftvm

@@ -1,0 +1,62 @@
+// What every command that runs a VM shares: guest image loading, console and input files,
+// the run summary and its JSON form, and exit codes.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "vmm/execution_driver.h"
+#include "vmm/exit_handler.h"
+#include "vmm/file_console.h"
+#include "vmm/result.h"
+#include "vmm/unique_fd.h"
+
+namespace ftvm {
+
+struct GuestOptions {
+  uint64_t mem_mib = 64;
+  std::string guest;  // path to an ELF64 kernel; empty = built-in testsvc
+  std::string kvm_device = "/dev/kvm";
+};
+
+struct ConsoleOptions {
+  std::string console_path;  // empty = stdout
+  std::string stats_json_path;
+};
+
+void add_guest_options(CLI::App& command, GuestOptions& options);
+void add_console_options(CLI::App& command, ConsoleOptions& options);
+
+struct GuestImage {
+  std::vector<uint8_t> bytes;
+  std::string name;
+};
+Result<GuestImage> load_guest_image(const std::string& path);
+
+Result<UniqueFd> open_console_output(const std::string& path);
+Result<UniqueFd> open_console_input(const std::string& path);
+
+struct RunReport {
+  RunResult result;
+  double seconds = 0;
+  std::optional<double> first_output_ms;
+  uint64_t console_bytes = 0;
+  ExitCounters exits;
+};
+
+RunReport make_report(const RunResult& result, std::chrono::steady_clock::time_point started,
+                      const FileConsole& console, const ExitCounters& exits);
+nlohmann::json report_json(const RunReport& report);
+void print_report(const RunReport& report);
+Result<void> write_json(const std::string& path, const nlohmann::json& json);
+int exit_code_for(const RunResult& result);
+int fail(const Error& error);
+
+}  // namespace ftvm
