@@ -85,10 +85,19 @@ Result<Position> Recorder::async_position(VcpuRunner& runner, uint64_t exit_coun
   Position position{exit_count, LandmarkKind::kBreakpoint,
                     AsyncPoint{regs->rip, register_fingerprint(*regs)}};
   bool checkpoint = options_.async_mode == AsyncMode::kCheckpoint;
-  if (options_.async_mode == AsyncMode::kAuto) {
+  if (options_.async_mode != AsyncMode::kCheckpoint) {
     auto sregs = runner.vcpu().get_sregs();
     if (!sregs) return sregs.error();
-    checkpoint = current_privilege_level(*sregs) != 0;
+    const bool user_mode = current_privilege_level(*sregs) != 0;
+    if (options_.async_mode == AsyncMode::kAuto) checkpoint = user_mode;
+    if (user_mode && !checkpoint && !warned_user_mode_breakpoint_) {
+      warned_user_mode_breakpoint_ = true;
+      fmt::print(stderr,
+                 "ftvm: warning: --async breakpoint put a landmark in CPL3 code (rip {:#x}); on "
+                 "this host such code runs natively and hardware breakpoints do not fire in it, "
+                 "so its replay will stop with a divergence report\n",
+                 regs->rip);
+    }
   }
   if (!checkpoint) {
     // An interrupt injected at exit E but not yet taken is invisible to a breakpoint search

@@ -15,6 +15,9 @@ namespace {
 
 constexpr size_t kRecentInputs = 8;
 constexpr uint64_t kDr7EnableLocal0 = 0x1;  // DR0, execute, 1 byte
+// The recording's point lies between two exits; no real search needs more hits than this (at
+// ~50 us a hit, it is minutes), so more means the point is not on this path.
+constexpr uint64_t kMaxHitsPerSearch = 5'000'000;
 
 std::string describe_position(const Position& p) {
   switch (p.kind) {
@@ -86,9 +89,10 @@ std::optional<RunResult> Replayer::set_debug(VcpuRunner& runner, uint32_t contro
 }
 
 std::optional<RunResult> Replayer::arm_breakpoint(VcpuRunner& runner, const Position& target) {
-  if (search_ == Search::kArmed && target_ == target) return std::nullopt;
+  // Already looking for it, or stepping over a hit that was not it: leave that be.
+  if (search_ != Search::kIdle && target_ == target) return std::nullopt;
+  if (target_ != target) hits_this_search_ = 0;
   target_ = target;
-  if (search_ == Search::kIdle) hits_this_search_ = 0;
   search_ = Search::kArmed;
   return set_debug(runner, KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP, target.point.rip);
 }
@@ -98,7 +102,8 @@ std::optional<RunResult> Replayer::check_breakpoint_hit(VcpuRunner& runner, cons
   if (search_ == Search::kSteppingOver) {
     // Stepped past the instruction at the breakpoint (or left it by an exit): look again.
     search_ = Search::kIdle;
-    return arm_breakpoint(runner, *target_);
+    const Position target = *target_;
+    return arm_breakpoint(runner, target);
   }
   if (search_ != Search::kArmed || !at.asynchronous ||
       runner.last_exit().exit_reason != KVM_EXIT_DEBUG) {
@@ -115,6 +120,10 @@ std::optional<RunResult> Replayer::check_breakpoint_hit(VcpuRunner& runner, cons
     search_ = Search::kIdle;
     target_.reset();
     return set_debug(runner, 0, 0);
+  }
+  if (hits_this_search_ > kMaxHitsPerSearch) {
+    return divergence(runner, fmt::format("{} breakpoint hits without finding the landmark {}",
+                                          hits_this_search_, describe_position(*target_)));
   }
   // Not this execution of RIP: execute it with the breakpoint off, then re-arm.
   search_ = Search::kSteppingOver;
@@ -166,10 +175,35 @@ std::optional<RunResult> Replayer::verify_end(VcpuRunner& runner, const EndEntry
                                end.exit_count, end.reason)};
 }
 
+std::optional<RunResult> Replayer::check_stall(VcpuRunner& runner, const BetweenExits& at) {
+  const auto now = std::chrono::steady_clock::now();
+  if (at.exit_count != progress_exit_count_ || stats_.breakpoint_hits != progress_hits_) {
+    progress_exit_count_ = at.exit_count;
+    progress_hits_ = stats_.breakpoint_hits;
+    progress_time_ = now;
+    return std::nullopt;
+  }
+  if (now - progress_time_ < kStallLimit) return std::nullopt;
+  std::string what = fmt::format("the guest made no progress for {} s (no exit, no breakpoint hit)",
+                                 kStallLimit.count());
+  if (target_) {
+    what += fmt::format(
+        " while searching for the breakpoint landmark {}. On this host guest code at CPL3 runs "
+        "natively and hardware breakpoints do not fire there: record with --async auto or "
+        "checkpoint",
+        describe_position(*target_));
+  }
+  return divergence(runner, what);
+}
+
 DriverTurn Replayer::between_exits(VcpuRunner& runner, const BetweenExits& at) {
   DriverTurn turn;
   if (time_.divergence()) {
     turn.stop = divergence(runner, *time_.divergence());
+    return turn;
+  }
+  if (auto stall = check_stall(runner, at)) {
+    turn.stop = stall;
     return turn;
   }
   std::optional<Position> reached;

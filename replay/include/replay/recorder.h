@@ -74,6 +74,7 @@ class Recorder final : public ExecutionDriver {
   RecordOptions options_;
   LandmarkCounts landmarks_;
   std::chrono::steady_clock::time_point next_digest_;
+  bool warned_user_mode_breakpoint_ = false;
 };
 
 uint64_t memory_digest(const GuestMemory& memory);

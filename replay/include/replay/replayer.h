@@ -12,6 +12,7 @@
 // reached, a halt the log cannot wake) stops the replay with a divergence report.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <optional>
@@ -51,6 +52,11 @@ class Replayer final : public ExecutionDriver {
 
   const ReplayStats& stats() const { return stats_; }
 
+  // A replay whose guest makes no progress (no exit, no breakpoint hit) for this long while
+  // the log still holds inputs has diverged: typically a breakpoint landmark the hardware
+  // cannot see. The caller kicks the vCPU periodically so the replayer gets to check.
+  static constexpr std::chrono::seconds kStallLimit{5};
+
  private:
   enum class Search { kIdle, kArmed, kSteppingOver };
 
@@ -62,6 +68,7 @@ class Replayer final : public ExecutionDriver {
   std::optional<RunResult> load_checkpoint(VcpuRunner& runner, const CheckpointEntry& entry);
   void apply_input(VcpuRunner& runner, const LoggedEntry& logged);
   RunResult divergence(VcpuRunner& runner, const std::string& what);
+  std::optional<RunResult> check_stall(VcpuRunner& runner, const BetweenExits& at);
 
   std::vector<LoggedEntry> entries_;
   size_t cursor_ = 0;
@@ -71,6 +78,9 @@ class Replayer final : public ExecutionDriver {
   std::optional<Position> target_;
   uint64_t hits_this_search_ = 0;
   std::deque<std::string> recent_inputs_;
+  uint64_t progress_exit_count_ = ~0ull;
+  uint64_t progress_hits_ = 0;
+  std::chrono::steady_clock::time_point progress_time_;
   ReplayStats stats_;
 };
 

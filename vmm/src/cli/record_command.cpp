@@ -99,7 +99,10 @@ int record_command(const RecordCommandOptions& options) {
   auto writer = replay::TraceWriter::create(options.trace_dir,
                                             make_header(options, *image, (*vm)->cpuid()),
                                             image->bytes, writer_options);
-  if (!writer) return fail(writer.error());
+  if (!writer) {
+    return fail(make_error(writer.error().message +
+                           (options.overwrite ? "" : " (to replace it: ftvm record --force)")));
+  }
   if (auto r = sink.attach(*writer); !r) return fail(r.error());
 
   EventQueue events;

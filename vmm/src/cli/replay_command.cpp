@@ -1,5 +1,9 @@
 #include "replay_command.h"
 
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
 #include <fmt/format.h>
 
 #include "exit_codes.h"
@@ -11,6 +15,34 @@
 
 namespace ftvm {
 namespace {
+
+// Kicks the vCPU out of the guest now and then, so the replayer can notice a guest that runs
+// on without ever reaching its next landmark.
+class PeriodicKick {
+ public:
+  PeriodicKick(VcpuRunner& runner, std::chrono::milliseconds period)
+      : thread_([this, &runner, period] {
+          std::unique_lock lock(mutex_);
+          while (!stopped_) {
+            if (!wake_.wait_for(lock, period, [this] { return stopped_; })) runner.kick();
+          }
+        }) {}
+  ~PeriodicKick() { stop(); }
+  void stop() {
+    {
+      std::lock_guard lock(mutex_);
+      stopped_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopped_ = false;
+  std::thread thread_;
+};
 
 struct SplitLog {
   std::vector<replay::ClockReadEntry> clock_reads;
@@ -103,9 +135,12 @@ int replay_command(const ReplayCommandOptions& options) {
   if (!vm) return fail(vm.error());
 
   replay::Replayer replayer(std::move(log.others), **vm, time);
+  install_kick_signal_handler();
   VcpuRunner runner((*vm)->vcpu(), (*vm)->platform(), replayer);
   time.set_exit_count([&runner] { return runner.exit_count(); });
+  PeriodicKick watchdog(runner, std::chrono::milliseconds(200));
   RunResult result = replayer.conclude(runner, runner.run());
+  watchdog.stop();
   console.flush();
 
   if (result.reason == RunResult::Reason::kDivergence) {

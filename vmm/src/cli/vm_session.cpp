@@ -95,7 +95,9 @@ nlohmann::json report_json(const RunReport& report) {
 void print_report(const RunReport& report) {
   const auto& e = report.exits;
   const double s = report.seconds > 0 ? report.seconds : 1;
-  fmt::print(stderr, "ftvm: {} after {:.2f} s\n", report.result.detail, report.seconds);
+  const std::string& detail = report.result.detail;
+  fmt::print(stderr, "ftvm: {} after {:.2f} s\n", detail.substr(0, detail.find('\n')),
+             report.seconds);
   fmt::print(stderr,
              "ftvm: {} exits ({:.0f}/s): pio {} mmio {} hlt {} irq-window {} debug {} async {}; "
              "deterministic exit count E={}\n",

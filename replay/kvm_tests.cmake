@@ -1,0 +1,28 @@
+# kvm-labelled tests of exact record/replay: hand-written guests whose timer interrupts land in
+# loops where an asynchronous landmark is hard to find again (tests/kvm/guests/*.S), recorded
+# and replayed in-process, in every landmark mode.
+
+# Flat long-mode programs linked at 1 MiB, like vmm's tiny guests (whose tiny.inc they include).
+set(RR_GUEST_DIR ${CMAKE_CURRENT_BINARY_DIR}/rr-guests)
+set(RR_GUESTS reg_loop mem_loop sti_hlt mov_ss stack_loop hlt_loop sti_window)
+foreach(guest ${RR_GUESTS})
+  add_executable(rr_${guest} tests/kvm/guests/${guest}.S)
+  target_compile_options(rr_${guest} PRIVATE -I${CMAKE_CURRENT_SOURCE_DIR}/tests/kvm/guests
+    -I${PROJECT_SOURCE_DIR}/vmm/tests/kvm/guests)
+  target_link_options(rr_${guest} PRIVATE -nostdlib -static -no-pie -Wl,-Ttext-segment=0x100000
+    -Wl,--build-id=none -Wl,-z,noexecstack)
+  set_target_properties(rr_${guest} PROPERTIES OUTPUT_NAME ${guest}.elf SUFFIX ""
+    RUNTIME_OUTPUT_DIRECTORY ${RR_GUEST_DIR})
+  # The assembler does not track .include'd files; rebuild when the shared macros change.
+  set_source_files_properties(tests/kvm/guests/${guest}.S PROPERTIES OBJECT_DEPENDS
+    "${CMAKE_CURRENT_SOURCE_DIR}/tests/kvm/guests/rr.inc;${PROJECT_SOURCE_DIR}/vmm/tests/kvm/guests/tiny.inc")
+  list(APPEND RR_GUEST_TARGETS rr_${guest})
+endforeach()
+
+ftvm_add_test(NAME ftvm_replay_kvm_tests LABEL kvm
+  SOURCES
+    tests/kvm/record_replay_harness.cpp
+    tests/kvm/record_replay_test.cpp
+  LIBS ftvm_replay)
+add_dependencies(ftvm_replay_kvm_tests ${RR_GUEST_TARGETS})
+target_compile_definitions(ftvm_replay_kvm_tests PRIVATE FTVM_RR_GUEST_DIR="${RR_GUEST_DIR}")

@@ -1,0 +1,19 @@
+/* Hard pattern 4: a loop that rewrites its own stack. Its counter lives alternately in RCX
+ * and on the stack (push, increment in memory, pop), and a call/ret pair rewrites the return
+ * address slot each iteration, so RSP and the top of the stack change under the landmarks. */
+    .include "rr.inc"
+    .text
+    .global _start
+_start:
+    rr_set_trap_gate TIMER_VECTOR, rr_on_timer
+    rr_start_timer
+    xor %ecx, %ecx
+    sti
+1:  push %rcx
+    incq (%rsp)
+    pop %rcx
+    call 2f
+    jmp 1b
+2:  ret
+
+    rr_common

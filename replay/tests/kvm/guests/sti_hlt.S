@@ -1,0 +1,23 @@
+/* Hard pattern 3a: the STI shadow. The loop sleeps in `sti; hlt` (an interrupt made pending
+ * while IF=0 must wake the HLT, not land before it), then spins a while with IF=0, so ticks
+ * arrive both in a halt (synchronous landmarks) and in the spin, where they stay pending
+ * until the next `sti; hlt` and are delivered through the interrupt window. */
+    .include "rr.inc"
+    .text
+    .global _start
+_start:
+    rr_set_trap_gate TIMER_VECTOR, rr_on_timer
+    rr_start_timer
+    xor %ebx, %ebx
+    xor %edx, %edx
+1:  inc %rbx
+    sti
+    hlt
+    cli
+    mov $150, %ecx
+2:  inc %rdx
+    dec %ecx
+    jnz 2b
+    jmp 1b
+
+    rr_common

@@ -1,0 +1,419 @@
+#include "record_replay_harness.h"
+
+#include <fmt/format.h>
+
+#include <condition_variable>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <mutex>
+#include <regex>
+#include <thread>
+
+#include "replay/chunk.h"
+#include "replay/entry_sink.h"
+#include "replay/fingerprint.h"
+#include "replay/recording_time_source.h"
+#include "replay/trace_report.h"
+#include "replay/replay_time_source.h"
+#include "vmm/devices/console.h"
+#include "vmm/devices/time_source.h"
+#include "vmm/event_queue.h"
+#include "vmm/live_backends.h"
+#include "vmm/vcpu_runner.h"
+
+namespace ftvm::replay::testing {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// The guests' verdict port: keeps every write, answers reads with zero.
+class TestPortDevice final : public IoDevice {
+ public:
+  void read(uint64_t, std::span<uint8_t> data) override {
+    for (auto& byte : data) byte = 0;
+  }
+  void write(uint64_t offset, std::span<const uint8_t> data) override {
+    uint64_t value = 0;
+    for (size_t i = 0; i < data.size(); ++i) value |= uint64_t{data[i]} << (8 * i);
+    writes.push_back({offset, static_cast<uint32_t>(data.size()), value});
+  }
+  std::vector<PortWrite> writes;
+};
+
+class NullConsole final : public ConsoleSink {
+ public:
+  void write(std::span<const uint8_t>) override {}
+};
+
+class VectorSink final : public EntrySink {
+ public:
+  Result<void> append(const TraceEntry& entry) override {
+    entries.push_back(entry);
+    return {};
+  }
+  std::vector<TraceEntry> entries;
+};
+
+// A copy of replay_command.cpp's PeriodicKick: kicks the vCPU out of the guest now and then,
+// so the replayer (and Watchdog) get to look at a guest that runs on without exits.
+class PeriodicKick {
+ public:
+  PeriodicKick(VcpuRunner& runner, std::chrono::milliseconds period)
+      : thread_([this, &runner, period] {
+          std::unique_lock lock(mutex_);
+          while (!stopped_) {
+            if (!wake_.wait_for(lock, period, [this] { return stopped_; })) runner.kick();
+          }
+        }) {}
+  ~PeriodicKick() { stop(); }
+  void stop() {
+    {
+      std::lock_guard lock(mutex_);
+      stopped_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopped_ = false;
+  std::thread thread_;
+};
+
+// Runs the replayer, but stops a replay that cannot end by itself, so that it fails its test
+// instead of hanging the test binary:
+//  - at a deadline (a breakpoint search for a landmark that is never found, while the guest
+//    keeps hitting the breakpoint, counts as progress for the replayer's own stall check);
+//  - when the guest hits the breakpoint again and again with identical registers: the search
+//    does not move (it re-arms the breakpoint without stepping over the instruction).
+class Watchdog final : public ExecutionDriver {
+ public:
+  Watchdog(ExecutionDriver& inner, Clock::time_point deadline)
+      : inner_(inner), deadline_(deadline) {}
+
+  DriverTurn between_exits(VcpuRunner& runner, const BetweenExits& at) override {
+    DriverTurn turn = inner_.between_exits(runner, at);
+    if (turn.stop) return turn;
+    if (Clock::now() >= deadline_) {
+      turn.stop = RunResult{RunResult::Reason::kStopRequested, 0,
+                            fmt::format("test harness: replay time limit reached at E={}",
+                                        at.exit_count)};
+    } else if (at.asynchronous && runner.last_exit().exit_reason == KVM_EXIT_DEBUG) {
+      auto regs = runner.vcpu().get_regs();
+      const uint64_t digest = regs ? registers_digest(*regs) : 0;
+      same_debug_exits_ = digest == last_debug_digest_ ? same_debug_exits_ + 1 : 0;
+      last_debug_digest_ = digest;
+      if (same_debug_exits_ >= kLivelockExits) {
+        turn.stop = RunResult{
+            RunResult::Reason::kStopRequested, 0,
+            fmt::format("test harness: replay livelock at E={}: {} debug exits in a row at "
+                        "rip={:#x} with identical registers (the breakpoint search does not "
+                        "step over the instruction at its breakpoint)",
+                        at.exit_count, same_debug_exits_, regs ? regs->rip : 0)};
+      }
+    }
+    return turn;
+  }
+  std::optional<RunResult> idle(VcpuRunner& runner, const BetweenExits& at) override {
+    return inner_.idle(runner, at);
+  }
+
+ private:
+  static constexpr uint64_t kLivelockExits = 1000;
+  ExecutionDriver& inner_;
+  Clock::time_point deadline_;
+  uint64_t last_debug_digest_ = 0;
+  uint64_t same_debug_exits_ = 0;
+};
+
+// Raises IRQ0 (a PIT expiry) at the exit of the guest's first write to the test port, once.
+class IrqAtFirstPortWrite final : public ExecutionDriver {
+ public:
+  explicit IrqAtFirstPortWrite(const TestPortDevice& port) : port_(port) {}
+  DriverTurn between_exits(VcpuRunner& runner, const BetweenExits& at) override {
+    DriverTurn turn;
+    if (!raised_ && !at.asynchronous && port_.writes.size() == 1) {
+      raised_ = true;
+      runner.platform().apply(PitExpiry{runner.platform().pit().timer_schedule().generation});
+      turn.applied_inputs = true;
+    }
+    return turn;
+  }
+  std::optional<RunResult> idle(VcpuRunner&, const BetweenExits&) override {
+    return RunResult{RunResult::Reason::kStopRequested, 0, "the guest halted with IF=0"};
+  }
+
+ private:
+  const TestPortDevice& port_;
+  bool raised_ = false;
+};
+
+// With FTVM_RR_TRACE set in the environment, prints every turn of the vCPU loop (where the
+// guest is, what the driver did): for debugging a replay that does not follow its recording.
+class TracingDriver final : public ExecutionDriver {
+ public:
+  TracingDriver(ExecutionDriver& inner, const char* side)
+      : inner_(inner), side_(side), enabled_(std::getenv("FTVM_RR_TRACE") != nullptr) {}
+
+  DriverTurn between_exits(VcpuRunner& runner, const BetweenExits& at) override {
+    std::string where;
+    if (enabled_ && turns_ < kMaxTurns) {
+      auto regs = runner.vcpu().get_regs();
+      const kvm_run& run = runner.last_exit();
+      where = fmt::format("{} E={} {} exit={} rip={:#x} rax={:#x} rbx={:#x} rcx={:#x} "
+                          "rflags={:#x} if={} ready={} window={}",
+                          side_, at.exit_count, at.asynchronous ? "async" : "sync",
+                          run.exit_reason, regs ? regs->rip : 0, regs ? regs->rax : 0,
+                          regs ? regs->rbx : 0, regs ? regs->rcx : 0, regs ? regs->rflags : 0,
+                          run.if_flag, run.ready_for_interrupt_injection,
+                          run.request_interrupt_window);
+    }
+    DriverTurn turn = inner_.between_exits(runner, at);
+    if (!where.empty()) {
+      ++turns_;
+      auto regs = runner.vcpu().get_regs();
+      fmt::print(stderr, "{}{}{}\n", where, turn.applied_inputs ? " APPLIED" : "",
+                 turn.applied_inputs && regs ? fmt::format(" -> rip={:#x}", regs->rip) : "");
+    }
+    return turn;
+  }
+  std::optional<RunResult> idle(VcpuRunner& runner, const BetweenExits& at) override {
+    return inner_.idle(runner, at);
+  }
+
+ private:
+  static constexpr uint64_t kMaxTurns = 3000;
+  ExecutionDriver& inner_;
+  const char* side_;
+  bool enabled_;
+  uint64_t turns_ = 0;
+};
+
+Result<std::vector<LoggedEntry>> to_logged_entries(const std::vector<TraceEntry>& entries,
+                                                   bool through_codec) {
+  if (through_codec) {
+    auto chunk = encode_chunk(entries, 0);
+    if (!chunk) return chunk.error();
+    auto log = parse_log(*chunk);
+    if (!log) return log.error();
+    if (log->torn_tail) return make_error("log round trip left a torn tail: " + *log->torn_tail);
+    return std::move(log->entries);
+  }
+  std::vector<LoggedEntry> logged;
+  for (size_t i = 0; i < entries.size(); ++i) logged.push_back({i, entries[i], 0});
+  return logged;
+}
+
+}  // namespace
+
+Result<std::vector<uint8_t>> read_guest(const std::string& name) {
+  const std::string path = std::string(FTVM_RR_GUEST_DIR) + "/" + name;
+  std::ifstream in(path, std::ios::binary);
+  if (!in.good()) return make_error("missing test guest " + path);
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
+}
+
+Result<Recording> record_guest(const RecordSetup& setup) {
+  const auto started = Clock::now();
+  Recording recording;
+  auto image = read_guest(setup.guest);
+  if (!image) return image.error();
+  recording.image = std::move(*image);
+  recording.image_name = setup.guest;
+  recording.mem_bytes = setup.mem_bytes;
+
+  // Declared before the VM, which refers to them until it is destroyed.
+  VectorSink sink;
+  HostTimeSource host_time;
+  RecordingTimeSource time(host_time, sink);
+  NullConsole console;
+  TestPortDevice port;
+
+  VmConfig config;
+  config.mem_bytes = setup.mem_bytes;
+  config.image = recording.image;
+  config.image_name = setup.guest;
+  // Checkpoints carry the pages dirtied since the previous one.
+  config.track_dirty_pages = setup.async_mode != AsyncMode::kBreakpoint;
+  auto vm = Vm::create(config, time, console);
+  if (!vm) return vm.error();
+  if (auto r = (*vm)->platform().pio_bus().insert(kTestPort, 4, port, "test-port"); !r) {
+    return r.error();
+  }
+  recording.cpuid = (*vm)->cpuid();
+
+  EventQueue events;
+  LiveBackends::Options live;
+  live.time_limit = setup.time_limit;
+  live.handle_termination_signals = false;  // the test process keeps its signals
+  live.max_delay = setup.max_delay;
+  auto backends = LiveBackends::start(events, live);
+  if (!backends) return backends.error();
+
+  install_kick_signal_handler();
+  RecordOptions options{setup.async_mode, setup.digest_interval};
+  Recorder recorder(events, sink, **vm, options);
+  TracingDriver tracing(recorder, "record");
+  VcpuRunner runner((*vm)->vcpu(), (*vm)->platform(), tracing);
+  time.set_exit_count([&runner] { return runner.exit_count(); });
+  events.set_kick([&runner] { runner.kick(); });
+  runner.on_pit_schedule_change(
+      [b = backends->get()](const PitTimerSchedule& s) { b->schedule_pit(s); });
+  recording.result = runner.run();
+  events.set_kick(nullptr);
+  backends->reset();  // stop the I/O thread before the queue and runner go away
+  if (auto r = recorder.finish(runner, recording.result); !r) return r.error();
+  if (time.failed()) return make_error("a clock read could not be logged");
+
+  if (std::getenv("FTVM_RR_TRACE") != nullptr) {
+    for (size_t i = 0; i < sink.entries.size(); ++i) {
+      fmt::print(stderr, "log: {}\n", format_entry(LoggedEntry{i, sink.entries[i], 0}));
+    }
+  }
+  recording.entries = std::move(sink.entries);
+  recording.port_writes = std::move(port.writes);
+  recording.landmarks = recorder.landmarks();
+  recording.exits = runner.counters();
+  recording.exit_count = runner.exit_count();
+  recording.seconds = seconds_since(started);
+  return recording;
+}
+
+Result<Replay> replay_recording(const Recording& recording, const std::vector<TraceEntry>& entries,
+                                const ReplaySetup& setup) {
+  const auto started = Clock::now();
+  auto logged = to_logged_entries(entries, setup.through_codec);
+  if (!logged) return logged.error();
+  // As `ftvm replay` splits a trace: clock reads go to the time source, the rest to the
+  // replayer.
+  std::vector<ClockReadEntry> clock_reads;
+  std::vector<LoggedEntry> others;
+  for (auto& entry : *logged) {
+    if (const auto* read = std::get_if<ClockReadEntry>(&entry.entry)) {
+      clock_reads.push_back(*read);
+    } else {
+      others.push_back(std::move(entry));
+    }
+  }
+
+  Replay replay;
+  ReplayTimeSource time(std::move(clock_reads));
+  NullConsole console;
+  TestPortDevice port;
+  VmConfig config;
+  config.mem_bytes = recording.mem_bytes;
+  config.image = recording.image;
+  config.image_name = recording.image_name;
+  config.cpuid = recording.cpuid;  // the same CPU as the recorded guest saw
+  auto vm = Vm::create(config, time, console);
+  if (!vm) return vm.error();
+  if (auto r = (*vm)->platform().pio_bus().insert(kTestPort, 4, port, "test-port"); !r) {
+    return r.error();
+  }
+
+  Replayer replayer(std::move(others), **vm, time);
+  Watchdog watchdog_driver(replayer, started + setup.time_limit);
+  TracingDriver tracing(watchdog_driver, "replay");
+  install_kick_signal_handler();
+  VcpuRunner runner((*vm)->vcpu(), (*vm)->platform(), tracing);
+  time.set_exit_count([&runner] { return runner.exit_count(); });
+  PeriodicKick kicks(runner, std::chrono::milliseconds(200));
+  replay.result = replayer.conclude(runner, runner.run());
+  kicks.stop();
+
+  replay.port_writes = std::move(port.writes);
+  replay.stats = replayer.stats();
+  replay.exits = runner.counters();
+  replay.exit_count = runner.exit_count();
+  replay.seconds = seconds_since(started);
+  return replay;
+}
+
+Result<PlainRun> run_with_irq_at_first_port_write(const std::string& guest) {
+  auto image = read_guest(guest);
+  if (!image) return image.error();
+  HostTimeSource time;
+  NullConsole console;
+  TestPortDevice port;
+  VmConfig config;
+  config.mem_bytes = 8ull << 20;
+  config.image = *image;
+  config.image_name = guest;
+  auto vm = Vm::create(config, time, console);
+  if (!vm) return vm.error();
+  if (auto r = (*vm)->platform().pio_bus().insert(kTestPort, 4, port, "test-port"); !r) {
+    return r.error();
+  }
+  IrqAtFirstPortWrite driver(port);
+  install_kick_signal_handler();
+  VcpuRunner runner((*vm)->vcpu(), (*vm)->platform(), driver);
+  PlainRun run;
+  run.result = runner.run();
+  run.port_writes = std::move(port.writes);
+  run.exits = runner.counters();
+  return run;
+}
+
+std::vector<uint64_t> port_values(const std::vector<PortWrite>& writes) {
+  std::vector<uint64_t> values;
+  for (const auto& w : writes) {
+    if (w.offset == 0) values.push_back(w.value);
+  }
+  return values;
+}
+
+bool exact(const Recording& recording, const Replay& replay) {
+  return replay.result.reason == RunResult::Reason::kReplayComplete &&
+         replay.port_writes == recording.port_writes;
+}
+
+const char* reason_name(RunResult::Reason reason) {
+  switch (reason) {
+    case RunResult::Reason::kGuestShutdown:
+      return "guest-shutdown";
+    case RunResult::Reason::kStopRequested:
+      return "stop-requested";
+    case RunResult::Reason::kFault:
+      return "fault";
+    case RunResult::Reason::kDivergence:
+      return "divergence";
+    case RunResult::Reason::kReplayComplete:
+      return "replay-complete";
+  }
+  return "?";
+}
+
+std::string summary(const Recording& recording, const Replay& replay) {
+  const auto& l = recording.landmarks;
+  const auto& s = replay.stats;
+  const double hits_per_breakpoint =
+      s.breakpoint > 0 ? static_cast<double>(s.breakpoint_hits) / static_cast<double>(s.breakpoint)
+                       : 0.0;
+  return fmt::format(
+      "record: {} E={} {:.3f} s, landmarks {} sync / {} breakpoint / {} checkpoint ({} pages, "
+      "{} bytes), {} RAM digests; replay: {} E={} {:.3f} s, {} inputs, {} breakpoint searches, "
+      "{} hits ({:.1f} per breakpoint landmark, max {}), {} checkpoints loaded in {:.2f} ms, "
+      "{} RAM + {} register digests checked",
+      reason_name(recording.result.reason), recording.exit_count, recording.seconds,
+      l.synchronous, l.breakpoint, l.checkpoint, l.checkpoint_pages, l.checkpoint_bytes,
+      l.memory_digests, reason_name(replay.result.reason), replay.exit_count, replay.seconds,
+      s.inputs, s.breakpoint, s.breakpoint_hits, hits_per_breakpoint, s.max_hits, s.checkpoint,
+      s.checkpoint_load_ms, s.memory_digests, s.register_digests);
+}
+
+std::optional<uint64_t> divergence_exit(const std::string& report) {
+  static const std::regex kFirstLine(R"(^DIVERGENCE at exit E=(\d+):)");
+  std::smatch match;
+  if (!std::regex_search(report, match, kFirstLine)) return std::nullopt;
+  return std::stoull(match[1].str());
+}
+
+}  // namespace ftvm::replay::testing

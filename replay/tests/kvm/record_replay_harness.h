@@ -1,0 +1,117 @@
+// In-process record and replay of a hand-written guest, for the kvm-labelled tests.
+//
+// record_guest() boots a guest ELF, runs it under replay::Recorder with live backends (PIT
+// ticks from a timerfd, epoch-style delivery with a chosen max_delay) and collects the log in
+// memory. replay_recording() boots the same image with the recording's CPUID on a fresh VM and
+// runs it under replay::Replayer, wired like `ftvm replay` (clock reads to a ReplayTimeSource,
+// a periodic kick so a stalled replay is noticed, conclude() at the end).
+//
+// Both VMs get a test device on port 0x600 (the guests' verdict port) whose writes are kept,
+// so a test can compare what the guest said on record and on replay. A replay is exact iff it
+// ends with kReplayComplete (the replayer checked registers and RAM digests) and both write
+// sequences are equal.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "replay/recorder.h"
+#include "replay/replayer.h"
+#include "replay/trace_entry.h"
+#include "vmm/exit_handler.h"
+#include "vmm/result.h"
+#include "vmm/vm.h"
+
+namespace ftvm::replay::testing {
+
+inline constexpr uint16_t kTestPort = 0x600;
+
+struct PortWrite {
+  uint64_t offset = 0;
+  uint32_t size = 0;
+  uint64_t value = 0;
+  bool operator==(const PortWrite&) const = default;
+};
+
+struct RecordSetup {
+  std::string guest;  // an ELF file name in FTVM_RR_GUEST_DIR
+  AsyncMode async_mode = AsyncMode::kAuto;
+  std::chrono::nanoseconds max_delay = std::chrono::milliseconds(1);
+  // Short, so that a run of a few tens of milliseconds also checks RAM digests mid-run.
+  std::chrono::milliseconds digest_interval{5};
+  // Safety net: a guest that never shuts down ends the recording here (kStopRequested).
+  std::chrono::milliseconds time_limit{10000};
+  uint64_t mem_bytes = 8ull << 20;
+};
+
+struct Recording {
+  std::vector<uint8_t> image;
+  std::string image_name;
+  uint64_t mem_bytes = 0;
+  std::vector<kvm_cpuid_entry2> cpuid;  // what the recorded guest saw
+  std::vector<TraceEntry> entries;      // the whole log, in order
+  RunResult result;
+  std::vector<PortWrite> port_writes;
+  LandmarkCounts landmarks;
+  ExitCounters exits;
+  uint64_t exit_count = 0;
+  double seconds = 0;
+};
+
+struct ReplaySetup {
+  // Safety net: a replay still running then is stopped (kStopRequested), so a replay that
+  // never ends fails a test instead of hanging it. The harness also stops (kStopRequested) a
+  // breakpoint search that hits with identical registers 1000 times in a row.
+  std::chrono::milliseconds time_limit{20000};
+  // Send the log through the trace codec (one chunk, encoded and parsed back) first, as a
+  // trace file or the logging channel would.
+  bool through_codec = true;
+};
+
+struct Replay {
+  RunResult result;
+  std::vector<PortWrite> port_writes;
+  ReplayStats stats;
+  ExitCounters exits;
+  uint64_t exit_count = 0;
+  double seconds = 0;
+};
+
+Result<std::vector<uint8_t>> read_guest(const std::string& name);
+
+Result<Recording> record_guest(const RecordSetup& setup);
+
+// Replays `entries` (normally recording.entries; a test may pass an altered copy) on a fresh
+// VM booted from the recording's image, memory size and CPUID.
+Result<Replay> replay_recording(const Recording& recording, const std::vector<TraceEntry>& entries,
+                                const ReplaySetup& setup = {});
+
+// A run without record or replay, for probing the platform.
+struct PlainRun {
+  RunResult result;
+  std::vector<PortWrite> port_writes;
+  ExitCounters exits;
+};
+
+// Boots `guest` with no host timer and raises IRQ0 (a PIT expiry; the guest must have
+// programmed PIC and PIT) at the exit of its first write to the test port. Runs until the
+// guest shuts down.
+Result<PlainRun> run_with_irq_at_first_port_write(const std::string& guest);
+
+// The values the guest wrote to offset 0 of the test port.
+std::vector<uint64_t> port_values(const std::vector<PortWrite>& writes);
+
+bool exact(const Recording& recording, const Replay& replay);
+
+const char* reason_name(RunResult::Reason reason);
+
+// One line of figures for test logs: landmarks, breakpoint hits, checkpoint load time, times.
+std::string summary(const Recording& recording, const Replay& replay);
+
+// The exit count E in a divergence report's first line ("DIVERGENCE at exit E=..."), if any.
+std::optional<uint64_t> divergence_exit(const std::string& report);
+
+}  // namespace ftvm::replay::testing

@@ -1,0 +1,323 @@
+// Exact record/replay of guests whose timer interrupts land where an asynchronous landmark is
+// hard to find again: a register-only loop, a loop whose only changing state is in memory,
+// the STI and MOV SS interrupt shadows, and a loop that rewrites its own stack. Each guest
+// journals where every interrupt landed and reports a checksum of the journal, so a replay
+// that delivers one interrupt elsewhere ends with another verdict and other RAM.
+//
+// Host facts these tests are built around (kvm_pvm): CPL0 guest code is emulated, and only
+// there do hardware breakpoints and single-step work. All these guests run at CPL0, so
+// --async auto places breakpoint landmarks, like --async breakpoint.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <iostream>
+#include <string>
+#include <tuple>
+#include <variant>
+#include <vector>
+
+#include "record_replay_harness.h"
+
+namespace ftvm::replay::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::nanoseconds;
+
+// How much a replay must match its recording.
+enum class Expect {
+  kExact,
+  // The landmark cannot be told apart from other executions of its RIP by registers alone
+  // (mem_loop with breakpoint landmarks): the replay may land elsewhere, but then it must say
+  // so (kDivergence), never complete as if it were exact.
+  kExactOrDivergence,
+};
+
+struct Case {
+  const char* guest;
+  AsyncMode mode;
+  int max_delay_us;
+  Expect expect;
+};
+
+std::string case_name(const Case& c) {
+  std::string guest = c.guest;
+  guest.erase(std::remove(guest.begin(), guest.end(), '_'), guest.end());
+  return fmt::format("{}_{}_delay{}us", guest, async_mode_name(c.mode), c.max_delay_us);
+}
+
+void log_figures(const std::string& name, const Recording& recording, const Replay& replay) {
+  const std::string line = summary(recording, replay);
+  std::cout << "[ figures  ] " << name << ": " << line << "\n";
+  const auto& l = recording.landmarks;
+  const auto& s = replay.stats;
+  ::testing::Test::RecordProperty("landmarks_sync", static_cast<int>(l.synchronous));
+  ::testing::Test::RecordProperty("landmarks_breakpoint", static_cast<int>(l.breakpoint));
+  ::testing::Test::RecordProperty("landmarks_checkpoint", static_cast<int>(l.checkpoint));
+  ::testing::Test::RecordProperty("breakpoint_hits", static_cast<int>(s.breakpoint_hits));
+  ::testing::Test::RecordProperty("max_hits", static_cast<int>(s.max_hits));
+  ::testing::Test::RecordProperty("checkpoint_load_ms", fmt::format("{:.2f}", s.checkpoint_load_ms));
+  ::testing::Test::RecordProperty("record_s", fmt::format("{:.3f}", recording.seconds));
+  ::testing::Test::RecordProperty("replay_s", fmt::format("{:.3f}", replay.seconds));
+  ::testing::Test::RecordProperty("replay_result", reason_name(replay.result.reason));
+}
+
+// The first lines of a divergence report (the rest is a register dump).
+std::string head(const std::string& report, size_t lines = 4) {
+  size_t at = 0;
+  for (size_t i = 0; i < lines && at != std::string::npos; ++i) {
+    at = report.find('\n', at == 0 ? 0 : at + 1);
+  }
+  return report.substr(0, at);
+}
+
+class RecordReplayTest : public ::testing::TestWithParam<Case> {};
+
+TEST_P(RecordReplayTest, ReplaysExactlyOrReportsDivergence) {
+  const Case& c = GetParam();
+  RecordSetup setup;
+  setup.guest = std::string(c.guest) + ".elf";
+  setup.async_mode = c.mode;
+  setup.max_delay = std::chrono::microseconds(c.max_delay_us);
+  auto recording = record_guest(setup);
+  ASSERT_TRUE(recording.ok()) << recording.error().message;
+  ASSERT_EQ(recording->result.reason, RunResult::Reason::kGuestShutdown)
+      << recording->result.detail;
+  ASSERT_EQ(recording->result.guest_status, 0u);
+  // The verdict: checksum low and high halves, then the tick count (more than 30 when a tick
+  // nested in the handler of the 30th: the handler runs with IF=1).
+  const auto verdict = port_values(recording->port_writes);
+  ASSERT_EQ(verdict.size(), 3u);
+  EXPECT_GE(verdict[2], 30u);
+
+  // The point of these guests: interrupts landed at asynchronous points.
+  const auto& l = recording->landmarks;
+  EXPECT_GT(l.breakpoint + l.checkpoint, 0u) << "no asynchronous landmark was recorded";
+  if (c.mode == AsyncMode::kCheckpoint) {
+    EXPECT_EQ(l.breakpoint, 0u);
+  } else if (std::string(c.guest) != "sti_hlt") {
+    // CPL0 code: auto places breakpoint landmarks too (a checkpoint only where an injected
+    // interrupt is still queued). sti_hlt's landmarks come from its short IF=0 spin and may,
+    // by timing, all be synchronous or checkpoints in one run.
+    EXPECT_GT(l.breakpoint, 0u);
+  }
+
+  auto replay = replay_recording(*recording, recording->entries);
+  ASSERT_TRUE(replay.ok()) << replay.error().message;
+  log_figures(case_name(c), *recording, *replay);
+
+  if (c.expect == Expect::kExact) {
+    EXPECT_EQ(replay->result.reason, RunResult::Reason::kReplayComplete)
+        << reason_name(replay->result.reason) << ": " << head(replay->result.detail, 12);
+    EXPECT_EQ(replay->port_writes, recording->port_writes);
+  } else if (replay->result.reason == RunResult::Reason::kReplayComplete) {
+    EXPECT_EQ(replay->port_writes, recording->port_writes);
+  } else {
+    EXPECT_EQ(replay->result.reason, RunResult::Reason::kDivergence)
+        << reason_name(replay->result.reason) << ": " << head(replay->result.detail, 12);
+    std::cout << "[ diverged ] as allowed: " << head(replay->result.detail, 2) << "\n";
+  }
+  if (replay->result.reason == RunResult::Reason::kReplayComplete) {
+    // Every landmark was reached the way it was recorded.
+    EXPECT_EQ(replay->stats.breakpoint, l.breakpoint);
+    EXPECT_EQ(replay->stats.checkpoint, l.checkpoint);
+    EXPECT_EQ(replay->exit_count, recording->exit_count);
+  }
+}
+
+constexpr Expect kExact = Expect::kExact;
+
+// clang-format off
+const Case kCases[] = {
+    {"reg_loop", AsyncMode::kCheckpoint, 0, kExact},
+    {"reg_loop", AsyncMode::kCheckpoint, 1000, kExact},
+    {"reg_loop", AsyncMode::kAuto, 0, kExact},
+    {"reg_loop", AsyncMode::kAuto, 1000, kExact},
+    {"reg_loop", AsyncMode::kBreakpoint, 0, kExact},
+    {"reg_loop", AsyncMode::kBreakpoint, 1000, kExact},
+    {"mem_loop", AsyncMode::kCheckpoint, 0, kExact},
+    {"mem_loop", AsyncMode::kCheckpoint, 1000, kExact},
+    {"mem_loop", AsyncMode::kAuto, 0, Expect::kExactOrDivergence},
+    {"mem_loop", AsyncMode::kAuto, 1000, Expect::kExactOrDivergence},
+    {"mem_loop", AsyncMode::kBreakpoint, 0, Expect::kExactOrDivergence},
+    {"mem_loop", AsyncMode::kBreakpoint, 1000, Expect::kExactOrDivergence},
+    {"sti_hlt", AsyncMode::kCheckpoint, 0, kExact},
+    {"sti_hlt", AsyncMode::kCheckpoint, 1000, kExact},
+    {"sti_hlt", AsyncMode::kAuto, 0, kExact},
+    {"sti_hlt", AsyncMode::kAuto, 1000, kExact},
+    {"sti_hlt", AsyncMode::kBreakpoint, 0, kExact},
+    {"sti_hlt", AsyncMode::kBreakpoint, 1000, kExact},
+    {"mov_ss", AsyncMode::kCheckpoint, 0, kExact},
+    {"mov_ss", AsyncMode::kCheckpoint, 1000, kExact},
+    {"mov_ss", AsyncMode::kAuto, 0, kExact},
+    {"mov_ss", AsyncMode::kAuto, 1000, kExact},
+    {"mov_ss", AsyncMode::kBreakpoint, 0, kExact},
+    {"mov_ss", AsyncMode::kBreakpoint, 1000, kExact},
+    {"stack_loop", AsyncMode::kCheckpoint, 0, kExact},
+    {"stack_loop", AsyncMode::kCheckpoint, 1000, kExact},
+    {"stack_loop", AsyncMode::kAuto, 0, kExact},
+    {"stack_loop", AsyncMode::kAuto, 1000, kExact},
+    {"stack_loop", AsyncMode::kBreakpoint, 0, kExact},
+    {"stack_loop", AsyncMode::kBreakpoint, 1000, kExact},
+};
+// clang-format on
+
+INSTANTIATE_TEST_SUITE_P(HardGuests, RecordReplayTest, ::testing::ValuesIn(kCases),
+                         [](const ::testing::TestParamInfo<Case>& info) {
+                           return case_name(info.param);
+                         });
+
+
+// ---- The interrupt window --------------------------------------------------------------
+//
+// Record/replay counts the interrupt-window exit as a deterministic exit: an interrupt that
+// becomes pending while the guest cannot take it is delivered there, at the same instruction
+// on record and replay. That holds only if the exit comes right where the window opens. Here
+// IRQ0 is raised while IF=0; the guest then executes `sti; inc %rax` and loops: the interrupt
+// must land right after the STI shadow, with RAX=1, every time.
+TEST(InterruptWindowTest, ExitComesRightAfterTheStiShadowEveryTime) {
+  constexpr int kRuns = 5;
+  std::vector<std::vector<uint64_t>> verdicts;
+  for (int i = 0; i < kRuns; ++i) {
+    auto run = run_with_irq_at_first_port_write("sti_window.elf");
+    ASSERT_TRUE(run.ok()) << run.error().message;
+    ASSERT_EQ(run->result.reason, RunResult::Reason::kGuestShutdown) << run->result.detail;
+    EXPECT_GE(run->exits.irq_window, 1u);
+    const auto values = port_values(run->port_writes);
+    ASSERT_EQ(values.size(), 3u);  // the marker, then where the interrupt landed
+    verdicts.push_back({values[1], values[2]});
+    std::cout << "[ figures  ] interrupt landed at sti_window_landing+" << values[1]
+              << " with RAX=" << values[2] << "\n";
+  }
+  for (const auto& v : verdicts) {
+    EXPECT_EQ(v, (std::vector<uint64_t>{0, 1}))
+        << "the interrupt-window exit came late (landing offset, RAX): interrupts delivered "
+           "through the window land at a different instruction on every run";
+  }
+}
+
+// ---- Altered logs ----------------------------------------------------------------------
+//
+// A replay whose log does not match the guest must say so (kDivergence), at the altered
+// entry's exit or later, never before it (the replay was exact up to there) and never
+// complete. hlt_loop sleeps between ticks, so its ticks are synchronous landmarks and a
+// missing or misplaced one shows at once: the guest halts with nothing to wake it. A
+// max_delay far longer than the run keeps every landmark synchronous: these tests are about
+// how the replayer treats a log that lies, not about finding landmarks.
+
+class AlteredLogTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    RecordSetup setup;
+    setup.guest = "hlt_loop.elf";
+    setup.async_mode = AsyncMode::kCheckpoint;
+    setup.max_delay = milliseconds(500);
+    auto recording = record_guest(setup);
+    ASSERT_TRUE(recording.ok()) << recording.error().message;
+    ASSERT_EQ(recording->result.reason, RunResult::Reason::kGuestShutdown)
+        << recording->result.detail;
+    ASSERT_EQ(recording->landmarks.breakpoint + recording->landmarks.checkpoint, 0u);
+    recording_ = std::move(*recording);
+    // The unaltered log replays exactly: a divergence below is the alteration's doing.
+    auto replay = replay_recording(recording_, recording_.entries);
+    ASSERT_TRUE(replay.ok()) << replay.error().message;
+    ASSERT_TRUE(exact(recording_, *replay))
+        << reason_name(replay->result.reason) << ": " << head(replay->result.detail, 12);
+  }
+
+  // A synchronous timer entry from the middle of the run that is the only input at its
+  // position (another tick there would hide a change to this one: the PIC merges them).
+  size_t pick_lone_sync_timer() const {
+    const auto& entries = recording_.entries;
+    std::vector<size_t> candidates;
+    for (size_t i = 0; i < entries.size(); ++i) {
+      const auto* timer = std::get_if<TimerEntry>(&entries[i]);
+      if (timer == nullptr || timer->position.kind != LandmarkKind::kSynchronous) continue;
+      bool alone = true;
+      for (size_t j = 0; j < entries.size(); ++j) {
+        const auto position = input_position(entries[j]);
+        if (j != i && position && position->exit_count == timer->position.exit_count) {
+          alone = false;
+        }
+      }
+      if (alone) candidates.push_back(i);
+    }
+    EXPECT_GE(candidates.size(), 3u) << "too few lone synchronous ticks to pick from";
+    return candidates.empty() ? 0 : candidates[candidates.size() / 2];
+  }
+
+  void expect_divergence_at_or_after(const std::vector<TraceEntry>& altered, uint64_t exit) {
+    auto replay = replay_recording(recording_, altered);
+    ASSERT_TRUE(replay.ok()) << replay.error().message;
+    std::cout << "[ figures  ] " << reason_name(replay->result.reason) << " after "
+              << replay->seconds << " s: " << head(replay->result.detail, 2) << "\n";
+    ASSERT_EQ(replay->result.reason, RunResult::Reason::kDivergence)
+        << head(replay->result.detail, 12);
+    const auto reported = divergence_exit(replay->result.detail);
+    ASSERT_TRUE(reported.has_value()) << head(replay->result.detail, 4);
+    EXPECT_GE(*reported, exit) << head(replay->result.detail, 12);
+  }
+
+  Recording recording_;
+};
+
+TEST_F(AlteredLogTest, StaleTimerGenerationIsReported) {
+  const size_t index = pick_lone_sync_timer();
+  auto altered = recording_.entries;
+  auto& timer = std::get<TimerEntry>(altered[index]);
+  timer.generation += 1;  // the PIT ignores an expiry of another generation
+  expect_divergence_at_or_after(altered, timer.position.exit_count);
+}
+
+TEST_F(AlteredLogTest, TimerMovedToTheNextExitIsReported) {
+  const size_t index = pick_lone_sync_timer();
+  auto altered = recording_.entries;
+  auto& timer = std::get<TimerEntry>(altered[index]);
+  const uint64_t exit = timer.position.exit_count;
+  timer.position.exit_count = exit + 1;
+  expect_divergence_at_or_after(altered, exit);
+}
+
+TEST_F(AlteredLogTest, ClockReadAtAnotherExitIsReported) {
+  auto altered = recording_.entries;
+  auto read = std::find_if(altered.begin(), altered.end(), [](const TraceEntry& e) {
+    return std::holds_alternative<ClockReadEntry>(e);
+  });
+  ASSERT_NE(read, altered.end()) << "programming the PIT reads the clock";
+  auto& clock = std::get<ClockReadEntry>(*read);
+  const uint64_t exit = clock.exit_count;
+  clock.exit_count = exit + 1;
+  expect_divergence_at_or_after(altered, exit);
+}
+
+// An asynchronous landmark whose logged fingerprint does not match its checkpoint's state.
+TEST(AlteredCheckpointTest, CheckpointFingerprintMismatchIsReported) {
+  RecordSetup setup;
+  setup.guest = "reg_loop.elf";
+  setup.async_mode = AsyncMode::kCheckpoint;
+  setup.max_delay = milliseconds(0);
+  auto recording = record_guest(setup);
+  ASSERT_TRUE(recording.ok()) << recording.error().message;
+  auto altered = recording->entries;
+  size_t checkpoints = 0;
+  CheckpointEntry* target = nullptr;
+  for (auto& entry : altered) {
+    if (auto* checkpoint = std::get_if<CheckpointEntry>(&entry); checkpoint && ++checkpoints == 3) {
+      target = checkpoint;
+    }
+  }
+  ASSERT_NE(target, nullptr) << "fewer than 3 checkpoints recorded";
+  target->position.point.fingerprint ^= 1;
+  auto replay = replay_recording(*recording, altered);
+  ASSERT_TRUE(replay.ok()) << replay.error().message;
+  ASSERT_EQ(replay->result.reason, RunResult::Reason::kDivergence)
+      << head(replay->result.detail, 12);
+  const auto reported = divergence_exit(replay->result.detail);
+  ASSERT_TRUE(reported.has_value());
+  EXPECT_GE(*reported, target->position.exit_count);
+  EXPECT_NE(replay->result.detail.find("checkpoint"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ftvm::replay::testing

@@ -1,0 +1,227 @@
+// `ftvm record` / `ftvm replay` / `ftvm trace` end to end with the testsvc guest: recordings
+// with console input typed at random moments replay exactly (same console output, same final
+// registers and RAM, no divergence) in every landmark mode, and a trace with one input changed
+// is reported as divergent.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <regex>
+#include <thread>
+
+#include "replay/trace_files.h"
+#include "subprocess.h"
+
+namespace ftvm {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::ProcessResult;
+using testing::run_process;
+using testing::Subprocess;
+
+constexpr int kExitDivergence = 5;
+
+class TraceDir {
+ public:
+  TraceDir() {
+    static int counter = 0;
+    path_ = std::filesystem::temp_directory_path() /
+            ("ftvm-rr-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+    std::filesystem::create_directories(path_);
+  }
+  ~TraceDir() { std::filesystem::remove_all(path_); }
+  std::string path(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+struct Recording {
+  ProcessResult process;
+  std::string console;
+};
+
+// Records testsvc for `seconds`, typing commands at random moments (seeded, so a failure can
+// be rerun with the same schedule).
+Recording record(const TraceDir& dir, double seconds, std::vector<std::string> extra,
+                 unsigned seed) {
+  std::vector<std::string> argv = {FTVM_BINARY,     "record", "--trace", dir.path("trace"),
+                                   "--seconds",     std::to_string(seconds),
+                                   "--console",     dir.path("record.txt")};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  Subprocess recorder(argv);
+  std::mt19937 random(seed);
+  std::uniform_int_distribution<int> pause_ms(150, 1200);
+  const char* commands[] = {"stats", "digest", "echo ", "help"};
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(static_cast<int>(seconds * 1000) - 1500);
+  for (int i = 0; std::chrono::steady_clock::now() < deadline; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms(random)));
+    std::string command = commands[random() % 4];
+    if (command == "echo ") command += "typed-" + std::to_string(i);
+    recorder.write_stdin(command + "\n");
+  }
+  Recording recording{recorder.finish(std::chrono::seconds(static_cast<int>(seconds) + 60)), {}};
+  recording.console = slurp(dir.path("record.txt"));
+  return recording;
+}
+
+ProcessResult replay(const TraceDir& dir, const std::string& console_name) {
+  return run_process({FTVM_BINARY, "replay", "--trace", dir.path("trace"), "--console",
+                      dir.path(console_name), "--stats-json", dir.path(console_name + ".json")},
+                     "", 300s);
+}
+
+void expect_exact_replay(const TraceDir& dir, const Recording& recording,
+                         const std::string& name) {
+  ProcessResult r = replay(dir, name);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("identical registers and RAM"), std::string::npos) << r.err;
+  EXPECT_EQ(slurp(dir.path(name)), recording.console) << "replayed console output differs";
+}
+
+void expect_recorded_with_input(const Recording& recording) {
+  ASSERT_EQ(recording.process.exit_code, 0) << recording.process.err;
+  EXPECT_NE(recording.console.find("> "), std::string::npos)
+      << "no command was answered:\n" << recording.console;
+  EXPECT_NE(recording.console.find("status tick="), std::string::npos) << recording.console;
+}
+
+TEST(RecordReplay, TenSecondsWithTypedInputReplayExactlyThreeTimes) {
+  TraceDir dir;
+  Recording recording = record(dir, 10, {}, 1);
+  expect_recorded_with_input(recording);
+  for (int i = 0; i < 3; ++i) expect_exact_replay(dir, recording, "replay" + std::to_string(i));
+  // Asynchronous landmarks really happened (the compute thread keeps the CPU busy).
+  auto stats = nlohmann::json::parse(slurp(dir.path("replay0.json")));
+  EXPECT_GT(stats["replay"]["checkpoint"].get<uint64_t>(), 0u) << stats.dump(2);
+  EXPECT_GT(stats["replay"]["memory_digests_checked"].get<uint64_t>(), 5u) << stats.dump(2);
+}
+
+TEST(RecordReplay, MaxDelayZeroReplaysExactly) {
+  TraceDir dir;
+  Recording recording = record(dir, 5, {"--max-delay", "0"}, 2);
+  expect_recorded_with_input(recording);
+  expect_exact_replay(dir, recording, "replay");
+}
+
+TEST(RecordReplay, ForcedCheckpointLandmarksReplayExactly) {
+  TraceDir dir;
+  Recording recording = record(dir, 5, {"--async", "checkpoint"}, 3);
+  expect_recorded_with_input(recording);
+  expect_exact_replay(dir, recording, "replay");
+}
+
+// On this host hardware breakpoints do not fire in CPL3 code, where testsvc's compute thread
+// runs: a forced breakpoint landmark there cannot be found. The replay must then say so (a
+// divergence report), never finish as if it were exact with different output.
+TEST(RecordReplay, ForcedBreakpointLandmarksAreExactOrReportedAsDivergence) {
+  TraceDir dir;
+  Recording recording = record(dir, 5, {"--async", "breakpoint"}, 4);
+  expect_recorded_with_input(recording);
+  ProcessResult r = replay(dir, "replay");
+  if (r.exit_code == 0) {
+    EXPECT_EQ(slurp(dir.path("replay")), recording.console);
+  } else {
+    EXPECT_EQ(r.exit_code, kExitDivergence) << r.err;
+    EXPECT_NE(r.err.find("DIVERGENCE"), std::string::npos) << r.err;
+  }
+}
+
+// Rewrites the trace with the first console input changed: the guest then sees other bytes
+// than in the recording, which the replay must report as a divergence no earlier than the
+// input's own position.
+TEST(RecordReplay, AChangedInputIsReportedAsDivergence) {
+  TraceDir dir;
+  Recording recording = record(dir, 4, {}, 5);
+  expect_recorded_with_input(recording);
+  auto trace = replay::TraceReader::open(dir.path("trace"));
+  ASSERT_TRUE(trace.ok()) << trace.error().message;
+  auto writer = replay::TraceWriter::create(dir.path("tampered"), trace->header(),
+                                            trace->guest_image());
+  ASSERT_TRUE(writer.ok()) << writer.error().message;
+  uint64_t tampered_exit = 0;
+  bool tampered = false;
+  for (const auto& logged : trace->entries()) {
+    replay::TraceEntry entry = logged.entry;
+    if (auto* input = std::get_if<replay::ConsoleInputEntry>(&entry); input && !tampered) {
+      input->bytes[0] = input->bytes[0] == 'x' ? 'y' : 'x';
+      tampered_exit = input->position.exit_count;
+      tampered = true;
+    }
+    ASSERT_TRUE(writer->append(entry).ok());
+  }
+  ASSERT_TRUE(tampered) << "the recording had no console input";
+  ASSERT_TRUE(writer->close().ok());
+
+  ProcessResult r = run_process(
+      {FTVM_BINARY, "replay", "--trace", dir.path("tampered"), "--console", dir.path("out")}, "",
+      300s);
+  EXPECT_EQ(r.exit_code, kExitDivergence) << r.err;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r.err, m, std::regex(R"(DIVERGENCE at exit E=(\d+))"))) << r.err;
+  EXPECT_GE(std::stoull(m[1].str()), tampered_exit) << r.err;
+  EXPECT_NE(r.err.find("last inputs applied"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("code at rip"), std::string::npos) << r.err;
+}
+
+TEST(TraceCommands, DumpAndStatsDescribeTheTrace) {
+  TraceDir dir;
+  Recording recording = record(dir, 3, {}, 6);
+  expect_recorded_with_input(recording);
+  ProcessResult dump = run_process({FTVM_BINARY, "trace", "dump", dir.path("trace")}, "", 30s);
+  EXPECT_EQ(dump.exit_code, 0) << dump.err;
+  EXPECT_TRUE(std::regex_search(dump.out, std::regex(R"(\n\d+ timer E=\d+ )"))) << dump.out;
+  EXPECT_NE(dump.out.find("console-input"), std::string::npos);
+  EXPECT_NE(dump.out.find(" end E="), std::string::npos);
+  ProcessResult stats =
+      run_process({FTVM_BINARY, "trace", "stats", "--json", dir.path("trace")}, "", 30s);
+  ASSERT_EQ(stats.exit_code, 0) << stats.err;
+  auto json = nlohmann::json::parse(stats.out);
+  EXPECT_FALSE(json.empty());
+}
+
+TEST(TraceCommands, ATornLogStillReplaysWhatPrecedesTheTear) {
+  TraceDir dir;
+  Recording recording = record(dir, 3, {}, 7);
+  expect_recorded_with_input(recording);
+  const auto log = std::filesystem::path(dir.path("trace")) / "log";
+  std::filesystem::resize_file(log, std::filesystem::file_size(log) - 5);
+  ProcessResult r = replay(dir, "replay");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("warning"), std::string::npos) << r.err;
+  EXPECT_EQ(recording.console.rfind(slurp(dir.path("replay")), 0), 0u)
+      << "what the torn trace replays is a prefix of the recording's output";
+}
+
+TEST(FtvmRecord, RefusesToOverwriteATraceWithoutForce) {
+  TraceDir dir;
+  std::vector<std::string> argv = {FTVM_BINARY, "record", "--trace", dir.path("trace"),
+                                   "--seconds", "1", "--console", dir.path("c")};
+  ASSERT_EQ(run_process(argv, "", 30s).exit_code, 0);
+  ProcessResult again = run_process(argv, "", 30s);
+  EXPECT_EQ(again.exit_code, 2);
+  EXPECT_NE(again.err.find("--force"), std::string::npos) << again.err;
+  argv.push_back("--force");
+  EXPECT_EQ(run_process(argv, "", 30s).exit_code, 0);
+}
+
+TEST(FtvmReplay, RejectsADirectoryThatIsNotATrace) {
+  TraceDir dir;
+  std::filesystem::create_directories(dir.path("empty"));
+  ProcessResult r = run_process({FTVM_BINARY, "replay", "--trace", dir.path("empty")}, "", 30s);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("header"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace ftvm
