@@ -18,6 +18,7 @@ enum EntryType : uint8_t {
   kRegistersDigest = 5,
   kMemoryDigest = 6,
   kEnd = 7,
+  kOutputDigest = 8,
 };
 constexpr uint8_t kTypeMask = 0x0f;
 constexpr unsigned kVariantShift = 4;
@@ -44,6 +45,8 @@ const char* type_name(uint8_t type_byte) {
       return "memory-digest";
     case kEnd:
       return "end";
+    case kOutputDigest:
+      return "output-digest";
     default:
       return nullptr;
   }
@@ -120,6 +123,13 @@ class EntryWriter {
     return {};
   }
 
+  Result<void> operator()(const OutputDigestEntry& e) {
+    put_head(kOutputDigest, 0, e.exit_count);
+    put_u64(out_, e.bytes);
+    put_u64(out_, e.digest);
+    return {};
+  }
+
   Result<void> operator()(const EndEntry& e) {
     if (auto r = check_size(e.reason.size(), kMaxReasonBytes, "an end reason"); !r) return r;
     put_head(kEnd, 0, e.exit_count);
@@ -178,6 +188,8 @@ class EntryReader {
         return read_memory_digest(variant);
       case kEnd:
         return read_end(variant);
+      case kOutputDigest:
+        return read_output_digest(variant);
       default:
         in_.fail(fmt::format("unknown entry type {} (type byte {:#04x})", type, type_byte));
         return {};
@@ -235,6 +247,15 @@ class EntryReader {
     MemoryDigestEntry e;
     e.exit_count = read_exit_count();
     e.digest = in_.u64("memory digest");
+    return e;
+  }
+
+  TraceEntry read_output_digest(uint8_t variant) {
+    if (!require_no_variant(variant)) return {};
+    OutputDigestEntry e;
+    e.exit_count = read_exit_count();
+    e.bytes = in_.u64("output byte count");
+    e.digest = in_.u64("output digest");
     return e;
   }
 

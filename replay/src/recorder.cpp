@@ -44,10 +44,12 @@ uint64_t memory_digest(const GuestMemory& memory) {
   return XXH3_64bits(memory.host_base(), memory.size());
 }
 
-Recorder::Recorder(EventQueue& events, EntrySink& sink, Vm& vm, RecordOptions options)
+Recorder::Recorder(EventQueue& events, EntrySink& sink, Vm& vm, const DigestingConsole& outputs,
+                   RecordOptions options)
     : events_(events),
       sink_(sink),
       vm_(vm),
+      outputs_(outputs),
       options_(options),
       next_digest_(std::chrono::steady_clock::now()) {}
 
@@ -63,7 +65,12 @@ Result<void> Recorder::log_memory_digest_if_due(uint64_t exit_count) {
   if (now < next_digest_) return {};
   next_digest_ = now + options_.digest_interval;
   ++landmarks_.memory_digests;
+  if (auto r = log_output_digest(exit_count); !r) return r;
   return sink_.append(MemoryDigestEntry{exit_count, memory_digest(vm_.memory())});
+}
+
+Result<void> Recorder::log_output_digest(uint64_t exit_count) {
+  return sink_.append(OutputDigestEntry{exit_count, outputs_.bytes(), outputs_.digest()});
 }
 
 Result<void> Recorder::log_checkpoint(VcpuRunner& runner, const Position& position) {
@@ -166,6 +173,7 @@ std::optional<RunResult> Recorder::idle(VcpuRunner&, const BetweenExits&) {
 Result<void> Recorder::finish(VcpuRunner& runner, const RunResult& result) {
   auto regs = runner.vcpu().get_regs();
   if (!regs) return regs.error();
+  if (auto r = log_output_digest(runner.exit_count()); !r) return r;
   return sink_.append(EndEntry{runner.exit_count(), registers_digest(*regs),
                                memory_digest(vm_.memory()), result.detail});
 }

@@ -61,8 +61,22 @@ std::optional<Position> input_position(const TraceEntry& entry) {
   return std::nullopt;
 }
 
-Replayer::Replayer(std::vector<LoggedEntry> entries, Vm& vm, ReplayTimeSource& time)
-    : entries_(std::move(entries)), vm_(vm), time_(time) {}
+Replayer::Replayer(std::vector<LoggedEntry> entries, Vm& vm, ReplayTimeSource& time,
+                   const DigestingConsole& outputs)
+    : entries_(std::move(entries)), vm_(vm), time_(time), outputs_(outputs) {}
+
+std::optional<RunResult> Replayer::check_output(VcpuRunner& runner,
+                                                const OutputDigestEntry& expected) {
+  ++stats_.output_digests;
+  if (outputs_.bytes() == expected.bytes && outputs_.digest() == expected.digest) {
+    return std::nullopt;
+  }
+  return divergence(runner, fmt::format("the guest's console output differs from the recording: "
+                                        "{} bytes with digest {:#018x}, recorded {} bytes with "
+                                        "digest {:#018x}",
+                                        outputs_.bytes(), outputs_.digest(), expected.bytes,
+                                        expected.digest));
+}
 
 RunResult Replayer::divergence(VcpuRunner& runner, const std::string& what) {
   std::string report = fmt::format("DIVERGENCE at exit E={}: {}\n", runner.exit_count(), what);
@@ -235,6 +249,13 @@ DriverTurn Replayer::between_exits(VcpuRunner& runner, const BetweenExits& at) {
                                               describe_position(digest->position), digest->digest));
       }
       ++stats_.register_digests;
+    } else if (const auto* output = std::get_if<OutputDigestEntry>(&logged.entry)) {
+      if (output->exit_count > at.exit_count) break;
+      if (output->exit_count < at.exit_count || at.asynchronous) {
+        stop = divergence(runner, "the replay passed an output digest point without stopping");
+      } else {
+        stop = check_output(runner, *output);
+      }
     } else if (const auto* end = std::get_if<EndEntry>(&logged.entry)) {
       if (end->exit_count > at.exit_count) break;
       if (end->exit_count < at.exit_count || at.asynchronous) {
@@ -297,6 +318,11 @@ RunResult Replayer::conclude(VcpuRunner& runner, const RunResult& result) {
   while (cursor_ < entries_.size()) {
     const auto* end = std::get_if<EndEntry>(&entries_[cursor_].entry);
     if (end == nullptr) {
+      if (const auto* output = std::get_if<OutputDigestEntry>(&entries_[cursor_].entry)) {
+        if (auto stop = check_output(runner, *output)) return *stop;
+        ++cursor_;
+        continue;
+      }
       if (std::holds_alternative<MemoryDigestEntry>(entries_[cursor_].entry)) {
         ++cursor_;
         continue;

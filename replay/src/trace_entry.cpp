@@ -11,6 +11,7 @@ struct KindName {
   const char* operator()(const CheckpointEntry&) const { return "checkpoint"; }
   const char* operator()(const RegistersDigestEntry&) const { return "registers-digest"; }
   const char* operator()(const MemoryDigestEntry&) const { return "memory-digest"; }
+  const char* operator()(const OutputDigestEntry&) const { return "output-digest"; }
   const char* operator()(const EndEntry&) const { return "end"; }
 };
 

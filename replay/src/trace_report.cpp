@@ -23,6 +23,7 @@ struct PositionOf {
   std::optional<Position> operator()(const RegistersDigestEntry& e) const { return e.position; }
   std::optional<Position> operator()(const ClockReadEntry&) const { return std::nullopt; }
   std::optional<Position> operator()(const MemoryDigestEntry&) const { return std::nullopt; }
+  std::optional<Position> operator()(const OutputDigestEntry&) const { return std::nullopt; }
   std::optional<Position> operator()(const EndEntry&) const { return std::nullopt; }
 };
 
@@ -128,6 +129,9 @@ struct EntryDetails {
   }
   std::string operator()(const MemoryDigestEntry& e) const {
     return fmt::format("E={} digest={:#018x}", e.exit_count, e.digest);
+  }
+  std::string operator()(const OutputDigestEntry& e) const {
+    return fmt::format("E={} bytes={} digest={:#018x}", e.exit_count, e.bytes, e.digest);
   }
   std::string operator()(const EndEntry& e) const {
     return fmt::format("E={} regs={:#018x} mem={:#018x} reason={}", e.exit_count,

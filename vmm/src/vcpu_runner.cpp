@@ -66,7 +66,7 @@ void VcpuRunner::deliver_interrupt() {
     }
     run_->request_interrupt_window = 0;
   } else {
-    run_->request_interrupt_window = 1;
+    run_->request_interrupt_window = use_interrupt_window_ ? 1 : 0;
   }
 }
 

@@ -127,6 +127,10 @@ Result<VcpuRegisters> capture_registers(const KvmVcpu& vcpu) {
 }
 
 Result<void> load_registers(KvmVcpu& vcpu, const VcpuRegisters& registers) {
+  // A vCPU stopped at a PIO or MMIO exit has not finished that instruction: KVM completes it
+  // (in its emulator, with the registers it holds) on the next KVM_RUN. Let it do so now, or it
+  // would complete it on top of the registers loaded below and execute the I/O twice.
+  if (auto r = vcpu.refresh_run_page(); !r) return r;
   if (auto r = vcpu.set_sregs(registers.sregs); !r) return r;
   if (auto r = vcpu.set_regs(registers.regs); !r) return r;
   if (auto r = vcpu.set_fpu(registers.fpu); !r) return r;

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "replay/entry_sink.h"
+#include "replay/output_digest.h"
 #include "replay/trace_entry.h"
 #include "vmm/event_queue.h"
 #include "vmm/execution_driver.h"
@@ -50,7 +51,9 @@ struct LandmarkCounts {
 
 class Recorder final : public ExecutionDriver {
  public:
-  Recorder(EventQueue& events, EntrySink& sink, Vm& vm, RecordOptions options);
+  // `outputs` digests the guest's console output (see output_digest.h).
+  Recorder(EventQueue& events, EntrySink& sink, Vm& vm, const DigestingConsole& outputs,
+           RecordOptions options);
 
   DriverTurn between_exits(VcpuRunner& runner, const BetweenExits& at) override;
   std::optional<RunResult> idle(VcpuRunner& runner, const BetweenExits& at) override;
@@ -65,12 +68,14 @@ class Recorder final : public ExecutionDriver {
   Result<Position> async_position(VcpuRunner& runner, uint64_t exit_count);
   Result<void> log_checkpoint(VcpuRunner& runner, const Position& position);
   Result<void> log_memory_digest_if_due(uint64_t exit_count);
+  Result<void> log_output_digest(uint64_t exit_count);
   Result<void> log_event(const Position& position, const Event& event);
   DriverTurn fail(const Error& error);
 
   EventQueue& events_;
   EntrySink& sink_;
   Vm& vm_;
+  const DigestingConsole& outputs_;
   RecordOptions options_;
   LandmarkCounts landmarks_;
   std::chrono::steady_clock::time_point next_digest_;

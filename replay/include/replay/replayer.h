@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "replay/chunk.h"
+#include "replay/output_digest.h"
 #include "replay/replay_time_source.h"
 #include "vmm/execution_driver.h"
 #include "vmm/vm.h"
@@ -35,13 +36,15 @@ struct ReplayStats {
   double checkpoint_load_ms = 0;  // total time loading checkpoints
   uint64_t memory_digests = 0;    // checked
   uint64_t register_digests = 0;  // checked
+  uint64_t output_digests = 0;    // checked
   uint64_t inputs = 0;
 };
 
 class Replayer final : public ExecutionDriver {
  public:
   // `entries` are the log's entries except clock reads (those go to the ReplayTimeSource).
-  Replayer(std::vector<LoggedEntry> entries, Vm& vm, ReplayTimeSource& time);
+  Replayer(std::vector<LoggedEntry> entries, Vm& vm, ReplayTimeSource& time,
+           const DigestingConsole& outputs);
 
   DriverTurn between_exits(VcpuRunner& runner, const BetweenExits& at) override;
   std::optional<RunResult> idle(VcpuRunner& runner, const BetweenExits& at) override;
@@ -64,6 +67,7 @@ class Replayer final : public ExecutionDriver {
                                                 std::optional<Position>& reached);
   std::optional<RunResult> arm_breakpoint(VcpuRunner& runner, const Position& target);
   std::optional<RunResult> set_debug(VcpuRunner& runner, uint32_t control, uint64_t rip);
+  std::optional<RunResult> check_output(VcpuRunner& runner, const OutputDigestEntry& expected);
   std::optional<RunResult> verify_end(VcpuRunner& runner, const EndEntry& end);
   std::optional<RunResult> load_checkpoint(VcpuRunner& runner, const CheckpointEntry& entry);
   void apply_input(VcpuRunner& runner, const LoggedEntry& logged);
@@ -74,6 +78,7 @@ class Replayer final : public ExecutionDriver {
   size_t cursor_ = 0;
   Vm& vm_;
   ReplayTimeSource& time_;
+  const DigestingConsole& outputs_;
   Search search_ = Search::kIdle;
   std::optional<Position> target_;
   uint64_t hits_this_search_ = 0;

@@ -85,6 +85,16 @@ struct MemoryDigestEntry {
   bool operator==(const MemoryDigestEntry&) const = default;
 };
 
+// A digest of everything the guest has output so far (console bytes today; packets and disk
+// writes later), taken right after exit `exit_count`. Outputs are what an observer sees, so
+// they are compared even where a checkpoint would have overwritten a divergent guest state.
+struct OutputDigestEntry {
+  uint64_t exit_count = 0;
+  uint64_t bytes = 0;   // output bytes so far
+  uint64_t digest = 0;  // xxh3-64 of all of them
+  bool operator==(const OutputDigestEntry&) const = default;
+};
+
 // The end of a recording: where the guest stopped and in which state.
 struct EndEntry {
   uint64_t exit_count = 0;
@@ -95,7 +105,8 @@ struct EndEntry {
 };
 
 using TraceEntry = std::variant<TimerEntry, ConsoleInputEntry, ClockReadEntry, CheckpointEntry,
-                                RegistersDigestEntry, MemoryDigestEntry, EndEntry>;
+                                RegistersDigestEntry, MemoryDigestEntry, EndEntry,
+                                OutputDigestEntry>;
 
 // A short name of the entry's kind ("timer", "console-input", ...), for dump and stats.
 const char* entry_kind_name(const TraceEntry& entry);

@@ -14,9 +14,10 @@
 #include "replay/chunk.h"
 #include "replay/entry_sink.h"
 #include "replay/fingerprint.h"
+#include "replay/output_digest.h"
 #include "replay/recording_time_source.h"
-#include "replay/trace_report.h"
 #include "replay/replay_time_source.h"
+#include "replay/trace_report.h"
 #include "vmm/devices/console.h"
 #include "vmm/devices/time_source.h"
 #include "vmm/event_queue.h"
@@ -103,9 +104,9 @@ class Watchdog final : public ExecutionDriver {
     DriverTurn turn = inner_.between_exits(runner, at);
     if (turn.stop) return turn;
     if (Clock::now() >= deadline_) {
-      turn.stop = RunResult{RunResult::Reason::kStopRequested, 0,
-                            fmt::format("test harness: replay time limit reached at E={}",
-                                        at.exit_count)};
+      turn.stop =
+          RunResult{RunResult::Reason::kStopRequested, 0,
+                    fmt::format("test harness: replay time limit reached at E={}", at.exit_count)};
     } else if (at.asynchronous && runner.last_exit().exit_reason == KVM_EXIT_DEBUG) {
       auto regs = runner.vcpu().get_regs();
       const uint64_t digest = regs ? registers_digest(*regs) : 0;
@@ -168,13 +169,13 @@ class TracingDriver final : public ExecutionDriver {
     if (enabled_ && turns_ < kMaxTurns) {
       auto regs = runner.vcpu().get_regs();
       const kvm_run& run = runner.last_exit();
-      where = fmt::format("{} E={} {} exit={} rip={:#x} rax={:#x} rbx={:#x} rcx={:#x} "
-                          "rflags={:#x} if={} ready={} window={}",
-                          side_, at.exit_count, at.asynchronous ? "async" : "sync",
-                          run.exit_reason, regs ? regs->rip : 0, regs ? regs->rax : 0,
-                          regs ? regs->rbx : 0, regs ? regs->rcx : 0, regs ? regs->rflags : 0,
-                          run.if_flag, run.ready_for_interrupt_injection,
-                          run.request_interrupt_window);
+      where = fmt::format(
+          "{} E={} {} exit={} rip={:#x} rax={:#x} rbx={:#x} rcx={:#x} "
+          "rflags={:#x} if={} ready={} window={}",
+          side_, at.exit_count, at.asynchronous ? "async" : "sync", run.exit_reason,
+          regs ? regs->rip : 0, regs ? regs->rax : 0, regs ? regs->rbx : 0, regs ? regs->rcx : 0,
+          regs ? regs->rflags : 0, run.if_flag, run.ready_for_interrupt_injection,
+          run.request_interrupt_window);
     }
     DriverTurn turn = inner_.between_exits(runner, at);
     if (!where.empty()) {
@@ -234,7 +235,8 @@ Result<Recording> record_guest(const RecordSetup& setup) {
   VectorSink sink;
   HostTimeSource host_time;
   RecordingTimeSource time(host_time, sink);
-  NullConsole console;
+  NullConsole null_console;
+  DigestingConsole console(null_console);  // the recorder logs digests of guest output
   TestPortDevice port;
 
   VmConfig config;
@@ -260,7 +262,7 @@ Result<Recording> record_guest(const RecordSetup& setup) {
 
   install_kick_signal_handler();
   RecordOptions options{setup.async_mode, setup.digest_interval};
-  Recorder recorder(events, sink, **vm, options);
+  Recorder recorder(events, sink, **vm, console, options);
   TracingDriver tracing(recorder, "record");
   VcpuRunner runner((*vm)->vcpu(), (*vm)->platform(), tracing);
   time.set_exit_count([&runner] { return runner.exit_count(); });
@@ -306,7 +308,8 @@ Result<Replay> replay_recording(const Recording& recording, const std::vector<Tr
 
   Replay replay;
   ReplayTimeSource time(std::move(clock_reads));
-  NullConsole console;
+  NullConsole null_console;
+  DigestingConsole console(null_console);  // the replayer checks the logged output digests
   TestPortDevice port;
   VmConfig config;
   config.mem_bytes = recording.mem_bytes;
@@ -319,7 +322,7 @@ Result<Replay> replay_recording(const Recording& recording, const std::vector<Tr
     return r.error();
   }
 
-  Replayer replayer(std::move(others), **vm, time);
+  Replayer replayer(std::move(others), **vm, time, console);
   Watchdog watchdog_driver(replayer, started + setup.time_limit);
   TracingDriver tracing(watchdog_driver, "replay");
   install_kick_signal_handler();
@@ -402,11 +405,11 @@ std::string summary(const Recording& recording, const Replay& replay) {
       "{} bytes), {} RAM digests; replay: {} E={} {:.3f} s, {} inputs, {} breakpoint searches, "
       "{} hits ({:.1f} per breakpoint landmark, max {}), {} checkpoints loaded in {:.2f} ms, "
       "{} RAM + {} register digests checked",
-      reason_name(recording.result.reason), recording.exit_count, recording.seconds,
-      l.synchronous, l.breakpoint, l.checkpoint, l.checkpoint_pages, l.checkpoint_bytes,
-      l.memory_digests, reason_name(replay.result.reason), replay.exit_count, replay.seconds,
-      s.inputs, s.breakpoint, s.breakpoint_hits, hits_per_breakpoint, s.max_hits, s.checkpoint,
-      s.checkpoint_load_ms, s.memory_digests, s.register_digests);
+      reason_name(recording.result.reason), recording.exit_count, recording.seconds, l.synchronous,
+      l.breakpoint, l.checkpoint, l.checkpoint_pages, l.checkpoint_bytes, l.memory_digests,
+      reason_name(replay.result.reason), replay.exit_count, replay.seconds, s.inputs, s.breakpoint,
+      s.breakpoint_hits, hits_per_breakpoint, s.max_hits, s.checkpoint, s.checkpoint_load_ms,
+      s.memory_digests, s.register_digests);
 }
 
 std::optional<uint64_t> divergence_exit(const std::string& report) {

@@ -31,6 +31,13 @@ class VcpuRunner {
   // backend can re-arm.
   void on_pit_schedule_change(std::function<void(const PitTimerSchedule&)> callback);
 
+  // Whether an interrupt the guest cannot take yet is delivered through KVM's interrupt-window
+  // exit (the default), or waits for the next exit or input. Recording and replay turn the
+  // window off: on hosts whose KVM emulates guest kernel code (kvm_pvm here), the window exit
+  // is taken at an emulation-batch boundary, which depends on where the vCPU last entered, so
+  // it is not a reproducible position.
+  void set_use_interrupt_window(bool use) { use_interrupt_window_ = use; }
+
   // Forces KVM_RUN to return soon. Safe from any thread while run() is executing.
   void kick();
 
@@ -57,6 +64,7 @@ class VcpuRunner {
   ExitHandler exits_;
   VcpuState state_ = VcpuState::kRunning;
   bool last_return_asynchronous_ = false;
+  bool use_interrupt_window_ = true;
   std::atomic<pthread_t> thread_{};
   std::atomic<bool> thread_known_{false};
   uint64_t pit_generation_seen_ = ~0ull;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "exit_codes.h"
+#include "replay/output_digest.h"
 #include "replay/recorder.h"
 #include "replay/recording_time_source.h"
 #include "replay/trace_files.h"
@@ -85,13 +86,14 @@ int record_command(const RecordCommandOptions& options) {
   BufferedTraceSink sink;
   replay::RecordingTimeSource time(host_time(), sink);
   FileConsole console(output->get());
+  replay::DigestingConsole digesting_console(console);
   VmConfig config;
   config.mem_bytes = options.guest.mem_mib << 20;
   config.kvm_device = options.guest.kvm_device;
   config.image = image->bytes;
   config.image_name = image->name;
   config.track_dirty_pages = async_mode != AsyncMode::kBreakpoint;
-  auto vm = Vm::create(config, time, console);
+  auto vm = Vm::create(config, time, digesting_console);
   if (!vm) return fail(vm.error());
 
   replay::TraceWriterOptions writer_options;
@@ -118,8 +120,9 @@ int record_command(const RecordCommandOptions& options) {
 
   install_kick_signal_handler();
   replay::RecordOptions record_options{async_mode, std::chrono::milliseconds(options.digest_ms)};
-  replay::Recorder recorder(events, sink, **vm, record_options);
+  replay::Recorder recorder(events, sink, **vm, digesting_console, record_options);
   VcpuRunner runner((*vm)->vcpu(), (*vm)->platform(), recorder);
+  runner.set_use_interrupt_window(false);
   time.set_exit_count([&runner] { return runner.exit_count(); });
   events.set_kick([&runner] { runner.kick(); });
   runner.on_pit_schedule_change(

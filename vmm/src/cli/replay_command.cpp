@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "exit_codes.h"
+#include "replay/output_digest.h"
 #include "replay/replay_time_source.h"
 #include "replay/replayer.h"
 #include "replay/trace_files.h"
@@ -86,7 +87,8 @@ nlohmann::json stats_json(const replay::ReplayStats& s) {
           {"max_hits_per_breakpoint", s.max_hits},
           {"checkpoint_load_ms", s.checkpoint_load_ms},
           {"memory_digests_checked", s.memory_digests},
-          {"register_digests_checked", s.register_digests}};
+          {"register_digests_checked", s.register_digests},
+          {"output_digests_checked", s.output_digests}};
 }
 
 void print_stats(const replay::ReplayStats& s) {
@@ -124,6 +126,7 @@ int replay_command(const ReplayCommandOptions& options) {
   SplitLog log = split_log(trace->entries());
 
   FileConsole console(output->get());
+  replay::DigestingConsole digesting_console(console);
   replay::ReplayTimeSource time(std::move(log.clock_reads));
   VmConfig config;
   config.mem_bytes = trace->header().mem_bytes;
@@ -131,12 +134,13 @@ int replay_command(const ReplayCommandOptions& options) {
   config.image = trace->guest_image();
   config.image_name = trace->header().guest_name;
   config.cpuid = to_kvm_cpuid(trace->header().cpuid);
-  auto vm = Vm::create(config, time, console);
+  auto vm = Vm::create(config, time, digesting_console);
   if (!vm) return fail(vm.error());
 
-  replay::Replayer replayer(std::move(log.others), **vm, time);
+  replay::Replayer replayer(std::move(log.others), **vm, time, digesting_console);
   install_kick_signal_handler();
   VcpuRunner runner((*vm)->vcpu(), (*vm)->platform(), replayer);
+  runner.set_use_interrupt_window(false);
   time.set_exit_count([&runner] { return runner.exit_count(); });
   PeriodicKick watchdog(runner, std::chrono::milliseconds(200));
   RunResult result = replayer.conclude(runner, runner.run());
