@@ -137,10 +137,12 @@ TEST(RecordReplay, ForcedBreakpointLandmarksAreExactOrReportedAsDivergence) {
   }
 }
 
-// Rewrites the trace with the first console input changed: the guest then sees other bytes
-// than in the recording, which the replay must report as a divergence no earlier than the
-// input's own position.
-TEST(RecordReplay, AChangedInputIsReportedAsDivergence) {
+// Rewrites the trace with every wall-clock read moved by a day: the guest prints another
+// date in its banner than in the recording, which the replay must report as a divergence no
+// earlier than the read's own position. (A changed console input would not do: testsvc copies
+// input into RAM that the next checkpoint landmark overwrites with the recorded contents, so
+// checkpoints resynchronise such a divergence before it reaches an output.)
+TEST(RecordReplay, AChangedClockReadIsReportedAsDivergence) {
   TraceDir dir;
   Recording recording = record(dir, 4, {}, 5);
   expect_recorded_with_input(recording);
@@ -153,23 +155,27 @@ TEST(RecordReplay, AChangedInputIsReportedAsDivergence) {
   bool tampered = false;
   for (const auto& logged : trace->entries()) {
     replay::TraceEntry entry = logged.entry;
-    if (auto* input = std::get_if<replay::ConsoleInputEntry>(&entry); input && !tampered) {
-      input->bytes[0] = input->bytes[0] == 'x' ? 'y' : 'x';
-      tampered_exit = input->position.exit_count;
+    auto* read = std::get_if<replay::ClockReadEntry>(&entry);
+    if (read && read->clock == replay::ClockKind::kRealtime) {
+      read->value += 86'400'000'000'000;
+      if (!tampered) tampered_exit = read->exit_count;
       tampered = true;
     }
     ASSERT_TRUE(writer->append(entry).ok());
   }
-  ASSERT_TRUE(tampered) << "the recording had no console input";
+  ASSERT_TRUE(tampered) << "the recording read no wall-clock time";
   ASSERT_TRUE(writer->close().ok());
 
   ProcessResult r = run_process(
       {FTVM_BINARY, "replay", "--trace", dir.path("tampered"), "--console", dir.path("out")}, "",
       300s);
-  EXPECT_EQ(r.exit_code, kExitDivergence) << r.err;
+  EXPECT_EQ(r.exit_code, kExitDivergence) << r.err << "\nreplayed console:\n"
+                                          << slurp(dir.path("out")) << "\nrecorded console:\n"
+                                          << recording.console;
   std::smatch m;
   ASSERT_TRUE(std::regex_search(r.err, m, std::regex(R"(DIVERGENCE at exit E=(\d+))"))) << r.err;
   EXPECT_GE(std::stoull(m[1].str()), tampered_exit) << r.err;
+  EXPECT_NE(r.err.find("console output differs"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("last inputs applied"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("code at rip"), std::string::npos) << r.err;
 }

@@ -94,10 +94,10 @@ nlohmann::json stats_json(const replay::ReplayStats& s) {
 void print_stats(const replay::ReplayStats& s) {
   fmt::print(stderr,
              "ftvm: replayed {} inputs: {} synchronous, {} breakpoint ({} hits, at most {} for "
-             "one), {} checkpoint ({:.1f} ms loading); checked {} memory and {} register "
-             "digests\n",
+             "one), {} checkpoint ({:.1f} ms loading); checked {} memory, {} register and {} "
+             "output digests\n",
              s.inputs, s.synchronous, s.breakpoint, s.breakpoint_hits, s.max_hits, s.checkpoint,
-             s.checkpoint_load_ms, s.memory_digests, s.register_digests);
+             s.checkpoint_load_ms, s.memory_digests, s.register_digests, s.output_digests);
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 /* Hard pattern 3a: the STI shadow. The loop sleeps in `sti; hlt` (an interrupt made pending
- * while IF=0 must wake the HLT, not land before it), then spins a while with IF=0, so ticks
- * arrive both in a halt (synchronous landmarks) and in the spin, where they stay pending
- * until the next `sti; hlt` and are delivered through the interrupt window. */
+ * while IF=0 must wake the HLT, not land before it), then spins with IF=0 for about 1.3 ms
+ * (longer than the timer period and than a 1 ms max_delay), so ticks arrive both in a halt
+ * (synchronous landmarks) and in the spin, where they are applied at asynchronous landmarks
+ * and stay pending until the next `sti; hlt`, delivered through the interrupt window. */
     .include "rr.inc"
     .text
     .global _start
@@ -14,7 +15,7 @@ _start:
     sti
     hlt
     cli
-    mov $150, %ecx
+    mov $300, %ecx
 2:  inc %rdx
     dec %ecx
     jnz 2b
