@@ -243,7 +243,8 @@ Result<Recording> record_guest(const RecordSetup& setup) {
   config.mem_bytes = setup.mem_bytes;
   config.image = recording.image;
   config.image_name = setup.guest;
-  // Checkpoints carry the pages dirtied since the previous one.
+  // As `ftvm record` does: checkpoints carry the pages dirtied since the previous one, and
+  // --async breakpoint, which is not meant to take checkpoints, leaves dirty logging off.
   config.track_dirty_pages = setup.async_mode != AsyncMode::kBreakpoint;
   auto vm = Vm::create(config, time, console);
   if (!vm) return vm.error();
@@ -265,6 +266,7 @@ Result<Recording> record_guest(const RecordSetup& setup) {
   Recorder recorder(events, sink, **vm, console, options);
   TracingDriver tracing(recorder, "record");
   VcpuRunner runner((*vm)->vcpu(), (*vm)->platform(), tracing);
+  runner.set_use_interrupt_window(false);  // as `ftvm record`: its exit is not reproducible
   time.set_exit_count([&runner] { return runner.exit_count(); });
   events.set_kick([&runner] { runner.kick(); });
   runner.on_pit_schedule_change(
@@ -327,6 +329,7 @@ Result<Replay> replay_recording(const Recording& recording, const std::vector<Tr
   TracingDriver tracing(watchdog_driver, "replay");
   install_kick_signal_handler();
   VcpuRunner runner((*vm)->vcpu(), (*vm)->platform(), tracing);
+  runner.set_use_interrupt_window(false);  // as `ftvm replay`
   time.set_exit_count([&runner] { return runner.exit_count(); });
   PeriodicKick kicks(runner, std::chrono::milliseconds(200));
   replay.result = replayer.conclude(runner, runner.run());
@@ -340,7 +343,8 @@ Result<Replay> replay_recording(const Recording& recording, const std::vector<Tr
   return replay;
 }
 
-Result<PlainRun> run_with_irq_at_first_port_write(const std::string& guest) {
+Result<PlainRun> run_with_irq_at_first_port_write(const std::string& guest,
+                                                  bool use_interrupt_window) {
   auto image = read_guest(guest);
   if (!image) return image.error();
   HostTimeSource time;
@@ -358,6 +362,7 @@ Result<PlainRun> run_with_irq_at_first_port_write(const std::string& guest) {
   IrqAtFirstPortWrite driver(port);
   install_kick_signal_handler();
   VcpuRunner runner((*vm)->vcpu(), (*vm)->platform(), driver);
+  runner.set_use_interrupt_window(use_interrupt_window);
   PlainRun run;
   run.result = runner.run();
   run.port_writes = std::move(port.writes);

@@ -64,8 +64,10 @@ struct Recording {
 struct ReplaySetup {
   // Safety net: a replay still running then is stopped (kStopRequested), so a replay that
   // never ends fails a test instead of hanging it. The harness also stops (kStopRequested) a
-  // breakpoint search that hits with identical registers 1000 times in a row.
-  std::chrono::milliseconds time_limit{20000};
+  // breakpoint search that hits with identical registers 1000 times in a row. The slowest
+  // exact replay of these guests takes ~2 s (reg_loop, breakpoint landmarks, ~1000 hits
+  // each); a replay that lost its way searches for up to Replayer's 5 million hits (minutes).
+  std::chrono::milliseconds time_limit{8000};
   // Send the log through the trace codec (one chunk, encoded and parsed back) first, as a
   // trace file or the logging channel would.
   bool through_codec = true;
@@ -97,9 +99,11 @@ struct PlainRun {
 };
 
 // Boots `guest` with no host timer and raises IRQ0 (a PIT expiry; the guest must have
-// programmed PIC and PIT) at the exit of its first write to the test port. Runs until the
-// guest shuts down.
-Result<PlainRun> run_with_irq_at_first_port_write(const std::string& guest);
+// programmed PIC and PIT) at the exit of its first write to the test port, with the runner's
+// interrupt window on or off (VcpuRunner::set_use_interrupt_window). Runs until the guest
+// shuts down.
+Result<PlainRun> run_with_irq_at_first_port_write(const std::string& guest,
+                                                  bool use_interrupt_window);
 
 // The values the guest wrote to offset 0 of the test port.
 std::vector<uint64_t> port_values(const std::vector<PortWrite>& writes);

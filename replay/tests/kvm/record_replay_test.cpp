@@ -50,6 +50,11 @@ std::string case_name(const Case& c) {
   return fmt::format("{}_{}_delay{}us", guest, async_mode_name(c.mode), c.max_delay_us);
 }
 
+// gtest prints a failing case's parameter with this instead of as raw bytes.
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << case_name(c);
+}
+
 void log_figures(const std::string& name, const Recording& recording, const Replay& replay) {
   const std::string line = summary(recording, replay);
   std::cout << "[ figures  ] " << name << ": " << line << "\n";
@@ -183,29 +188,50 @@ INSTANTIATE_TEST_SUITE_P(HardGuests, RecordReplayTest, ::testing::ValuesIn(kCase
 
 // ---- The interrupt window --------------------------------------------------------------
 //
-// Record/replay counts the interrupt-window exit as a deterministic exit: an interrupt that
-// becomes pending while the guest cannot take it is delivered there, at the same instruction
-// on record and replay. That holds only if the exit comes right where the window opens. Here
-// IRQ0 is raised while IF=0; the guest then executes `sti; inc %rax` and loops: the interrupt
-// must land right after the STI shadow, with RAX=1, every time.
-TEST(InterruptWindowTest, ExitComesRightAfterTheStiShadowEveryTime) {
-  constexpr int kRuns = 5;
-  std::vector<std::vector<uint64_t>> verdicts;
-  for (int i = 0; i < kRuns; ++i) {
-    auto run = run_with_irq_at_first_port_write("sti_window.elf");
-    ASSERT_TRUE(run.ok()) << run.error().message;
-    ASSERT_EQ(run->result.reason, RunResult::Reason::kGuestShutdown) << run->result.detail;
-    EXPECT_GE(run->exits.irq_window, 1u);
-    const auto values = port_values(run->port_writes);
-    ASSERT_EQ(values.size(), 3u);  // the marker, then where the interrupt landed
-    verdicts.push_back({values[1], values[2]});
-    std::cout << "[ figures  ] interrupt landed at sti_window_landing+" << values[1]
-              << " with RAX=" << values[2] << "\n";
+// An interrupt that becomes pending while the guest cannot take it (IF=0, an interrupt
+// shadow) is delivered at a position that record and replay must agree on. KVM's
+// interrupt-window exit would be that position if it came right where the window opens; on
+// this host it does not (below), so record/replay turn the window off and such an interrupt
+// waits for the guest's next exit (or the next input). sti_window raises IRQ0 while IF=0, then
+// the guest executes `sti`, counts RAX to 1000 without exits and writes to the test port.
+
+std::vector<uint64_t> landing(bool use_interrupt_window) {
+  auto run = run_with_irq_at_first_port_write("sti_window.elf", use_interrupt_window);
+  EXPECT_TRUE(run.ok()) << run.error().message;
+  if (!run.ok()) return {};
+  EXPECT_EQ(run->result.reason, RunResult::Reason::kGuestShutdown) << run->result.detail;
+  const auto values = port_values(run->port_writes);
+  std::cout << "[ figures  ] window " << (use_interrupt_window ? "on" : "off") << ": port writes";
+  for (uint64_t v : values) std::cout << " " << static_cast<int32_t>(v);
+  std::cout << "\n";
+  // The marker, [the count], then where the interrupt landed: relative to
+  // sti_window_landing, relative to exit_landing, and RAX.
+  if (values.size() < 4) return {};
+  return {values.end() - 3, values.end()};
+}
+
+// What record/replay rely on: without the window, the interrupt lands right after the next
+// exit, every time.
+TEST(InterruptWindowTest, WithoutTheWindowAPendingInterruptWaitsForTheNextExit) {
+  for (int i = 0; i < 5; ++i) {
+    const auto landed = landing(false);
+    ASSERT_EQ(landed.size(), 3u);
+    EXPECT_EQ(static_cast<int32_t>(landed[1]), 0) << "not right after the exit";
+    EXPECT_EQ(landed[2], 1000u);
   }
-  for (const auto& v : verdicts) {
-    EXPECT_EQ(v, (std::vector<uint64_t>{0, 1}))
-        << "the interrupt-window exit came late (landing offset, RAX): interrupts delivered "
-           "through the window land at a different instruction on every run";
+}
+
+// A probe of the host, not of ftvm: with the window on, the interrupt must land right after
+// the STI shadow, with RAX=1. On kvm_pvm the exit comes at an emulation-batch boundary
+// (measured: RAX from 129 to 342, varying from run to run), which is why record/replay
+// turn the window off. Disabled because it fails there; run it on another host with
+// --gtest_also_run_disabled_tests.
+TEST(InterruptWindowTest, DISABLED_WindowExitComesRightAfterTheStiShadow) {
+  for (int i = 0; i < 5; ++i) {
+    const auto landed = landing(true);
+    ASSERT_EQ(landed.size(), 3u);
+    EXPECT_EQ(static_cast<int32_t>(landed[0]), 0) << "not right after the STI shadow";
+    EXPECT_EQ(landed[2], 1u);
   }
 }
 

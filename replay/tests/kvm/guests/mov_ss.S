@@ -1,7 +1,8 @@
 /* Hard pattern 3b: the MOV SS shadow. Interrupts (and, architecturally, instruction
  * breakpoints and single-step traps) are held off for the instruction after `mov %ax, %ss`,
- * so a tick that lands in the shadow must be delivered through the interrupt window after
- * `inc %rbx`, on record and on replay alike. */
+ * so a tick applied in the shadow cannot be injected there: it stays pending until a point
+ * that record and replay agree on (with the interrupt window off, the next input, since the
+ * loop has no exits), and a breakpoint landmark may sit on the shadowed `inc %rbx`. */
     .include "rr.inc"
     .text
     .global _start

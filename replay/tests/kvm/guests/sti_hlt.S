@@ -2,7 +2,8 @@
  * while IF=0 must wake the HLT, not land before it), then spins with IF=0 for about 1.3 ms
  * (longer than the timer period and than a 1 ms max_delay), so ticks arrive both in a halt
  * (synchronous landmarks) and in the spin, where they are applied at asynchronous landmarks
- * and stay pending until the next `sti; hlt`, delivered through the interrupt window. */
+ * and stay pending until the next `sti; hlt`: the HLT exit delivers them (record/replay do not
+ * use the interrupt-window exit). */
     .include "rr.inc"
     .text
     .global _start
