@@ -15,9 +15,10 @@ namespace {
 
 constexpr size_t kRecentInputs = 8;
 constexpr uint64_t kDr7EnableLocal0 = 0x1;  // DR0, execute, 1 byte
-// The recording's point lies between two exits; no real search needs more hits than this (at
-// ~50 us a hit, it is minutes), so more means the point is not on this path.
-constexpr uint64_t kMaxHitsPerSearch = 5'000'000;
+// The recording's point lies between two exits; searches measured here need at most a few
+// thousand hits (CPL0 code is emulated, ~1M instructions/s), so 200,000 (~15 s at ~80 us a
+// hit) means the point is not on this path.
+constexpr uint64_t kMaxHitsPerSearch = 200'000;
 
 std::string describe_position(const Position& p) {
   switch (p.kind) {
@@ -152,6 +153,7 @@ std::optional<RunResult> Replayer::load_checkpoint(VcpuRunner& runner,
   if (auto r = load_state(*state, runner.vcpu(), runner.platform(), vm_.memory()); !r) {
     return RunResult{RunResult::Reason::kFault, 0, "cannot load checkpoint: " + r.error().message};
   }
+  runner.mark_running_after_state_load();
   if (state->vcpu.regs.rip != entry.position.point.rip ||
       register_fingerprint(state->vcpu.regs) != entry.position.point.fingerprint) {
     return divergence(runner, "checkpoint state does not match its own position");

@@ -3,6 +3,7 @@
 #include <xxhash.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <type_traits>
 
@@ -16,7 +17,8 @@ namespace {
 constexpr uint32_t kMagic = 0x53565446;  // "FTVS"
 constexpr uint16_t kFormatVersion = 1;
 constexpr size_t kMaxDecodedBytes = 4ull << 30;
-constexpr int kZstdLevel = 1;  // checkpoints are on the recording path: favour speed
+constexpr int kZstdLevel = 1;
+constexpr uint64_t kMaxCompressionRatio = 16384;  // checkpoints are on the recording path: favour speed
 
 template <typename T>
 constexpr uint32_t layout_size() {
@@ -144,7 +146,13 @@ Result<MachineState> decode_state(std::span<const uint8_t> bytes) {
   if (XXH3_64bits(payload.data(), payload.size()) != checksum) {
     return make_error("state blob checksum mismatch: the data is corrupt");
   }
-  if (raw_size > kMaxDecodedBytes) return make_error("state blob claims an impossible size");
+  // Bound the allocation by what the compressed bytes could plausibly expand to, so a small
+  // hostile blob cannot make the decoder allocate gigabytes.
+  const uint64_t plausible = std::max<uint64_t>(1ull << 20, payload.size() * kMaxCompressionRatio);
+  if (raw_size > kMaxDecodedBytes || raw_size > plausible ||
+      ZSTD_getFrameContentSize(payload.data(), payload.size()) != raw_size) {
+    return make_error("state blob claims a size its compressed data cannot have");
+  }
   std::vector<uint8_t> raw(raw_size);
   const size_t n = ZSTD_decompress(raw.data(), raw.size(), payload.data(), payload.size());
   if (ZSTD_isError(n) || n != raw_size) return make_error("state blob does not decompress");

@@ -245,7 +245,7 @@ Result<Recording> record_guest(const RecordSetup& setup) {
   config.image_name = setup.guest;
   // As `ftvm record` does: checkpoints carry the pages dirtied since the previous one, and
   // --async breakpoint, which is not meant to take checkpoints, leaves dirty logging off.
-  config.track_dirty_pages = setup.async_mode != AsyncMode::kBreakpoint;
+  config.track_dirty_pages = true;  // as ftvm record: forced checkpoints need it in every mode
   auto vm = Vm::create(config, time, console);
   if (!vm) return vm.error();
   if (auto r = (*vm)->platform().pio_bus().insert(kTestPort, 4, port, "test-port"); !r) {

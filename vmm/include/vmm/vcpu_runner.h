@@ -44,6 +44,9 @@ class VcpuRunner {
   RunResult run();
 
   VcpuState state() const { return state_; }
+  // A driver that loaded a vCPU state (a checkpoint) puts the guest at a point where it runs,
+  // even if the exit before it was a HLT.
+  void mark_running_after_state_load() { state_ = VcpuState::kRunning; }
   const ExitCounters& counters() const { return exits_.counters(); }
   uint64_t exit_count() const { return exits_.exit_count(); }
   KvmVcpu& vcpu() { return vcpu_; }

@@ -92,7 +92,9 @@ int record_command(const RecordCommandOptions& options) {
   config.kvm_device = options.guest.kvm_device;
   config.image = image->bytes;
   config.image_name = image->name;
-  config.track_dirty_pages = async_mode != AsyncMode::kBreakpoint;
+  // Even --async breakpoint needs it: a point with an injected interrupt still queued in KVM
+  // is always a checkpoint.
+  config.track_dirty_pages = true;
   auto vm = Vm::create(config, time, digesting_console);
   if (!vm) return fail(vm.error());
 
