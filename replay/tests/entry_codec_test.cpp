@@ -75,6 +75,8 @@ TEST(EntryCodecTest, RoundTripsEveryKindWithEdgeValues) {
       RegistersDigestEntry{breakpoint_at(kMaxU64, kMaxU64, 0), kMaxU64},
       MemoryDigestEntry{0, 0},
       MemoryDigestEntry{kMaxU64, kMaxU64},
+      OutputDigestEntry{0, 0, 0},
+      OutputDigestEntry{kMaxU64, kMaxU64, kMaxU64},
       EndEntry{0, 0, 0, ""},
       EndEntry{kMaxU64, kMaxU64, kMaxU64, std::string(kMaxReasonBytes, 'x')},
   });
@@ -166,7 +168,7 @@ TEST(EntryCodecTest, ResetStartsTheDeltasOver) {
 
 TEST(EntryCodecTest, RejectsUnknownAndMalformedTypeBytes) {
   EXPECT_THAT(decode_error({0x00, 0x00}), HasSubstr("unknown entry type 0"));
-  EXPECT_THAT(decode_error({0x08, 0x00}), HasSubstr("unknown entry type 8"));
+  EXPECT_THAT(decode_error({0x09, 0x00}), HasSubstr("unknown entry type 9"));
   EXPECT_THAT(decode_error({0x41, 0x00, 0x00}), HasSubstr("reserved bits"));
   EXPECT_THAT(decode_error({0x31, 0x00, 0x00}), HasSubstr("unknown landmark kind 3"));
   EXPECT_THAT(decode_error({0x23, 0x00, 0x00}), HasSubstr("unknown clock 2"));
