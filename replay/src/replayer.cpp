@@ -72,11 +72,11 @@ std::optional<RunResult> Replayer::check_output(VcpuRunner& runner,
   if (outputs_.bytes() == expected.bytes && outputs_.digest() == expected.digest) {
     return std::nullopt;
   }
-  return divergence(runner, fmt::format("the guest's console output differs from the recording: "
-                                        "{} bytes with digest {:#018x}, recorded {} bytes with "
-                                        "digest {:#018x}",
-                                        outputs_.bytes(), outputs_.digest(), expected.bytes,
-                                        expected.digest));
+  return divergence(
+      runner, fmt::format("the guest's console output differs from the recording: "
+                          "{} bytes with digest {:#018x}, recorded {} bytes with "
+                          "digest {:#018x}",
+                          outputs_.bytes(), outputs_.digest(), expected.bytes, expected.digest));
 }
 
 RunResult Replayer::divergence(VcpuRunner& runner, const std::string& what) {

@@ -54,9 +54,10 @@ struct Recording {
 // be rerun with the same schedule).
 Recording record(const TraceDir& dir, double seconds, std::vector<std::string> extra,
                  unsigned seed) {
-  std::vector<std::string> argv = {FTVM_BINARY,     "record", "--trace", dir.path("trace"),
-                                   "--seconds",     std::to_string(seconds),
-                                   "--console",     dir.path("record.txt")};
+  std::vector<std::string> argv = {FTVM_BINARY, "record",
+                                   "--trace",   dir.path("trace"),
+                                   "--seconds", std::to_string(seconds),
+                                   "--console", dir.path("record.txt")};
   argv.insert(argv.end(), extra.begin(), extra.end());
   Subprocess recorder(argv);
   std::mt19937 random(seed);
@@ -81,8 +82,7 @@ ProcessResult replay(const TraceDir& dir, const std::string& console_name) {
                      "", 300s);
 }
 
-void expect_exact_replay(const TraceDir& dir, const Recording& recording,
-                         const std::string& name) {
+void expect_exact_replay(const TraceDir& dir, const Recording& recording, const std::string& name) {
   ProcessResult r = replay(dir, name);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("identical registers and RAM"), std::string::npos) << r.err;
@@ -91,8 +91,8 @@ void expect_exact_replay(const TraceDir& dir, const Recording& recording,
 
 void expect_recorded_with_input(const Recording& recording) {
   ASSERT_EQ(recording.process.exit_code, 0) << recording.process.err;
-  EXPECT_NE(recording.console.find("> "), std::string::npos)
-      << "no command was answered:\n" << recording.console;
+  EXPECT_NE(recording.console.find("> "), std::string::npos) << "no command was answered:\n"
+                                                             << recording.console;
   EXPECT_NE(recording.console.find("status tick="), std::string::npos) << recording.console;
 }
 
@@ -148,8 +148,8 @@ TEST(RecordReplay, AChangedClockReadIsReportedAsDivergence) {
   expect_recorded_with_input(recording);
   auto trace = replay::TraceReader::open(dir.path("trace"));
   ASSERT_TRUE(trace.ok()) << trace.error().message;
-  auto writer = replay::TraceWriter::create(dir.path("tampered"), trace->header(),
-                                            trace->guest_image());
+  auto writer =
+      replay::TraceWriter::create(dir.path("tampered"), trace->header(), trace->guest_image());
   ASSERT_TRUE(writer.ok()) << writer.error().message;
   uint64_t tampered_exit = 0;
   bool tampered = false;
@@ -211,8 +211,8 @@ TEST(TraceCommands, ATornLogStillReplaysWhatPrecedesTheTear) {
 
 TEST(FtvmRecord, RefusesToOverwriteATraceWithoutForce) {
   TraceDir dir;
-  std::vector<std::string> argv = {FTVM_BINARY, "record", "--trace", dir.path("trace"),
-                                   "--seconds", "1", "--console", dir.path("c")};
+  std::vector<std::string> argv = {FTVM_BINARY, "record", "--trace",   dir.path("trace"),
+                                   "--seconds", "1",      "--console", dir.path("c")};
   ASSERT_EQ(run_process(argv, "", 30s).exit_code, 0);
   ProcessResult again = run_process(argv, "", 30s);
   EXPECT_EQ(again.exit_code, 2);

@@ -1,13 +1,12 @@
 // The versioned byte format of MachineState (see vcpu_state.h). Kept apart from capture and
 // load so the decoder of untrusted bytes can be fuzzed without KVM.
+#include <fmt/format.h>
 #include <xxhash.h>
 #include <zstd.h>
 
 #include <algorithm>
 #include <cstring>
 #include <type_traits>
-
-#include <fmt/format.h>
 
 #include "vmm/vcpu_state.h"
 
@@ -18,7 +17,8 @@ constexpr uint32_t kMagic = 0x53565446;  // "FTVS"
 constexpr uint16_t kFormatVersion = 1;
 constexpr size_t kMaxDecodedBytes = 4ull << 30;
 constexpr int kZstdLevel = 1;
-constexpr uint64_t kMaxCompressionRatio = 16384;  // checkpoints are on the recording path: favour speed
+constexpr uint64_t kMaxCompressionRatio =
+    16384;  // checkpoints are on the recording path: favour speed
 
 template <typename T>
 constexpr uint32_t layout_size() {
@@ -27,10 +27,10 @@ constexpr uint32_t layout_size() {
 }
 
 // The sizes a decoder checks so that a blob from a build with other struct layouts is refused.
-constexpr uint32_t kLayout[] = {
-    layout_size<kvm_regs>(), layout_size<kvm_sregs>(), layout_size<kvm_fpu>(),
-    layout_size<kvm_vcpu_events>(), layout_size<PicState>(), layout_size<PitState>(),
-    layout_size<UartState>(), layout_size<CmosState>()};
+constexpr uint32_t kLayout[] = {layout_size<kvm_regs>(),  layout_size<kvm_sregs>(),
+                                layout_size<kvm_fpu>(),   layout_size<kvm_vcpu_events>(),
+                                layout_size<PicState>(),  layout_size<PitState>(),
+                                layout_size<UartState>(), layout_size<CmosState>()};
 
 class Writer {
  public:
@@ -39,7 +39,9 @@ class Writer {
     const auto* p = reinterpret_cast<const uint8_t*>(&value);
     bytes.insert(bytes.end(), p, p + sizeof(T));
   }
-  void put_bytes(std::span<const uint8_t> data) { bytes.insert(bytes.end(), data.begin(), data.end()); }
+  void put_bytes(std::span<const uint8_t> data) {
+    bytes.insert(bytes.end(), data.begin(), data.end());
+  }
   std::vector<uint8_t> bytes;
 };
 
@@ -89,8 +91,9 @@ Result<MachineState> deserialize(std::span<const uint8_t> raw) {
     uint32_t size = 0;
     if (!r.get(size)) return make_error("state blob is truncated (layout table)");
     if (size != expected) {
-      return make_error("state blob was written by an ftvm build with other KVM or device struct "
-                        "layouts; capture it again with this build");
+      return make_error(
+          "state blob was written by an ftvm build with other KVM or device struct "
+          "layouts; capture it again with this build");
     }
   }
   MachineState state;
@@ -100,7 +103,8 @@ Result<MachineState> deserialize(std::span<const uint8_t> raw) {
       !r.get(state.devices.uart) || !r.get(state.devices.rtc) || !r.get(pages)) {
     return make_error("state blob is truncated (registers or devices)");
   }
-  if (pages > kMaxDecodedBytes / kStatePageBytes) return make_error("state blob claims too many pages");
+  if (pages > kMaxDecodedBytes / kStatePageBytes)
+    return make_error("state blob claims too many pages");
   state.page_gpas.resize(pages);
   for (auto& gpa : state.page_gpas) {
     if (!r.get(gpa)) return make_error("state blob is truncated (page list)");
@@ -116,8 +120,8 @@ Result<MachineState> deserialize(std::span<const uint8_t> raw) {
 std::vector<uint8_t> encode_state(const MachineState& state) {
   const std::vector<uint8_t> raw = serialize(state);
   std::vector<uint8_t> out(22 + ZSTD_compressBound(raw.size()));
-  const size_t compressed = ZSTD_compress(out.data() + 22, out.size() - 22, raw.data(),
-                                          raw.size(), kZstdLevel);
+  const size_t compressed =
+      ZSTD_compress(out.data() + 22, out.size() - 22, raw.data(), raw.size(), kZstdLevel);
   out.resize(22 + compressed);
   const uint64_t raw_size = raw.size();
   std::memcpy(out.data(), &kMagic, 4);

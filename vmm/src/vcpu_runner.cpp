@@ -1,12 +1,11 @@
 #include "vmm/vcpu_runner.h"
 
+#include <fmt/format.h>
 #include <pthread.h>
 #include <signal.h>
 
 #include <cerrno>
 #include <cstring>
-
-#include <fmt/format.h>
 
 namespace ftvm {
 namespace {

@@ -1,8 +1,8 @@
 #include "vmm/vcpu_state.h"
 
-#include <cstring>
-
 #include <fmt/format.h>
+
+#include <cstring>
 
 namespace ftvm {
 

@@ -104,9 +104,9 @@ struct EndEntry {
   bool operator==(const EndEntry&) const = default;
 };
 
-using TraceEntry = std::variant<TimerEntry, ConsoleInputEntry, ClockReadEntry, CheckpointEntry,
-                                RegistersDigestEntry, MemoryDigestEntry, EndEntry,
-                                OutputDigestEntry>;
+using TraceEntry =
+    std::variant<TimerEntry, ConsoleInputEntry, ClockReadEntry, CheckpointEntry,
+                 RegistersDigestEntry, MemoryDigestEntry, EndEntry, OutputDigestEntry>;
 
 // A short name of the entry's kind ("timer", "console-input", ...), for dump and stats.
 const char* entry_kind_name(const TraceEntry& entry);

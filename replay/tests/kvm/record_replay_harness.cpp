@@ -22,6 +22,7 @@
 #include "vmm/devices/time_source.h"
 #include "vmm/event_queue.h"
 #include "vmm/live_backends.h"
+#include "vmm/periodic_kick.h"
 #include "vmm/vcpu_runner.h"
 
 namespace ftvm::replay::testing {
@@ -59,34 +60,6 @@ class VectorSink final : public EntrySink {
     return {};
   }
   std::vector<TraceEntry> entries;
-};
-
-// A copy of replay_command.cpp's PeriodicKick: kicks the vCPU out of the guest now and then,
-// so the replayer (and Watchdog) get to look at a guest that runs on without exits.
-class PeriodicKick {
- public:
-  PeriodicKick(VcpuRunner& runner, std::chrono::milliseconds period)
-      : thread_([this, &runner, period] {
-          std::unique_lock lock(mutex_);
-          while (!stopped_) {
-            if (!wake_.wait_for(lock, period, [this] { return stopped_; })) runner.kick();
-          }
-        }) {}
-  ~PeriodicKick() { stop(); }
-  void stop() {
-    {
-      std::lock_guard lock(mutex_);
-      stopped_ = true;
-    }
-    wake_.notify_all();
-    if (thread_.joinable()) thread_.join();
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool stopped_ = false;
-  std::thread thread_;
 };
 
 // Runs the replayer, but stops a replay that cannot end by itself, so that it fails its test

@@ -33,8 +33,8 @@ struct BetweenExits {
 };
 
 struct DriverTurn {
-  bool applied_inputs = false;        // inputs entered the guest at this point
-  std::optional<RunResult> stop;      // stop the loop with this result
+  bool applied_inputs = false;    // inputs entered the guest at this point
+  std::optional<RunResult> stop;  // stop the loop with this result
 };
 
 class ExecutionDriver {

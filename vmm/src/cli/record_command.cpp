@@ -41,8 +41,8 @@ void print_landmarks(const replay::LandmarkCounts& l, uint64_t log_bytes, double
              "compressed); {} memory digests\n",
              l.synchronous, l.breakpoint, l.checkpoint, l.checkpoint_pages, l.checkpoint_bytes,
              l.memory_digests);
-  fmt::print(stderr, "ftvm: trace log {} bytes ({:.0f} bytes per second of guest run)\n",
-             log_bytes, seconds > 0 ? static_cast<double>(log_bytes) / seconds : 0.0);
+  fmt::print(stderr, "ftvm: trace log {} bytes ({:.0f} bytes per second of guest run)\n", log_bytes,
+             seconds > 0 ? static_cast<double>(log_bytes) / seconds : 0.0);
 }
 
 }  // namespace
@@ -72,12 +72,9 @@ CLI::App* add_record_command(CLI::App& app, RecordCommandOptions& options) {
 
 int record_command(const RecordCommandOptions& options) {
   const auto started = std::chrono::steady_clock::now();
-  auto image = load_guest_image(options.guest.guest);
-  if (!image) return fail(image.error());
-  auto output = open_console_output(options.console.console_path);
-  if (!output) return fail(output.error());
-  auto input = open_console_input(options.input_path);
-  if (!input) return fail(input.error());
+  auto files = open_live_files(options.guest, options.console, options.input_path);
+  if (!files) return fail(files.error());
+  const GuestImage& image = files->image;
   const AsyncMode async_mode = *replay::parse_async_mode(options.async_mode);
 
   // The trace is opened before the VM exists (clock reads start at boot), so its header's
@@ -85,13 +82,9 @@ int record_command(const RecordCommandOptions& options) {
   // entries produced during creation wait in a buffer.
   BufferedTraceSink sink;
   replay::RecordingTimeSource time(host_time(), sink);
-  FileConsole console(output->get());
+  FileConsole console(files->output.get());
   replay::DigestingConsole digesting_console(console);
-  VmConfig config;
-  config.mem_bytes = options.guest.mem_mib << 20;
-  config.kvm_device = options.guest.kvm_device;
-  config.image = image->bytes;
-  config.image_name = image->name;
+  VmConfig config = make_vm_config(options.guest, image);
   // Even --async breakpoint needs it: a point with an injected interrupt still queued in KVM
   // is always a checkpoint.
   config.track_dirty_pages = true;
@@ -100,9 +93,8 @@ int record_command(const RecordCommandOptions& options) {
 
   replay::TraceWriterOptions writer_options;
   writer_options.overwrite = options.overwrite;
-  auto writer = replay::TraceWriter::create(options.trace_dir,
-                                            make_header(options, *image, (*vm)->cpuid()),
-                                            image->bytes, writer_options);
+  auto writer = replay::TraceWriter::create(
+      options.trace_dir, make_header(options, image, (*vm)->cpuid()), image.bytes, writer_options);
   if (!writer) {
     return fail(make_error(writer.error().message +
                            (options.overwrite ? "" : " (to replace it: ftvm record --force)")));
@@ -110,27 +102,15 @@ int record_command(const RecordCommandOptions& options) {
   if (auto r = sink.attach(*writer); !r) return fail(r.error());
 
   EventQueue events;
-  LiveBackends::Options live;
-  live.input_fd = input->get();
-  live.max_delay = std::chrono::nanoseconds(static_cast<int64_t>(options.max_delay_ms * 1e6));
-  if (options.seconds) {
-    live.time_limit = std::chrono::duration_cast<std::chrono::nanoseconds>(
-        std::chrono::duration<double>(*options.seconds));
-  }
-  auto backends = LiveBackends::start(events, live);
+  auto backends = LiveBackends::start(
+      events, make_live_options(files->input.get(), options.seconds, options.max_delay_ms));
   if (!backends) return fail(backends.error());
-
-  install_kick_signal_handler();
   replay::RecordOptions record_options{async_mode, std::chrono::milliseconds(options.digest_ms)};
   replay::Recorder recorder(events, sink, **vm, digesting_console, record_options);
   VcpuRunner runner((*vm)->vcpu(), (*vm)->platform(), recorder);
   runner.set_use_interrupt_window(false);
   time.set_exit_count([&runner] { return runner.exit_count(); });
-  events.set_kick([&runner] { runner.kick(); });
-  runner.on_pit_schedule_change(
-      [b = backends->get()](const PitTimerSchedule& s) { b->schedule_pit(s); });
-  const RunResult result = runner.run();
-  events.set_kick(nullptr);
+  const RunResult result = run_live(runner, events, **backends);
   console.flush();
 
   if (result.reason == RunResult::Reason::kFault) {
@@ -139,16 +119,20 @@ int record_command(const RecordCommandOptions& options) {
   }
   if (auto r = recorder.finish(runner, result); !r) return fail(r.error());
   if (auto r = writer->close(); !r) return fail(r.error());
-  if (time.failed()) return fail(make_error("could not log every clock read; the trace is unusable"));
+  if (time.failed())
+    return fail(make_error("could not log every clock read; the trace is unusable"));
 
   const RunReport report = make_report(result, started, console, runner.counters());
   print_report(report);
   print_landmarks(recorder.landmarks(), writer->log_bytes(), report.seconds);
   auto json = report_json(report);
   const auto& l = recorder.landmarks();
-  json["landmarks"] = {{"synchronous", l.synchronous},         {"breakpoint", l.breakpoint},
-                       {"checkpoint", l.checkpoint},           {"checkpoint_pages", l.checkpoint_pages},
-                       {"checkpoint_bytes", l.checkpoint_bytes}, {"memory_digests", l.memory_digests}};
+  json["landmarks"] = {{"synchronous", l.synchronous},
+                       {"breakpoint", l.breakpoint},
+                       {"checkpoint", l.checkpoint},
+                       {"checkpoint_pages", l.checkpoint_pages},
+                       {"checkpoint_bytes", l.checkpoint_bytes},
+                       {"memory_digests", l.memory_digests}};
   json["trace_log_bytes"] = writer->log_bytes();
   if (auto r = write_json(options.console.stats_json_path, json); !r) return fail(r.error());
   fmt::print(stderr, "ftvm: trace written to {}\n", options.trace_dir);

@@ -1,9 +1,5 @@
 #include "replay_command.h"
 
-#include <condition_variable>
-#include <mutex>
-#include <thread>
-
 #include <fmt/format.h>
 
 #include "exit_codes.h"
@@ -11,39 +7,12 @@
 #include "replay/replay_time_source.h"
 #include "replay/replayer.h"
 #include "replay/trace_files.h"
+#include "vmm/periodic_kick.h"
 #include "vmm/vcpu_runner.h"
 #include "vmm/vm.h"
 
 namespace ftvm {
 namespace {
-
-// Kicks the vCPU out of the guest now and then, so the replayer can notice a guest that runs
-// on without ever reaching its next landmark.
-class PeriodicKick {
- public:
-  PeriodicKick(VcpuRunner& runner, std::chrono::milliseconds period)
-      : thread_([this, &runner, period] {
-          std::unique_lock lock(mutex_);
-          while (!stopped_) {
-            if (!wake_.wait_for(lock, period, [this] { return stopped_; })) runner.kick();
-          }
-        }) {}
-  ~PeriodicKick() { stop(); }
-  void stop() {
-    {
-      std::lock_guard lock(mutex_);
-      stopped_ = true;
-    }
-    wake_.notify_all();
-    if (thread_.joinable()) thread_.join();
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool stopped_ = false;
-  std::thread thread_;
-};
 
 struct SplitLog {
   std::vector<replay::ClockReadEntry> clock_reads;

@@ -11,8 +11,7 @@
 
 namespace ftvm {
 
-void add_input_options(CLI::App& command, std::string& input_path,
-                       std::optional<double>& seconds) {
+void add_input_options(CLI::App& command, std::string& input_path, std::optional<double>& seconds) {
   command.add_option("--input", input_path, "Feed FILE to the guest console (default: stdin)")
       ->check(CLI::ExistingFile);
   command
@@ -31,41 +30,21 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& options) {
 
 int run_command(const RunOptions& options) {
   const auto started = std::chrono::steady_clock::now();
-  auto image = load_guest_image(options.guest.guest);
-  if (!image) return fail(image.error());
-  auto output = open_console_output(options.console.console_path);
-  if (!output) return fail(output.error());
-  auto input = open_console_input(options.input_path);
-  if (!input) return fail(input.error());
-
-  VmConfig config;
-  config.mem_bytes = options.guest.mem_mib << 20;
-  config.kvm_device = options.guest.kvm_device;
-  config.image = image->bytes;
-  config.image_name = image->name;
-  FileConsole console(output->get());
+  auto files = open_live_files(options.guest, options.console, options.input_path);
+  if (!files) return fail(files.error());
+  VmConfig config = make_vm_config(options.guest, files->image);
+  FileConsole console(files->output.get());
   HostTimeSource time;
   auto vm = Vm::create(config, time, console);
   if (!vm) return fail(vm.error());
 
   EventQueue events;
-  LiveBackends::Options live;
-  live.input_fd = input->get();
-  if (options.seconds) {
-    live.time_limit = std::chrono::duration_cast<std::chrono::nanoseconds>(
-        std::chrono::duration<double>(*options.seconds));
-  }
-  auto backends = LiveBackends::start(events, live);
+  auto backends = LiveBackends::start(
+      events, make_live_options(files->input.get(), options.seconds, /*max_delay_ms=*/0));
   if (!backends) return fail(backends.error());
-
-  install_kick_signal_handler();
   LiveDriver driver(events);
   VcpuRunner runner((*vm)->vcpu(), (*vm)->platform(), driver);
-  events.set_kick([&runner] { runner.kick(); });
-  runner.on_pit_schedule_change(
-      [b = backends->get()](const PitTimerSchedule& s) { b->schedule_pit(s); });
-  const RunResult result = runner.run();
-  events.set_kick(nullptr);
+  const RunResult result = run_live(runner, events, **backends);
   console.flush();
 
   if (result.reason == RunResult::Reason::kFault) {

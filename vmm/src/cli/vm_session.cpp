@@ -1,14 +1,13 @@
 #include "vm_session.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <iterator>
-
-#include <fmt/format.h>
 
 #include "builtin_guest.h"
 #include "exit_codes.h"
@@ -62,6 +61,48 @@ Result<UniqueFd> open_console_input(const std::string& path) {
   return fd;
 }
 
+Result<LiveFiles> open_live_files(const GuestOptions& guest, const ConsoleOptions& console,
+                                  const std::string& input_path) {
+  auto image = load_guest_image(guest.guest);
+  if (!image) return image.error();
+  auto output = open_console_output(console.console_path);
+  if (!output) return output.error();
+  auto input = open_console_input(input_path);
+  if (!input) return input.error();
+  return LiveFiles{std::move(*image), std::move(*output), std::move(*input)};
+}
+
+VmConfig make_vm_config(const GuestOptions& guest, const GuestImage& image) {
+  VmConfig config;
+  config.mem_bytes = guest.mem_mib << 20;
+  config.kvm_device = guest.kvm_device;
+  config.image = image.bytes;
+  config.image_name = image.name;
+  return config;
+}
+
+LiveBackends::Options make_live_options(int input_fd, std::optional<double> seconds,
+                                        double max_delay_ms) {
+  LiveBackends::Options live;
+  live.input_fd = input_fd;
+  live.max_delay = std::chrono::nanoseconds(static_cast<int64_t>(max_delay_ms * 1e6));
+  if (seconds) {
+    live.time_limit = std::chrono::duration_cast<std::chrono::nanoseconds>(
+        std::chrono::duration<double>(*seconds));
+  }
+  return live;
+}
+
+RunResult run_live(VcpuRunner& runner, EventQueue& events, LiveBackends& backends) {
+  install_kick_signal_handler();
+  events.set_kick([&runner] { runner.kick(); });
+  runner.on_pit_schedule_change(
+      [&backends](const PitTimerSchedule& s) { backends.schedule_pit(s); });
+  RunResult result = runner.run();
+  events.set_kick(nullptr);
+  return result;
+}
+
 RunReport make_report(const RunResult& result, std::chrono::steady_clock::time_point started,
                       const FileConsole& console, const ExitCounters& exits) {
   const auto now = std::chrono::steady_clock::now();
@@ -83,10 +124,14 @@ nlohmann::json report_json(const RunReport& report) {
   j["console_bytes"] = report.console_bytes;
   j["first_output_ms"] =
       report.first_output_ms ? nlohmann::json(*report.first_output_ms) : nlohmann::json(nullptr);
-  j["exits"] = {{"total", e.total()},         {"deterministic", e.deterministic},
-                {"pio", e.pio},               {"mmio", e.mmio},
-                {"hlt", e.hlt},               {"irq_window", e.irq_window},
-                {"debug", e.debug},           {"interrupted", e.interrupted},
+  j["exits"] = {{"total", e.total()},
+                {"deterministic", e.deterministic},
+                {"pio", e.pio},
+                {"mmio", e.mmio},
+                {"hlt", e.hlt},
+                {"irq_window", e.irq_window},
+                {"debug", e.debug},
+                {"interrupted", e.interrupted},
                 {"unclaimed", e.unclaimed}};
   j["exits_per_second"] = static_cast<double>(e.total()) / s;
   return j;

@@ -3,20 +3,21 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
-
 #include <chrono>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "vmm/execution_driver.h"
 #include "vmm/exit_handler.h"
 #include "vmm/file_console.h"
+#include "vmm/live_backends.h"
 #include "vmm/result.h"
 #include "vmm/unique_fd.h"
+#include "vmm/vcpu_runner.h"
+#include "vmm/vm.h"
 
 namespace ftvm {
 
@@ -42,6 +43,20 @@ Result<GuestImage> load_guest_image(const std::string& path);
 
 Result<UniqueFd> open_console_output(const std::string& path);
 Result<UniqueFd> open_console_input(const std::string& path);
+
+// What a VM fed from the host (run, record) opens before it starts.
+struct LiveFiles {
+  GuestImage image;
+  UniqueFd output;
+  UniqueFd input;
+};
+Result<LiveFiles> open_live_files(const GuestOptions& guest, const ConsoleOptions& console,
+                                  const std::string& input_path);
+VmConfig make_vm_config(const GuestOptions& guest, const GuestImage& image);
+LiveBackends::Options make_live_options(int input_fd, std::optional<double> seconds,
+                                        double max_delay_ms);
+// Runs `runner` with the live backends' timer and kicks wired to it.
+RunResult run_live(VcpuRunner& runner, EventQueue& events, LiveBackends& backends);
 
 struct RunReport {
   RunResult result;
