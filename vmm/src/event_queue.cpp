@@ -26,6 +26,7 @@ void EventQueue::push(Event event) {
   bool deferred;
   {
     std::lock_guard lock(mutex_);
+    if (events_.empty()) oldest_pending_since_ = Clock::now();
     events_.push_back(std::move(event));
     deferred = deferred_kick_;
   }
@@ -38,6 +39,12 @@ void EventQueue::push(Event event) {
 
 void EventQueue::kick_if_pending() {
   if (has_pending()) kick_locked_out();
+}
+
+std::optional<EventQueue::Clock::time_point> EventQueue::oldest_pending_since() const {
+  std::lock_guard lock(mutex_);
+  if (events_.empty()) return std::nullopt;
+  return oldest_pending_since_;
 }
 
 bool EventQueue::has_pending() const {

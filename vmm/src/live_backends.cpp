@@ -115,10 +115,31 @@ void LiveBackends::apply_pit_schedule() {
 
 void LiveBackends::arm_kick_timer() {
   if (!kick_timer_.valid() || kick_timer_armed_) return;
+  set_kick_timer(options_.max_delay);
+}
+
+void LiveBackends::set_kick_timer(std::chrono::nanoseconds delay) {
   itimerspec spec{};
-  spec.it_value = to_timespec(static_cast<uint64_t>(options_.max_delay.count()));
+  spec.it_value = to_timespec(static_cast<uint64_t>(std::max<int64_t>(delay.count(), 1)));
   ::timerfd_settime(kick_timer_.get(), 0, &spec, nullptr);
   kick_timer_armed_ = true;
+}
+
+// Kicks only for an event that has waited the whole max_delay: one the vCPU has not taken
+// within that time. A younger one (the vCPU took the older ones at an exit) gets its own full
+// delay.
+void LiveBackends::on_kick_timer() {
+  drain_counter(kick_timer_.get());
+  kick_timer_armed_ = false;
+  const auto oldest = events_.oldest_pending_since();
+  if (!oldest) return;
+  const auto waited = EventQueue::Clock::now() - *oldest;
+  if (waited >= options_.max_delay) {
+    events_.kick_if_pending();
+  } else {
+    set_kick_timer(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(options_.max_delay - waited));
+  }
 }
 
 void LiveBackends::on_pit_timer() {
@@ -173,11 +194,7 @@ void LiveBackends::loop() {
     }
     if (fds[kSignals].revents) on_signal();
     if (fds[kInput].revents) on_input();
-    if (fds[kKick].revents) {
-      drain_counter(kick_timer_.get());
-      kick_timer_armed_ = false;
-      events_.kick_if_pending();
-    }
+    if (fds[kKick].revents) on_kick_timer();
   }
 }
 

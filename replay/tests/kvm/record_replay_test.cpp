@@ -106,9 +106,14 @@ TEST_P(RecordReplayTest, ReplaysExactlyOrReportsDivergence) {
   ASSERT_EQ(verdict.size(), 3u);
   EXPECT_GE(verdict[2], 30u);
 
-  // The point of these guests: interrupts landed at asynchronous points.
+  // The point of these guests: interrupts landed at asynchronous points. Except sti_hlt with
+  // a delay: it halts (an exit) within the delay of every tick, so epoch-style delivery makes
+  // every landmark synchronous there, which is what the delay is for.
   const auto& l = recording->landmarks;
-  EXPECT_GT(l.breakpoint + l.checkpoint, 0u) << "no asynchronous landmark was recorded";
+  const bool all_synchronous_expected = std::string(c.guest) == "sti_hlt" && c.max_delay_us > 0;
+  if (!all_synchronous_expected) {
+    EXPECT_GT(l.breakpoint + l.checkpoint, 0u) << "no asynchronous landmark was recorded";
+  }
   if (c.mode == AsyncMode::kCheckpoint) {
     EXPECT_EQ(l.breakpoint, 0u);
   } else if (std::string(c.guest) != "sti_hlt") {

@@ -27,6 +27,8 @@ class EventQueue {
   void push(Event event);
   void kick_if_pending();
   bool has_pending() const;
+  // When the oldest event still waiting was pushed (the queue went from empty to non-empty).
+  std::optional<Clock::time_point> oldest_pending_since() const;
   std::optional<Event> try_pop();
   // Asks the vCPU loop to stop at its next opportunity; the first reason wins.
   void request_stop(std::string reason);
@@ -39,6 +41,7 @@ class EventQueue {
   mutable std::mutex mutex_;
   std::condition_variable changed_;
   std::deque<Event> events_;
+  Clock::time_point oldest_pending_since_{};
   std::optional<std::string> stop_reason_;
   std::function<void()> kick_;
   bool deferred_kick_ = false;

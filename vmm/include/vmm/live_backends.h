@@ -45,6 +45,8 @@ class LiveBackends {
   void on_input();
   void on_signal();
   void arm_kick_timer();
+  void set_kick_timer(std::chrono::nanoseconds delay);
+  void on_kick_timer();
   void apply_pit_schedule();
 
   EventQueue& events_;
