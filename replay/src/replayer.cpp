@@ -6,6 +6,7 @@
 
 #include "replay/fingerprint.h"
 #include "replay/recorder.h"
+#include "replay/trace_report.h"
 #include "vmm/crash_report.h"
 #include "vmm/vcpu_runner.h"
 #include "vmm/vcpu_state.h"
@@ -20,40 +21,24 @@ constexpr uint64_t kDr7EnableLocal0 = 0x1;  // DR0, execute, 1 byte
 // hit) means the point is not on this path.
 constexpr uint64_t kMaxHitsPerSearch = 200'000;
 
-std::string describe_position(const Position& p) {
-  switch (p.kind) {
-    case LandmarkKind::kSynchronous:
-      return fmt::format("E={} sync", p.exit_count);
-    case LandmarkKind::kBreakpoint:
-      return fmt::format("E={} breakpoint rip={:#x} fp={:#018x}", p.exit_count, p.point.rip,
-                         p.point.fingerprint);
-    case LandmarkKind::kCheckpoint:
-      return fmt::format("E={} checkpoint rip={:#x} fp={:#018x}", p.exit_count, p.point.rip,
-                         p.point.fingerprint);
-  }
-  return "?";
-}
-
-std::string describe_input(const LoggedEntry& logged) {
-  const auto position = input_position(logged.entry);
-  std::string detail;
-  if (const auto* timer = std::get_if<TimerEntry>(&logged.entry)) {
-    detail = fmt::format("timer gen={}", timer->generation);
-  } else if (const auto* input = std::get_if<ConsoleInputEntry>(&logged.entry)) {
-    detail = fmt::format("console-input {} bytes", input->bytes.size());
-  } else {
-    detail = entry_kind_name(logged.entry);
-  }
-  return fmt::format("LSN {} {} at {}", logged.lsn, detail,
-                     position ? describe_position(*position) : "-");
-}
-
 Event to_event(const TraceEntry& entry) {
   if (const auto* timer = std::get_if<TimerEntry>(&entry)) return PitExpiry{timer->generation};
   return ConsoleInput{std::get<ConsoleInputEntry>(entry).bytes};
 }
 
 }  // namespace
+
+SplitLog split_log(std::span<const LoggedEntry> entries) {
+  SplitLog split;
+  for (const auto& logged : entries) {
+    if (const auto* read = std::get_if<ClockReadEntry>(&logged.entry)) {
+      split.clock_reads.push_back(*read);
+    } else {
+      split.others.push_back(logged);
+    }
+  }
+  return split;
+}
 
 std::optional<Position> input_position(const TraceEntry& entry) {
   if (const auto* e = std::get_if<TimerEntry>(&entry)) return e->position;
@@ -82,7 +67,7 @@ std::optional<RunResult> Replayer::check_output(VcpuRunner& runner,
 RunResult Replayer::divergence(VcpuRunner& runner, const std::string& what) {
   std::string report = fmt::format("DIVERGENCE at exit E={}: {}\n", runner.exit_count(), what);
   if (cursor_ < entries_.size()) {
-    report += fmt::format("next log entry: {}\n", describe_input(entries_[cursor_]));
+    report += fmt::format("next log entry: {}\n", format_entry(entries_[cursor_]));
   }
   report += "guest now:\n" + crash_report(runner.vcpu(), vm_.memory());
   report += "last inputs applied (oldest first):\n";
@@ -138,7 +123,7 @@ std::optional<RunResult> Replayer::check_breakpoint_hit(VcpuRunner& runner, cons
   }
   if (hits_this_search_ > kMaxHitsPerSearch) {
     return divergence(runner, fmt::format("{} breakpoint hits without finding the landmark {}",
-                                          hits_this_search_, describe_position(*target_)));
+                                          hits_this_search_, format_position(*target_)));
   }
   // Not this execution of RIP: execute it with the breakpoint off, then re-arm.
   search_ = Search::kSteppingOver;
@@ -167,7 +152,7 @@ std::optional<RunResult> Replayer::load_checkpoint(VcpuRunner& runner,
 void Replayer::apply_input(VcpuRunner& runner, const LoggedEntry& logged) {
   runner.platform().apply(to_event(logged.entry));
   ++stats_.inputs;
-  recent_inputs_.push_back(describe_input(logged));
+  recent_inputs_.push_back(format_entry(logged));
   if (recent_inputs_.size() > kRecentInputs) recent_inputs_.pop_front();
 }
 
@@ -207,7 +192,7 @@ std::optional<RunResult> Replayer::check_stall(VcpuRunner& runner, const Between
         " while searching for the breakpoint landmark {}. On this host guest code at CPL3 runs "
         "natively and hardware breakpoints do not fire there: record with --async auto or "
         "checkpoint",
-        describe_position(*target_));
+        format_position(*target_));
   }
   return divergence(runner, what);
 }
@@ -234,10 +219,10 @@ DriverTurn Replayer::between_exits(VcpuRunner& runner, const BetweenExits& at) {
       if (digest->exit_count > at.exit_count) break;
       if (digest->exit_count < at.exit_count || at.asynchronous) {
         stop = divergence(runner, "the replay passed a memory digest point without stopping");
-      } else if (memory_digest(vm_.memory()) != digest->digest) {
+      } else if (const uint64_t actual = memory_digest(vm_.memory()); actual != digest->digest) {
         stop = divergence(runner, fmt::format("guest RAM differs from the recording (xxh3 {:#018x},"
                                               " recorded {:#018x})",
-                                              memory_digest(vm_.memory()), digest->digest));
+                                              actual, digest->digest));
       }
       ++stats_.memory_digests;
     } else if (const auto* digest = std::get_if<RegistersDigestEntry>(&logged.entry)) {
@@ -248,7 +233,7 @@ DriverTurn Replayer::between_exits(VcpuRunner& runner, const BetweenExits& at) {
       } else if (!regs || registers_digest(*regs) != digest->digest) {
         stop = divergence(runner, fmt::format("registers differ from the recording at {} "
                                               "(recorded digest {:#018x})",
-                                              describe_position(digest->position), digest->digest));
+                                              format_position(digest->position), digest->digest));
       }
       ++stats_.register_digests;
     } else if (const auto* output = std::get_if<OutputDigestEntry>(&logged.entry)) {
@@ -271,7 +256,7 @@ DriverTurn Replayer::between_exits(VcpuRunner& runner, const BetweenExits& at) {
       if (position.exit_count < at.exit_count) {
         stop = divergence(runner, fmt::format("the replay passed exit {} without reaching the "
                                               "landmark {}",
-                                              position.exit_count, describe_position(position)));
+                                              position.exit_count, format_position(position)));
       } else if (const auto* checkpoint = std::get_if<CheckpointEntry>(&logged.entry)) {
         stop = load_checkpoint(runner, *checkpoint);
         reached = position;

@@ -62,15 +62,6 @@ size_t landmark_index(LandmarkKind kind) {
   return index < kLandmarkKindCount ? index : 0;
 }
 
-std::string format_position(const Position& position) {
-  const size_t kind = landmark_index(position.kind);
-  std::string text = fmt::format("E={} {}", position.exit_count, kLandmarkShortNames[kind]);
-  if (position.kind != LandmarkKind::kSynchronous) {
-    text += fmt::format(" rip={:#x} fp={:#018x}", position.point.rip, position.point.fingerprint);
-  }
-  return text;
-}
-
 // A double-quoted C-style literal: printable ASCII as is, everything else escaped, so a dump
 // line never carries a raw newline or a terminal escape sequence.
 std::string quoted(std::span<const uint8_t> bytes) {
@@ -176,6 +167,15 @@ nlohmann::json landmarks_json(const std::array<uint64_t, kLandmarkKindCount>& la
 }
 
 }  // namespace
+
+std::string format_position(const Position& position) {
+  const size_t kind = landmark_index(position.kind);
+  std::string text = fmt::format("E={} {}", position.exit_count, kLandmarkShortNames[kind]);
+  if (position.kind != LandmarkKind::kSynchronous) {
+    text += fmt::format(" rip={:#x} fp={:#018x}", position.point.rip, position.point.fingerprint);
+  }
+  return text;
+}
 
 std::string format_entry(const LoggedEntry& entry) {
   return fmt::format("{} {} {}", entry.lsn, entry_kind_name(entry.entry),

@@ -3,6 +3,7 @@
 #include <capstone/capstone.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 
 namespace ftvm {
@@ -30,9 +31,9 @@ std::string disassemble_at(const KvmVcpu& vcpu, const GuestMemory& memory, uint6
   auto gpa = vcpu.translate(rip);
   if (!gpa) return fmt::format("  <rip {:#x}: {}>\n", rip, gpa.error().message);
   std::array<uint8_t, 64> code{};
-  size_t available = 0;
-  while (available < code.size() && memory.contains(*gpa + available, 1)) ++available;
-  if (available == 0) return fmt::format("  <rip {:#x} -> gpa {:#x} is not RAM>\n", rip, *gpa);
+  if (*gpa >= memory.size())
+    return fmt::format("  <rip {:#x} -> gpa {:#x} is not RAM>\n", rip, *gpa);
+  const size_t available = std::min<uint64_t>(code.size(), memory.size() - *gpa);
   if (auto r = memory.read(*gpa, {code.data(), available}); !r) return r.error().message;
 
   csh handle;

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <deque>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -88,6 +89,14 @@ class Replayer final : public ExecutionDriver {
   std::chrono::steady_clock::time_point progress_time_;
   ReplayStats stats_;
 };
+
+// A log as a replay consumes it: clock reads go to the ReplayTimeSource, the rest to the
+// Replayer.
+struct SplitLog {
+  std::vector<ClockReadEntry> clock_reads;
+  std::vector<LoggedEntry> others;
+};
+SplitLog split_log(std::span<const LoggedEntry> entries);
 
 // The position an input entry is applied at; nullopt for entries that are not inputs.
 std::optional<Position> input_position(const TraceEntry& entry);

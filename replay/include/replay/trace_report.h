@@ -18,6 +18,8 @@ namespace ftvm::replay {
 //   42 timer E=1234 sync gen=3
 //   43 console-input E=1300 bp rip=0x1002a3 fp=0x00c0ffee00c0ffee "echo hi\n"
 std::string format_entry(const LoggedEntry& entry);
+// A position as format_entry writes it: "E=1234 sync", "E=1300 bp rip=0x1002a3 fp=0x...".
+std::string format_position(const Position& position);
 
 // The header as "# " lines, then one line per entry, then the torn tail if there is one.
 std::string dump_trace(const TraceReader& trace);

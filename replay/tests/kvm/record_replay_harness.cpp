@@ -269,20 +269,10 @@ Result<Replay> replay_recording(const Recording& recording, const std::vector<Tr
   const auto started = Clock::now();
   auto logged = to_logged_entries(entries, setup.through_codec);
   if (!logged) return logged.error();
-  // As `ftvm replay` splits a trace: clock reads go to the time source, the rest to the
-  // replayer.
-  std::vector<ClockReadEntry> clock_reads;
-  std::vector<LoggedEntry> others;
-  for (auto& entry : *logged) {
-    if (const auto* read = std::get_if<ClockReadEntry>(&entry.entry)) {
-      clock_reads.push_back(*read);
-    } else {
-      others.push_back(std::move(entry));
-    }
-  }
+  SplitLog log = split_log(*logged);
 
   Replay replay;
-  ReplayTimeSource time(std::move(clock_reads));
+  ReplayTimeSource time(std::move(log.clock_reads));
   NullConsole null_console;
   DigestingConsole console(null_console);  // the replayer checks the logged output digests
   TestPortDevice port;
@@ -297,7 +287,7 @@ Result<Replay> replay_recording(const Recording& recording, const std::vector<Tr
     return r.error();
   }
 
-  Replayer replayer(std::move(others), **vm, time, console);
+  Replayer replayer(std::move(log.others), **vm, time, console);
   Watchdog watchdog_driver(replayer, started + setup.time_limit);
   TracingDriver tracing(watchdog_driver, "replay");
   install_kick_signal_handler();

@@ -81,7 +81,8 @@ int record_command(const RecordCommandOptions& options) {
   // CPUID is filled in once the VM has chosen it: the writer is created after Vm::create, and
   // entries produced during creation wait in a buffer.
   BufferedTraceSink sink;
-  replay::RecordingTimeSource time(host_time(), sink);
+  HostTimeSource host_time;
+  replay::RecordingTimeSource time(host_time, sink);
   FileConsole console(files->output.get());
   replay::DigestingConsole digesting_console(console);
   VmConfig config = make_vm_config(options.guest, image);

@@ -14,23 +14,6 @@
 namespace ftvm {
 namespace {
 
-struct SplitLog {
-  std::vector<replay::ClockReadEntry> clock_reads;
-  std::vector<replay::LoggedEntry> others;
-};
-
-SplitLog split_log(std::span<const replay::LoggedEntry> entries) {
-  SplitLog split;
-  for (const auto& logged : entries) {
-    if (const auto* read = std::get_if<replay::ClockReadEntry>(&logged.entry)) {
-      split.clock_reads.push_back(*read);
-    } else {
-      split.others.push_back(logged);
-    }
-  }
-  return split;
-}
-
 std::vector<kvm_cpuid_entry2> to_kvm_cpuid(const std::vector<replay::CpuidLeaf>& leaves) {
   std::vector<kvm_cpuid_entry2> cpuid;
   for (const auto& l : leaves) {
@@ -92,7 +75,7 @@ int replay_command(const ReplayCommandOptions& options) {
   }
   auto output = open_console_output(options.console.console_path);
   if (!output) return fail(output.error());
-  SplitLog log = split_log(trace->entries());
+  replay::SplitLog log = replay::split_log(trace->entries());
 
   FileConsole console(output->get());
   replay::DigestingConsole digesting_console(console);

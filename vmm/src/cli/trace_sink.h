@@ -6,7 +6,6 @@
 
 #include "replay/entry_sink.h"
 #include "replay/trace_files.h"
-#include "vmm/devices/time_source.h"
 
 namespace ftvm {
 
@@ -32,10 +31,5 @@ class BufferedTraceSink final : public replay::EntrySink {
   replay::TraceWriter* writer_ = nullptr;
   std::vector<replay::TraceEntry> pending_;
 };
-
-inline TimeSource& host_time() {
-  static HostTimeSource time;
-  return time;
-}
 
 }  // namespace ftvm
