@@ -1,5 +1,6 @@
 add_library(ftvm_replay STATIC
   src/fingerprint.cpp
+  src/log_feed.cpp
   src/recorder.cpp
   src/recording_time_source.cpp
   src/replay_time_source.cpp

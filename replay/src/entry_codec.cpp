@@ -19,6 +19,7 @@ enum EntryType : uint8_t {
   kMemoryDigest = 6,
   kEnd = 7,
   kOutputDigest = 8,
+  kHorizon = 9,
 };
 constexpr uint8_t kTypeMask = 0x0f;
 constexpr unsigned kVariantShift = 4;
@@ -47,6 +48,8 @@ const char* type_name(uint8_t type_byte) {
       return "end";
     case kOutputDigest:
       return "output-digest";
+    case kHorizon:
+      return "horizon";
     default:
       return nullptr;
   }
@@ -130,6 +133,11 @@ class EntryWriter {
     return {};
   }
 
+  Result<void> operator()(const HorizonEntry& e) {
+    put_head(kHorizon, 0, e.exit_count);
+    return {};
+  }
+
   Result<void> operator()(const EndEntry& e) {
     if (auto r = check_size(e.reason.size(), kMaxReasonBytes, "an end reason"); !r) return r;
     put_head(kEnd, 0, e.exit_count);
@@ -190,6 +198,8 @@ class EntryReader {
         return read_end(variant);
       case kOutputDigest:
         return read_output_digest(variant);
+      case kHorizon:
+        return read_horizon(variant);
       default:
         in_.fail(fmt::format("unknown entry type {} (type byte {:#04x})", type, type_byte));
         return {};
@@ -257,6 +267,11 @@ class EntryReader {
     e.bytes = in_.u64("output byte count");
     e.digest = in_.u64("output digest");
     return e;
+  }
+
+  TraceEntry read_horizon(uint8_t variant) {
+    if (!require_no_variant(variant)) return {};
+    return HorizonEntry{read_exit_count()};
   }
 
   TraceEntry read_end(uint8_t variant) {

@@ -49,7 +49,39 @@ std::optional<Position> input_position(const TraceEntry& entry) {
 
 Replayer::Replayer(std::vector<LoggedEntry> entries, Vm& vm, ReplayTimeSource& time,
                    const DigestingConsole& outputs)
-    : entries_(std::move(entries)), vm_(vm), time_(time), outputs_(outputs) {}
+    : entries_(std::make_move_iterator(entries.begin()), std::make_move_iterator(entries.end())),
+      vm_(vm),
+      time_(time),
+      outputs_(outputs) {}
+
+Replayer::Replayer(LogFeed& feed, TimeSource& live_time, Vm& vm, ReplayTimeSource& time,
+                   const DigestingConsole& outputs)
+    : vm_(vm), time_(time), outputs_(outputs), feed_(&feed), live_time_(&live_time) {}
+
+void Replayer::pull(LogFeed::Batch batch) {
+  for (auto& logged : batch.entries) {
+    if (const auto* read = std::get_if<ClockReadEntry>(&logged.entry)) {
+      time_.append(*read);
+    } else if (const auto* horizon = std::get_if<HorizonEntry>(&logged.entry)) {
+      horizon_ = std::max(horizon_, horizon->exit_count);
+    } else {
+      entries_.push_back(std::move(logged));
+      continue;
+    }
+    consumed_lsn_ = logged.lsn + 1;
+  }
+  if (batch.closed && !log_closed_) {
+    log_closed_ = batch.closed;
+    // Reads past the end of the log come from the host: the backup is about to go live.
+    time_.go_live(*live_time_);
+  }
+  if (batch.stop) stop_request_ = batch.stop;
+}
+
+void Replayer::consume_front() {
+  consumed_lsn_ = std::max(consumed_lsn_, entries_.front().lsn + 1);
+  entries_.pop_front();
+}
 
 std::optional<RunResult> Replayer::check_output(VcpuRunner& runner,
                                                 const OutputDigestEntry& expected) {
@@ -66,8 +98,8 @@ std::optional<RunResult> Replayer::check_output(VcpuRunner& runner,
 
 RunResult Replayer::divergence(VcpuRunner& runner, const std::string& what) {
   std::string report = fmt::format("DIVERGENCE at exit E={}: {}\n", runner.exit_count(), what);
-  if (cursor_ < entries_.size()) {
-    report += fmt::format("next log entry: {}\n", format_entry(entries_[cursor_]));
+  if (!entries_.empty()) {
+    report += fmt::format("next log entry: {}\n", format_entry(entries_.front()));
   }
   report += "guest now:\n" + crash_report(runner.vcpu(), vm_.memory());
   report += "last inputs applied (oldest first):\n";
@@ -212,8 +244,64 @@ DriverTurn Replayer::between_exits(VcpuRunner& runner, const BetweenExits& at) {
     turn.stop = stop;
     return turn;
   }
-  while (cursor_ < entries_.size()) {
-    const LoggedEntry& logged = entries_[cursor_];
+  if (feed_ != nullptr) return streaming_turn(runner, at, reached);
+  turn.stop = apply_due_entries(runner, at, turn, reached);
+  if (!turn.stop && entries_.empty() && !turn.applied_inputs) {
+    turn.stop = RunResult{RunResult::Reason::kReplayComplete, 0,
+                          "the log ends here without an end entry (a torn or unfinished trace); "
+                          "replayed everything it holds"};
+  }
+  return turn;
+}
+
+// The backup's turn: the log keeps arriving, and the guest may only leave exit E once the log
+// says what happens at E: a horizon beyond E, or (after the primary is gone) entries still to
+// replay. Until then the vCPU waits here; that wait is the backup's buffering lag.
+DriverTurn Replayer::streaming_turn(VcpuRunner& runner, const BetweenExits& at,
+                                    std::optional<Position>& reached) {
+  DriverTurn turn;
+  for (;;) {
+    pull(feed_->take());
+    if (stop_request_) {
+      turn.stop = RunResult{RunResult::Reason::kStopRequested, 0, *stop_request_};
+      return turn;
+    }
+    if (auto stop = apply_due_entries(runner, at, turn, reached)) {
+      turn.stop = stop;
+      return turn;
+    }
+    const bool may_leave = horizon_ > at.exit_count || (log_closed_ && !entries_.empty());
+    if (at.asynchronous || may_leave) return turn;
+    if (log_closed_) {
+      turn.stop = log_ended(at.exit_count);
+      return turn;
+    }
+    pull(feed_->wait(LogFeed::Clock::now() + kFeedPoll));
+    // Waiting for the primary is not a stall of the guest.
+    progress_time_ = std::chrono::steady_clock::now();
+  }
+}
+
+void Replayer::await_entries(std::chrono::milliseconds limit) {
+  const auto deadline = LogFeed::Clock::now() + limit;
+  pull(feed_->take());
+  while (entries_.empty() && !log_closed_ && LogFeed::Clock::now() < deadline) {
+    pull(feed_->wait(std::min(deadline, LogFeed::Clock::now() + kFeedPoll)));
+  }
+}
+
+RunResult Replayer::log_ended(uint64_t exit_count) {
+  log_exhausted_ = true;
+  return RunResult{RunResult::Reason::kReplayComplete, 0,
+                   fmt::format("replayed the whole log up to exit {} ({})", exit_count,
+                               log_closed_.value_or("log ended"))};
+}
+
+std::optional<RunResult> Replayer::apply_due_entries(VcpuRunner& runner, const BetweenExits& at,
+                                                     DriverTurn& turn,
+                                                     std::optional<Position>& reached) {
+  while (!entries_.empty()) {
+    const LoggedEntry& logged = entries_.front();
     std::optional<RunResult> stop;
     if (const auto* digest = std::get_if<MemoryDigestEntry>(&logged.entry)) {
       if (digest->exit_count > at.exit_count) break;
@@ -276,22 +364,19 @@ DriverTurn Replayer::between_exits(VcpuRunner& runner, const BetweenExits& at) {
         if (!stop) break;
       }
     }
-    if (stop) {
-      turn.stop = stop;
-      return turn;
-    }
-    ++cursor_;
+    if (stop) return stop;
+    consume_front();
   }
-  if (cursor_ == entries_.size() && !turn.applied_inputs) {
-    turn.stop = RunResult{RunResult::Reason::kReplayComplete, 0,
-                          "the log ends here without an end entry (a torn or unfinished trace); "
-                          "replayed everything it holds"};
-  }
-  return turn;
+  return std::nullopt;
 }
 
 std::optional<RunResult> Replayer::idle(VcpuRunner& runner, const BetweenExits& at) {
-  if (cursor_ >= entries_.size()) return std::nullopt;
+  if (entries_.empty() && feed_ != nullptr) {
+    if (log_closed_) return log_ended(at.exit_count);
+    pull(feed_->wait(LogFeed::Clock::now() + kFeedPoll));
+    return std::nullopt;
+  }
+  if (entries_.empty()) return std::nullopt;
   return divergence(runner, fmt::format("the guest halted at exit {} with no interrupt to wake it, "
                                         "but the log has nothing more for this exit",
                                         at.exit_count));
@@ -302,16 +387,17 @@ RunResult Replayer::conclude(VcpuRunner& runner, const RunResult& result) {
       result.reason != RunResult::Reason::kFault) {
     return result;
   }
-  while (cursor_ < entries_.size()) {
-    const auto* end = std::get_if<EndEntry>(&entries_[cursor_].entry);
+  if (feed_ != nullptr) await_entries(kStallLimit);
+  while (!entries_.empty()) {
+    const auto* end = std::get_if<EndEntry>(&entries_.front().entry);
     if (end == nullptr) {
-      if (const auto* output = std::get_if<OutputDigestEntry>(&entries_[cursor_].entry)) {
+      if (const auto* output = std::get_if<OutputDigestEntry>(&entries_.front().entry)) {
         if (auto stop = check_output(runner, *output)) return *stop;
-        ++cursor_;
+        consume_front();
         continue;
       }
-      if (std::holds_alternative<MemoryDigestEntry>(entries_[cursor_].entry)) {
-        ++cursor_;
+      if (std::holds_alternative<MemoryDigestEntry>(entries_.front().entry)) {
+        consume_front();
         continue;
       }
       return divergence(runner,

@@ -12,6 +12,7 @@ struct KindName {
   const char* operator()(const RegistersDigestEntry&) const { return "registers-digest"; }
   const char* operator()(const MemoryDigestEntry&) const { return "memory-digest"; }
   const char* operator()(const OutputDigestEntry&) const { return "output-digest"; }
+  const char* operator()(const HorizonEntry&) const { return "horizon"; }
   const char* operator()(const EndEntry&) const { return "end"; }
 };
 

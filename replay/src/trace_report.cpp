@@ -25,6 +25,7 @@ struct PositionOf {
   std::optional<Position> operator()(const MemoryDigestEntry&) const { return std::nullopt; }
   std::optional<Position> operator()(const OutputDigestEntry&) const { return std::nullopt; }
   std::optional<Position> operator()(const EndEntry&) const { return std::nullopt; }
+  std::optional<Position> operator()(const HorizonEntry&) const { return std::nullopt; }
 };
 
 std::optional<Position> position_of(const TraceEntry& entry) {
@@ -124,6 +125,7 @@ struct EntryDetails {
   std::string operator()(const OutputDigestEntry& e) const {
     return fmt::format("E={} bytes={} digest={:#018x}", e.exit_count, e.bytes, e.digest);
   }
+  std::string operator()(const HorizonEntry& e) const { return fmt::format("E={}", e.exit_count); }
   std::string operator()(const EndEntry& e) const {
     return fmt::format("E={} regs={:#018x} mem={:#018x} reason={}", e.exit_count,
                        e.registers_digest, e.memory_digest, quoted(as_bytes(e.reason)));

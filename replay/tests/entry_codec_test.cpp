@@ -77,6 +77,8 @@ TEST(EntryCodecTest, RoundTripsEveryKindWithEdgeValues) {
       MemoryDigestEntry{kMaxU64, kMaxU64},
       OutputDigestEntry{0, 0, 0},
       OutputDigestEntry{kMaxU64, kMaxU64, kMaxU64},
+      HorizonEntry{0},
+      HorizonEntry{kMaxU64},
       EndEntry{0, 0, 0, ""},
       EndEntry{kMaxU64, kMaxU64, kMaxU64, std::string(kMaxReasonBytes, 'x')},
   });
@@ -86,6 +88,16 @@ TEST(EntryCodecTest, RoundTripsExitCountsThatGoBackwards) {
   // Not something a recorder writes, but the codec must not be the one to notice.
   expect_round_trip({MemoryDigestEntry{kMaxU64, 1}, TimerEntry{sync_at(0), 5},
                      TimerEntry{sync_at(kMaxU64 / 2), 0}, EndEntry{3, 0, 0, "x"}});
+}
+
+TEST(EntryCodecTest, AHorizonOneExitLaterCostsTwoBytes) {
+  // The primary logs a horizon at nearly every exit of a pair: it must stay tiny.
+  EntryEncoder encoder;
+  std::vector<uint8_t> out;
+  ASSERT_TRUE(encoder.encode(HorizonEntry{1'000'000}, out));
+  const size_t first = out.size();
+  ASSERT_TRUE(encoder.encode(HorizonEntry{1'000'001}, out));
+  EXPECT_EQ(out.size() - first, 2u);
 }
 
 TEST(EntryCodecTest, RoundTripsTheLargestBlob) {
@@ -168,7 +180,8 @@ TEST(EntryCodecTest, ResetStartsTheDeltasOver) {
 
 TEST(EntryCodecTest, RejectsUnknownAndMalformedTypeBytes) {
   EXPECT_THAT(decode_error({0x00, 0x00}), HasSubstr("unknown entry type 0"));
-  EXPECT_THAT(decode_error({0x09, 0x00}), HasSubstr("unknown entry type 9"));
+  EXPECT_THAT(decode_error({0x0a, 0x00}), HasSubstr("unknown entry type 10"));
+  EXPECT_THAT(decode_error({0x19, 0x00}), HasSubstr("variant bits"));
   EXPECT_THAT(decode_error({0x41, 0x00, 0x00}), HasSubstr("reserved bits"));
   EXPECT_THAT(decode_error({0x31, 0x00, 0x00}), HasSubstr("unknown landmark kind 3"));
   EXPECT_THAT(decode_error({0x23, 0x00, 0x00}), HasSubstr("unknown clock 2"));

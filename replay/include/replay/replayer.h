@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "replay/chunk.h"
+#include "replay/log_feed.h"
 #include "replay/output_digest.h"
 #include "replay/replay_time_source.h"
 #include "vmm/execution_driver.h"
@@ -46,6 +47,11 @@ class Replayer final : public ExecutionDriver {
   // `entries` are the log's entries except clock reads (those go to the ReplayTimeSource).
   Replayer(std::vector<LoggedEntry> entries, Vm& vm, ReplayTimeSource& time,
            const DigestingConsole& outputs);
+  // A backup's replayer: the log streams in through `feed` (all of it, clock reads and
+  // horizons included). Once the feed is closed, clock reads past the log come from
+  // `live_time`.
+  Replayer(LogFeed& feed, TimeSource& live_time, Vm& vm, ReplayTimeSource& time,
+           const DigestingConsole& outputs);
 
   DriverTurn between_exits(VcpuRunner& runner, const BetweenExits& at) override;
   std::optional<RunResult> idle(VcpuRunner& runner, const BetweenExits& at) override;
@@ -55,15 +61,31 @@ class Replayer final : public ExecutionDriver {
   RunResult conclude(VcpuRunner& runner, const RunResult& result);
 
   const ReplayStats& stats() const { return stats_; }
+  // Streaming: the replay stopped because the closed log had nothing more (kReplayComplete
+  // with this set is where a backup may go live).
+  bool log_exhausted() const { return log_exhausted_; }
+  // Streaming: entries consumed so far (for acks), and the horizon received.
+  uint64_t consumed_lsn() const { return consumed_lsn_; }
+  uint64_t horizon() const { return horizon_; }
 
   // A replay whose guest makes no progress (no exit, no breakpoint hit) for this long while
   // the log still holds inputs has diverged: typically a breakpoint landmark the hardware
   // cannot see. The caller kicks the vCPU periodically so the replayer gets to check.
   static constexpr std::chrono::seconds kStallLimit{5};
+  // How long a backup's vCPU waits on the feed before looking at stop requests again.
+  static constexpr std::chrono::milliseconds kFeedPoll{50};
 
  private:
   enum class Search { kIdle, kArmed, kSteppingOver };
 
+  DriverTurn streaming_turn(VcpuRunner& runner, const BetweenExits& at,
+                            std::optional<Position>& reached);
+  std::optional<RunResult> apply_due_entries(VcpuRunner& runner, const BetweenExits& at,
+                                             DriverTurn& turn, std::optional<Position>& reached);
+  void pull(LogFeed::Batch batch);
+  void consume_front();
+  void await_entries(std::chrono::milliseconds limit);
+  RunResult log_ended(uint64_t exit_count);
   std::optional<RunResult> check_breakpoint_hit(VcpuRunner& runner, const BetweenExits& at,
                                                 std::optional<Position>& reached);
   std::optional<RunResult> arm_breakpoint(VcpuRunner& runner, const Position& target);
@@ -75,8 +97,7 @@ class Replayer final : public ExecutionDriver {
   RunResult divergence(VcpuRunner& runner, const std::string& what);
   std::optional<RunResult> check_stall(VcpuRunner& runner, const BetweenExits& at);
 
-  std::vector<LoggedEntry> entries_;
-  size_t cursor_ = 0;
+  std::deque<LoggedEntry> entries_;  // not yet consumed
   Vm& vm_;
   ReplayTimeSource& time_;
   const DigestingConsole& outputs_;
@@ -88,6 +109,14 @@ class Replayer final : public ExecutionDriver {
   uint64_t progress_hits_ = 0;
   std::chrono::steady_clock::time_point progress_time_;
   ReplayStats stats_;
+  // Streaming only:
+  LogFeed* feed_ = nullptr;
+  TimeSource* live_time_ = nullptr;
+  uint64_t horizon_ = 0;
+  uint64_t consumed_lsn_ = 0;
+  std::optional<std::string> log_closed_;
+  std::optional<std::string> stop_request_;
+  bool log_exhausted_ = false;
 };
 
 // A log as a replay consumes it: clock reads go to the ReplayTimeSource, the rest to the

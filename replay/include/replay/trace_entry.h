@@ -95,6 +95,14 @@ struct OutputDigestEntry {
   bool operator==(const OutputDigestEntry&) const = default;
 };
 
+// Only on the logging channel: no input comes before exit `exit_count`, so a backup may run
+// through that exit's handling (but not resume past it). Its LSN also tags the guest's
+// outputs of that exit: once the backup has it, it can reproduce them (docs/protocol.md).
+struct HorizonEntry {
+  uint64_t exit_count = 0;
+  bool operator==(const HorizonEntry&) const = default;
+};
+
 // The end of a recording: where the guest stopped and in which state.
 struct EndEntry {
   uint64_t exit_count = 0;
@@ -106,7 +114,8 @@ struct EndEntry {
 
 using TraceEntry =
     std::variant<TimerEntry, ConsoleInputEntry, ClockReadEntry, CheckpointEntry,
-                 RegistersDigestEntry, MemoryDigestEntry, EndEntry, OutputDigestEntry>;
+                 RegistersDigestEntry, MemoryDigestEntry, EndEntry, OutputDigestEntry,
+                 HorizonEntry>;
 
 // A short name of the entry's kind ("timer", "console-input", ...), for dump and stats.
 const char* entry_kind_name(const TraceEntry& entry);
