@@ -1,0 +1,24 @@
+// The body of the arbiter's libFuzzer target, as a plain function: the libFuzzer entry point
+// calls it, and a unit test runs it over a deterministic corpus so builds without clang
+// exercise it too. It returns 0, and aborts if the code under test breaks a property.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace ftvm::disk {
+
+// The first byte picks what the rest is fed to:
+//   0: parse_request; a request that parses must format back to the same line;
+//   1: parse_reply, likewise;
+//   2: a LineFramer, fed in pieces whose sizes come from the input, each line to
+//      parse_request; no line may hold a '\n' or pass the length limit;
+//   3: decode_state, after appending a valid checksum line so mutations reach the entries; a
+//      decoded state must survive encode and decode unchanged.
+int fuzz_protocol(const uint8_t* data, size_t size);
+
+// Valid inputs to start mutating from, with their mode byte.
+std::vector<std::vector<uint8_t>> protocol_fuzz_seeds();
+
+}  // namespace ftvm::disk

@@ -1,0 +1,96 @@
+#include <xxhash.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+#include "disk/arbiter_state.h"
+#include "disk/line_framer.h"
+#include "disk/protocol.h"
+#include "fuzz_bodies.h"
+
+namespace ftvm::disk {
+namespace {
+
+void require(bool condition, const char* property) {
+  if (condition) return;
+  std::fprintf(stderr, "fuzz property violated: %s\n", property);
+  std::abort();
+}
+
+void check_request(std::string_view line) {
+  auto request = parse_request(line);
+  if (!request) {
+    require(!request.error().message.empty(), "errors say something");
+    return;
+  }
+  const std::string formatted = format_request(*request);
+  require(formatted == std::string(line) + "\n", "a parsed request formats to the same line");
+}
+
+void check_reply(std::string_view line) {
+  auto reply = parse_reply(line);
+  if (!reply) {
+    require(!reply.error().message.empty(), "errors say something");
+    return;
+  }
+  require(format_reply(*reply) == std::string(line) + "\n", "a parsed reply formats the same");
+}
+
+void check_framer(std::string_view bytes) {
+  LineFramer framer;
+  size_t at = 0;
+  while (at < bytes.size()) {
+    const size_t piece = 1 + static_cast<unsigned char>(bytes[at]) % 64;
+    framer.feed(bytes.substr(at, piece));
+    at += piece;
+    for (;;) {
+      auto line = framer.next_line();
+      if (!line) return;  // over-long: the connection would close here
+      if (!*line) break;
+      require((*line)->find('\n') == std::string::npos, "lines hold no newline");
+      require((*line)->size() < kMaxLineBytes, "lines fit the limit");
+      check_request(**line);
+    }
+    require(framer.pending_bytes() < kMaxLineBytes, "the framer's buffer stays bounded");
+  }
+}
+
+void check_state(std::string_view body) {
+  std::string text(body);
+  char checksum[40];
+  std::snprintf(checksum, sizeof checksum, "checksum %016llx\n",
+                static_cast<unsigned long long>(XXH3_64bits(text.data(), text.size())));
+  text += checksum;
+  auto state = decode_state(text);
+  if (!state) {
+    require(!state.error().message.empty(), "errors say something");
+    return;
+  }
+  auto again = decode_state(encode_state(*state));
+  require(again.ok() && *again == *state, "a decoded state survives encoding");
+}
+
+}  // namespace
+
+int fuzz_protocol(const uint8_t* data, size_t size) {
+  if (size == 0) return 0;
+  const std::string_view rest(reinterpret_cast<const char*>(data) + 1, size - 1);
+  switch (data[0] % 4) {
+    case 0:
+      check_request(rest);
+      break;
+    case 1:
+      check_reply(rest);
+      break;
+    case 2:
+      check_framer(rest);
+      break;
+    default:
+      check_state(rest);
+  }
+  return 0;
+}
+
+}  // namespace ftvm::disk

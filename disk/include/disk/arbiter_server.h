@@ -1,0 +1,59 @@
+// Serves the arbiter protocol on a listening socket. One thread runs everything, requests
+// included, one after another: that is what makes test-and-set atomic across clients, and a
+// decision's fsync is short enough that the others can wait for it.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+
+#include "disk/arbiter_service.h"
+#include "disk/arbiter_store.h"
+#include "vmm/result.h"
+#include "vmm/unique_fd.h"
+
+namespace ftvm::disk {
+
+class ArbiterServer {
+ public:
+  struct Options {
+    // A connection without a complete request for this long is closed, so stalled or idle
+    // clients cannot pile up.
+    std::chrono::milliseconds idle_timeout{5000};
+    size_t max_connections = 512;
+    // Called, on the serving thread, for every test-and-set the store decided.
+    std::function<void(const Decision&)> on_decision;
+  };
+
+  // `listener`: a listening socket (see tcp_listener.h). `store` must outlive the server.
+  static Result<std::unique_ptr<ArbiterServer>> create(UniqueFd listener, ArbiterStore& store,
+                                                       Options options);
+  ~ArbiterServer();
+  ArbiterServer(const ArbiterServer&) = delete;
+  ArbiterServer& operator=(const ArbiterServer&) = delete;
+
+  // Serves until stop(); then closes every connection and returns. An error means the
+  // listening socket failed.
+  Result<void> run();
+
+  // Makes run() return soon, or at once if it has not started. Safe from any thread and from
+  // a signal handler (it only writes to an eventfd).
+  void stop();
+
+ private:
+  struct Connection;
+  ArbiterServer(UniqueFd listener, UniqueFd stop_event, ArbiterStore& store, Options options);
+  Result<void> accept_all();
+  void serve(Connection& connection, short revents);
+  void answer_lines(Connection& connection);
+  int poll_timeout_ms() const;
+  void close_finished_and_idle();
+
+  UniqueFd listener_;
+  UniqueFd stop_event_;
+  ArbiterStore& store_;
+  Options options_;
+  std::vector<std::unique_ptr<Connection>> connections_;
+};
+
+}  // namespace ftvm::disk

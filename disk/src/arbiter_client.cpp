@@ -1,0 +1,84 @@
+#include "disk/arbiter_client.h"
+
+#include <fmt/format.h>
+
+#include "disk/names.h"
+#include "disk/protocol.h"
+#include "tcp_stream.h"
+
+namespace ftvm::disk {
+namespace {
+
+// One request, one reply. ERR replies come back as errors too, so callers only see the
+// replies their request can have.
+Result<Reply> exchange(const std::string& address, const Request& request,
+                       std::chrono::milliseconds timeout) {
+  const Deadline deadline = std::chrono::steady_clock::now() + timeout;
+  auto unreachable = [&](const Error& error) {
+    return make_error(fmt::format("arbiter unreachable at {}: {}", address, error.message));
+  };
+  auto fd = connect_tcp(address, deadline);
+  if (!fd) return unreachable(fd.error());
+  if (auto r = send_all(fd->get(), format_request(request), deadline); !r) {
+    return unreachable(r.error());
+  }
+  auto line = receive_line(fd->get(), kMaxLineBytes, deadline);
+  if (!line) return unreachable(line.error());
+  auto reply = parse_reply(*line);
+  if (!reply) {
+    return make_error(
+        fmt::format("arbiter at {} sent a malformed reply ({}); is that port an "
+                    "ftvm disk-server?",
+                    address, reply.error().message));
+  }
+  if (const auto* err = std::get_if<ErrReply>(&*reply)) {
+    return make_error(fmt::format("arbiter at {} refused: {}", address, err->message));
+  }
+  return reply;
+}
+
+Error unexpected(const std::string& address, const Reply& reply) {
+  std::string line = format_reply(reply);
+  line.pop_back();
+  return make_error(
+      fmt::format("arbiter at {} answered '{}', which does not fit the request", address, line));
+}
+
+}  // namespace
+
+Result<TasOutcome> test_and_set(const std::string& address, const std::string& vm_id,
+                                uint64_t generation, const std::string& side,
+                                std::chrono::milliseconds timeout) {
+  if (auto r = check_vm_id(vm_id); !r) return r.error();
+  if (auto r = check_side(side); !r) return r.error();
+  auto reply = exchange(address, TasRequest{vm_id, generation, side}, timeout);
+  if (!reply) return reply.error();
+  if (const auto* won = std::get_if<WonReply>(&*reply); won && won->generation == generation) {
+    return TasOutcome{true, side, generation};
+  }
+  if (const auto* lost = std::get_if<LostReply>(&*reply)) {
+    return TasOutcome{false, lost->winner, lost->generation};
+  }
+  return unexpected(address, *reply);
+}
+
+Result<std::optional<Winner>> query(const std::string& address, const std::string& vm_id,
+                                    std::chrono::milliseconds timeout) {
+  if (auto r = check_vm_id(vm_id); !r) return r.error();
+  auto reply = exchange(address, QueryRequest{vm_id}, timeout);
+  if (!reply) return reply.error();
+  if (const auto* winner = std::get_if<WinnerReply>(&*reply)) {
+    return std::optional<Winner>(Winner{winner->side, winner->generation});
+  }
+  if (std::holds_alternative<NoneReply>(*reply)) return std::optional<Winner>();
+  return unexpected(address, *reply);
+}
+
+Result<void> ping(const std::string& address, std::chrono::milliseconds timeout) {
+  auto reply = exchange(address, PingRequest{}, timeout);
+  if (!reply) return reply.error();
+  if (std::holds_alternative<PongReply>(*reply)) return {};
+  return unexpected(address, *reply);
+}
+
+}  // namespace ftvm::disk

@@ -1,0 +1,155 @@
+#include "disk/arbiter_server.h"
+
+#include <fmt/format.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "disk/line_framer.h"
+#include "disk/protocol.h"
+
+namespace ftvm::disk {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+}  // namespace
+
+struct ArbiterServer::Connection {
+  UniqueFd fd;
+  LineFramer framer;
+  std::string unsent;
+  Clock::time_point deadline;
+  bool closing = false;  // reply what is unsent, then close
+  bool dead = false;     // close now
+};
+
+ArbiterServer::ArbiterServer(UniqueFd listener, UniqueFd stop_event, ArbiterStore& store,
+                             Options options)
+    : listener_(std::move(listener)),
+      stop_event_(std::move(stop_event)),
+      store_(store),
+      options_(std::move(options)) {}
+
+ArbiterServer::~ArbiterServer() = default;
+
+Result<std::unique_ptr<ArbiterServer>> ArbiterServer::create(UniqueFd listener, ArbiterStore& store,
+                                                             Options options) {
+  UniqueFd stop_event(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!stop_event.valid()) return make_error(fmt::format("eventfd(): {}", std::strerror(errno)));
+  return std::unique_ptr<ArbiterServer>(
+      new ArbiterServer(std::move(listener), std::move(stop_event), store, std::move(options)));
+}
+
+void ArbiterServer::stop() {
+  const uint64_t one = 1;
+  [[maybe_unused]] const ssize_t n = ::write(stop_event_.get(), &one, sizeof one);
+}
+
+Result<void> ArbiterServer::run() {
+  std::vector<pollfd> fds;
+  for (;;) {
+    fds.assign({pollfd{stop_event_.get(), POLLIN, 0}, pollfd{listener_.get(), POLLIN, 0}});
+    for (const auto& c : connections_) {
+      const short events =
+          static_cast<short>((c->closing ? 0 : POLLIN) | (c->unsent.empty() ? 0 : POLLOUT));
+      fds.push_back(pollfd{c->fd.get(), events, 0});
+    }
+    if (::poll(fds.data(), fds.size(), poll_timeout_ms()) < 0 && errno != EINTR) {
+      return make_error(fmt::format("poll(): {}", std::strerror(errno)));
+    }
+    if (fds[0].revents != 0) break;
+    if (fds[1].revents != 0) {
+      if (auto r = accept_all(); !r) return r;
+    }
+    // New connections were appended after the ones polled, so indices still line up.
+    for (size_t i = 2; i < fds.size(); ++i) serve(*connections_[i - 2], fds[i].revents);
+    close_finished_and_idle();
+  }
+  connections_.clear();
+  return {};
+}
+
+Result<void> ArbiterServer::accept_all() {
+  for (;;) {
+    UniqueFd fd(::accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    if (!fd.valid()) {
+      if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED) return {};
+      // Out of descriptors or memory: shed the idle connections rather than stop deciding.
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) return {};
+      return make_error(fmt::format("accept(): {}", std::strerror(errno)));
+    }
+    if (connections_.size() >= options_.max_connections) {
+      const std::string busy = format_reply(ErrReply{"too many connections; retry shortly"});
+      [[maybe_unused]] auto n = ::send(fd.get(), busy.data(), busy.size(), MSG_NOSIGNAL);
+      continue;
+    }
+    auto connection = std::make_unique<Connection>();
+    connection->fd = std::move(fd);
+    connection->deadline = Clock::now() + options_.idle_timeout;
+    connections_.push_back(std::move(connection));
+  }
+}
+
+void ArbiterServer::serve(Connection& c, short revents) {
+  if (revents & (POLLIN | POLLHUP | POLLERR)) {
+    char buffer[4096];
+    const ssize_t n = ::recv(c.fd.get(), buffer, sizeof buffer, MSG_DONTWAIT);
+    if (n > 0) {
+      c.framer.feed(std::string_view(buffer, static_cast<size_t>(n)));
+      answer_lines(c);
+    } else if (n == 0) {
+      c.closing = true;  // the peer is done sending; a partial last line is dropped
+    } else if (errno != EAGAIN && errno != EINTR) {
+      c.dead = true;
+      return;
+    }
+  }
+  while (!c.unsent.empty()) {
+    const ssize_t n =
+        ::send(c.fd.get(), c.unsent.data(), c.unsent.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno != EAGAIN && errno != EINTR) c.dead = true;
+      return;
+    }
+    c.unsent.erase(0, static_cast<size_t>(n));
+  }
+}
+
+void ArbiterServer::answer_lines(Connection& c) {
+  while (!c.closing) {
+    auto line = c.framer.next_line();
+    if (!line) {
+      c.unsent += format_reply(ErrReply{line.error().message});
+      c.closing = true;
+      return;
+    }
+    if (!*line) return;
+    Answer answer = answer_request(store_, **line);
+    c.unsent += answer.reply;
+    c.closing = answer.close;
+    c.deadline = Clock::now() + options_.idle_timeout;
+    if (answer.decision && options_.on_decision) options_.on_decision(*answer.decision);
+  }
+}
+
+int ArbiterServer::poll_timeout_ms() const {
+  if (connections_.empty()) return -1;
+  Clock::time_point earliest = connections_.front()->deadline;
+  for (const auto& c : connections_) earliest = std::min(earliest, c->deadline);
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(earliest - Clock::now());
+  return static_cast<int>(std::clamp<int64_t>(left.count(), 0, 60'000));
+}
+
+void ArbiterServer::close_finished_and_idle() {
+  const auto now = Clock::now();
+  std::erase_if(connections_, [now](const std::unique_ptr<Connection>& c) {
+    return c->dead || (c->closing && c->unsent.empty()) || now >= c->deadline;
+  });
+}
+
+}  // namespace ftvm::disk

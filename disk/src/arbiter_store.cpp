@@ -1,0 +1,96 @@
+#include "disk/arbiter_store.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/file.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "disk/names.h"
+#include "durable_file.h"
+
+namespace ftvm::disk {
+namespace {
+
+Result<UniqueFd> lock_state_dir(const std::filesystem::path& state_dir) {
+  const auto path = state_dir / ArbiterStore::kLockFileName;
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!fd.valid()) {
+    return make_error(fmt::format("cannot open {}: {} (is --state-dir a writable directory?)",
+                                  path.string(), std::strerror(errno)));
+  }
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) {
+      return make_error(fmt::format(
+          "another arbiter is already using state dir {}; stop it, or give this one its own "
+          "--state-dir",
+          state_dir.string()));
+    }
+    return make_error(fmt::format("cannot lock {}: {}", path.string(), std::strerror(errno)));
+  }
+  return fd;
+}
+
+Result<ArbiterState> load_state(const std::filesystem::path& path) {
+  std::error_code error;
+  if (!std::filesystem::exists(path, error) && !error) return ArbiterState{};
+  auto text = read_whole_file(path);
+  if (!text) return text.error();
+  auto state = decode_state(*text);
+  if (!state) {
+    return make_error(fmt::format(
+        "arbiter state file {} is corrupt ({}). It records which side of each pair may run, so "
+        "it is not reset automatically: restore it from a copy, or delete it only once every "
+        "protected pair is stopped",
+        path.string(), state.error().message));
+  }
+  return state;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ArbiterStore>> ArbiterStore::open(const std::filesystem::path& state_dir) {
+  auto lock = lock_state_dir(state_dir);
+  if (!lock) return lock.error();
+  auto state = load_state(state_dir / kStateFileName);
+  if (!state) return state.error();
+  return std::unique_ptr<ArbiterStore>(
+      new ArbiterStore(state_dir, std::move(*lock), std::move(*state)));
+}
+
+Result<TasResult> ArbiterStore::test_and_set(const std::string& vm_id, uint64_t generation,
+                                             const std::string& side) {
+  if (auto r = check_vm_id(vm_id); !r) return r.error();
+  if (auto r = check_side(side); !r) return r.error();
+  const auto found = state_.find(vm_id);
+  if (found != state_.end()) {
+    const Winner& recorded = found->second;
+    if (generation < recorded.generation) {
+      return TasResult{false, recorded.side, recorded.generation,
+                       fmt::format("winner {}; generation {} has superseded {}", recorded.side,
+                                   recorded.generation, generation)};
+    }
+    if (generation == recorded.generation) {
+      const bool same = recorded.side == side;
+      return TasResult{same, recorded.side, generation,
+                       same ? "" : fmt::format("winner {}", recorded.side)};
+    }
+  }
+  ArbiterState next = state_;
+  next[vm_id] = Winner{side, generation};
+  if (auto r = replace_file_durably(state_dir_, kStateFileName, encode_state(next)); !r) {
+    return make_error(
+        fmt::format("could not record the decision durably, so nobody won: {}", r.error().message));
+  }
+  state_ = std::move(next);
+  return TasResult{true, side, generation, ""};
+}
+
+std::optional<Winner> ArbiterStore::query(const std::string& vm_id) const {
+  const auto found = state_.find(vm_id);
+  if (found == state_.end()) return std::nullopt;
+  return found->second;
+}
+
+}  // namespace ftvm::disk

@@ -1,0 +1,217 @@
+// The server and client together on 127.0.0.1: decisions, atomicity under racing clients,
+// malformed input, and what a client sees when nothing answers.
+#include "disk/arbiter_server.h"
+
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <thread>
+
+#include "disk/arbiter_client.h"
+#include "disk/tcp_listener.h"
+#include "temp_dir.h"
+
+namespace ftvm::disk {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::TempDir;
+
+// A server on a free loopback port, serving on its own thread.
+class RunningServer {
+ public:
+  explicit RunningServer(ArbiterServer::Options options = {}) {
+    auto store = ArbiterStore::open(dir_.path());
+    EXPECT_TRUE(store.ok()) << store.error().message;
+    store_ = std::move(*store);
+    auto listener = listen_tcp("127.0.0.1:0");
+    EXPECT_TRUE(listener.ok()) << listener.error().message;
+    address_ = *local_address(listener->get());
+    options.on_decision = [this](const Decision&) { ++decisions_; };
+    auto server = ArbiterServer::create(std::move(*listener), *store_, std::move(options));
+    EXPECT_TRUE(server.ok());
+    server_ = std::move(*server);
+    thread_ = std::thread([this] { EXPECT_TRUE(server_->run().ok()); });
+  }
+  ~RunningServer() {
+    server_->stop();
+    thread_.join();
+  }
+  const std::string& address() const { return address_; }
+  int decisions() const { return decisions_; }
+
+ private:
+  TempDir dir_;
+  std::unique_ptr<ArbiterStore> store_;
+  std::unique_ptr<ArbiterServer> server_;
+  std::string address_;
+  std::atomic<int> decisions_{0};
+  std::thread thread_;
+};
+
+// A raw connection, for what the client library would never send.
+class RawConnection {
+ public:
+  explicit RawConnection(const std::string& address) {
+    auto port = parse_host_port(address)->port;
+    fd_ = UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in in{};
+    in.sin_family = AF_INET;
+    in.sin_port = htons(port);
+    in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::connect(fd_.get(), reinterpret_cast<sockaddr*>(&in), sizeof in), 0);
+    timeval timeout{5, 0};
+    ::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  }
+  void send(const std::string& bytes) {
+    EXPECT_EQ(::send(fd_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(bytes.size()));
+  }
+  void shutdown_write() { ::shutdown(fd_.get(), SHUT_WR); }
+  // Everything until the server closes (or 5 s pass).
+  std::string receive_all() {
+    std::string all;
+    char buffer[512];
+    for (ssize_t n; (n = ::recv(fd_.get(), buffer, sizeof buffer, 0)) > 0;) {
+      all.append(buffer, static_cast<size_t>(n));
+    }
+    return all;
+  }
+
+ private:
+  UniqueFd fd_;
+};
+
+TEST(ArbiterServerTest, AnswersPingQueryAndTestAndSet) {
+  RunningServer server;
+  ASSERT_TRUE(ping(server.address(), 2s).ok());
+  auto none = query(server.address(), "vm", 2s);
+  ASSERT_TRUE(none.ok()) << none.error().message;
+  EXPECT_FALSE(none->has_value());
+
+  auto won = test_and_set(server.address(), "vm", 1, "backup", 2s);
+  ASSERT_TRUE(won.ok()) << won.error().message;
+  EXPECT_TRUE(won->won);
+  auto lost = test_and_set(server.address(), "vm", 1, "primary", 2s);
+  ASSERT_TRUE(lost.ok()) << lost.error().message;
+  EXPECT_FALSE(lost->won);
+  EXPECT_EQ(lost->winner, "backup");
+  auto winner = query(server.address(), "vm", 2s);
+  ASSERT_TRUE(winner.ok());
+  EXPECT_EQ(**winner, (Winner{"backup", 1}));
+  EXPECT_EQ(server.decisions(), 2);
+}
+
+TEST(ArbiterServerTest, ExactlyOneOfTwoRacingSidesWinsEachGeneration) {
+  RunningServer server;
+  constexpr int kRounds = 50;
+  for (int round = 0; round < kRounds; ++round) {
+    std::atomic<int> winners{0}, answers{0};
+    auto contend = [&](const std::string& side) {
+      auto outcome = test_and_set(server.address(), "race", round, side, 5s);
+      ASSERT_TRUE(outcome.ok()) << outcome.error().message;
+      ++answers;
+      if (outcome->won) ++winners;
+    };
+    std::thread primary(contend, "primary"), backup(contend, "backup");
+    primary.join();
+    backup.join();
+    ASSERT_EQ(answers, 2) << "round " << round;
+    ASSERT_EQ(winners, 1) << "round " << round;
+  }
+}
+
+TEST(ArbiterServerTest, ManyClientsAtOnce) {
+  RunningServer server;
+  std::vector<std::thread> clients;
+  std::atomic<int> winners{0};
+  for (int i = 0; i < 16; ++i) {
+    clients.emplace_back([&, i] {
+      auto outcome = test_and_set(server.address(), "crowd", 1, "side-" + std::to_string(i), 5s);
+      ASSERT_TRUE(outcome.ok()) << outcome.error().message;
+      if (outcome->won) ++winners;
+    });
+  }
+  for (auto& client : clients) client.join();
+  EXPECT_EQ(winners, 1);
+}
+
+TEST(ArbiterServerTest, ServesSeveralRequestsOnOneConnection) {
+  RunningServer server;
+  RawConnection connection(server.address());
+  connection.send("PING\nTAS vm 2 backup\nQUERY vm\n");
+  connection.shutdown_write();  // the server answers what it got, then closes
+  EXPECT_EQ(connection.receive_all(), "PONG\nWON 2\nWINNER backup 2\n");
+}
+
+TEST(ArbiterServerTest, AMalformedRequestGetsErrAndTheConnectionCloses) {
+  RunningServer server;
+  RawConnection connection(server.address());
+  connection.send("TAS vm 01 backup\nPING\n");
+  const std::string reply = connection.receive_all();
+  EXPECT_TRUE(reply.starts_with("ERR invalid generation '01'")) << reply;
+  EXPECT_EQ(reply.find("PONG"), std::string::npos) << "served after an error: " << reply;
+}
+
+TEST(ArbiterServerTest, AnOverlongLineGetsErrAndTheConnectionCloses) {
+  RunningServer server;
+  RawConnection connection(server.address());
+  connection.send(std::string(300, 'A'));
+  const std::string reply = connection.receive_all();
+  EXPECT_TRUE(reply.starts_with("ERR line too long")) << reply;
+}
+
+TEST(ArbiterServerTest, ClosesStalledConnections) {
+  ArbiterServer::Options options;
+  options.idle_timeout = 200ms;
+  RunningServer server(options);
+  RawConnection connection(server.address());
+  connection.send("PIN");
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(connection.receive_all(), "");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+  EXPECT_TRUE(ping(server.address(), 2s).ok());
+}
+
+TEST(ArbiterServerTest, AClosedPortIsAnErrorQuickly) {
+  std::string address;
+  {
+    auto listener = listen_tcp("127.0.0.1:0");
+    ASSERT_TRUE(listener.ok());
+    address = *local_address(listener->get());
+  }
+  const auto start = std::chrono::steady_clock::now();
+  auto outcome = test_and_set(address, "vm", 1, "backup", 2s);
+  ASSERT_FALSE(outcome.ok());
+  EXPECT_TRUE(outcome.error().message.starts_with("arbiter unreachable at " + address + ": "))
+      << outcome.error().message;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+}
+
+TEST(ArbiterServerTest, ASilentPeerTimesOut) {
+  // Listening but never accepting: the connection completes in the backlog, no reply comes.
+  auto listener = listen_tcp("127.0.0.1:0");
+  ASSERT_TRUE(listener.ok());
+  const std::string address = *local_address(listener->get());
+  auto outcome = ping(address, 300ms);
+  ASSERT_FALSE(outcome.ok());
+  EXPECT_NE(outcome.error().message.find("timed out"), std::string::npos)
+      << outcome.error().message;
+}
+
+TEST(ArbiterServerTest, StopBeforeRunReturnsAtOnce) {
+  TempDir dir;
+  auto store = ArbiterStore::open(dir.path());
+  ASSERT_TRUE(store.ok());
+  auto listener = listen_tcp("127.0.0.1:0");
+  ASSERT_TRUE(listener.ok());
+  auto server = ArbiterServer::create(std::move(*listener), **store, {});
+  ASSERT_TRUE(server.ok());
+  (*server)->stop();
+  EXPECT_TRUE((*server)->run().ok());
+}
+
+}  // namespace
+}  // namespace ftvm::disk
