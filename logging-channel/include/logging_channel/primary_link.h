@@ -1,0 +1,139 @@
+// The primary's end of the logging channel. The vCPU thread appends log entries (it is the
+// recorder's EntrySink); a link thread packs them into chunks, sends them with horizons and
+// heartbeats, reads the backup's acks, releases held outputs through the OutputGate, tracks
+// the lag and watches the backup with the two timeouts of PeerMonitor.
+//
+//   vCPU thread --append()--> chunk builder --(flush: urgent, interval or size)--> socket
+//   socket --Ack--> OutputGate::release_through, LagTracker::backup_at, PeerMonitor::heard
+//
+// Once the backup is lost, append() drops entries (nobody will replay them) and never blocks.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "logging_channel/frame.h"
+#include "logging_channel/lag_tracker.h"
+#include "logging_channel/latency.h"
+#include "logging_channel/messages.h"
+#include "logging_channel/output_gate.h"
+#include "logging_channel/peer_monitor.h"
+#include "replay/chunk.h"
+#include "replay/entry_sink.h"
+#include "vmm/unique_fd.h"
+
+namespace ftvm::channel {
+
+struct PrimaryLinkOptions {
+  LinkTimeouts timeouts;
+  // Entries wait at most this long to be sent (batching); an output waiting for its ack is
+  // sent at once.
+  std::chrono::microseconds flush_interval{2000};
+  // The log not yet sent. Beyond it the vCPU waits (backpressure) until the link drains.
+  size_t max_buffered_bytes = size_t{64} << 20;
+};
+
+struct PrimaryLinkStats {
+  uint64_t entries = 0;  // appended
+  uint64_t chunks = 0;
+  uint64_t frames = 0;
+  uint64_t bytes_sent = 0;
+  uint64_t acked_lsn = 0;     // entries the backup has received
+  uint64_t replayed_lsn = 0;  // entries the backup has applied
+  uint64_t backup_exit_count = 0;
+  uint64_t backpressure_waits = 0;
+  LatencySummary round_trip;
+  std::string peer_state;
+};
+
+class PrimaryLink final : public replay::EntrySink {
+ public:
+  PrimaryLink(UniqueFd socket, FrameKey key, OutputGate& gate, LagTracker& lag,
+              PrimaryLinkOptions options);
+  ~PrimaryLink() override;
+  PrimaryLink(const PrimaryLink&) = delete;
+  PrimaryLink& operator=(const PrimaryLink&) = delete;
+
+  // Before start(): tells the backup what to build.
+  Result<void> send_hello(const Hello& hello);
+  // Starts the link thread. `peer_lost` runs once, on that thread, when the backup is declared
+  // lost (its reason says why).
+  void start(std::function<void(const std::string& reason)> peer_lost);
+
+  // vCPU thread.
+  Result<void> append(const replay::TraceEntry& entry) override;
+  uint64_t next_lsn() const;
+  // An output waits for the ack of everything appended so far: send it without batching.
+  void flush_now();
+  void set_exit_count(uint64_t exit_count) { exit_count_.store(exit_count); }
+
+  // Orderly end: sends what is left and a Goodbye, then stops the thread.
+  void goodbye(const std::string& reason);
+  // Fault injection: from now on send nothing and ignore everything received, leaving the
+  // socket open, as a network partition would.
+  void cut() { cut_.store(true); }
+
+  bool lost() const { return lost_.load(); }
+  PrimaryLinkStats stats() const;
+
+ private:
+  using Clock = std::chrono::steady_clock;
+
+  void loop();
+  bool send_message(const Message& message);
+  void flush_if_due(Clock::time_point now, bool force);
+  void receive();
+  void handle(const Message& message, Clock::time_point now);
+  void lose(const std::string& reason);
+  void wake();
+  int poll_timeout_ms(Clock::time_point now) const;
+
+  UniqueFd socket_;
+  UniqueFd wake_fd_;
+  FrameEncoder encoder_;
+  FrameDecoder decoder_;
+  OutputGate& gate_;
+  LagTracker& lag_;
+  PrimaryLinkOptions options_;
+  PeerMonitor monitor_;
+  std::function<void(const std::string&)> peer_lost_;
+
+  // Shared with the vCPU thread.
+  mutable std::mutex mutex_;
+  std::condition_variable drained_;
+  replay::ChunkBuilder builder_;
+  std::deque<std::vector<uint8_t>> ready_;  // finished chunks not yet sent
+  size_t buffered_bytes_ = 0;
+  Clock::time_point first_unsent_{};
+  bool urgent_ = false;
+  uint64_t entries_ = 0;
+  uint64_t backpressure_waits_ = 0;
+
+  // Link thread only (stats() reads them under stats_mutex_).
+  mutable std::mutex stats_mutex_;
+  uint64_t chunks_ = 0;
+  uint64_t frames_ = 0;
+  uint64_t bytes_sent_ = 0;
+  uint64_t acked_lsn_ = 0;
+  uint64_t replayed_lsn_ = 0;
+  uint64_t backup_exit_count_ = 0;
+  LatencyRecorder round_trip_;
+  Clock::time_point last_sent_{};
+  std::string goodbye_reason_;
+
+  std::atomic<uint64_t> exit_count_{0};
+  std::atomic<PeerMonitor::State> peer_state_{PeerMonitor::State::kAlive};
+  std::atomic<bool> lost_{false};
+  std::atomic<bool> cut_{false};
+  std::atomic<bool> quit_{false};
+  std::thread thread_;
+};
+
+}  // namespace ftvm::channel

@@ -1,0 +1,205 @@
+#include "logging_channel/backup_link.h"
+
+#include <fmt/format.h>
+#include <poll.h>
+
+#include <array>
+
+#include "logging_channel/tcp.h"
+#include "replay/chunk.h"
+
+namespace ftvm::channel {
+namespace {
+
+constexpr size_t kReceiveBytes = 256 << 10;
+
+}  // namespace
+
+BackupLink::BackupLink(UniqueFd socket, FrameKey key, replay::LogFeed& feed, LinkTimeouts timeouts)
+    : socket_(std::move(socket)),
+      encoder_(key),
+      decoder_(key),
+      feed_(feed),
+      timeouts_(timeouts),
+      monitor_(timeouts, Clock::now()) {}
+
+BackupLink::~BackupLink() {
+  quit_.store(true);
+  if (thread_.joinable()) thread_.join();
+}
+
+Result<Hello> BackupLink::receive_hello(std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  std::vector<uint8_t> buffer(kReceiveBytes);
+  for (;;) {
+    auto message = decoder_.next();
+    if (!message)
+      return make_error("rejected the primary's first message: " + message.error().message);
+    if (*message) {
+      if (auto* hello = std::get_if<Hello>(&**message)) {
+        if (hello->protocol_version != kProtocolVersion) {
+          return make_error(fmt::format("the primary speaks channel protocol {}, this backup {}",
+                                        hello->protocol_version, kProtocolVersion));
+        }
+        return std::move(*hello);
+      }
+      return make_error(
+          fmt::format("the primary's first message is a {}, not a hello", message_name(**message)));
+    }
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) return make_error("the primary sent no VM within the timeout");
+    auto got = receive_some(socket_.get(), buffer, left);
+    if (!got) return make_error("the channel to the primary failed: " + got.error().message);
+    if (!*got) continue;
+    if (**got == 0) return make_error("the primary closed the channel before sending the VM");
+    bytes_received_ += **got;
+    decoder_.feed(std::span<const uint8_t>(buffer.data(), **got));
+  }
+}
+
+void BackupLink::start(std::function<void(const std::string&)> peer_lost) {
+  peer_lost_ = std::move(peer_lost);
+  monitor_.heard(Clock::now());
+  thread_ = std::thread([this] { loop(); });
+}
+
+void BackupLink::goodbye(const std::string& reason) {
+  {
+    std::lock_guard lock(goodbye_mutex_);
+    goodbye_reason_ = reason;
+  }
+  quit_.store(true);
+  if (thread_.joinable()) thread_.join();
+}
+
+void BackupLink::send_ack(uint64_t echo_sent_ns) {
+  if (cut_.load() || lost_.load()) return;
+  const Ack ack{received_lsn_.load(), replayed_lsn_.load(), exit_count_.load(), echo_sent_ns};
+  if (auto r = send_all(socket_.get(), encoder_.encode(ack), timeouts_.declare); !r) {
+    lose("cannot send to the primary: " + r.error().message, false);
+    return;
+  }
+  last_sent_ = Clock::now();
+}
+
+// Every entry of a chunk is checked (checksum, LSN continuity, decodable) before any of it
+// reaches the replayer: a bad chunk is never partly applied.
+bool BackupLink::accept_chunk(const LogChunk& message) {
+  auto step = replay::parse_chunk(message.chunk, stream_offset_, next_lsn_);
+  if (!step) {
+    lose("rejected a log chunk from the primary: " + step.error().message, false);
+    return false;
+  }
+  auto* chunk = std::get_if<replay::DecodedChunk>(&*step);
+  if (chunk == nullptr || chunk->info.total_bytes() != message.chunk.size()) {
+    lose("rejected a log chunk from the primary: its frame does not hold exactly one chunk", false);
+    return false;
+  }
+  stream_offset_ += message.chunk.size();
+  next_lsn_ += chunk->info.entry_count;
+  received_lsn_.store(next_lsn_);
+  ++chunks_;
+  feed_.push(std::move(chunk->entries));
+  return true;
+}
+
+void BackupLink::handle(Message& message, Clock::time_point now) {
+  monitor_.heard(now);
+  if (auto* chunk = std::get_if<LogChunk>(&message)) {
+    if (!accept_chunk(*chunk)) return;
+    released_output_bytes_.store(chunk->released_output_bytes);
+    send_ack(chunk->sent_ns);
+    return;
+  }
+  if (const auto* beat = std::get_if<Heartbeat>(&message)) {
+    released_output_bytes_.store(beat->released_output_bytes);
+    primary_exit_count_.store(beat->primary_exit_count);
+    send_ack(beat->sent_ns);
+    return;
+  }
+  if (const auto* bye = std::get_if<Goodbye>(&message)) {
+    lose("the primary ended the log: " + bye->reason, true);
+    return;
+  }
+  lose(fmt::format("protocol error: the primary sent a {} message after the hello",
+                   message_name(message)),
+       false);
+}
+
+void BackupLink::receive() {
+  std::vector<uint8_t> buffer(kReceiveBytes);
+  auto got = receive_some(socket_.get(), buffer, std::chrono::milliseconds(0));
+  if (!got) {
+    lose("the channel to the primary failed: " + got.error().message, false);
+    return;
+  }
+  if (!*got) return;
+  if (**got == 0) {
+    lose("the primary closed the channel (connection ended)", false);
+    return;
+  }
+  if (cut_.load()) return;  // a partition: the bytes never arrived
+  bytes_received_ += **got;
+  decoder_.feed(std::span<const uint8_t>(buffer.data(), **got));
+  const auto now = Clock::now();
+  while (!lost_.load()) {
+    auto message = decoder_.next();
+    if (!message) {
+      lose("rejected a message from the primary: " + message.error().message, false);
+      return;
+    }
+    if (!*message) return;
+    handle(**message, now);
+  }
+}
+
+void BackupLink::loop() {
+  while (!lost_.load() && !quit_.load()) {
+    pollfd fd{socket_.get(), POLLIN, 0};
+    ::poll(&fd, 1, static_cast<int>(timeouts_.heartbeat.count()));
+    if (fd.revents) receive();
+    if (lost_.load()) break;
+    // Acks double as the backup's heartbeats; progress reports ride on them too.
+    if (Clock::now() - last_sent_ >= timeouts_.heartbeat) send_ack(0);
+    auto state = monitor_.check(Clock::now());
+    peer_state_.store(monitor_.state());
+    if (state == PeerMonitor::State::kDeclared) {
+      lose(monitor_.reason(), false);
+    } else if (state == PeerMonitor::State::kSuspected) {
+      fmt::print(stderr, "ftvm: backup: primary suspected: {} ms without a message\n",
+                 timeouts_.suspect.count());
+    }
+  }
+  if (lost_.load() || cut_.load()) return;
+  std::string reason;
+  {
+    std::lock_guard lock(goodbye_mutex_);
+    reason = goodbye_reason_;
+  }
+  [[maybe_unused]] auto r =
+      send_all(socket_.get(), encoder_.encode(Goodbye{reason}), timeouts_.declare);
+}
+
+void BackupLink::lose(const std::string& reason, bool orderly) {
+  if (lost_.exchange(true)) return;
+  monitor_.declare(reason);
+  peer_state_.store(PeerMonitor::State::kDeclared);
+  feed_.close(reason);
+  if (!orderly && !quit_.load() && peer_lost_) peer_lost_(reason);
+}
+
+BackupLinkStats BackupLink::stats() const {
+  BackupLinkStats s;
+  s.received_lsn = received_lsn_.load();
+  s.replayed_lsn = replayed_lsn_.load();
+  s.exit_count = exit_count_.load();
+  s.chunks = chunks_.load();
+  s.bytes_received = bytes_received_.load();
+  s.primary_exit_count = primary_exit_count_.load();
+  s.released_output_bytes = released_output_bytes_.load();
+  s.peer_state = cut_.load() ? "cut" : peer_state_name(peer_state_.load());
+  return s;
+}
+
+}  // namespace ftvm::channel

@@ -1,0 +1,298 @@
+#include "logging_channel/primary_link.h"
+
+#include <fmt/format.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+
+#include "logging_channel/tcp.h"
+
+namespace ftvm::channel {
+namespace {
+
+// Chunks are cut at this size so that one large checkpoint does not delay the acks of the
+// small entries behind it more than necessary.
+constexpr size_t kChunkCutBytes = 256 << 10;
+constexpr size_t kReceiveBytes = 64 << 10;
+
+uint64_t steady_ns(std::chrono::steady_clock::time_point t) {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
+}
+
+}  // namespace
+
+PrimaryLink::PrimaryLink(UniqueFd socket, FrameKey key, OutputGate& gate, LagTracker& lag,
+                         PrimaryLinkOptions options)
+    : socket_(std::move(socket)),
+      wake_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
+      encoder_(key),
+      decoder_(key),
+      gate_(gate),
+      lag_(lag),
+      options_(options),
+      monitor_(options.timeouts, Clock::now()) {}
+
+PrimaryLink::~PrimaryLink() {
+  quit_.store(true);
+  wake();
+  if (thread_.joinable()) thread_.join();
+}
+
+Result<void> PrimaryLink::send_hello(const Hello& hello) {
+  const auto frame = encoder_.encode(hello);
+  if (auto r = send_all(socket_.get(), frame, options_.timeouts.declare * 10); !r) {
+    return make_error("cannot send the VM to the backup: " + r.error().message);
+  }
+  bytes_sent_ += frame.size();
+  ++frames_;
+  last_sent_ = Clock::now();
+  return {};
+}
+
+void PrimaryLink::start(std::function<void(const std::string&)> peer_lost) {
+  peer_lost_ = std::move(peer_lost);
+  monitor_.heard(Clock::now());
+  thread_ = std::thread([this] { loop(); });
+}
+
+Result<void> PrimaryLink::append(const replay::TraceEntry& entry) {
+  std::unique_lock lock(mutex_);
+  if (lost_.load()) return {};
+  while (buffered_bytes_ > options_.max_buffered_bytes && !lost_.load()) {
+    ++backpressure_waits_;
+    drained_.wait_for(lock, std::chrono::milliseconds(100));
+  }
+  if (lost_.load()) return {};
+  const size_t before = builder_.payload_bytes();
+  if (auto r = builder_.add(entry); !r) return r;
+  if (builder_.entry_count() == 1 && ready_.empty()) first_unsent_ = Clock::now();
+  buffered_bytes_ += builder_.payload_bytes() - before;
+  ++entries_;
+  if (builder_.payload_bytes() >= kChunkCutBytes) {
+    ready_.push_back(builder_.finish());
+    urgent_ = true;
+    lock.unlock();
+    wake();
+  }
+  return {};
+}
+
+uint64_t PrimaryLink::next_lsn() const {
+  std::lock_guard lock(mutex_);
+  return builder_.next_lsn();
+}
+
+void PrimaryLink::flush_now() {
+  {
+    std::lock_guard lock(mutex_);
+    urgent_ = true;
+  }
+  wake();
+}
+
+void PrimaryLink::wake() {
+  const uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(wake_fd_.get(), &one, sizeof(one));
+}
+
+void PrimaryLink::goodbye(const std::string& reason) {
+  {
+    std::lock_guard lock(mutex_);
+    goodbye_reason_ = reason;
+  }
+  quit_.store(true);
+  wake();
+  if (thread_.joinable()) thread_.join();
+}
+
+bool PrimaryLink::send_message(const Message& message) {
+  const auto frame = encoder_.encode(message);
+  if (auto r = send_all(socket_.get(), frame, options_.timeouts.declare); !r) {
+    lose("cannot send to the backup: " + r.error().message);
+    return false;
+  }
+  std::lock_guard lock(stats_mutex_);
+  bytes_sent_ += frame.size();
+  ++frames_;
+  last_sent_ = Clock::now();
+  return true;
+}
+
+void PrimaryLink::flush_if_due(Clock::time_point now, bool force) {
+  std::deque<std::vector<uint8_t>> chunks;
+  {
+    std::lock_guard lock(mutex_);
+    const bool pending = !builder_.empty() || !ready_.empty();
+    if (!pending) return;
+    if (!force && !urgent_ && now - first_unsent_ < options_.flush_interval) return;
+    if (!builder_.empty()) ready_.push_back(builder_.finish());
+    chunks.swap(ready_);
+    urgent_ = false;
+  }
+  for (auto& chunk : chunks) {
+    const size_t payload = chunk.size() - replay::kChunkHeaderBytes;
+    LogChunk message{steady_ns(Clock::now()), gate_.released_bytes(), std::move(chunk)};
+    if (!send_message(message)) return;
+    {
+      std::lock_guard lock(stats_mutex_);
+      ++chunks_;
+    }
+    std::lock_guard lock(mutex_);
+    buffered_bytes_ -= std::min(buffered_bytes_, payload);
+  }
+  drained_.notify_all();
+}
+
+void PrimaryLink::handle(const Message& message, Clock::time_point now) {
+  if (const auto* ack = std::get_if<Ack>(&message)) {
+    monitor_.heard(now);
+    gate_.release_through(ack->received_lsn);
+    lag_.backup_at(ack->replay_exit_count, now);
+    std::lock_guard lock(stats_mutex_);
+    acked_lsn_ = std::max(acked_lsn_, ack->received_lsn);
+    replayed_lsn_ = ack->replayed_lsn;
+    backup_exit_count_ = ack->replay_exit_count;
+    const uint64_t now_ns = steady_ns(now);
+    if (ack->echo_sent_ns != 0 && ack->echo_sent_ns <= now_ns) {
+      round_trip_.add(std::chrono::nanoseconds(now_ns - ack->echo_sent_ns));
+    }
+    return;
+  }
+  if (const auto* bye = std::get_if<Goodbye>(&message)) {
+    lose("the backup closed the channel: " + bye->reason);
+    return;
+  }
+  lose(fmt::format("protocol error: the backup sent a {} message", message_name(message)));
+}
+
+void PrimaryLink::receive() {
+  std::array<uint8_t, kReceiveBytes> buffer;
+  auto got = receive_some(socket_.get(), buffer, std::chrono::milliseconds(0));
+  if (!got) {
+    lose("the channel to the backup failed: " + got.error().message);
+    return;
+  }
+  if (!*got) return;
+  if (**got == 0) {
+    lose("the backup closed the channel (connection ended)");
+    return;
+  }
+  if (cut_.load()) return;  // a partition: the bytes never arrived
+  decoder_.feed(std::span<const uint8_t>(buffer.data(), **got));
+  const auto now = Clock::now();
+  while (!lost_.load()) {
+    auto message = decoder_.next();
+    if (!message) {
+      lose("rejected a message from the backup: " + message.error().message);
+      return;
+    }
+    if (!*message) return;
+    handle(**message, now);
+  }
+}
+
+int PrimaryLink::poll_timeout_ms(Clock::time_point now) const {
+  Clock::time_point next = monitor_.next_deadline();
+  {
+    std::lock_guard lock(stats_mutex_);
+    next = std::min(next, last_sent_ + options_.timeouts.heartbeat);
+  }
+  {
+    std::lock_guard lock(mutex_);
+    if (!builder_.empty() || !ready_.empty()) {
+      next = std::min(next, first_unsent_ + options_.flush_interval);
+    }
+  }
+  if (next <= now) return 0;
+  const auto wait = std::chrono::ceil<std::chrono::milliseconds>(next - now);
+  return static_cast<int>(std::min<int64_t>(wait.count(), 100));
+}
+
+void PrimaryLink::loop() {
+  while (!lost_.load() && !quit_.load()) {
+    std::array<pollfd, 2> fds{{{socket_.get(), POLLIN, 0}, {wake_fd_.get(), POLLIN, 0}}};
+    ::poll(fds.data(), fds.size(), poll_timeout_ms(Clock::now()));
+    if (fds[1].revents) {
+      uint64_t count;
+      [[maybe_unused]] auto n = ::read(wake_fd_.get(), &count, sizeof(count));
+    }
+    if (fds[0].revents) receive();
+    if (lost_.load()) break;
+    const auto now = Clock::now();
+    if (!cut_.load()) {
+      flush_if_due(now, false);
+      bool heartbeat_due;
+      {
+        std::lock_guard lock(stats_mutex_);
+        heartbeat_due = now - last_sent_ >= options_.timeouts.heartbeat;
+      }
+      if (heartbeat_due && !lost_.load()) {
+        send_message(Heartbeat{steady_ns(now), gate_.released_bytes(), exit_count_.load()});
+      }
+    }
+    auto state = monitor_.check(Clock::now());
+    peer_state_.store(monitor_.state());
+    if (state) {
+      if (*state == PeerMonitor::State::kDeclared) {
+        lose(monitor_.reason());
+      } else {
+        fmt::print(stderr, "ftvm: primary: backup suspected: {} ms without a message\n",
+                   options_.timeouts.suspect.count());
+      }
+    }
+  }
+  if (lost_.load() || cut_.load()) return;
+  // An orderly end: send the rest, wait for the backup to acknowledge it (so every held output
+  // is released), then say goodbye.
+  flush_if_due(Clock::now(), true);
+  const uint64_t last = next_lsn();
+  const auto deadline = Clock::now() + options_.timeouts.declare;
+  while (!lost_.load() && Clock::now() < deadline) {
+    {
+      std::lock_guard lock(stats_mutex_);
+      if (acked_lsn_ >= last) break;
+    }
+    pollfd fd{socket_.get(), POLLIN, 0};
+    if (::poll(&fd, 1, 10) > 0) receive();
+  }
+  std::string reason;
+  {
+    std::lock_guard lock(mutex_);
+    reason = goodbye_reason_;
+  }
+  if (!lost_.load()) send_message(Goodbye{reason});
+}
+
+void PrimaryLink::lose(const std::string& reason) {
+  if (lost_.exchange(true)) return;
+  monitor_.declare(reason);
+  peer_state_.store(PeerMonitor::State::kDeclared);
+  drained_.notify_all();
+  if (quit_.load()) return;  // ending anyway: nothing to decide
+  if (peer_lost_) peer_lost_(reason);
+}
+
+PrimaryLinkStats PrimaryLink::stats() const {
+  PrimaryLinkStats s;
+  {
+    std::lock_guard lock(mutex_);
+    s.entries = entries_;
+    s.backpressure_waits = backpressure_waits_;
+  }
+  std::lock_guard lock(stats_mutex_);
+  s.chunks = chunks_;
+  s.frames = frames_;
+  s.bytes_sent = bytes_sent_;
+  s.acked_lsn = acked_lsn_;
+  s.replayed_lsn = replayed_lsn_;
+  s.backup_exit_count = backup_exit_count_;
+  s.round_trip = round_trip_.summary();
+  s.peer_state = cut_.load() ? "cut" : peer_state_name(peer_state_.load());
+  return s;
+}
+
+}  // namespace ftvm::channel

@@ -1,0 +1,158 @@
+// The two ends of the channel, connected over loopback TCP: the log arrives whole and in order,
+// acks release held outputs, and a lost peer is noticed by either way it can be lost.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <future>
+
+#include "logging_channel/backup_link.h"
+#include "logging_channel/primary_link.h"
+#include "logging_channel/tcp.h"
+
+namespace ftvm::channel {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+
+class CollectingConsole final : public ConsoleSink {
+ public:
+  void write(std::span<const uint8_t> bytes) override {
+    std::lock_guard lock(mutex_);
+    text_.append(bytes.begin(), bytes.end());
+  }
+  std::string text() const {
+    std::lock_guard lock(mutex_);
+    return text_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::string text_;
+};
+
+const LinkTimeouts kFast{5ms, 30ms, 120ms};
+
+struct Connected {
+  UniqueFd primary;
+  UniqueFd backup;
+};
+
+Connected connect_pair() {
+  auto listener = listen_tcp(*Endpoint::parse("127.0.0.1:0"));
+  EXPECT_TRUE(listener) << listener.error().message;
+  auto at = local_endpoint(listener->get());
+  auto connecting = std::async(std::launch::async, [&] { return connect_tcp(*at, 2000ms); });
+  auto accepted = accept_tcp(listener->get(), 2000ms);
+  auto connected = connecting.get();
+  EXPECT_TRUE(accepted && connected);
+  return {std::move(*accepted), std::move(*connected)};
+}
+
+class LinksTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto sockets = connect_pair();
+    PrimaryLinkOptions options;
+    options.timeouts = kFast;
+    primary_ = std::make_unique<PrimaryLink>(std::move(sockets.primary), FrameKey::none(), gate_,
+                                             lag_, options);
+    backup_ =
+        std::make_unique<BackupLink>(std::move(sockets.backup), FrameKey::none(), feed_, kFast);
+    ASSERT_TRUE(primary_->send_hello(Hello{kProtocolVersion, "vm1", 1, {1, 2}, {3, 4, 5}}));
+    auto hello = backup_->receive_hello(2000ms);
+    ASSERT_TRUE(hello) << hello.error().message;
+    EXPECT_EQ(hello->vm_id, "vm1");
+    EXPECT_EQ(hello->guest_image, (std::vector<uint8_t>{3, 4, 5}));
+  }
+
+  // Waits until the feed has `count` entries in total (or 2 s pass).
+  std::vector<replay::LoggedEntry> take_entries(size_t count) {
+    const auto deadline = replay::LogFeed::Clock::now() + 2s;
+    while (received_.size() < count && replay::LogFeed::Clock::now() < deadline) {
+      auto batch = feed_.wait(replay::LogFeed::Clock::now() + 10ms);
+      for (auto& e : batch.entries) received_.push_back(std::move(e));
+      if (batch.closed) closed_ = batch.closed;
+    }
+    return received_;
+  }
+
+  std::optional<std::string> wait_closed() {
+    const auto deadline = replay::LogFeed::Clock::now() + 2s;
+    while (!closed_ && replay::LogFeed::Clock::now() < deadline) {
+      auto batch = feed_.wait(replay::LogFeed::Clock::now() + 10ms);
+      if (batch.closed) closed_ = batch.closed;
+    }
+    return closed_;
+  }
+
+  CollectingConsole console_;
+  OutputGate gate_{console_};
+  LagTracker lag_;
+  replay::LogFeed feed_;
+  std::unique_ptr<PrimaryLink> primary_;
+  std::unique_ptr<BackupLink> backup_;
+  std::vector<replay::LoggedEntry> received_;
+  std::optional<std::string> closed_;
+};
+
+TEST_F(LinksTest, TheLogArrivesInOrderAndAcksReleaseHeldOutput) {
+  std::promise<std::string> primary_lost;
+  primary_->start([&](const std::string& why) { primary_lost.set_value(why); });
+  backup_->start(nullptr);
+  for (uint64_t e = 1; e <= 100; ++e) {
+    ASSERT_TRUE(
+        primary_->append(replay::TimerEntry{{e, replay::LandmarkKind::kSynchronous, {}}, 1}));
+    ASSERT_TRUE(primary_->append(replay::HorizonEntry{e}));
+  }
+  const uint64_t tag = primary_->next_lsn();
+  gate_.hold(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>("hello\n"), 6), tag);
+  EXPECT_EQ(console_.text(), "");  // nothing leaves before the backup has the log
+  primary_->flush_now();
+  auto entries = take_entries(200);
+  ASSERT_EQ(entries.size(), 200u);
+  for (size_t i = 0; i < entries.size(); ++i) EXPECT_EQ(entries[i].lsn, i);
+  EXPECT_EQ(std::get<replay::HorizonEntry>(entries[199].entry).exit_count, 100u);
+  const auto deadline = std::chrono::steady_clock::now() + 2s;
+  while (console_.text().empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(1ms);
+  }
+  EXPECT_EQ(console_.text(), "hello\n");
+  EXPECT_GE(primary_->stats().acked_lsn, tag);
+
+  primary_->goodbye("test over");
+  EXPECT_THAT(wait_closed().value_or(""), HasSubstr("test over"));
+  EXPECT_EQ(primary_lost.get_future().wait_for(0ms), std::future_status::timeout);
+}
+
+TEST_F(LinksTest, ABackupThatGoesAwayIsDeclaredAtOnce) {
+  std::promise<std::string> lost;
+  primary_->start([&](const std::string& why) { lost.set_value(why); });
+  backup_.reset();  // closes its socket
+  auto future = lost.get_future();
+  ASSERT_EQ(future.wait_for(2s), std::future_status::ready);
+  EXPECT_THAT(future.get(), HasSubstr("closed"));
+  EXPECT_TRUE(primary_->lost());
+  // A lost link never blocks the vCPU.
+  EXPECT_TRUE(primary_->append(replay::HorizonEntry{1}));
+}
+
+TEST_F(LinksTest, ACutChannelIsDeclaredOnBothSidesAfterTheTimeout) {
+  std::promise<std::string> primary_lost;
+  std::promise<std::string> backup_lost;
+  primary_->start([&](const std::string& why) { primary_lost.set_value(why); });
+  backup_->start([&](const std::string& why) { backup_lost.set_value(why); });
+  std::this_thread::sleep_for(50ms);
+  EXPECT_FALSE(primary_->lost());  // heartbeats keep an idle channel alive
+  primary_->cut();
+  auto p = primary_lost.get_future();
+  auto b = backup_lost.get_future();
+  ASSERT_EQ(p.wait_for(2s), std::future_status::ready);
+  ASSERT_EQ(b.wait_for(2s), std::future_status::ready);
+  EXPECT_THAT(p.get(), HasSubstr("nothing heard"));
+  EXPECT_THAT(b.get(), HasSubstr("nothing heard"));
+  EXPECT_TRUE(wait_closed().has_value());
+}
+
+}  // namespace
+}  // namespace ftvm::channel
