@@ -1,0 +1,88 @@
+// The messages of the logging channel between a primary and its backup (docs/protocol.md).
+// Each travels as the payload of one frame (frame.h); message_codec.h lays out the bytes.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "replay/chunk.h"
+
+namespace ftvm::channel {
+
+inline constexpr uint32_t kProtocolVersion = 1;
+
+// Bounds on the variable-length fields. A decoder rejects anything larger before allocating,
+// so a corrupt or hostile length cannot make a peer allocate gigabytes.
+inline constexpr size_t kMaxVmIdBytes = 256;
+inline constexpr size_t kMaxTraceHeaderBytes = size_t{1} << 20;
+inline constexpr size_t kMaxGuestImageBytes = size_t{64} << 20;
+inline constexpr size_t kMaxLogChunkBytes =
+    replay::kChunkHeaderBytes + replay::kMaxChunkPayloadBytes;
+inline constexpr size_t kMaxGoodbyeReasonBytes = 4096;
+
+// primary -> backup, first message: everything the backup needs to build the same VM.
+struct Hello {
+  uint32_t protocol_version = kProtocolVersion;
+  std::string vm_id;
+  uint64_t generation = 0;
+  std::vector<uint8_t> trace_header;  // an encoded replay::TraceHeader
+  std::vector<uint8_t> guest_image;
+  bool operator==(const Hello&) const = default;
+};
+
+// primary -> backup: one chunk of the log exactly as replay::ChunkBuilder::finish() framed it
+// (entries with LSNs).
+struct LogChunk {
+  uint64_t sent_ns = 0;
+  uint64_t released_output_bytes = 0;
+  std::vector<uint8_t> chunk;
+  bool operator==(const LogChunk&) const = default;
+};
+
+// primary -> backup when nothing else was sent for a heartbeat interval.
+struct Heartbeat {
+  uint64_t sent_ns = 0;
+  uint64_t released_output_bytes = 0;
+  uint64_t primary_exit_count = 0;
+  bool operator==(const Heartbeat&) const = default;
+};
+
+// backup -> primary, for every LogChunk and Heartbeat.
+struct Ack {
+  uint64_t received_lsn = 0;       // log entries received: the next LSN expected
+  uint64_t replayed_lsn = 0;       // log entries applied
+  uint64_t replay_exit_count = 0;  // the backup's exit count E
+  uint64_t echo_sent_ns = 0;       // sent_ns of the latest LogChunk/Heartbeat, for round trips
+  bool operator==(const Ack&) const = default;
+};
+
+// Either direction: the sender closes the channel on purpose and says why, so the peer can
+// tell a deliberate end from a failure.
+struct Goodbye {
+  std::string reason;
+  bool operator==(const Goodbye&) const = default;
+};
+
+using Message = std::variant<Hello, LogChunk, Heartbeat, Ack, Goodbye>;
+
+// The frame's message type byte. Zero is never sent, so a zeroed frame is rejected.
+enum class MessageType : uint8_t {
+  kHello = 1,
+  kLogChunk = 2,
+  kHeartbeat = 3,
+  kAck = 4,
+  kGoodbye = 5,
+};
+
+MessageType message_type(const Message& m);
+
+// "hello", "log", "heartbeat", "ack", "goodbye".
+const char* message_name(const Message& m);
+const char* message_name(MessageType type);
+// Whether a frame's type byte names a message of this protocol version.
+bool is_message_type(uint8_t type);
+
+}  // namespace ftvm::channel

@@ -1,0 +1,75 @@
+// The output rule: an external output leaves only after the backup acknowledged the log that
+// produced it, so whatever the outside world saw, a backup that takes over can reproduce.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <span>
+#include <vector>
+
+#include "logging_channel/latency.h"
+#include "vmm/devices/console.h"
+
+namespace ftvm::channel {
+
+// Holds console output until Ack::received_lsn reaches the LSN each output requires.
+//
+// Outputs leave in the order they were held, even when a later one requires a smaller LSN
+// than an earlier one: the console is a byte stream, and letting the later bytes overtake
+// would reorder what the guest wrote. Required LSNs are normally non-decreasing anyway.
+//
+// Thread-safe. Downstream writes happen under the gate's lock, so two threads releasing at
+// once cannot interleave or reorder them; the downstream sink must therefore not call back
+// into the gate.
+class OutputGate {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  explicit OutputGate(ConsoleSink& downstream);
+
+  // vCPU thread. `required_lsn`: the number of log entries the backup must have acknowledged
+  // (Ack::received_lsn >= required_lsn) before these bytes may leave. Passes straight
+  // through once open(), is dropped once discard()ed.
+  void hold(std::span<const uint8_t> bytes, uint64_t required_lsn);
+  // Any thread: the backup acknowledged `acked_lsn` entries. Writes every output that is now
+  // releasable and not queued behind one that is not, in hold order.
+  void release_through(uint64_t acked_lsn);
+  // Unprotected from now on (the backup is gone and this side won the arbiter): releases
+  // everything held; later holds pass straight through. Ignored after discard().
+  void open();
+  // This side halts (it lost the arbiter): drops everything held and every later hold, so
+  // nothing the winner may not reproduce escapes. Final.
+  void discard();
+
+  uint64_t held_bytes() const;
+  uint64_t released_bytes() const;  // total written downstream
+  uint64_t discarded_bytes() const;
+  // From hold() to release, over the outputs released while the gate was closed. Bytes merged
+  // into an earlier output count from that output's hold(), the longer wait.
+  LatencySummary hold_latency() const;
+
+ private:
+  struct Held {
+    std::vector<uint8_t> bytes;
+    uint64_t required_lsn = 0;
+    Clock::time_point held_at;
+  };
+  enum class Mode { kGated, kOpen, kDiscarding };
+
+  void release_locked(Clock::time_point now);
+  void write_locked(std::span<const uint8_t> bytes);
+
+  ConsoleSink& downstream_;
+  mutable std::mutex mutex_;
+  std::deque<Held> held_;
+  Mode mode_ = Mode::kGated;
+  uint64_t acked_lsn_ = 0;
+  uint64_t held_bytes_ = 0;
+  uint64_t released_bytes_ = 0;
+  uint64_t discarded_bytes_ = 0;
+  LatencyRecorder latency_;
+};
+
+}  // namespace ftvm::channel

@@ -1,0 +1,90 @@
+#include "logging_channel/output_gate.h"
+
+namespace ftvm::channel {
+
+OutputGate::OutputGate(ConsoleSink& downstream) : downstream_(downstream) {}
+
+void OutputGate::hold(std::span<const uint8_t> bytes, uint64_t required_lsn) {
+  if (bytes.empty()) return;
+  std::lock_guard lock(mutex_);
+  switch (mode_) {
+    case Mode::kDiscarding:
+      discarded_bytes_ += bytes.size();
+      return;
+    case Mode::kOpen:
+      write_locked(bytes);
+      return;
+    case Mode::kGated:
+      break;
+  }
+  // Merging keeps the queue short when the guest writes a byte at a time; it cannot change
+  // when any byte leaves, because equal LSNs are released together.
+  if (!held_.empty() && held_.back().required_lsn == required_lsn) {
+    held_.back().bytes.insert(held_.back().bytes.end(), bytes.begin(), bytes.end());
+  } else {
+    held_.push_back(Held{{bytes.begin(), bytes.end()}, required_lsn, Clock::now()});
+  }
+  held_bytes_ += bytes.size();
+  // Already acknowledged: the output need not wait for the next ack to leave.
+  release_locked(Clock::now());
+}
+
+void OutputGate::release_through(uint64_t acked_lsn) {
+  std::lock_guard lock(mutex_);
+  acked_lsn_ = std::max(acked_lsn_, acked_lsn);
+  release_locked(Clock::now());
+}
+
+void OutputGate::open() {
+  std::lock_guard lock(mutex_);
+  if (mode_ != Mode::kGated) return;
+  acked_lsn_ = UINT64_MAX;
+  release_locked(Clock::now());
+  mode_ = Mode::kOpen;
+}
+
+void OutputGate::discard() {
+  std::lock_guard lock(mutex_);
+  mode_ = Mode::kDiscarding;
+  discarded_bytes_ += held_bytes_;
+  held_bytes_ = 0;
+  held_.clear();
+}
+
+uint64_t OutputGate::held_bytes() const {
+  std::lock_guard lock(mutex_);
+  return held_bytes_;
+}
+
+uint64_t OutputGate::released_bytes() const {
+  std::lock_guard lock(mutex_);
+  return released_bytes_;
+}
+
+uint64_t OutputGate::discarded_bytes() const {
+  std::lock_guard lock(mutex_);
+  return discarded_bytes_;
+}
+
+LatencySummary OutputGate::hold_latency() const {
+  std::lock_guard lock(mutex_);
+  return latency_.summary();
+}
+
+// In hold order, stopping at the first output still waiting: the console is a byte stream.
+void OutputGate::release_locked(Clock::time_point now) {
+  while (!held_.empty() && held_.front().required_lsn <= acked_lsn_) {
+    Held output = std::move(held_.front());
+    held_.pop_front();
+    held_bytes_ -= output.bytes.size();
+    latency_.add(now - output.held_at);
+    write_locked(output.bytes);
+  }
+}
+
+void OutputGate::write_locked(std::span<const uint8_t> bytes) {
+  downstream_.write(bytes);
+  released_bytes_ += bytes.size();
+}
+
+}  // namespace ftvm::channel

@@ -1,0 +1,101 @@
+#include "logging_channel/lag_tracker.h"
+
+#include <gtest/gtest.h>
+
+namespace ftvm::channel {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = LagTracker::Clock;
+
+const Clock::time_point t0 = Clock::time_point() + 1h;
+
+TEST(LagTrackerTest, NoLagBeforeAnything) {
+  LagTracker lag;
+  EXPECT_EQ(lag.lag_time(), 0ns);
+  EXPECT_EQ(lag.lag_exits(), 0u);
+  EXPECT_EQ(lag.lag_summary().count, 0u);
+}
+
+TEST(LagTrackerTest, LagIsTimeSinceThePrimaryReachedTheBackupsExit) {
+  LagTracker lag;
+  lag.primary_at(100, t0);
+  lag.primary_at(200, t0 + 1ms);
+  lag.primary_at(300, t0 + 2ms);
+  lag.backup_at(200, t0 + 5ms);
+  EXPECT_EQ(lag.lag_time(), 4ms);
+  EXPECT_EQ(lag.lag_exits(), 100u);
+}
+
+TEST(LagTrackerTest, BetweenSamplesTheNextSampleIsUsed) {
+  LagTracker lag;
+  lag.primary_at(100, t0);
+  lag.primary_at(200, t0 + 1ms);
+  lag.backup_at(150, t0 + 3ms);  // the primary passed 150 at some point up to t0+1ms
+  EXPECT_EQ(lag.lag_time(), 2ms);
+  EXPECT_EQ(lag.lag_exits(), 50u);
+}
+
+TEST(LagTrackerTest, ALevelBackupHasNoLag) {
+  LagTracker lag;
+  lag.primary_at(100, t0);
+  lag.backup_at(100, t0 + 9ms);
+  EXPECT_EQ(lag.lag_time(), 0ns);
+  EXPECT_EQ(lag.lag_exits(), 0u);
+  lag.backup_at(120, t0 + 9ms);  // acks can overtake the primary's report
+  EXPECT_EQ(lag.lag_time(), 0ns);
+  EXPECT_EQ(lag.lag_exits(), 0u);
+}
+
+TEST(LagTrackerTest, SamplesAreSparse) {
+  LagTracker lag;
+  lag.primary_at(10, t0);
+  lag.primary_at(11, t0 + 100us);  // too soon after the sample at 10: not kept...
+  lag.primary_at(12, t0 + 300us);  // ...so 11 reads as reached when 12 was
+  lag.backup_at(11, t0 + 1ms);
+  EXPECT_EQ(lag.lag_time(), 700us);
+}
+
+TEST(LagTrackerTest, APositionHeldForAWhileIsDatedWhenReached) {
+  LagTracker lag;
+  lag.primary_at(10, t0);
+  lag.primary_at(11, t0 + 100us);
+  lag.primary_at(11, t0 + 500us);  // still at 11 (halted): sampled now, dated t0+100us
+  lag.primary_at(12, t0 + 600us);
+  lag.backup_at(11, t0 + 1ms);
+  EXPECT_EQ(lag.lag_time(), 900us);
+}
+
+TEST(LagTrackerTest, TheCurrentPositionCountsBeforeItIsSampled) {
+  LagTracker lag;
+  lag.primary_at(10, t0);
+  lag.primary_at(20, t0 + 10us);  // not sampled yet
+  lag.backup_at(15, t0 + 1ms);
+  EXPECT_EQ(lag.lag_time(), 990us);
+}
+
+TEST(LagTrackerTest, BackupOlderThanEverySampleGetsALowerBound) {
+  LagTracker lag;
+  for (uint64_t i = 0; i < LagTracker::kMaxSamples + 100; ++i) {
+    lag.primary_at(1000 + i, t0 + std::chrono::milliseconds(i));
+  }
+  lag.backup_at(0, t0 + 10s);
+  // The oldest kept sample is at exit 1100, reached at t0 + 100 ms.
+  EXPECT_EQ(lag.lag_time(), 10s - 100ms);
+  EXPECT_EQ(lag.lag_exits(), 1000 + LagTracker::kMaxSamples + 99);
+}
+
+TEST(LagTrackerTest, SummaryCountsAcks) {
+  LagTracker lag;
+  lag.primary_at(100, t0);
+  lag.primary_at(200, t0 + 1ms);
+  lag.backup_at(100, t0 + 2ms);
+  lag.backup_at(200, t0 + 3ms);
+  lag.backup_at(200, t0 + 4ms);
+  const LatencySummary summary = lag.lag_summary();
+  EXPECT_EQ(summary.count, 3u);
+  EXPECT_DOUBLE_EQ(summary.max_ms, 2.0);  // the first ack; the others were level
+}
+
+}  // namespace
+}  // namespace ftvm::channel

@@ -1,0 +1,114 @@
+#include "logging_channel/messages.h"
+
+#include <gtest/gtest.h>
+
+#include "fuzz_bodies.h"
+#include "logging_channel/message_codec.h"
+
+namespace ftvm::channel {
+namespace {
+
+TEST(MessagesTest, NamesAndTypes) {
+  const char* names[] = {"hello", "log", "heartbeat", "ack", "goodbye"};
+  const auto messages = sample_messages();
+  for (size_t i = 0; i < std::size(names); ++i) {  // the first of each type
+    EXPECT_STREQ(message_name(messages[i]), names[i]);
+    EXPECT_EQ(static_cast<size_t>(message_type(messages[i])), i + 1);
+    EXPECT_STREQ(message_name(message_type(messages[i])), names[i]);
+  }
+  EXPECT_FALSE(is_message_type(0));
+  EXPECT_FALSE(is_message_type(6));
+}
+
+TEST(MessagesTest, EveryMessageRoundTrips) {
+  for (const Message& message : sample_messages()) {
+    const auto payload = encode_payload(message);
+    auto decoded = decode_payload(static_cast<uint8_t>(message_type(message)), payload);
+    ASSERT_TRUE(decoded.ok()) << message_name(message) << ": " << decoded.error().message;
+    EXPECT_EQ(*decoded, message) << message_name(message);
+  }
+}
+
+TEST(MessagesTest, EmptyFieldsRoundTrip) {
+  for (const Message& message : {Message(Hello{}), Message(LogChunk{}), Message(Goodbye{})}) {
+    const auto payload = encode_payload(message);
+    auto decoded = decode_payload(static_cast<uint8_t>(message_type(message)), payload);
+    ASSERT_TRUE(decoded.ok()) << decoded.error().message;
+    EXPECT_EQ(*decoded, message);
+  }
+}
+
+TEST(MessagesTest, FixedLayoutIsLittleEndian) {
+  const auto payload = encode_payload(Ack{0x0102, 0, 0, 0});
+  ASSERT_EQ(payload.size(), 32u);
+  EXPECT_EQ(payload[0], 0x02);
+  EXPECT_EQ(payload[1], 0x01);
+}
+
+TEST(MessagesTest, ShortPayloadNamesMessageAndField) {
+  auto payload = encode_payload(Heartbeat{1, 2, 3});
+  payload.resize(20);
+  auto decoded = decode_payload(static_cast<uint8_t>(MessageType::kHeartbeat), payload);
+  ASSERT_FALSE(decoded.ok());
+  EXPECT_NE(decoded.error().message.find("malformed heartbeat message"), std::string::npos)
+      << decoded.error().message;
+  EXPECT_NE(decoded.error().message.find("primary_exit_count"), std::string::npos);
+}
+
+TEST(MessagesTest, TrailingBytesAreRejected) {
+  auto payload = encode_payload(Ack{1, 2, 3, 4});
+  payload.push_back(0);
+  auto decoded = decode_payload(static_cast<uint8_t>(MessageType::kAck), payload);
+  ASSERT_FALSE(decoded.ok());
+  EXPECT_NE(decoded.error().message.find("malformed ack message: 1 bytes are left over"),
+            std::string::npos)
+      << decoded.error().message;
+}
+
+TEST(MessagesTest, OversizeLengthIsRejectedBeforeReadingIt) {
+  // A vm_id claiming 257 bytes, with no bytes behind it: the bound is checked first.
+  std::vector<uint8_t> payload = {1, 0, 0, 0, 0x01, 0x01, 0, 0};
+  auto decoded = decode_payload(static_cast<uint8_t>(MessageType::kHello), payload);
+  ASSERT_FALSE(decoded.ok());
+  EXPECT_NE(decoded.error().message.find("vm_id: length 257 is over the maximum of 256"),
+            std::string::npos)
+      << decoded.error().message;
+}
+
+TEST(MessagesTest, LengthBeyondThePayloadIsRejected) {
+  auto payload = encode_payload(Goodbye{"bye"});
+  payload[0] = 4;  // claims one byte more than follows
+  auto decoded = decode_payload(static_cast<uint8_t>(MessageType::kGoodbye), payload);
+  ASSERT_FALSE(decoded.ok());
+  EXPECT_NE(decoded.error().message.find("field reason"), std::string::npos)
+      << decoded.error().message;
+}
+
+TEST(MessagesTest, UnknownTypeIsRejected) {
+  auto decoded = decode_payload(42, {});
+  ASSERT_FALSE(decoded.ok());
+  EXPECT_NE(decoded.error().message.find("unknown message type 42"), std::string::npos);
+}
+
+TEST(MessagesTest, CheckBoundsNamesTheField) {
+  Hello hello;
+  hello.vm_id.assign(kMaxVmIdBytes + 1, 'x');
+  auto checked = check_bounds(hello);
+  ASSERT_FALSE(checked.ok());
+  EXPECT_NE(checked.error().message.find("hello message's vm_id is 257 bytes"), std::string::npos)
+      << checked.error().message;
+  EXPECT_TRUE(check_bounds(Goodbye{std::string(kMaxGoodbyeReasonBytes, 'x')}).ok());
+  EXPECT_FALSE(check_bounds(Goodbye{std::string(kMaxGoodbyeReasonBytes + 1, 'x')}).ok());
+}
+
+TEST(MessagesTest, ProtocolVersionCheck) {
+  EXPECT_TRUE(check_protocol_version(Hello{}).ok());
+  Hello other;
+  other.protocol_version = kProtocolVersion + 1;
+  auto checked = check_protocol_version(other);
+  ASSERT_FALSE(checked.ok());
+  EXPECT_NE(checked.error().message.find("same ftvm version"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ftvm::channel

@@ -1,0 +1,148 @@
+#include "logging_channel/output_gate.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <thread>
+
+namespace ftvm::channel {
+namespace {
+
+class RecordingSink : public ConsoleSink {
+ public:
+  void write(std::span<const uint8_t> bytes) override {
+    text.append(bytes.begin(), bytes.end());
+    ++writes;
+  }
+  std::string text;
+  int writes = 0;
+};
+
+std::span<const uint8_t> bytes_of(const std::string& text) {
+  return {reinterpret_cast<const uint8_t*>(text.data()), text.size()};
+}
+
+class OutputGateTest : public ::testing::Test {
+ protected:
+  void hold(const std::string& text, uint64_t lsn) { gate.hold(bytes_of(text), lsn); }
+
+  RecordingSink sink;
+  OutputGate gate{sink};
+};
+
+TEST_F(OutputGateTest, HoldsUntilTheLsnIsAcked) {
+  hold("abc", 5);
+  EXPECT_EQ(sink.text, "");
+  EXPECT_EQ(gate.held_bytes(), 3u);
+  gate.release_through(4);
+  EXPECT_EQ(sink.text, "");
+  gate.release_through(5);
+  EXPECT_EQ(sink.text, "abc");
+  EXPECT_EQ(gate.held_bytes(), 0u);
+  EXPECT_EQ(gate.released_bytes(), 3u);
+}
+
+TEST_F(OutputGateTest, ReleasesOnlyWhatIsAckedInHoldOrder) {
+  hold("one ", 1);
+  hold("two ", 2);
+  hold("three", 3);
+  gate.release_through(2);
+  EXPECT_EQ(sink.text, "one two ");
+  EXPECT_EQ(gate.held_bytes(), 5u);
+  gate.release_through(3);
+  EXPECT_EQ(sink.text, "one two three");
+}
+
+TEST_F(OutputGateTest, LaterOutputWithSmallerLsnWaitsBehindAnEarlierOne) {
+  hold("first", 10);
+  hold("second", 2);
+  gate.release_through(5);
+  EXPECT_EQ(sink.text, "") << "the byte stream must not be reordered";
+  gate.release_through(10);
+  EXPECT_EQ(sink.text, "firstsecond");
+}
+
+TEST_F(OutputGateTest, AcksNeverGoBackwards) {
+  hold("a", 3);
+  gate.release_through(3);
+  gate.release_through(1);
+  hold("b", 2);
+  EXPECT_EQ(sink.text, "ab") << "LSN 2 was acknowledged already";
+}
+
+TEST_F(OutputGateTest, AlreadyAckedOutputLeavesAtOnce) {
+  gate.release_through(7);
+  hold("now", 7);
+  EXPECT_EQ(sink.text, "now");
+  EXPECT_EQ(gate.hold_latency().count, 1u);
+}
+
+TEST_F(OutputGateTest, EqualLsnsAreMergedAndReleasedTogether) {
+  hold("a", 4);
+  hold("b", 4);
+  hold("c", 4);
+  gate.release_through(4);
+  EXPECT_EQ(sink.text, "abc");
+  EXPECT_EQ(sink.writes, 1);
+  EXPECT_EQ(gate.hold_latency().count, 1u);
+}
+
+TEST_F(OutputGateTest, OpenReleasesEverythingAndPassesLaterOutputThrough) {
+  hold("held ", 100);
+  gate.open();
+  EXPECT_EQ(sink.text, "held ");
+  hold("live", 1000);
+  EXPECT_EQ(sink.text, "held live");
+  EXPECT_EQ(gate.held_bytes(), 0u);
+  EXPECT_EQ(gate.released_bytes(), 9u);
+  EXPECT_EQ(gate.hold_latency().count, 1u) << "pass-through output was never held";
+}
+
+TEST_F(OutputGateTest, DiscardDropsHeldAndLaterOutput) {
+  hold("gone", 100);
+  hold("too", 101);
+  gate.discard();
+  hold("later", 1);
+  gate.release_through(1000);
+  gate.open();
+  EXPECT_EQ(sink.text, "");
+  EXPECT_EQ(gate.held_bytes(), 0u);
+  EXPECT_EQ(gate.discarded_bytes(), 12u);
+  EXPECT_EQ(gate.released_bytes(), 0u);
+}
+
+TEST_F(OutputGateTest, EmptyOutputIsIgnored) {
+  gate.hold({}, 9);
+  EXPECT_EQ(gate.held_bytes(), 0u);
+  gate.release_through(9);
+  EXPECT_EQ(sink.writes, 0);
+}
+
+TEST_F(OutputGateTest, LatencyCountsReleasedOutputsOnly) {
+  hold("a", 1);
+  hold("b", 2);
+  hold("c", 3);
+  gate.release_through(2);
+  const LatencySummary latency = gate.hold_latency();
+  EXPECT_EQ(latency.count, 2u);
+  EXPECT_GE(latency.max_ms, latency.p50_ms);
+  EXPECT_GE(latency.p50_ms, 0.0);
+}
+
+TEST_F(OutputGateTest, ConcurrentReleasesKeepOrder) {
+  std::thread acker([this] {
+    for (uint64_t lsn = 0; lsn <= 2000; ++lsn) gate.release_through(lsn);
+  });
+  std::string expected;
+  for (uint64_t lsn = 1; lsn <= 2000; ++lsn) {
+    const std::string text = std::to_string(lsn) + ",";
+    expected += text;
+    hold(text, lsn);
+  }
+  acker.join();
+  gate.release_through(2000);
+  EXPECT_EQ(sink.text, expected);
+}
+
+}  // namespace
+}  // namespace ftvm::channel
