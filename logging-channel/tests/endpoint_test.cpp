@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "logging_channel/endpoint_policy.h"
 #include "logging_channel/tcp.h"
 
 namespace ftvm::channel {
@@ -54,6 +55,20 @@ TEST(EndpointTest, ToStringRoundTrips) {
   for (const char* text : {"127.0.0.1:7300", "[::1]:7300", "localhost:0", "[fe80::1]:9"}) {
     EXPECT_EQ(parsed(text).to_string(), text);
   }
+}
+
+
+TEST(EndpointPolicyTest, UnkeyedChannelsStayOnLoopback) {
+  const auto key = FrameKey::from_bytes(std::vector<uint8_t>(32, 1)).value();
+  const Endpoint remote{"10.0.0.2", 7300};
+  const Endpoint local{"127.0.0.1", 7300};
+  EXPECT_TRUE(check_endpoint_allowed(local, FrameKey::none(), "--listen").ok());
+  EXPECT_TRUE(check_endpoint_allowed(remote, key, "--listen").ok());
+  auto refused = check_endpoint_allowed(remote, FrameKey::none(), "--peer");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("--peer 10.0.0.2:7300 is not a loopback address"),
+            std::string::npos)
+      << refused.error().message;
 }
 
 }  // namespace
