@@ -73,6 +73,8 @@ class PrimaryLink final : public replay::EntrySink {
   // An output waits for the ack of everything appended so far: send it without batching.
   void flush_now();
   void set_exit_count(uint64_t exit_count) { exit_count_.store(exit_count); }
+  // The primary's exit count at its latest deterministic exit (any thread).
+  uint64_t exit_count() const { return exit_count_.load(); }
 
   // Orderly end: sends what is left and a Goodbye, then stops the thread.
   void goodbye(const std::string& reason);

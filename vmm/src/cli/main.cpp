@@ -1,10 +1,14 @@
 // ftvm: fault-tolerant virtual machines on plain KVM. See README.md and docs/.
 #include <CLI/CLI.hpp>
 
+#include "disk_server_command.h"
+#include "backup_command.h"
 #include "exit_codes.h"
+#include "primary_command.h"
 #include "record_command.h"
 #include "replay_command.h"
 #include "run_command.h"
+#include "status_command.h"
 #include "trace_command.h"
 
 int main(int argc, char** argv) {
@@ -14,10 +18,18 @@ int main(int argc, char** argv) {
   ftvm::RecordCommandOptions record_options;
   ftvm::ReplayCommandOptions replay_options;
   ftvm::TraceCommandOptions trace_options;
+  ftvm::DiskServerOptions disk_server_options;
+  ftvm::StatusOptions status_options;
+  ftvm::PrimaryCommandOptions primary_options;
+  ftvm::BackupCommandOptions backup_options;
   auto* run = ftvm::add_run_command(app, run_options);
   auto* record = ftvm::add_record_command(app, record_options);
   auto* replay = ftvm::add_replay_command(app, replay_options);
   auto* trace = ftvm::add_trace_command(app, trace_options);
+  auto* disk_server = ftvm::add_disk_server_command(app, disk_server_options);
+  auto* status = ftvm::add_status_command(app, status_options);
+  auto* primary = ftvm::add_primary_command(app, primary_options);
+  auto* backup = ftvm::add_backup_command(app, backup_options);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -28,5 +40,9 @@ int main(int argc, char** argv) {
   if (record->parsed()) return ftvm::record_command(record_options);
   if (replay->parsed()) return ftvm::replay_command(replay_options);
   if (trace->parsed()) return ftvm::trace_command(*trace, trace_options);
+  if (disk_server->parsed()) return ftvm::disk_server_command(disk_server_options);
+  if (status->parsed()) return ftvm::status_command(status_options);
+  if (primary->parsed()) return ftvm::primary_command(primary_options);
+  if (backup->parsed()) return ftvm::backup_command(backup_options);
   return ftvm::kExitUsage;
 }

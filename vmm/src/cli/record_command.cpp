@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "exit_codes.h"
+#include "recorded_machine.h"
 #include "replay/output_digest.h"
 #include "replay/recorder.h"
 #include "replay/recording_time_source.h"
@@ -18,22 +19,6 @@ namespace ftvm {
 namespace {
 
 using replay::AsyncMode;
-
-replay::TraceHeader make_header(const RecordCommandOptions& options, const GuestImage& image,
-                                const std::vector<kvm_cpuid_entry2>& cpuid) {
-  replay::TraceHeader header;
-  header.guest_name = image.name;
-  header.mem_bytes = options.guest.mem_mib << 20;
-  for (const auto& e : cpuid) {
-    header.cpuid.push_back({e.function, e.index, e.flags, e.eax, e.ebx, e.ecx, e.edx});
-  }
-  header.max_delay_ns = static_cast<uint64_t>(options.max_delay_ms * 1e6);
-  header.async_mode = options.async_mode;
-  header.created_unix_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                               std::chrono::system_clock::now().time_since_epoch())
-                               .count();
-  return header;
-}
 
 void print_landmarks(const replay::LandmarkCounts& l, uint64_t log_bytes, double seconds) {
   fmt::print(stderr,
@@ -94,8 +79,11 @@ int record_command(const RecordCommandOptions& options) {
 
   replay::TraceWriterOptions writer_options;
   writer_options.overwrite = options.overwrite;
-  auto writer = replay::TraceWriter::create(
-      options.trace_dir, make_header(options, image, (*vm)->cpuid()), image.bytes, writer_options);
+  auto writer =
+      replay::TraceWriter::create(options.trace_dir,
+                                  make_trace_header(options.guest, image, (*vm)->cpuid(),
+                                                    options.max_delay_ms, options.async_mode),
+                                  image.bytes, writer_options);
   if (!writer) {
     return fail(make_error(writer.error().message +
                            (options.overwrite ? "" : " (to replace it: ftvm record --force)")));

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "exit_codes.h"
+#include "recorded_machine.h"
 #include "replay/output_digest.h"
 #include "replay/replay_time_source.h"
 #include "replay/replayer.h"
@@ -13,22 +14,6 @@
 
 namespace ftvm {
 namespace {
-
-std::vector<kvm_cpuid_entry2> to_kvm_cpuid(const std::vector<replay::CpuidLeaf>& leaves) {
-  std::vector<kvm_cpuid_entry2> cpuid;
-  for (const auto& l : leaves) {
-    kvm_cpuid_entry2 e{};
-    e.function = l.function;
-    e.index = l.index;
-    e.flags = l.flags;
-    e.eax = l.eax;
-    e.ebx = l.ebx;
-    e.ecx = l.ecx;
-    e.edx = l.edx;
-    cpuid.push_back(e);
-  }
-  return cpuid;
-}
 
 nlohmann::json stats_json(const replay::ReplayStats& s) {
   return {{"inputs", s.inputs},
@@ -80,12 +65,7 @@ int replay_command(const ReplayCommandOptions& options) {
   FileConsole console(output->get());
   replay::DigestingConsole digesting_console(console);
   replay::ReplayTimeSource time(std::move(log.clock_reads));
-  VmConfig config;
-  config.mem_bytes = trace->header().mem_bytes;
-  config.kvm_device = options.kvm_device;
-  config.image = trace->guest_image();
-  config.image_name = trace->header().guest_name;
-  config.cpuid = to_kvm_cpuid(trace->header().cpuid);
+  const VmConfig config = vm_config_for(trace->header(), trace->guest_image(), options.kvm_device);
   auto vm = Vm::create(config, time, digesting_console);
   if (!vm) return fail(vm.error());
 

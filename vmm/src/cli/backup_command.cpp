@@ -1,0 +1,288 @@
+#include "backup_command.h"
+
+#include <fmt/format.h>
+#include <xxhash.h>
+
+#include <atomic>
+#include <thread>
+
+#include "backup_driver.h"
+#include "control_server.h"
+#include "cutover_console.h"
+#include "exit_codes.h"
+#include "logging_channel/backup_link.h"
+#include "recorded_machine.h"
+#include "replay/log_feed.h"
+#include "replay/output_digest.h"
+#include "replay/replay_time_source.h"
+#include "replay/replayer.h"
+#include "vmm/live_backends.h"
+#include "vmm/live_driver.h"
+#include "vmm/periodic_kick.h"
+#include "vmm/vcpu_runner.h"
+#include "vmm/vm.h"
+#include "write_through_console.h"
+
+namespace ftvm {
+namespace {
+
+constexpr const char* kSide = "backup";
+
+enum class BackupRole { kReplaying, kDeciding, kLive, kHalted, kEnded };
+
+const char* role_name(BackupRole role) {
+  switch (role) {
+    case BackupRole::kReplaying:
+      return "backup";
+    case BackupRole::kDeciding:
+      return "backup (primary lost, finishing the log)";
+    case BackupRole::kLive:
+      return "primary (live after failover, unprotected)";
+    case BackupRole::kHalted:
+      return "halted";
+    case BackupRole::kEnded:
+      return "ended";
+  }
+  return "?";
+}
+
+struct BackupState {
+  const BackupCommandOptions& options;
+  channel::BackupLink& link;
+  CutoverConsole& console;
+  std::atomic<BackupRole> role{BackupRole::kReplaying};
+  std::atomic<int> exit_code{-1};
+  std::atomic<uint64_t> live_at_exit{0};
+  std::chrono::steady_clock::time_point started;
+};
+
+nlohmann::json status_json(const BackupState& state) {
+  const auto link = state.link.stats();
+  nlohmann::json j;
+  j["side"] = kSide;
+  j["role"] = role_name(state.role.load());
+  j["vm_id"] = state.options.pair.vm_id;
+  j["generation"] = state.options.pair.generation;
+  j["uptime_s"] =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - state.started).count();
+  j["exit_count"] = link.exit_count;
+  j["peer"] = link.peer_state;
+  j["log"] = {{"received_lsn", link.received_lsn},
+              {"replayed_lsn", link.replayed_lsn},
+              {"chunks", link.chunks},
+              {"bytes_received", link.bytes_received}};
+  j["primary_exit_count"] = link.primary_exit_count;
+  j["outputs"] = {{"produced_bytes", state.console.produced()},
+                  {"primary_released_bytes", link.released_output_bytes}};
+  const auto resumed = state.console.resumed_at();
+  j["output_resumed_at"] = resumed ? nlohmann::json(*resumed) : nlohmann::json(nullptr);
+  return j;
+}
+
+struct Primary {
+  UniqueFd socket;
+  channel::FrameKey key;
+};
+
+Result<Primary> connect_to_primary(const BackupCommandOptions& options) {
+  auto peer = channel::Endpoint::parse(options.connect);
+  if (!peer) return peer.error();
+  auto key = channel_key(options.pair, *peer);
+  if (!key) return key.error();
+  log_role(kSide, "connecting to the primary at " + peer->to_string());
+  auto socket = channel::connect_tcp(
+      *peer, std::chrono::milliseconds(static_cast<int64_t>(options.connect_timeout_s * 1000)));
+  if (!socket) return socket.error();
+  return Primary{std::move(*socket), std::move(*key)};
+}
+
+Result<replay::TraceHeader> check_hello(const BackupCommandOptions& options,
+                                        const channel::Hello& hello) {
+  if (hello.vm_id != options.pair.vm_id || hello.generation != options.pair.generation) {
+    return make_error(fmt::format(
+        "the primary protects VM {} generation {}, but this backup was started for VM {} "
+        "generation {} (--vm-id, --generation)",
+        hello.vm_id, hello.generation, options.pair.vm_id, options.pair.generation));
+  }
+  auto header = replay::decode_trace_header(hello.trace_header);
+  if (!header) return make_error("the primary's machine description: " + header.error().message);
+  if (XXH3_64bits(hello.guest_image.data(), hello.guest_image.size()) != header->guest_image_xxh3) {
+    return make_error("the guest image the primary sent does not match its own checksum");
+  }
+  return header;
+}
+
+// While replaying, the vCPU waits on the log, not on the event queue: a stop request
+// (Ctrl-C) reaches it through the feed.
+class StopForwarder {
+ public:
+  StopForwarder(const EventQueue& events, replay::LogFeed& feed)
+      : thread_([&events, &feed](std::stop_token stop) {
+          while (!stop.stop_requested()) {
+            if (auto reason = events.stop_reason()) {
+              feed.request_stop(*reason);
+              return;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+          }
+        }) {}
+
+ private:
+  std::jthread thread_;
+};
+
+}  // namespace
+
+CLI::App* add_backup_command(CLI::App& app, BackupCommandOptions& options) {
+  auto* backup = app.add_subcommand(
+      "backup",
+      "Run the backup of a protected pair: replay the primary's log, take over if it dies");
+  add_console_options(*backup, options.console);
+  add_pair_side_options(*backup, options.pair);
+  backup->add_option("--connect", options.connect, "The primary's channel address (HOST:PORT)")
+      ->capture_default_str();
+  backup
+      ->add_option("--connect-timeout", options.connect_timeout_s,
+                   "Seconds to keep trying to reach the primary")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 86400.0));
+  backup->add_option("--input", options.input_path, "Console input once live (default: stdin)");
+  backup
+      ->add_option("--max-delay", options.max_delay_ms,
+                   "Once live: how long (ms) an event may wait for the guest's next exit")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1000.0));
+  backup->add_option("--kvm-device", options.kvm_device, "The KVM device node")
+      ->capture_default_str();
+  return backup;
+}
+
+int backup_command(const BackupCommandOptions& options) {
+  const auto started = std::chrono::steady_clock::now();
+  auto output = open_console_output(options.console.console_path);
+  if (!output) return fail(output.error());
+  auto input = open_console_input(options.input_path);
+  if (!input) return fail(input.error());
+  // Before any other thread exists: it blocks SIGINT/SIGTERM for the whole process. Its timer
+  // stays unarmed until the backup goes live.
+  EventQueue events;
+  auto backends = LiveBackends::start(
+      events, make_live_options(input->get(), std::nullopt, options.max_delay_ms));
+  if (!backends) return fail(backends.error());
+  auto primary = connect_to_primary(options);
+  if (!primary) {
+    fmt::print(stderr, "ftvm: {}\n", primary.error().message);
+    return kExitPeer;
+  }
+  replay::LogFeed feed;
+  channel::BackupLink link(std::move(primary->socket), primary->key, feed,
+                           link_timeouts(options.pair));
+  auto hello = link.receive_hello(std::chrono::seconds(30));
+  if (!hello) {
+    fmt::print(stderr, "ftvm: {}\n", hello.error().message);
+    return kExitPeer;
+  }
+  auto header = check_hello(options, *hello);
+  if (!header) {
+    link.goodbye(header.error().message);
+    fmt::print(stderr, "ftvm: {}\n", header.error().message);
+    return kExitPeer;
+  }
+
+  FileConsole file_console(output->get());
+  WriteThroughConsole console(file_console);
+  CutoverConsole cutover(console, [&link] { return link.released_output_bytes(); });
+  replay::DigestingConsole digesting(cutover);
+  replay::ReplayTimeSource time;
+  HostTimeSource host_time;
+  auto vm =
+      Vm::create(vm_config_for(*header, hello->guest_image, options.kvm_device), time, digesting);
+  if (!vm) return fail(vm.error());
+  replay::Replayer replayer(feed, host_time, **vm, time, digesting);
+  LiveDriver live(events);
+  BackupState state{options, link, cutover, {}, {}, {}, started};
+  install_kick_signal_handler();
+  std::optional<PeriodicKick> watchdog;
+
+  auto go_live = [&](VcpuRunner& runner) -> std::optional<RunResult> {
+    log_role(kSide, fmt::format("replayed the whole log, to exit {}; asking the arbiter at {}",
+                                runner.exit_count(), options.pair.arbiter));
+    auto outcome = ask_arbiter(options.pair, kSide);
+    if (!outcome || !outcome->won) {
+      state.role.store(BackupRole::kHalted);
+      state.exit_code.store(outcome ? kExitLostArbiter : kExitNoArbiter);
+      const std::string why =
+          outcome
+              ? fmt::format("LOST the arbiter to the {}, which is live; halting", outcome->winner)
+              : outcome.error().message +
+                    "; halting: a side that cannot reach the arbiter never goes live";
+      log_role(kSide, why);
+      return RunResult{RunResult::Reason::kStopRequested, 0, why};
+    }
+    watchdog.reset();
+    const uint64_t resumed_at = cutover.go_live();
+    events.set_kick([&runner] { runner.kick(); });
+    runner.on_pit_schedule_change(
+        [&backends](const PitTimerSchedule& s) { (*backends)->schedule_pit(s); });
+    (*backends)->schedule_pit(runner.platform().pit().timer_schedule());
+    runner.set_use_interrupt_window(true);
+    state.live_at_exit.store(runner.exit_count());
+    state.role.store(BackupRole::kLive);
+    log_role(kSide, fmt::format("WON the arbiter: live at exit {}, console output resumes at "
+                                "byte {}",
+                                runner.exit_count(), resumed_at));
+    return std::nullopt;
+  };
+  BackupDriver driver(replayer, link, live, go_live);
+  VcpuRunner runner((*vm)->vcpu(), (*vm)->platform(), driver);
+  runner.set_use_interrupt_window(false);
+  time.set_exit_count([&runner] { return runner.exit_count(); });
+
+  std::unique_ptr<ControlServer> control;
+  if (!options.pair.control_path.empty()) {
+    auto server = ControlServer::start(
+        options.pair.control_path,
+        {{"status", [&](const std::string&) { return status_json(state).dump() + "\n"; }},
+         {"cut-channel", [&](const std::string&) {
+            link.cut();
+            log_role(kSide, "channel cut (fault injection)");
+            return std::string("channel cut\n");
+          }}});
+    if (!server) return fail(server.error());
+    control = std::move(*server);
+  }
+  link.start([&](const std::string& reason) {
+    state.role.store(BackupRole::kDeciding);
+    log_role(kSide, "primary lost (" + reason + "); finishing its log");
+  });
+  log_role(kSide, fmt::format("replaying VM {} generation {} from the primary", options.pair.vm_id,
+                              options.pair.generation));
+  watchdog.emplace(runner, std::chrono::milliseconds(200));
+  RunResult result;
+  {
+    StopForwarder forward_stops(events, feed);
+    result = runner.run();
+  }
+  watchdog.reset();
+  events.set_kick(nullptr);
+  if (!driver.live()) result = replayer.conclude(runner, result);
+  if (state.role.load() != BackupRole::kHalted && !driver.live()) {
+    state.role.store(BackupRole::kEnded);
+  }
+  if (result.reason == RunResult::Reason::kDivergence) {
+    fmt::print(stderr, "ftvm: backup: {}", result.detail);
+  }
+  if (!link.lost()) link.goodbye(result.detail);
+  file_console.flush();
+  control.reset();
+
+  const RunReport report = make_report(result, started, file_console, runner.counters());
+  print_report(report);
+  auto json = report_json(report);
+  json["pair"] = status_json(state);
+  if (auto r = write_json(options.console.stats_json_path, json); !r) return fail(r.error());
+  const int override_code = state.exit_code.load();
+  return override_code >= 0 ? override_code : exit_code_for(result);
+}
+
+}  // namespace ftvm

@@ -1,0 +1,24 @@
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+
+#include "pair_side.h"
+#include "vm_session.h"
+
+namespace ftvm {
+
+struct BackupCommandOptions {
+  ConsoleOptions console;
+  PairSideOptions pair;
+  std::string input_path;
+  std::string connect = "127.0.0.1:7301";
+  double connect_timeout_s = 30;
+  std::string kvm_device = "/dev/kvm";
+  double max_delay_ms = 1.0;  // once live
+};
+
+CLI::App* add_backup_command(CLI::App& app, BackupCommandOptions& options);
+int backup_command(const BackupCommandOptions& options);
+
+}  // namespace ftvm

@@ -1,0 +1,132 @@
+#include "disk_server_command.h"
+
+#include <fmt/format.h>
+#include <signal.h>
+
+#include <atomic>
+#include <ctime>
+#include <filesystem>
+
+#include "disk/arbiter_server.h"
+#include "disk/tcp_listener.h"
+#include "exit_codes.h"
+#include "vm_session.h"
+
+namespace ftvm {
+namespace {
+
+// The signal handler can reach the server only through a global; stop() is async-signal-safe.
+std::atomic<disk::ArbiterServer*> g_serving{nullptr};
+
+void stop_serving(int) {
+  if (auto* server = g_serving.load()) server->stop();
+}
+
+// SA_RESTART is left out so the server's poll() wakes up at once.
+void install_stop_handlers() {
+  struct sigaction action {};
+  action.sa_handler = stop_serving;
+  sigemptyset(&action.sa_mask);
+  ::sigaction(SIGINT, &action, nullptr);
+  ::sigaction(SIGTERM, &action, nullptr);
+}
+
+// UTC with milliseconds: decisions from both sides' logs and this one line up by it.
+std::string timestamp() {
+  const auto now = std::chrono::system_clock::now();
+  const std::time_t seconds = std::chrono::system_clock::to_time_t(now);
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
+  std::tm utc{};
+  ::gmtime_r(&seconds, &utc);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
+  return fmt::format("{}.{:03}Z", text, ms.count());
+}
+
+void log_line(const std::string& line) {
+  fmt::print(stderr, "{} {}\n", timestamp(), line);
+}
+
+Result<void> create_state_dir(const std::string& path) {
+  std::error_code error;
+  std::filesystem::create_directories(path, error);
+  if (error) {
+    return make_error(fmt::format("cannot create --state-dir {}: {}", path, error.message()));
+  }
+  if (!std::filesystem::is_directory(path, error)) {
+    return make_error(fmt::format("--state-dir {} is not a directory", path));
+  }
+  return {};
+}
+
+Result<UniqueFd> open_listener(const DiskServerOptions& options) {
+  if (!options.listen_fd) return disk::listen_tcp(options.listen);
+  if (auto r = disk::adopt_listener(*options.listen_fd); !r) return r.error();
+  return UniqueFd(*options.listen_fd);
+}
+
+// Anyone who can reach the port can take a VM's generation, so the arbiter stays on the
+// loopback interface unless told otherwise.
+Result<void> check_reach(const std::string& address, bool allow_remote) {
+  auto loopback = disk::is_loopback(address);
+  if (!loopback) return loopback.error();
+  if (*loopback || allow_remote) return {};
+  return make_error(fmt::format(
+      "refusing to serve on {}: the arbiter has no authentication yet, so anyone who reaches the "
+      "port could decide which side of a pair runs. Listen on 127.0.0.1, or pass --allow-remote "
+      "on a network you trust",
+      address));
+}
+
+}  // namespace
+
+CLI::App* add_disk_server_command(CLI::App& app, DiskServerOptions& options) {
+  auto* command = app.add_subcommand(
+      "disk-server", "Run the arbiter: the test-and-set that decides which side of a pair runs");
+  auto* listen =
+      command
+          ->add_option("--listen", options.listen, "Listen on HOST:PORT (port 0 picks a free one)")
+          ->capture_default_str();
+  command
+      ->add_option("--listen-fd", options.listen_fd,
+                   "Serve a listening socket inherited as file descriptor N")
+      ->excludes(listen)
+      ->check(CLI::NonNegativeNumber);
+  command
+      ->add_option("--state-dir", options.state_dir,
+                   "Keep the decisions in DIR (created if missing); they survive restarts")
+      ->required();
+  command->add_flag("--allow-remote", options.allow_remote,
+                    "Allow a non-loopback --listen address (there is no authentication yet)");
+  return command;
+}
+
+int disk_server_command(const DiskServerOptions& options) {
+  if (auto r = create_state_dir(options.state_dir); !r) return fail(r.error());
+  auto store = disk::ArbiterStore::open(options.state_dir);
+  if (!store) return fail(store.error());
+  auto listener = open_listener(options);
+  if (!listener) return fail(listener.error());
+  auto address = disk::local_address(listener->get());
+  if (!address) return fail(address.error());
+  if (auto r = check_reach(*address, options.allow_remote); !r) {
+    fmt::print(stderr, "ftvm: {}\n", r.error().message);
+    return kExitUsage;
+  }
+  disk::ArbiterServer::Options server_options;
+  server_options.on_decision = [](const disk::Decision& d) { log_line(disk::describe(d)); };
+  auto server = disk::ArbiterServer::create(std::move(*listener), **store, server_options);
+  if (!server) return fail(server.error());
+
+  g_serving = server->get();
+  install_stop_handlers();
+  log_line(fmt::format("arbiter: listening on {} (state in {})", *address, options.state_dir));
+  auto served = (*server)->run();
+  g_serving = nullptr;
+  if (!served) return fail(served.error());
+  log_line("arbiter: stopped");
+  return kExitOk;
+}
+
+}  // namespace ftvm

@@ -1,0 +1,21 @@
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <optional>
+#include <string>
+
+namespace ftvm {
+
+struct DiskServerOptions {
+  std::string listen = "127.0.0.1:7300";
+  std::optional<int> listen_fd;  // an inherited listening socket, instead of --listen
+  std::string state_dir;
+  bool allow_remote = false;
+};
+
+// `ftvm disk-server`: the arbiter that grants a pair's sides the right to run
+// (docs/arbiter.md). Serves until SIGINT or SIGTERM.
+CLI::App* add_disk_server_command(CLI::App& app, DiskServerOptions& options);
+int disk_server_command(const DiskServerOptions& options);
+
+}  // namespace ftvm

@@ -1,0 +1,94 @@
+#include "pair_side.h"
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+#include <thread>
+
+namespace ftvm {
+namespace {
+
+std::chrono::milliseconds ms(double value) {
+  return std::chrono::milliseconds(static_cast<int64_t>(value));
+}
+
+}  // namespace
+
+void add_pair_side_options(CLI::App& command, PairSideOptions& options) {
+  command.add_option("--vm-id", options.vm_id, "The protected VM's name at the arbiter")
+      ->capture_default_str();
+  command
+      .add_option("--generation", options.generation,
+                  "The pair's incarnation at the arbiter (a new pair of the same VM takes a "
+                  "higher one)")
+      ->capture_default_str();
+  command.add_option("--arbiter", options.arbiter, "The disk server's test-and-set (HOST:PORT)")
+      ->capture_default_str();
+  command.add_option("--key-file", options.key_file,
+                     "Pre-shared key authenticating the logging channel (HMAC-SHA256); without "
+                     "one the channel is loopback only");
+  command.add_option("--control", options.control_path,
+                     "Unix socket answering `ftvm status` (and fault injection)");
+  command.add_option("--heartbeat-ms", options.heartbeat_ms, "Heartbeat period on a quiet channel")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 10000.0));
+  command
+      .add_option("--suspect-ms", options.suspect_ms, "Silence after which the peer is suspected")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 60000.0));
+  command
+      .add_option("--declare-ms", options.declare_ms,
+                  "Silence after which the peer is declared lost and this side acts")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 600000.0));
+  command
+      .add_option("--arbiter-timeout", options.arbiter_timeout_s,
+                  "Seconds to keep trying an unreachable arbiter before halting")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 3600.0));
+}
+
+channel::LinkTimeouts link_timeouts(const PairSideOptions& options) {
+  return {ms(options.heartbeat_ms), ms(options.suspect_ms), ms(options.declare_ms)};
+}
+
+Result<channel::FrameKey> channel_key(const PairSideOptions& options,
+                                      const channel::Endpoint& peer_or_listen) {
+  if (!options.key_file.empty()) return channel::FrameKey::from_file(options.key_file);
+  if (!peer_or_listen.is_loopback()) {
+    return make_error(fmt::format(
+        "{} is not a loopback address and no --key-file was given: the logging channel must be "
+        "authenticated to leave this machine (create a key: head -c 32 /dev/urandom > KEY, give "
+        "both sides --key-file KEY)",
+        peer_or_listen.to_string()));
+  }
+  return channel::FrameKey::none();
+}
+
+void log_role(const char* side, const std::string& what) {
+  const auto now = std::chrono::system_clock::now();
+  const auto millis =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  fmt::print(stderr, "ftvm: [{:%Y-%m-%dT%H:%M:%S}.{:03d}Z] {}: {}\n",
+             fmt::gmtime(std::chrono::system_clock::to_time_t(now)), millis, side, what);
+}
+
+Result<disk::TasOutcome> ask_arbiter(const PairSideOptions& options, const char* side) {
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                            std::chrono::duration<double>(options.arbiter_timeout_s));
+  Error last = make_error("no attempt");
+  for (int attempt = 1;; ++attempt) {
+    auto outcome = disk::test_and_set(options.arbiter, options.vm_id, options.generation, side,
+                                      std::chrono::milliseconds(500));
+    if (outcome) return outcome;
+    last = outcome.error();
+    if (attempt == 1) log_role(side, last.message + "; retrying");
+    if (std::chrono::steady_clock::now() >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return make_error(fmt::format("{} (gave up after --arbiter-timeout {} s)", last.message,
+                                options.arbiter_timeout_s));
+}
+
+}  // namespace ftvm

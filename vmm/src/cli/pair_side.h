@@ -1,0 +1,46 @@
+// What `ftvm primary` and `ftvm backup` share: the pair's identity at the arbiter, the
+// channel's key and timeouts, the control socket, and how a side asks the arbiter whether it
+// may run alone.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "disk/arbiter_client.h"
+#include "logging_channel/frame_key.h"
+#include "logging_channel/peer_monitor.h"
+#include "logging_channel/tcp.h"
+#include "vmm/result.h"
+
+namespace ftvm {
+
+struct PairSideOptions {
+  std::string vm_id = "testsvc";
+  uint64_t generation = 1;
+  std::string arbiter = "127.0.0.1:7300";
+  std::string key_file;
+  std::string control_path;
+  double heartbeat_ms = 10;
+  double suspect_ms = 50;
+  double declare_ms = 200;
+  double arbiter_timeout_s = 5;
+};
+
+void add_pair_side_options(CLI::App& command, PairSideOptions& options);
+channel::LinkTimeouts link_timeouts(const PairSideOptions& options);
+
+// The channel's key: from --key-file, or none; without one only loopback peers are allowed,
+// because nothing would stop anyone else from feeding the backup a log.
+Result<channel::FrameKey> channel_key(const PairSideOptions& options,
+                                      const channel::Endpoint& peer_or_listen);
+
+// Prints a timestamped line about this side's role ("backup: WON the arbiter: going live").
+void log_role(const char* side, const std::string& what);
+
+// Asks the arbiter for the right to run alone, retrying an unreachable arbiter until
+// --arbiter-timeout. An error means no answer: the caller must not go (or stay) live.
+Result<disk::TasOutcome> ask_arbiter(const PairSideOptions& options, const char* side);
+
+}  // namespace ftvm

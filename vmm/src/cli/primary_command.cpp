@@ -1,0 +1,284 @@
+#include "primary_command.h"
+
+#include <fmt/format.h>
+
+#include <atomic>
+
+#include "control_server.h"
+#include "exit_codes.h"
+#include "logging_channel/lag_tracker.h"
+#include "logging_channel/output_gate.h"
+#include "logging_channel/primary_link.h"
+#include "primary_driver.h"
+#include "recorded_machine.h"
+#include "replay/output_digest.h"
+#include "replay/recorder.h"
+#include "replay/recording_time_source.h"
+#include "run_command.h"
+#include "vmm/crash_report.h"
+#include "vmm/live_backends.h"
+#include "vmm/vcpu_runner.h"
+#include "vmm/vm.h"
+#include "write_through_console.h"
+
+namespace ftvm {
+namespace {
+
+constexpr const char* kSide = "primary";
+
+enum class PrimaryRole { kProtected, kDeciding, kUnprotected, kHalted };
+
+const char* role_name(PrimaryRole role) {
+  switch (role) {
+    case PrimaryRole::kProtected:
+      return "primary";
+    case PrimaryRole::kDeciding:
+      return "primary (backup lost, asking the arbiter)";
+    case PrimaryRole::kUnprotected:
+      return "primary (unprotected)";
+    case PrimaryRole::kHalted:
+      return "halted";
+  }
+  return "?";
+}
+
+Result<UniqueFd> open_listener(const PrimaryCommandOptions& options) {
+  if (options.listen_fd >= 0) return UniqueFd(options.listen_fd);
+  auto at = channel::Endpoint::parse(options.listen);
+  if (!at) return at.error();
+  return channel::listen_tcp(*at);
+}
+
+// Waits for the backup, still answering a stop request (Ctrl-C) while it waits.
+Result<UniqueFd> wait_for_backup(int listener, const EventQueue& events, double wait_s) {
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(static_cast<int64_t>(wait_s * 1000));
+  for (;;) {
+    auto socket = channel::accept_tcp(listener, std::chrono::milliseconds(200));
+    if (socket) return socket;
+    if (auto reason = events.stop_reason()) return make_error("stopped (" + *reason + ")");
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return make_error(
+          fmt::format("no backup connected within {} s (start one with: ftvm "
+                      "backup --connect THIS_ADDRESS)",
+                      wait_s));
+    }
+  }
+}
+
+// Everything the primary has running, for the control socket's status.
+struct PrimaryState {
+  const PrimaryCommandOptions& options;
+  channel::PrimaryLink& link;
+  channel::OutputGate& gate;
+  channel::LagTracker& lag;
+  std::atomic<PrimaryRole> role{PrimaryRole::kProtected};
+  std::atomic<int> exit_code{-1};
+  std::chrono::steady_clock::time_point started;
+};
+
+nlohmann::json status_json(const PrimaryState& state, uint64_t exit_count) {
+  const auto link = state.link.stats();
+  const auto lag = state.lag.lag_summary();
+  const auto hold = state.gate.hold_latency();
+  nlohmann::json j;
+  j["side"] = kSide;
+  j["role"] = role_name(state.role.load());
+  j["vm_id"] = state.options.pair.vm_id;
+  j["generation"] = state.options.pair.generation;
+  j["uptime_s"] =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - state.started).count();
+  j["exit_count"] = exit_count;
+  j["peer"] = link.peer_state;
+  j["lag"] = {{"ms", std::chrono::duration<double, std::milli>(state.lag.lag_time()).count()},
+              {"exits", state.lag.lag_exits()},
+              {"p50_ms", lag.p50_ms},
+              {"p99_ms", lag.p99_ms},
+              {"max_ms", lag.max_ms}};
+  j["log"] = {{"entries", link.entries},
+              {"chunks", link.chunks},
+              {"frames", link.frames},
+              {"bytes_sent", link.bytes_sent},
+              {"acked_lsn", link.acked_lsn},
+              {"replayed_lsn", link.replayed_lsn},
+              {"backpressure_waits", link.backpressure_waits}};
+  j["round_trip"] = {{"p50_ms", link.round_trip.p50_ms}, {"p99_ms", link.round_trip.p99_ms}};
+  j["outputs"] = {{"held_bytes", state.gate.held_bytes()},
+                  {"released_bytes", state.gate.released_bytes()},
+                  {"discarded_bytes", state.gate.discarded_bytes()},
+                  {"hold_p50_ms", hold.p50_ms},
+                  {"hold_p99_ms", hold.p99_ms},
+                  {"hold_max_ms", hold.max_ms}};
+  return j;
+}
+
+// The arbiter decides whether this primary may go on without its backup.
+void on_backup_lost(PrimaryState& state, EventQueue& events, const std::string& reason) {
+  state.role.store(PrimaryRole::kDeciding);
+  log_role(kSide, fmt::format("backup lost ({}); asking the arbiter at {}", reason,
+                              state.options.pair.arbiter));
+  auto outcome = ask_arbiter(state.options.pair, kSide);
+  if (!outcome) {
+    state.gate.discard();
+    state.role.store(PrimaryRole::kHalted);
+    state.exit_code.store(kExitNoArbiter);
+    log_role(kSide, outcome.error().message +
+                        "; halting: a side that cannot reach the arbiter never runs alone");
+    events.request_stop("halted: the arbiter is unreachable");
+    return;
+  }
+  if (!outcome->won) {
+    state.gate.discard();
+    state.role.store(PrimaryRole::kHalted);
+    state.exit_code.store(kExitLostArbiter);
+    log_role(kSide,
+             fmt::format("LOST the arbiter to the {}, which is live; halting", outcome->winner));
+    events.request_stop("halted: lost the arbiter's test-and-set");
+    return;
+  }
+  state.gate.open();
+  state.role.store(PrimaryRole::kUnprotected);
+  log_role(kSide, "WON the arbiter: running on, unprotected");
+}
+
+}  // namespace
+
+CLI::App* add_primary_command(CLI::App& app, PrimaryCommandOptions& options) {
+  auto* primary = app.add_subcommand(
+      "primary", "Run a VM as the primary of a protected pair, logging to its backup");
+  add_guest_options(*primary, options.guest);
+  add_console_options(*primary, options.console);
+  add_input_options(*primary, options.input_path, options.seconds);
+  add_pair_side_options(*primary, options.pair);
+  primary->add_option("--listen", options.listen, "Where the backup connects (HOST:PORT)")
+      ->capture_default_str();
+  primary->add_option("--listen-fd", options.listen_fd,
+                      "Accept the backup on this inherited listening socket instead");
+  primary
+      ->add_option("--wait-backup", options.wait_backup_s,
+                   "Seconds to wait for the backup to connect")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 86400.0));
+  primary
+      ->add_option("--max-delay", options.max_delay_ms,
+                   "How long (ms) an event may wait for the guest's next exit")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1000.0));
+  primary
+      ->add_option("--async", options.async_mode,
+                   "Asynchronous landmarks: auto, breakpoint, checkpoint")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "breakpoint", "checkpoint"}));
+  primary
+      ->add_option("--max-lag", options.max_lag_ms,
+                   "Lag (ms) of the backup beyond which the guest is slowed down")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 60000.0));
+  return primary;
+}
+
+int primary_command(const PrimaryCommandOptions& options) {
+  const auto started = std::chrono::steady_clock::now();
+  auto files = open_live_files(options.guest, options.console, options.input_path);
+  if (!files) return fail(files.error());
+  // Before any other thread exists: it blocks SIGINT/SIGTERM for the whole process.
+  EventQueue events;
+  auto backends = LiveBackends::start(
+      events, make_live_options(files->input.get(), options.seconds, options.max_delay_ms));
+  if (!backends) return fail(backends.error());
+  auto listener = open_listener(options);
+  if (!listener) return fail(listener.error());
+  auto listening_at = channel::local_endpoint(listener->get());
+  if (!listening_at) return fail(listening_at.error());
+  auto key = channel_key(options.pair, *listening_at);
+  if (!key) return fail(key.error());
+
+  log_role(kSide, "waiting for the backup on " + listening_at->to_string());
+  auto socket = wait_for_backup(listener->get(), events, options.wait_backup_s);
+  if (!socket) {
+    fmt::print(stderr, "ftvm: {}\n", socket.error().message);
+    return kExitPeer;
+  }
+  log_role(kSide, "backup connected; sending it the VM");
+
+  FileConsole file_console(files->output.get());
+  WriteThroughConsole console(file_console);
+  channel::OutputGate gate(console);
+  PendingOutput pending;
+  replay::DigestingConsole digesting(pending);
+  channel::LagTracker lag;
+  channel::PrimaryLinkOptions link_options;
+  link_options.timeouts = link_timeouts(options.pair);
+  channel::PrimaryLink link(std::move(*socket), *key, gate, lag, link_options);
+  HostTimeSource host_time;
+  replay::RecordingTimeSource time(host_time, link);
+  VmConfig config = make_vm_config(options.guest, files->image);
+  config.track_dirty_pages = true;
+  auto vm = Vm::create(config, time, digesting);
+  if (!vm) return fail(vm.error());
+  auto header = replay::encode_trace_header(make_trace_header(
+      options.guest, files->image, (*vm)->cpuid(), options.max_delay_ms, options.async_mode));
+  if (!header) return fail(header.error());
+  channel::Hello hello{channel::kProtocolVersion, options.pair.vm_id, options.pair.generation,
+                       std::move(*header), files->image.bytes};
+  if (auto r = link.send_hello(hello); !r) {
+    fmt::print(stderr, "ftvm: {}\n", r.error().message);
+    return kExitPeer;
+  }
+
+  PrimaryState state{options, link, gate, lag, {}, {}, started};
+  std::unique_ptr<ControlServer> control;
+  if (!options.pair.control_path.empty()) {
+    auto server = ControlServer::start(
+        options.pair.control_path,
+        {{"status",
+          [&](const std::string&) { return status_json(state, link.exit_count()).dump() + "\n"; }},
+         {"cut-channel", [&](const std::string&) {
+            link.cut();
+            log_role(kSide, "channel cut (fault injection)");
+            return std::string("channel cut\n");
+          }}});
+    if (!server) return fail(server.error());
+    control = std::move(*server);
+  }
+
+  replay::RecordOptions record_options{*replay::parse_async_mode(options.async_mode),
+                                       std::chrono::milliseconds(500)};
+  replay::Recorder recorder(events, link, **vm, digesting, record_options);
+  PrimaryDriver driver(recorder, link, pending, gate, lag,
+                       std::chrono::milliseconds(static_cast<int64_t>(options.max_lag_ms)));
+  VcpuRunner runner((*vm)->vcpu(), (*vm)->platform(), driver);
+  runner.set_use_interrupt_window(false);
+  time.set_exit_count([&runner] { return runner.exit_count(); });
+  link.start([&](const std::string& reason) { on_backup_lost(state, events, reason); });
+  log_role(kSide, "running, protected");
+  const RunResult result = run_live(runner, events, **backends);
+
+  if (result.reason == RunResult::Reason::kFault) {
+    fmt::print(stderr, "ftvm: guest fault: {}\n{}", result.detail,
+               crash_report((*vm)->vcpu(), (*vm)->memory()));
+  }
+  if (auto r = recorder.finish(runner, result); !r)
+    fmt::print(stderr, "ftvm: {}\n", r.error().message);
+  if (!link.lost()) link.goodbye(result.detail);
+  if (const uint64_t held = gate.held_bytes(); held > 0) {
+    fmt::print(stderr,
+               "ftvm: {} bytes of guest output were never acknowledged by a backup and "
+               "stay withheld\n",
+               held);
+    gate.discard();
+  }
+  file_console.flush();
+  control.reset();
+
+  const RunReport report = make_report(result, started, file_console, runner.counters());
+  print_report(report);
+  auto json = report_json(report);
+  json["pair"] = status_json(state, runner.exit_count());
+  json["throttled_ms"] = driver.throttled().count();
+  if (auto r = write_json(options.console.stats_json_path, json); !r) return fail(r.error());
+  const int override_code = state.exit_code.load();
+  return override_code >= 0 ? override_code : exit_code_for(result);
+}
+
+}  // namespace ftvm

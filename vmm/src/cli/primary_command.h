@@ -1,0 +1,29 @@
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <optional>
+#include <string>
+
+#include "pair_side.h"
+#include "vm_session.h"
+
+namespace ftvm {
+
+struct PrimaryCommandOptions {
+  GuestOptions guest;
+  ConsoleOptions console;
+  PairSideOptions pair;
+  std::string input_path;
+  std::optional<double> seconds;
+  std::string listen = "127.0.0.1:7301";
+  int listen_fd = -1;
+  double wait_backup_s = 30;
+  double max_delay_ms = 1.0;
+  std::string async_mode = "auto";
+  double max_lag_ms = 100;
+};
+
+CLI::App* add_primary_command(CLI::App& app, PrimaryCommandOptions& options);
+int primary_command(const PrimaryCommandOptions& options);
+
+}  // namespace ftvm

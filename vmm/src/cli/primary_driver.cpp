@@ -1,0 +1,63 @@
+#include "primary_driver.h"
+
+#include <thread>
+
+namespace ftvm {
+namespace {
+
+// How long one throttling step holds the guest back. Small, so that the guest slows down
+// smoothly (as VMware FT lowers the primary's CPU share) instead of stopping.
+constexpr std::chrono::milliseconds kThrottleStep{1};
+// The most one turn is held back: a backup that stopped acking is the failure detector's
+// business, not the throttle's.
+constexpr int kMaxThrottleSteps = 20;
+
+}  // namespace
+
+PrimaryDriver::PrimaryDriver(replay::Recorder& recorder, channel::PrimaryLink& link,
+                             PendingOutput& pending, channel::OutputGate& gate,
+                             channel::LagTracker& lag, std::chrono::milliseconds max_lag)
+    : recorder_(recorder),
+      link_(link),
+      pending_(pending),
+      gate_(gate),
+      lag_(lag),
+      max_lag_(max_lag) {}
+
+DriverTurn PrimaryDriver::between_exits(VcpuRunner& runner, const BetweenExits& at) {
+  DriverTurn turn = recorder_.between_exits(runner, at);
+  if (at.asynchronous) return turn;
+  if (!horizon_logged_ || at.exit_count > horizon_) {
+    horizon_logged_ = true;
+    horizon_ = at.exit_count;
+    if (auto r = link_.append(replay::HorizonEntry{at.exit_count}); !r) {
+      turn.stop = RunResult{RunResult::Reason::kFault, 0, "logging failed: " + r.error().message};
+      return turn;
+    }
+  }
+  link_.set_exit_count(at.exit_count);
+  if (auto bytes = pending_.take(); !bytes.empty()) {
+    // Everything up to this horizon lets the backup replay to this exit and produce the same
+    // bytes; once it has acknowledged that much, they may leave.
+    gate_.hold(bytes, link_.next_lsn());
+    link_.flush_now();
+  }
+  const auto now = std::chrono::steady_clock::now();
+  lag_.primary_at(at.exit_count, now);
+  throttle_while_lagging();
+  return turn;
+}
+
+std::optional<RunResult> PrimaryDriver::idle(VcpuRunner& runner, const BetweenExits& at) {
+  return recorder_.idle(runner, at);
+}
+
+void PrimaryDriver::throttle_while_lagging() {
+  for (int step = 0; step < kMaxThrottleSteps; ++step) {
+    if (link_.lost() || lag_.lag_time() <= max_lag_) return;
+    std::this_thread::sleep_for(kThrottleStep);
+    throttled_ += kThrottleStep;
+  }
+}
+
+}  // namespace ftvm

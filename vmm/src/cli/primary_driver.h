@@ -1,0 +1,61 @@
+// The primary's driver: the recorder, plus what makes a recording protect a running guest.
+//
+// At every deterministic exit E it logs a horizon ("no input before E"), so the backup may
+// follow; it hands the outputs the guest produced during exit E to the output gate, tagged with
+// that horizon's LSN, so they leave only once the backup could reproduce them; it tells the lag
+// tracker where the primary is; and it slows the guest while the backup lags more than
+// --max-lag.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "logging_channel/lag_tracker.h"
+#include "logging_channel/output_gate.h"
+#include "logging_channel/primary_link.h"
+#include "replay/recorder.h"
+#include "vmm/devices/console.h"
+
+namespace ftvm {
+
+// Collects what the guest outputs during one exit (vCPU thread only).
+class PendingOutput final : public ConsoleSink {
+ public:
+  void write(std::span<const uint8_t> bytes) override {
+    bytes_.insert(bytes_.end(), bytes.begin(), bytes.end());
+  }
+  std::vector<uint8_t> take() { return std::exchange(bytes_, {}); }
+
+ private:
+  std::vector<uint8_t> bytes_;
+};
+
+class PrimaryDriver final : public ExecutionDriver {
+ public:
+  PrimaryDriver(replay::Recorder& recorder, channel::PrimaryLink& link, PendingOutput& pending,
+                channel::OutputGate& gate, channel::LagTracker& lag,
+                std::chrono::milliseconds max_lag);
+
+  DriverTurn between_exits(VcpuRunner& runner, const BetweenExits& at) override;
+  std::optional<RunResult> idle(VcpuRunner& runner, const BetweenExits& at) override;
+
+  // Time the guest was held back because the backup lagged.
+  std::chrono::milliseconds throttled() const { return throttled_; }
+
+ private:
+  void throttle_while_lagging();
+
+  replay::Recorder& recorder_;
+  channel::PrimaryLink& link_;
+  PendingOutput& pending_;
+  channel::OutputGate& gate_;
+  channel::LagTracker& lag_;
+  std::chrono::milliseconds max_lag_;
+  uint64_t horizon_ = 0;
+  bool horizon_logged_ = false;
+  std::chrono::milliseconds throttled_{0};
+};
+
+}  // namespace ftvm

@@ -1,0 +1,57 @@
+#include "recorded_machine.h"
+
+#include <xxhash.h>
+
+#include <chrono>
+
+namespace ftvm {
+namespace {
+
+std::vector<kvm_cpuid_entry2> to_kvm_cpuid(const std::vector<replay::CpuidLeaf>& leaves) {
+  std::vector<kvm_cpuid_entry2> cpuid;
+  for (const auto& l : leaves) {
+    kvm_cpuid_entry2 e{};
+    e.function = l.function;
+    e.index = l.index;
+    e.flags = l.flags;
+    e.eax = l.eax;
+    e.ebx = l.ebx;
+    e.ecx = l.ecx;
+    e.edx = l.edx;
+    cpuid.push_back(e);
+  }
+  return cpuid;
+}
+
+}  // namespace
+
+replay::TraceHeader make_trace_header(const GuestOptions& guest, const GuestImage& image,
+                                      const std::vector<kvm_cpuid_entry2>& cpuid,
+                                      double max_delay_ms, const std::string& async_mode) {
+  replay::TraceHeader header;
+  header.guest_name = image.name;
+  header.guest_image_xxh3 = XXH3_64bits(image.bytes.data(), image.bytes.size());
+  header.mem_bytes = guest.mem_mib << 20;
+  for (const auto& e : cpuid) {
+    header.cpuid.push_back({e.function, e.index, e.flags, e.eax, e.ebx, e.ecx, e.edx});
+  }
+  header.max_delay_ns = static_cast<uint64_t>(max_delay_ms * 1e6);
+  header.async_mode = async_mode;
+  header.created_unix_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+  return header;
+}
+
+VmConfig vm_config_for(const replay::TraceHeader& header, std::span<const uint8_t> image,
+                       const std::string& kvm_device) {
+  VmConfig config;
+  config.mem_bytes = header.mem_bytes;
+  config.kvm_device = kvm_device;
+  config.image = image;
+  config.image_name = header.guest_name;
+  config.cpuid = to_kvm_cpuid(header.cpuid);
+  return config;
+}
+
+}  // namespace ftvm
