@@ -4,6 +4,8 @@ add_library(ftvm_channel_links STATIC
   src/peer_monitor.cpp
   src/primary_link.cpp
   src/backup_link.cpp
+  src/console_splicer.cpp
+  src/cutover_console.cpp
 )
 target_include_directories(ftvm_channel_links PUBLIC include)
 target_compile_options(ftvm_channel_links PRIVATE ${FTVM_HOST_WARNINGS})
@@ -12,5 +14,7 @@ target_link_libraries(ftvm_channel_links PUBLIC ftvm_channel ftvm_replay PRIVATE
 ftvm_add_test(NAME ftvm_channel_links_tests LABEL unit
   SOURCES
     tests/peer_monitor_test.cpp
+    tests/console_splicer_test.cpp
+    tests/cutover_console_test.cpp
     tests/links_test.cpp
   LIBS ftvm_channel_links)

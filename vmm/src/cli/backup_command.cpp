@@ -8,9 +8,9 @@
 
 #include "backup_driver.h"
 #include "control_server.h"
-#include "cutover_console.h"
 #include "exit_codes.h"
 #include "logging_channel/backup_link.h"
+#include "logging_channel/cutover_console.h"
 #include "recorded_machine.h"
 #include "replay/log_feed.h"
 #include "replay/output_digest.h"
@@ -49,7 +49,7 @@ const char* role_name(BackupRole role) {
 struct BackupState {
   const BackupCommandOptions& options;
   channel::BackupLink& link;
-  CutoverConsole& console;
+  channel::CutoverConsole& console;
   std::atomic<BackupRole> role{BackupRole::kReplaying};
   std::atomic<int> exit_code{-1};
   std::atomic<uint64_t> live_at_exit{0};
@@ -191,7 +191,7 @@ int backup_command(const BackupCommandOptions& options) {
 
   FileConsole file_console(output->get());
   WriteThroughConsole console(file_console);
-  CutoverConsole cutover(console, [&link] { return link.released_output_bytes(); });
+  channel::CutoverConsole cutover(console, [&link] { return link.released_output_bytes(); });
   replay::DigestingConsole digesting(cutover);
   replay::ReplayTimeSource time;
   HostTimeSource host_time;

@@ -16,7 +16,7 @@
 
 #include "vmm/devices/console.h"
 
-namespace ftvm {
+namespace ftvm::channel {
 
 class CutoverConsole final : public ConsoleSink {
  public:
@@ -47,4 +47,4 @@ class CutoverConsole final : public ConsoleSink {
   std::optional<uint64_t> resumed_at_;
 };
 
-}  // namespace ftvm
+}  // namespace ftvm::channel

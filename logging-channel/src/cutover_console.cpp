@@ -1,9 +1,9 @@
-#include "cutover_console.h"
+#include "logging_channel/cutover_console.h"
 
 #include <algorithm>
 #include <vector>
 
-namespace ftvm {
+namespace ftvm::channel {
 
 CutoverConsole::CutoverConsole(ConsoleSink& live, std::function<uint64_t()> released)
     : live_(live), released_(std::move(released)) {}
@@ -48,4 +48,4 @@ std::optional<uint64_t> CutoverConsole::resumed_at() const {
   return resumed_at_;
 }
 
-}  // namespace ftvm
+}  // namespace ftvm::channel

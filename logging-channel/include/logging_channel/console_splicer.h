@@ -1,0 +1,48 @@
+// Joins the console streams of a pair into the one stream a client sees: the primary's
+// released output, then, after a failover, the backup's from the offset where it resumed. The
+// backup re-emits from the last offset the primary said it had released, so its first bytes
+// may repeat what the client already saw: the splicer drops that overlap after checking it is
+// byte-for-byte what was shown (replay makes it so; a difference is a divergence), and notes a
+// gap if the backup resumed beyond what was shown (output lost: the output rule was broken).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace ftvm::channel {
+
+class ConsoleSplicer {
+ public:
+  // Bytes from the primary, all shown.
+  void from_primary(std::span<const uint8_t> bytes);
+  // The backup's stream starts at this offset of the guest's console stream.
+  void backup_resumes_at(uint64_t offset);
+  // Bytes from the backup (after backup_resumes_at); returns the part not shown before.
+  std::vector<uint8_t> from_backup(std::span<const uint8_t> bytes);
+
+  uint64_t shown() const { return shown_; }
+  // Overlap bytes compared and dropped so far.
+  uint64_t overlap() const { return overlap_; }
+  // Bytes the backup resumed beyond what was shown: lost output.
+  uint64_t gap() const { return gap_; }
+  // Set at the first overlap byte that differs from what was shown.
+  const std::optional<std::string>& mismatch() const { return mismatch_; }
+
+ private:
+  // Enough to check any overlap a backup re-emits; older bytes are dropped unchecked.
+  static constexpr size_t kMaxHistory = size_t{16} << 20;
+
+  std::deque<uint8_t> history_;  // shown bytes from history_base_ to shown_
+  uint64_t history_base_ = 0;
+  uint64_t shown_ = 0;
+  std::optional<uint64_t> backup_offset_;  // stream offset of the next backup byte
+  uint64_t overlap_ = 0;
+  uint64_t gap_ = 0;
+  std::optional<std::string> mismatch_;
+};
+
+}  // namespace ftvm::channel
