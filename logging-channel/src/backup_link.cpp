@@ -185,8 +185,9 @@ void BackupLink::lose(const std::string& reason, bool orderly) {
   if (lost_.exchange(true)) return;
   monitor_.declare(reason);
   peer_state_.store(PeerMonitor::State::kDeclared);
-  feed_.close(reason);
+  // Announce before closing the feed: the replayer acts on the close at once.
   if (!orderly && !quit_.load() && peer_lost_) peer_lost_(reason);
+  feed_.close(reason);
 }
 
 BackupLinkStats BackupLink::stats() const {

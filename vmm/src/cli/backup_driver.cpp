@@ -7,9 +7,9 @@ BackupDriver::BackupDriver(replay::Replayer& replayer, channel::BackupLink& link
     : replayer_(replayer), link_(link), live_driver_(live), go_live_(std::move(go_live)) {}
 
 DriverTurn BackupDriver::between_exits(VcpuRunner& runner, const BetweenExits& at) {
+  link_.report_progress(replayer_.consumed_lsn(), at.exit_count);
   if (live_) return live_driver_.between_exits(runner, at);
   DriverTurn turn = replayer_.between_exits(runner, at);
-  link_.report_progress(replayer_.consumed_lsn(), at.exit_count);
   if (!turn.stop || !replayer_.log_exhausted()) return turn;
   if (auto halt = go_live_(runner)) {
     turn.stop = halt;

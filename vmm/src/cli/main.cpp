@@ -1,9 +1,10 @@
 // ftvm: fault-tolerant virtual machines on plain KVM. See README.md and docs/.
 #include <CLI/CLI.hpp>
 
-#include "disk_server_command.h"
 #include "backup_command.h"
+#include "disk_server_command.h"
 #include "exit_codes.h"
+#include "pair_command.h"
 #include "primary_command.h"
 #include "record_command.h"
 #include "replay_command.h"
@@ -22,6 +23,7 @@ int main(int argc, char** argv) {
   ftvm::StatusOptions status_options;
   ftvm::PrimaryCommandOptions primary_options;
   ftvm::BackupCommandOptions backup_options;
+  ftvm::PairCommandOptions pair_options;
   auto* run = ftvm::add_run_command(app, run_options);
   auto* record = ftvm::add_record_command(app, record_options);
   auto* replay = ftvm::add_replay_command(app, replay_options);
@@ -30,6 +32,7 @@ int main(int argc, char** argv) {
   auto* status = ftvm::add_status_command(app, status_options);
   auto* primary = ftvm::add_primary_command(app, primary_options);
   auto* backup = ftvm::add_backup_command(app, backup_options);
+  auto* pair = ftvm::add_pair_command(app, pair_options);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -44,5 +47,6 @@ int main(int argc, char** argv) {
   if (status->parsed()) return ftvm::status_command(status_options);
   if (primary->parsed()) return ftvm::primary_command(primary_options);
   if (backup->parsed()) return ftvm::backup_command(backup_options);
+  if (pair->parsed()) return ftvm::pair_command(pair_options);
   return ftvm::kExitUsage;
 }

@@ -1,0 +1,496 @@
+// `ftvm pair`: the disk server (arbiter), a primary and a backup as three processes on this
+// machine, wired together, with one status line per second and the guest console as a client
+// of the pair would see it (ConsoleSplicer). Fault injection (--kill-primary-after,
+// --kill-backup-after, --cut-channel-after) makes failover and split brain visible.
+#include "pair_command.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <nlohmann/json.hpp>
+
+#include "child_process.h"
+#include "control_server.h"
+#include "exit_codes.h"
+#include "logging_channel/console_splicer.h"
+#include "logging_channel/tcp.h"
+
+namespace ftvm {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto kControlTimeout = std::chrono::milliseconds(300);
+constexpr const char* kVmId = "pair";
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+Result<std::string> make_run_dir(const std::string& requested) {
+  if (!requested.empty()) {
+    if (::mkdir(requested.c_str(), 0700) != 0 && errno != EEXIST) {
+      return make_error(fmt::format("cannot create {}: {}", requested, std::strerror(errno)));
+    }
+    return requested;
+  }
+  std::string pattern = "/tmp/ftvm-pair-XXXXXX";
+  if (::mkdtemp(pattern.data()) == nullptr) {
+    return make_error(
+        fmt::format("cannot create a run directory in /tmp: {}", std::strerror(errno)));
+  }
+  return pattern;
+}
+
+// A listening socket on a free loopback port, handed to a child under the same fd number.
+struct Listener {
+  UniqueFd fd;
+  std::string address;
+};
+
+Result<Listener> listen_loopback() {
+  auto fd = channel::listen_tcp(*channel::Endpoint::parse("127.0.0.1:0"));
+  if (!fd) return fd.error();
+  auto at = channel::local_endpoint(fd->get());
+  if (!at) return at.error();
+  return Listener{std::move(*fd), at->to_string()};
+}
+
+std::string self_exe() {
+  std::array<char, 4096> path{};
+  const ssize_t n = ::readlink("/proc/self/exe", path.data(), path.size() - 1);
+  return n > 0 ? std::string(path.data(), static_cast<size_t>(n)) : "ftvm";
+}
+
+std::string ms_arg(double ms) {
+  return fmt::format("{}", ms);
+}
+
+// What one side says about itself through its control socket; empty when it does not answer.
+nlohmann::json query_status(const std::string& socket) {
+  auto reply = send_control_command(socket, "status", kControlTimeout);
+  if (!reply) return {};
+  auto json = nlohmann::json::parse(*reply, nullptr, false);
+  return json.is_discarded() ? nlohmann::json{} : json;
+}
+
+bool is_live_role(const nlohmann::json& status) {
+  const std::string role = status.value("role", "");
+  return role.rfind("primary", 0) == 0;
+}
+
+struct Rates {
+  Clock::time_point at;
+  uint64_t exits = 0;
+  uint64_t log_bytes = 0;
+};
+
+std::string format_bytes(double bytes) {
+  if (bytes >= 1e6) return fmt::format("{:.1f} MB", bytes / 1e6);
+  if (bytes >= 1e3) return fmt::format("{:.1f} kB", bytes / 1e3);
+  return fmt::format("{:.0f} B", bytes);
+}
+
+class Pair {
+ public:
+  Pair(const PairCommandOptions& options, std::string run_dir)
+      : options_(options), run_dir_(std::move(run_dir)), started_(Clock::now()) {}
+
+  Result<void> start();
+  int run();
+
+ private:
+  Result<void> start_arbiter();
+  Result<void> start_sides();
+  std::vector<std::string> side_args(const char* side) const;
+  void forward_primary();
+  void forward_backup();
+  void forward_input();
+  void inject_faults();
+  void print_status();
+  void print_side_exits();
+  void write(std::span<const uint8_t> bytes);
+  bool finished();
+  void stop_everything();
+  void write_stats_json() const;
+  int exit_code();
+  std::string socket_of(const char* side) const { return run_dir_ + "/" + side + ".sock"; }
+
+  const PairCommandOptions& options_;
+  std::string run_dir_;
+  Clock::time_point started_;
+  std::string arbiter_address_;
+  std::optional<ChildProcess> arbiter_;
+  std::optional<ChildProcess> primary_;
+  std::optional<ChildProcess> backup_;
+  Listener channel_listener_;
+  UniqueFd input_;
+  UniqueFd signals_;
+  channel::ConsoleSplicer splicer_;
+  std::deque<uint8_t> pending_input_;
+  bool backup_live_ = false;
+  bool backup_spliced_ = false;
+  std::optional<Clock::time_point> killed_primary_at_;
+  std::optional<double> failover_ms_;
+  bool killed_backup_ = false;
+  bool cut_ = false;
+  bool stopping_ = false;
+  std::optional<int> primary_exit_;
+  std::optional<int> backup_exit_;
+  Clock::time_point next_status_;
+  Rates primary_rates_;
+  Rates backup_rates_;
+};
+
+Result<void> Pair::start_arbiter() {
+  auto listener = listen_loopback();
+  if (!listener) return listener.error();
+  arbiter_address_ = listener->address;
+  auto child = ChildProcess::spawn(
+      "arbiter",
+      {self_exe(), "disk-server", "--listen-fd", std::to_string(listener->fd.get()), "--state-dir",
+       run_dir_ + "/arbiter"},
+      ChildOptions{false, false, {listener->fd.get()}});
+  if (!child) return child.error();
+  arbiter_.emplace(std::move(*child));
+  return {};
+}
+
+std::vector<std::string> Pair::side_args(const char* side) const {
+  std::vector<std::string> args = {self_exe(),     side,
+                                   "--vm-id",      kVmId,
+                                   "--arbiter",    arbiter_address_,
+                                   "--control",    socket_of(side),
+                                   "--suspect-ms", ms_arg(options_.suspect_ms),
+                                   "--declare-ms", ms_arg(options_.declare_ms)};
+  return args;
+}
+
+Result<void> Pair::start_sides() {
+  auto listener = listen_loopback();
+  if (!listener) return listener.error();
+  channel_listener_ = std::move(*listener);
+  auto primary_args = side_args("primary");
+  primary_args.insert(primary_args.end(),
+                      {"--listen-fd", std::to_string(channel_listener_.fd.get()), "--mem",
+                       std::to_string(options_.guest.mem_mib), "--kvm-device",
+                       options_.guest.kvm_device, "--max-lag", ms_arg(options_.max_lag_ms)});
+  if (!options_.guest.guest.empty()) primary_args.push_back(options_.guest.guest);
+  auto primary = ChildProcess::spawn("primary", primary_args,
+                                     ChildOptions{true, true, {channel_listener_.fd.get()}});
+  if (!primary) return primary.error();
+  primary_.emplace(std::move(*primary));
+  channel_listener_.fd.reset();  // the primary has it now
+
+  auto backup_args = side_args("backup");
+  backup_args.insert(backup_args.end(), {"--connect", channel_listener_.address, "--kvm-device",
+                                         options_.guest.kvm_device});
+  auto backup = ChildProcess::spawn("backup", backup_args, ChildOptions{true, true, {}});
+  if (!backup) return backup.error();
+  backup_.emplace(std::move(*backup));
+  return {};
+}
+
+Result<void> Pair::start() {
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  ::sigprocmask(SIG_BLOCK, &stop_signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);  // a side that died must not take the pair with it
+  signals_.reset(::signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK));
+  if (options_.input_path.empty()) {
+    input_.reset(::dup(STDIN_FILENO));
+  } else {
+    input_.reset(::open(options_.input_path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!input_.valid()) {
+      return make_error(
+          fmt::format("cannot read input file {}: {}", options_.input_path, std::strerror(errno)));
+    }
+  }
+  if (auto r = start_arbiter(); !r) return r;
+  if (auto r = start_sides(); !r) return r;
+  fmt::print(stderr, "pair: arbiter on {}, primary accepting its backup on {}, run directory {}\n",
+             arbiter_address_, channel_listener_.address, run_dir_);
+  next_status_ = Clock::now() +
+                 std::chrono::milliseconds(static_cast<int64_t>(options_.status_every_s * 1000));
+  return {};
+}
+
+void Pair::write(std::span<const uint8_t> bytes) {
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(STDOUT_FILENO, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;  // nobody is reading: nothing to do about it
+    done += static_cast<size_t>(n);
+  }
+}
+
+void Pair::forward_primary() {
+  std::array<uint8_t, 65536> buffer;
+  const ssize_t n = ::read(primary_->stdout_fd(), buffer.data(), buffer.size());
+  if (n <= 0) {
+    primary_->close_stdout();
+    return;
+  }
+  const std::span<const uint8_t> bytes(buffer.data(), static_cast<size_t>(n));
+  splicer_.from_primary(bytes);
+  write(bytes);
+}
+
+void Pair::forward_backup() {
+  std::array<uint8_t, 65536> buffer;
+  const ssize_t n = ::read(backup_->stdout_fd(), buffer.data(), buffer.size());
+  if (n <= 0) {
+    backup_->close_stdout();
+    return;
+  }
+  if (!backup_spliced_) {
+    // The backup writes only once live, after it has published where its output resumes.
+    const auto status = query_status(socket_of("backup"));
+    if (status.contains("output_resumed_at") && status["output_resumed_at"].is_number()) {
+      splicer_.backup_resumes_at(status["output_resumed_at"].get<uint64_t>());
+    }
+    backup_spliced_ = true;
+  }
+  const auto fresh =
+      splicer_.from_backup(std::span<const uint8_t>(buffer.data(), static_cast<size_t>(n)));
+  if (!fresh.empty() && killed_primary_at_ && !failover_ms_) {
+    failover_ms_ =
+        std::chrono::duration<double, std::milli>(Clock::now() - *killed_primary_at_).count();
+    fmt::print(stderr,
+               "pair: failover: the first new output from the backup came {:.0f} ms after "
+               "the primary was killed\n",
+               *failover_ms_);
+  }
+  write(fresh);
+}
+
+void Pair::forward_input() {
+  std::array<uint8_t, 4096> buffer;
+  const ssize_t n = ::read(input_.get(), buffer.data(), buffer.size());
+  if (n <= 0) {
+    input_.reset();
+    return;
+  }
+  pending_input_.insert(pending_input_.end(), buffer.begin(), buffer.begin() + n);
+}
+
+void Pair::inject_faults() {
+  const double now = seconds_since(started_);
+  if (options_.kill_primary_after && !killed_primary_at_ && now >= *options_.kill_primary_after) {
+    primary_->signal(SIGKILL);
+    killed_primary_at_ = Clock::now();
+    fmt::print(stderr, "pair: {:.1f} s: killed the primary (SIGKILL)\n", now);
+  }
+  if (options_.kill_backup_after && !killed_backup_ && now >= *options_.kill_backup_after) {
+    backup_->signal(SIGKILL);
+    killed_backup_ = true;
+    fmt::print(stderr, "pair: {:.1f} s: killed the backup (SIGKILL)\n", now);
+  }
+  if (options_.cut_channel_after && !cut_ && now >= *options_.cut_channel_after) {
+    cut_ = true;
+    auto reply = send_control_command(socket_of("primary"), "cut-channel", kControlTimeout);
+    fmt::print(stderr, "pair: {:.1f} s: cut the logging channel between the sides{}\n", now,
+               reply ? "" : " (the primary did not answer: " + reply.error().message + ")");
+  }
+}
+
+std::string describe_side(const nlohmann::json& s, Rates& rates) {
+  if (s.empty()) return "not answering";
+  const auto now = Clock::now();
+  const double dt = std::chrono::duration<double>(now - rates.at).count();
+  const uint64_t exits = s.value("exit_count", uint64_t{0});
+  const uint64_t log_bytes = s.contains("log") ? s["log"].value("bytes_sent", uint64_t{0}) : 0;
+  const double exits_per_s = dt > 0 && rates.exits > 0 ? (exits - rates.exits) / dt : 0;
+  const double log_per_s = dt > 0 && rates.log_bytes > 0 ? (log_bytes - rates.log_bytes) / dt : 0;
+  rates = {now, exits, log_bytes};
+  std::string line = fmt::format("{}", s.value("role", "?"));
+  if (s.value("side", "") == "primary" && s.value("role", "") == "primary") {
+    line += fmt::format(", lag {:.1f} ms ({} exits), log {}/s, held {}", s["lag"].value("ms", 0.0),
+                        s["lag"].value("exits", uint64_t{0}), format_bytes(log_per_s),
+                        format_bytes(s["outputs"].value("held_bytes", 0.0)));
+  } else if (s.value("side", "") == "backup" && !is_live_role(s)) {
+    line += fmt::format(", replayed {}/{} entries", s["log"].value("replayed_lsn", uint64_t{0}),
+                        s["log"].value("received_lsn", uint64_t{0}));
+  }
+  line += fmt::format(", {:.0f} exits/s, peer {}", exits_per_s, s.value("peer", "?"));
+  return line;
+}
+
+void Pair::print_status() {
+  const auto primary = primary_exit_ ? nlohmann::json{} : query_status(socket_of("primary"));
+  const auto backup = backup_exit_ ? nlohmann::json{} : query_status(socket_of("backup"));
+  if (!backup.empty() && is_live_role(backup)) backup_live_ = true;
+  const std::string p =
+      primary_exit_ ? describe_exit(*primary_exit_) : describe_side(primary, primary_rates_);
+  const std::string b =
+      backup_exit_ ? describe_exit(*backup_exit_) : describe_side(backup, backup_rates_);
+  fmt::print(stderr, "pair {:5.1f}s | primary: {} | backup: {}\n", seconds_since(started_), p, b);
+}
+
+void Pair::print_side_exits() {
+  if (!primary_exit_) {
+    if (auto status = primary_->poll_exit()) {
+      primary_exit_ = status;
+      fmt::print(stderr, "pair: the primary ended ({})\n", describe_exit(*status));
+    }
+  }
+  if (!backup_exit_) {
+    if (auto status = backup_->poll_exit()) {
+      backup_exit_ = status;
+      fmt::print(stderr, "pair: the backup ended ({})\n", describe_exit(*status));
+    }
+  }
+}
+
+bool Pair::finished() {
+  return primary_exit_ && backup_exit_ && primary_->stdout_fd() < 0 && backup_->stdout_fd() < 0;
+}
+
+void Pair::stop_everything() {
+  if (stopping_) return;
+  stopping_ = true;
+  fmt::print(stderr, "pair: stopping\n");
+  // The primary first: it ends the log in order, and the backup then finishes and verifies it.
+  if (!primary_exit_) primary_->signal(SIGINT);
+  if (primary_exit_ || backup_live_) backup_->signal(SIGINT);
+}
+
+int Pair::run() {
+  std::optional<Clock::time_point> stop_at;
+  if (options_.seconds) {
+    stop_at = started_ + std::chrono::milliseconds(static_cast<int64_t>(*options_.seconds * 1000));
+  }
+  std::optional<Clock::time_point> give_up_at;
+  while (!finished()) {
+    std::array<pollfd, 4> fds{{{primary_->stdout_fd(), POLLIN, 0},
+                               {backup_->stdout_fd(), POLLIN, 0},
+                               {input_.valid() ? input_.get() : -1, POLLIN, 0},
+                               {signals_.get(), POLLIN, 0}}};
+    ::poll(fds.data(), fds.size(), 50);
+    if (fds[0].revents) forward_primary();
+    if (fds[1].revents) forward_backup();
+    if (fds[2].revents) forward_input();
+    if (fds[3].revents) {
+      signalfd_siginfo info;
+      [[maybe_unused]] auto n = ::read(signals_.get(), &info, sizeof(info));
+      stop_everything();
+      if (primary_exit_ || backup_live_) backup_->signal(SIGINT);
+    }
+    print_side_exits();
+    // Console input goes to the side that runs the guest for the world.
+    ChildProcess& live = backup_live_ || primary_exit_ ? *backup_ : *primary_;
+    if (!pending_input_.empty() && (!primary_exit_ || backup_live_) && live.stdin_fd() >= 0) {
+      std::vector<uint8_t> bytes(pending_input_.begin(), pending_input_.end());
+      if (::write(live.stdin_fd(), bytes.data(), bytes.size()) > 0) pending_input_.clear();
+    }
+    if (!stopping_) inject_faults();
+    if (Clock::now() >= next_status_) {
+      print_status();
+      next_status_ +=
+          std::chrono::milliseconds(static_cast<int64_t>(options_.status_every_s * 1000));
+    }
+    if (stop_at && Clock::now() >= *stop_at && !stopping_) stop_everything();
+    if (stopping_ && primary_exit_ && !backup_exit_) backup_->signal(SIGINT);
+    if (primary_exit_ && backup_exit_ && !give_up_at)
+      give_up_at = Clock::now() + std::chrono::seconds(2);
+    if (give_up_at && Clock::now() >= *give_up_at) break;  // a grandchild holds a pipe open
+  }
+  arbiter_->signal(SIGTERM);
+  arbiter_->wait_exit(std::chrono::seconds(5));
+  if (splicer_.mismatch())
+    fmt::print(stderr, "pair: DIVERGENCE at cutover: {}\n", *splicer_.mismatch());
+  if (splicer_.gap() > 0) {
+    fmt::print(stderr, "pair: {} bytes of console output were lost at cutover\n", splicer_.gap());
+  }
+  if (backup_spliced_) {
+    fmt::print(stderr,
+               "pair: cutover: {} bytes the backup re-emitted matched what the primary "
+               "had shown{}\n",
+               splicer_.overlap(), splicer_.mismatch() ? " (NOT all)" : "");
+  }
+  write_stats_json();
+  return exit_code();
+}
+
+int Pair::exit_code() {
+  if (splicer_.mismatch()) return kExitDivergence;
+  // The pair did its job if the side that ran the guest for the world ended well.
+  if (backup_live_ || (primary_exit_ && *primary_exit_ >= 128))
+    return backup_exit_.value_or(kExitOk);
+  return primary_exit_.value_or(kExitOk);
+}
+
+void Pair::write_stats_json() const {
+  if (options_.stats_json_path.empty()) return;
+  nlohmann::json j;
+  j["seconds"] = seconds_since(started_);
+  j["primary_exit"] = primary_exit_ ? nlohmann::json(*primary_exit_) : nlohmann::json(nullptr);
+  j["backup_exit"] = backup_exit_ ? nlohmann::json(*backup_exit_) : nlohmann::json(nullptr);
+  j["backup_went_live"] = backup_live_;
+  j["failover_ms"] = failover_ms_ ? nlohmann::json(*failover_ms_) : nlohmann::json(nullptr);
+  j["console_bytes"] = splicer_.shown();
+  j["cutover_overlap_bytes"] = splicer_.overlap();
+  j["cutover_gap_bytes"] = splicer_.gap();
+  j["cutover_mismatch"] =
+      splicer_.mismatch() ? nlohmann::json(*splicer_.mismatch()) : nlohmann::json(nullptr);
+  if (auto r = write_json(options_.stats_json_path, j); !r) {
+    fmt::print(stderr, "pair: {}\n", r.error().message);
+  }
+}
+
+}  // namespace
+
+CLI::App* add_pair_command(CLI::App& app, PairCommandOptions& options) {
+  auto* pair = app.add_subcommand(
+      "pair", "Run a protected pair on this machine: arbiter, primary and backup, with status");
+  add_guest_options(*pair, options.guest);
+  pair->add_option("--input", options.input_path, "Feed FILE to the guest console (default: stdin)")
+      ->check(CLI::ExistingFile);
+  pair->add_option("--seconds", options.seconds, "Stop the pair after N seconds")
+      ->check(CLI::PositiveNumber);
+  pair->add_option("--kill-primary-after", options.kill_primary_after,
+                   "Fault injection: SIGKILL the primary after N seconds")
+      ->check(CLI::PositiveNumber);
+  pair->add_option("--kill-backup-after", options.kill_backup_after,
+                   "Fault injection: SIGKILL the backup after N seconds")
+      ->check(CLI::PositiveNumber);
+  pair->add_option("--cut-channel-after", options.cut_channel_after,
+                   "Fault injection: cut the logging channel after N seconds (split brain)")
+      ->check(CLI::PositiveNumber);
+  pair->add_option("--run-dir", options.run_dir,
+                   "Directory for the arbiter's state and the control sockets (default: a new "
+                   "one in /tmp)");
+  pair->add_option("--stats-json", options.stats_json_path, "Write a summary as JSON to FILE");
+  pair->add_option("--max-lag", options.max_lag_ms, "See ftvm primary --max-lag")
+      ->capture_default_str();
+  pair->add_option("--suspect-ms", options.suspect_ms, "See ftvm primary --suspect-ms")
+      ->capture_default_str();
+  pair->add_option("--declare-ms", options.declare_ms, "See ftvm primary --declare-ms")
+      ->capture_default_str();
+  pair->add_option("--status-every", options.status_every_s, "Seconds between status lines")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 3600.0));
+  return pair;
+}
+
+int pair_command(const PairCommandOptions& options) {
+  auto run_dir = make_run_dir(options.run_dir);
+  if (!run_dir) return fail(run_dir.error());
+  Pair pair(options, *run_dir);
+  if (auto r = pair.start(); !r) return fail(r.error());
+  return pair.run();
+}
+
+}  // namespace ftvm

@@ -1,0 +1,29 @@
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <optional>
+#include <string>
+
+#include "vm_session.h"
+
+namespace ftvm {
+
+struct PairCommandOptions {
+  GuestOptions guest;
+  std::string input_path;
+  std::optional<double> seconds;
+  std::optional<double> kill_primary_after;
+  std::optional<double> kill_backup_after;
+  std::optional<double> cut_channel_after;
+  std::string run_dir;
+  std::string stats_json_path;
+  double max_lag_ms = 100;
+  double suspect_ms = 50;
+  double declare_ms = 200;
+  double status_every_s = 1;
+};
+
+CLI::App* add_pair_command(CLI::App& app, PairCommandOptions& options);
+int pair_command(const PairCommandOptions& options);
+
+}  // namespace ftvm
