@@ -118,6 +118,7 @@ class Pair {
   void inject_faults();
   void print_status();
   void print_side_exits();
+  void watch_for_takeover();
   void write(std::span<const uint8_t> bytes);
   bool finished();
   void stop_everything();
@@ -147,6 +148,7 @@ class Pair {
   std::optional<int> primary_exit_;
   std::optional<int> backup_exit_;
   Clock::time_point next_status_;
+  Clock::time_point next_takeover_check_{};
   Rates primary_rates_;
   Rates backup_rates_;
 };
@@ -255,6 +257,7 @@ void Pair::forward_backup() {
     backup_->close_stdout();
     return;
   }
+  backup_live_ = true;  // a backup writes only once live
   if (!backup_spliced_) {
     // The backup writes only once live, after it has published where its output resumes.
     const auto status = query_status(socket_of("backup"));
@@ -339,6 +342,16 @@ void Pair::print_status() {
   fmt::print(stderr, "pair {:5.1f}s | primary: {} | backup: {}\n", seconds_since(started_), p, b);
 }
 
+// Once the primary is gone, input waits for the new primary: look for it often, not only at
+// status time, so a client's input is delayed by the failover and no more.
+void Pair::watch_for_takeover() {
+  if (backup_live_ || !primary_exit_ || backup_exit_ || Clock::now() < next_takeover_check_) {
+    return;
+  }
+  next_takeover_check_ = Clock::now() + std::chrono::milliseconds(20);
+  if (is_live_role(query_status(socket_of("backup")))) backup_live_ = true;
+}
+
 void Pair::print_side_exits() {
   if (!primary_exit_) {
     if (auto status = primary_->poll_exit()) {
@@ -389,6 +402,7 @@ int Pair::run() {
       if (primary_exit_ || backup_live_) backup_->signal(SIGINT);
     }
     print_side_exits();
+    watch_for_takeover();
     // Console input goes to the side that runs the guest for the world.
     ChildProcess& live = backup_live_ || primary_exit_ ? *backup_ : *primary_;
     if (!pending_input_.empty() && (!primary_exit_ || backup_live_) && live.stdin_fd() >= 0) {
