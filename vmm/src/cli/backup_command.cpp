@@ -87,7 +87,7 @@ struct Primary {
 Result<Primary> connect_to_primary(const BackupCommandOptions& options) {
   auto peer = channel::Endpoint::parse(options.connect);
   if (!peer) return peer.error();
-  auto key = channel_key(options.pair, *peer);
+  auto key = channel_key(options.pair, *peer, "--connect");
   if (!key) return key.error();
   log_role(kSide, "connecting to the primary at " + peer->to_string());
   auto socket = channel::connect_tcp(

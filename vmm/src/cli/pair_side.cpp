@@ -5,6 +5,8 @@
 
 #include <thread>
 
+#include "logging_channel/endpoint_policy.h"
+
 namespace ftvm {
 namespace {
 
@@ -53,16 +55,13 @@ channel::LinkTimeouts link_timeouts(const PairSideOptions& options) {
 }
 
 Result<channel::FrameKey> channel_key(const PairSideOptions& options,
-                                      const channel::Endpoint& peer_or_listen) {
-  if (!options.key_file.empty()) return channel::FrameKey::from_file(options.key_file);
-  if (!peer_or_listen.is_loopback()) {
-    return make_error(fmt::format(
-        "{} is not a loopback address and no --key-file was given: the logging channel must be "
-        "authenticated to leave this machine (create a key: head -c 32 /dev/urandom > KEY, give "
-        "both sides --key-file KEY)",
-        peer_or_listen.to_string()));
-  }
-  return channel::FrameKey::none();
+                                      const channel::Endpoint& peer_or_listen,
+                                      std::string_view option) {
+  auto key = options.key_file.empty() ? Result<channel::FrameKey>(channel::FrameKey::none())
+                                      : channel::FrameKey::from_file(options.key_file);
+  if (!key) return key;
+  if (auto r = channel::check_endpoint_allowed(peer_or_listen, *key, option); !r) return r.error();
+  return key;
 }
 
 void log_role(const char* side, const std::string& what) {

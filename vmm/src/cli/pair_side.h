@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "disk/arbiter_client.h"
 #include "logging_channel/frame_key.h"
@@ -34,7 +35,8 @@ channel::LinkTimeouts link_timeouts(const PairSideOptions& options);
 // The channel's key: from --key-file, or none; without one only loopback peers are allowed,
 // because nothing would stop anyone else from feeding the backup a log.
 Result<channel::FrameKey> channel_key(const PairSideOptions& options,
-                                      const channel::Endpoint& peer_or_listen);
+                                      const channel::Endpoint& peer_or_listen,
+                                      std::string_view option);
 
 // Prints a timestamped line about this side's role ("backup: WON the arbiter: going live").
 void log_role(const char* side, const std::string& what);

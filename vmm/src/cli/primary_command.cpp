@@ -190,7 +190,7 @@ int primary_command(const PrimaryCommandOptions& options) {
   if (!listener) return fail(listener.error());
   auto listening_at = channel::local_endpoint(listener->get());
   if (!listening_at) return fail(listening_at.error());
-  auto key = channel_key(options.pair, *listening_at);
+  auto key = channel_key(options.pair, *listening_at, "--listen");
   if (!key) return fail(key.error());
 
   log_role(kSide, "waiting for the backup on " + listening_at->to_string());
