@@ -79,21 +79,18 @@ nlohmann::json status_json(const BackupState& state) {
   return j;
 }
 
-struct Primary {
-  UniqueFd socket;
+struct Peer {
+  channel::Endpoint at;
   channel::FrameKey key;
 };
 
-Result<Primary> connect_to_primary(const BackupCommandOptions& options) {
-  auto peer = channel::Endpoint::parse(options.connect);
-  if (!peer) return peer.error();
-  auto key = channel_key(options.pair, *peer, "--connect");
+// Bad options are a setup error (exit 2); a primary that does not answer is a peer error.
+Result<Peer> resolve_primary(const BackupCommandOptions& options) {
+  auto at = channel::Endpoint::parse(options.connect);
+  if (!at) return at.error();
+  auto key = channel_key(options.pair, *at, "--connect");
   if (!key) return key.error();
-  log_role(kSide, "connecting to the primary at " + peer->to_string());
-  auto socket = channel::connect_tcp(
-      *peer, std::chrono::milliseconds(static_cast<int64_t>(options.connect_timeout_s * 1000)));
-  if (!socket) return socket.error();
-  return Primary{std::move(*socket), std::move(*key)};
+  return Peer{std::move(*at), std::move(*key)};
 }
 
 Result<replay::TraceHeader> check_hello(const BackupCommandOptions& options,
@@ -169,14 +166,18 @@ int backup_command(const BackupCommandOptions& options) {
   auto backends = LiveBackends::start(
       events, make_live_options(input->get(), std::nullopt, options.max_delay_ms));
   if (!backends) return fail(backends.error());
-  auto primary = connect_to_primary(options);
-  if (!primary) {
-    fmt::print(stderr, "ftvm: {}\n", primary.error().message);
+  auto primary = resolve_primary(options);
+  if (!primary) return fail(primary.error());
+  log_role(kSide, "connecting to the primary at " + primary->at.to_string());
+  auto socket = channel::connect_tcp(
+      primary->at,
+      std::chrono::milliseconds(static_cast<int64_t>(options.connect_timeout_s * 1000)));
+  if (!socket) {
+    fmt::print(stderr, "ftvm: {}\n", socket.error().message);
     return kExitPeer;
   }
   replay::LogFeed feed;
-  channel::BackupLink link(std::move(primary->socket), primary->key, feed,
-                           link_timeouts(options.pair));
+  channel::BackupLink link(std::move(*socket), primary->key, feed, link_timeouts(options.pair));
   auto hello = link.receive_hello(std::chrono::seconds(30));
   if (!hello) {
     fmt::print(stderr, "ftvm: {}\n", hello.error().message);
