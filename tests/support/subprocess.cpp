@@ -13,7 +13,7 @@
 namespace ftvm::testing {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using Clock = Subprocess::Clock;
 
 void make_pipe(int fds[2]) {
   if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
@@ -74,7 +74,9 @@ void Subprocess::pump(std::chrono::milliseconds budget) {
     if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP))) continue;
     ssize_t n = ::read(fds[i].fd, buffer.data(), buffer.size());
     if (n > 0) {
-      (i == 0 ? out_ : err_).append(buffer.data(), static_cast<size_t>(n));
+      std::string& stream = i == 0 ? out_ : err_;
+      stream.append(buffer.data(), static_cast<size_t>(n));
+      (i == 0 ? out_arrivals_ : err_arrivals_).push_back({Clock::now(), stream.size()});
     } else if (n == 0) {
       ::close(fds[i].fd);
       (i == 0 ? stdout_fd_ : stderr_fd_) = -1;
@@ -82,19 +84,63 @@ void Subprocess::pump(std::chrono::milliseconds budget) {
   }
 }
 
-bool Subprocess::wait_for_stdout(const std::string& needle, std::chrono::milliseconds timeout) {
+bool Subprocess::wait_for(const std::string& stream, int fd_index, const std::string& needle,
+                          std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
-  while (out_.find(needle) == std::string::npos) {
+  while (stream.find(needle) == std::string::npos) {
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0 || stdout_fd_ < 0) return out_.find(needle) != std::string::npos;
+    const int fd = fd_index == 0 ? stdout_fd_ : stderr_fd_;
+    if (left.count() <= 0 || fd < 0) return stream.find(needle) != std::string::npos;
     pump(std::min(left, std::chrono::milliseconds(50)));
   }
   return true;
 }
 
+bool Subprocess::wait_for_stdout(const std::string& needle, std::chrono::milliseconds timeout) {
+  return wait_for(out_, 0, needle, timeout);
+}
+
+bool Subprocess::wait_for_stderr(const std::string& needle, std::chrono::milliseconds timeout) {
+  return wait_for(err_, 1, needle, timeout);
+}
+
+void Subprocess::read_output_for(std::chrono::milliseconds budget) {
+  const auto deadline = Clock::now() + budget;
+  for (;;) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0 || (stdout_fd_ < 0 && stderr_fd_ < 0)) return;
+    pump(left);
+  }
+}
+
+bool Subprocess::exited() {
+  if (result_ || wait_status_) return true;
+  int status = 0;
+  if (::waitpid(pid_, &status, WNOHANG) != pid_) return false;
+  wait_status_ = status;
+  return true;
+}
+
+std::optional<Clock::time_point> Subprocess::arrival(const std::vector<Arrival>& arrivals,
+                                                     size_t offset) {
+  for (const Arrival& a : arrivals) {
+    if (a.end > offset) return a.at;
+  }
+  return std::nullopt;
+}
+
+std::optional<Clock::time_point> Subprocess::stdout_arrival(size_t offset) const {
+  return arrival(out_arrivals_, offset);
+}
+
+std::optional<Clock::time_point> Subprocess::stderr_arrival(size_t offset) const {
+  return arrival(err_arrivals_, offset);
+}
+
 void Subprocess::send_signal(int signal) {
-  if (!result_) ::kill(pid_, signal);
+  if (!result_ && !wait_status_) ::kill(pid_, signal);
 }
 
 ProcessResult Subprocess::finish(std::chrono::milliseconds timeout) {
@@ -102,8 +148,8 @@ ProcessResult Subprocess::finish(std::chrono::milliseconds timeout) {
   close_stdin();
   ProcessResult result;
   const auto deadline = Clock::now() + timeout;
-  int status = 0;
-  for (;;) {
+  int status = wait_status_.value_or(0);
+  while (!wait_status_) {
     pid_t done = ::waitpid(pid_, &status, WNOHANG);
     if (done == pid_) break;
     if (Clock::now() >= deadline) {
@@ -121,6 +167,19 @@ ProcessResult Subprocess::finish(std::chrono::milliseconds timeout) {
   result.err = err_;
   result_ = result;
   return result;
+}
+
+TempDir::TempDir(const std::string& prefix) {
+  static int counter = 0;
+  path_ = std::filesystem::temp_directory_path() /
+          (prefix + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+  std::filesystem::remove_all(path_);
+  std::filesystem::create_directories(path_);
+}
+
+TempDir::~TempDir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
 }
 
 ProcessResult run_process(std::vector<std::string> argv, const std::string& input,
