@@ -1,0 +1,623 @@
+// `ftvm primary`, `ftvm backup` and `ftvm disk-server` end to end, as a user runs them: the
+// backup takes over when the primary is killed (the console the world sees stays one
+// consistent stream), the primary runs on when the backup is killed, a partition leaves
+// exactly one side live, a side that cannot reach the arbiter never goes live, and the
+// logging channel's key is enforced.
+//
+// Failover times are printed on lines starting "failover-ms" (for benchmark scripts); they are
+// measured, never asserted. FTVM_TEST_BINARY, when set, names the ftvm to test instead of the
+// one built alongside (e.g. a copy that a concurrent build cannot replace mid-run).
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <random>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "subprocess.h"
+
+namespace ftvm {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::ProcessResult;
+using testing::run_process;
+using testing::Subprocess;
+using testing::TempDir;
+using Clock = Subprocess::Clock;
+
+constexpr int kExitSetup = 2;
+constexpr int kExitLostArbiter = 6;
+constexpr int kExitNoArbiter = 7;
+constexpr int kExitPeer = 8;
+
+constexpr auto kStartTimeout = 20s;
+constexpr auto kDecisionTimeout = 15s;
+
+std::string ftvm_binary() {
+  const char* chosen = std::getenv("FTVM_TEST_BINARY");
+  return chosen && *chosen ? chosen : FTVM_BINARY;
+}
+
+std::unique_ptr<Subprocess> start_ftvm(std::vector<std::string> args) {
+  args.insert(args.begin(), ftvm_binary());
+  return std::make_unique<Subprocess>(std::move(args));
+}
+
+// The HOST:PORT that follows `prefix` in `text`.
+std::string endpoint_after(const std::string& text, const std::string& prefix) {
+  std::smatch m;
+  if (!std::regex_search(text, m, std::regex(prefix + R"((127\.0\.0\.1:\d+)\s)"))) return "";
+  return m[1].str();
+}
+
+// A loopback port nobody listens on (bound, then closed at once).
+std::string unused_endpoint() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(address);
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    ADD_FAILURE() << "cannot pick a free port";
+  }
+  ::close(fd);
+  return "127.0.0.1:" + std::to_string(ntohs(address.sin_port));
+}
+
+std::string write_key(const TempDir& dir, const std::string& name, unsigned seed) {
+  std::mt19937 random(seed);
+  std::string key;
+  for (int i = 0; i < 32; ++i) key.push_back(static_cast<char>(random() & 0xff));
+  std::ofstream(dir.path(name), std::ios::binary) << key;
+  return dir.path(name);
+}
+
+double ms_between(Clock::time_point from, Clock::time_point to) {
+  return std::chrono::duration<double, std::milli>(to - from).count();
+}
+
+// Reads every child's output for `budget`, a slice at a time.
+void read_all_for(std::initializer_list<Subprocess*> processes, std::chrono::milliseconds budget) {
+  const auto slice = std::max(1ms, budget / static_cast<int>(processes.size()));
+  for (Subprocess* p : processes) p->read_output_for(slice);
+}
+
+// Types "echo PREFIX<n>" lines into `to`, one every 20 ms or so, until `until`, reading the
+// output of `readers` meanwhile. Adds the texts to `typed`.
+void type_echoes_until(Subprocess& to, const std::string& prefix, Clock::time_point until,
+                       std::set<std::string>& typed, std::initializer_list<Subprocess*> readers) {
+  for (int n = 0; Clock::now() < until; ++n) {
+    const std::string text = prefix + std::to_string(n);
+    to.write_stdin("echo " + text + "\n");
+    typed.insert(text);
+    read_all_for(readers, 20ms);
+  }
+}
+
+Clock::time_point random_moment(std::mt19937& random, int from_ms, int to_ms) {
+  return Clock::now() +
+         std::chrono::milliseconds(std::uniform_int_distribution<int>(from_ms, to_ms)(random));
+}
+
+bool contains(const std::string& text, const std::string& needle) {
+  return text.find(needle) != std::string::npos;
+}
+
+// `ftvm disk-server` on a free loopback port, with its decisions read from its stderr.
+class Arbiter {
+ public:
+  explicit Arbiter(const TempDir& dir)
+      : process_(start_ftvm(
+            {"disk-server", "--listen", "127.0.0.1:0", "--state-dir", dir.path("arbiter")})) {
+    process_->wait_for_stderr(" (state in ", kStartTimeout);
+    address_ = endpoint_after(process_->stderr_so_far(), "arbiter: listening on ");
+  }
+  const std::string& address() const { return address_; }
+  Subprocess& process() { return *process_; }
+
+  // The decisions logged for `vm` generation 1 ("backup WON", "primary LOST", ...), once at
+  // least `at_least` of them are in (or the wait timed out).
+  std::vector<std::string> decisions(const std::string& vm, size_t at_least = 1) {
+    const auto deadline = Clock::now() + 5s;
+    for (;;) {
+      std::vector<std::string> found;
+      const std::regex line("arbiter: vm " + vm + R"( generation 1: (\S+ (WON|LOST)))");
+      const std::string& err = process_->stderr_so_far();
+      for (std::sregex_iterator i(err.begin(), err.end(), line), end; i != end; ++i) {
+        found.push_back((*i)[1].str());
+      }
+      if (found.size() >= at_least || Clock::now() >= deadline) return found;
+      process_->read_output_for(20ms);
+    }
+  }
+
+ private:
+  std::unique_ptr<Subprocess> process_;
+  std::string address_;
+};
+
+// A primary and its backup, started the way a user starts them.
+class Pair {
+ public:
+  Pair(const TempDir& dir, std::string vm_id) : dir_(dir), vm_id_(std::move(vm_id)) {}
+
+  // `common` goes to both sides, `primary_only`/`backup_only` to one.
+  ::testing::AssertionResult start(const std::string& arbiter, std::vector<std::string> common,
+                                   std::vector<std::string> primary_only = {},
+                                   std::vector<std::string> backup_only = {}) {
+    common.insert(common.end(), {"--arbiter", arbiter, "--vm-id", vm_id_});
+    std::vector<std::string> p = {"primary", "--listen", "127.0.0.1:0", "--control",
+                                  primary_control()};
+    p.insert(p.end(), common.begin(), common.end());
+    p.insert(p.end(), primary_only.begin(), primary_only.end());
+    primary_ = start_ftvm(p);
+    std::string channel;
+    const auto deadline = Clock::now() + kStartTimeout;
+    while (channel.empty() && Clock::now() < deadline && !primary_->exited()) {
+      primary_->read_output_for(10ms);
+      channel = endpoint_after(primary_->stderr_so_far(), "waiting for the backup on ");
+    }
+    if (channel.empty()) {
+      return ::testing::AssertionFailure() << "the primary did not listen:\n"
+                                           << primary_->stderr_so_far();
+    }
+    std::vector<std::string> b = {"backup", "--connect", channel, "--control", backup_control()};
+    b.insert(b.end(), common.begin(), common.end());
+    b.insert(b.end(), backup_only.begin(), backup_only.end());
+    backup_ = start_ftvm(b);
+    return ::testing::AssertionSuccess();
+  }
+
+  // Waits until the primary runs protected and the backup replays.
+  ::testing::AssertionResult wait_protected() {
+    const auto deadline = Clock::now() + kStartTimeout;
+    while (Clock::now() < deadline) {
+      if (contains(primary_->stderr_so_far(), "running, protected") &&
+          contains(backup_->stderr_so_far(), "replaying VM")) {
+        return ::testing::AssertionSuccess();
+      }
+      if (primary_->exited() || backup_->exited()) break;
+      read_all_for({primary_.get(), backup_.get()}, 20ms);
+    }
+    return ::testing::AssertionFailure() << "the pair did not start:\nprimary:\n"
+                                         << primary_->stderr_so_far() << "\nbackup:\n"
+                                         << backup_->stderr_so_far();
+  }
+
+  Subprocess& primary() { return *primary_; }
+  Subprocess& backup() { return *backup_; }
+  std::string primary_control() const { return dir_.path(vm_id_ + "-p.sock"); }
+  std::string backup_control() const { return dir_.path(vm_id_ + "-b.sock"); }
+  const std::string& vm_id() const { return vm_id_; }
+
+ private:
+  const TempDir& dir_;
+  std::string vm_id_;
+  std::unique_ptr<Subprocess> primary_;
+  std::unique_ptr<Subprocess> backup_;
+};
+
+// --- The console ---------------------------------------------------------------------------
+
+struct StatusLine {
+  uint64_t tick;
+  uint64_t progress;
+};
+
+struct Console {
+  std::vector<StatusLine> status;
+  std::vector<std::string> replies;  // TEXT of each "> TEXT" line
+};
+
+// Parses the complete lines of a console stream.
+Console parse_console(const std::string& text) {
+  Console console;
+  const std::regex status(R"(status tick=(\d+) progress=(\d+))");
+  std::istringstream in(text.substr(0, text.rfind('\n') + 1));
+  for (std::string line; std::getline(in, line);) {
+    std::smatch m;
+    if (std::regex_search(line, m, status)) {
+      console.status.push_back({std::stoull(m[1].str()), std::stoull(m[2].str())});
+    } else if (line.rfind("> ", 0) == 0) {
+      console.replies.push_back(line.substr(2));
+    }
+  }
+  return console;
+}
+
+// One guest's console from its start: status ticks 50, 100, 150, ... with no gap, repeat or
+// step back, progress never decreasing, and every echo answering a line that was typed.
+::testing::AssertionResult consistent_console(const std::string& text,
+                                              const std::set<std::string>& typed) {
+  const Console console = parse_console(text);
+  if (console.status.empty()) return ::testing::AssertionFailure() << "no status line:\n" << text;
+  for (size_t i = 0; i < console.status.size(); ++i) {
+    if (console.status[i].tick != 50 * (i + 1)) {
+      return ::testing::AssertionFailure()
+             << "status line " << i << " has tick " << console.status[i].tick << ", expected "
+             << 50 * (i + 1) << ":\n"
+             << text;
+    }
+    if (i > 0 && console.status[i].progress < console.status[i - 1].progress) {
+      return ::testing::AssertionFailure()
+             << "progress went back at tick " << console.status[i].tick << ":\n"
+             << text;
+    }
+  }
+  for (const std::string& reply : console.replies) {
+    if (!typed.count(reply)) {
+      return ::testing::AssertionFailure() << "\"> " << reply << "\" answers nothing typed:\n"
+                                           << text;
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// The world's view across a cutover: the primary's output up to byte `resumed_at`, then the
+// backup's. What the primary showed beyond it must be what the backup re-emits first
+// (duplicates are allowed, losses are not), and the whole must be one consistent console.
+void expect_consistent_cutover(const std::string& primary_out, const std::string& backup_out,
+                               uint64_t resumed_at, const std::set<std::string>& typed) {
+  ASSERT_GE(primary_out.size(), resumed_at)
+      << "the backup resumed past what the primary showed: output was lost\nprimary:\n"
+      << primary_out << "\nbackup:\n"
+      << backup_out;
+  const std::string shown_beyond = primary_out.substr(resumed_at);
+  EXPECT_EQ(backup_out.substr(0, shown_beyond.size()), shown_beyond)
+      << "the backup's first bytes differ from what the primary showed beyond byte " << resumed_at
+      << "\nprimary:\n"
+      << primary_out << "\nbackup:\n"
+      << backup_out;
+  EXPECT_TRUE(consistent_console(primary_out.substr(0, resumed_at) + backup_out, typed));
+}
+
+uint64_t resumed_at(const std::string& backup_err) {
+  std::smatch m;
+  if (!std::regex_search(backup_err, m, std::regex(R"(console output resumes at byte (\d+))"))) {
+    ADD_FAILURE() << "no resume offset in:\n" << backup_err;
+    return 0;
+  }
+  return std::stoull(m[1].str());
+}
+
+// Waits until `process` prints a whole status line beyond byte `from` of its stdout.
+bool wait_for_new_status_line(Subprocess& process, size_t from, std::chrono::milliseconds timeout) {
+  const std::regex line(R"(status tick=[^\n]*\n)");
+  const auto deadline = Clock::now() + timeout;
+  while (!std::regex_search(
+      process.stdout_so_far().substr(std::min(from, process.stdout_so_far().size())), line)) {
+    if (Clock::now() >= deadline || process.exited()) return false;
+    process.read_output_for(20ms);
+  }
+  return true;
+}
+
+std::string distribution(std::vector<double> values) {
+  if (values.empty()) return "n=0";
+  std::sort(values.begin(), values.end());
+  auto at = [&](double q) { return values[static_cast<size_t>(q * (values.size() - 1) + 0.5)]; };
+  std::ostringstream out;
+  out.precision(1);
+  out << std::fixed << "n=" << values.size() << " min=" << values.front() << " p50=" << at(0.5)
+      << " p90=" << at(0.9) << " max=" << values.back();
+  return out.str();
+}
+
+ProcessResult ftvm_status(const std::string& control, const std::string& command) {
+  return run_process({ftvm_binary(), "status", "--control", control, "--command", command}, "",
+                     10s);
+}
+
+TEST(PairConsoleCheck, FindsGapsRepeatsStepsBackAndUntypedReplies) {
+  const std::string good =
+      "testsvc: up\nstatus tick=50 progress=10 x\n> a\nstatus tick=100 progress=20 x\nstatus t";
+  EXPECT_TRUE(consistent_console(good, {"a"}));
+  EXPECT_FALSE(consistent_console(good, {"b"}));
+  EXPECT_FALSE(consistent_console("status tick=50 progress=1\nstatus tick=150 progress=2\n", {}));
+  EXPECT_FALSE(consistent_console("status tick=50 progress=1\nstatus tick=50 progress=1\n", {}));
+  EXPECT_FALSE(consistent_console("status tick=50 progress=5\nstatus tick=100 progress=4\n", {}));
+  EXPECT_FALSE(consistent_console("status tick=100 progress=5\n", {}));
+  EXPECT_FALSE(consistent_console("testsvc: up\n", {}));
+}
+
+// --- Failover --------------------------------------------------------------------------------
+
+struct FailoverTimes {
+  std::vector<double> to_new_output_ms;
+  std::vector<double> to_won_ms;
+};
+
+// One trial: console load on the primary, SIGKILL at a random moment, typing to the backup
+// once it won, then a clean stop.
+void failover_trial(const TempDir& dir, Arbiter& arbiter, int trial, std::mt19937& random,
+                    FailoverTimes& times) {
+  SCOPED_TRACE("failover trial " + std::to_string(trial));
+  Pair pair(dir, "failover-" + std::to_string(trial));
+  ASSERT_TRUE(pair.start(arbiter.address(), {}));
+  ASSERT_TRUE(pair.wait_protected());
+  Subprocess& primary = pair.primary();
+  Subprocess& backup = pair.backup();
+
+  std::set<std::string> typed;
+  type_echoes_until(primary, "p" + std::to_string(trial) + "-", random_moment(random, 1000, 2500),
+                    typed, {&primary, &backup});
+  primary.send_signal(SIGKILL);
+  const auto killed_at = Clock::now();
+  // The backup is read first, so that its output's arrival times are its own.
+  ASSERT_TRUE(backup.wait_for_stderr("WON the arbiter", kDecisionTimeout))
+      << backup.stderr_so_far();
+  type_echoes_until(backup, "b" + std::to_string(trial) + "-", Clock::now() + 1500ms, typed,
+                    {&backup});
+  const ProcessResult p = primary.finish(10s);
+  EXPECT_EQ(p.signal, SIGKILL);
+  // At least one status line of its own (they come every 50 ticks).
+  const uint64_t resumed = resumed_at(backup.stderr_so_far());
+  const size_t overlap = p.out.size() >= resumed ? p.out.size() - resumed : 0;
+  EXPECT_TRUE(wait_for_new_status_line(backup, overlap, 5s)) << backup.stdout_so_far();
+  backup.send_signal(SIGINT);
+  const ProcessResult b = backup.finish(10s);
+  EXPECT_EQ(b.exit_code, 0) << b.err;
+  EXPECT_TRUE(contains(b.err, "primary lost")) << b.err;
+  EXPECT_FALSE(contains(b.err, "LOST the arbiter")) << b.err;
+
+  EXPECT_EQ(arbiter.decisions(pair.vm_id()), std::vector<std::string>{"backup WON"})
+      << arbiter.process().stderr_so_far();
+  expect_consistent_cutover(p.out, b.out, resumed, typed);
+  const Console after = parse_console(b.out.substr(std::min(overlap, b.out.size())));
+  EXPECT_FALSE(after.status.empty()) << "the live backup printed no status line:\n" << b.out;
+  EXPECT_TRUE(std::any_of(after.replies.begin(), after.replies.end(),
+                          [](const std::string& r) { return r[0] == 'b'; }))
+      << "the live backup answered nothing typed to it:\n"
+      << b.out;
+
+  if (auto t = backup.stdout_arrival(overlap)) {
+    times.to_new_output_ms.push_back(ms_between(killed_at, *t));
+  }
+  if (auto t = backup.stderr_arrival(b.err.find("WON the arbiter"))) {
+    times.to_won_ms.push_back(ms_between(killed_at, *t));
+  }
+}
+
+TEST(Pair, BackupTakesOverAKilledPrimaryWithOneConsistentConsole) {
+  TempDir dir("ftvm-pair");
+  Arbiter arbiter(dir);
+  ASSERT_FALSE(arbiter.address().empty()) << arbiter.process().stderr_so_far();
+  std::mt19937 random(20251122);
+  FailoverTimes times;
+  constexpr int kTrials = 20;
+  for (int trial = 0; trial < kTrials; ++trial) {
+    failover_trial(dir, arbiter, trial, random, times);
+    if (HasFatalFailure()) break;
+  }
+  EXPECT_EQ(times.to_new_output_ms.size(), size_t{kTrials});
+  std::printf("failover-ms kill-to-new-output: %s\n", distribution(times.to_new_output_ms).c_str());
+  std::printf("failover-ms kill-to-won: %s\n", distribution(times.to_won_ms).c_str());
+}
+
+// --- The backup dies -----------------------------------------------------------------------
+
+TEST(Pair, PrimaryRunsOnUnprotectedWhenTheBackupIsKilled) {
+  TempDir dir("ftvm-pair");
+  Arbiter arbiter(dir);
+  Pair pair(dir, "backup-loss");
+  ASSERT_TRUE(pair.start(arbiter.address(), {}));
+  ASSERT_TRUE(pair.wait_protected());
+  Subprocess& primary = pair.primary();
+  ASSERT_TRUE(wait_for_new_status_line(primary, 0, 10s)) << primary.stderr_so_far();
+  pair.backup().send_signal(SIGKILL);
+  EXPECT_EQ(pair.backup().finish(10s).signal, SIGKILL);
+
+  ASSERT_TRUE(primary.wait_for_stderr("WON the arbiter: running on, unprotected", kDecisionTimeout))
+      << primary.stderr_so_far();
+  const size_t seen = primary.stdout_so_far().size();
+  EXPECT_TRUE(wait_for_new_status_line(primary, seen, 5s)) << "no output once unprotected:\n"
+                                                           << primary.stdout_so_far();
+  primary.send_signal(SIGINT);
+  const ProcessResult p = primary.finish(10s);
+  EXPECT_EQ(p.exit_code, 0) << p.err;
+  EXPECT_TRUE(consistent_console(p.out, {}));
+  EXPECT_EQ(arbiter.decisions("backup-loss"), std::vector<std::string>{"primary WON"});
+}
+
+// --- Split brain ---------------------------------------------------------------------------
+
+struct SplitBrainCounts {
+  int trials = 0;
+  int primary_live = 0;
+  int backup_live = 0;
+  int double_live = 0;
+};
+
+// One partition: the channel is cut on one side while both still reach the arbiter.
+void split_brain_trial(const TempDir& dir, Arbiter& arbiter, int trial, std::mt19937& random,
+                       SplitBrainCounts& counts) {
+  SCOPED_TRACE("split-brain trial " + std::to_string(trial));
+  Pair pair(dir, "split-" + std::to_string(trial));
+  ASSERT_TRUE(pair.start(arbiter.address(), {}));
+  ASSERT_TRUE(pair.wait_protected());
+  ++counts.trials;
+  Subprocess& primary = pair.primary();
+  Subprocess& backup = pair.backup();
+  std::set<std::string> typed;
+  type_echoes_until(primary, "p" + std::to_string(trial) + "-", random_moment(random, 300, 900),
+                    typed, {&primary, &backup});
+  const bool cut_primary = trial % 2 == 0;
+  const ProcessResult cut =
+      ftvm_status(cut_primary ? pair.primary_control() : pair.backup_control(), "cut-channel");
+  EXPECT_EQ(cut.exit_code, 0) << cut.err;
+  EXPECT_TRUE(contains(cut.out, "channel cut")) << cut.out;
+
+  // Until one side has halted and the other went live (or both are done).
+  const auto deadline = Clock::now() + kDecisionTimeout;
+  auto won = [](Subprocess& side) { return contains(side.stderr_so_far(), "WON the arbiter"); };
+  while (Clock::now() < deadline) {
+    const bool p_done = primary.exited(), b_done = backup.exited();
+    if ((p_done && b_done) || ((p_done || b_done) && (won(primary) || won(backup)))) break;
+    read_all_for({&primary, &backup}, 20ms);
+  }
+  if (won(primary) && won(backup)) {
+    ++counts.double_live;
+    ADD_FAILURE() << "both sides went live:\nprimary:\n"
+                  << primary.stderr_so_far() << "\nbackup:\n"
+                  << backup.stderr_so_far();
+    return;
+  }
+  ASSERT_TRUE(won(primary) || won(backup)) << "no side went live:\nprimary:\n"
+                                           << primary.stderr_so_far() << "\nbackup:\n"
+                                           << backup.stderr_so_far();
+  const bool primary_live = won(primary);
+  ++(primary_live ? counts.primary_live : counts.backup_live);
+  Subprocess& live = primary_live ? primary : backup;
+  Subprocess& halted = primary_live ? backup : primary;
+  const ProcessResult loser = halted.finish(kDecisionTimeout);
+  EXPECT_EQ(loser.exit_code, kExitLostArbiter) << loser.err;
+  EXPECT_TRUE(contains(loser.err, "LOST the arbiter")) << loser.err;
+
+  // The live side goes on producing output, then stops cleanly.
+  EXPECT_TRUE(wait_for_new_status_line(live, live.stdout_so_far().size(), 5s))
+      << live.stderr_so_far();
+  live.send_signal(SIGINT);
+  const ProcessResult winner = live.finish(10s);
+  EXPECT_EQ(winner.exit_code, 0) << winner.err;
+  // Both asked; the first was granted, the second told who won.
+  const std::vector<std::string> expected =
+      primary_live ? std::vector<std::string>{"primary WON", "backup LOST"}
+                   : std::vector<std::string>{"backup WON", "primary LOST"};
+  EXPECT_EQ(arbiter.decisions(pair.vm_id(), 2), expected) << arbiter.process().stderr_so_far();
+  if (primary_live) {
+    EXPECT_EQ(loser.out, "") << "the backup that lost printed guest output";
+    EXPECT_TRUE(consistent_console(winner.out, typed));
+  } else {
+    expect_consistent_cutover(loser.out, winner.out, resumed_at(winner.err), typed);
+  }
+}
+
+TEST(Pair, APartitionLeavesExactlyOneSideLive) {
+  TempDir dir("ftvm-pair");
+  Arbiter arbiter(dir);
+  ASSERT_FALSE(arbiter.address().empty()) << arbiter.process().stderr_so_far();
+  std::mt19937 random(7);
+  constexpr int kTrials = 20;
+  SplitBrainCounts counts;
+  for (int trial = 0; trial < kTrials && !HasFatalFailure(); ++trial) {
+    split_brain_trial(dir, arbiter, trial, random, counts);
+  }
+  EXPECT_EQ(counts.double_live, 0);
+  EXPECT_EQ(counts.trials, kTrials);
+  std::printf("split-brain: trials=%d primary-live=%d backup-live=%d double-live=%d\n",
+              counts.trials, counts.primary_live, counts.backup_live, counts.double_live);
+}
+
+// --- No arbiter ----------------------------------------------------------------------------
+
+TEST(Pair, ABackupThatCannotReachTheArbiterNeverGoesLive) {
+  TempDir dir("ftvm-pair");
+  Pair pair(dir, "no-arbiter");
+  ASSERT_TRUE(pair.start(unused_endpoint(), {"--arbiter-timeout", "1"}));
+  ASSERT_TRUE(pair.wait_protected());
+  ASSERT_TRUE(pair.primary().wait_for_stdout("status tick=", 10s));
+  pair.primary().send_signal(SIGKILL);
+  EXPECT_EQ(pair.primary().finish(10s).signal, SIGKILL);
+
+  const ProcessResult b = pair.backup().finish(15s);
+  EXPECT_FALSE(b.timed_out) << "the backup did not give up:\n" << b.err;
+  EXPECT_EQ(b.exit_code, kExitNoArbiter) << b.err;
+  EXPECT_TRUE(contains(b.err, "unreachable")) << b.err;
+  EXPECT_TRUE(contains(b.err, "never goes live")) << b.err;
+  EXPECT_FALSE(contains(b.err, "WON")) << b.err;
+  EXPECT_EQ(b.out, "") << "a backup that never went live printed guest output";
+}
+
+TEST(Pair, APrimaryThatCannotReachTheArbiterHaltsWithoutMoreOutput) {
+  TempDir dir("ftvm-pair");
+  Arbiter arbiter(dir);
+  Pair pair(dir, "arbiter-killed");
+  ASSERT_TRUE(pair.start(arbiter.address(), {"--arbiter-timeout", "1"}));
+  ASSERT_TRUE(pair.wait_protected());
+  Subprocess& primary = pair.primary();
+  ASSERT_TRUE(primary.wait_for_stdout("status tick=", 10s));
+  arbiter.process().send_signal(SIGKILL);
+  EXPECT_EQ(arbiter.process().finish(10s).signal, SIGKILL);
+
+  pair.backup().send_signal(SIGKILL);
+  EXPECT_EQ(pair.backup().finish(10s).signal, SIGKILL);
+  // Output the backup acknowledged before it died may still leave; nothing after that.
+  primary.read_output_for(50ms);
+  const std::string shown = primary.stdout_so_far();
+  const ProcessResult p = primary.finish(15s);
+  EXPECT_FALSE(p.timed_out) << "the primary did not give up:\n" << p.err;
+  EXPECT_EQ(p.exit_code, kExitNoArbiter) << p.err;
+  EXPECT_TRUE(contains(p.err, "unreachable")) << p.err;
+  EXPECT_TRUE(contains(p.err, "never runs alone")) << p.err;
+  EXPECT_FALSE(contains(p.err, "WON")) << p.err;
+  EXPECT_EQ(p.out, shown) << "the primary released output with no backup and no arbiter";
+}
+
+// --- Authentication ------------------------------------------------------------------------
+
+TEST(Pair, ASharedKeyFileAuthenticatesThePair) {
+  TempDir dir("ftvm-pair");
+  Arbiter arbiter(dir);
+  Pair pair(dir, "keyed");
+  ASSERT_TRUE(pair.start(arbiter.address(), {"--key-file", write_key(dir, "key", 1)}));
+  ASSERT_TRUE(pair.wait_protected());
+  EXPECT_TRUE(wait_for_new_status_line(pair.primary(), 0, 10s)) << pair.primary().stderr_so_far();
+  pair.primary().send_signal(SIGINT);
+  const ProcessResult p = pair.primary().finish(10s);
+  const ProcessResult b = pair.backup().finish(10s);
+  EXPECT_EQ(p.exit_code, 0) << p.err;
+  EXPECT_EQ(b.exit_code, 0) << b.err;
+  EXPECT_TRUE(contains(b.err, "identical registers and RAM")) << b.err;
+  EXPECT_TRUE(consistent_console(p.out, {}));
+}
+
+TEST(Pair, ABackupWithAnotherKeyIsRefused) {
+  TempDir dir("ftvm-pair");
+  Pair pair(dir, "other-key");
+  // No arbiter: a primary whose backup never joined must not run alone.
+  ASSERT_TRUE(pair.start(unused_endpoint(), {"--arbiter-timeout", "1"},
+                         {"--key-file", write_key(dir, "primary.key", 1)},
+                         {"--key-file", write_key(dir, "backup.key", 2)}));
+  const ProcessResult b = pair.backup().finish(15s);
+  EXPECT_EQ(b.exit_code, kExitPeer) << b.err;
+  EXPECT_TRUE(contains(b.err, "authentication failed")) << b.err;
+  EXPECT_TRUE(contains(b.err, "--key-file")) << b.err;
+  EXPECT_EQ(b.out, "");
+
+  pair.primary().read_output_for(1500ms);
+  pair.primary().send_signal(SIGINT);
+  const ProcessResult p = pair.primary().finish(15s);
+  EXPECT_EQ(p.out, "") << "the primary released guest output no backup acknowledged:\n" << p.err;
+}
+
+TEST(Pair, ANonLoopbackChannelNeedsAKeyFile) {
+  TempDir dir("ftvm-pair");
+  const ProcessResult refused = run_process(
+      {ftvm_binary(), "primary", "--listen", "0.0.0.0:0", "--arbiter", unused_endpoint()}, "", 30s);
+  EXPECT_EQ(refused.exit_code, kExitSetup) << refused.err;
+  EXPECT_TRUE(contains(refused.err, "--key-file")) << refused.err;
+  EXPECT_FALSE(contains(refused.err, "waiting for the backup")) << refused.err;
+
+  // With a key the same address is accepted.
+  auto keyed = start_ftvm({"primary", "--listen", "0.0.0.0:0", "--arbiter", unused_endpoint(),
+                           "--key-file", write_key(dir, "key", 3)});
+  EXPECT_TRUE(keyed->wait_for_stderr("waiting for the backup on 0.0.0.0:", kStartTimeout))
+      << keyed->stderr_so_far();
+  keyed->send_signal(SIGINT);
+  keyed->finish(10s);
+}
+
+}  // namespace
+}  // namespace ftvm
