@@ -609,6 +609,11 @@ TEST(Pair, ANonLoopbackChannelNeedsAKeyFile) {
   EXPECT_EQ(refused.exit_code, kExitSetup) << refused.err;
   EXPECT_TRUE(contains(refused.err, "--key-file")) << refused.err;
   EXPECT_FALSE(contains(refused.err, "waiting for the backup")) << refused.err;
+  const ProcessResult backup = run_process(
+      {ftvm_binary(), "backup", "--connect", "10.1.2.3:7301", "--arbiter", unused_endpoint()}, "",
+      30s);
+  EXPECT_EQ(backup.exit_code, kExitSetup) << backup.err;
+  EXPECT_TRUE(contains(backup.err, "--key-file")) << backup.err;
 
   // With a key the same address is accepted.
   auto keyed = start_ftvm({"primary", "--listen", "0.0.0.0:0", "--arbiter", unused_endpoint(),
