@@ -2,18 +2,22 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <regex>
 #include <thread>
 
 #include "replay/chunk.h"
 #include "replay/entry_sink.h"
 #include "replay/fingerprint.h"
+#include "replay/log_feed.h"
 #include "replay/output_digest.h"
 #include "replay/recording_time_source.h"
 #include "replay/replay_time_source.h"
@@ -74,6 +78,7 @@ class Watchdog final : public ExecutionDriver {
       : inner_(inner), deadline_(deadline) {}
 
   DriverTurn between_exits(VcpuRunner& runner, const BetweenExits& at) override {
+    latest_exit_count_.store(at.exit_count);
     DriverTurn turn = inner_.between_exits(runner, at);
     if (turn.stop) return turn;
     if (Clock::now() >= deadline_) {
@@ -99,6 +104,8 @@ class Watchdog final : public ExecutionDriver {
   std::optional<RunResult> idle(VcpuRunner& runner, const BetweenExits& at) override {
     return inner_.idle(runner, at);
   }
+  // The exit count of the latest turn (read from another thread while the replay runs).
+  uint64_t latest_exit_count() const { return latest_exit_count_.load(); }
 
  private:
   static constexpr uint64_t kLivelockExits = 1000;
@@ -106,6 +113,135 @@ class Watchdog final : public ExecutionDriver {
   Clock::time_point deadline_;
   uint64_t last_debug_digest_ = 0;
   uint64_t same_debug_exits_ = 0;
+  std::atomic<uint64_t> latest_exit_count_{0};
+};
+
+// What a protected primary adds to the recorder's log (PrimaryDriver::between_exits): at each
+// deterministic exit, once per new exit count, a HorizonEntry after the recorder's entries.
+class HorizonLogger final : public ExecutionDriver {
+ public:
+  HorizonLogger(ExecutionDriver& recorder, EntrySink& sink) : recorder_(recorder), sink_(sink) {}
+
+  DriverTurn between_exits(VcpuRunner& runner, const BetweenExits& at) override {
+    DriverTurn turn = recorder_.between_exits(runner, at);
+    if (at.asynchronous) return turn;
+    if (!horizon_logged_ || at.exit_count > horizon_) {
+      horizon_logged_ = true;
+      horizon_ = at.exit_count;
+      if (auto r = sink_.append(HorizonEntry{at.exit_count}); !r) {
+        turn.stop = RunResult{RunResult::Reason::kFault, 0, "logging failed: " + r.error().message};
+      }
+    }
+    return turn;
+  }
+  std::optional<RunResult> idle(VcpuRunner& runner, const BetweenExits& at) override {
+    return recorder_.idle(runner, at);
+  }
+
+ private:
+  ExecutionDriver& recorder_;
+  EntrySink& sink_;
+  bool horizon_logged_ = false;
+  uint64_t horizon_ = 0;
+};
+
+// The logging channel's side of a streamed replay: pushes the log into a LogFeed from its own
+// thread as StreamSetup says, then ends it; stops the replay through the feed if it is still
+// running at the deadline (a replayer waiting on its feed never returns to the Watchdog).
+class StreamFeeder {
+ public:
+  StreamFeeder(LogFeed& feed, const std::vector<LoggedEntry>& log, const StreamSetup& setup,
+               const Watchdog& watchdog, Clock::time_point deadline)
+      : feed_(feed),
+        log_(log),
+        setup_(setup),
+        watchdog_(watchdog),
+        deadline_(deadline),
+        thread_([this] { feed_all(); }) {}
+  StreamFeeder(const StreamFeeder&) = delete;
+  StreamFeeder& operator=(const StreamFeeder&) = delete;
+  ~StreamFeeder() {
+    replay_finished();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  // The vCPU loop has returned.
+  void replay_finished() {
+    {
+      std::lock_guard lock(mutex_);
+      finished_ = true;
+    }
+    changed_.notify_all();
+  }
+  // Joins the feeder; then the hold's observation, if there was a hold.
+  std::optional<HoldObservation> join() {
+    if (thread_.joinable()) thread_.join();
+    return hold_;
+  }
+
+ private:
+  void feed_all() {
+    std::mt19937_64 random(setup_.seed);
+    std::uniform_int_distribution<size_t> batch_size(1, std::max<size_t>(1, setup_.max_batch));
+    std::uniform_int_distribution<int64_t> pause_us(0, setup_.max_pause.count());
+    const size_t end = std::min(log_.size(), setup_.end_at.value_or(log_.size()));
+    const size_t hold_at = std::min(end, setup_.hold_at.value_or(end + 1));
+    size_t next = 0;
+    while (next < end || next == hold_at) {
+      if (next == hold_at && !hold_) {
+        hold();
+        if (next == end) break;
+      }
+      size_t count = std::min(batch_size(random), end - next);
+      if (next < hold_at) count = std::min(count, hold_at - next);
+      feed_.push({log_.begin() + static_cast<ptrdiff_t>(next),
+                  log_.begin() + static_cast<ptrdiff_t>(next + count)});
+      next += count;
+      if (const int64_t pause = pause_us(random); pause > 0) {
+        std::this_thread::sleep_for(std::chrono::microseconds(pause));
+      }
+    }
+    switch (setup_.end) {
+      case StreamSetup::End::kClose:
+        feed_.close("primary lost");
+        break;
+      case StreamSetup::End::kRequestStop:
+        feed_.request_stop("test harness: stop requested after the stream");
+        break;
+      case StreamSetup::End::kLeaveOpen:
+        break;
+    }
+    std::unique_lock lock(mutex_);
+    if (!changed_.wait_until(lock, deadline_, [this] { return finished_; })) {
+      feed_.request_stop("test harness: replay time limit reached while waiting on the log");
+    }
+  }
+
+  void hold() {
+    std::this_thread::sleep_for(setup_.hold_for);
+    if (setup_.hold_until_exit) {
+      // The replay's progress is polled: the vCPU thread signals nothing on its way.
+      while (watchdog_.latest_exit_count() < *setup_.hold_until_exit && Clock::now() < deadline_) {
+        std::unique_lock lock(mutex_);
+        if (changed_.wait_for(lock, std::chrono::milliseconds(2), [this] { return finished_; })) {
+          break;
+        }
+      }
+    }
+    std::lock_guard lock(mutex_);
+    hold_ = HoldObservation{finished_, watchdog_.latest_exit_count()};
+  }
+
+  LogFeed& feed_;
+  const std::vector<LoggedEntry>& log_;
+  const StreamSetup& setup_;
+  const Watchdog& watchdog_;
+  Clock::time_point deadline_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool finished_ = false;
+  std::optional<HoldObservation> hold_;
+  std::thread thread_;  // last: starts once the members above exist
 };
 
 // Raises IRQ0 (a PIT expiry) at the exit of the guest's first write to the test port, once.
@@ -237,7 +373,9 @@ Result<Recording> record_guest(const RecordSetup& setup) {
   install_kick_signal_handler();
   RecordOptions options{setup.async_mode, setup.digest_interval};
   Recorder recorder(events, sink, **vm, console, options);
-  TracingDriver tracing(recorder, "record");
+  HorizonLogger horizons(recorder, sink);
+  TracingDriver tracing(setup.log_horizons ? static_cast<ExecutionDriver&>(horizons) : recorder,
+                        "record");
   VcpuRunner runner((*vm)->vcpu(), (*vm)->platform(), tracing);
   runner.set_use_interrupt_window(false);  // as `ftvm record`: its exit is not reproducible
   time.set_exit_count([&runner] { return runner.exit_count(); });
@@ -269,7 +407,13 @@ Result<Replay> replay_recording(const Recording& recording, const std::vector<Tr
   const auto started = Clock::now();
   auto logged = to_logged_entries(entries, setup.through_codec);
   if (!logged) return logged.error();
-  SplitLog log = split_log(*logged);
+  for (size_t i = 0; i < logged->size(); ++i) {
+    if ((*logged)[i].lsn != i) {
+      return make_error(fmt::format("entry {} has LSN {}", i, (*logged)[i].lsn));
+    }
+  }
+  // Streamed, the replayer takes the whole log (clock reads included) from the feed.
+  SplitLog log = setup.streamed ? SplitLog{} : split_log(*logged);
 
   Replay replay;
   ReplayTimeSource time(std::move(log.clock_reads));
@@ -287,7 +431,16 @@ Result<Replay> replay_recording(const Recording& recording, const std::vector<Tr
     return r.error();
   }
 
-  Replayer replayer(std::move(log.others), **vm, time, console);
+  LogFeed feed;
+  HostTimeSource live_time;  // a streamed replay's clock once its log is closed
+  std::optional<Replayer> streaming;
+  std::optional<Replayer> whole;
+  if (setup.streamed) {
+    streaming.emplace(feed, live_time, **vm, time, console);
+  } else {
+    whole.emplace(std::move(log.others), **vm, time, console);
+  }
+  Replayer& replayer = setup.streamed ? *streaming : *whole;
   Watchdog watchdog_driver(replayer, started + setup.time_limit);
   TracingDriver tracing(watchdog_driver, "replay");
   install_kick_signal_handler();
@@ -295,8 +448,20 @@ Result<Replay> replay_recording(const Recording& recording, const std::vector<Tr
   runner.set_use_interrupt_window(false);  // as `ftvm replay`
   time.set_exit_count([&runner] { return runner.exit_count(); });
   PeriodicKick kicks(runner, std::chrono::milliseconds(200));
-  replay.result = replayer.conclude(runner, runner.run());
+  std::optional<StreamFeeder> feeder;
+  if (setup.streamed) {
+    feeder.emplace(feed, *logged, setup.stream, watchdog_driver, started + setup.time_limit);
+  }
+  const RunResult ran = runner.run();
+  if (feeder) feeder->replay_finished();
+  replay.result = replayer.conclude(runner, ran);
   kicks.stop();
+  if (feeder) {
+    replay.at_hold_end = feeder->join();
+    replay.log_exhausted = replayer.log_exhausted();
+    replay.consumed_lsn = replayer.consumed_lsn();
+    replay.horizon = replayer.horizon();
+  }
 
   replay.port_writes = std::move(port.writes);
   replay.stats = replayer.stats();
@@ -378,6 +543,20 @@ std::string summary(const Recording& recording, const Replay& replay) {
       reason_name(replay.result.reason), replay.exit_count, replay.seconds, s.inputs, s.breakpoint,
       s.breakpoint_hits, hits_per_breakpoint, s.max_hits, s.checkpoint, s.checkpoint_load_ms,
       s.memory_digests, s.register_digests);
+}
+
+std::string report_head(const std::string& report, size_t lines) {
+  size_t at = 0;
+  for (size_t i = 0; i < lines && at != std::string::npos; ++i) {
+    at = report.find('\n', at == 0 ? 0 : at + 1);
+  }
+  return report.substr(0, at);
+}
+
+uint64_t input_count(std::span<const TraceEntry> entries) {
+  return std::count_if(entries.begin(), entries.end(), [](const TraceEntry& e) {
+    return std::holds_alternative<TimerEntry>(e) || std::holds_alternative<ConsoleInputEntry>(e);
+  });
 }
 
 std::optional<uint64_t> divergence_exit(const std::string& report) {

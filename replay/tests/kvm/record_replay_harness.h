@@ -10,11 +10,16 @@
 // so a test can compare what the guest said on record and on replay. A replay is exact iff it
 // ends with kReplayComplete (the replayer checked registers and RAM digests) and both write
 // sequences are equal.
+//
+// Streamed replay (a backup's mode): the recording can log a HorizonEntry at every
+// deterministic exit, as a protected primary does, and the replay can take the log through a
+// LogFeed that a feeder thread fills in small batches, as the logging channel does.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -45,6 +50,10 @@ struct RecordSetup {
   // Safety net: a guest that never shuts down ends the recording here (kStopRequested).
   std::chrono::milliseconds time_limit{10000};
   uint64_t mem_bytes = 8ull << 20;
+  // Log a HorizonEntry{E} at every deterministic exit E (once per new exit count), after the
+  // recorder's own entries of that turn, as a protected primary does (PrimaryDriver): the log
+  // a backup's streaming replayer needs to leave an exit.
+  bool log_horizons = false;
 };
 
 struct Recording {
@@ -61,16 +70,53 @@ struct Recording {
   double seconds = 0;
 };
 
+// How a streamed replay's log reaches the replayer (ReplaySetup::streamed).
+struct StreamSetup {
+  // Batches of 1..max_batch entries with pauses of 0..max_pause between them, drawn from a
+  // pseudo-random generator seeded with `seed`.
+  size_t max_batch = 8;
+  std::chrono::microseconds max_pause{200};
+  uint64_t seed = 1;
+  // The primary dies here: only entries [0, end_at) are pushed.
+  std::optional<size_t> end_at;
+  // The primary is slow, not gone: after pushing entries [0, hold_at), push nothing for
+  // `hold_for` and, with `hold_until_exit`, on until the replay has got to that exit (or the
+  // time limit has passed); note how far the replay got (Replay::at_hold_end), then go on.
+  std::optional<size_t> hold_at;
+  std::chrono::milliseconds hold_for{300};
+  std::optional<uint64_t> hold_until_exit;
+  // What the feeder does after its last entry.
+  enum class End {
+    kClose,        // feed.close("primary lost"): the backup finishes the log
+    kRequestStop,  // feed.request_stop(...): the operator stops the backup
+    kLeaveOpen,    // nothing: the primary is still there (stopped at time_limit)
+  };
+  End end = End::kClose;
+};
+
 struct ReplaySetup {
   // Safety net: a replay still running then is stopped (kStopRequested), so a replay that
   // never ends fails a test instead of hanging it. The harness also stops (kStopRequested) a
   // breakpoint search that hits with identical registers 1000 times in a row. The slowest
   // exact replay of these guests takes ~2 s (reg_loop, breakpoint landmarks, ~1000 hits
   // each); a replay that lost its way searches for up to Replayer's 5 million hits (minutes).
+  // A streamed replay waiting on its feed at the limit is stopped through the feed
+  // (LogFeed::request_stop), also kStopRequested.
   std::chrono::milliseconds time_limit{8000};
   // Send the log through the trace codec (one chunk, encoded and parsed back) first, as a
   // trace file or the logging channel would.
   bool through_codec = true;
+  // Replay as a backup does: the streaming Replayer, fed the whole log (clock reads and
+  // horizons included, LSN = index) through a LogFeed by a feeder thread, with the host clock
+  // as its live time once the log is closed. See StreamSetup.
+  bool streamed = false;
+  StreamSetup stream;
+};
+
+// How far a streamed replay had got at the end of StreamSetup's hold.
+struct HoldObservation {
+  bool finished = false;    // runner.run() had returned
+  uint64_t exit_count = 0;  // the exit count of the replayer's latest turn
 };
 
 struct Replay {
@@ -80,6 +126,11 @@ struct Replay {
   ExitCounters exits;
   uint64_t exit_count = 0;
   double seconds = 0;
+  // Streamed replays only (Replayer's accessors of the same names):
+  bool log_exhausted = false;
+  uint64_t consumed_lsn = 0;
+  uint64_t horizon = 0;
+  std::optional<HoldObservation> at_hold_end;
 };
 
 Result<std::vector<uint8_t>> read_guest(const std::string& name);
@@ -114,6 +165,12 @@ const char* reason_name(RunResult::Reason reason);
 
 // One line of figures for test logs: landmarks, breakpoint hits, checkpoint load time, times.
 std::string summary(const Recording& recording, const Replay& replay);
+
+// The first lines of a report (a divergence report's rest is a register dump).
+std::string report_head(const std::string& report, size_t lines = 4);
+
+// How many inputs (timer ticks, console input) `entries` hold.
+uint64_t input_count(std::span<const TraceEntry> entries);
 
 // The exit count E in a divergence report's first line ("DIVERGENCE at exit E=..."), if any.
 std::optional<uint64_t> divergence_exit(const std::string& report);

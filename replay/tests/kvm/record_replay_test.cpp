@@ -72,21 +72,6 @@ void log_figures(const std::string& name, const Recording& recording, const Repl
   ::testing::Test::RecordProperty("replay_result", reason_name(replay.result.reason));
 }
 
-// The first lines of a divergence report (the rest is a register dump).
-std::string head(const std::string& report, size_t lines = 4) {
-  size_t at = 0;
-  for (size_t i = 0; i < lines && at != std::string::npos; ++i) {
-    at = report.find('\n', at == 0 ? 0 : at + 1);
-  }
-  return report.substr(0, at);
-}
-
-uint64_t input_count(const std::vector<TraceEntry>& entries) {
-  return std::count_if(entries.begin(), entries.end(), [](const TraceEntry& e) {
-    return std::holds_alternative<TimerEntry>(e) || std::holds_alternative<ConsoleInputEntry>(e);
-  });
-}
-
 class RecordReplayTest : public ::testing::TestWithParam<Case> {};
 
 TEST_P(RecordReplayTest, ReplaysExactlyOrReportsDivergence) {
@@ -129,14 +114,14 @@ TEST_P(RecordReplayTest, ReplaysExactlyOrReportsDivergence) {
 
   if (c.expect == Expect::kExact) {
     EXPECT_EQ(replay->result.reason, RunResult::Reason::kReplayComplete)
-        << reason_name(replay->result.reason) << ": " << head(replay->result.detail, 12);
+        << reason_name(replay->result.reason) << ": " << report_head(replay->result.detail, 12);
     EXPECT_EQ(replay->port_writes, recording->port_writes);
   } else if (replay->result.reason == RunResult::Reason::kReplayComplete) {
     EXPECT_EQ(replay->port_writes, recording->port_writes);
   } else {
     EXPECT_EQ(replay->result.reason, RunResult::Reason::kDivergence)
-        << reason_name(replay->result.reason) << ": " << head(replay->result.detail, 12);
-    std::cout << "[ diverged ] as allowed: " << head(replay->result.detail, 2) << "\n";
+        << reason_name(replay->result.reason) << ": " << report_head(replay->result.detail, 12);
+    std::cout << "[ diverged ] as allowed: " << report_head(replay->result.detail, 2) << "\n";
   }
   if (replay->result.reason == RunResult::Reason::kReplayComplete) {
     // Every input was applied, every checkpoint loaded. (Two breakpoint landmarks can share
@@ -266,7 +251,7 @@ class AlteredLogTest : public ::testing::Test {
     auto replay = replay_recording(recording_, recording_.entries);
     ASSERT_TRUE(replay.ok()) << replay.error().message;
     ASSERT_TRUE(exact(recording_, *replay))
-        << reason_name(replay->result.reason) << ": " << head(replay->result.detail, 12);
+        << reason_name(replay->result.reason) << ": " << report_head(replay->result.detail, 12);
   }
 
   // A synchronous timer entry from the middle of the run that is the only input at its
@@ -294,12 +279,12 @@ class AlteredLogTest : public ::testing::Test {
     auto replay = replay_recording(recording_, altered);
     ASSERT_TRUE(replay.ok()) << replay.error().message;
     std::cout << "[ figures  ] " << reason_name(replay->result.reason) << " after "
-              << replay->seconds << " s: " << head(replay->result.detail, 2) << "\n";
+              << replay->seconds << " s: " << report_head(replay->result.detail, 2) << "\n";
     ASSERT_EQ(replay->result.reason, RunResult::Reason::kDivergence)
-        << head(replay->result.detail, 12);
+        << report_head(replay->result.detail, 12);
     const auto reported = divergence_exit(replay->result.detail);
-    ASSERT_TRUE(reported.has_value()) << head(replay->result.detail, 4);
-    EXPECT_GE(*reported, exit) << head(replay->result.detail, 12);
+    ASSERT_TRUE(reported.has_value()) << report_head(replay->result.detail, 4);
+    EXPECT_GE(*reported, exit) << report_head(replay->result.detail, 12);
   }
 
   Recording recording_;
@@ -370,9 +355,9 @@ TEST(AlteredBreakpointTest, DISABLED_UnreachableBreakpointLandmarkIsReported) {
   ASSERT_TRUE(replay.ok()) << replay.error().message;
   std::cout << "[ figures  ] " << reason_name(replay->result.reason) << " after " << replay->seconds
             << " s, " << replay->stats.breakpoint_hits
-            << " breakpoint hits: " << head(replay->result.detail, 2) << "\n";
+            << " breakpoint hits: " << report_head(replay->result.detail, 2) << "\n";
   ASSERT_EQ(replay->result.reason, RunResult::Reason::kDivergence)
-      << head(replay->result.detail, 12);
+      << report_head(replay->result.detail, 12);
   const auto reported = divergence_exit(replay->result.detail);
   ASSERT_TRUE(reported.has_value());
   EXPECT_GE(*reported, target.exit_count);
@@ -399,7 +384,7 @@ TEST(AlteredCheckpointTest, CheckpointFingerprintMismatchIsReported) {
   auto replay = replay_recording(*recording, altered);
   ASSERT_TRUE(replay.ok()) << replay.error().message;
   ASSERT_EQ(replay->result.reason, RunResult::Reason::kDivergence)
-      << head(replay->result.detail, 12);
+      << report_head(replay->result.detail, 12);
   const auto reported = divergence_exit(replay->result.detail);
   ASSERT_TRUE(reported.has_value());
   EXPECT_GE(*reported, target->position.exit_count);
