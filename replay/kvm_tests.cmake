@@ -1,6 +1,7 @@
 # kvm-labelled tests of exact record/replay: hand-written guests whose timer interrupts land in
 # loops where an asynchronous landmark is hard to find again (tests/kvm/guests/*.S), recorded
-# and replayed in-process, in every landmark mode.
+# and replayed in-process, in every landmark mode; and streamed, as a backup replays its
+# primary's log (with horizons, cut short, paused).
 
 # Flat long-mode programs linked at 1 MiB, like vmm's tiny guests (whose tiny.inc they include).
 set(RR_GUEST_DIR ${CMAKE_CURRENT_BINARY_DIR}/rr-guests)
@@ -23,6 +24,7 @@ ftvm_add_test(NAME ftvm_replay_kvm_tests LABEL kvm
   SOURCES
     tests/kvm/record_replay_harness.cpp
     tests/kvm/record_replay_test.cpp
+    tests/kvm/streamed_replay_test.cpp
   LIBS ftvm_replay)
 add_dependencies(ftvm_replay_kvm_tests ${RR_GUEST_TARGETS})
 target_compile_definitions(ftvm_replay_kvm_tests PRIVATE FTVM_RR_GUEST_DIR="${RR_GUEST_DIR}")
