@@ -65,10 +65,11 @@ void Replayer::pull(LogFeed::Batch batch) {
     } else if (const auto* horizon = std::get_if<HorizonEntry>(&logged.entry)) {
       horizon_ = std::max(horizon_, horizon->exit_count);
     } else {
+      pulled_lsn_ = logged.lsn + 1;
       entries_.push_back(std::move(logged));
       continue;
     }
-    consumed_lsn_ = logged.lsn + 1;
+    pulled_lsn_ = logged.lsn + 1;
   }
   if (batch.closed && !log_closed_) {
     log_closed_ = batch.closed;
@@ -79,8 +80,13 @@ void Replayer::pull(LogFeed::Batch batch) {
 }
 
 void Replayer::consume_front() {
-  consumed_lsn_ = std::max(consumed_lsn_, entries_.front().lsn + 1);
   entries_.pop_front();
+}
+
+uint64_t Replayer::consumed_lsn() const {
+  // Clock reads and horizons count as consumed when pulled; an entry waiting in entries_
+  // holds back every LSN after it.
+  return entries_.empty() ? pulled_lsn_ : entries_.front().lsn;
 }
 
 std::optional<RunResult> Replayer::check_output(VcpuRunner& runner,
@@ -339,6 +345,11 @@ std::optional<RunResult> Replayer::apply_due_entries(VcpuRunner& runner, const B
         stop = verify_end(runner, *end);
       }
     } else {
+      if (std::holds_alternative<HorizonEntry>(logged.entry)) {
+        // A log saved from the channel: horizons only pace a streaming replay.
+        consume_front();
+        continue;
+      }
       const Position position = *input_position(logged.entry);
       if (position.exit_count > at.exit_count) break;
       if (position.exit_count < at.exit_count) {
@@ -396,7 +407,8 @@ RunResult Replayer::conclude(VcpuRunner& runner, const RunResult& result) {
         consume_front();
         continue;
       }
-      if (std::holds_alternative<MemoryDigestEntry>(entries_.front().entry)) {
+      if (std::holds_alternative<MemoryDigestEntry>(entries_.front().entry) ||
+          std::holds_alternative<HorizonEntry>(entries_.front().entry)) {
         consume_front();
         continue;
       }

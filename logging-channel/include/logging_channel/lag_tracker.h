@@ -14,7 +14,9 @@ namespace ftvm::channel {
 
 // Thread-safe.
 //
-// lag_time is "now minus when the primary first reached the backup's exit count". The primary
+// lag_time is "now minus when the primary left the backup's exit" (first reached a later one):
+// how long ago the primary was where the backup is now. A primary that sat at an exit (halted)
+// is not ahead while it sits there. The primary
 // reports its position at every turn, but only sparse samples are kept (at most one per
 // kSampleInterval, at most kMaxSamples of them), so the lag is underestimated by up to one
 // sampling interval, and for a backup further behind than the oldest sample it is a lower

@@ -65,7 +65,7 @@ class Replayer final : public ExecutionDriver {
   // with this set is where a backup may go live).
   bool log_exhausted() const { return log_exhausted_; }
   // Streaming: entries consumed so far (for acks), and the horizon received.
-  uint64_t consumed_lsn() const { return consumed_lsn_; }
+  uint64_t consumed_lsn() const;
   uint64_t horizon() const { return horizon_; }
 
   // A replay whose guest makes no progress (no exit, no breakpoint hit) for this long while
@@ -113,7 +113,7 @@ class Replayer final : public ExecutionDriver {
   LogFeed* feed_ = nullptr;
   TimeSource* live_time_ = nullptr;
   uint64_t horizon_ = 0;
-  uint64_t consumed_lsn_ = 0;
+  uint64_t pulled_lsn_ = 0;  // one past the last entry pulled from the feed
   std::optional<std::string> log_closed_;
   std::optional<std::string> stop_request_;
   bool log_exhausted_ = false;

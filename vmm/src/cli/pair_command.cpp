@@ -17,7 +17,9 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "child_process.h"
 #include "control_server.h"
@@ -78,15 +80,51 @@ std::string ms_arg(double ms) {
 // What one side says about itself through its control socket; empty when it does not answer.
 nlohmann::json query_status(const std::string& socket) {
   auto reply = send_control_command(socket, "status", kControlTimeout);
-  if (!reply) return {};
+  if (!reply) return nlohmann::json::object();
   auto json = nlohmann::json::parse(*reply, nullptr, false);
-  return json.is_discarded() ? nlohmann::json{} : json;
+  return json.is_object() ? json : nlohmann::json::object();
 }
 
 bool is_live_role(const nlohmann::json& status) {
+  if (!status.is_object()) return false;
   const std::string role = status.value("role", "");
   return role.rfind("primary", 0) == 0;
 }
+
+// Asks both sides for their status on its own thread, so that a slow side never holds up the
+// console the pair forwards.
+class StatusPoller {
+ public:
+  StatusPoller(std::string primary_socket, std::string backup_socket)
+      : sockets_{std::move(primary_socket), std::move(backup_socket)},
+        thread_([this](std::stop_token stop) { poll(stop); }) {}
+
+  nlohmann::json primary() const { return get(0); }
+  nlohmann::json backup() const { return get(1); }
+
+ private:
+  static constexpr auto kPeriod = std::chrono::milliseconds(20);
+
+  nlohmann::json get(int side) const {
+    std::lock_guard lock(mutex_);
+    return latest_[side];
+  }
+  void poll(std::stop_token stop) {
+    while (!stop.stop_requested()) {
+      for (int side = 0; side < 2; ++side) {
+        auto status = query_status(sockets_[side]);
+        std::lock_guard lock(mutex_);
+        latest_[side] = std::move(status);
+      }
+      std::this_thread::sleep_for(kPeriod);
+    }
+  }
+
+  std::array<std::string, 2> sockets_;
+  mutable std::mutex mutex_;
+  std::array<nlohmann::json, 2> latest_{nlohmann::json::object(), nlohmann::json::object()};
+  std::jthread thread_;
+};
 
 struct Rates {
   Clock::time_point at;
@@ -119,6 +157,7 @@ class Pair {
   void print_status();
   void print_side_exits();
   void watch_for_takeover();
+  void deliver_input();
   void write(std::span<const uint8_t> bytes);
   bool finished();
   void stop_everything();
@@ -138,6 +177,7 @@ class Pair {
   UniqueFd signals_;
   channel::ConsoleSplicer splicer_;
   std::deque<uint8_t> pending_input_;
+  std::optional<StatusPoller> status_;
   bool backup_live_ = false;
   bool backup_spliced_ = false;
   std::optional<Clock::time_point> killed_primary_at_;
@@ -148,7 +188,6 @@ class Pair {
   std::optional<int> primary_exit_;
   std::optional<int> backup_exit_;
   Clock::time_point next_status_;
-  Clock::time_point next_takeover_check_{};
   Rates primary_rates_;
   Rates backup_rates_;
 };
@@ -221,6 +260,11 @@ Result<void> Pair::start() {
   }
   if (auto r = start_arbiter(); !r) return r;
   if (auto r = start_sides(); !r) return r;
+  // A side that stops reading its console must not block the pair.
+  for (ChildProcess* side : {&*primary_, &*backup_}) {
+    ::fcntl(side->stdin_fd(), F_SETFL, ::fcntl(side->stdin_fd(), F_GETFL) | O_NONBLOCK);
+  }
+  status_.emplace(socket_of("primary"), socket_of("backup"));
   fmt::print(stderr, "pair: arbiter on {}, primary accepting its backup on {}, run directory {}\n",
              arbiter_address_, channel_listener_.address, run_dir_);
   next_status_ = Clock::now() +
@@ -309,32 +353,40 @@ void Pair::inject_faults() {
   }
 }
 
+// A nested object of a status, or an empty one: a side's status is outside input.
+nlohmann::json field(const nlohmann::json& status, const char* name) {
+  auto it = status.find(name);
+  return it != status.end() && it->is_object() ? *it : nlohmann::json::object();
+}
+
 std::string describe_side(const nlohmann::json& s, Rates& rates) {
   if (s.empty()) return "not answering";
   const auto now = Clock::now();
   const double dt = std::chrono::duration<double>(now - rates.at).count();
   const uint64_t exits = s.value("exit_count", uint64_t{0});
-  const uint64_t log_bytes = s.contains("log") ? s["log"].value("bytes_sent", uint64_t{0}) : 0;
+  const uint64_t log_bytes = field(s, "log").value("bytes_sent", uint64_t{0});
   const double exits_per_s = dt > 0 && rates.exits > 0 ? (exits - rates.exits) / dt : 0;
   const double log_per_s = dt > 0 && rates.log_bytes > 0 ? (log_bytes - rates.log_bytes) / dt : 0;
   rates = {now, exits, log_bytes};
   std::string line = fmt::format("{}", s.value("role", "?"));
   if (s.value("side", "") == "primary" && s.value("role", "") == "primary") {
-    line += fmt::format(", lag {:.1f} ms ({} exits), log {}/s, held {}", s["lag"].value("ms", 0.0),
-                        s["lag"].value("exits", uint64_t{0}), format_bytes(log_per_s),
-                        format_bytes(s["outputs"].value("held_bytes", 0.0)));
+    line += fmt::format(", lag {:.1f} ms ({} exits), log {}/s, held {}",
+                        field(s, "lag").value("ms", 0.0),
+                        field(s, "lag").value("exits", uint64_t{0}), format_bytes(log_per_s),
+                        format_bytes(field(s, "outputs").value("held_bytes", 0.0)));
   } else if (s.value("side", "") == "backup" && !is_live_role(s)) {
-    line += fmt::format(", replayed {}/{} entries", s["log"].value("replayed_lsn", uint64_t{0}),
-                        s["log"].value("received_lsn", uint64_t{0}));
+    line +=
+        fmt::format(", replayed {}/{} entries", field(s, "log").value("replayed_lsn", uint64_t{0}),
+                    field(s, "log").value("received_lsn", uint64_t{0}));
   }
   line += fmt::format(", {:.0f} exits/s, peer {}", exits_per_s, s.value("peer", "?"));
   return line;
 }
 
 void Pair::print_status() {
-  const auto primary = primary_exit_ ? nlohmann::json{} : query_status(socket_of("primary"));
-  const auto backup = backup_exit_ ? nlohmann::json{} : query_status(socket_of("backup"));
-  if (!backup.empty() && is_live_role(backup)) backup_live_ = true;
+  const auto primary = status_->primary();
+  const auto backup = status_->backup();
+  if (is_live_role(backup)) backup_live_ = true;
   const std::string p =
       primary_exit_ ? describe_exit(*primary_exit_) : describe_side(primary, primary_rates_);
   const std::string b =
@@ -345,11 +397,19 @@ void Pair::print_status() {
 // Once the primary is gone, input waits for the new primary: look for it often, not only at
 // status time, so a client's input is delayed by the failover and no more.
 void Pair::watch_for_takeover() {
-  if (backup_live_ || !primary_exit_ || backup_exit_ || Clock::now() < next_takeover_check_) {
-    return;
-  }
-  next_takeover_check_ = Clock::now() + std::chrono::milliseconds(20);
-  if (is_live_role(query_status(socket_of("backup")))) backup_live_ = true;
+  if (!backup_live_ && is_live_role(status_->backup())) backup_live_ = true;
+}
+
+// Console input goes to the side that runs the guest for the world; while that is unclear (the
+// primary was killed and the backup is not live yet) it waits here.
+void Pair::deliver_input() {
+  if (pending_input_.empty()) return;
+  const bool primary_gone = primary_exit_ || killed_primary_at_;
+  ChildProcess* live = backup_live_ ? &*backup_ : primary_gone ? nullptr : &*primary_;
+  if (live == nullptr || live->stdin_fd() < 0) return;
+  const std::vector<uint8_t> bytes(pending_input_.begin(), pending_input_.end());
+  const ssize_t n = ::write(live->stdin_fd(), bytes.data(), bytes.size());
+  if (n > 0) pending_input_.erase(pending_input_.begin(), pending_input_.begin() + n);
 }
 
 void Pair::print_side_exits() {
@@ -403,12 +463,7 @@ int Pair::run() {
     }
     print_side_exits();
     watch_for_takeover();
-    // Console input goes to the side that runs the guest for the world.
-    ChildProcess& live = backup_live_ || primary_exit_ ? *backup_ : *primary_;
-    if (!pending_input_.empty() && (!primary_exit_ || backup_live_) && live.stdin_fd() >= 0) {
-      std::vector<uint8_t> bytes(pending_input_.begin(), pending_input_.end());
-      if (::write(live.stdin_fd(), bytes.data(), bytes.size()) > 0) pending_input_.clear();
-    }
+    deliver_input();
     if (!stopping_) inject_faults();
     if (Clock::now() >= next_status_) {
       print_status();
