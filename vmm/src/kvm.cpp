@@ -21,6 +21,18 @@ constexpr unsigned long kFlexHeaderBytes = 8;
 constexpr unsigned long kGetSupportedCpuid =
     _IOC(_IOC_READ | _IOC_WRITE, KVMIO, 0x05, kFlexHeaderBytes);
 constexpr unsigned long kSetCpuid2 = _IOC(_IOC_WRITE, KVMIO, 0x90, kFlexHeaderBytes);
+// kvm_msrs: nmsrs, pad, then the entries.
+constexpr unsigned long kGetMsrs = _IOC(_IOC_READ | _IOC_WRITE, KVMIO, 0x88, kFlexHeaderBytes);
+constexpr unsigned long kSetMsrs = _IOC(_IOC_WRITE, KVMIO, 0x89, kFlexHeaderBytes);
+// kvm_msr_list: nmsrs, then the indices (a 4-byte header).
+constexpr unsigned long kMsrListHeaderBytes = 4;
+constexpr unsigned long kGetMsrIndexList =
+    _IOC(_IOC_READ | _IOC_WRITE, KVMIO, 0x02, kMsrListHeaderBytes);
+// kvm_xsave: 4 KiB of region, then (KVM_GET_XSAVE2 only) the extra bytes.
+constexpr uint32_t kXsaveBytes = 4096;
+constexpr unsigned long kGetXsave = _IOC(_IOC_READ, KVMIO, 0xa4, kXsaveBytes);
+constexpr unsigned long kSetXsave = _IOC(_IOC_WRITE, KVMIO, 0xa5, kXsaveBytes);
+constexpr unsigned long kGetXsave2 = _IOC(_IOC_READ, KVMIO, 0xcf, kXsaveBytes);
 
 Error errno_error(const char* what) {
   return make_error(fmt::format("{} failed: {}", what, std::strerror(errno)));
@@ -115,6 +127,104 @@ Result<kvm_vcpu_events> KvmVcpu::get_events() const {
   return events;
 }
 
+Result<std::vector<uint8_t>> KvmVcpu::get_xsave() const {
+  const uint32_t bytes = support_->xsave_bytes;
+  if (bytes == 0) return make_error("KVM_GET_XSAVE: this host's KVM has no KVM_CAP_XSAVE");
+  std::vector<uint8_t> area(bytes);
+  // KVM_GET_XSAVE refuses (EINVAL) when the vCPU's area is over 4 KiB; KVM_GET_XSAVE2 writes
+  // the whole of it, as many bytes as KVM_CAP_XSAVE2 reported.
+  const bool large = bytes > kXsaveBytes;
+  if (auto r = ioctl_checked(large ? kGetXsave2 : kGetXsave, area.data(),
+                             large ? "KVM_GET_XSAVE2" : "KVM_GET_XSAVE");
+      !r) {
+    return r.error();
+  }
+  return area;
+}
+
+Result<void> KvmVcpu::set_xsave(std::span<const uint8_t> area) {
+  const uint32_t bytes = support_->xsave_bytes;
+  if (bytes == 0) return make_error("KVM_SET_XSAVE: this host's KVM has no KVM_CAP_XSAVE");
+  if (area.size() > bytes &&
+      std::any_of(area.begin() + bytes, area.end(), [](uint8_t b) { return b != 0; })) {
+    return make_error(fmt::format(
+        "the XSAVE area to load has {} bytes with state beyond this host's {}: it holds "
+        "components this host's KVM cannot load",
+        area.size(), bytes));
+  }
+  // KVM reads the vCPU's full area size whatever the ioctl number says, so the buffer must
+  // have at least that many bytes.
+  std::vector<uint8_t> buffer(bytes, 0);
+  std::memcpy(buffer.data(), area.data(), std::min<size_t>(area.size(), bytes));
+  return ioctl_checked(kSetXsave, buffer.data(), "KVM_SET_XSAVE");
+}
+
+Result<kvm_xcrs> KvmVcpu::get_xcrs() const {
+  kvm_xcrs xcrs{};
+  if (auto r = ioctl_checked(KVM_GET_XCRS, &xcrs, "KVM_GET_XCRS"); !r) return r.error();
+  return xcrs;
+}
+
+Result<void> KvmVcpu::set_xcrs(const kvm_xcrs& xcrs) {
+  auto copy = xcrs;
+  return ioctl_checked(KVM_SET_XCRS, &copy, "KVM_SET_XCRS");
+}
+
+Result<kvm_debugregs> KvmVcpu::get_debugregs() const {
+  kvm_debugregs debugregs{};
+  if (auto r = ioctl_checked(KVM_GET_DEBUGREGS, &debugregs, "KVM_GET_DEBUGREGS"); !r) {
+    return r.error();
+  }
+  return debugregs;
+}
+
+Result<void> KvmVcpu::set_debugregs(const kvm_debugregs& debugregs) {
+  auto copy = debugregs;
+  return ioctl_checked(KVM_SET_DEBUGREGS, &copy, "KVM_SET_DEBUGREGS");
+}
+
+namespace {
+
+// A kvm_msrs buffer: the 8-byte header, then `count` entries.
+std::vector<uint8_t> msrs_buffer(std::span<const kvm_msr_entry> entries) {
+  std::vector<uint8_t> buffer(kFlexHeaderBytes + entries.size() * sizeof(kvm_msr_entry), 0);
+  const uint32_t count = static_cast<uint32_t>(entries.size());
+  std::memcpy(buffer.data(), &count, sizeof(count));
+  if (!entries.empty()) {
+    std::memcpy(buffer.data() + kFlexHeaderBytes, entries.data(),
+                entries.size() * sizeof(kvm_msr_entry));
+  }
+  return buffer;
+}
+
+}  // namespace
+
+Result<std::vector<kvm_msr_entry>> KvmVcpu::get_msrs(std::span<const uint32_t> indices) const {
+  std::vector<kvm_msr_entry> entries(indices.size());
+  for (size_t i = 0; i < indices.size(); ++i) entries[i] = {indices[i], 0, 0};
+  auto buffer = msrs_buffer(entries);
+  // KVM_GET_MSRS returns how many entries it read; it stops at the first it cannot read.
+  const int read = ::ioctl(fd_.get(), kGetMsrs, buffer.data());
+  if (read < 0) return errno_error("KVM_GET_MSRS");
+  if (static_cast<size_t>(read) != entries.size()) {
+    return make_error(fmt::format("KVM_GET_MSRS cannot read MSR {:#x}", indices[read]));
+  }
+  std::memcpy(entries.data(), buffer.data() + kFlexHeaderBytes,
+              entries.size() * sizeof(kvm_msr_entry));
+  return entries;
+}
+
+Result<void> KvmVcpu::set_msrs(std::span<const kvm_msr_entry> entries) {
+  auto buffer = msrs_buffer(entries);
+  const int written = ::ioctl(fd_.get(), kSetMsrs, buffer.data());
+  if (written < 0) return errno_error("KVM_SET_MSRS");
+  if (static_cast<size_t>(written) != entries.size()) {
+    return make_error(fmt::format("KVM_SET_MSRS refused MSR {:#x} = {:#x}", entries[written].index,
+                                  entries[written].data));
+  }
+  return {};
+}
+
 Result<void> KvmVcpu::set_cpuid(const std::vector<kvm_cpuid_entry2>& entries) {
   const size_t bytes = kFlexHeaderBytes + entries.size() * sizeof(kvm_cpuid_entry2);
   auto storage = std::make_unique<uint8_t[]>(bytes);
@@ -167,7 +277,7 @@ Result<KvmVcpu> KvmVm::create_vcpu(unsigned long id) {
   void* run = ::mmap(nullptr, static_cast<size_t>(vcpu_mmap_size_), PROT_READ | PROT_WRITE,
                      MAP_SHARED, fd.get(), 0);
   if (run == MAP_FAILED) return errno_error("mmap of the vCPU run page");
-  return KvmVcpu(std::move(fd), Mapping(run, static_cast<size_t>(vcpu_mmap_size_)));
+  return KvmVcpu(std::move(fd), Mapping(run, static_cast<size_t>(vcpu_mmap_size_)), support_);
 }
 
 Result<std::vector<uint64_t>> KvmVm::get_dirty_log(uint32_t slot, uint64_t slot_bytes) {
@@ -219,12 +329,40 @@ Result<std::vector<kvm_cpuid_entry2>> Kvm::supported_cpuid() const {
   return entries;
 }
 
+Result<std::vector<uint32_t>> Kvm::msr_index_list() const {
+  // Asked with room for none, KVM says how many there are (E2BIG). The list is fixed when the
+  // module loads, so the second call finds the same count.
+  uint32_t count = 0;
+  if (::ioctl(fd_.get(), kGetMsrIndexList, &count) == 0) return std::vector<uint32_t>{};
+  if (errno != E2BIG) return errno_error("KVM_GET_MSR_INDEX_LIST");
+  std::vector<uint32_t> buffer(1 + count);
+  buffer[0] = count;
+  if (::ioctl(fd_.get(), kGetMsrIndexList, buffer.data()) < 0) {
+    return errno_error("KVM_GET_MSR_INDEX_LIST");
+  }
+  std::vector<uint32_t> indices(buffer.begin() + 1,
+                                buffer.begin() + 1 + std::min(buffer[0], count));
+  std::sort(indices.begin(), indices.end());
+  return indices;
+}
+
 Result<KvmVm> Kvm::create_vm() const {
   int mmap_size = ::ioctl(fd_.get(), KVM_GET_VCPU_MMAP_SIZE, 0);
   if (mmap_size <= 0) return errno_error("KVM_GET_VCPU_MMAP_SIZE");
   UniqueFd vm(::ioctl(fd_.get(), KVM_CREATE_VM, 0));
   if (!vm.valid()) return errno_error("KVM_CREATE_VM");
-  return KvmVm(std::move(vm), mmap_size);
+
+  auto support = std::make_shared<KvmStateSupport>();
+  if (check_extension(KVM_CAP_XSAVE) > 0) {
+    // Asked on the VM fd, KVM_CAP_XSAVE2 gives the size of this VM's vCPUs' XSAVE areas: over
+    // 4 KiB only when this process enabled a dynamic component such as AMX tiles.
+    const int xsave2 = ::ioctl(vm.get(), KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
+    support->xsave_bytes = std::max<uint32_t>(kXsaveBytes, xsave2 > 0 ? uint32_t(xsave2) : 0);
+  }
+  auto msrs = msr_index_list();
+  if (!msrs) return msrs.error();
+  support->msr_indices = std::move(*msrs);
+  return KvmVm(std::move(vm), mmap_size, std::move(support));
 }
 
 }  // namespace ftvm

@@ -5,6 +5,8 @@
 #include <linux/kvm.h>
 
 #include <cstdint>
+#include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -14,9 +16,19 @@
 
 namespace ftvm {
 
+// What the host's KVM offers for vCPU state beyond the basic registers, found once per VM.
+struct KvmStateSupport {
+  // Bytes of KVM_GET_XSAVE(2) (at least 4096), or 0 without KVM_CAP_XSAVE (a host CPU
+  // without XSAVE). KVM_GET/SET_XCRS and _DEBUGREGS need no check: every x86-64 KVM has them.
+  uint32_t xsave_bytes = 0;
+  // KVM_GET_MSR_INDEX_LIST: the MSRs KVM_GET_MSRS/KVM_SET_MSRS accept, sorted.
+  std::vector<uint32_t> msr_indices;
+};
+
 class KvmVcpu {
  public:
-  KvmVcpu(UniqueFd fd, Mapping run_page) : fd_(std::move(fd)), run_page_(std::move(run_page)) {}
+  KvmVcpu(UniqueFd fd, Mapping run_page, std::shared_ptr<const KvmStateSupport> support)
+      : fd_(std::move(fd)), run_page_(std::move(run_page)), support_(std::move(support)) {}
 
   kvm_run* run_page() const { return reinterpret_cast<kvm_run*>(run_page_.data()); }
   size_t run_page_bytes() const { return run_page_.size(); }
@@ -38,6 +50,22 @@ class KvmVcpu {
   Result<void> set_fpu(const kvm_fpu& fpu);
   Result<kvm_vcpu_events> get_events() const;
   Result<void> set_events(const kvm_vcpu_events& events);
+
+  const KvmStateSupport& state_support() const { return *support_; }
+  // The XSAVE area, state_support().xsave_bytes long (KVM_GET_XSAVE2 when that is over 4 KiB).
+  Result<std::vector<uint8_t>> get_xsave() const;
+  // Takes an area of any size: a shorter one is zero-extended (absent components stay in their
+  // initial state, as the header's XSTATE_BV says), a longer one is refused unless the excess
+  // is zero.
+  Result<void> set_xsave(std::span<const uint8_t> area);
+  Result<kvm_xcrs> get_xcrs() const;
+  Result<void> set_xcrs(const kvm_xcrs& xcrs);
+  Result<kvm_debugregs> get_debugregs() const;
+  Result<void> set_debugregs(const kvm_debugregs& debugregs);
+  // Reads the MSRs named by `indices` (all must be in state_support().msr_indices).
+  Result<std::vector<kvm_msr_entry>> get_msrs(std::span<const uint32_t> indices) const;
+  // Writes all of `entries`, or says which one KVM refused.
+  Result<void> set_msrs(std::span<const kvm_msr_entry> entries);
   Result<void> set_cpuid(const std::vector<kvm_cpuid_entry2>& entries);
   // Injects an external interrupt vector (userspace irqchip only).
   Result<void> interrupt(uint8_t vector);
@@ -49,11 +77,13 @@ class KvmVcpu {
   Result<void> ioctl_checked(unsigned long request, void* arg, const char* what) const;
   UniqueFd fd_;
   Mapping run_page_;
+  std::shared_ptr<const KvmStateSupport> support_;  // shared by the VM's vCPUs
 };
 
 class KvmVm {
  public:
-  KvmVm(UniqueFd fd, int vcpu_mmap_size) : fd_(std::move(fd)), vcpu_mmap_size_(vcpu_mmap_size) {}
+  KvmVm(UniqueFd fd, int vcpu_mmap_size, std::shared_ptr<const KvmStateSupport> support)
+      : fd_(std::move(fd)), vcpu_mmap_size_(vcpu_mmap_size), support_(std::move(support)) {}
   Result<void> map_memory(uint32_t slot, uint64_t gpa, uint64_t bytes, void* host, uint32_t flags);
   Result<KvmVcpu> create_vcpu(unsigned long id);
   // The pages of `slot` written since the previous call (the slot must have been mapped with
@@ -67,6 +97,7 @@ class KvmVm {
  private:
   UniqueFd fd_;
   int vcpu_mmap_size_;
+  std::shared_ptr<const KvmStateSupport> support_;
 };
 
 class Kvm {
@@ -76,6 +107,8 @@ class Kvm {
 
   int check_extension(long capability) const;
   Result<std::vector<kvm_cpuid_entry2>> supported_cpuid() const;
+  // KVM_GET_MSR_INDEX_LIST, sorted.
+  Result<std::vector<uint32_t>> msr_index_list() const;
   Result<KvmVm> create_vm() const;
 
  private:
