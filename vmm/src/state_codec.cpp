@@ -14,7 +14,8 @@ namespace ftvm {
 namespace {
 
 constexpr uint32_t kMagic = 0x53565446;  // "FTVS"
-constexpr uint16_t kFormatVersion = 1;
+// 2: adds the XSAVE area, XCRs, debug registers and MSRs (version 1 had none of them).
+constexpr uint16_t kFormatVersion = 2;
 constexpr size_t kMaxDecodedBytes = 4ull << 30;
 constexpr int kZstdLevel = 1;
 constexpr uint64_t kMaxCompressionRatio =
@@ -27,10 +28,16 @@ constexpr uint32_t layout_size() {
 }
 
 // The sizes a decoder checks so that a blob from a build with other struct layouts is refused.
+// The XSAVE area and the MSRs are not structs but counted byte runs and pairs, so they need no
+// entry here.
 constexpr uint32_t kLayout[] = {layout_size<kvm_regs>(),  layout_size<kvm_sregs>(),
                                 layout_size<kvm_fpu>(),   layout_size<kvm_vcpu_events>(),
+                                layout_size<kvm_xcrs>(),  layout_size<kvm_debugregs>(),
                                 layout_size<PicState>(),  layout_size<PitState>(),
                                 layout_size<UartState>(), layout_size<CmosState>()};
+
+// An MSR in the blob: u32 index, u64 value.
+constexpr uint64_t kMsrBytes = 12;
 
 class Writer {
  public:
@@ -62,6 +69,7 @@ class Reader {
     return true;
   }
   bool at_end() const { return offset_ == data_.size(); }
+  uint64_t remaining() const { return data_.size() - offset_; }
 
  private:
   std::span<const uint8_t> data_;
@@ -75,6 +83,15 @@ std::vector<uint8_t> serialize(const MachineState& state) {
   w.put(state.vcpu.sregs);
   w.put(state.vcpu.fpu);
   w.put(state.vcpu.events);
+  w.put(static_cast<uint32_t>(state.vcpu.xsave.size()));
+  w.put_bytes(state.vcpu.xsave);
+  w.put(state.vcpu.xcrs);
+  w.put(state.vcpu.debugregs);
+  w.put(static_cast<uint32_t>(state.vcpu.msrs.size()));
+  for (const auto& msr : state.vcpu.msrs) {
+    w.put(msr.index);
+    w.put(msr.value);
+  }
   w.put(state.devices.pic);
   w.put(state.devices.pit);
   w.put(state.devices.uart);
@@ -97,11 +114,40 @@ Result<MachineState> deserialize(std::span<const uint8_t> raw) {
     }
   }
   MachineState state;
-  uint64_t pages = 0;
+  uint32_t xsave_bytes = 0;
   if (!r.get(state.vcpu.regs) || !r.get(state.vcpu.sregs) || !r.get(state.vcpu.fpu) ||
-      !r.get(state.vcpu.events) || !r.get(state.devices.pic) || !r.get(state.devices.pit) ||
-      !r.get(state.devices.uart) || !r.get(state.devices.rtc) || !r.get(pages)) {
-    return make_error("state blob is truncated (registers or devices)");
+      !r.get(state.vcpu.events) || !r.get(xsave_bytes)) {
+    return make_error("state blob is truncated (registers)");
+  }
+  // Every count is checked against its bound and against the bytes that are left before
+  // anything is allocated for it.
+  if (xsave_bytes > kMaxStateXsaveBytes) {
+    return make_error(fmt::format("state blob claims a {}-byte XSAVE area (at most {})",
+                                  xsave_bytes, kMaxStateXsaveBytes));
+  }
+  uint32_t msrs = 0;
+  if (!r.get_bytes(state.vcpu.xsave, xsave_bytes) || !r.get(state.vcpu.xcrs) ||
+      !r.get(state.vcpu.debugregs) || !r.get(msrs)) {
+    return make_error("state blob is truncated (XSAVE area, XCRs or debug registers)");
+  }
+  if (state.vcpu.xcrs.nr_xcrs > KVM_MAX_XCRS) {
+    return make_error(fmt::format("state blob claims {} XCRs (at most {})", state.vcpu.xcrs.nr_xcrs,
+                                  KVM_MAX_XCRS));
+  }
+  if (msrs > kMaxStateMsrs) {
+    return make_error(fmt::format("state blob claims {} MSRs (at most {})", msrs, kMaxStateMsrs));
+  }
+  if (msrs * kMsrBytes > r.remaining()) return make_error("state blob is truncated (MSR list)");
+  state.vcpu.msrs.resize(msrs);
+  for (auto& msr : state.vcpu.msrs) {
+    if (!r.get(msr.index) || !r.get(msr.value)) {
+      return make_error("state blob is truncated (MSR list)");
+    }
+  }
+  uint64_t pages = 0;
+  if (!r.get(state.devices.pic) || !r.get(state.devices.pit) || !r.get(state.devices.uart) ||
+      !r.get(state.devices.rtc) || !r.get(pages)) {
+    return make_error("state blob is truncated (devices)");
   }
   if (pages > kMaxDecodedBytes / kStatePageBytes)
     return make_error("state blob claims too many pages");
@@ -118,7 +164,10 @@ Result<MachineState> deserialize(std::span<const uint8_t> raw) {
 }  // namespace
 
 std::vector<uint8_t> encode_state(const MachineState& state) {
-  const std::vector<uint8_t> raw = serialize(state);
+  return seal_state_payload(serialize(state));
+}
+
+std::vector<uint8_t> seal_state_payload(std::span<const uint8_t> raw) {
   std::vector<uint8_t> out(22 + ZSTD_compressBound(raw.size()));
   const size_t compressed =
       ZSTD_compress(out.data() + 22, out.size() - 22, raw.data(), raw.size(), kZstdLevel);
@@ -142,6 +191,12 @@ Result<MachineState> decode_state(std::span<const uint8_t> bytes) {
   std::memcpy(&raw_size, bytes.data() + 6, 8);
   std::memcpy(&checksum, bytes.data() + 14, 8);
   if (magic != kMagic) return make_error("not an ftvm state blob (bad magic)");
+  if (version < kFormatVersion) {
+    return make_error(fmt::format(
+        "state format version {} is from an older ftvm and lacks XSAVE, debug register and MSR "
+        "state (this ftvm reads version {}); record the trace or capture the state again",
+        version, kFormatVersion));
+  }
   if (version != kFormatVersion) {
     return make_error(fmt::format("state format version {} is not supported (this ftvm reads {})",
                                   version, kFormatVersion));

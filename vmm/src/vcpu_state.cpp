@@ -2,9 +2,49 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace ftvm {
+namespace {
+
+// Ascending, as VcpuRegisters::msrs is. See vcpu_state.h for why these and not IA32_TSC.
+constexpr uint32_t kStateMsrs[] = {
+    0x174,       // IA32_SYSENTER_CS
+    0x175,       // IA32_SYSENTER_ESP
+    0x176,       // IA32_SYSENTER_EIP
+    0x1a0,       // IA32_MISC_ENABLE
+    0x277,       // IA32_PAT
+    0xc0000081,  // STAR
+    0xc0000082,  // LSTAR
+    0xc0000083,  // CSTAR
+    0xc0000084,  // SFMASK
+    0xc0000102,  // KERNEL_GS_BASE
+    0xc0000103,  // TSC_AUX
+};
+
+Result<std::vector<MsrValue>> capture_msrs(const KvmVcpu& vcpu) {
+  const auto& listed = vcpu.state_support().msr_indices;
+  std::vector<uint32_t> indices;
+  for (uint32_t index : kStateMsrs) {
+    if (std::binary_search(listed.begin(), listed.end(), index)) indices.push_back(index);
+  }
+  auto entries = vcpu.get_msrs(indices);
+  if (!entries) return entries.error();
+  std::vector<MsrValue> msrs;
+  msrs.reserve(entries->size());
+  for (const auto& e : *entries) msrs.push_back({e.index, e.data});
+  return msrs;
+}
+
+Result<void> load_msrs(KvmVcpu& vcpu, const std::vector<MsrValue>& msrs) {
+  std::vector<kvm_msr_entry> entries;
+  entries.reserve(msrs.size());
+  for (const auto& m : msrs) entries.push_back({m.index, 0, m.value});
+  return vcpu.set_msrs(entries);
+}
+
+}  // namespace
 
 Result<VcpuRegisters> capture_registers(const KvmVcpu& vcpu) {
   VcpuRegisters out{};
@@ -12,13 +52,28 @@ Result<VcpuRegisters> capture_registers(const KvmVcpu& vcpu) {
   if (!regs) return regs.error();
   auto sregs = vcpu.get_sregs();
   if (!sregs) return sregs.error();
-  auto fpu = vcpu.get_fpu();
-  if (!fpu) return fpu.error();
+  if (vcpu.state_support().xsave_bytes != 0) {
+    auto xsave = vcpu.get_xsave();
+    if (!xsave) return xsave.error();
+    out.xsave = std::move(*xsave);
+  } else {
+    auto fpu = vcpu.get_fpu();
+    if (!fpu) return fpu.error();
+    out.fpu = *fpu;
+  }
+  auto xcrs = vcpu.get_xcrs();
+  if (!xcrs) return xcrs.error();
+  auto debugregs = vcpu.get_debugregs();
+  if (!debugregs) return debugregs.error();
+  auto msrs = capture_msrs(vcpu);
+  if (!msrs) return msrs.error();
   auto events = vcpu.get_events();
   if (!events) return events.error();
   out.regs = *regs;
   out.sregs = *sregs;
-  out.fpu = *fpu;
+  out.xcrs = *xcrs;
+  out.debugregs = *debugregs;
+  out.msrs = std::move(*msrs);
   out.events = *events;
   return out;
 }
@@ -30,7 +85,18 @@ Result<void> load_registers(KvmVcpu& vcpu, const VcpuRegisters& registers) {
   if (auto r = vcpu.refresh_run_page(); !r) return r;
   if (auto r = vcpu.set_sregs(registers.sregs); !r) return r;
   if (auto r = vcpu.set_regs(registers.regs); !r) return r;
-  if (auto r = vcpu.set_fpu(registers.fpu); !r) return r;
+  // KVM checks XCR0 and the XSAVE area each against the guest's CPUID, not against each other,
+  // so their order does not matter. The XSAVE area, where there is one, is the FPU state.
+  if (registers.xcrs.nr_xcrs != 0) {
+    if (auto r = vcpu.set_xcrs(registers.xcrs); !r) return r;
+  }
+  if (!registers.xsave.empty()) {
+    if (auto r = vcpu.set_xsave(registers.xsave); !r) return r;
+  } else {
+    if (auto r = vcpu.set_fpu(registers.fpu); !r) return r;
+  }
+  if (auto r = vcpu.set_debugregs(registers.debugregs); !r) return r;
+  if (auto r = load_msrs(vcpu, registers.msrs); !r) return r;
   auto events = registers.events;
   events.flags = KVM_VCPUEVENT_VALID_SHADOW;
   if (auto r = vcpu.set_events(events); !r) return r;
