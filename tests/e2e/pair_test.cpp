@@ -42,6 +42,11 @@ constexpr int kExitNoArbiter = 7;
 constexpr int kExitPeer = 8;
 
 constexpr auto kStartTimeout = 20s;
+
+// For tests whose failures are detected by a closed connection (SIGKILL), which is at once: a
+// longer silence timeout keeps a loaded machine from declaring a slow peer dead. The backup
+// acknowledges nothing until it has built its VM, and the primary's timer runs meanwhile.
+const std::vector<std::string> kClosedConnectionDetection = {"--declare-ms", "1000"};
 constexpr auto kDecisionTimeout = 15s;
 
 std::string ftvm_binary() {
@@ -345,7 +350,7 @@ void failover_trial(const TempDir& dir, Arbiter& arbiter, int trial, std::mt1993
                     FailoverTimes& times) {
   SCOPED_TRACE("failover trial " + std::to_string(trial));
   Pair pair(dir, "failover-" + std::to_string(trial));
-  ASSERT_TRUE(pair.start(arbiter.address(), {}));
+  ASSERT_TRUE(pair.start(arbiter.address(), kClosedConnectionDetection));
   ASSERT_TRUE(pair.wait_protected());
   Subprocess& primary = pair.primary();
   Subprocess& backup = pair.backup();
@@ -412,7 +417,7 @@ TEST(Pair, PrimaryRunsOnUnprotectedWhenTheBackupIsKilled) {
   TempDir dir("ftvm-pair");
   Arbiter arbiter(dir);
   Pair pair(dir, "backup-loss");
-  ASSERT_TRUE(pair.start(arbiter.address(), {}));
+  ASSERT_TRUE(pair.start(arbiter.address(), kClosedConnectionDetection));
   ASSERT_TRUE(pair.wait_protected());
   Subprocess& primary = pair.primary();
   ASSERT_TRUE(wait_for_new_status_line(primary, 0, 10s)) << primary.stderr_so_far();
@@ -525,7 +530,7 @@ TEST(Pair, APartitionLeavesExactlyOneSideLive) {
 TEST(Pair, ABackupThatCannotReachTheArbiterNeverGoesLive) {
   TempDir dir("ftvm-pair");
   Pair pair(dir, "no-arbiter");
-  ASSERT_TRUE(pair.start(unused_endpoint(), {"--arbiter-timeout", "1"}));
+  ASSERT_TRUE(pair.start(unused_endpoint(), {"--arbiter-timeout", "1", "--declare-ms", "1000"}));
   ASSERT_TRUE(pair.wait_protected());
   ASSERT_TRUE(pair.primary().wait_for_stdout("status tick=", 10s));
   pair.primary().send_signal(SIGKILL);
@@ -544,7 +549,7 @@ TEST(Pair, APrimaryThatCannotReachTheArbiterHaltsWithoutMoreOutput) {
   TempDir dir("ftvm-pair");
   Arbiter arbiter(dir);
   Pair pair(dir, "arbiter-killed");
-  ASSERT_TRUE(pair.start(arbiter.address(), {"--arbiter-timeout", "1"}));
+  ASSERT_TRUE(pair.start(arbiter.address(), {"--arbiter-timeout", "1", "--declare-ms", "1000"}));
   ASSERT_TRUE(pair.wait_protected());
   Subprocess& primary = pair.primary();
   ASSERT_TRUE(primary.wait_for_stdout("status tick=", 10s));
@@ -571,7 +576,8 @@ TEST(Pair, ASharedKeyFileAuthenticatesThePair) {
   TempDir dir("ftvm-pair");
   Arbiter arbiter(dir);
   Pair pair(dir, "keyed");
-  ASSERT_TRUE(pair.start(arbiter.address(), {"--key-file", write_key(dir, "key", 1)}));
+  ASSERT_TRUE(pair.start(arbiter.address(),
+                         {"--key-file", write_key(dir, "key", 1), "--declare-ms", "1000"}));
   ASSERT_TRUE(pair.wait_protected());
   EXPECT_TRUE(wait_for_new_status_line(pair.primary(), 0, 10s)) << pair.primary().stderr_so_far();
   pair.primary().send_signal(SIGINT);
