@@ -61,12 +61,16 @@ void PrimaryLink::start(std::function<void(const std::string&)> peer_lost) {
 
 Result<void> PrimaryLink::append(const replay::TraceEntry& entry) {
   std::unique_lock lock(mutex_);
-  if (lost_.load()) return {};
   while (buffered_bytes_ > options_.max_buffered_bytes && !lost_.load()) {
     ++backpressure_waits_;
     drained_.wait_for(lock, std::chrono::milliseconds(100));
   }
-  if (lost_.load()) return {};
+  if (lost_.load()) {
+    // Nobody will replay it, but it still takes an LSN: output held behind it must never
+    // count as acknowledged (only the arbiter's verdict opens the gate now).
+    ++dropped_;
+    return {};
+  }
   const size_t before = builder_.payload_bytes();
   if (auto r = builder_.add(entry); !r) return r;
   if (builder_.entry_count() == 1 && ready_.empty()) first_unsent_ = Clock::now();
@@ -83,15 +87,43 @@ Result<void> PrimaryLink::append(const replay::TraceEntry& entry) {
 
 uint64_t PrimaryLink::next_lsn() const {
   std::lock_guard lock(mutex_);
-  return builder_.next_lsn();
+  return builder_.next_lsn() + dropped_;
 }
 
-void PrimaryLink::flush_now() {
-  {
-    std::lock_guard lock(mutex_);
-    urgent_ = true;
+Result<void> PrimaryLink::await_backup_ready(std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  std::array<uint8_t, kReceiveBytes> buffer;
+  for (;;) {
+    auto message = decoder_.next();
+    if (!message)
+      return make_error("rejected a message from the backup: " + message.error().message);
+    if (*message) {
+      if (std::holds_alternative<Ack>(**message)) return {};
+      if (const auto* bye = std::get_if<Goodbye>(&**message)) {
+        return make_error("the backup refused the VM: " + bye->reason);
+      }
+      return make_error(
+          fmt::format("protocol error: the backup sent a {} message before it was "
+                      "ready",
+                      message_name(**message)));
+    }
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) return make_error("the backup did not get ready within the timeout");
+    auto got = receive_some(socket_.get(), buffer, left);
+    if (!got) return make_error("the channel to the backup failed: " + got.error().message);
+    if (!*got) continue;
+    if (**got == 0) {
+      return make_error("the backup closed the channel before it was ready (see its messages)");
+    }
+    decoder_.feed(std::span<const uint8_t>(buffer.data(), **got));
   }
-  wake();
+}
+
+// The vCPU thread sends the chunk itself: an output is waiting for its ack, and handing the
+// send to the link thread would add a thread wake-up to every held output's latency.
+void PrimaryLink::flush_now() {
+  if (lost_.load() || cut_.load()) return;
+  flush_if_due(Clock::now(), true);
 }
 
 void PrimaryLink::wake() {
@@ -110,9 +142,22 @@ void PrimaryLink::goodbye(const std::string& reason) {
 }
 
 bool PrimaryLink::send_message(const Message& message) {
+  std::lock_guard send(send_mutex_);
+  return send_message_locked(message);
+}
+
+// Either thread may send; a failure is acted on by the link thread (lose() may ask the
+// arbiter, which must not stall the vCPU).
+bool PrimaryLink::send_message_locked(const Message& message) {
+  if (send_failed_.load()) return false;
   const auto frame = encoder_.encode(message);
   if (auto r = send_all(socket_.get(), frame, options_.timeouts.declare); !r) {
-    lose("cannot send to the backup: " + r.error().message);
+    {
+      std::lock_guard lock(stats_mutex_);
+      send_error_ = "cannot send to the backup: " + r.error().message;
+    }
+    send_failed_.store(true);
+    wake();
     return false;
   }
   std::lock_guard lock(stats_mutex_);
@@ -123,6 +168,9 @@ bool PrimaryLink::send_message(const Message& message) {
 }
 
 void PrimaryLink::flush_if_due(Clock::time_point now, bool force) {
+  // Held from taking the chunks until they are sent, so chunks leave in LSN order whichever
+  // thread sends them.
+  std::lock_guard send(send_mutex_);
   std::deque<std::vector<uint8_t>> chunks;
   {
     std::lock_guard lock(mutex_);
@@ -136,7 +184,7 @@ void PrimaryLink::flush_if_due(Clock::time_point now, bool force) {
   for (auto& chunk : chunks) {
     const size_t payload = chunk.size() - replay::kChunkHeaderBytes;
     LogChunk message{steady_ns(Clock::now()), gate_.released_bytes(), std::move(chunk)};
-    if (!send_message(message)) return;
+    if (!send_message_locked(message)) return;
     {
       std::lock_guard lock(stats_mutex_);
       ++chunks_;
@@ -221,6 +269,14 @@ void PrimaryLink::loop() {
       [[maybe_unused]] auto n = ::read(wake_fd_.get(), &count, sizeof(count));
     }
     if (fds[0].revents) receive();
+    if (send_failed_.load()) {
+      std::string error;
+      {
+        std::lock_guard lock(stats_mutex_);
+        error = send_error_;
+      }
+      lose(error);
+    }
     if (lost_.load()) break;
     const auto now = Clock::now();
     if (!cut_.load()) {
@@ -264,7 +320,7 @@ void PrimaryLink::loop() {
     std::lock_guard lock(mutex_);
     reason = goodbye_reason_;
   }
-  if (!lost_.load()) send_message(Goodbye{reason});
+  if (!lost_.load() && !send_failed_.load()) send_message(Goodbye{reason});
 }
 
 void PrimaryLink::lose(const std::string& reason) {

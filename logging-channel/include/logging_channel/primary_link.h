@@ -63,6 +63,9 @@ class PrimaryLink final : public replay::EntrySink {
 
   // Before start(): tells the backup what to build.
   Result<void> send_hello(const Hello& hello);
+  // Before start(): waits for the backup's first ack, which it sends once it has built the VM.
+  // Until then the backup cannot answer heartbeats, and the failure detector must not run.
+  Result<void> await_backup_ready(std::chrono::milliseconds timeout);
   // Starts the link thread. `peer_lost` runs once, on that thread, when the backup is declared
   // lost (its reason says why).
   void start(std::function<void(const std::string& reason)> peer_lost);
@@ -70,7 +73,7 @@ class PrimaryLink final : public replay::EntrySink {
   // vCPU thread.
   Result<void> append(const replay::TraceEntry& entry) override;
   uint64_t next_lsn() const;
-  // An output waits for the ack of everything appended so far: send it without batching.
+  // An output waits for the ack of everything appended so far: send it now, from this thread.
   void flush_now();
   void set_exit_count(uint64_t exit_count) { exit_count_.store(exit_count); }
   // The primary's exit count at its latest deterministic exit (any thread).
@@ -90,6 +93,7 @@ class PrimaryLink final : public replay::EntrySink {
 
   void loop();
   bool send_message(const Message& message);
+  bool send_message_locked(const Message& message);
   void flush_if_due(Clock::time_point now, bool force);
   void receive();
   void handle(const Message& message, Clock::time_point now);
@@ -117,6 +121,12 @@ class PrimaryLink final : public replay::EntrySink {
   bool urgent_ = false;
   uint64_t entries_ = 0;
   uint64_t backpressure_waits_ = 0;
+  uint64_t dropped_ = 0;  // entries appended after the backup was lost
+
+  // Serialises sends (the encoder numbers frames) between the link and vCPU threads.
+  std::mutex send_mutex_;
+  std::atomic<bool> send_failed_{false};
+  std::string send_error_;  // under stats_mutex_
 
   // Link thread only (stats() reads them under stats_mutex_).
   mutable std::mutex stats_mutex_;

@@ -226,6 +226,12 @@ int primary_command(const PrimaryCommandOptions& options) {
     return kExitPeer;
   }
 
+  if (auto r = link.await_backup_ready(
+          std::chrono::milliseconds(static_cast<int64_t>(options.wait_backup_s * 1000)));
+      !r) {
+    fmt::print(stderr, "ftvm: {}\n", r.error().message);
+    return kExitPeer;
+  }
   PrimaryState state{options, link, gate, lag, {}, {}, started};
   std::unique_ptr<ControlServer> control;
   if (!options.pair.control_path.empty()) {
