@@ -137,6 +137,26 @@ TEST_F(LinksTest, ABackupThatGoesAwayIsDeclaredAtOnce) {
   EXPECT_TRUE(primary_->append(replay::HorizonEntry{1}));
 }
 
+TEST_F(LinksTest, OutputAfterTheBackupIsLostStaysHeldUntilTheArbiterDecides) {
+  std::promise<std::string> lost;
+  primary_->start([&](const std::string& why) { lost.set_value(why); });
+  backup_->start(nullptr);
+  ASSERT_TRUE(primary_->append(replay::HorizonEntry{1}));
+  primary_->flush_now();
+  take_entries(1);
+  backup_.reset();
+  ASSERT_EQ(lost.get_future().wait_for(2s), std::future_status::ready);
+  // Everything sent was acknowledged; what follows must still wait.
+  const uint64_t before = primary_->next_lsn();
+  ASSERT_TRUE(primary_->append(replay::HorizonEntry{2}));
+  EXPECT_EQ(primary_->next_lsn(), before + 1);
+  gate_.hold(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>("late\n"), 5),
+             primary_->next_lsn());
+  EXPECT_EQ(console_.text(), "");
+  gate_.open();  // the arbiter said this side runs on
+  EXPECT_EQ(console_.text(), "late\n");
+}
+
 TEST_F(LinksTest, ACutChannelIsDeclaredOnBothSidesAfterTheTimeout) {
   std::promise<std::string> primary_lost;
   std::promise<std::string> backup_lost;
