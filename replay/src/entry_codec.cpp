@@ -20,6 +20,7 @@ enum EntryType : uint8_t {
   kEnd = 7,
   kOutputDigest = 8,
   kHorizon = 9,
+  kInterruptWindow = 10,
 };
 constexpr uint8_t kTypeMask = 0x0f;
 constexpr unsigned kVariantShift = 4;
@@ -50,6 +51,8 @@ const char* type_name(uint8_t type_byte) {
       return "output-digest";
     case kHorizon:
       return "horizon";
+    case kInterruptWindow:
+      return "interrupt-window";
     default:
       return nullptr;
   }
@@ -133,6 +136,12 @@ class EntryWriter {
     return {};
   }
 
+  Result<void> operator()(const InterruptWindowEntry& e) {
+    if (auto r = check_landmark(e.position, "interrupt-window"); !r) return r;
+    put_position(kInterruptWindow, e.position);
+    return {};
+  }
+
   Result<void> operator()(const HorizonEntry& e) {
     put_head(kHorizon, 0, e.exit_count);
     return {};
@@ -200,6 +209,8 @@ class EntryReader {
         return read_output_digest(variant);
       case kHorizon:
         return read_horizon(variant);
+      case kInterruptWindow:
+        return InterruptWindowEntry{read_position(variant)};
       default:
         in_.fail(fmt::format("unknown entry type {} (type byte {:#04x})", type, type_byte));
         return {};

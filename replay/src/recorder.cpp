@@ -126,6 +126,10 @@ Result<void> Recorder::log_event(const Position& position, const Event& event) {
   if (const auto* expiry = std::get_if<PitExpiry>(&event)) {
     return sink_.append(TimerEntry{position, expiry->generation});
   }
+  if (std::holds_alternative<InterruptWindow>(event)) {
+    window_requested_ = false;
+    return sink_.append(InterruptWindowEntry{position});
+  }
   const auto& input = std::get<ConsoleInput>(event);
   return sink_.append(ConsoleInputEntry{position, input.bytes});
 }
@@ -157,12 +161,32 @@ DriverTurn Recorder::between_exits(VcpuRunner& runner, const BetweenExits& at) {
     runner.platform().apply(*event);
     turn.applied_inputs = true;
   }
+  request_window_if_blocked(runner, at, turn);
   // A recording stops only after a deterministic exit, so that its end is a position the
   // replayer reaches without a landmark.
   if (auto reason = events_.stop_reason(); reason && !at.asynchronous) {
     turn.stop = RunResult{RunResult::Reason::kStopRequested, 0, *reason};
   }
   return turn;
+}
+
+// Without the interrupt-window exit, an interrupt the guest cannot take now (IF=0: typically
+// inside the timer's handler) waits for the next exit where it can, and a guest computing at
+// CPL3 makes few: console input could wait for ticks, since the timer's interrupt has priority
+// at each of them. So the recorder asks for an InterruptWindow event, which lands after
+// max_delay at the next exit or an asynchronous landmark, where the runner delivers.
+void Recorder::request_window_if_blocked(VcpuRunner& runner, const BetweenExits& at,
+                                         const DriverTurn& turn) {
+  if (!request_window_ || window_requested_) return;
+  if (at.asynchronous && !turn.applied_inputs) return;  // nothing may be delivered here anyway
+  // One per exit: a guest that still has IF=0 where the last window landed will exit again
+  // before it can take the interrupt (it is in a handler), and asking again at once would
+  // only kick it over and over (with --max-delay 0, without end).
+  if (window_exit_count_ && *window_exit_count_ == at.exit_count) return;
+  if (!runner.interrupt_blocked()) return;
+  window_requested_ = true;
+  window_exit_count_ = at.exit_count;
+  request_window_();
 }
 
 std::optional<RunResult> Recorder::idle(VcpuRunner&, const BetweenExits&) {

@@ -23,6 +23,7 @@ constexpr uint64_t kMaxHitsPerSearch = 200'000;
 
 Event to_event(const TraceEntry& entry) {
   if (const auto* timer = std::get_if<TimerEntry>(&entry)) return PitExpiry{timer->generation};
+  if (std::holds_alternative<InterruptWindowEntry>(entry)) return InterruptWindow{};
   return ConsoleInput{std::get<ConsoleInputEntry>(entry).bytes};
 }
 
@@ -44,6 +45,7 @@ std::optional<Position> input_position(const TraceEntry& entry) {
   if (const auto* e = std::get_if<TimerEntry>(&entry)) return e->position;
   if (const auto* e = std::get_if<ConsoleInputEntry>(&entry)) return e->position;
   if (const auto* e = std::get_if<CheckpointEntry>(&entry)) return e->position;
+  if (const auto* e = std::get_if<InterruptWindowEntry>(&entry)) return e->position;
   return std::nullopt;
 }
 

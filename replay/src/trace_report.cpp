@@ -26,6 +26,7 @@ struct PositionOf {
   std::optional<Position> operator()(const OutputDigestEntry&) const { return std::nullopt; }
   std::optional<Position> operator()(const EndEntry&) const { return std::nullopt; }
   std::optional<Position> operator()(const HorizonEntry&) const { return std::nullopt; }
+  std::optional<Position> operator()(const InterruptWindowEntry& e) const { return e.position; }
 };
 
 std::optional<Position> position_of(const TraceEntry& entry) {
@@ -126,6 +127,9 @@ struct EntryDetails {
     return fmt::format("E={} bytes={} digest={:#018x}", e.exit_count, e.bytes, e.digest);
   }
   std::string operator()(const HorizonEntry& e) const { return fmt::format("E={}", e.exit_count); }
+  std::string operator()(const InterruptWindowEntry& e) const {
+    return format_position(e.position);
+  }
   std::string operator()(const EndEntry& e) const {
     return fmt::format("E={} regs={:#018x} mem={:#018x} reason={}", e.exit_count,
                        e.registers_digest, e.memory_digest, quoted(as_bytes(e.reason)));

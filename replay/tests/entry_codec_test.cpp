@@ -79,6 +79,8 @@ TEST(EntryCodecTest, RoundTripsEveryKindWithEdgeValues) {
       OutputDigestEntry{kMaxU64, kMaxU64, kMaxU64},
       HorizonEntry{0},
       HorizonEntry{kMaxU64},
+      InterruptWindowEntry{sync_at(3)},
+      InterruptWindowEntry{{9, LandmarkKind::kCheckpoint, max_point}},
       EndEntry{0, 0, 0, ""},
       EndEntry{kMaxU64, kMaxU64, kMaxU64, std::string(kMaxReasonBytes, 'x')},
   });
@@ -180,7 +182,7 @@ TEST(EntryCodecTest, ResetStartsTheDeltasOver) {
 
 TEST(EntryCodecTest, RejectsUnknownAndMalformedTypeBytes) {
   EXPECT_THAT(decode_error({0x00, 0x00}), HasSubstr("unknown entry type 0"));
-  EXPECT_THAT(decode_error({0x0a, 0x00}), HasSubstr("unknown entry type 10"));
+  EXPECT_THAT(decode_error({0x0b, 0x00}), HasSubstr("unknown entry type 11"));
   EXPECT_THAT(decode_error({0x19, 0x00}), HasSubstr("variant bits"));
   EXPECT_THAT(decode_error({0x41, 0x00, 0x00}), HasSubstr("reserved bits"));
   EXPECT_THAT(decode_error({0x31, 0x00, 0x00}), HasSubstr("unknown landmark kind 3"));

@@ -94,6 +94,13 @@ void LiveBackends::schedule_pit(const PitTimerSchedule& schedule) {
   [[maybe_unused]] ssize_t n = ::write(wakeup_.get(), &one, sizeof(one));
 }
 
+void LiveBackends::push_deferred(Event event) {
+  events_.push(std::move(event));
+  kick_requested_.store(true);
+  uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = ::write(wakeup_.get(), &one, sizeof(one));
+}
+
 void LiveBackends::apply_pit_schedule() {
   std::optional<PitTimerSchedule> schedule;
   {
@@ -186,6 +193,7 @@ void LiveBackends::loop() {
     if (fds[kWakeup].revents) {
       drain_counter(wakeup_.get());
       apply_pit_schedule();
+      if (kick_requested_.exchange(false)) arm_kick_timer();
     }
     if (fds[kPit].revents) on_pit_timer();
     if (fds[kDeadline].revents) {

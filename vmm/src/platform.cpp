@@ -43,6 +43,7 @@ void Platform::apply(const Event& event) {
     pending_input_.insert(pending_input_.end(), input->bytes.begin(), input->bytes.end());
     offer_pending_input();
   }
+  // InterruptWindow changes nothing: the runner delivers what the PIC holds.
 }
 
 void Platform::offer_pending_input() {

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -64,6 +65,10 @@ class Recorder final : public ExecutionDriver {
 
   const LandmarkCounts& landmarks() const { return landmarks_; }
 
+  // How to get an InterruptWindow event to the vCPU within max_delay (LiveBackends::
+  // push_deferred). Without it, a blocked interrupt waits for the guest's next suitable exit.
+  void set_window_request(std::function<void()> request) { request_window_ = std::move(request); }
+
  private:
   Result<Position> async_position(VcpuRunner& runner, uint64_t exit_count);
   Result<void> log_checkpoint(VcpuRunner& runner, const Position& position);
@@ -71,6 +76,8 @@ class Recorder final : public ExecutionDriver {
   Result<void> log_output_digest(uint64_t exit_count);
   Result<void> log_event(const Position& position, const Event& event);
   DriverTurn fail(const Error& error);
+  void request_window_if_blocked(VcpuRunner& runner, const BetweenExits& at,
+                                 const DriverTurn& turn);
 
   EventQueue& events_;
   EntrySink& sink_;
@@ -80,6 +87,9 @@ class Recorder final : public ExecutionDriver {
   LandmarkCounts landmarks_;
   std::chrono::steady_clock::time_point next_digest_;
   bool warned_user_mode_breakpoint_ = false;
+  std::function<void()> request_window_;
+  bool window_requested_ = false;
+  std::optional<uint64_t> window_exit_count_;  // where the last window was asked for
 };
 
 uint64_t memory_digest(const GuestMemory& memory);

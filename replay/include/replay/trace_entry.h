@@ -51,6 +51,13 @@ struct ConsoleInputEntry {
   bool operator==(const ConsoleInputEntry&) const = default;
 };
 
+// The point where an interrupt that was pending while the guest could not take it (IF=0) may be
+// delivered (vmm::InterruptWindow): the recorder's stand-in for the interrupt-window exit.
+struct InterruptWindowEntry {
+  Position position;
+  bool operator==(const InterruptWindowEntry&) const = default;
+};
+
 // A value a device model read from the host clock (TimeSource) during exit `exit_count`.
 enum class ClockKind : uint8_t { kMonotonic = 0, kRealtime = 1 };
 struct ClockReadEntry {
@@ -112,10 +119,9 @@ struct EndEntry {
   bool operator==(const EndEntry&) const = default;
 };
 
-using TraceEntry =
-    std::variant<TimerEntry, ConsoleInputEntry, ClockReadEntry, CheckpointEntry,
-                 RegistersDigestEntry, MemoryDigestEntry, EndEntry, OutputDigestEntry,
-                 HorizonEntry>;
+using TraceEntry = std::variant<TimerEntry, ConsoleInputEntry, ClockReadEntry, CheckpointEntry,
+                                RegistersDigestEntry, MemoryDigestEntry, EndEntry,
+                                OutputDigestEntry, HorizonEntry, InterruptWindowEntry>;
 
 // A short name of the entry's kind ("timer", "console-input", ...), for dump and stats.
 const char* entry_kind_name(const TraceEntry& entry);

@@ -19,6 +19,12 @@ struct ConsoleInput {
   std::vector<uint8_t> bytes;
 };
 
-using Event = std::variant<PitExpiry, ConsoleInput>;
+// Permission to deliver an interrupt that is pending while the guest cannot take it. A recording
+// VM has no interrupt-window exit (not reproducible on every host), so the recorder asks for
+// one of these: applied at the next exit or an asynchronous landmark, it marks a logged point
+// where the runner may deliver. It changes no device state.
+struct InterruptWindow {};
+
+using Event = std::variant<PitExpiry, ConsoleInput, InterruptWindow>;
 
 }  // namespace ftvm

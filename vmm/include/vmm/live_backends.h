@@ -36,6 +36,9 @@ class LiveBackends {
 
   // Thread-safe: re-arms the PIT timer on the vCPU's request.
   void schedule_pit(const PitTimerSchedule& schedule);
+  // Thread-safe: queues an event produced on another thread (the vCPU's) with the same
+  // deferred kick as the backends' own: it waits up to max_delay for the guest's next exit.
+  void push_deferred(Event event);
 
  private:
   LiveBackends(EventQueue& events, Options options) : events_(events), options_(options) {}
@@ -57,6 +60,7 @@ class LiveBackends {
   UniqueFd wakeup_;
   UniqueFd kick_timer_;
   bool kick_timer_armed_ = false;
+  std::atomic<bool> kick_requested_{false};
   std::mutex schedule_mutex_;
   std::optional<PitTimerSchedule> pending_schedule_;
   uint64_t armed_generation_ = ~0ull;

@@ -51,6 +51,12 @@ class VcpuRunner {
   uint64_t exit_count() const { return exits_.exit_count(); }
   KvmVcpu& vcpu() { return vcpu_; }
   Platform& platform() { return platform_; }
+  // An interrupt is pending in the PIC but the guest cannot take it now (IF=0 or an
+  // interrupt shadow).
+  bool interrupt_blocked() const {
+    return platform_.pic().interrupt_pending() &&
+           !(run_->ready_for_interrupt_injection != 0 && run_->if_flag != 0);
+  }
   // The exit the last KVM_RUN returned with (valid after a deterministic or debug exit).
   const kvm_run& last_exit() const { return *run_; }
 

@@ -251,6 +251,7 @@ int primary_command(const PrimaryCommandOptions& options) {
   replay::RecordOptions record_options{*replay::parse_async_mode(options.async_mode),
                                        std::chrono::milliseconds(500)};
   replay::Recorder recorder(events, link, **vm, digesting, record_options);
+  recorder.set_window_request([b = backends->get()] { b->push_deferred(InterruptWindow{}); });
   PrimaryDriver driver(recorder, link, pending, gate, lag,
                        std::chrono::milliseconds(static_cast<int64_t>(options.max_lag_ms)));
   VcpuRunner runner((*vm)->vcpu(), (*vm)->platform(), driver);

@@ -96,6 +96,7 @@ int record_command(const RecordCommandOptions& options) {
   if (!backends) return fail(backends.error());
   replay::RecordOptions record_options{async_mode, std::chrono::milliseconds(options.digest_ms)};
   replay::Recorder recorder(events, sink, **vm, digesting_console, record_options);
+  recorder.set_window_request([b = backends->get()] { b->push_deferred(InterruptWindow{}); });
   VcpuRunner runner((*vm)->vcpu(), (*vm)->platform(), recorder);
   runner.set_use_interrupt_window(false);
   time.set_exit_count([&runner] { return runner.exit_count(); });
