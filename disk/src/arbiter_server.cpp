@@ -16,6 +16,9 @@ namespace ftvm::disk {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+// How long accepting pauses when the process is out of descriptors (idle connections expire
+// meanwhile and free some).
+constexpr auto kAcceptPause = std::chrono::milliseconds(50);
 
 }  // namespace
 
@@ -53,7 +56,9 @@ void ArbiterServer::stop() {
 Result<void> ArbiterServer::run() {
   std::vector<pollfd> fds;
   for (;;) {
-    fds.assign({pollfd{stop_event_.get(), POLLIN, 0}, pollfd{listener_.get(), POLLIN, 0}});
+    if (accept_paused_until_ && Clock::now() >= *accept_paused_until_) accept_paused_until_.reset();
+    const int listener = accept_paused_until_ ? -1 : listener_.get();
+    fds.assign({pollfd{stop_event_.get(), POLLIN, 0}, pollfd{listener, POLLIN, 0}});
     for (const auto& c : connections_) {
       const short events =
           static_cast<short>((c->closing ? 0 : POLLIN) | (c->unsent.empty() ? 0 : POLLOUT));
@@ -80,7 +85,10 @@ Result<void> ArbiterServer::accept_all() {
     if (!fd.valid()) {
       if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED) return {};
       // Out of descriptors or memory: shed the idle connections rather than stop deciding.
-      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) return {};
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        accept_paused_until_ = Clock::now() + kAcceptPause;
+        return {};
+      }
       return make_error(fmt::format("accept(): {}", std::strerror(errno)));
     }
     if (connections_.size() >= options_.max_connections) {
@@ -138,8 +146,8 @@ void ArbiterServer::answer_lines(Connection& c) {
 }
 
 int ArbiterServer::poll_timeout_ms() const {
-  if (connections_.empty()) return -1;
-  Clock::time_point earliest = connections_.front()->deadline;
+  if (connections_.empty() && !accept_paused_until_) return -1;
+  Clock::time_point earliest = accept_paused_until_.value_or(Clock::time_point::max());
   for (const auto& c : connections_) earliest = std::min(earliest, c->deadline);
   const auto left = std::chrono::ceil<std::chrono::milliseconds>(earliest - Clock::now());
   return static_cast<int>(std::clamp<int64_t>(left.count(), 0, 60'000));

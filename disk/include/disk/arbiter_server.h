@@ -6,6 +6,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 
 #include "disk/arbiter_service.h"
 #include "disk/arbiter_store.h"
@@ -54,6 +55,9 @@ class ArbiterServer {
   ArbiterStore& store_;
   Options options_;
   std::vector<std::unique_ptr<Connection>> connections_;
+  // Out of descriptors: the listener stays readable, so accepting pauses until then instead of
+  // spinning.
+  std::optional<std::chrono::steady_clock::time_point> accept_paused_until_;
 };
 
 }  // namespace ftvm::disk
