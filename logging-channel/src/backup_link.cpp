@@ -9,12 +9,6 @@
 #include "replay/chunk.h"
 
 namespace ftvm::channel {
-namespace {
-
-constexpr size_t kReceiveBytes = 256 << 10;
-
-}  // namespace
-
 BackupLink::BackupLink(UniqueFd socket, FrameKey key, replay::LogFeed& feed, LinkTimeouts timeouts)
     : socket_(std::move(socket)),
       encoder_(key),
@@ -30,7 +24,6 @@ BackupLink::~BackupLink() {
 
 Result<Hello> BackupLink::receive_hello(std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
-  std::vector<uint8_t> buffer(kReceiveBytes);
   for (;;) {
     auto message = decoder_.next();
     if (!message)
@@ -49,12 +42,12 @@ Result<Hello> BackupLink::receive_hello(std::chrono::milliseconds timeout) {
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) return make_error("the primary sent no VM within the timeout");
-    auto got = receive_some(socket_.get(), buffer, left);
+    auto got = receive_some(socket_.get(), receive_buffer_, left);
     if (!got) return make_error("the channel to the primary failed: " + got.error().message);
     if (!*got) continue;
     if (**got == 0) return make_error("the primary closed the channel before sending the VM");
     bytes_received_ += **got;
-    decoder_.feed(std::span<const uint8_t>(buffer.data(), **got));
+    decoder_.feed(std::span<const uint8_t>(receive_buffer_.data(), **got));
   }
 }
 
@@ -128,8 +121,7 @@ void BackupLink::handle(Message& message, Clock::time_point now) {
 }
 
 void BackupLink::receive() {
-  std::vector<uint8_t> buffer(kReceiveBytes);
-  auto got = receive_some(socket_.get(), buffer, std::chrono::milliseconds(0));
+  auto got = receive_some(socket_.get(), receive_buffer_, std::chrono::milliseconds(0));
   if (!got) {
     lose("the channel to the primary failed: " + got.error().message, false);
     return;
@@ -141,7 +133,7 @@ void BackupLink::receive() {
   }
   if (cut_.load()) return;  // a partition: the bytes never arrived
   bytes_received_ += **got;
-  decoder_.feed(std::span<const uint8_t>(buffer.data(), **got));
+  decoder_.feed(std::span<const uint8_t>(receive_buffer_.data(), **got));
   const auto now = Clock::now();
   while (!lost_.load()) {
     auto message = decoder_.next();

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "logging_channel/frame.h"
 #include "logging_channel/messages.h"
@@ -76,6 +77,8 @@ class BackupLink {
   LinkTimeouts timeouts_;
   PeerMonitor monitor_;
   std::function<void(const std::string&)> peer_lost_;
+  // Reused for every read: the link thread reads after every frame the primary sends.
+  std::vector<uint8_t> receive_buffer_ = std::vector<uint8_t>(size_t{256} << 10);
   uint64_t next_lsn_ = 0;
   uint64_t stream_offset_ = 0;
   Clock::time_point last_sent_{};

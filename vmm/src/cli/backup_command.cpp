@@ -239,19 +239,9 @@ int backup_command(const BackupCommandOptions& options) {
   runner.set_use_interrupt_window(false);
   time.set_exit_count([&runner] { return runner.exit_count(); });
 
-  std::unique_ptr<ControlServer> control;
-  if (!options.pair.control_path.empty()) {
-    auto server = ControlServer::start(
-        options.pair.control_path,
-        {{"status", [&](const std::string&) { return status_json(state).dump() + "\n"; }},
-         {"cut-channel", [&](const std::string&) {
-            link.cut();
-            log_role(kSide, "channel cut (fault injection)");
-            return std::string("channel cut\n");
-          }}});
-    if (!server) return fail(server.error());
-    control = std::move(*server);
-  }
+  auto control = start_side_control(
+      options.pair, kSide, [&] { return status_json(state); }, [&] { link.cut(); });
+  if (!control) return fail(control.error());
   link.start([&](const std::string& reason) {
     state.role.store(BackupRole::kDeciding);
     log_role(kSide, "primary lost (" + reason + "); finishing its log");
@@ -275,7 +265,7 @@ int backup_command(const BackupCommandOptions& options) {
   }
   if (!link.lost()) link.goodbye(result.detail);
   file_console.flush();
-  control.reset();
+  control->reset();
 
   const RunReport report = make_report(result, started, file_console, runner.counters());
   print_report(report);

@@ -72,6 +72,21 @@ void log_role(const char* side, const std::string& what) {
              fmt::gmtime(std::chrono::system_clock::to_time_t(now)), millis, side, what);
 }
 
+Result<std::unique_ptr<ControlServer>> start_side_control(const PairSideOptions& options,
+                                                          const char* side,
+                                                          std::function<nlohmann::json()> status,
+                                                          std::function<void()> cut) {
+  if (options.control_path.empty()) return std::unique_ptr<ControlServer>();
+  return ControlServer::start(
+      options.control_path,
+      {{"status", [status](const std::string&) { return status().dump() + "\n"; }},
+       {"cut-channel", [side, cut](const std::string&) {
+          cut();
+          log_role(side, "channel cut (fault injection)");
+          return std::string("channel cut\n");
+        }}});
+}
+
 Result<disk::TasOutcome> ask_arbiter(const PairSideOptions& options, const char* side) {
   const auto deadline = std::chrono::steady_clock::now() +
                         std::chrono::duration_cast<std::chrono::steady_clock::duration>(

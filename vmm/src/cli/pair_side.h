@@ -6,9 +6,13 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 
+#include "control_server.h"
 #include "disk/arbiter_client.h"
 #include "logging_channel/frame_key.h"
 #include "logging_channel/peer_monitor.h"
@@ -37,6 +41,13 @@ channel::LinkTimeouts link_timeouts(const PairSideOptions& options);
 Result<channel::FrameKey> channel_key(const PairSideOptions& options,
                                       const channel::Endpoint& peer_or_listen,
                                       std::string_view option);
+
+// The side's control socket (none without --control): "status" answers with `status()`,
+// "cut-channel" calls `cut()`, the fault-injection partition.
+Result<std::unique_ptr<ControlServer>> start_side_control(const PairSideOptions& options,
+                                                          const char* side,
+                                                          std::function<nlohmann::json()> status,
+                                                          std::function<void()> cut);
 
 // Prints a timestamped line about this side's role ("backup: WON the arbiter: going live").
 void log_role(const char* side, const std::string& what);

@@ -233,20 +233,10 @@ int primary_command(const PrimaryCommandOptions& options) {
     return kExitPeer;
   }
   PrimaryState state{options, link, gate, lag, {}, {}, started};
-  std::unique_ptr<ControlServer> control;
-  if (!options.pair.control_path.empty()) {
-    auto server = ControlServer::start(
-        options.pair.control_path,
-        {{"status",
-          [&](const std::string&) { return status_json(state, link.exit_count()).dump() + "\n"; }},
-         {"cut-channel", [&](const std::string&) {
-            link.cut();
-            log_role(kSide, "channel cut (fault injection)");
-            return std::string("channel cut\n");
-          }}});
-    if (!server) return fail(server.error());
-    control = std::move(*server);
-  }
+  auto control = start_side_control(
+      options.pair, kSide, [&] { return status_json(state, link.exit_count()); },
+      [&] { link.cut(); });
+  if (!control) return fail(control.error());
 
   replay::RecordOptions record_options{*replay::parse_async_mode(options.async_mode),
                                        std::chrono::milliseconds(500)};
@@ -276,7 +266,7 @@ int primary_command(const PrimaryCommandOptions& options) {
     gate.discard();
   }
   file_console.flush();
-  control.reset();
+  control->reset();
 
   const RunReport report = make_report(result, started, file_console, runner.counters());
   print_report(report);
