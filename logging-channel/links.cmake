@@ -6,6 +6,7 @@ add_library(ftvm_channel_links STATIC
   src/backup_link.cpp
   src/console_splicer.cpp
   src/cutover_console.cpp
+  src/receive_message.cpp
 )
 target_include_directories(ftvm_channel_links PUBLIC include)
 target_compile_options(ftvm_channel_links PRIVATE ${FTVM_HOST_WARNINGS})

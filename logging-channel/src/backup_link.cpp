@@ -5,6 +5,7 @@
 
 #include <array>
 
+#include "logging_channel/receive_message.h"
 #include "logging_channel/tcp.h"
 #include "replay/chunk.h"
 
@@ -23,32 +24,21 @@ BackupLink::~BackupLink() {
 }
 
 Result<Hello> BackupLink::receive_hello(std::chrono::milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  for (;;) {
-    auto message = decoder_.next();
-    if (!message)
-      return make_error("rejected the primary's first message: " + message.error().message);
-    if (*message) {
-      if (auto* hello = std::get_if<Hello>(&**message)) {
-        if (hello->protocol_version != kProtocolVersion) {
-          return make_error(fmt::format("the primary speaks channel protocol {}, this backup {}",
-                                        hello->protocol_version, kProtocolVersion));
-        }
-        return std::move(*hello);
-      }
-      return make_error(
-          fmt::format("the primary's first message is a {}, not a hello", message_name(**message)));
-    }
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) return make_error("the primary sent no VM within the timeout");
-    auto got = receive_some(socket_.get(), receive_buffer_, left);
-    if (!got) return make_error("the channel to the primary failed: " + got.error().message);
-    if (!*got) continue;
-    if (**got == 0) return make_error("the primary closed the channel before sending the VM");
-    bytes_received_ += **got;
-    decoder_.feed(std::span<const uint8_t>(receive_buffer_.data(), **got));
+  uint64_t bytes = 0;
+  auto message = receive_message(socket_.get(), decoder_, receive_buffer_, timeout, "primary",
+                                 "the VM", bytes);
+  bytes_received_ += bytes;
+  if (!message) return message.error();
+  auto* hello = std::get_if<Hello>(&*message);
+  if (hello == nullptr) {
+    return make_error(
+        fmt::format("the primary's first message is a {}, not a hello", message_name(*message)));
   }
+  if (hello->protocol_version != kProtocolVersion) {
+    return make_error(fmt::format("the primary speaks channel protocol {}, this backup {}",
+                                  hello->protocol_version, kProtocolVersion));
+  }
+  return std::move(*hello);
 }
 
 void BackupLink::start(std::function<void(const std::string&)> peer_lost) {

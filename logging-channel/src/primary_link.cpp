@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 
+#include "logging_channel/receive_message.h"
 #include "logging_channel/tcp.h"
 
 namespace ftvm::channel {
@@ -91,32 +92,17 @@ uint64_t PrimaryLink::next_lsn() const {
 }
 
 Result<void> PrimaryLink::await_backup_ready(std::chrono::milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
   std::array<uint8_t, kReceiveBytes> buffer;
-  for (;;) {
-    auto message = decoder_.next();
-    if (!message)
-      return make_error("rejected a message from the backup: " + message.error().message);
-    if (*message) {
-      if (std::holds_alternative<Ack>(**message)) return {};
-      if (const auto* bye = std::get_if<Goodbye>(&**message)) {
-        return make_error("the backup refused the VM: " + bye->reason);
-      }
-      return make_error(
-          fmt::format("protocol error: the backup sent a {} message before it was "
-                      "ready",
-                      message_name(**message)));
-    }
-    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) return make_error("the backup did not get ready within the timeout");
-    auto got = receive_some(socket_.get(), buffer, left);
-    if (!got) return make_error("the channel to the backup failed: " + got.error().message);
-    if (!*got) continue;
-    if (**got == 0) {
-      return make_error("the backup closed the channel before it was ready (see its messages)");
-    }
-    decoder_.feed(std::span<const uint8_t>(buffer.data(), **got));
+  uint64_t bytes = 0;
+  auto message = receive_message(socket_.get(), decoder_, buffer, timeout, "backup",
+                                 "its first ack (it acks once it has built the VM)", bytes);
+  if (!message) return message.error();
+  if (std::holds_alternative<Ack>(*message)) return {};
+  if (const auto* bye = std::get_if<Goodbye>(&*message)) {
+    return make_error("the backup refused the VM: " + bye->reason);
   }
+  return make_error(fmt::format("protocol error: the backup sent a {} message before it was ready",
+                                message_name(*message)));
 }
 
 // The vCPU thread sends the chunk itself: an output is waiting for its ack, and handing the
