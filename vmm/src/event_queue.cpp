@@ -61,11 +61,28 @@ std::optional<Event> EventQueue::try_pop() {
 }
 
 void EventQueue::request_stop(std::string reason) {
+  std::function<void(const std::string&)> listener;
+  std::string first;
   {
     std::lock_guard lock(mutex_);
-    if (!stop_reason_) stop_reason_ = std::move(reason);
+    if (!stop_reason_) {
+      stop_reason_ = std::move(reason);
+      listener = stop_listener_;
+      first = *stop_reason_;
+    }
   }
   kick_locked_out();
+  if (listener) listener(first);
+}
+
+void EventQueue::set_stop_listener(std::function<void(const std::string&)> listener) {
+  std::optional<std::string> already;
+  {
+    std::lock_guard lock(mutex_);
+    stop_listener_ = listener;
+    already = stop_reason_;
+  }
+  if (already && listener) listener(*already);
 }
 
 std::optional<std::string> EventQueue::stop_reason() const {

@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
 #include <thread>
+#include <vector>
 
 namespace ftvm {
 namespace {
@@ -66,6 +68,23 @@ TEST(EventQueue, FirstStopReasonWinsAndWakesAWaiter) {
   stopper.join();
   EXPECT_LT(EventQueue::Clock::now() - started, 5s) << "the stop request must wake the waiter";
   EXPECT_EQ(queue.stop_reason(), "first");
+}
+
+TEST(EventQueue, TheStopListenerHearsTheFirstStopOnly) {
+  EventQueue queue;
+  std::vector<std::string> heard;
+  queue.set_stop_listener([&](const std::string& reason) { heard.push_back(reason); });
+  queue.request_stop("first");
+  queue.request_stop("second");
+  EXPECT_EQ(heard, std::vector<std::string>{"first"});
+}
+
+TEST(EventQueue, AListenerSetAfterAStopHearsItAtOnce) {
+  EventQueue queue;
+  queue.request_stop("early");
+  std::string heard;
+  queue.set_stop_listener([&](const std::string& reason) { heard = reason; });
+  EXPECT_EQ(heard, "early");
 }
 
 }  // namespace

@@ -20,6 +20,9 @@ class EventQueue {
   using Clock = std::chrono::steady_clock;
 
   void set_kick(std::function<void()> kick);
+  // Also told of a stop request (the first one), for a vCPU that waits elsewhere than on this
+  // queue (a backup waits on its log). Called at once if a stop was already requested.
+  void set_stop_listener(std::function<void(const std::string&)> listener);
   // Epoch-style delivery: with a delay, push() does not kick a running vCPU, so the event waits
   // for the guest's next exit (a synchronous landmark, free to replay); the producer calls
   // kick_if_pending() when the delay has passed. A halted vCPU is always woken at once.
@@ -44,6 +47,7 @@ class EventQueue {
   Clock::time_point oldest_pending_since_{};
   std::optional<std::string> stop_reason_;
   std::function<void()> kick_;
+  std::function<void(const std::string&)> stop_listener_;
   bool deferred_kick_ = false;
 };
 

@@ -4,7 +4,6 @@
 #include <xxhash.h>
 
 #include <atomic>
-#include <thread>
 
 #include "backup_driver.h"
 #include "control_server.h"
@@ -108,25 +107,6 @@ Result<replay::TraceHeader> check_hello(const BackupCommandOptions& options,
   }
   return header;
 }
-
-// While replaying, the vCPU waits on the log, not on the event queue: a stop request
-// (Ctrl-C) reaches it through the feed.
-class StopForwarder {
- public:
-  StopForwarder(const EventQueue& events, replay::LogFeed& feed)
-      : thread_([&events, &feed](std::stop_token stop) {
-          while (!stop.stop_requested()) {
-            if (auto reason = events.stop_reason()) {
-              feed.request_stop(*reason);
-              return;
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
-          }
-        }) {}
-
- private:
-  std::jthread thread_;
-};
 
 }  // namespace
 
@@ -249,11 +229,11 @@ int backup_command(const BackupCommandOptions& options) {
   log_role(kSide, fmt::format("replaying VM {} generation {} from the primary", options.pair.vm_id,
                               options.pair.generation));
   watchdog.emplace(runner, std::chrono::milliseconds(200));
-  RunResult result;
-  {
-    StopForwarder forward_stops(events, feed);
-    result = runner.run();
-  }
+  // While replaying, the vCPU waits on the log, not on the event queue: a stop request
+  // (Ctrl-C) reaches it through the feed.
+  events.set_stop_listener([&feed](const std::string& reason) { feed.request_stop(reason); });
+  RunResult result = runner.run();
+  events.set_stop_listener(nullptr);
   watchdog.reset();
   events.set_kick(nullptr);
   if (!driver.live()) result = replayer.conclude(runner, result);
