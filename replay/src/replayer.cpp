@@ -279,11 +279,15 @@ DriverTurn Replayer::streaming_turn(VcpuRunner& runner, const BetweenExits& at,
       return turn;
     }
     const bool may_leave = horizon_ > at.exit_count || (log_closed_ && !entries_.empty());
-    if (at.asynchronous || may_leave) return turn;
+    if (may_leave) return turn;
+    // A closed log with nothing left ends here, also between two exits: a guest computing
+    // without exits after the last entry would otherwise never come back to a turn that could
+    // end it (the stall watchdog would call it a divergence).
     if (log_closed_) {
       turn.stop = log_ended(at.exit_count);
       return turn;
     }
+    if (at.asynchronous) return turn;
     pull(feed_->wait(LogFeed::Clock::now() + kFeedPoll));
     // Waiting for the primary is not a stall of the guest.
     progress_time_ = std::chrono::steady_clock::now();
