@@ -5,6 +5,7 @@ set(FTVM_REPLAY_FORMAT_SOURCES
   ${CMAKE_CURRENT_SOURCE_DIR}/src/chunk.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/src/entry_codec.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/src/file_io.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/landmark_choice.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/src/trace_entry.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/src/trace_files.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/src/trace_header.cpp
@@ -43,6 +44,7 @@ ftvm_add_test(NAME ftvm_replay_format_tests LABEL unit
     tests/chunk_test.cpp
     tests/entry_codec_test.cpp
     tests/fuzz_corpus_test.cpp
+    tests/landmark_choice_test.cpp
     tests/trace_files_test.cpp
     tests/trace_header_test.cpp
     tests/trace_report_test.cpp
