@@ -29,6 +29,19 @@ Event to_event(const TraceEntry& entry) {
 
 }  // namespace
 
+ReplayCosts measured_replay_costs(const ReplayStats& stats) {
+  ReplayCosts costs;
+  if (stats.found_search_hits > 0) {
+    costs.breakpoint_hit_us =
+        stats.breakpoint_search_ms * 1000.0 / static_cast<double>(stats.found_search_hits);
+  }
+  if (stats.checkpoint > 0) {
+    costs.checkpoint_load_us =
+        stats.checkpoint_load_ms * 1000.0 / static_cast<double>(stats.checkpoint);
+  }
+  return costs;
+}
+
 SplitLog split_log(std::span<const LoggedEntry> entries) {
   SplitLog split;
   for (const auto& logged : entries) {
@@ -131,7 +144,10 @@ std::optional<RunResult> Replayer::set_debug(VcpuRunner& runner, uint32_t contro
 std::optional<RunResult> Replayer::arm_breakpoint(VcpuRunner& runner, const Position& target) {
   // Already looking for it, or stepping over a hit that was not it: leave that be.
   if (search_ != Search::kIdle && target_ == target) return std::nullopt;
-  if (target_ != target) hits_this_search_ = 0;
+  if (target_ != target) {
+    hits_this_search_ = 0;
+    search_started_ = std::chrono::steady_clock::now();
+  }
   target_ = target;
   search_ = Search::kArmed;
   return set_debug(runner, KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP, target.point.rip);
@@ -156,6 +172,10 @@ std::optional<RunResult> Replayer::check_breakpoint_hit(VcpuRunner& runner, cons
   if (regs->rip == target_->point.rip &&
       register_fingerprint(*regs) == target_->point.fingerprint) {
     stats_.max_hits = std::max(stats_.max_hits, hits_this_search_);
+    stats_.found_search_hits += hits_this_search_;
+    stats_.breakpoint_search_ms += std::chrono::duration<double, std::milli>(
+                                       std::chrono::steady_clock::now() - search_started_)
+                                       .count();
     reached = target_;
     search_ = Search::kIdle;
     target_.reset();

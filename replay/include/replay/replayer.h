@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "replay/chunk.h"
+#include "replay/landmark_choice.h"
 #include "replay/log_feed.h"
 #include "replay/output_digest.h"
 #include "replay/replay_time_source.h"
@@ -33,14 +34,23 @@ struct ReplayStats {
   uint64_t synchronous = 0;
   uint64_t breakpoint = 0;
   uint64_t checkpoint = 0;
-  uint64_t breakpoint_hits = 0;   // debug exits at breakpoints, over all searches
-  uint64_t max_hits = 0;          // the most hits one search needed
-  double checkpoint_load_ms = 0;  // total time loading checkpoints
-  uint64_t memory_digests = 0;    // checked
-  uint64_t register_digests = 0;  // checked
-  uint64_t output_digests = 0;    // checked
+  uint64_t breakpoint_hits = 0;  // debug exits at breakpoints, over all searches
+  uint64_t max_hits = 0;         // the most hits one search needed
+  // Wall time from arming each search to reaching its landmark: the guest's run from exit E
+  // to the point included, which a checkpoint would have skipped.
+  double breakpoint_search_ms = 0;
+  uint64_t found_search_hits = 0;  // the hits of those searches (breakpoint_hits less any
+                                   // search still under way)
+  double checkpoint_load_ms = 0;   // total time loading checkpoints
+  uint64_t memory_digests = 0;     // checked
+  uint64_t register_digests = 0;   // checked
+  uint64_t output_digests = 0;     // checked
   uint64_t inputs = 0;
 };
+
+// What this replay measured each kind of asynchronous landmark to cost (zero where it met
+// none): what a backup reports to its primary for --async auto.
+ReplayCosts measured_replay_costs(const ReplayStats& stats);
 
 class Replayer final : public ExecutionDriver {
  public:
@@ -104,6 +114,7 @@ class Replayer final : public ExecutionDriver {
   Search search_ = Search::kIdle;
   std::optional<Position> target_;
   uint64_t hits_this_search_ = 0;
+  std::chrono::steady_clock::time_point search_started_;
   std::deque<std::string> recent_inputs_;
   uint64_t progress_exit_count_ = ~0ull;
   uint64_t progress_hits_ = 0;
