@@ -11,7 +11,7 @@ std::vector<Message> sample_messages() {
       Hello{kProtocolVersion, "vm-7", 3, {'F', 'T', 'V', 'M'}, {0x7f, 'E', 'L', 'F', 2, 1}},
       LogChunk{1'000'000, 12, {'F', 'T', 'C', 'K', 1, 0, 0, 0}},
       Heartbeat{2'000'000, 40, 123'456},
-      Ack{17, 15, 123'000, 2'000'000},
+      Ack{17, 15, 123'000, 2'000'000, 85'000, 310'000},
       Goodbye{"primary shutting down"},
       Heartbeat{~uint64_t{0}, ~uint64_t{0}, ~uint64_t{0}},
   };

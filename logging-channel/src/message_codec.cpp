@@ -54,6 +54,8 @@ void encode_fields(const Ack& m, std::vector<uint8_t>& out) {
   put_le(out, m.replayed_lsn);
   put_le(out, m.replay_exit_count);
   put_le(out, m.echo_sent_ns);
+  put_le(out, m.breakpoint_hit_ns);
+  put_le(out, m.checkpoint_load_ns);
 }
 
 void encode_fields(const Goodbye& m, std::vector<uint8_t>& out) {
@@ -92,6 +94,8 @@ Ack decode_ack(WireReader& in) {
   m.replayed_lsn = in.u64("replayed_lsn");
   m.replay_exit_count = in.u64("replay_exit_count");
   m.echo_sent_ns = in.u64("echo_sent_ns");
+  m.breakpoint_hit_ns = in.u64("breakpoint_hit_ns");
+  m.checkpoint_load_ns = in.u64("checkpoint_load_ns");
   return m;
 }
 

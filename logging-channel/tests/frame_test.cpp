@@ -28,7 +28,7 @@ struct RawFrame {
   uint8_t type = static_cast<uint8_t>(MessageType::kAck);
   uint16_t flags = 0;
   uint64_t sequence = 0;
-  std::vector<uint8_t> payload = std::vector<uint8_t>(32, 0);
+  std::vector<uint8_t> payload = std::vector<uint8_t>(48, 0);  // an ack's six u64
 };
 
 std::vector<uint8_t> build(const RawFrame& raw, const FrameKey& key) {

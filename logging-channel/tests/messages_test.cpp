@@ -39,10 +39,37 @@ TEST(MessagesTest, EmptyFieldsRoundTrip) {
 }
 
 TEST(MessagesTest, FixedLayoutIsLittleEndian) {
-  const auto payload = encode_payload(Ack{0x0102, 0, 0, 0});
-  ASSERT_EQ(payload.size(), 32u);
+  const auto payload = encode_payload(Ack{0x0102, 0, 0, 0, 0, 0x0304});
+  ASSERT_EQ(payload.size(), 48u);
   EXPECT_EQ(payload[0], 0x02);
   EXPECT_EQ(payload[1], 0x01);
+  EXPECT_EQ(payload[40], 0x04);  // checkpoint_load_ns, the last field
+  EXPECT_EQ(payload[41], 0x03);
+}
+
+TEST(MessagesTest, AckCarriesTheBackupsReplayCosts) {
+  const Ack ack{1, 2, 3, 4, 85'250, ~uint64_t{0}};
+  const auto payload = encode_payload(ack);
+  auto decoded = decode_payload(static_cast<uint8_t>(MessageType::kAck), payload);
+  ASSERT_TRUE(decoded.ok()) << decoded.error().message;
+  const auto& got = std::get<Ack>(*decoded);
+  EXPECT_EQ(got.breakpoint_hit_ns, 85'250u);
+  EXPECT_EQ(got.checkpoint_load_ns, ~uint64_t{0});
+}
+
+// A version 1 ack (four fields) must not decode as one whose costs are zero.
+TEST(MessagesTest, TruncatedAckIsRejected) {
+  auto payload = encode_payload(Ack{1, 2, 3, 4, 5, 6});
+  for (const size_t size : {size_t{32}, size_t{40}, size_t{47}}) {
+    auto decoded = decode_payload(static_cast<uint8_t>(MessageType::kAck),
+                                  std::span<const uint8_t>(payload).first(size));
+    ASSERT_FALSE(decoded.ok()) << size;
+    EXPECT_NE(decoded.error().message.find("malformed ack message"), std::string::npos)
+        << decoded.error().message;
+    EXPECT_NE(decoded.error().message.find(size < 40 ? "breakpoint_hit_ns" : "checkpoint_load_ns"),
+              std::string::npos)
+        << decoded.error().message;
+  }
 }
 
 TEST(MessagesTest, ShortPayloadNamesMessageAndField) {
@@ -108,6 +135,8 @@ TEST(MessagesTest, ProtocolVersionCheck) {
   auto checked = check_protocol_version(other);
   ASSERT_FALSE(checked.ok());
   EXPECT_NE(checked.error().message.find("same ftvm version"), std::string::npos);
+  other.protocol_version = 1;  // its acks lack the replay costs
+  EXPECT_FALSE(check_protocol_version(other).ok());
 }
 
 }  // namespace

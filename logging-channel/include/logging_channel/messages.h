@@ -12,7 +12,8 @@
 
 namespace ftvm::channel {
 
-inline constexpr uint32_t kProtocolVersion = 1;
+// 2: acks carry the backup's replay costs.
+inline constexpr uint32_t kProtocolVersion = 2;
 
 // Bounds on the variable-length fields. A decoder rejects anything larger before allocating,
 // so a corrupt or hostile length cannot make a peer allocate gigabytes.
@@ -56,6 +57,10 @@ struct Ack {
   uint64_t replayed_lsn = 0;       // log entries applied
   uint64_t replay_exit_count = 0;  // the backup's exit count E
   uint64_t echo_sent_ns = 0;       // sent_ns of the latest LogChunk/Heartbeat, for round trips
+  // What the backup's replay measured asynchronous landmarks to cost, for the primary's
+  // --async auto choice (replay::ReplayCostModel). Zero: none of that kind replayed yet.
+  uint64_t breakpoint_hit_ns = 0;   // mean per breakpoint hit
+  uint64_t checkpoint_load_ns = 0;  // mean per checkpoint load
   bool operator==(const Ack&) const = default;
 };
 
