@@ -3,13 +3,31 @@
 #include <fmt/format.h>
 #include <poll.h>
 
+#include <algorithm>
 #include <array>
+#include <cmath>
 
 #include "logging_channel/receive_message.h"
 #include "logging_channel/tcp.h"
 #include "replay/chunk.h"
 
 namespace ftvm::channel {
+namespace {
+
+// Ceiling: converting a double beyond uint64_t's range would be undefined; no replay cost
+// comes near 1e18 ns.
+constexpr double kMaxCostNs = 1e18;
+
+// Rounded to the nearest ns; a figure below half a nanosecond, negative or NaN reads as "not
+// measured".
+uint64_t to_ns(double us) {
+  const double ns = std::round(us * 1000.0);
+  if (!(ns >= 1.0)) return 0;
+  return static_cast<uint64_t>(std::min(ns, kMaxCostNs));
+}
+
+}  // namespace
+
 BackupLink::BackupLink(UniqueFd socket, FrameKey key, replay::LogFeed& feed, LinkTimeouts timeouts)
     : socket_(std::move(socket)),
       encoder_(key),
@@ -56,9 +74,19 @@ void BackupLink::goodbye(const std::string& reason) {
   if (thread_.joinable()) thread_.join();
 }
 
+void BackupLink::report_replay_costs(const replay::ReplayCosts& costs) {
+  breakpoint_hit_ns_.store(to_ns(costs.breakpoint_hit_us));
+  checkpoint_load_ns_.store(to_ns(costs.checkpoint_load_us));
+}
+
 void BackupLink::send_ack(uint64_t echo_sent_ns) {
   if (cut_.load() || lost_.load()) return;
-  const Ack ack{received_lsn_.load(), replayed_lsn_.load(), exit_count_.load(), echo_sent_ns};
+  const Ack ack{.received_lsn = received_lsn_.load(),
+                .replayed_lsn = replayed_lsn_.load(),
+                .replay_exit_count = exit_count_.load(),
+                .echo_sent_ns = echo_sent_ns,
+                .breakpoint_hit_ns = breakpoint_hit_ns_.load(),
+                .checkpoint_load_ns = checkpoint_load_ns_.load()};
   if (auto r = send_all(socket_.get(), encoder_.encode(ack), timeouts_.declare); !r) {
     lose("cannot send to the primary: " + r.error().message, false);
     return;

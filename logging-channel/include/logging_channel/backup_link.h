@@ -16,6 +16,7 @@
 #include "logging_channel/frame.h"
 #include "logging_channel/messages.h"
 #include "logging_channel/peer_monitor.h"
+#include "replay/landmark_choice.h"
 #include "replay/log_feed.h"
 #include "vmm/unique_fd.h"
 
@@ -50,6 +51,9 @@ class BackupLink {
     replayed_lsn_.store(replayed_lsn);
     exit_count_.store(exit_count);
   }
+  // vCPU thread: what the replay measured asynchronous landmarks to cost, for the next ack
+  // (the primary's --async auto weighs them). Zero: none of that kind measured yet.
+  void report_replay_costs(const replay::ReplayCosts& costs);
   // How many output bytes the primary said it had released (the backup re-emits any beyond
   // them when it goes live).
   uint64_t released_output_bytes() const { return released_output_bytes_.load(); }
@@ -85,6 +89,8 @@ class BackupLink {
 
   std::atomic<uint64_t> replayed_lsn_{0};
   std::atomic<uint64_t> exit_count_{0};
+  std::atomic<uint64_t> breakpoint_hit_ns_{0};
+  std::atomic<uint64_t> checkpoint_load_ns_{0};
   std::atomic<uint64_t> received_lsn_{0};
   std::atomic<uint64_t> chunks_{0};
   std::atomic<uint64_t> bytes_received_{0};

@@ -8,6 +8,7 @@ BackupDriver::BackupDriver(replay::Replayer& replayer, channel::BackupLink& link
 
 DriverTurn BackupDriver::between_exits(VcpuRunner& runner, const BetweenExits& at) {
   link_.report_progress(replayer_.consumed_lsn(), at.exit_count);
+  link_.report_replay_costs(replay::measured_replay_costs(replayer_.stats()));
   if (live_) return live_driver_.between_exits(runner, at);
   DriverTurn turn = replayer_.between_exits(runner, at);
   if (!turn.stop || !replayer_.log_exhausted()) return turn;
