@@ -97,7 +97,10 @@ Result<void> PrimaryLink::await_backup_ready(std::chrono::milliseconds timeout) 
   auto message = receive_message(socket_.get(), decoder_, buffer, timeout, "backup",
                                  "its first ack (it acks once it has built the VM)", bytes);
   if (!message) return message.error();
-  if (std::holds_alternative<Ack>(*message)) return {};
+  if (const auto* ack = std::get_if<Ack>(&*message)) {
+    take_replay_costs(*ack);
+    return {};
+  }
   if (const auto* bye = std::get_if<Goodbye>(&*message)) {
     return make_error("the backup refused the VM: " + bye->reason);
   }
@@ -181,11 +184,21 @@ void PrimaryLink::flush_if_due(Clock::time_point now, bool force) {
   drained_.notify_all();
 }
 
+// The ack's figures as they are, in the stats; the model keeps its previous value for a zero.
+void PrimaryLink::take_replay_costs(const Ack& ack) {
+  const replay::ReplayCosts costs{static_cast<double>(ack.breakpoint_hit_ns) / 1000.0,
+                                  static_cast<double>(ack.checkpoint_load_ns) / 1000.0};
+  if (options_.replay_costs != nullptr) options_.replay_costs->report(costs);
+  std::lock_guard lock(stats_mutex_);
+  backup_costs_ = costs;
+}
+
 void PrimaryLink::handle(const Message& message, Clock::time_point now) {
   if (const auto* ack = std::get_if<Ack>(&message)) {
     monitor_.heard(now);
     gate_.release_through(ack->received_lsn);
     lag_.backup_at(ack->replay_exit_count, now);
+    take_replay_costs(*ack);
     std::lock_guard lock(stats_mutex_);
     acked_lsn_ = std::max(acked_lsn_, ack->received_lsn);
     replayed_lsn_ = ack->replayed_lsn;
@@ -332,6 +345,8 @@ PrimaryLinkStats PrimaryLink::stats() const {
   s.acked_lsn = acked_lsn_;
   s.replayed_lsn = replayed_lsn_;
   s.backup_exit_count = backup_exit_count_;
+  s.backup_breakpoint_hit_us = backup_costs_.breakpoint_hit_us;
+  s.backup_checkpoint_load_us = backup_costs_.checkpoint_load_us;
   s.round_trip = round_trip_.summary();
   s.peer_state = cut_.load() ? "cut" : peer_state_name(peer_state_.load());
   return s;

@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <future>
 
 #include "logging_channel/backup_link.h"
@@ -49,12 +50,23 @@ Connected connect_pair() {
   return {std::move(*accepted), std::move(*connected)};
 }
 
+// Acks come at least every heartbeat (5 ms); 2 s is for a loaded machine.
+bool eventually(const std::function<bool()>& done) {
+  const auto deadline = std::chrono::steady_clock::now() + 2s;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
 class LinksTest : public ::testing::Test {
  protected:
   void SetUp() override {
     auto sockets = connect_pair();
     PrimaryLinkOptions options;
     options.timeouts = kFast;
+    options.replay_costs = &costs_;
     primary_ = std::make_unique<PrimaryLink>(std::move(sockets.primary), FrameKey::none(), gate_,
                                              lag_, options);
     backup_ =
@@ -87,6 +99,7 @@ class LinksTest : public ::testing::Test {
   }
 
   CollectingConsole console_;
+  replay::ReplayCostModel costs_;
   OutputGate gate_{console_};
   LagTracker lag_;
   replay::LogFeed feed_;
@@ -172,6 +185,30 @@ TEST_F(LinksTest, ACutChannelIsDeclaredOnBothSidesAfterTheTimeout) {
   EXPECT_THAT(p.get(), HasSubstr("nothing heard"));
   EXPECT_THAT(b.get(), HasSubstr("nothing heard"));
   EXPECT_TRUE(wait_closed().has_value());
+}
+
+TEST_F(LinksTest, TheBackupsReplayCostsReachThePrimarysCostModel) {
+  primary_->start(nullptr);
+  backup_->start(nullptr);
+  // Acks with nothing measured yet leave the defaults in place.
+  backup_->report_progress(0, 7);
+  ASSERT_TRUE(eventually([&] { return primary_->stats().backup_exit_count == 7; }));
+  EXPECT_FALSE(costs_.reported());
+  EXPECT_EQ(costs_.current().breakpoint_hit_us, replay::kDefaultReplayCosts.breakpoint_hit_us);
+
+  backup_->report_replay_costs({85.25, 0});  // no checkpoint loaded yet
+  ASSERT_TRUE(eventually([&] { return costs_.current().breakpoint_hit_us == 85.25; }));
+  EXPECT_TRUE(costs_.reported());
+  EXPECT_EQ(costs_.current().checkpoint_load_us, replay::kDefaultReplayCosts.checkpoint_load_us);
+
+  // Sent in whole ns: 412.5004 us travels as 412500 ns. The zero keeps the previous figure.
+  backup_->report_replay_costs({0, 412.5004});
+  ASSERT_TRUE(eventually([&] { return costs_.current().checkpoint_load_us == 412.5; }));
+  EXPECT_EQ(costs_.current().breakpoint_hit_us, 85.25);
+  const auto stats = primary_->stats();
+  EXPECT_EQ(stats.backup_breakpoint_hit_us, 0.0);  // as the latest ack said
+  EXPECT_EQ(stats.backup_checkpoint_load_us, 412.5);
+  primary_->goodbye("test over");
 }
 
 }  // namespace

@@ -27,6 +27,7 @@
 #include "logging_channel/peer_monitor.h"
 #include "replay/chunk.h"
 #include "replay/entry_sink.h"
+#include "replay/landmark_choice.h"
 #include "vmm/unique_fd.h"
 
 namespace ftvm::channel {
@@ -38,6 +39,9 @@ struct PrimaryLinkOptions {
   std::chrono::microseconds flush_interval{2000};
   // The log not yet sent. Beyond it the vCPU waits (backpressure) until the link drains.
   size_t max_buffered_bytes = size_t{64} << 20;
+  // If set, every ack's replay costs go into it, for the recorder's --async auto choice. It
+  // must outlive the link.
+  replay::ReplayCostModel* replay_costs = nullptr;
 };
 
 struct PrimaryLinkStats {
@@ -49,6 +53,9 @@ struct PrimaryLinkStats {
   uint64_t replayed_lsn = 0;  // entries the backup has applied
   uint64_t backup_exit_count = 0;
   uint64_t backpressure_waits = 0;
+  // The backup's latest replay costs (its latest ack; zero: not measured yet).
+  double backup_breakpoint_hit_us = 0;
+  double backup_checkpoint_load_us = 0;
   LatencySummary round_trip;
   std::string peer_state;
 };
@@ -97,6 +104,7 @@ class PrimaryLink final : public replay::EntrySink {
   void flush_if_due(Clock::time_point now, bool force);
   void receive();
   void handle(const Message& message, Clock::time_point now);
+  void take_replay_costs(const Ack& ack);
   void lose(const std::string& reason);
   void wake();
   int poll_timeout_ms(Clock::time_point now) const;
@@ -136,6 +144,7 @@ class PrimaryLink final : public replay::EntrySink {
   uint64_t acked_lsn_ = 0;
   uint64_t replayed_lsn_ = 0;
   uint64_t backup_exit_count_ = 0;
+  replay::ReplayCosts backup_costs_;
   LatencyRecorder round_trip_;
   Clock::time_point last_sent_{};
   std::string goodbye_reason_;
