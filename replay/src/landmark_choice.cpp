@@ -5,7 +5,7 @@
 namespace ftvm::replay {
 namespace {
 
-constexpr std::chrono::nanoseconds kMinProbeBudget = std::chrono::microseconds(250);
+constexpr std::chrono::nanoseconds kMinProbeBudget = std::chrono::microseconds(500);
 constexpr std::chrono::nanoseconds kMaxProbeBudget = std::chrono::milliseconds(5);
 
 }  // namespace
@@ -41,8 +41,19 @@ LandmarkChoice choose_landmark(const ProbeObservation& probe, const ReplayCosts&
   return choice;
 }
 
-std::chrono::nanoseconds probe_budget(std::chrono::nanoseconds max_delay) {
+std::chrono::nanoseconds probe_budget_for(std::chrono::nanoseconds max_delay) {
   return std::clamp(max_delay, kMinProbeBudget, kMaxProbeBudget);
+}
+
+// A breakpoint wins when (since_exit + period) / period * hit < checkpoint, that is when
+// period > since_exit / (checkpoint / hit - 1).
+bool probe_can_pay_off(std::chrono::nanoseconds since_exit, std::chrono::nanoseconds budget,
+                       const ReplayCosts& costs) {
+  if (costs.breakpoint_hit_us <= 0) return true;
+  const double break_even_hits = costs.checkpoint_load_us / costs.breakpoint_hit_us;
+  if (break_even_hits <= 1.0) return false;
+  const double shortest_period_ns = static_cast<double>(since_exit.count()) / (break_even_hits - 1);
+  return shortest_period_ns < static_cast<double>(budget.count());
 }
 
 }  // namespace ftvm::replay

@@ -3,6 +3,9 @@
 #include <fmt/format.h>
 #include <xxhash.h>
 
+#include <algorithm>
+
+#include "guest_debug.h"
 #include "replay/fingerprint.h"
 #include "vmm/vcpu_runner.h"
 #include "vmm/vcpu_state.h"
@@ -17,6 +20,11 @@ constexpr uint64_t kRegistersDigestEvery = 16;
 
 int current_privilege_level(const kvm_sregs& sregs) {
   return sregs.cs.selector & 3;
+}
+
+Result<std::optional<Position>> decided(Result<Position> position) {
+  if (!position) return position.error();
+  return std::optional<Position>(*position);
 }
 
 }  // namespace
@@ -86,18 +94,108 @@ Result<void> Recorder::log_checkpoint(VcpuRunner& runner, const Position& positi
   return sink_.append(entry);
 }
 
-Result<Position> Recorder::async_position(VcpuRunner& runner, uint64_t exit_count) {
+Result<Position> Recorder::landmark_at(VcpuRunner& runner, const kvm_regs& regs,
+                                       uint64_t exit_count, LandmarkKind kind) {
+  Position position{exit_count, kind, AsyncPoint{regs.rip, register_fingerprint(regs)}};
+  if (kind == LandmarkKind::kBreakpoint) {
+    // An interrupt injected at exit E but not yet taken is invisible to a breakpoint search
+    // (the guest takes it before reaching RIP); only a checkpoint reproduces it.
+    auto events = runner.vcpu().get_events();
+    if (!events) return events.error();
+    if (events->interrupt.injected != 0 || events->exception.injected != 0) {
+      position.kind = LandmarkKind::kCheckpoint;
+    }
+  }
+  if (position.kind == LandmarkKind::kCheckpoint) {
+    if (auto r = log_checkpoint(runner, position); !r) return r.error();
+  } else {
+    ++landmarks_.breakpoint;
+  }
+  return position;
+}
+
+Result<bool> Recorder::should_probe(VcpuRunner& runner) {
+  if (!probe_kick_) return false;
+  const auto since_exit = std::chrono::steady_clock::now() - last_exit_time_;
+  if (!probe_can_pay_off(since_exit, options_.probe_budget,
+                         costs_ ? costs_->current() : kDefaultReplayCosts)) {
+    return false;
+  }
+  auto events = runner.vcpu().get_events();
+  if (!events) return events.error();
+  if (events->interrupt.injected != 0 || events->exception.injected != 0) return false;
+  return true;
+}
+
+Result<void> Recorder::start_probe(VcpuRunner& runner, const kvm_regs& regs) {
+  if (auto r = single_step(runner.vcpu()); !r) return r;
+  probe_ = Probe{};
+  probe_->rip = regs.rip;
+  probe_->fingerprint = register_fingerprint(regs);
+  probe_->kicked = runner.last_return_time();
+  ++landmarks_.probes;
+  probe_kick_(options_.probe_budget);
+  return {};
+}
+
+Result<void> Recorder::abandon_probe(VcpuRunner& runner) {
+  probe_.reset();
+  probe_kick_(std::chrono::nanoseconds(0));
+  return clear_guest_debug(runner.vcpu());
+}
+
+Result<Position> Recorder::finish_probe(VcpuRunner& runner, uint64_t exit_count) {
+  const Probe probe = *probe_;
+  if (auto r = abandon_probe(runner); !r) return r.error();
   auto regs = runner.vcpu().get_regs();
   if (!regs) return regs.error();
-  Position position{exit_count, LandmarkKind::kBreakpoint,
-                    AsyncPoint{regs->rip, register_fingerprint(*regs)}};
-  bool checkpoint = options_.async_mode == AsyncMode::kCheckpoint;
-  if (options_.async_mode != AsyncMode::kCheckpoint) {
-    auto sregs = runner.vcpu().get_sregs();
-    if (!sregs) return sregs.error();
-    const bool user_mode = current_privilege_level(*sregs) != 0;
-    if (options_.async_mode == AsyncMode::kAuto) checkpoint = user_mode;
-    if (user_mode && !checkpoint && !warned_user_mode_breakpoint_) {
+  const bool came_round =
+      !probe.stepping && runner.last_exit().exit_reason == KVM_EXIT_DEBUG && regs->rip == probe.rip;
+  if (!came_round) {
+    ++landmarks_.probe_expired;
+    return landmark_at(runner, *regs, exit_count, LandmarkKind::kCheckpoint);
+  }
+  // In guest time: the stretch from arming to the hit, less the entry and exit it took,
+  // which the guest did not spend running. A stretch within twice the step's entry and exit
+  // is below what this timing resolves (the two differ by microseconds from run to run, and a
+  // two-instruction loop comes round in one or two): it counts as a period of zero, the
+  // hottest there is.
+  const auto stretch = runner.last_return_time() - runner.last_entry_time();
+  const auto period = stretch < 2 * probe.entry_and_exit
+                          ? std::chrono::steady_clock::duration::zero()
+                          : stretch - probe.entry_and_exit;
+  ProbeObservation observation{(probe.kicked - last_exit_time_) + period, period,
+                               register_fingerprint(*regs) == probe.fingerprint};
+  const LandmarkChoice choice =
+      choose_landmark(observation, costs_ ? costs_->current() : kDefaultReplayCosts);
+  if (choice.kind == LandmarkKind::kBreakpoint) {
+    ++landmarks_.probe_breakpoint;
+    landmarks_.probe_estimated_hits += choice.estimated_hits;
+  } else {
+    ++landmarks_.probe_checkpoint;
+    if (observation.same_fingerprint) ++landmarks_.probe_same_fingerprint;
+  }
+  return landmark_at(runner, *regs, exit_count, choice.kind);
+}
+
+Result<std::optional<Position>> Recorder::async_position(VcpuRunner& runner, uint64_t exit_count) {
+  if (probe_ && probe_->stepping && runner.last_exit().exit_reason == KVM_EXIT_DEBUG) {
+    probe_->stepping = false;
+    if (auto r = arm_execution_breakpoint(runner.vcpu(), probe_->rip); !r) return r.error();
+    probe_->entry_and_exit = runner.last_return_time() - runner.last_entry_time();
+    return std::optional<Position>{};
+  }
+  if (probe_) return decided(finish_probe(runner, exit_count));
+  auto regs = runner.vcpu().get_regs();
+  if (!regs) return regs.error();
+  if (options_.async_mode == AsyncMode::kCheckpoint) {
+    return decided(landmark_at(runner, *regs, exit_count, LandmarkKind::kCheckpoint));
+  }
+  auto sregs = runner.vcpu().get_sregs();
+  if (!sregs) return sregs.error();
+  const bool user_mode = current_privilege_level(*sregs) != 0;
+  if (options_.async_mode == AsyncMode::kBreakpoint) {
+    if (user_mode && !warned_user_mode_breakpoint_) {
       warned_user_mode_breakpoint_ = true;
       fmt::print(stderr,
                  "ftvm: warning: --async breakpoint put a landmark in CPL3 code (rip {:#x}); on "
@@ -105,21 +203,17 @@ Result<Position> Recorder::async_position(VcpuRunner& runner, uint64_t exit_coun
                  "so its replay will stop with a divergence report\n",
                  regs->rip);
     }
+    return decided(landmark_at(runner, *regs, exit_count, LandmarkKind::kBreakpoint));
   }
-  if (!checkpoint) {
-    // An interrupt injected at exit E but not yet taken is invisible to a breakpoint search
-    // (the guest takes it before reaching RIP); only a checkpoint reproduces it.
-    auto events = runner.vcpu().get_events();
-    if (!events) return events.error();
-    checkpoint = events->interrupt.injected != 0 || events->exception.injected != 0;
+  if (!user_mode) {
+    auto probe = should_probe(runner);
+    if (!probe) return probe.error();
+    if (*probe) {
+      if (auto r = start_probe(runner, *regs); !r) return r.error();
+      return std::optional<Position>{};
+    }
   }
-  if (checkpoint) {
-    position.kind = LandmarkKind::kCheckpoint;
-    if (auto r = log_checkpoint(runner, position); !r) return r.error();
-  } else {
-    ++landmarks_.breakpoint;
-  }
-  return position;
+  return decided(landmark_at(runner, *regs, exit_count, LandmarkKind::kCheckpoint));
 }
 
 Result<void> Recorder::log_event(const Position& position, const Event& event) {
@@ -137,23 +231,32 @@ Result<void> Recorder::log_event(const Position& position, const Event& event) {
 DriverTurn Recorder::between_exits(VcpuRunner& runner, const BetweenExits& at) {
   DriverTurn turn;
   if (!at.asynchronous) {
+    last_exit_time_ = runner.last_return_time();
+    if (probe_) {
+      // The guest reached an exit before RIP came round: the inputs land here, for free.
+      ++landmarks_.probe_overtaken;
+      if (auto r = abandon_probe(runner); !r) return fail(r.error());
+    }
     if (auto r = log_memory_digest_if_due(at.exit_count); !r) return fail(r.error());
   }
   std::optional<Position> position;
+  if (at.asynchronous) {
+    // Nothing waits (a stray kick): nothing may enter here, and a recording stops only at a
+    // deterministic exit.
+    if (!events_.has_pending()) return turn;
+    auto async = async_position(runner, at.exit_count);
+    if (!async) return fail(async.error());
+    if (!*async) return turn;  // probing: the inputs wait for RIP to come round
+    position = **async;
+  }
   while (auto event = events_.try_pop()) {
     if (!position) {
-      if (at.asynchronous) {
-        auto async = async_position(runner, at.exit_count);
-        if (!async) return fail(async.error());
-        position = *async;
-      } else {
-        position = Position{at.exit_count, LandmarkKind::kSynchronous, {}};
-        if (landmarks_.synchronous++ % kRegistersDigestEvery == 0) {
-          auto regs = runner.vcpu().get_regs();
-          if (!regs) return fail(regs.error());
-          if (auto r = sink_.append(RegistersDigestEntry{*position, registers_digest(*regs)}); !r) {
-            return fail(r.error());
-          }
+      position = Position{at.exit_count, LandmarkKind::kSynchronous, {}};
+      if (landmarks_.synchronous++ % kRegistersDigestEvery == 0) {
+        auto regs = runner.vcpu().get_regs();
+        if (!regs) return fail(regs.error());
+        if (auto r = sink_.append(RegistersDigestEntry{*position, registers_digest(*regs)}); !r) {
+          return fail(r.error());
         }
       }
     }

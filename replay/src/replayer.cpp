@@ -4,6 +4,7 @@
 
 #include <chrono>
 
+#include "guest_debug.h"
 #include "replay/fingerprint.h"
 #include "replay/recorder.h"
 #include "replay/trace_report.h"
@@ -15,7 +16,6 @@ namespace ftvm::replay {
 namespace {
 
 constexpr size_t kRecentInputs = 8;
-constexpr uint64_t kDr7EnableLocal0 = 0x1;  // DR0, execute, 1 byte
 // The recording's point lies between two exits; searches measured here need at most a few
 // thousand hits (CPL0 code is emulated, ~1M instructions/s), so 200,000 (~15 s at ~80 us a
 // hit) means the point is not on this path.
@@ -128,17 +128,9 @@ RunResult Replayer::divergence(VcpuRunner& runner, const std::string& what) {
   return RunResult{RunResult::Reason::kDivergence, 0, report};
 }
 
-std::optional<RunResult> Replayer::set_debug(VcpuRunner& runner, uint32_t control, uint64_t rip) {
-  kvm_guest_debug debug{};
-  debug.control = control;
-  if (control & KVM_GUESTDBG_USE_HW_BP) {
-    debug.arch.debugreg[0] = rip;
-    debug.arch.debugreg[7] = kDr7EnableLocal0;
-  }
-  if (auto r = runner.vcpu().set_guest_debug(debug); !r) {
-    return RunResult{RunResult::Reason::kFault, 0, r.error().message};
-  }
-  return std::nullopt;
+std::optional<RunResult> Replayer::debug_fault(const Result<void>& result) {
+  if (result.ok()) return std::nullopt;
+  return RunResult{RunResult::Reason::kFault, 0, result.error().message};
 }
 
 std::optional<RunResult> Replayer::arm_breakpoint(VcpuRunner& runner, const Position& target) {
@@ -150,7 +142,7 @@ std::optional<RunResult> Replayer::arm_breakpoint(VcpuRunner& runner, const Posi
   }
   target_ = target;
   search_ = Search::kArmed;
-  return set_debug(runner, KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP, target.point.rip);
+  return debug_fault(arm_execution_breakpoint(runner.vcpu(), target.point.rip));
 }
 
 std::optional<RunResult> Replayer::check_breakpoint_hit(VcpuRunner& runner, const BetweenExits& at,
@@ -179,7 +171,7 @@ std::optional<RunResult> Replayer::check_breakpoint_hit(VcpuRunner& runner, cons
     reached = target_;
     search_ = Search::kIdle;
     target_.reset();
-    return set_debug(runner, 0, 0);
+    return debug_fault(clear_guest_debug(runner.vcpu()));
   }
   if (hits_this_search_ > kMaxHitsPerSearch) {
     return divergence(runner, fmt::format("{} breakpoint hits without finding the landmark {}",
@@ -187,7 +179,7 @@ std::optional<RunResult> Replayer::check_breakpoint_hit(VcpuRunner& runner, cons
   }
   // Not this execution of RIP: execute it with the breakpoint off, then re-arm.
   search_ = Search::kSteppingOver;
-  return set_debug(runner, KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP, 0);
+  return debug_fault(single_step(runner.vcpu()));
 }
 
 std::optional<RunResult> Replayer::load_checkpoint(VcpuRunner& runner,

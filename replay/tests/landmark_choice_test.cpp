@@ -87,9 +87,22 @@ TEST(ReplayCostModel, AnEmptyReportIsNotAReport) {
 }
 
 TEST(ProbeBudget, FollowsMaxDelayWithinBounds) {
-  EXPECT_EQ(probe_budget(milliseconds(1)), milliseconds(1));
-  EXPECT_EQ(probe_budget(milliseconds(0)), microseconds(250));
-  EXPECT_EQ(probe_budget(milliseconds(50)), milliseconds(5));
+  EXPECT_EQ(probe_budget_for(milliseconds(1)), milliseconds(1));
+  EXPECT_EQ(probe_budget_for(milliseconds(0)), microseconds(500));
+  EXPECT_EQ(probe_budget_for(milliseconds(50)), milliseconds(5));
+}
+
+TEST(ProbeCanPayOff, OnlyWhenABreakpointVerdictFitsTheBudget) {
+  // Break-even 3.75 hits: RIP must take longer than since_exit / 2.75 to come round.
+  EXPECT_TRUE(probe_can_pay_off(microseconds(2000), milliseconds(1), kCosts));
+  EXPECT_FALSE(probe_can_pay_off(microseconds(2800), milliseconds(1), kCosts));
+  EXPECT_FALSE(probe_can_pay_off(milliseconds(10), milliseconds(1), kCosts));
+  // Consistent with the verdict: a period just past the bound gives a breakpoint.
+  const auto since = microseconds(2000);
+  const auto period = microseconds(2000 * 100 / 275 + 10);
+  EXPECT_EQ(choose_landmark(probe(since + period, period), kCosts).kind, LandmarkKind::kBreakpoint);
+  // Checkpoints no dearer than one hit: a search can never win.
+  EXPECT_FALSE(probe_can_pay_off(microseconds(0), milliseconds(5), {80.0, 80.0}));
 }
 
 }  // namespace

@@ -74,6 +74,8 @@ Result<void> LiveBackends::open_fds() {
     if (!kick_timer_.valid()) return errno_error("timerfd_create");
     events_.set_deferred_kick(true);
   }
+  probe_timer_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+  if (!probe_timer_.valid()) return errno_error("timerfd_create");
   input_open_ = options_.input_fd >= 0;
   return {};
 }
@@ -99,6 +101,14 @@ void LiveBackends::push_deferred(Event event) {
   kick_requested_.store(true);
   uint64_t one = 1;
   [[maybe_unused]] ssize_t n = ::write(wakeup_.get(), &one, sizeof(one));
+}
+
+// timerfd_settime is safe from any thread, and the I/O thread polls the timer: the vCPU thread
+// arms it itself, without a round trip through the wakeup.
+void LiveBackends::kick_after(std::chrono::nanoseconds delay) {
+  itimerspec spec{};
+  if (delay.count() > 0) spec.it_value = to_timespec(static_cast<uint64_t>(delay.count()));
+  ::timerfd_settime(probe_timer_.get(), 0, &spec, nullptr);
 }
 
 void LiveBackends::apply_pit_schedule() {
@@ -176,7 +186,7 @@ void LiveBackends::on_signal() {
 }
 
 void LiveBackends::loop() {
-  enum { kWakeup, kPit, kDeadline, kSignals, kInput, kKick, kCount };
+  enum { kWakeup, kPit, kDeadline, kSignals, kInput, kKick, kProbe, kCount };
   while (!quit_.load()) {
     std::array<pollfd, kCount> fds{};
     fds[kWakeup] = {wakeup_.get(), POLLIN, 0};
@@ -185,6 +195,7 @@ void LiveBackends::loop() {
     fds[kSignals] = {signals_.get(), POLLIN, 0};
     fds[kInput] = {input_open_ ? options_.input_fd : -1, POLLIN, 0};
     fds[kKick] = {kick_timer_.get(), POLLIN, 0};
+    fds[kProbe] = {probe_timer_.get(), POLLIN, 0};
     if (::poll(fds.data(), fds.size(), -1) < 0) {
       if (errno == EINTR) continue;
       events_.request_stop(fmt::format("I/O thread poll failed: {}", std::strerror(errno)));
@@ -203,6 +214,10 @@ void LiveBackends::loop() {
     if (fds[kSignals].revents) on_signal();
     if (fds[kInput].revents) on_input();
     if (fds[kKick].revents) on_kick_timer();
+    if (fds[kProbe].revents) {
+      drain_counter(probe_timer_.get());
+      events_.kick_if_pending();
+    }
   }
 }
 

@@ -70,7 +70,9 @@ void VcpuRunner::deliver_interrupt() {
 }
 
 std::optional<RunResult> VcpuRunner::enter_guest() {
+  last_entry_time_ = std::chrono::steady_clock::now();
   const int error = vcpu_.run();
+  last_return_time_ = std::chrono::steady_clock::now();
   last_return_asynchronous_ = true;
   if (error == EINTR) {
     exits_.note_interrupted();

@@ -25,9 +25,10 @@ struct ReplayCosts {
   double checkpoint_load_us = 0;  // replay time per checkpoint load
 };
 
-// Measured on kvm_pvm (CPL0 emulated) with the kvm record/replay tests; used until a backup
-// reports its own.
-inline constexpr ReplayCosts kDefaultReplayCosts{80.0, 300.0};
+// Measured on kvm_pvm (CPL0 emulated): about 80 us per hit in the kvm record/replay tests'
+// breakpoint searches, about 150 us per checkpoint load of the default guest
+// (scripts/bench/record-replay). Used until a backup reports its own.
+inline constexpr ReplayCosts kDefaultReplayCosts{80.0, 150.0};
 
 // The costs the recorder decides with: the defaults, replaced by the backup's figures as they
 // arrive. Written by the channel's receive thread, read by the vCPU thread.
@@ -66,6 +67,13 @@ LandmarkChoice choose_landmark(const ProbeObservation& probe, const ReplayCosts&
 // How long a probe waits for RIP to come round before it gives up and checkpoints wherever
 // the guest is then: --max-delay, within bounds, so an input waits at most about twice its
 // delay.
-std::chrono::nanoseconds probe_budget(std::chrono::nanoseconds max_delay);
+std::chrono::nanoseconds probe_budget_for(std::chrono::nanoseconds max_delay);
+
+// Whether a probe started `since_exit` after exit E could still end in a breakpoint verdict:
+// RIP must come round late enough for few executions to fit since E, yet within the budget.
+// When it cannot (the guest has run long without an exit), the recorder checkpoints at once
+// instead of delaying the input for nothing.
+bool probe_can_pay_off(std::chrono::nanoseconds since_exit, std::chrono::nanoseconds budget,
+                       const ReplayCosts& costs);
 
 }  // namespace ftvm::replay

@@ -6,7 +6,10 @@
 // Asynchronous landmark: no exit came in time and the vCPU was kicked at an arbitrary
 // instruction. The point is logged as (E, RIP, fingerprint of GPRs and RFLAGS) and reached on
 // replay either by a hardware-breakpoint search (kBreakpoint) or by loading the vCPU state and
-// the pages dirtied since the previous checkpoint (kCheckpoint).
+// the pages dirtied since the previous checkpoint (kCheckpoint). In kAuto, a stop point in
+// CPL0 code is first probed (landmark_choice.h): the input waits while a hardware breakpoint
+// at RIP shows how soon RIP comes round, and lands at that second execution, as a breakpoint
+// landmark if a search for it is estimated cheaper than a checkpoint load, else a checkpoint.
 #pragma once
 
 #include <chrono>
@@ -16,6 +19,7 @@
 #include <string>
 
 #include "replay/entry_sink.h"
+#include "replay/landmark_choice.h"
 #include "replay/output_digest.h"
 #include "replay/trace_entry.h"
 #include "vmm/event_queue.h"
@@ -25,9 +29,9 @@
 namespace ftvm::replay {
 
 enum class AsyncMode {
-  // Breakpoint where the hardware can see the point (code at CPL0, which this host's KVM
-  // emulates and single-steps), checkpoint where it cannot (CPL3 code runs natively and is
-  // invisible to guest debugging here) or where an injected interrupt is still queued.
+  // Checkpoint where the hardware cannot see the point (CPL3 code runs natively and is
+  // invisible to guest debugging here) or where an injected interrupt is still queued; at
+  // CPL0, a probe decides (see above).
   kAuto,
   kBreakpoint,
   kCheckpoint,
@@ -39,6 +43,8 @@ std::optional<AsyncMode> parse_async_mode(const std::string& name);
 struct RecordOptions {
   AsyncMode async_mode = AsyncMode::kAuto;
   std::chrono::milliseconds digest_interval{500};  // guest-RAM digest period; 0 = never
+  // How long a probe waits for RIP to come round (probe_budget_for(--max-delay)).
+  std::chrono::nanoseconds probe_budget = probe_budget_for(std::chrono::milliseconds(1));
 };
 
 struct LandmarkCounts {
@@ -48,6 +54,15 @@ struct LandmarkCounts {
   uint64_t checkpoint_pages = 0;
   uint64_t checkpoint_bytes = 0;
   uint64_t memory_digests = 0;
+  // --async auto's probes: started, and how each ended.
+  uint64_t probes = 0;
+  uint64_t probe_breakpoint = 0;        // RIP came round; a search was estimated cheaper
+  uint64_t probe_checkpoint = 0;        // RIP came round; a checkpoint was (hot code, or the same
+                                        // registers at both executions)
+  uint64_t probe_same_fingerprint = 0;  // of those, for the same registers
+  uint64_t probe_expired = 0;           // RIP did not come round within the budget: checkpoint
+  uint64_t probe_overtaken = 0;         // a deterministic exit came first: a synchronous landmark
+  double probe_estimated_hits = 0;      // summed over the breakpoint verdicts
 };
 
 class Recorder final : public ExecutionDriver {
@@ -68,9 +83,25 @@ class Recorder final : public ExecutionDriver {
   // How to get an InterruptWindow event to the vCPU within max_delay (LiveBackends::
   // push_deferred). Without it, a blocked interrupt waits for the guest's next suitable exit.
   void set_window_request(std::function<void()> request) { request_window_ = std::move(request); }
+  // How to kick the vCPU when a probe's budget has passed (LiveBackends::kick_after; a zero
+  // delay cancels). Without it, --async auto does not probe and checkpoints instead.
+  void set_probe_kick(std::function<void(std::chrono::nanoseconds)> kick_after) {
+    probe_kick_ = std::move(kick_after);
+  }
+  // The replay costs to weigh a probe's verdict with (a primary's are its backup's reports).
+  // Without it, kDefaultReplayCosts.
+  void set_cost_model(const ReplayCostModel* costs) { costs_ = costs; }
 
  private:
-  Result<Position> async_position(VcpuRunner& runner, uint64_t exit_count);
+  // The position of the inputs waiting at an asynchronous point, or nullopt while a probe
+  // makes them wait longer.
+  Result<std::optional<Position>> async_position(VcpuRunner& runner, uint64_t exit_count);
+  Result<bool> should_probe(VcpuRunner& runner);
+  Result<void> start_probe(VcpuRunner& runner, const kvm_regs& regs);
+  Result<Position> finish_probe(VcpuRunner& runner, uint64_t exit_count);
+  Result<void> abandon_probe(VcpuRunner& runner);
+  Result<Position> landmark_at(VcpuRunner& runner, const kvm_regs& regs, uint64_t exit_count,
+                               LandmarkKind kind);
   Result<void> log_checkpoint(VcpuRunner& runner, const Position& position);
   Result<void> log_memory_digest_if_due(uint64_t exit_count);
   Result<void> log_output_digest(uint64_t exit_count);
@@ -90,6 +121,21 @@ class Recorder final : public ExecutionDriver {
   std::function<void()> request_window_;
   bool window_requested_ = false;
   std::optional<uint64_t> window_exit_count_;  // where the last window was asked for
+  std::function<void(std::chrono::nanoseconds)> probe_kick_;
+  const ReplayCostModel* costs_ = nullptr;
+  struct Probe {
+    uint64_t rip = 0;
+    uint64_t fingerprint = 0;
+    std::chrono::steady_clock::time_point kicked;  // when KVM_RUN returned at RIP
+    // First the instruction at RIP is stepped over: a breakpoint armed at the current RIP
+    // would fire at once, before it ran.
+    bool stepping = true;
+    // The step's KVM_RUN ran one instruction: what the breakpoint's own entry and exit add to
+    // the time RIP takes to come round.
+    std::chrono::steady_clock::duration entry_and_exit{};
+  };
+  std::optional<Probe> probe_;
+  std::chrono::steady_clock::time_point last_exit_time_ = std::chrono::steady_clock::now();
 };
 
 uint64_t memory_digest(const GuestMemory& memory);

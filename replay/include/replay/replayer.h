@@ -99,7 +99,7 @@ class Replayer final : public ExecutionDriver {
   std::optional<RunResult> check_breakpoint_hit(VcpuRunner& runner, const BetweenExits& at,
                                                 std::optional<Position>& reached);
   std::optional<RunResult> arm_breakpoint(VcpuRunner& runner, const Position& target);
-  std::optional<RunResult> set_debug(VcpuRunner& runner, uint32_t control, uint64_t rip);
+  static std::optional<RunResult> debug_fault(const Result<void>& result);
   std::optional<RunResult> check_output(VcpuRunner& runner, const OutputDigestEntry& expected);
   std::optional<RunResult> verify_end(VcpuRunner& runner, const EndEntry& end);
   std::optional<RunResult> load_checkpoint(VcpuRunner& runner, const CheckpointEntry& entry);

@@ -371,8 +371,16 @@ Result<Recording> record_guest(const RecordSetup& setup) {
   if (!backends) return backends.error();
 
   install_kick_signal_handler();
-  RecordOptions options{setup.async_mode, setup.digest_interval};
+  RecordOptions options;
+  options.async_mode = setup.async_mode;
+  options.digest_interval = setup.digest_interval;
+  options.probe_budget = probe_budget_for(setup.max_delay);
   Recorder recorder(events, sink, **vm, console, options);
+  recorder.set_probe_kick(
+      [b = backends->get()](std::chrono::nanoseconds delay) { b->kick_after(delay); });
+  ReplayCostModel costs;
+  costs.report(setup.replay_costs);
+  recorder.set_cost_model(&costs);
   HorizonLogger horizons(recorder, sink);
   TracingDriver tracing(setup.log_horizons ? static_cast<ExecutionDriver&>(horizons) : recorder,
                         "record");
@@ -535,14 +543,21 @@ std::string summary(const Recording& recording, const Replay& replay) {
                        : 0.0;
   return fmt::format(
       "record: {} E={} {:.3f} s, landmarks {} sync / {} breakpoint / {} checkpoint ({} pages, "
-      "{} bytes), {} RAM digests; replay: {} E={} {:.3f} s, {} inputs, {} breakpoint searches, "
-      "{} hits ({:.1f} per breakpoint landmark, max {}), {} checkpoints loaded in {:.2f} ms, "
-      "{} RAM + {} register digests checked",
+      "{} bytes), {} RAM digests, probes {} ({} breakpoint, {:.1f} hits estimated each / {} hot "
+      "/ {} expired / {} overtaken by an exit); replay: {} E={} {:.3f} s, {} inputs, {} "
+      "breakpoint searches, {} hits ({:.1f} per breakpoint landmark, max {}), {} checkpoints "
+      "loaded in {:.2f} ms, {} RAM + {} register digests checked; costs {:.1f} us per hit, {:.1f} "
+      "us per checkpoint",
       reason_name(recording.result.reason), recording.exit_count, recording.seconds, l.synchronous,
       l.breakpoint, l.checkpoint, l.checkpoint_pages, l.checkpoint_bytes, l.memory_digests,
-      reason_name(replay.result.reason), replay.exit_count, replay.seconds, s.inputs, s.breakpoint,
-      s.breakpoint_hits, hits_per_breakpoint, s.max_hits, s.checkpoint, s.checkpoint_load_ms,
-      s.memory_digests, s.register_digests);
+      l.probes, l.probe_breakpoint,
+      l.probe_breakpoint > 0 ? l.probe_estimated_hits / static_cast<double>(l.probe_breakpoint)
+                             : 0.0,
+      l.probe_checkpoint, l.probe_expired, l.probe_overtaken, reason_name(replay.result.reason),
+      replay.exit_count, replay.seconds, s.inputs, s.breakpoint, s.breakpoint_hits,
+      hits_per_breakpoint, s.max_hits, s.checkpoint, s.checkpoint_load_ms, s.memory_digests,
+      s.register_digests, measured_replay_costs(s).breakpoint_hit_us,
+      measured_replay_costs(s).checkpoint_load_us);
 }
 
 std::string report_head(const std::string& report, size_t lines) {

@@ -54,6 +54,8 @@ struct RecordSetup {
   // recorder's own entries of that turn, as a protected primary does (PrimaryDriver): the log
   // a backup's streaming replayer needs to leave an exit.
   bool log_horizons = false;
+  // The replay costs --async auto decides with (a backup's reports, in a pair).
+  ReplayCosts replay_costs = kDefaultReplayCosts;
 };
 
 struct Recording {

@@ -39,6 +39,10 @@ class LiveBackends {
   // Thread-safe: queues an event produced on another thread (the vCPU's) with the same
   // deferred kick as the backends' own: it waits up to max_delay for the guest's next exit.
   void push_deferred(Event event);
+  // Thread-safe: kicks the vCPU after `delay` if an event is still waiting then; a zero delay
+  // cancels. The recorder's probes use it to bound how long an input waits for RIP to come
+  // round (replay/landmark_choice.h).
+  void kick_after(std::chrono::nanoseconds delay);
 
  private:
   LiveBackends(EventQueue& events, Options options) : events_(events), options_(options) {}
@@ -59,6 +63,7 @@ class LiveBackends {
   UniqueFd signals_;
   UniqueFd wakeup_;
   UniqueFd kick_timer_;
+  UniqueFd probe_timer_;  // kick_after's
   bool kick_timer_armed_ = false;
   std::atomic<bool> kick_requested_{false};
   std::mutex schedule_mutex_;

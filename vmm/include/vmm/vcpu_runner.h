@@ -10,6 +10,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -59,6 +60,10 @@ class VcpuRunner {
   }
   // The exit the last KVM_RUN returned with (valid after a deterministic or debug exit).
   const kvm_run& last_exit() const { return *run_; }
+  // When the last KVM_RUN was entered and when it returned: what the guest's last stretch
+  // cost in wall time, entry and exit included (the recorder's probes time RIP with it).
+  std::chrono::steady_clock::time_point last_entry_time() const { return last_entry_time_; }
+  std::chrono::steady_clock::time_point last_return_time() const { return last_return_time_; }
 
  private:
   void deliver_interrupt();
@@ -73,6 +78,8 @@ class VcpuRunner {
   ExitHandler exits_;
   VcpuState state_ = VcpuState::kRunning;
   bool last_return_asynchronous_ = false;
+  std::chrono::steady_clock::time_point last_entry_time_{};
+  std::chrono::steady_clock::time_point last_return_time_{};
   bool use_interrupt_window_ = true;
   std::atomic<pthread_t> thread_{};
   std::atomic<bool> thread_known_{false};

@@ -207,8 +207,12 @@ int primary_command(const PrimaryCommandOptions& options) {
   PendingOutput pending;
   replay::DigestingConsole digesting(pending);
   channel::LagTracker lag;
+  // The backup's acks report what its landmarks cost to replay; the recorder's probes weigh
+  // breakpoint against checkpoint with them.
+  replay::ReplayCostModel replay_costs;
   channel::PrimaryLinkOptions link_options;
   link_options.timeouts = link_timeouts(options.pair);
+  link_options.replay_costs = &replay_costs;
   channel::PrimaryLink link(std::move(*socket), *key, gate, lag, link_options);
   HostTimeSource host_time;
   replay::RecordingTimeSource time(host_time, link);
@@ -238,10 +242,11 @@ int primary_command(const PrimaryCommandOptions& options) {
       [&] { link.cut(); });
   if (!control) return fail(control.error());
 
-  replay::RecordOptions record_options{*replay::parse_async_mode(options.async_mode),
-                                       std::chrono::milliseconds(500)};
-  replay::Recorder recorder(events, link, **vm, digesting, record_options);
-  recorder.set_window_request([b = backends->get()] { b->push_deferred(InterruptWindow{}); });
+  replay::Recorder recorder(events, link, **vm, digesting,
+                            live_record_options(options.async_mode, options.max_delay_ms,
+                                                std::chrono::milliseconds(500)));
+  connect_recorder(recorder, **backends);
+  recorder.set_cost_model(&replay_costs);
   PrimaryDriver driver(recorder, link, pending, gate, lag,
                        std::chrono::milliseconds(static_cast<int64_t>(options.max_lag_ms)));
   VcpuRunner runner((*vm)->vcpu(), (*vm)->platform(), driver);

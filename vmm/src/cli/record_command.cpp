@@ -18,14 +18,24 @@
 namespace ftvm {
 namespace {
 
-using replay::AsyncMode;
-
 void print_landmarks(const replay::LandmarkCounts& l, uint64_t log_bytes, double seconds) {
   fmt::print(stderr,
              "ftvm: landmarks: {} synchronous, {} breakpoint, {} checkpoint ({} pages, {} bytes "
              "compressed); {} memory digests\n",
              l.synchronous, l.breakpoint, l.checkpoint, l.checkpoint_pages, l.checkpoint_bytes,
              l.memory_digests);
+  if (l.probes > 0) {
+    fmt::print(stderr,
+               "ftvm: --async auto probed {} CPL0 stop points: {} came round and got a breakpoint "
+               "({:.1f} hits estimated per search), {} came round hot and got a checkpoint ({} of "
+               "them with the same registers), {} did not come round in time (checkpoint), {} "
+               "reached an exit first (synchronous)\n",
+               l.probes, l.probe_breakpoint,
+               l.probe_breakpoint > 0
+                   ? l.probe_estimated_hits / static_cast<double>(l.probe_breakpoint)
+                   : 0.0,
+               l.probe_checkpoint, l.probe_same_fingerprint, l.probe_expired, l.probe_overtaken);
+  }
   fmt::print(stderr, "ftvm: trace log {} bytes ({:.0f} bytes per second of guest run)\n", log_bytes,
              seconds > 0 ? static_cast<double>(log_bytes) / seconds : 0.0);
 }
@@ -60,7 +70,6 @@ int record_command(const RecordCommandOptions& options) {
   auto files = open_live_files(options.guest, options.console, options.input_path);
   if (!files) return fail(files.error());
   const GuestImage& image = files->image;
-  const AsyncMode async_mode = *replay::parse_async_mode(options.async_mode);
 
   // The trace is opened before the VM exists (clock reads start at boot), so its header's
   // CPUID is filled in once the VM has chosen it: the writer is created after Vm::create, and
@@ -94,9 +103,10 @@ int record_command(const RecordCommandOptions& options) {
   auto backends = LiveBackends::start(
       events, make_live_options(files->input.get(), options.seconds, options.max_delay_ms));
   if (!backends) return fail(backends.error());
-  replay::RecordOptions record_options{async_mode, std::chrono::milliseconds(options.digest_ms)};
-  replay::Recorder recorder(events, sink, **vm, digesting_console, record_options);
-  recorder.set_window_request([b = backends->get()] { b->push_deferred(InterruptWindow{}); });
+  replay::Recorder recorder(events, sink, **vm, digesting_console,
+                            live_record_options(options.async_mode, options.max_delay_ms,
+                                                std::chrono::milliseconds(options.digest_ms)));
+  connect_recorder(recorder, **backends);
   VcpuRunner runner((*vm)->vcpu(), (*vm)->platform(), recorder);
   runner.set_use_interrupt_window(false);
   time.set_exit_count([&runner] { return runner.exit_count(); });
@@ -122,6 +132,13 @@ int record_command(const RecordCommandOptions& options) {
                        {"checkpoint", l.checkpoint},
                        {"checkpoint_pages", l.checkpoint_pages},
                        {"checkpoint_bytes", l.checkpoint_bytes},
+                       {"probes", l.probes},
+                       {"probe_breakpoint", l.probe_breakpoint},
+                       {"probe_checkpoint", l.probe_checkpoint},
+                       {"probe_same_fingerprint", l.probe_same_fingerprint},
+                       {"probe_expired", l.probe_expired},
+                       {"probe_overtaken", l.probe_overtaken},
+                       {"probe_estimated_hits", l.probe_estimated_hits},
                        {"memory_digests", l.memory_digests}};
   json["trace_log_bytes"] = writer->log_bytes();
   if (auto r = write_json(options.console.stats_json_path, json); !r) return fail(r.error());

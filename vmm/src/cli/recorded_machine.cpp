@@ -54,4 +54,20 @@ VmConfig vm_config_for(const replay::TraceHeader& header, std::span<const uint8_
   return config;
 }
 
+replay::RecordOptions live_record_options(const std::string& async_mode, double max_delay_ms,
+                                          std::chrono::milliseconds digest_interval) {
+  replay::RecordOptions options;
+  options.async_mode = *replay::parse_async_mode(async_mode);
+  options.digest_interval = digest_interval;
+  options.probe_budget =
+      replay::probe_budget_for(std::chrono::nanoseconds(static_cast<int64_t>(max_delay_ms * 1e6)));
+  return options;
+}
+
+void connect_recorder(replay::Recorder& recorder, LiveBackends& backends) {
+  recorder.set_window_request([&backends] { backends.push_deferred(InterruptWindow{}); });
+  recorder.set_probe_kick(
+      [&backends](std::chrono::nanoseconds delay) { backends.kick_after(delay); });
+}
+
 }  // namespace ftvm

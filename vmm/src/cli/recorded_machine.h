@@ -8,8 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "replay/recorder.h"
 #include "replay/trace_header.h"
 #include "vm_session.h"
+#include "vmm/live_backends.h"
 
 namespace ftvm {
 
@@ -20,5 +22,14 @@ replay::TraceHeader make_trace_header(const GuestOptions& guest, const GuestImag
 // The VM to build for a log with this header and guest image (which must outlive Vm::create).
 VmConfig vm_config_for(const replay::TraceHeader& header, std::span<const uint8_t> image,
                        const std::string& kvm_device);
+
+// The recorder's options for a live recording (`ftvm record`, `ftvm primary`): its probes
+// get the budget that --max-delay implies.
+replay::RecordOptions live_record_options(const std::string& async_mode, double max_delay_ms,
+                                          std::chrono::milliseconds digest_interval);
+
+// Gives the recorder what it asks of the I/O thread: interrupt-window events and the kick
+// that ends a probe.
+void connect_recorder(replay::Recorder& recorder, LiveBackends& backends);
 
 }  // namespace ftvm

@@ -3,11 +3,7 @@
  * synchronous landmark, mostly right after a HLT exit, where a missing or misplaced tick
  * leaves the replay halted with nothing to wake it. */
     .include "rr.inc"
-    .text
-    .global _start
-_start:
-    rr_set_trap_gate TIMER_VECTOR, rr_on_timer
-    rr_start_timer
+    rr_guest_start
     xor %ebx, %ebx
 1:  inc %rbx
     sti

@@ -3,11 +3,7 @@
  * execution of its RIP: a breakpoint search cannot tell the iterations apart (it must then be
  * caught by a digest), a checkpoint can. */
     .include "rr.inc"
-    .text
-    .global _start
-_start:
-    rr_set_trap_gate TIMER_VECTOR, rr_on_timer
-    rr_start_timer
+    rr_guest_start
     xor %eax, %eax
     sti
 1:  incq rr_counter(%rip)

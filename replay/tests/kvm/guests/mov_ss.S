@@ -4,11 +4,7 @@
  * that record and replay agree on (with the interrupt window off, the next input, since the
  * loop has no exits), and a breakpoint landmark may sit on the shadowed `inc %rbx`. */
     .include "rr.inc"
-    .text
-    .global _start
-_start:
-    rr_set_trap_gate TIMER_VECTOR, rr_on_timer
-    rr_start_timer
+    rr_guest_start
     xor %ebx, %ebx
     mov %ss, %ax
     sti

@@ -2,11 +2,7 @@
  * lands at an asynchronous point; RIP takes the same two values over and over and only RAX
  * (and the flags) tell the iterations apart. */
     .include "rr.inc"
-    .text
-    .global _start
-_start:
-    rr_set_trap_gate TIMER_VECTOR, rr_on_timer
-    rr_start_timer
+    rr_guest_start
     xor %eax, %eax
     sti
 1:  inc %rax

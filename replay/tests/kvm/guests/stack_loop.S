@@ -2,11 +2,7 @@
  * and on the stack (push, increment in memory, pop), and a call/ret pair rewrites the return
  * address slot each iteration, so RSP and the top of the stack change under the landmarks. */
     .include "rr.inc"
-    .text
-    .global _start
-_start:
-    rr_set_trap_gate TIMER_VECTOR, rr_on_timer
-    rr_start_timer
+    rr_guest_start
     xor %ecx, %ecx
     sti
 1:  push %rcx

@@ -5,11 +5,7 @@
  * and stay pending until the next `sti; hlt`: the HLT exit delivers them (record/replay do not
  * use the interrupt-window exit). */
     .include "rr.inc"
-    .text
-    .global _start
-_start:
-    rr_set_trap_gate TIMER_VECTOR, rr_on_timer
-    rr_start_timer
+    rr_guest_start
     xor %ebx, %ebx
     xor %edx, %edx
 1:  inc %rbx
