@@ -103,6 +103,9 @@ nlohmann::json status_json(const PrimaryState& state, uint64_t exit_count) {
               {"replayed_lsn", link.replayed_lsn},
               {"backpressure_waits", link.backpressure_waits}};
   j["round_trip"] = {{"p50_ms", link.round_trip.p50_ms}, {"p99_ms", link.round_trip.p99_ms}};
+  // What --async auto weighs breakpoint against checkpoint with (0: not measured yet).
+  j["backup_replay_costs"] = {{"breakpoint_hit_us", link.backup_breakpoint_hit_us},
+                              {"checkpoint_load_us", link.backup_checkpoint_load_us}};
   j["outputs"] = {{"held_bytes", state.gate.held_bytes()},
                   {"released_bytes", state.gate.released_bytes()},
                   {"discarded_bytes", state.gate.discarded_bytes()},
