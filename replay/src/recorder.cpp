@@ -298,6 +298,11 @@ std::optional<RunResult> Recorder::idle(VcpuRunner&, const BetweenExits&) {
 }
 
 Result<void> Recorder::finish(VcpuRunner& runner, const RunResult& result) {
+  if (probe_) {
+    // The recording ended (at an exit, or the guest shut down) before RIP came round.
+    ++landmarks_.probe_overtaken;
+    if (auto r = abandon_probe(runner); !r) return r;
+  }
   auto regs = runner.vcpu().get_regs();
   if (!regs) return regs.error();
   if (auto r = log_output_digest(runner.exit_count()); !r) return r;

@@ -133,6 +133,13 @@ std::optional<RunResult> Replayer::debug_fault(const Result<void>& result) {
   return RunResult{RunResult::Reason::kFault, 0, result.error().message};
 }
 
+// A search reads the registers at every hit: from the run page where KVM syncs them there
+// (no ioctl), else with KVM_GET_REGS.
+Result<kvm_regs> Replayer::registers_at_hit(VcpuRunner& runner) {
+  if (registers_synced_) return runner.vcpu().registers_at_exit();
+  return runner.vcpu().get_regs();
+}
+
 std::optional<RunResult> Replayer::arm_breakpoint(VcpuRunner& runner, const Position& target) {
   // Already looking for it, or stepping over a hit that was not it: leave that be.
   if (search_ != Search::kIdle && target_ == target) return std::nullopt;
@@ -142,6 +149,7 @@ std::optional<RunResult> Replayer::arm_breakpoint(VcpuRunner& runner, const Posi
   }
   target_ = target;
   search_ = Search::kArmed;
+  if (!registers_synced_) registers_synced_ = runner.vcpu().sync_registers_on_exit();
   return debug_fault(arm_execution_breakpoint(runner.vcpu(), target.point.rip));
 }
 
@@ -159,7 +167,7 @@ std::optional<RunResult> Replayer::check_breakpoint_hit(VcpuRunner& runner, cons
   }
   ++stats_.breakpoint_hits;
   ++hits_this_search_;
-  auto regs = runner.vcpu().get_regs();
+  auto regs = registers_at_hit(runner);
   if (!regs) return RunResult{RunResult::Reason::kFault, 0, regs.error().message};
   if (regs->rip == target_->point.rip &&
       register_fingerprint(*regs) == target_->point.fingerprint) {

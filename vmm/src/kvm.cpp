@@ -81,6 +81,14 @@ Result<void> KvmVcpu::ioctl_checked(unsigned long request, void* arg, const char
   return {};
 }
 
+bool KvmVcpu::sync_registers_on_exit() {
+  if (!support_->sync_regs) return false;
+  // kvm_dirty_regs stays 0: KVM never loads registers back from the run page, so a stale
+  // copy there cannot overwrite the guest's.
+  run_page()->kvm_valid_regs |= KVM_SYNC_X86_REGS;
+  return true;
+}
+
 Result<kvm_regs> KvmVcpu::get_regs() const {
   kvm_regs regs{};
   if (auto r = ioctl_checked(KVM_GET_REGS, &regs, "KVM_GET_REGS"); !r) return r.error();
@@ -362,6 +370,8 @@ Result<KvmVm> Kvm::create_vm() const {
   auto msrs = msr_index_list();
   if (!msrs) return msrs.error();
   support->msr_indices = std::move(*msrs);
+  const int sync = ::ioctl(vm.get(), KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS);
+  support->sync_regs = sync > 0 && (sync & KVM_SYNC_X86_REGS) != 0;
   return KvmVm(std::move(vm), mmap_size, std::move(support));
 }
 

@@ -100,6 +100,7 @@ class Replayer final : public ExecutionDriver {
                                                 std::optional<Position>& reached);
   std::optional<RunResult> arm_breakpoint(VcpuRunner& runner, const Position& target);
   static std::optional<RunResult> debug_fault(const Result<void>& result);
+  Result<kvm_regs> registers_at_hit(VcpuRunner& runner);
   std::optional<RunResult> check_output(VcpuRunner& runner, const OutputDigestEntry& expected);
   std::optional<RunResult> verify_end(VcpuRunner& runner, const EndEntry& end);
   std::optional<RunResult> load_checkpoint(VcpuRunner& runner, const CheckpointEntry& entry);
@@ -115,6 +116,7 @@ class Replayer final : public ExecutionDriver {
   std::optional<Position> target_;
   uint64_t hits_this_search_ = 0;
   std::chrono::steady_clock::time_point search_started_;
+  bool registers_synced_ = false;  // KVM copies the GPRs into the run page at every exit
   std::deque<std::string> recent_inputs_;
   uint64_t progress_exit_count_ = ~0ull;
   uint64_t progress_hits_ = 0;

@@ -23,6 +23,8 @@ struct KvmStateSupport {
   uint32_t xsave_bytes = 0;
   // KVM_GET_MSR_INDEX_LIST: the MSRs KVM_GET_MSRS/KVM_SET_MSRS accept, sorted.
   std::vector<uint32_t> msr_indices;
+  // KVM_CAP_SYNC_REGS offers the GPRs in the run page (KvmVcpu::sync_registers_on_exit).
+  bool sync_regs = false;
 };
 
 class KvmVcpu {
@@ -41,6 +43,14 @@ class KvmVcpu {
   // for the current state, without running the guest: needed after the state was loaded
   // rather than reached by running. Uses immediate_exit, so KVM_RUN returns at once.
   Result<void> refresh_run_page();
+
+  // KVM_CAP_SYNC_REGS: from now on KVM copies the GPRs into the run page at every return from
+  // KVM_RUN, so a driver that reads them after each of many exits (a breakpoint search)
+  // saves an ioctl per exit. False where the host lacks the capability.
+  bool sync_registers_on_exit();
+  // The GPRs as of the last return from KVM_RUN. Only after sync_registers_on_exit() returned
+  // true, and only until something else changes them (KVM_SET_REGS, a state load).
+  const kvm_regs& registers_at_exit() const { return run_page()->s.regs.regs; }
 
   Result<kvm_regs> get_regs() const;
   Result<void> set_regs(const kvm_regs& regs);

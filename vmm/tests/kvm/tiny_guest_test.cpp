@@ -2,7 +2,9 @@
 // MMIO, HLT, interrupt injection with IF=0/1, the interrupt window and interrupt shadows.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <vector>
 
@@ -52,9 +54,28 @@ class NullConsole : public ConsoleSink {
   void write(std::span<const uint8_t>) override {}
 };
 
+// The live driver, with a look at the vCPU between exits first.
+class ObservedDriver final : public ExecutionDriver {
+ public:
+  using Observer = std::function<void(VcpuRunner&, const BetweenExits&)>;
+  ObservedDriver(ExecutionDriver& inner, Observer observer)
+      : inner_(inner), observer_(std::move(observer)) {}
+  DriverTurn between_exits(VcpuRunner& runner, const BetweenExits& at) override {
+    if (observer_) observer_(runner, at);
+    return inner_.between_exits(runner, at);
+  }
+  std::optional<RunResult> idle(VcpuRunner& runner, const BetweenExits& at) override {
+    return inner_.idle(runner, at);
+  }
+
+ private:
+  ExecutionDriver& inner_;
+  Observer observer_;
+};
+
 class TinyGuestTest : public ::testing::Test {
  protected:
-  RunResult boot_and_run(const std::string& guest) {
+  RunResult boot_and_run(const std::string& guest, ObservedDriver::Observer observer = {}) {
     image_ = read_guest(guest);
     VmConfig config;
     config.mem_bytes = 8 << 20;
@@ -76,7 +97,8 @@ class TinyGuestTest : public ::testing::Test {
     auto backends = LiveBackends::start(events, options);
     EXPECT_TRUE(backends.ok());
     install_kick_signal_handler();
-    LiveDriver driver(events);
+    LiveDriver live(events);
+    ObservedDriver driver(live, std::move(observer));
     VcpuRunner runner(vm_->vcpu(), vm_->platform(), driver);
     events.set_kick([&runner] { runner.kick(); });
     runner.on_pit_schedule_change(
@@ -122,6 +144,30 @@ TEST_F(TinyGuestTest, PortIoOfEachWidthAndMmio) {
   EXPECT_EQ(mmio_.writes[0], (Access{0, 4, 0xcafef00d}));
   EXPECT_EQ(counters_.mmio, 2u);
   EXPECT_GE(counters_.pio, 7u);
+}
+
+// A breakpoint search reads the registers from the run page (KVM_CAP_SYNC_REGS) at every hit
+// instead of asking KVM: they must be what KVM_GET_REGS says, at every exit.
+TEST_F(TinyGuestTest, SyncedRegistersAreKvmsRegistersAtEveryExit) {
+  bool synced = false;
+  int compared = 0;
+  auto result = boot_and_run("pio_mmio.elf", [&](VcpuRunner& runner, const BetweenExits&) {
+    if (!synced) {
+      synced = runner.vcpu().sync_registers_on_exit();
+      ASSERT_TRUE(synced) << "this host's KVM lacks KVM_CAP_SYNC_REGS";
+      return;
+    }
+    auto regs = runner.vcpu().get_regs();
+    ASSERT_TRUE(regs.ok()) << regs.error().message;
+    const kvm_regs& at_exit = runner.vcpu().registers_at_exit();
+    EXPECT_EQ(at_exit.rip, regs->rip);
+    EXPECT_EQ(at_exit.rax, regs->rax);
+    EXPECT_EQ(at_exit.rflags, regs->rflags);
+    EXPECT_EQ(std::memcmp(&at_exit, &*regs, sizeof(kvm_regs)), 0) << "at rip " << regs->rip;
+    ++compared;
+  });
+  expect_clean_shutdown(result);
+  EXPECT_GE(compared, 7);
 }
 
 TEST_F(TinyGuestTest, HltWakesOnTimerInterrupts) {
