@@ -210,6 +210,7 @@ TraceStats compute_trace_stats(const TraceReader& trace) {
     if (auto position = position_of(logged.entry)) {
       const size_t landmark = landmark_index(position->kind);
       ++kind.landmarks[landmark];
+      kind.landmark_bytes[landmark] += logged.encoded_bytes;
       ++stats.landmarks[landmark];
     }
     stats.last_exit_count = exit_count_of(logged.entry);
@@ -261,7 +262,10 @@ nlohmann::json trace_stats_json(const TraceReader& trace) {
   nlohmann::json kinds = nlohmann::json::object();
   for (const auto& kind : stats.kinds) {
     nlohmann::json json = {{"count", kind.count}, {"encoded_bytes", kind.encoded_bytes}};
-    if (kind.has_position) json["landmarks"] = landmarks_json(kind.landmarks);
+    if (kind.has_position) {
+      json["landmarks"] = landmarks_json(kind.landmarks);
+      json["landmark_bytes"] = landmarks_json(kind.landmark_bytes);
+    }
     kinds[kind.kind] = std::move(json);
   }
   return {

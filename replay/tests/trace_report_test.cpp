@@ -90,6 +90,10 @@ TEST(TraceReportTest, StatsCountKindsBytesAndLandmarks) {
   EXPECT_EQ(timer.count, 2u);
   EXPECT_EQ(timer.encoded_bytes, 6u);
   EXPECT_EQ(timer.landmarks[0], 2u);
+  EXPECT_EQ(timer.landmark_bytes[0], 6u);  // both timer entries are synchronous
+  EXPECT_EQ(timer.landmark_bytes[1], 0u);
+  const KindStats& input = stats.kinds[1];
+  EXPECT_EQ(input.landmark_bytes[1], input.encoded_bytes);  // its one entry, a breakpoint
   EXPECT_EQ(stats.landmarks[0], 2u);
   EXPECT_EQ(stats.landmarks[1], 1u);
   uint64_t encoded = 0;
@@ -109,6 +113,7 @@ TEST(TraceReportTest, StatsCountKindsBytesAndLandmarks) {
   EXPECT_EQ(json["kinds"]["timer"]["encoded_bytes"], 6);
   EXPECT_EQ(json["kinds"]["timer"]["landmarks"]["sync"], 2);
   EXPECT_EQ(json["kinds"]["console-input"]["landmarks"]["breakpoint"], 1);
+  EXPECT_EQ(json["kinds"]["timer"]["landmark_bytes"]["sync"], 6);
   EXPECT_EQ(json["kinds"]["memory-digest"]["count"], 0);
   EXPECT_FALSE(json["kinds"]["end"].contains("landmarks"));
   EXPECT_EQ(json["landmarks"]["sync"], 2);

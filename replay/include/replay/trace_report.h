@@ -32,6 +32,7 @@ struct KindStats {
   uint64_t encoded_bytes = 0;
   bool has_position = false;
   std::array<uint64_t, kLandmarkKindCount> landmarks{};
+  std::array<uint64_t, kLandmarkKindCount> landmark_bytes{};  // encoded_bytes by landmark kind
 };
 
 struct TraceStats {
