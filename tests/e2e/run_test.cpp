@@ -127,6 +127,21 @@ TEST(FtvmRun, RejectsABadCommandLine) {
   EXPECT_EQ(r.exit_code, kExitUsage);
 }
 
+TEST(FtvmRun, SaysWhatABadNumberOfSecondsShouldBe) {
+  ProcessResult r = run_process(ftvm_run({"--seconds", "-1"}), "", 10s);
+  EXPECT_EQ(r.exit_code, kExitUsage);
+  EXPECT_NE(r.err.find("--seconds: -1 is not a positive number of seconds"), std::string::npos)
+      << r.err;
+  r = run_process({FTVM_BINARY, "pair", "--kill-primary-after", "soon"}, "", 10s);
+  EXPECT_EQ(r.exit_code, kExitUsage);
+  EXPECT_NE(r.err.find("'soon' is not a number of seconds"), std::string::npos) << r.err;
+  // Not CLI11's own range message, which prints the largest double in full.
+  EXPECT_EQ(r.err.find("17976931348623157"), std::string::npos) << r.err;
+  r = run_process({FTVM_BINARY, "disk-server", "--listen-fd", "-3"}, "", 10s);
+  EXPECT_EQ(r.exit_code, kExitUsage);
+  EXPECT_NE(r.err.find("--listen-fd: -3 is negative"), std::string::npos) << r.err;
+}
+
 TEST(FtvmRun, HelpExitsZero) {
   ProcessResult r = run_process({FTVM_BINARY, "run", "--help"}, "", 10s);
   EXPECT_EQ(r.exit_code, 0);

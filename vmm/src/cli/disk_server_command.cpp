@@ -10,6 +10,7 @@
 #include "disk/arbiter_server.h"
 #include "disk/tcp_listener.h"
 #include "exit_codes.h"
+#include "option_checks.h"
 #include "vm_session.h"
 
 namespace ftvm {
@@ -92,7 +93,7 @@ CLI::App* add_disk_server_command(CLI::App& app, DiskServerOptions& options) {
       ->add_option("--listen-fd", options.listen_fd,
                    "Serve a listening socket inherited as file descriptor N")
       ->excludes(listen)
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative_integer());
   command
       ->add_option("--state-dir", options.state_dir,
                    "Keep the decisions in DIR (created if missing); they survive restarts")

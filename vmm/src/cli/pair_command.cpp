@@ -26,6 +26,7 @@
 #include "exit_codes.h"
 #include "logging_channel/console_splicer.h"
 #include "logging_channel/tcp.h"
+#include "option_checks.h"
 
 namespace ftvm {
 namespace {
@@ -528,16 +529,16 @@ CLI::App* add_pair_command(CLI::App& app, PairCommandOptions& options) {
   pair->add_option("--input", options.input_path, "Feed FILE to the guest console (default: stdin)")
       ->check(CLI::ExistingFile);
   pair->add_option("--seconds", options.seconds, "Stop the pair after N seconds")
-      ->check(CLI::PositiveNumber);
+      ->check(positive_seconds());
   pair->add_option("--kill-primary-after", options.kill_primary_after,
                    "Fault injection: SIGKILL the primary after N seconds")
-      ->check(CLI::PositiveNumber);
+      ->check(positive_seconds());
   pair->add_option("--kill-backup-after", options.kill_backup_after,
                    "Fault injection: SIGKILL the backup after N seconds")
-      ->check(CLI::PositiveNumber);
+      ->check(positive_seconds());
   pair->add_option("--cut-channel-after", options.cut_channel_after,
                    "Fault injection: cut the logging channel after N seconds (split brain)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive_seconds());
   pair->add_option("--run-dir", options.run_dir,
                    "Directory for the arbiter's state and the control sockets (default: a new "
                    "one in /tmp)");

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "exit_codes.h"
+#include "option_checks.h"
 #include "vmm/crash_report.h"
 #include "vmm/live_backends.h"
 #include "vmm/live_driver.h"
@@ -17,7 +18,7 @@ void add_input_options(CLI::App& command, std::string& input_path, std::optional
   command
       .add_option("--seconds", seconds,
                   "Stop the VM after N seconds (default: run until the guest shuts down)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive_seconds());
 }
 
 CLI::App* add_run_command(CLI::App& app, RunOptions& options) {

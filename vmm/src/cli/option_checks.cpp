@@ -1,0 +1,46 @@
+#include "option_checks.h"
+
+#include <charconv>
+#include <cmath>
+#include <optional>
+#include <string>
+
+namespace ftvm {
+namespace {
+
+template <typename Number>
+std::optional<Number> parse_whole(const std::string& text) {
+  Number value{};
+  const char* end = text.data() + text.size();
+  auto [stop, error] = std::from_chars(text.data(), end, value);
+  if (error != std::errc() || stop != end) return std::nullopt;
+  return value;
+}
+
+}  // namespace
+
+CLI::Validator positive_seconds() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        const auto value = parse_whole<double>(text);
+        if (!value) return "'" + text + "' is not a number of seconds";
+        if (!std::isfinite(*value) || *value <= 0) {
+          return text + " is not a positive number of seconds";
+        }
+        return {};
+      },
+      "SECONDS>0");
+}
+
+CLI::Validator non_negative_integer() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        const auto value = parse_whole<long long>(text);
+        if (!value) return "'" + text + "' is not a whole number";
+        if (*value < 0) return text + " is negative";
+        return {};
+      },
+      "N>=0");
+}
+
+}  // namespace ftvm
