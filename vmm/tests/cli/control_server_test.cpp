@@ -10,13 +10,13 @@
 #include <fstream>
 #include <stdexcept>
 
-#include "temp_dir.h"
+#include "subprocess.h"
 
 namespace ftvm {
 namespace {
 
 using namespace std::chrono_literals;
-using disk::testing::TempDir;
+using testing::TempDir;
 
 ControlServer::Handlers sample_handlers() {
   return {
@@ -34,7 +34,7 @@ std::unique_ptr<ControlServer> start(const std::string& path) {
 
 TEST(ControlServerTest, AnswersCommands) {
   TempDir dir;
-  const std::string path = (dir.path() / "control.sock").string();
+  const std::string path = dir.path("control.sock");
   auto server = start(path);
   auto status = send_control_command(path, "status", 2s);
   ASSERT_TRUE(status.ok()) << status.error().message;
@@ -46,7 +46,7 @@ TEST(ControlServerTest, AnswersCommands) {
 
 TEST(ControlServerTest, UnknownCommandsAndFailedHandlersAreErrors) {
   TempDir dir;
-  const std::string path = (dir.path() / "control.sock").string();
+  const std::string path = dir.path("control.sock");
   auto server = start(path);
   auto unknown = send_control_command(path, "reboot", 2s);
   ASSERT_FALSE(unknown.ok());
@@ -59,7 +59,7 @@ TEST(ControlServerTest, UnknownCommandsAndFailedHandlersAreErrors) {
 
 TEST(ControlServerTest, RemovesItsSocketFile) {
   TempDir dir;
-  const std::string path = (dir.path() / "control.sock").string();
+  const std::string path = dir.path("control.sock");
   start(path).reset();
   EXPECT_FALSE(std::filesystem::exists(path));
   auto reply = send_control_command(path, "status", 2s);
@@ -69,7 +69,7 @@ TEST(ControlServerTest, RemovesItsSocketFile) {
 
 TEST(ControlServerTest, ReplacesAStaleSocketFile) {
   TempDir dir;
-  const std::string path = (dir.path() / "control.sock").string();
+  const std::string path = dir.path("control.sock");
   {
     // What a side killed with SIGKILL leaves: a socket file nobody listens on.
     UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM, 0));
@@ -86,7 +86,7 @@ TEST(ControlServerTest, ReplacesAStaleSocketFile) {
 
 TEST(ControlServerTest, RefusesAPathALiveSideAnswersOn) {
   TempDir dir;
-  const std::string path = (dir.path() / "control.sock").string();
+  const std::string path = dir.path("control.sock");
   auto first = start(path);
   auto second = ControlServer::start(path, sample_handlers());
   ASSERT_FALSE(second.ok());
@@ -96,7 +96,7 @@ TEST(ControlServerTest, RefusesAPathALiveSideAnswersOn) {
 
 TEST(ControlServerTest, RefusesToReplaceAFileThatIsNotASocket) {
   TempDir dir;
-  const std::string path = (dir.path() / "notes.txt").string();
+  const std::string path = dir.path("notes.txt");
   std::ofstream(path) << "keep me";
   auto server = ControlServer::start(path, sample_handlers());
   ASSERT_FALSE(server.ok());
