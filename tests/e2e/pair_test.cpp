@@ -44,8 +44,8 @@ constexpr int kExitPeer = 8;
 constexpr auto kStartTimeout = 20s;
 
 // For tests whose failures are detected by a closed connection (SIGKILL), which is at once: a
-// longer silence timeout keeps a loaded machine from declaring a slow peer dead. The backup
-// acknowledges nothing until it has built its VM, and the primary's timer runs meanwhile.
+// longer silence timeout keeps a loaded machine (CI runs tests on two cores) from declaring a
+// peer dead that was only descheduled, which these tests do not mean to test.
 const std::vector<std::string> kClosedConnectionDetection = {"--declare-ms", "1000"};
 constexpr auto kDecisionTimeout = 15s;
 
