@@ -57,13 +57,8 @@ struct BackupState {
 
 nlohmann::json status_json(const BackupState& state) {
   const auto link = state.link.stats();
-  nlohmann::json j;
-  j["side"] = kSide;
-  j["role"] = role_name(state.role.load());
-  j["vm_id"] = state.options.pair.vm_id;
-  j["generation"] = state.options.pair.generation;
-  j["uptime_s"] =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - state.started).count();
+  nlohmann::json j =
+      side_status(kSide, role_name(state.role.load()), state.options.pair, state.started);
   j["exit_count"] = link.exit_count;
   j["peer"] = link.peer_state;
   j["log"] = {{"received_lsn", link.received_lsn},

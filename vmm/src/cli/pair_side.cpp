@@ -64,6 +64,17 @@ Result<channel::FrameKey> channel_key(const PairSideOptions& options,
   return key;
 }
 
+nlohmann::json side_status(const char* side, const char* role, const PairSideOptions& options,
+                           std::chrono::steady_clock::time_point started) {
+  nlohmann::json j;
+  j["side"] = side;
+  j["role"] = role;
+  j["vm_id"] = options.vm_id;
+  j["generation"] = options.generation;
+  j["uptime_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return j;
+}
+
 void log_role(const char* side, const std::string& what) {
   const auto now = std::chrono::system_clock::now();
   const auto millis =

@@ -49,6 +49,10 @@ Result<std::unique_ptr<ControlServer>> start_side_control(const PairSideOptions&
                                                           std::function<nlohmann::json()> status,
                                                           std::function<void()> cut);
 
+// The fields every side's status starts with: side, role, vm_id, generation, uptime_s.
+nlohmann::json side_status(const char* side, const char* role, const PairSideOptions& options,
+                           std::chrono::steady_clock::time_point started);
+
 // Prints a timestamped line about this side's role ("backup: WON the arbiter: going live").
 void log_role(const char* side, const std::string& what);
 

@@ -81,13 +81,8 @@ nlohmann::json status_json(const PrimaryState& state, uint64_t exit_count) {
   const auto link = state.link.stats();
   const auto lag = state.lag.lag_summary();
   const auto hold = state.gate.hold_latency();
-  nlohmann::json j;
-  j["side"] = kSide;
-  j["role"] = role_name(state.role.load());
-  j["vm_id"] = state.options.pair.vm_id;
-  j["generation"] = state.options.pair.generation;
-  j["uptime_s"] =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - state.started).count();
+  nlohmann::json j =
+      side_status(kSide, role_name(state.role.load()), state.options.pair, state.started);
   j["exit_count"] = exit_count;
   j["peer"] = link.peer_state;
   j["lag"] = {{"ms", std::chrono::duration<double, std::milli>(state.lag.lag_time()).count()},
