@@ -190,6 +190,17 @@ std::optional<RunResult> Replayer::check_breakpoint_hit(VcpuRunner& runner, cons
   return debug_fault(single_step(runner.vcpu()));
 }
 
+// The recording's runner offered waiting console input to the UART at exit E, before the
+// guest ran on to the checkpoint's point; the checkpoint carries the UART after that offer
+// but not the input still waiting (Platform's, outside the UART). So the offer happens here,
+// before the load, once per exit, and not again after it: offered after the load, the same
+// bytes would reach the UART twice.
+void Replayer::leave_exit(VcpuRunner& runner, const BetweenExits& at, DriverTurn& turn) {
+  if (at.asynchronous || turn.moved_past_exit) return;
+  runner.platform().offer_pending_input();
+  turn.moved_past_exit = true;
+}
+
 std::optional<RunResult> Replayer::load_checkpoint(VcpuRunner& runner,
                                                    const CheckpointEntry& entry) {
   const auto started = std::chrono::steady_clock::now();
@@ -383,6 +394,7 @@ std::optional<RunResult> Replayer::apply_due_entries(VcpuRunner& runner, const B
                                               "landmark {}",
                                               position.exit_count, format_position(position)));
       } else if (const auto* checkpoint = std::get_if<CheckpointEntry>(&logged.entry)) {
+        leave_exit(runner, at, turn);
         stop = load_checkpoint(runner, *checkpoint);
         reached = position;
       } else if (position.kind == LandmarkKind::kSynchronous) {

@@ -114,7 +114,7 @@ RunResult VcpuRunner::run() {
     // Nothing may enter the guest at an asynchronous point unless the driver put (and logged)
     // an input there: the point would not be reproducible.
     const bool may_deliver = !at.asynchronous || turn.applied_inputs;
-    if (!at.asynchronous) platform_.offer_pending_input();
+    if (!at.asynchronous && !turn.moved_past_exit) platform_.offer_pending_input();
     if (state_ == VcpuState::kHalted) {
       if (!interrupt_deliverable()) {
         // HLT with nothing to deliver (or IF=0): the guest sleeps until an input arrives.

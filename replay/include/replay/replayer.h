@@ -103,6 +103,7 @@ class Replayer final : public ExecutionDriver {
   Result<kvm_regs> registers_at_hit(VcpuRunner& runner);
   std::optional<RunResult> check_output(VcpuRunner& runner, const OutputDigestEntry& expected);
   std::optional<RunResult> verify_end(VcpuRunner& runner, const EndEntry& end);
+  void leave_exit(VcpuRunner& runner, const BetweenExits& at, DriverTurn& turn);
   std::optional<RunResult> load_checkpoint(VcpuRunner& runner, const CheckpointEntry& entry);
   void apply_input(VcpuRunner& runner, const LoggedEntry& logged);
   RunResult divergence(VcpuRunner& runner, const std::string& what);

@@ -1,6 +1,8 @@
 #include "record_replay_harness.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -331,6 +333,18 @@ Result<std::vector<uint8_t>> read_guest(const std::string& name) {
   return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
 }
 
+// A pipe whose read end yields `bytes`, then end of file. (The input fits the pipe's buffer.)
+static Result<UniqueFd> input_pipe(const std::string& bytes) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return make_error("pipe2 failed");
+  UniqueFd read_end(fds[0]);
+  UniqueFd write_end(fds[1]);
+  if (::write(write_end.get(), bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size())) {
+    return make_error("cannot write the console input into its pipe");
+  }
+  return read_end;
+}
+
 Result<Recording> record_guest(const RecordSetup& setup) {
   const auto started = Clock::now();
   Recording recording;
@@ -367,6 +381,13 @@ Result<Recording> record_guest(const RecordSetup& setup) {
   live.time_limit = setup.time_limit;
   live.handle_termination_signals = false;  // the test process keeps its signals
   live.max_delay = setup.max_delay;
+  UniqueFd input;
+  if (!setup.console_input.empty()) {
+    auto pipe = input_pipe(setup.console_input);
+    if (!pipe) return pipe.error();
+    input = std::move(*pipe);
+    live.input_fd = input.get();
+  }
   auto backends = LiveBackends::start(events, live);
   if (!backends) return backends.error();
 

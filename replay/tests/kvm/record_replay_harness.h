@@ -56,6 +56,9 @@ struct RecordSetup {
   bool log_horizons = false;
   // The replay costs --async auto decides with (a backup's reports, in a pair).
   ReplayCosts replay_costs = kDefaultReplayCosts;
+  // Console input, all of it available from the start (through a pipe, as `ftvm record`
+  // reads stdin).
+  std::string console_input;
 };
 
 struct Recording {

@@ -33,7 +33,11 @@ struct BetweenExits {
 };
 
 struct DriverTurn {
-  bool applied_inputs = false;    // inputs entered the guest at this point
+  bool applied_inputs = false;  // inputs entered the guest at this point
+  // At a deterministic exit, the driver moved the guest past it (a replayer loaded a
+  // checkpoint taken later): what the runner does after an exit (offering waiting console
+  // input to the UART) the driver did before the load, where the recording's runner did it.
+  bool moved_past_exit = false;
   std::optional<RunResult> stop;  // stop the loop with this result
 };
 

@@ -170,6 +170,41 @@ TEST_F(TinyGuestTest, SyncedRegistersAreKvmsRegistersAtEveryExit) {
   EXPECT_GE(compared, 7);
 }
 
+// The recorder's probe and the replayer's step over a breakpoint hit single-step the guest,
+// and turn the step off at the next exit of either kind. When the stepped instruction is a
+// port read, that exit is the read's, and KVM completes the instruction on the next entry:
+// the step must not outlive it (a #DB for the guest, or TF left in its RFLAGS, would exist on
+// one side of a pair only).
+TEST_F(TinyGuestTest, AStepTurnedOffAtAPortReadLeavesNoTrace) {
+  bool started = false;
+  bool stepped_into_io = false;
+  uint64_t rflags_after = 0;
+  auto result = boot_and_run("step_io.elf", [&](VcpuRunner& runner, const BetweenExits& at) {
+    if (!started) {
+      started = true;
+      kvm_guest_debug step{};
+      step.control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP;
+      ASSERT_TRUE(runner.vcpu().set_guest_debug(step).ok());
+      return;
+    }
+    if (at.asynchronous) return;  // the steps up to the first port read
+    if (!stepped_into_io) {
+      stepped_into_io = true;
+      ASSERT_TRUE(runner.vcpu().set_guest_debug(kvm_guest_debug{}).ok());
+      return;
+    }
+    if (rflags_after == 0) {  // the second port read: the first one completed
+      auto regs = runner.vcpu().get_regs();
+      ASSERT_TRUE(regs.ok());
+      rflags_after = regs->rflags;
+    }
+  });
+  expect_clean_shutdown(result);
+  EXPECT_TRUE(stepped_into_io);
+  EXPECT_EQ(port_values(), std::vector<uint64_t>{1}) << "the guest took a #DB (0xdb)";
+  EXPECT_EQ(rflags_after & (1u << 8), 0u) << "TF left set: rflags " << rflags_after;
+}
+
 TEST_F(TinyGuestTest, HltWakesOnTimerInterrupts) {
   auto result = boot_and_run("hlt_timer.elf");
   expect_clean_shutdown(result);
