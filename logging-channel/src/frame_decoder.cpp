@@ -32,7 +32,8 @@ FrameHeader read_header(const uint8_t* bytes) {
 
 Result<void> check_magic(std::span<const uint8_t> bytes) {
   const size_t present = std::min(bytes.size(), sizeof(kMagic));
-  if (std::memcmp(bytes.data(), kMagic, present) == 0) return {};
+  // Nothing yet is no mismatch (and memcmp must not see the null data of an empty span).
+  if (present == 0 || std::memcmp(bytes.data(), kMagic, present) == 0) return {};
   return make_error(fmt::format(
       "bad frame magic {:02x}: the peer is not an ftvm logging channel (is something else "
       "listening on that port?)",

@@ -135,6 +135,17 @@ TEST_P(FrameTest, PartialFrameWaitsAndIsBuffered) {
   EXPECT_EQ(decoder.frames(), 0u);
 }
 
+TEST_P(FrameTest, NothingFedIsNothingDecodedAndNoError) {
+  FrameDecoder decoder(key());
+  auto step = decoder.next();
+  ASSERT_TRUE(step.ok()) << step.error().message;
+  EXPECT_FALSE(step->has_value());
+  decoder.feed({});
+  step = decoder.next();
+  ASSERT_TRUE(step.ok()) << step.error().message;
+  EXPECT_FALSE(step->has_value());
+}
+
 TEST_P(FrameTest, BadMagicIsReportedFromTheFirstByte) {
   const std::vector<uint8_t> http = {'G'};
   EXPECT_CONTAINS(decode_error(key(), http), "not an ftvm logging channel");
