@@ -22,6 +22,14 @@ int current_privilege_level(const kvm_sregs& sregs) {
   return sregs.cs.selector & 3;
 }
 
+// An interrupt or exception injected at exit E but not yet taken: the guest takes it before
+// it reaches RIP again, so neither a breakpoint search nor a probe can find the point.
+Result<bool> injection_pending(const KvmVcpu& vcpu) {
+  auto events = vcpu.get_events();
+  if (!events) return events.error();
+  return events->interrupt.injected != 0 || events->exception.injected != 0;
+}
+
 Result<std::optional<Position>> decided(Result<Position> position) {
   if (!position) return position.error();
   return std::optional<Position>(*position);
@@ -98,13 +106,10 @@ Result<Position> Recorder::landmark_at(VcpuRunner& runner, const kvm_regs& regs,
                                        uint64_t exit_count, LandmarkKind kind) {
   Position position{exit_count, kind, AsyncPoint{regs.rip, register_fingerprint(regs)}};
   if (kind == LandmarkKind::kBreakpoint) {
-    // An interrupt injected at exit E but not yet taken is invisible to a breakpoint search
-    // (the guest takes it before reaching RIP); only a checkpoint reproduces it.
-    auto events = runner.vcpu().get_events();
-    if (!events) return events.error();
-    if (events->interrupt.injected != 0 || events->exception.injected != 0) {
-      position.kind = LandmarkKind::kCheckpoint;
-    }
+    // Only a checkpoint reproduces an injection still queued.
+    auto pending = injection_pending(runner.vcpu());
+    if (!pending) return pending.error();
+    if (*pending) position.kind = LandmarkKind::kCheckpoint;
   }
   if (position.kind == LandmarkKind::kCheckpoint) {
     if (auto r = log_checkpoint(runner, position); !r) return r.error();
@@ -117,14 +122,14 @@ Result<Position> Recorder::landmark_at(VcpuRunner& runner, const kvm_regs& regs,
 Result<bool> Recorder::should_probe(VcpuRunner& runner) {
   if (!probe_kick_) return false;
   const auto since_exit = std::chrono::steady_clock::now() - last_exit_time_;
-  if (!probe_can_pay_off(since_exit, options_.probe_budget,
-                         costs_ ? costs_->current() : kDefaultReplayCosts)) {
-    return false;
-  }
-  auto events = runner.vcpu().get_events();
-  if (!events) return events.error();
-  if (events->interrupt.injected != 0 || events->exception.injected != 0) return false;
-  return true;
+  if (!probe_can_pay_off(since_exit, options_.probe_budget, replay_costs())) return false;
+  auto pending = injection_pending(runner.vcpu());
+  if (!pending) return pending.error();
+  return !*pending;
+}
+
+ReplayCosts Recorder::replay_costs() const {
+  return costs_ ? costs_->current() : kDefaultReplayCosts;
 }
 
 Result<void> Recorder::start_probe(VcpuRunner& runner, const kvm_regs& regs) {
@@ -166,8 +171,7 @@ Result<Position> Recorder::finish_probe(VcpuRunner& runner, uint64_t exit_count)
                           : stretch - probe.entry_and_exit;
   ProbeObservation observation{(probe.kicked - last_exit_time_) + period, period,
                                register_fingerprint(*regs) == probe.fingerprint};
-  const LandmarkChoice choice =
-      choose_landmark(observation, costs_ ? costs_->current() : kDefaultReplayCosts);
+  const LandmarkChoice choice = choose_landmark(observation, replay_costs());
   if (choice.kind == LandmarkKind::kBreakpoint) {
     ++landmarks_.probe_breakpoint;
     landmarks_.probe_estimated_hits += choice.estimated_hits;

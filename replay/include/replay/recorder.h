@@ -97,6 +97,7 @@ class Recorder final : public ExecutionDriver {
   // makes them wait longer.
   Result<std::optional<Position>> async_position(VcpuRunner& runner, uint64_t exit_count);
   Result<bool> should_probe(VcpuRunner& runner);
+  ReplayCosts replay_costs() const;
   Result<void> start_probe(VcpuRunner& runner, const kvm_regs& regs);
   Result<Position> finish_probe(VcpuRunner& runner, uint64_t exit_count);
   Result<void> abandon_probe(VcpuRunner& runner);

@@ -8,8 +8,9 @@
 namespace ftvm {
 namespace {
 
+// The number the whole text spells, or nullopt (trailing characters included).
 template <typename Number>
-std::optional<Number> parse_whole(const std::string& text) {
+std::optional<Number> parse_exactly(const std::string& text) {
   Number value{};
   const char* end = text.data() + text.size();
   auto [stop, error] = std::from_chars(text.data(), end, value);
@@ -22,7 +23,7 @@ std::optional<Number> parse_whole(const std::string& text) {
 CLI::Validator positive_seconds() {
   return CLI::Validator(
       [](std::string& text) -> std::string {
-        const auto value = parse_whole<double>(text);
+        const auto value = parse_exactly<double>(text);
         if (!value) return "'" + text + "' is not a number of seconds";
         if (!std::isfinite(*value) || *value <= 0) {
           return text + " is not a positive number of seconds";
@@ -35,7 +36,7 @@ CLI::Validator positive_seconds() {
 CLI::Validator non_negative_integer() {
   return CLI::Validator(
       [](std::string& text) -> std::string {
-        const auto value = parse_whole<long long>(text);
+        const auto value = parse_exactly<long long>(text);
         if (!value) return "'" + text + "' is not a whole number";
         if (*value < 0) return text + " is negative";
         return {};
