@@ -63,6 +63,12 @@ struct LandmarkCounts {
   uint64_t probe_expired = 0;           // RIP did not come round within the budget: checkpoint
   uint64_t probe_overtaken = 0;         // a deterministic exit came first: a synchronous landmark
   double probe_estimated_hits = 0;      // summed over the breakpoint verdicts
+
+  // The hits a search was estimated to need, per breakpoint verdict (0 without one).
+  double mean_estimated_hits() const {
+    return probe_breakpoint > 0 ? probe_estimated_hits / static_cast<double>(probe_breakpoint)
+                                : 0.0;
+  }
 };
 
 class Recorder final : public ExecutionDriver {

@@ -571,14 +571,11 @@ std::string summary(const Recording& recording, const Replay& replay) {
       "us per checkpoint",
       reason_name(recording.result.reason), recording.exit_count, recording.seconds, l.synchronous,
       l.breakpoint, l.checkpoint, l.checkpoint_pages, l.checkpoint_bytes, l.memory_digests,
-      l.probes, l.probe_breakpoint,
-      l.probe_breakpoint > 0 ? l.probe_estimated_hits / static_cast<double>(l.probe_breakpoint)
-                             : 0.0,
-      l.probe_checkpoint, l.probe_expired, l.probe_overtaken, reason_name(replay.result.reason),
-      replay.exit_count, replay.seconds, s.inputs, s.breakpoint, s.breakpoint_hits,
-      hits_per_breakpoint, s.max_hits, s.checkpoint, s.checkpoint_load_ms, s.memory_digests,
-      s.register_digests, measured_replay_costs(s).breakpoint_hit_us,
-      measured_replay_costs(s).checkpoint_load_us);
+      l.probes, l.probe_breakpoint, l.mean_estimated_hits(), l.probe_checkpoint, l.probe_expired,
+      l.probe_overtaken, reason_name(replay.result.reason), replay.exit_count, replay.seconds,
+      s.inputs, s.breakpoint, s.breakpoint_hits, hits_per_breakpoint, s.max_hits, s.checkpoint,
+      s.checkpoint_load_ms, s.memory_digests, s.register_digests,
+      measured_replay_costs(s).breakpoint_hit_us, measured_replay_costs(s).checkpoint_load_us);
 }
 
 std::string report_head(const std::string& report, size_t lines) {

@@ -30,11 +30,8 @@ void print_landmarks(const replay::LandmarkCounts& l, uint64_t log_bytes, double
                "({:.1f} hits estimated per search), {} came round hot and got a checkpoint ({} of "
                "them with the same registers), {} did not come round in time (checkpoint), {} "
                "reached an exit first (synchronous)\n",
-               l.probes, l.probe_breakpoint,
-               l.probe_breakpoint > 0
-                   ? l.probe_estimated_hits / static_cast<double>(l.probe_breakpoint)
-                   : 0.0,
-               l.probe_checkpoint, l.probe_same_fingerprint, l.probe_expired, l.probe_overtaken);
+               l.probes, l.probe_breakpoint, l.mean_estimated_hits(), l.probe_checkpoint,
+               l.probe_same_fingerprint, l.probe_expired, l.probe_overtaken);
   }
   fmt::print(stderr, "ftvm: trace log {} bytes ({:.0f} bytes per second of guest run)\n", log_bytes,
              seconds > 0 ? static_cast<double>(log_bytes) / seconds : 0.0);
