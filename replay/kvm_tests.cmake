@@ -26,6 +26,6 @@ ftvm_add_test(NAME ftvm_replay_kvm_tests LABEL kvm
     tests/kvm/record_replay_harness.cpp
     tests/kvm/record_replay_test.cpp
     tests/kvm/streamed_replay_test.cpp
-  LIBS ftvm_replay)
+  LIBS ftvm_replay ftvm_kvm_gate)
 add_dependencies(ftvm_replay_kvm_tests ${RR_GUEST_TARGETS})
 target_compile_definitions(ftvm_replay_kvm_tests PRIVATE FTVM_RR_GUEST_DIR="${RR_GUEST_DIR}")

@@ -24,6 +24,7 @@
 #include <set>
 #include <sstream>
 
+#include "kvm_gate.h"
 #include "subprocess.h"
 
 namespace ftvm {
@@ -396,6 +397,7 @@ void failover_trial(const TempDir& dir, Arbiter& arbiter, int trial, std::mt1993
 }
 
 TEST(Pair, BackupTakesOverAKilledPrimaryWithOneConsistentConsole) {
+  FTVM_REQUIRE_KVM();
   TempDir dir("ftvm-pair");
   Arbiter arbiter(dir);
   ASSERT_FALSE(arbiter.address().empty()) << arbiter.process().stderr_so_far();
@@ -414,6 +416,7 @@ TEST(Pair, BackupTakesOverAKilledPrimaryWithOneConsistentConsole) {
 // --- The backup dies -----------------------------------------------------------------------
 
 TEST(Pair, PrimaryRunsOnUnprotectedWhenTheBackupIsKilled) {
+  FTVM_REQUIRE_KVM();
   TempDir dir("ftvm-pair");
   Arbiter arbiter(dir);
   Pair pair(dir, "backup-loss");
@@ -510,6 +513,7 @@ void split_brain_trial(const TempDir& dir, Arbiter& arbiter, int trial, std::mt1
 }
 
 TEST(Pair, APartitionLeavesExactlyOneSideLive) {
+  FTVM_REQUIRE_KVM();
   TempDir dir("ftvm-pair");
   Arbiter arbiter(dir);
   ASSERT_FALSE(arbiter.address().empty()) << arbiter.process().stderr_so_far();
@@ -528,6 +532,7 @@ TEST(Pair, APartitionLeavesExactlyOneSideLive) {
 // --- No arbiter ----------------------------------------------------------------------------
 
 TEST(Pair, ABackupThatCannotReachTheArbiterNeverGoesLive) {
+  FTVM_REQUIRE_KVM();
   TempDir dir("ftvm-pair");
   Pair pair(dir, "no-arbiter");
   ASSERT_TRUE(pair.start(unused_endpoint(), {"--arbiter-timeout", "1", "--declare-ms", "1000"}));
@@ -546,6 +551,7 @@ TEST(Pair, ABackupThatCannotReachTheArbiterNeverGoesLive) {
 }
 
 TEST(Pair, APrimaryThatCannotReachTheArbiterHaltsWithoutMoreOutput) {
+  FTVM_REQUIRE_KVM();
   TempDir dir("ftvm-pair");
   Arbiter arbiter(dir);
   Pair pair(dir, "arbiter-killed");
@@ -573,6 +579,7 @@ TEST(Pair, APrimaryThatCannotReachTheArbiterHaltsWithoutMoreOutput) {
 // --- Authentication ------------------------------------------------------------------------
 
 TEST(Pair, ASharedKeyFileAuthenticatesThePair) {
+  FTVM_REQUIRE_KVM();
   TempDir dir("ftvm-pair");
   Arbiter arbiter(dir);
   Pair pair(dir, "keyed");
@@ -590,6 +597,7 @@ TEST(Pair, ASharedKeyFileAuthenticatesThePair) {
 }
 
 TEST(Pair, ABackupWithAnotherKeyIsRefused) {
+  FTVM_REQUIRE_KVM();
   TempDir dir("ftvm-pair");
   Pair pair(dir, "other-key");
   // No arbiter: a primary whose backup never joined must not run alone.

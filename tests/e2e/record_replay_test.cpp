@@ -12,6 +12,7 @@
 #include <regex>
 #include <thread>
 
+#include "kvm_gate.h"
 #include "replay/trace_files.h"
 #include "subprocess.h"
 
@@ -97,6 +98,7 @@ void expect_recorded_with_input(const Recording& recording) {
 }
 
 TEST(RecordReplay, TenSecondsWithTypedInputReplayExactlyThreeTimes) {
+  FTVM_REQUIRE_KVM();
   TraceDir dir;
   Recording recording = record(dir, 10, {}, 1);
   expect_recorded_with_input(recording);
@@ -108,6 +110,7 @@ TEST(RecordReplay, TenSecondsWithTypedInputReplayExactlyThreeTimes) {
 }
 
 TEST(RecordReplay, MaxDelayZeroReplaysExactly) {
+  FTVM_REQUIRE_KVM();
   TraceDir dir;
   Recording recording = record(dir, 5, {"--max-delay", "0"}, 2);
   expect_recorded_with_input(recording);
@@ -115,6 +118,7 @@ TEST(RecordReplay, MaxDelayZeroReplaysExactly) {
 }
 
 TEST(RecordReplay, ForcedCheckpointLandmarksReplayExactly) {
+  FTVM_REQUIRE_KVM();
   TraceDir dir;
   Recording recording = record(dir, 5, {"--async", "checkpoint"}, 3);
   expect_recorded_with_input(recording);
@@ -125,6 +129,7 @@ TEST(RecordReplay, ForcedCheckpointLandmarksReplayExactly) {
 // runs: a forced breakpoint landmark there cannot be found. The replay must then say so (a
 // divergence report), never finish as if it were exact with different output.
 TEST(RecordReplay, ForcedBreakpointLandmarksAreExactOrReportedAsDivergence) {
+  FTVM_REQUIRE_KVM();
   TraceDir dir;
   Recording recording = record(dir, 5, {"--async", "breakpoint"}, 4);
   expect_recorded_with_input(recording);
@@ -143,6 +148,7 @@ TEST(RecordReplay, ForcedBreakpointLandmarksAreExactOrReportedAsDivergence) {
 // input into RAM that the next checkpoint landmark overwrites with the recorded contents, so
 // checkpoints resynchronise such a divergence before it reaches an output.)
 TEST(RecordReplay, AChangedClockReadIsReportedAsDivergence) {
+  FTVM_REQUIRE_KVM();
   TraceDir dir;
   Recording recording = record(dir, 4, {}, 5);
   expect_recorded_with_input(recording);
@@ -181,6 +187,7 @@ TEST(RecordReplay, AChangedClockReadIsReportedAsDivergence) {
 }
 
 TEST(TraceCommands, DumpAndStatsDescribeTheTrace) {
+  FTVM_REQUIRE_KVM();
   TraceDir dir;
   Recording recording = record(dir, 3, {}, 6);
   expect_recorded_with_input(recording);
@@ -197,6 +204,7 @@ TEST(TraceCommands, DumpAndStatsDescribeTheTrace) {
 }
 
 TEST(TraceCommands, ATornLogStillReplaysWhatPrecedesTheTear) {
+  FTVM_REQUIRE_KVM();
   TraceDir dir;
   Recording recording = record(dir, 3, {}, 7);
   expect_recorded_with_input(recording);
@@ -210,6 +218,7 @@ TEST(TraceCommands, ATornLogStillReplaysWhatPrecedesTheTear) {
 }
 
 TEST(FtvmRecord, RefusesToOverwriteATraceWithoutForce) {
+  FTVM_REQUIRE_KVM();
   TraceDir dir;
   std::vector<std::string> argv = {FTVM_BINARY, "record", "--trace",   dir.path("trace"),
                                    "--seconds", "1",      "--console", dir.path("c")};

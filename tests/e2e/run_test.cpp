@@ -9,6 +9,7 @@
 #include <regex>
 #include <sstream>
 
+#include "kvm_gate.h"
 #include "subprocess.h"
 
 namespace ftvm {
@@ -72,6 +73,7 @@ std::vector<Status> status_lines(const std::string& console) {
 }
 
 TEST(FtvmRun, BootsTestsvcAndPrintsRisingStatusLines) {
+  FTVM_REQUIRE_KVM();
   ProcessResult r = run_process(ftvm_run({"--seconds", "3"}), "", 30s);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out.rfind("testsvc: up mem=64MiB", 0), 0u) << r.out;
@@ -85,6 +87,7 @@ TEST(FtvmRun, BootsTestsvcAndPrintsRisingStatusLines) {
 }
 
 TEST(FtvmRun, AnswersCommandsOnTheSerialConsole) {
+  FTVM_REQUIRE_KVM();
   ProcessResult r = run_process(ftvm_run({"--seconds", "20"}),
                                 "echo ping-4711\nstats\ndigest\nnonsense\nshutdown\n", 60s);
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -97,6 +100,7 @@ TEST(FtvmRun, AnswersCommandsOnTheSerialConsole) {
 }
 
 TEST(FtvmRun, ConsoleAndInputFilesAndStatsJson) {
+  FTVM_REQUIRE_KVM();
   TempDir dir;
   const std::string input = dir.write("input.txt", "echo from-a-file\nshutdown\n");
   const std::string console = dir.file("console.txt");
@@ -176,6 +180,7 @@ TEST(FtvmRun, ExplainsAMissingKvmDevice) {
 }
 
 TEST(FtvmRun, ReportsAGuestTripleFaultWithRegistersAndCode) {
+  FTVM_REQUIRE_KVM();
   ProcessResult r =
       run_process(ftvm_run({std::string(FTVM_TINY_GUEST_DIR) + "/triple_fault.elf"}), "", 10s);
   EXPECT_EQ(r.exit_code, kExitGuestFault);
@@ -185,6 +190,7 @@ TEST(FtvmRun, ReportsAGuestTripleFaultWithRegistersAndCode) {
 }
 
 TEST(FtvmRun, StopsCleanlyOnSigterm) {
+  FTVM_REQUIRE_KVM();
   testing::Subprocess vm(ftvm_run({}));
   ASSERT_TRUE(vm.wait_for_stdout("status tick=", 10s)) << vm.stdout_so_far();
   vm.send_signal(SIGTERM);

@@ -8,6 +8,7 @@
 
 #include <iostream>
 
+#include "kvm_gate.h"
 #include "record_replay_harness.h"
 
 namespace ftvm::replay::testing {
@@ -50,6 +51,7 @@ void expect_exact(const Run& run) {
 }
 
 TEST(LandmarkProbeTest, CheapSearchesGetBreakpointsThatAreFoundInFewHits) {
+  FTVM_REQUIRE_KVM();
   // Checkpoints made very dear: every probe whose RIP came round with other registers ends in
   // a breakpoint landmark.
   // (So dear that even a probe whose come-round was too quick to time, estimated at one hit
@@ -71,6 +73,7 @@ TEST(LandmarkProbeTest, CheapSearchesGetBreakpointsThatAreFoundInFewHits) {
 }
 
 TEST(LandmarkProbeTest, DearSearchesAreNotEvenProbed) {
+  FTVM_REQUIRE_KVM();
   // Breakpoint hits far dearer than a checkpoint: no stop point can be cold enough, so the
   // recorder checkpoints at once instead of making the input wait for a probe.
   auto run = record_and_replay(auto_setup("cold_loop.elf", {1e6, 1.0}));
@@ -83,6 +86,7 @@ TEST(LandmarkProbeTest, DearSearchesAreNotEvenProbed) {
 }
 
 TEST(LandmarkProbeTest, ATightLoopIsHot) {
+  FTVM_REQUIRE_KVM();
   // reg_loop's RIP comes round two instructions later: even with a generous break-even (100
   // hits), the probe must see that thousands of executions lie between the exit and the
   // point, and checkpoint. Timed naively, the debug exit's own ~20 us would make it look cold:

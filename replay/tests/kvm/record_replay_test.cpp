@@ -21,6 +21,7 @@
 #include <variant>
 #include <vector>
 
+#include "kvm_gate.h"
 #include "record_replay_harness.h"
 
 namespace ftvm::replay::testing {
@@ -75,6 +76,7 @@ void log_figures(const std::string& name, const Recording& recording, const Repl
 class RecordReplayTest : public ::testing::TestWithParam<Case> {};
 
 TEST_P(RecordReplayTest, ReplaysExactlyOrReportsDivergence) {
+  FTVM_REQUIRE_KVM();
   const Case& c = GetParam();
   RecordSetup setup;
   setup.guest = std::string(c.guest) + ".elf";
@@ -223,6 +225,7 @@ std::vector<uint64_t> landing(bool use_interrupt_window) {
 // input to the UART: the replay offered the same bytes again after the load, and the guest
 // read some twice. (Found by the split-brain e2e test under load, about one trial in 20.)
 TEST(ConsoleInputTest, InputWaitingOutsideTheUartReplaysExactlyAcrossCheckpoints) {
+  FTVM_REQUIRE_KVM();
   RecordSetup setup;
   setup.guest = "uart_input.elf";
   setup.async_mode = AsyncMode::kCheckpoint;
@@ -243,6 +246,7 @@ TEST(ConsoleInputTest, InputWaitingOutsideTheUartReplaysExactlyAcrossCheckpoints
 }
 
 TEST(InterruptWindowTest, WithoutTheWindowAPendingInterruptWaitsForTheNextExit) {
+  FTVM_REQUIRE_KVM();
   for (int i = 0; i < 5; ++i) {
     const auto landed = landing(false);
     ASSERT_EQ(landed.size(), 3u);
@@ -257,6 +261,7 @@ TEST(InterruptWindowTest, WithoutTheWindowAPendingInterruptWaitsForTheNextExit) 
 // turn the window off. Disabled because it fails there; run it on another host with
 // --gtest_also_run_disabled_tests.
 TEST(InterruptWindowTest, DISABLED_WindowExitComesRightAfterTheStiShadow) {
+  FTVM_REQUIRE_KVM();
   for (int i = 0; i < 5; ++i) {
     const auto landed = landing(true);
     ASSERT_EQ(landed.size(), 3u);
@@ -277,6 +282,7 @@ TEST(InterruptWindowTest, DISABLED_WindowExitComesRightAfterTheStiShadow) {
 class AlteredLogTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    FTVM_REQUIRE_KVM();
     RecordSetup setup;
     setup.guest = "hlt_loop.elf";
     setup.async_mode = AsyncMode::kCheckpoint;
@@ -366,6 +372,7 @@ TEST_F(AlteredLogTest, ClockReadAtAnotherExitIsReported) {
 // hits. At ~80 us a hit here that is ~7 minutes, so this test is disabled by default (run it
 // with --gtest_also_run_disabled_tests); the harness gives it 15.
 TEST(AlteredBreakpointTest, DISABLED_UnreachableBreakpointLandmarkIsReported) {
+  FTVM_REQUIRE_KVM();
   RecordSetup setup;
   setup.guest = "reg_loop.elf";
   setup.async_mode = AsyncMode::kBreakpoint;
@@ -405,6 +412,7 @@ TEST(AlteredBreakpointTest, DISABLED_UnreachableBreakpointLandmarkIsReported) {
 
 // An asynchronous landmark whose logged fingerprint does not match its checkpoint's state.
 TEST(AlteredCheckpointTest, CheckpointFingerprintMismatchIsReported) {
+  FTVM_REQUIRE_KVM();
   RecordSetup setup;
   setup.guest = "reg_loop.elf";
   setup.async_mode = AsyncMode::kCheckpoint;

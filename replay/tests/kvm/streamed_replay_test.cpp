@@ -22,6 +22,7 @@
 #include <variant>
 #include <vector>
 
+#include "kvm_gate.h"
 #include "record_replay_harness.h"
 
 namespace ftvm::replay::testing {
@@ -120,6 +121,7 @@ std::string describe(const Replay& replay) {
 class StreamedReplayTest : public ::testing::TestWithParam<StreamCase> {};
 
 TEST_P(StreamedReplayTest, ReplaysExactly) {
+  FTVM_REQUIRE_KVM();
   const StreamCase& c = GetParam();
   Recording recording;
   ASSERT_NO_FATAL_FAILURE(record(c, true, recording));
@@ -232,6 +234,7 @@ std::vector<Cut> cut_points(const std::vector<TraceEntry>& entries) {
 class TruncatedStreamTest : public ::testing::TestWithParam<StreamCase> {};
 
 TEST_P(TruncatedStreamTest, ReplayFinishesTheLogWhereItEnds) {
+  FTVM_REQUIRE_KVM();
   const StreamCase& c = GetParam();
   Recording recording;
   ASSERT_NO_FATAL_FAILURE(record(c, true, recording));
@@ -292,6 +295,7 @@ INSTANTIATE_TEST_SUITE_P(HardGuests, TruncatedStreamTest, ::testing::ValuesIn(kT
 class SilentFeedTest : public ::testing::TestWithParam<StreamCase> {};
 
 TEST_P(SilentFeedTest, ReplayWaitsForTheLog) {
+  FTVM_REQUIRE_KVM();
   const StreamCase& c = GetParam();
   Recording recording;
   ASSERT_NO_FATAL_FAILURE(record(c, true, recording));
@@ -340,6 +344,7 @@ class HorizonTest : public ::testing::Test {
 };
 
 TEST_F(HorizonTest, WithoutHorizonsTheReplayStaysAtItsFirstExit) {
+  FTVM_REQUIRE_KVM();
   Recording recording;
   ASSERT_NO_FATAL_FAILURE(record(kCase, false, recording));
   ASSERT_EQ(last_horizon(recording.entries, recording.entries.size()), 0u);
@@ -367,6 +372,7 @@ TEST_F(HorizonTest, WithoutHorizonsTheReplayStaysAtItsFirstExit) {
 // the last horizon and waits there (the log's end entry alone does not let it on) until the
 // primary closes the log, as its goodbye does; then it replays exactly.
 TEST_F(HorizonTest, WithHorizonsAnOpenLogIsReplayedToItsLastHorizon) {
+  FTVM_REQUIRE_KVM();
   Recording recording;
   ASSERT_NO_FATAL_FAILURE(record(kCase, true, recording));
   const uint64_t horizon = last_horizon(recording.entries, recording.entries.size());
@@ -387,6 +393,7 @@ TEST_F(HorizonTest, WithHorizonsAnOpenLogIsReplayedToItsLastHorizon) {
 }
 
 TEST_F(HorizonTest, WithoutHorizonsAClosedLogIsFinished) {
+  FTVM_REQUIRE_KVM();
   Recording recording;
   ASSERT_NO_FATAL_FAILURE(record(kCase, false, recording));
   auto replay = replay_recording(recording, recording.entries, streamed(9));

@@ -9,6 +9,7 @@
 #include <iterator>
 #include <vector>
 
+#include "kvm_gate.h"
 #include "vmm/devices/time_source.h"
 #include "vmm/vcpu_state.h"
 #include "vmm/vm.h"
@@ -34,6 +35,7 @@ class NullConsole : public ConsoleSink {
 class StateCaptureTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    FTVM_REQUIRE_KVM();
     std::ifstream in(std::string(FTVM_TINY_GUEST_DIR) + "/pio_mmio.elf", std::ios::binary);
     ASSERT_TRUE(in.good()) << "missing test guest pio_mmio.elf";
     image_.assign(std::istreambuf_iterator<char>(in), {});

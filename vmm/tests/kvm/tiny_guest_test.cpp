@@ -8,6 +8,7 @@
 #include <iterator>
 #include <vector>
 
+#include "kvm_gate.h"
 #include "vmm/crash_report.h"
 #include "vmm/live_backends.h"
 #include "vmm/live_driver.h"
@@ -132,6 +133,7 @@ class TinyGuestTest : public ::testing::Test {
 };
 
 TEST_F(TinyGuestTest, PortIoOfEachWidthAndMmio) {
+  FTVM_REQUIRE_KVM();
   port_.read_value = 0x12345678;
   mmio_.read_value = 0x0807060504030201;
   auto result = boot_and_run("pio_mmio.elf");
@@ -149,6 +151,7 @@ TEST_F(TinyGuestTest, PortIoOfEachWidthAndMmio) {
 // A breakpoint search reads the registers from the run page (KVM_CAP_SYNC_REGS) at every hit
 // instead of asking KVM: they must be what KVM_GET_REGS says, at every exit.
 TEST_F(TinyGuestTest, SyncedRegistersAreKvmsRegistersAtEveryExit) {
+  FTVM_REQUIRE_KVM();
   bool synced = false;
   int compared = 0;
   auto result = boot_and_run("pio_mmio.elf", [&](VcpuRunner& runner, const BetweenExits&) {
@@ -176,6 +179,7 @@ TEST_F(TinyGuestTest, SyncedRegistersAreKvmsRegistersAtEveryExit) {
 // the step must not outlive it (a #DB for the guest, or TF left in its RFLAGS, would exist on
 // one side of a pair only).
 TEST_F(TinyGuestTest, AStepTurnedOffAtAPortReadLeavesNoTrace) {
+  FTVM_REQUIRE_KVM();
   bool started = false;
   bool stepped_into_io = false;
   uint64_t rflags_after = 0;
@@ -206,6 +210,7 @@ TEST_F(TinyGuestTest, AStepTurnedOffAtAPortReadLeavesNoTrace) {
 }
 
 TEST_F(TinyGuestTest, HltWakesOnTimerInterrupts) {
+  FTVM_REQUIRE_KVM();
   auto result = boot_and_run("hlt_timer.elf");
   expect_clean_shutdown(result);
   EXPECT_EQ(port_values(), std::vector<uint64_t>{5});
@@ -213,6 +218,7 @@ TEST_F(TinyGuestTest, HltWakesOnTimerInterrupts) {
 }
 
 TEST_F(TinyGuestTest, NoInterruptWithIfClearThenDeliveryThroughTheWindow) {
+  FTVM_REQUIRE_KVM();
   auto result = boot_and_run("interrupt_window.elf");
   expect_clean_shutdown(result);
   EXPECT_EQ(port_values(), (std::vector<uint64_t>{0, 0x600d}));
@@ -220,12 +226,14 @@ TEST_F(TinyGuestTest, NoInterruptWithIfClearThenDeliveryThroughTheWindow) {
 }
 
 TEST_F(TinyGuestTest, InterruptShadowsOfStiHltAndMovSs) {
+  FTVM_REQUIRE_KVM();
   auto result = boot_and_run("interrupt_shadow.elf");
   expect_clean_shutdown(result);
   EXPECT_EQ(port_values(), (std::vector<uint64_t>{1, 0xaa, 2, 3, 4, 0xaa, 5}));
 }
 
 TEST_F(TinyGuestTest, TripleFaultIsReportedWithTheFaultingInstruction) {
+  FTVM_REQUIRE_KVM();
   auto result = boot_and_run("triple_fault.elf");
   ASSERT_NE(vm_, nullptr);
   EXPECT_EQ(result.reason, RunResult::Reason::kFault);
