@@ -179,6 +179,31 @@ TEST(FtvmRun, ExplainsAMissingKvmDevice) {
   EXPECT_NE(r.err.find("KVM is not available"), std::string::npos) << r.err;
 }
 
+TEST(FtvmHostInfo, SaysWhyAMissingDeviceCannotRunVms) {
+  ProcessResult r =
+      run_process({FTVM_BINARY, "host-info", "--kvm-device", "/nonexistent/kvm"}, "", 10s);
+  EXPECT_EQ(r.exit_code, kExitSetup);
+  EXPECT_NE(r.out.find("/nonexistent/kvm (not usable)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("KVM is not available"), std::string::npos) << r.out;
+  r = run_process({FTVM_BINARY, "host-info", "--json", "--kvm-device", "/nonexistent/kvm"}, "",
+                  10s);
+  EXPECT_EQ(r.exit_code, kExitSetup);
+  auto json = nlohmann::json::parse(r.out);
+  EXPECT_FALSE(json["kvm_usable"].get<bool>());
+  EXPECT_EQ(json["backend"], "none");
+}
+
+TEST(FtvmHostInfo, ShowsAUsableKvmAndItsCapabilities) {
+  FTVM_REQUIRE_KVM();
+  ProcessResult r = run_process({FTVM_BINARY, "host-info", "--json"}, "", 10s);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto json = nlohmann::json::parse(r.out);
+  EXPECT_TRUE(json["kvm_usable"].get<bool>());
+  EXPECT_EQ(json["backend"], "kvm");
+  EXPECT_EQ(json["kvm_api_version"], 12);
+  EXPECT_GT(json["capabilities"]["USER_MEMORY"].get<int>(), 0);
+}
+
 TEST(FtvmRun, ReportsAGuestTripleFaultWithRegistersAndCode) {
   FTVM_REQUIRE_KVM();
   ProcessResult r =

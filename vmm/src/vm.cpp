@@ -5,6 +5,7 @@
 #include "testsvc/abi.h"
 #include "vmm/boot.h"
 #include "vmm/cpuid_filter.h"
+#include "vmm/host_info.h"
 #include "vmm/vcpu_state.h"
 
 namespace ftvm {
@@ -15,24 +16,6 @@ namespace abi = testsvc::abi;
 // Above the MMIO window and below 4 GiB, where nothing else lives.
 constexpr uint64_t kTssGpa = 0xfffbd000;
 constexpr uint64_t kPage = 4096;
-
-Result<void> require_capabilities(const Kvm& kvm) {
-  struct Needed {
-    long capability;
-    const char* name;
-  };
-  const Needed needed[] = {{KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY"},
-                           {KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT"},
-                           {KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR"},
-                           {KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID"}};
-  for (const auto& n : needed) {
-    if (kvm.check_extension(n.capability) <= 0) {
-      return make_error(
-          fmt::format("this host's KVM lacks {}, which ftvm needs (kernel too old?)", n.name));
-    }
-  }
-  return {};
-}
 
 Result<std::vector<kvm_cpuid_entry2>> guest_cpuid(const Kvm& kvm, const VmConfig& config) {
   if (!config.cpuid.empty()) return config.cpuid;
@@ -81,7 +64,7 @@ Result<std::unique_ptr<Vm>> Vm::create(const VmConfig& config, TimeSource& time,
   }
   auto kvm = Kvm::open(config.kvm_device);
   if (!kvm) return kvm.error();
-  if (auto r = require_capabilities(*kvm); !r) return r.error();
+  if (auto r = require_kvm_capabilities(*kvm); !r) return r.error();
   auto vm = kvm->create_vm();
   if (!vm) return vm.error();
   if (auto r = vm->set_tss_address(kTssGpa); !r) return r.error();

@@ -4,6 +4,7 @@
 #include "backup_command.h"
 #include "disk_server_command.h"
 #include "exit_codes.h"
+#include "host_info_command.h"
 #include "pair_command.h"
 #include "primary_command.h"
 #include "record_command.h"
@@ -24,6 +25,7 @@ int main(int argc, char** argv) {
   ftvm::PrimaryCommandOptions primary_options;
   ftvm::BackupCommandOptions backup_options;
   ftvm::PairCommandOptions pair_options;
+  ftvm::HostInfoOptions host_info_options;
   auto* run = ftvm::add_run_command(app, run_options);
   auto* record = ftvm::add_record_command(app, record_options);
   auto* replay = ftvm::add_replay_command(app, replay_options);
@@ -33,6 +35,7 @@ int main(int argc, char** argv) {
   auto* primary = ftvm::add_primary_command(app, primary_options);
   auto* backup = ftvm::add_backup_command(app, backup_options);
   auto* pair = ftvm::add_pair_command(app, pair_options);
+  auto* host_info = ftvm::add_host_info_command(app, host_info_options);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -48,5 +51,6 @@ int main(int argc, char** argv) {
   if (primary->parsed()) return ftvm::primary_command(primary_options);
   if (backup->parsed()) return ftvm::backup_command(backup_options);
   if (pair->parsed()) return ftvm::pair_command(pair_options);
+  if (host_info->parsed()) return ftvm::host_info_command(host_info_options);
   return ftvm::kExitUsage;
 }

@@ -1,0 +1,49 @@
+// What this host offers ftvm: whether /dev/kvm is usable, which KVM module provides it, the CPU,
+// and the KVM capabilities ftvm relies on. `ftvm host-info` prints it; scripts read it to say
+// where a VM will run.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "vmm/kvm.h"
+#include "vmm/result.h"
+
+namespace ftvm {
+
+struct KvmCapability {
+  std::string name;
+  int value = 0;  // KVM_CHECK_EXTENSION's answer: 0 = absent
+  bool required = false;
+};
+
+struct HostInfo {
+  std::string kvm_device;
+  bool kvm_usable = false;
+  std::string kvm_problem;  // why not, with advice; empty when usable
+  int kvm_api_version = 0;
+  // The loaded modules that provide KVM (kvm_intel, kvm_amd, kvm_pvm), from /sys/module.
+  std::vector<std::string> kvm_modules;
+  std::string cpu_model;
+  std::vector<KvmCapability> capabilities;
+  // What a VM will run on: "kvm", or "none" with the reason in kvm_problem.
+  std::string backend;
+};
+
+struct HostPaths {
+  std::string kvm_device = "/dev/kvm";
+  std::string sys_module = "/sys/module";
+  std::string cpuinfo = "/proc/cpuinfo";
+};
+
+HostInfo probe_host(const HostPaths& paths = {});
+
+// Refuses a KVM that lacks a capability ftvm cannot run without.
+Result<void> require_kvm_capabilities(const Kvm& kvm);
+
+// The KVM modules among those loaded under `sys_module` (a /sys/module directory).
+std::vector<std::string> loaded_kvm_modules(const std::string& sys_module);
+// The first "model name" in a /proc/cpuinfo text, or "" if none.
+std::string cpu_model_name(const std::string& cpuinfo_text);
+
+}  // namespace ftvm
