@@ -17,6 +17,9 @@ constexpr auto kHaltPollInterval = std::chrono::milliseconds(100);
 // Synchronous landmarks are cheap to log (a few bytes); a registers digest on every one would
 // triple that. Every 16th carries one; asynchronous ones carry their own fingerprint.
 constexpr uint64_t kRegistersDigestEvery = 16;
+// A memory digest waits at least this many times its own cost after it (see
+// log_memory_digest_if_due).
+constexpr int kDigestCostFactor = 9;
 
 int current_privilege_level(const kvm_sregs& sregs) {
   return sregs.cs.selector & 3;
@@ -77,12 +80,18 @@ DriverTurn Recorder::fail(const Error& error) {
 
 Result<void> Recorder::log_memory_digest_if_due(uint64_t exit_count) {
   if (options_.digest_interval.count() == 0) return {};
-  const auto now = std::chrono::steady_clock::now();
-  if (now < next_digest_) return {};
-  next_digest_ = now + options_.digest_interval;
+  const auto started = std::chrono::steady_clock::now();
+  if (started < next_digest_) return {};
   ++landmarks_.memory_digests;
   if (auto r = log_output_digest(exit_count); !r) return r;
-  return sink_.append(MemoryDigestEntry{exit_count, memory_digest(vm_.memory())});
+  auto logged = sink_.append(MemoryDigestEntry{exit_count, memory_digest(vm_.memory())});
+  // On a slow host a digest can take longer than its period; then a digest at every exit
+  // would leave the guest no time to run. Paced by its own cost too, digesting takes at most
+  // about a tenth of the vCPU thread.
+  const auto finished = std::chrono::steady_clock::now();
+  next_digest_ = finished + std::max<std::chrono::steady_clock::duration>(
+                                options_.digest_interval, kDigestCostFactor * (finished - started));
+  return logged;
 }
 
 Result<void> Recorder::log_output_digest(uint64_t exit_count) {
@@ -203,8 +212,9 @@ Result<std::optional<Position>> Recorder::async_position(VcpuRunner& runner, uin
       warned_user_mode_breakpoint_ = true;
       fmt::print(stderr,
                  "ftvm: warning: --async breakpoint put a landmark in CPL3 code (rip {:#x}); on "
-                 "this host such code runs natively and hardware breakpoints do not fire in it, "
-                 "so its replay will stop with a divergence report\n",
+                 "hosts like kvm_pvm such code runs natively and hardware breakpoints do not "
+                 "fire in it, so its replay would stop with a divergence report (`ftvm "
+                 "host-info` shows what this host reports)\n",
                  regs->rip);
     }
     return decided(landmark_at(runner, *regs, exit_count, LandmarkKind::kBreakpoint));

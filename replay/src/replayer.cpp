@@ -260,9 +260,10 @@ std::optional<RunResult> Replayer::check_stall(VcpuRunner& runner, const Between
                                  kStallLimit.count());
   if (target_) {
     what += fmt::format(
-        " while searching for the breakpoint landmark {}. On this host guest code at CPL3 runs "
-        "natively and hardware breakpoints do not fire there: record with --async auto or "
-        "checkpoint",
+        " while searching for the breakpoint landmark {}: this host's KVM did not report the "
+        "breakpoint. Some hosts report none in some guest code (kvm_pvm none at CPL3, QEMU 7.2's "
+        "nested SVM none at all; `ftvm host-info` shows what this one reports): record with "
+        "--async auto or checkpoint",
         format_position(*target_));
   }
   return divergence(runner, what);

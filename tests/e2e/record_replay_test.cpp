@@ -106,7 +106,9 @@ TEST(RecordReplay, TenSecondsWithTypedInputReplayExactlyThreeTimes) {
   // Asynchronous landmarks really happened (the compute thread keeps the CPU busy).
   auto stats = nlohmann::json::parse(slurp(dir.path("replay0.json")));
   EXPECT_GT(stats["replay"]["checkpoint"].get<uint64_t>(), 0u) << stats.dump(2);
-  EXPECT_GT(stats["replay"]["memory_digests_checked"].get<uint64_t>(), 5u) << stats.dump(2);
+  // RAM digests every 500 ms, or further apart where one costs more than a ninth of that (a
+  // slow host: the recorder paces them by their cost).
+  EXPECT_GE(stats["replay"]["memory_digests_checked"].get<uint64_t>(), 3u) << stats.dump(2);
 }
 
 TEST(RecordReplay, MaxDelayZeroReplaysExactly) {
@@ -181,7 +183,11 @@ TEST(RecordReplay, AChangedClockReadIsReportedAsDivergence) {
   std::smatch m;
   ASSERT_TRUE(std::regex_search(r.err, m, std::regex(R"(DIVERGENCE at exit E=(\d+))"))) << r.err;
   EXPECT_GE(std::stoull(m[1].str()), tampered_exit) << r.err;
-  EXPECT_NE(r.err.find("console output differs"), std::string::npos) << r.err;
+  // Which check sees it first depends on where the digests fall: the changed time reaches a
+  // register (a registers digest), RAM (a memory digest) or the console (an output digest).
+  EXPECT_TRUE(std::regex_search(
+      r.err, std::regex(R"(console output differs|registers differ|guest RAM differs)")))
+      << r.err;
   EXPECT_NE(r.err.find("last inputs applied"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("code at rip"), std::string::npos) << r.err;
 }

@@ -1,5 +1,6 @@
 #include "kvm_gate.h"
 
+#include "vmm/host_probe.h"
 #include "vmm/kvm.h"
 
 namespace ftvm::testing {
@@ -8,6 +9,19 @@ const std::optional<std::string>& kvm_unavailable_reason() {
   static const std::optional<std::string> reason = []() -> std::optional<std::string> {
     auto kvm = Kvm::open();
     if (!kvm.ok()) return kvm.error().message;
+    return std::nullopt;
+  }();
+  return reason;
+}
+
+const std::optional<std::string>& guest_breakpoints_unavailable_reason() {
+  static const std::optional<std::string> reason = []() -> std::optional<std::string> {
+    auto facts = probe_guest_debug();
+    if (!facts) return "the host probe failed: " + facts.error().message;
+    if (!facts->breakpoint_cpl0) {
+      return "this host's KVM reported no hardware breakpoint in CPL0 guest code (host probe; " +
+             (facts->notes.empty() ? std::string("none reported") : facts->notes) + ")";
+    }
     return std::nullopt;
   }();
   return reason;

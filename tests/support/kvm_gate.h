@@ -13,8 +13,13 @@ namespace ftvm::testing {
 // per process.
 const std::optional<std::string>& kvm_unavailable_reason();
 
+// Why this host's KVM does not report hardware breakpoints in CPL0 guest code (measured once
+// per process by the host probe, host_probe.h), or nothing when it does. Needs KVM.
+const std::optional<std::string>& guest_breakpoints_unavailable_reason();
+
 // The words every KVM skip starts with; scripts/test counts skips by them.
 inline constexpr const char* kKvmSkipPrefix = "needs KVM: ";
+inline constexpr const char* kBreakpointSkipPrefix = "needs guest breakpoints: ";
 
 }  // namespace ftvm::testing
 
@@ -23,4 +28,13 @@ inline constexpr const char* kKvmSkipPrefix = "needs KVM: ";
   do {                                                                           \
     if (const auto& ftvm_kvm_reason = ::ftvm::testing::kvm_unavailable_reason()) \
       GTEST_SKIP() << ::ftvm::testing::kKvmSkipPrefix << *ftvm_kvm_reason;       \
+  } while (false)
+
+// First statement of a test that relies on KVM reporting hardware breakpoints in CPL0 guest
+// code (breakpoint landmarks, --async auto's probes).
+#define FTVM_REQUIRE_GUEST_BREAKPOINTS()                                                      \
+  do {                                                                                        \
+    FTVM_REQUIRE_KVM();                                                                       \
+    if (const auto& ftvm_bp_reason = ::ftvm::testing::guest_breakpoints_unavailable_reason()) \
+      GTEST_SKIP() << ::ftvm::testing::kBreakpointSkipPrefix << *ftvm_bp_reason;              \
   } while (false)

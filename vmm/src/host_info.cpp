@@ -108,6 +108,12 @@ HostInfo probe_host(const HostPaths& paths) {
   }
   info.kvm_usable = true;
   info.backend = "kvm";
+  auto facts = probe_guest_debug(paths.kvm_device);
+  if (facts) {
+    info.guest_debug = *facts;
+  } else {
+    info.probe_problem = facts.error().message;
+  }
   return info;
 }
 

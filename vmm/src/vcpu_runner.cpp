@@ -1,7 +1,6 @@
 #include "vmm/vcpu_runner.h"
 
 #include <fmt/format.h>
-#include <pthread.h>
 #include <signal.h>
 
 #include <cerrno>
@@ -35,13 +34,6 @@ void VcpuRunner::on_pit_schedule_change(std::function<void(const PitTimerSchedul
   pit_schedule_callback_ = std::move(callback);
 }
 
-void VcpuRunner::kick() {
-  // immediate_exit closes the race with a vCPU that is about to enter KVM_RUN: the signal alone
-  // would be lost if it arrived just before the ioctl.
-  __atomic_store_n(&run_->immediate_exit, 1, __ATOMIC_SEQ_CST);
-  if (thread_known_.load()) pthread_kill(thread_.load(), kKickSignal);
-}
-
 void VcpuRunner::notify_pit_schedule() {
   const PitTimerSchedule schedule = platform_.pit().timer_schedule();
   if (schedule.generation == pit_generation_seen_) return;
@@ -70,9 +62,14 @@ void VcpuRunner::deliver_interrupt() {
 }
 
 std::optional<RunResult> VcpuRunner::enter_guest() {
-  last_entry_time_ = std::chrono::steady_clock::now();
+  const auto now = std::chrono::steady_clock::now();
+  const bool first_entry = last_return_time_ == std::chrono::steady_clock::time_point{};
+  pacer_.entering(
+      now, first_entry ? std::chrono::steady_clock::duration::zero() : now - last_return_time_);
+  last_entry_time_ = now;
   const int error = vcpu_.run();
   last_return_time_ = std::chrono::steady_clock::now();
+  pacer_.left();
   last_return_asynchronous_ = true;
   if (error == EINTR) {
     exits_.note_interrupted();
@@ -98,15 +95,16 @@ std::optional<RunResult> VcpuRunner::enter_guest() {
 }
 
 RunResult VcpuRunner::run() {
-  thread_.store(pthread_self());
-  thread_known_.store(true);
+  if (auto bound = pacer_.bind_to_current_thread(kKickSignal); !bound) {
+    return RunResult{RunResult::Reason::kFault, 0,
+                     "cannot set up the vCPU's kick timer: " + bound.error().message};
+  }
   notify_pit_schedule();
   auto stop = [this](RunResult result) {
     state_ = VcpuState::kStopped;
     return result;
   };
   for (;;) {
-    __atomic_store_n(&run_->immediate_exit, 0, __ATOMIC_SEQ_CST);
     const BetweenExits at{exits_.exit_count(), last_return_asynchronous_,
                           state_ == VcpuState::kHalted};
     DriverTurn turn = driver_.between_exits(*this, at);

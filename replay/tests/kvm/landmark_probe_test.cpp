@@ -51,7 +51,7 @@ void expect_exact(const Run& run) {
 }
 
 TEST(LandmarkProbeTest, CheapSearchesGetBreakpointsThatAreFoundInFewHits) {
-  FTVM_REQUIRE_KVM();
+  FTVM_REQUIRE_GUEST_BREAKPOINTS();
   // Checkpoints made very dear: every probe whose RIP came round with other registers ends in
   // a breakpoint landmark.
   // (So dear that even a probe whose come-round was too quick to time, estimated at one hit
@@ -86,7 +86,7 @@ TEST(LandmarkProbeTest, DearSearchesAreNotEvenProbed) {
 }
 
 TEST(LandmarkProbeTest, ATightLoopIsHot) {
-  FTVM_REQUIRE_KVM();
+  FTVM_REQUIRE_GUEST_BREAKPOINTS();
   // reg_loop's RIP comes round two instructions later: even with a generous break-even (100
   // hits), the probe must see that thousands of executions lie between the exit and the
   // point, and checkpoint. Timed naively, the debug exit's own ~20 us would make it look cold:

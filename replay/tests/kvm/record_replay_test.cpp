@@ -76,8 +76,12 @@ void log_figures(const std::string& name, const Recording& recording, const Repl
 class RecordReplayTest : public ::testing::TestWithParam<Case> {};
 
 TEST_P(RecordReplayTest, ReplaysExactlyOrReportsDivergence) {
-  FTVM_REQUIRE_KVM();
   const Case& c = GetParam();
+  if (c.mode == AsyncMode::kBreakpoint) {
+    FTVM_REQUIRE_GUEST_BREAKPOINTS();
+  } else {
+    FTVM_REQUIRE_KVM();
+  }
   RecordSetup setup;
   setup.guest = std::string(c.guest) + ".elf";
   setup.async_mode = c.mode;

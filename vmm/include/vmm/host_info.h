@@ -3,9 +3,11 @@
 // where a VM will run.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "vmm/host_probe.h"
 #include "vmm/kvm.h"
 #include "vmm/result.h"
 
@@ -28,6 +30,9 @@ struct HostInfo {
   std::vector<KvmCapability> capabilities;
   // What a VM will run on: "kvm", or "none" with the reason in kvm_problem.
   std::string backend;
+  // Measured with the host probe where KVM is usable (host_probe.h).
+  std::optional<GuestDebugFacts> guest_debug;
+  std::string probe_problem;  // why the probe failed, if it did
 };
 
 struct HostPaths {

@@ -17,6 +17,7 @@
 
 #include "vmm/execution_driver.h"
 #include "vmm/exit_handler.h"
+#include "vmm/kick_pacer.h"
 #include "vmm/kvm.h"
 #include "vmm/platform.h"
 
@@ -39,8 +40,9 @@ class VcpuRunner {
   // it is not a reproducible position.
   void set_use_interrupt_window(bool use) { use_interrupt_window_ = use; }
 
-  // Forces KVM_RUN to return soon. Safe from any thread while run() is executing.
-  void kick();
+  // Forces KVM_RUN to return soon, once the guest has had a fair slice (kick_pacer.h). Safe
+  // from any thread; a kick before run() is served at the first entry.
+  void kick() { pacer_.kick(); }
 
   RunResult run();
 
@@ -81,8 +83,7 @@ class VcpuRunner {
   std::chrono::steady_clock::time_point last_entry_time_{};
   std::chrono::steady_clock::time_point last_return_time_{};
   bool use_interrupt_window_ = true;
-  std::atomic<pthread_t> thread_{};
-  std::atomic<bool> thread_known_{false};
+  KickPacer pacer_;
   uint64_t pit_generation_seen_ = ~0ull;
   std::function<void(const PitTimerSchedule&)> pit_schedule_callback_;
 };

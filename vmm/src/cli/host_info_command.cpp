@@ -11,13 +11,26 @@
 namespace ftvm {
 namespace {
 
+nlohmann::json guest_debug_json(const HostInfo& info) {
+  if (!info.guest_debug) {
+    return info.probe_problem.empty() ? nlohmann::json(nullptr)
+                                      : nlohmann::json{{"probe_problem", info.probe_problem}};
+  }
+  const auto& facts = *info.guest_debug;
+  return {{"breakpoint_cpl0", facts.breakpoint_cpl0},
+          {"single_step_cpl0", facts.single_step_cpl0},
+          {"cpl0_instructions_per_second", facts.cpl0_instructions_per_second},
+          {"notes", facts.notes}};
+}
+
 nlohmann::json to_json(const HostInfo& info) {
   nlohmann::json capabilities = nlohmann::json::object();
   for (const auto& c : info.capabilities) capabilities[c.name] = c.value;
-  return {{"kvm_device", info.kvm_device},   {"kvm_usable", info.kvm_usable},
-          {"kvm_problem", info.kvm_problem}, {"kvm_api_version", info.kvm_api_version},
-          {"kvm_modules", info.kvm_modules}, {"cpu_model", info.cpu_model},
-          {"capabilities", capabilities},    {"backend", info.backend}};
+  return {{"kvm_device", info.kvm_device},        {"kvm_usable", info.kvm_usable},
+          {"kvm_problem", info.kvm_problem},      {"kvm_api_version", info.kvm_api_version},
+          {"kvm_modules", info.kvm_modules},      {"cpu_model", info.cpu_model},
+          {"capabilities", capabilities},         {"backend", info.backend},
+          {"guest_debug", guest_debug_json(info)}};
 }
 
 std::string capability_list(const HostInfo& info) {
@@ -29,6 +42,22 @@ std::string capability_list(const HostInfo& info) {
   return fmt::format("{}", fmt::join(items, ", "));
 }
 
+const char* yes_no(bool value) {
+  return value ? "yes" : "no";
+}
+
+void print_guest_debug(const HostInfo& info) {
+  if (!info.probe_problem.empty()) fmt::print("host probe:   failed: {}\n", info.probe_problem);
+  if (!info.guest_debug) return;
+  const auto& facts = *info.guest_debug;
+  fmt::print(
+      "guest debug:  breakpoints at CPL0 {}, single-step at CPL0 {} (CPL3 not measured yet)\n",
+      yes_no(facts.breakpoint_cpl0), yes_no(facts.single_step_cpl0));
+  fmt::print("CPL0 speed:   {:.1f} M instructions/s (a counted loop, one exit included)\n",
+             facts.cpl0_instructions_per_second / 1e6);
+  if (!facts.notes.empty()) fmt::print("probe notes:  {}\n", facts.notes);
+}
+
 void print_human(const HostInfo& info) {
   fmt::print("kvm device:   {} ({})\n", info.kvm_device, info.kvm_usable ? "usable" : "not usable");
   if (!info.kvm_problem.empty()) fmt::print("problem:      {}\n", info.kvm_problem);
@@ -38,6 +67,7 @@ void print_human(const HostInfo& info) {
   if (info.kvm_api_version) fmt::print("kvm api:      {}\n", info.kvm_api_version);
   if (!info.capabilities.empty()) fmt::print("capabilities: {}\n", capability_list(info));
   fmt::print("cpu:          {}\n", info.cpu_model.empty() ? "unknown" : info.cpu_model);
+  print_guest_debug(info);
   fmt::print("backend:      {}\n",
              info.kvm_usable ? "kvm"
                              : "none (ftvm needs KVM here; scripts/kvm-box runs it under an "

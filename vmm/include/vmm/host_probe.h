@@ -1,0 +1,28 @@
+// Measures, with a tiny built-in guest (vmm/probe/host_probe.S), what this host's KVM does with
+// guest debugging and how fast it runs guest kernel code, instead of assuming one host's
+// quirks: kvm_pvm reports breakpoints and steps only for CPL0 code and emulates that code at
+// ~1M instructions/s; Debian 12's QEMU, nesting kvm_amd, reports no breakpoints at all; other
+// hosts report both at every CPL at full speed. Record/replay, `ftvm host-info` and the tests
+// that need breakpoints read it. CPL0 only so far.
+#pragma once
+
+#include <string>
+
+#include "vmm/result.h"
+
+namespace ftvm {
+
+struct GuestDebugFacts {
+  // An execution breakpoint in DR0 is reported (KVM_EXIT_DEBUG) before the instruction runs.
+  bool breakpoint_cpl0 = false;
+  // KVM_GUESTDBG_SINGLESTEP reports after one instruction.
+  bool single_step_cpl0 = false;
+  // A two-instruction loop's speed, one VM entry and exit included.
+  double cpl0_instructions_per_second = 0;
+  // What differed from the expected behaviour, for reports; empty when nothing did.
+  std::string notes;
+};
+
+Result<GuestDebugFacts> probe_guest_debug(const std::string& kvm_device = "/dev/kvm");
+
+}  // namespace ftvm
