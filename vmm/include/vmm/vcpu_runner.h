@@ -15,6 +15,7 @@
 #include <functional>
 #include <optional>
 
+#include "vmm/crash_report.h"
 #include "vmm/execution_driver.h"
 #include "vmm/exit_handler.h"
 #include "vmm/kick_pacer.h"
@@ -66,6 +67,9 @@ class VcpuRunner {
   // cost in wall time, entry and exit included (the recorder's probes time RIP with it).
   std::chrono::steady_clock::time_point last_entry_time() const { return last_entry_time_; }
   std::chrono::steady_clock::time_point last_return_time() const { return last_return_time_; }
+  // The registers when KVM_RUN last returned (or at boot, before the first entry), kept for a
+  // crash report where the host resets the vCPU on a triple fault and loses the faulting state.
+  const std::optional<RegistersSeen>& last_seen_registers() const { return last_seen_; }
 
  private:
   void deliver_interrupt();
@@ -84,6 +88,8 @@ class VcpuRunner {
   std::chrono::steady_clock::time_point last_return_time_{};
   bool use_interrupt_window_ = true;
   KickPacer pacer_;
+  bool registers_synced_ = false;
+  std::optional<RegistersSeen> last_seen_;
   uint64_t pit_generation_seen_ = ~0ull;
   std::function<void(const PitTimerSchedule&)> pit_schedule_callback_;
 };

@@ -256,7 +256,7 @@ int primary_command(const PrimaryCommandOptions& options) {
 
   if (result.reason == RunResult::Reason::kFault) {
     fmt::print(stderr, "ftvm: guest fault: {}\n{}", result.detail,
-               crash_report((*vm)->vcpu(), (*vm)->memory()));
+               crash_report((*vm)->vcpu(), (*vm)->memory(), runner.last_seen_registers()));
   }
   if (auto r = recorder.finish(runner, result); !r)
     fmt::print(stderr, "ftvm: {}\n", r.error().message);

@@ -112,7 +112,7 @@ int record_command(const RecordCommandOptions& options) {
 
   if (result.reason == RunResult::Reason::kFault) {
     fmt::print(stderr, "ftvm: guest fault: {}\n{}", result.detail,
-               crash_report((*vm)->vcpu(), (*vm)->memory()));
+               crash_report((*vm)->vcpu(), (*vm)->memory(), runner.last_seen_registers()));
   }
   if (auto r = recorder.finish(runner, result); !r) return fail(r.error());
   if (auto r = writer->close(); !r) return fail(r.error());

@@ -50,7 +50,7 @@ int run_command(const RunOptions& options) {
 
   if (result.reason == RunResult::Reason::kFault) {
     fmt::print(stderr, "ftvm: guest fault: {}\n{}", result.detail,
-               crash_report((*vm)->vcpu(), (*vm)->memory()));
+               crash_report((*vm)->vcpu(), (*vm)->memory(), runner.last_seen_registers()));
   }
   const RunReport report = make_report(result, started, console, runner.counters());
   print_report(report);

@@ -107,6 +107,7 @@ class TinyGuestTest : public ::testing::Test {
     RunResult result = runner.run();
     events.set_kick(nullptr);
     counters_ = runner.counters();
+    last_seen_ = runner.last_seen_registers();
     return result;
   }
 
@@ -130,6 +131,7 @@ class TinyGuestTest : public ::testing::Test {
   TestDevice mmio_;
   std::unique_ptr<Vm> vm_;
   ExitCounters counters_;
+  std::optional<RegistersSeen> last_seen_;
 };
 
 TEST_F(TinyGuestTest, PortIoOfEachWidthAndMmio) {
@@ -229,7 +231,19 @@ TEST_F(TinyGuestTest, InterruptShadowsOfStiHltAndMovSs) {
   FTVM_REQUIRE_KVM();
   auto result = boot_and_run("interrupt_shadow.elf");
   expect_clean_shutdown(result);
-  EXPECT_EQ(port_values(), (std::vector<uint64_t>{1, 0xaa, 2, 3, 4, 0xaa, 5}));
+  // `sti; hlt` wakes through the handler (0xaa) before 2: more than one tick may come first
+  // on a slow host. Where `mov ss` sits in the STI shadow, CPUs differ: the interrupt comes
+  // after the `out` (Intel, kvm_pvm: 4 then 0xaa) or right after the `mov ss` (kvm_amd under
+  // QEMU: 0xaa then 4). Record/replay does not depend on which: the landing point is logged.
+  auto values = port_values();
+  std::vector<uint64_t> ticks_merged;
+  for (uint64_t v : values) {
+    if (v != 0xaa || ticks_merged.empty() || ticks_merged.back() != 0xaa) ticks_merged.push_back(v);
+  }
+  const std::vector<uint64_t> after_out{1, 0xaa, 2, 3, 4, 0xaa, 5};
+  const std::vector<uint64_t> after_mov_ss{1, 0xaa, 2, 3, 0xaa, 4, 5};
+  EXPECT_TRUE(ticks_merged == after_out || ticks_merged == after_mov_ss)
+      << ::testing::PrintToString(values);
 }
 
 TEST_F(TinyGuestTest, TripleFaultIsReportedWithTheFaultingInstruction) {
@@ -238,9 +252,16 @@ TEST_F(TinyGuestTest, TripleFaultIsReportedWithTheFaultingInstruction) {
   ASSERT_NE(vm_, nullptr);
   EXPECT_EQ(result.reason, RunResult::Reason::kFault);
   EXPECT_NE(result.detail.find("triple fault"), std::string::npos);
-  const std::string report = crash_report(vm_->vcpu(), vm_->memory());
-  EXPECT_NE(report.find("ud2"), std::string::npos) << report;
-  EXPECT_NE(report.find("rbx=0000000000001234"), std::string::npos) << report;
+  const std::string report = crash_report(vm_->vcpu(), vm_->memory(), last_seen_);
+  if (report.find("the host reset the vCPU") != std::string::npos) {
+    // kvm_amd resets the vCPU on a triple fault: the report says so and shows the last state
+    // ftvm saw, here the boot state, whose code leads to the fault.
+    EXPECT_NE(report.find("at boot"), std::string::npos) << report;
+    EXPECT_NE(report.find("mov rbx, 0x1234"), std::string::npos) << report;
+  } else {
+    EXPECT_NE(report.find("ud2"), std::string::npos) << report;
+    EXPECT_NE(report.find("rbx=0000000000001234"), std::string::npos) << report;
+  }
 }
 
 }  // namespace
