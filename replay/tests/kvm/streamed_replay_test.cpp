@@ -257,8 +257,14 @@ TEST_P(TruncatedStreamTest, ReplayFinishesTheLogWhereItEnds) {
               << reason_name(replay->result.reason) << " at E=" << replay->exit_count << " of "
               << recording.exit_count << " (horizon " << horizon << ")\n";
 
-    ASSERT_EQ(replay->result.reason, RunResult::Reason::kReplayComplete) << describe(*replay);
-    EXPECT_TRUE(replay->log_exhausted) << describe(*replay);
+    // A cut among the entries of the guest's last exit (where few digests were logged, the
+    // middle one can be the final one) lets the replay run that exit: the guest's own end.
+    const bool ran_to_the_guests_end = replay->result.reason == RunResult::Reason::kGuestShutdown &&
+                                       replay->exit_count == recording.exit_count;
+    ASSERT_TRUE(replay->result.reason == RunResult::Reason::kReplayComplete ||
+                ran_to_the_guests_end)
+        << describe(*replay);
+    EXPECT_TRUE(replay->log_exhausted || ran_to_the_guests_end) << describe(*replay);
     if (at_horizon) {
       EXPECT_EQ(replay->exit_count, horizon) << describe(*replay);
     } else {
