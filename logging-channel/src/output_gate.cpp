@@ -1,5 +1,7 @@
 #include "logging_channel/output_gate.h"
 
+#include <algorithm>
+
 namespace ftvm::channel {
 
 OutputGate::OutputGate(ConsoleSink& downstream) : downstream_(downstream) {}
@@ -35,10 +37,31 @@ void OutputGate::release_through(uint64_t acked_lsn) {
   release_locked(Clock::now());
 }
 
+void OutputGate::set_lease(Clock::duration lease) {
+  std::lock_guard lock(mutex_);
+  lease_ = lease;
+}
+
+void OutputGate::renew_lease(Clock::time_point sent_at) {
+  std::lock_guard lock(mutex_);
+  lease_until_ = std::max(lease_until_, sent_at + lease_);
+  release_locked(Clock::now());
+}
+
+bool OutputGate::lease_holds(Clock::time_point now) const {
+  std::lock_guard lock(mutex_);
+  return lease_holds_locked(now);
+}
+
+bool OutputGate::lease_holds_locked(Clock::time_point now) const {
+  return lease_ == Clock::duration::zero() || now < lease_until_;
+}
+
 void OutputGate::open() {
   std::lock_guard lock(mutex_);
   if (mode_ != Mode::kGated) return;
   acked_lsn_ = UINT64_MAX;
+  lease_ = Clock::duration::zero();  // this side won the arbiter: no backup to outrun
   release_locked(Clock::now());
   mode_ = Mode::kOpen;
 }
@@ -73,6 +96,7 @@ LatencySummary OutputGate::hold_latency() const {
 
 // In hold order, stopping at the first output still waiting: the console is a byte stream.
 void OutputGate::release_locked(Clock::time_point now) {
+  if (!lease_holds_locked(now)) return;
   while (!held_.empty() && held_.front().required_lsn <= acked_lsn_) {
     Held output = std::move(held_.front());
     held_.pop_front();

@@ -35,7 +35,9 @@ PrimaryLink::PrimaryLink(UniqueFd socket, FrameKey key, OutputGate& gate, LagTra
       gate_(gate),
       lag_(lag),
       options_(options),
-      monitor_(options.timeouts, Clock::now()) {}
+      monitor_(options.timeouts, Clock::now()) {
+  gate_.set_lease(lease_for(options.timeouts));
+}
 
 PrimaryLink::~PrimaryLink() {
   quit_.store(true);
@@ -168,6 +170,7 @@ void PrimaryLink::flush_if_due(Clock::time_point now, bool force) {
     if (!force && !urgent_ && now - first_unsent_ < options_.flush_interval) return;
     if (!builder_.empty()) ready_.push_back(builder_.finish());
     chunks.swap(ready_);
+    sent_lsn_.store(builder_.next_lsn());
     urgent_ = false;
   }
   for (auto& chunk : chunks) {
@@ -195,7 +198,18 @@ void PrimaryLink::take_replay_costs(const Ack& ack) {
 
 void PrimaryLink::handle(const Message& message, Clock::time_point now) {
   if (const auto* ack = std::get_if<Ack>(&message)) {
+    if (ack->received_lsn > sent_lsn_.load()) {
+      lose(
+          fmt::format("protocol error: the backup acknowledged {} log entries, but only {} were "
+                      "sent",
+                      ack->received_lsn, sent_lsn_.load()));
+      return;
+    }
     monitor_.heard(now);
+    if (ack->echo_sent_ns != 0 && ack->echo_sent_ns <= steady_ns(now)) {
+      gate_.renew_lease(Clock::time_point(std::chrono::duration_cast<Clock::duration>(
+          std::chrono::nanoseconds(ack->echo_sent_ns))));
+    }
     gate_.release_through(ack->received_lsn);
     lag_.backup_at(ack->replay_exit_count, now);
     take_replay_costs(*ack);

@@ -211,5 +211,66 @@ TEST_F(LinksTest, TheBackupsReplayCostsReachThePrimarysCostModel) {
   primary_->goodbye("test over");
 }
 
+// ---- A backup that lies, or acks that come late -------------------------------------------
+//
+// The backup end is raw frames here, so a test can send any ack it likes.
+
+uint64_t steady_ns(std::chrono::steady_clock::time_point t) {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
+}
+
+class RawBackupTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto sockets = connect_pair();
+    backup_socket_ = std::move(sockets.backup);
+    PrimaryLinkOptions options;
+    options.timeouts = kFast;
+    primary_ = std::make_unique<PrimaryLink>(std::move(sockets.primary), FrameKey::none(), gate_,
+                                             lag_, options);
+    ASSERT_TRUE(primary_->send_hello(Hello{kProtocolVersion, "vm1", 1, {1, 2}, {3, 4, 5}}));
+    primary_->start([this](const std::string& why) { lost_.set_value(why); });
+    // One entry sent, and output that needs it acknowledged.
+    ASSERT_TRUE(primary_->append(replay::HorizonEntry{1}));
+    primary_->flush_now();
+    gate_.hold(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>("out\n"), 4), 1);
+  }
+
+  void send_ack(uint64_t received_lsn, std::chrono::steady_clock::time_point echo) {
+    const Ack ack{.received_lsn = received_lsn, .echo_sent_ns = steady_ns(echo)};
+    ASSERT_TRUE(send_all(backup_socket_.get(), encoder_.encode(ack), 1000ms));
+  }
+
+  CollectingConsole console_;
+  OutputGate gate_{console_};
+  LagTracker lag_;
+  UniqueFd backup_socket_;
+  FrameEncoder encoder_{FrameKey::none()};
+  std::unique_ptr<PrimaryLink> primary_;
+  std::promise<std::string> lost_;
+};
+
+TEST_F(RawBackupTest, AnAckBeyondTheLsnsSentIsAProtocolErrorAndReleasesNothing) {
+  send_ack(UINT64_MAX, std::chrono::steady_clock::now());
+  auto lost = lost_.get_future();
+  ASSERT_EQ(lost.wait_for(2s), std::future_status::ready);
+  EXPECT_THAT(lost.get(), HasSubstr("protocol error: the backup acknowledged"));
+  EXPECT_EQ(console_.text(), "");
+  EXPECT_EQ(gate_.held_bytes(), 4u);
+}
+
+// A primary stalled longer than the backup's declare timeout reads, when it resumes, acks the
+// backup sent before the stall: the backup may be live by now, so they must release nothing.
+TEST_F(RawBackupTest, AcksForFramesSentBeforeAStallReleaseNothing) {
+  send_ack(1, std::chrono::steady_clock::now() - 1s);
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(console_.text(), "") << "released on an ack older than the lease";
+  EXPECT_FALSE(primary_->lost());
+  // A fresh ack for the same log renews the lease: the output leaves.
+  send_ack(1, std::chrono::steady_clock::now());
+  EXPECT_TRUE(eventually([&] { return console_.text() == "out\n"; })) << console_.text();
+}
+
 }  // namespace
 }  // namespace ftvm::channel

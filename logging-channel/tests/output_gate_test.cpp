@@ -144,5 +144,41 @@ TEST_F(OutputGateTest, ConcurrentReleasesKeepOrder) {
   EXPECT_EQ(sink.text, expected);
 }
 
+// ---- The lease --------------------------------------------------------------------------
+
+TEST_F(OutputGateTest, WithALeaseNothingLeavesBeforeItIsRenewed) {
+  gate.set_lease(std::chrono::milliseconds(100));
+  hold("abc", 1);
+  gate.release_through(1);
+  EXPECT_EQ(sink.text, "");
+  gate.renew_lease(OutputGate::Clock::now());
+  EXPECT_EQ(sink.text, "abc");
+}
+
+TEST_F(OutputGateTest, ALeaseFromAFrameSentLongAgoReleasesNothing) {
+  const auto now = OutputGate::Clock::now();
+  gate.set_lease(std::chrono::milliseconds(100));
+  gate.renew_lease(now - std::chrono::seconds(1));
+  EXPECT_FALSE(gate.lease_holds(now));
+  hold("abc", 1);
+  gate.release_through(1);
+  EXPECT_EQ(sink.text, "");
+  // An older frame's ack does not shorten a lease a newer one gave.
+  gate.renew_lease(now);
+  gate.renew_lease(now - std::chrono::seconds(2));
+  EXPECT_TRUE(gate.lease_holds(now + std::chrono::milliseconds(50)));
+  EXPECT_FALSE(gate.lease_holds(now + std::chrono::milliseconds(100)));
+  EXPECT_EQ(sink.text, "abc");
+}
+
+TEST_F(OutputGateTest, OpeningIgnoresAnExpiredLease) {
+  gate.set_lease(std::chrono::milliseconds(100));
+  hold("abc", 1);
+  gate.open();
+  EXPECT_EQ(sink.text, "abc");
+  hold("d", 2);
+  EXPECT_EQ(sink.text, "abcd");
+}
+
 }  // namespace
 }  // namespace ftvm::channel

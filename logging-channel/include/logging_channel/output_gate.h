@@ -36,6 +36,19 @@ class OutputGate {
   // Any thread: the backup acknowledged `acked_lsn` entries. Writes every output that is now
   // releasable and not queued behind one that is not, in hold order.
   void release_through(uint64_t acked_lsn);
+  // The lease (docs/failover.md, "The lease"): with one set, output leaves only while the
+  // lease runs, that is before `lease` has passed since the primary sent the latest frame the
+  // backup acknowledged (renew_lease). A backup declares its primary lost only after hearing
+  // nothing for its declare timeout, which the lease is shorter than: so a primary that was
+  // stalled (SIGSTOP, a long page fault, a loaded host) and then reads acks that predate the
+  // stall releases nothing, however many it reads, while the backup may already be live.
+  // Zero (the default): no lease.
+  void set_lease(Clock::duration lease);
+  // Any thread: the backup acknowledged a frame the primary sent at `sent_at` (Ack::
+  // echo_sent_ns); the lease runs to sent_at + lease if that is later than it ran so far.
+  void renew_lease(Clock::time_point sent_at);
+  // Whether output may leave at `now` as far as the lease goes.
+  bool lease_holds(Clock::time_point now) const;
   // Unprotected from now on (the backup is gone and this side won the arbiter): releases
   // everything held; later holds pass straight through. Ignored after discard().
   void open();
@@ -59,6 +72,7 @@ class OutputGate {
   enum class Mode { kGated, kOpen, kDiscarding };
 
   void release_locked(Clock::time_point now);
+  bool lease_holds_locked(Clock::time_point now) const;
   void write_locked(std::span<const uint8_t> bytes);
 
   ConsoleSink& downstream_;
@@ -66,6 +80,8 @@ class OutputGate {
   std::deque<Held> held_;
   Mode mode_ = Mode::kGated;
   uint64_t acked_lsn_ = 0;
+  Clock::duration lease_{};
+  Clock::time_point lease_until_{};
   uint64_t held_bytes_ = 0;
   uint64_t released_bytes_ = 0;
   uint64_t discarded_bytes_ = 0;

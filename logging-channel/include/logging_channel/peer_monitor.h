@@ -16,6 +16,14 @@ struct LinkTimeouts {
   std::chrono::milliseconds declare{200};
 };
 
+// How long after sending a frame the primary may release output on its ack (OutputGate::
+// set_lease): three quarters of the declare timeout, which the backup waits after the last
+// frame it received before it may go live. The quarter left covers the time between the
+// lease check and the write downstream, and clock rate differences (docs/failover.md).
+inline std::chrono::milliseconds lease_for(const LinkTimeouts& timeouts) {
+  return timeouts.declare * 3 / 4;
+}
+
 class PeerMonitor {
  public:
   using Clock = std::chrono::steady_clock;

@@ -130,6 +130,8 @@ class PrimaryLink final : public replay::EntrySink {
   uint64_t entries_ = 0;
   uint64_t backpressure_waits_ = 0;
   uint64_t dropped_ = 0;  // entries appended after the backup was lost
+  // The entries handed to the socket so far: no honest ack can count more.
+  std::atomic<uint64_t> sent_lsn_{0};
 
   // Serialises sends (the encoder numbers frames) between the link and vCPU threads.
   std::mutex send_mutex_;
