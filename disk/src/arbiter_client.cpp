@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <random>
+
 #include "disk/names.h"
 #include "disk/protocol.h"
 #include "tcp_stream.h"
@@ -46,12 +48,19 @@ Error unexpected(const std::string& address, const Reply& reply) {
 
 }  // namespace
 
+std::string new_incarnation() {
+  std::random_device random;  // the kernel's random source
+  const uint64_t value = (uint64_t{random()} << 32) | random();
+  return fmt::format("{:016x}", value);
+}
+
 Result<TasOutcome> test_and_set(const std::string& address, const std::string& vm_id,
                                 uint64_t generation, const std::string& side,
-                                std::chrono::milliseconds timeout) {
+                                const std::string& incarnation, std::chrono::milliseconds timeout) {
   if (auto r = check_vm_id(vm_id); !r) return r.error();
   if (auto r = check_side(side); !r) return r.error();
-  auto reply = exchange(address, TasRequest{vm_id, generation, side}, timeout);
+  if (auto r = check_incarnation(incarnation); !r) return r.error();
+  auto reply = exchange(address, TasRequest{vm_id, generation, side, incarnation}, timeout);
   if (!reply) return reply.error();
   if (const auto* won = std::get_if<WonReply>(&*reply); won && won->generation == generation) {
     return TasOutcome{true, side, generation};
@@ -68,7 +77,7 @@ Result<std::optional<Winner>> query(const std::string& address, const std::strin
   auto reply = exchange(address, QueryRequest{vm_id}, timeout);
   if (!reply) return reply.error();
   if (const auto* winner = std::get_if<WinnerReply>(&*reply)) {
-    return std::optional<Winner>(Winner{winner->side, winner->generation});
+    return std::optional<Winner>(Winner{winner->side, winner->generation, ""});
   }
   if (std::holds_alternative<NoneReply>(*reply)) return std::optional<Winner>();
   return unexpected(address, *reply);

@@ -8,7 +8,8 @@ namespace ftvm::disk {
 namespace {
 
 Answer answer_tas(ArbiterStore& store, const TasRequest& request) {
-  auto result = store.test_and_set(request.vm_id, request.generation, request.side);
+  auto result =
+      store.test_and_set(request.vm_id, request.generation, request.side, request.incarnation);
   if (!result) return {format_reply(ErrReply{result.error().message}), false, std::nullopt};
   Decision decision{request.vm_id, request.generation, request.side, *result};
   const Reply reply = result->won ? Reply{WonReply{result->generation}}

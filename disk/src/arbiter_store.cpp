@@ -60,9 +60,13 @@ Result<std::unique_ptr<ArbiterStore>> ArbiterStore::open(const std::filesystem::
 }
 
 Result<TasResult> ArbiterStore::test_and_set(const std::string& vm_id, uint64_t generation,
-                                             const std::string& side) {
+                                             const std::string& side,
+                                             const std::string& incarnation) {
   if (auto r = check_vm_id(vm_id); !r) return r.error();
   if (auto r = check_side(side); !r) return r.error();
+  if (!incarnation.empty()) {
+    if (auto r = check_incarnation(incarnation); !r) return r.error();
+  }
   const auto found = state_.find(vm_id);
   if (found != state_.end()) {
     const Winner& recorded = found->second;
@@ -72,13 +76,23 @@ Result<TasResult> ArbiterStore::test_and_set(const std::string& vm_id, uint64_t 
                                    recorded.generation, generation)};
     }
     if (generation == recorded.generation) {
-      const bool same = recorded.side == side;
-      return TasResult{same, recorded.side, generation,
-                       same ? "" : fmt::format("winner {}", recorded.side)};
+      // Only the process that won may win again (a retry after a lost reply): another process
+      // of the same side, a restarted one or a second pair reusing the VM id and generation,
+      // would be a second live copy.
+      if (recorded.side != side) {
+        return TasResult{false, recorded.side, generation, fmt::format("winner {}", recorded.side)};
+      }
+      if (recorded.incarnation != incarnation) {
+        return TasResult{
+            false, recorded.side, generation,
+            fmt::format("winner {}, another process of that side (incarnation {})", recorded.side,
+                        recorded.incarnation.empty() ? "none" : recorded.incarnation)};
+      }
+      return TasResult{true, recorded.side, generation, ""};
     }
   }
   ArbiterState next = state_;
-  next[vm_id] = Winner{side, generation};
+  next[vm_id] = Winner{side, generation, incarnation};
   if (auto r = replace_file_durably(state_dir_, kStateFileName, encode_state(next)); !r) {
     return make_error(
         fmt::format("could not record the decision durably, so nobody won: {}", r.error().message));

@@ -12,6 +12,10 @@ bool is_vm_id_char(char c) {
          c == '_' || c == '-';
 }
 
+bool is_hex_digit(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
+
 bool is_side_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
 }
@@ -47,6 +51,15 @@ Result<void> check_side(std::string_view side) {
     return make_error(fmt::format(
         "invalid side name {}: use 1 to 32 characters from a-z 0-9 - (e.g. primary, backup)",
         quoted(side)));
+  }
+  return {};
+}
+
+Result<void> check_incarnation(std::string_view incarnation) {
+  if (incarnation.size() < 8 || incarnation.size() > 32 ||
+      !std::all_of(incarnation.begin(), incarnation.end(), is_hex_digit)) {
+    return make_error(fmt::format("invalid incarnation {}: use 8 to 32 lowercase hex digits",
+                                  quoted(incarnation)));
   }
   return {};
 }

@@ -62,12 +62,16 @@ Result<void> expect_words(const std::vector<std::string_view>& words, size_t cou
 }
 
 Result<Request> parse_tas(const std::vector<std::string_view>& words) {
-  if (auto r = expect_words(words, 4, "TAS <vm-id> <generation> <side>"); !r) return r.error();
+  if (auto r = expect_words(words, 5, "TAS <vm-id> <generation> <side> <incarnation>"); !r) {
+    return r.error();
+  }
   if (auto r = check_vm_id(words[1]); !r) return r.error();
   auto generation = parse_generation(words[2]);
   if (!generation) return generation.error();
   if (auto r = check_side(words[3]); !r) return r.error();
-  return Request{TasRequest{std::string(words[1]), *generation, std::string(words[3])}};
+  if (auto r = check_incarnation(words[4]); !r) return r.error();
+  return Request{
+      TasRequest{std::string(words[1]), *generation, std::string(words[3]), std::string(words[4])}};
 }
 
 Result<Request> parse_query(const std::vector<std::string_view>& words) {
@@ -152,7 +156,8 @@ Result<Reply> parse_reply(std::string_view line) {
 std::string format_request(const Request& request) {
   return std::visit(Overloaded{
                         [](const TasRequest& r) {
-                          return fmt::format("TAS {} {} {}\n", r.vm_id, r.generation, r.side);
+                          return fmt::format("TAS {} {} {} {}\n", r.vm_id, r.generation, r.side,
+                                             r.incarnation);
                         },
                         [](const QueryRequest& r) { return fmt::format("QUERY {}\n", r.vm_id); },
                         [](const PingRequest&) { return std::string("PING\n"); },

@@ -84,6 +84,9 @@ class RawConnection {
   UniqueFd fd_;
 };
 
+constexpr const char* kPrimaryProcess = "00000000000000a1";
+constexpr const char* kBackupProcess = "00000000000000b1";
+
 TEST(ArbiterServerTest, AnswersPingQueryAndTestAndSet) {
   RunningServer server;
   ASSERT_TRUE(ping(server.address(), 2s).ok());
@@ -91,16 +94,16 @@ TEST(ArbiterServerTest, AnswersPingQueryAndTestAndSet) {
   ASSERT_TRUE(none.ok()) << none.error().message;
   EXPECT_FALSE(none->has_value());
 
-  auto won = test_and_set(server.address(), "vm", 1, "backup", 2s);
+  auto won = test_and_set(server.address(), "vm", 1, "backup", kBackupProcess, 2s);
   ASSERT_TRUE(won.ok()) << won.error().message;
   EXPECT_TRUE(won->won);
-  auto lost = test_and_set(server.address(), "vm", 1, "primary", 2s);
+  auto lost = test_and_set(server.address(), "vm", 1, "primary", kPrimaryProcess, 2s);
   ASSERT_TRUE(lost.ok()) << lost.error().message;
   EXPECT_FALSE(lost->won);
   EXPECT_EQ(lost->winner, "backup");
   auto winner = query(server.address(), "vm", 2s);
   ASSERT_TRUE(winner.ok());
-  EXPECT_EQ(**winner, (Winner{"backup", 1}));
+  EXPECT_EQ(**winner, (Winner{"backup", 1, ""})) << "QUERY names the side, not its process";
   EXPECT_EQ(server.decisions(), 2);
 }
 
@@ -110,7 +113,7 @@ TEST(ArbiterServerTest, ExactlyOneOfTwoRacingSidesWinsEachGeneration) {
   for (int round = 0; round < kRounds; ++round) {
     std::atomic<int> winners{0}, answers{0};
     auto contend = [&](const std::string& side) {
-      auto outcome = test_and_set(server.address(), "race", round, side, 5s);
+      auto outcome = test_and_set(server.address(), "race", round, side, new_incarnation(), 5s);
       ASSERT_TRUE(outcome.ok()) << outcome.error().message;
       ++answers;
       if (outcome->won) ++winners;
@@ -129,7 +132,8 @@ TEST(ArbiterServerTest, ManyClientsAtOnce) {
   std::atomic<int> winners{0};
   for (int i = 0; i < 16; ++i) {
     clients.emplace_back([&, i] {
-      auto outcome = test_and_set(server.address(), "crowd", 1, "side-" + std::to_string(i), 5s);
+      auto outcome = test_and_set(server.address(), "crowd", 1, "side-" + std::to_string(i),
+                                  new_incarnation(), 5s);
       ASSERT_TRUE(outcome.ok()) << outcome.error().message;
       if (outcome->won) ++winners;
     });
@@ -141,7 +145,7 @@ TEST(ArbiterServerTest, ManyClientsAtOnce) {
 TEST(ArbiterServerTest, ServesSeveralRequestsOnOneConnection) {
   RunningServer server;
   RawConnection connection(server.address());
-  connection.send("PING\nTAS vm 2 backup\nQUERY vm\n");
+  connection.send("PING\nTAS vm 2 backup 0123456789abcdef\nQUERY vm\n");
   connection.shutdown_write();  // the server answers what it got, then closes
   EXPECT_EQ(connection.receive_all(), "PONG\nWON 2\nWINNER backup 2\n");
 }
@@ -149,7 +153,7 @@ TEST(ArbiterServerTest, ServesSeveralRequestsOnOneConnection) {
 TEST(ArbiterServerTest, AMalformedRequestGetsErrAndTheConnectionCloses) {
   RunningServer server;
   RawConnection connection(server.address());
-  connection.send("TAS vm 01 backup\nPING\n");
+  connection.send("TAS vm 01 backup 0123456789abcdef\nPING\n");
   const std::string reply = connection.receive_all();
   EXPECT_TRUE(reply.starts_with("ERR invalid generation '01'")) << reply;
   EXPECT_EQ(reply.find("PONG"), std::string::npos) << "served after an error: " << reply;
@@ -183,7 +187,7 @@ TEST(ArbiterServerTest, AClosedPortIsAnErrorQuickly) {
     address = *local_address(listener->get());
   }
   const auto start = std::chrono::steady_clock::now();
-  auto outcome = test_and_set(address, "vm", 1, "backup", 2s);
+  auto outcome = test_and_set(address, "vm", 1, "backup", kBackupProcess, 2s);
   ASSERT_FALSE(outcome.ok());
   EXPECT_TRUE(outcome.error().message.starts_with("arbiter unreachable at " + address + ": "))
       << outcome.error().message;

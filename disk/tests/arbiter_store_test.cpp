@@ -17,9 +17,15 @@ std::unique_ptr<ArbiterStore> open_store(const TempDir& dir) {
   return store.ok() ? std::move(*store) : nullptr;
 }
 
+// One process per side name, unless a test names another.
+std::string process_of(const std::string& side) {
+  return side == "primary" ? "00000000000000a1" : "00000000000000b1";
+}
+
 TasResult tas(ArbiterStore& store, const std::string& vm, uint64_t generation,
-              const std::string& side) {
-  auto result = store.test_and_set(vm, generation, side);
+              const std::string& side, const std::string& incarnation = "") {
+  auto result = store.test_and_set(vm, generation, side,
+                                   incarnation.empty() ? process_of(side) : incarnation);
   EXPECT_TRUE(result.ok()) << result.error().message;
   return result.ok() ? *result : TasResult{};
 }
@@ -36,7 +42,7 @@ TEST(ArbiterStoreTest, FirstSideWinsAndTheOtherLoses) {
   EXPECT_EQ(lost.winner, "backup");
   EXPECT_EQ(lost.generation, 1u);
   EXPECT_EQ(lost.reason, "winner backup");
-  EXPECT_EQ(store->query("vm"), (Winner{"backup", 1}));
+  EXPECT_EQ(store->query("vm"), (Winner{"backup", 1, process_of("backup")}));
 }
 
 TEST(ArbiterStoreTest, TheWinnerMayAskAgain) {
@@ -45,6 +51,26 @@ TEST(ArbiterStoreTest, TheWinnerMayAskAgain) {
   EXPECT_TRUE(tas(*store, "vm", 4, "primary").won);
   EXPECT_TRUE(tas(*store, "vm", 4, "primary").won);  // a retry after a lost reply
   EXPECT_FALSE(tas(*store, "vm", 4, "backup").won);
+}
+
+// Seen before: a second process calling itself "backup" (another connection, a restarted side,
+// a second pair with the same VM id and generation) was told WON too: two live copies.
+TEST(ArbiterStoreTest, AWinIsHeldByOneProcessNotByItsSideName) {
+  TempDir dir;
+  {
+    auto store = open_store(dir);
+    EXPECT_TRUE(tas(*store, "pair", 1, "backup", "00000000000000b1").won);
+    const TasResult other = tas(*store, "pair", 1, "backup", "00000000000000b2");
+    EXPECT_FALSE(other.won);
+    EXPECT_EQ(other.winner, "backup");
+    EXPECT_EQ(other.reason,
+              "winner backup, another process of that side (incarnation "
+              "00000000000000b1)");
+  }
+  auto restarted = open_store(dir);
+  EXPECT_FALSE(tas(*restarted, "pair", 1, "backup", "00000000000000b3").won);
+  EXPECT_TRUE(tas(*restarted, "pair", 1, "backup", "00000000000000b1").won)
+      << "the winning process may still retry after the arbiter restarted";
 }
 
 TEST(ArbiterStoreTest, StaleGenerationsLose) {
@@ -74,8 +100,8 @@ TEST(ArbiterStoreTest, DecisionsSurviveARestart) {
     EXPECT_TRUE(tas(*store, "other", 9, "primary").won);
   }
   auto store = open_store(dir);
-  EXPECT_EQ(store->query("vm"), (Winner{"backup", 5}));
-  EXPECT_EQ(store->query("other"), (Winner{"primary", 9}));
+  EXPECT_EQ(store->query("vm"), (Winner{"backup", 5, process_of("backup")}));
+  EXPECT_EQ(store->query("other"), (Winner{"primary", 9, process_of("primary")}));
   EXPECT_FALSE(tas(*store, "vm", 5, "primary").won);
   EXPECT_FALSE(std::filesystem::exists(dir.path() / "arbiter.state.tmp"));
 }

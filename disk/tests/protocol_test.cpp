@@ -6,9 +6,10 @@ namespace ftvm::disk {
 namespace {
 
 TEST(ProtocolTest, ParsesEveryRequest) {
-  auto tas = parse_request("TAS vm-1 7 backup");
-  ASSERT_TRUE(tas.ok()) << tas.error().message;
-  EXPECT_EQ(std::get<TasRequest>(*tas), (TasRequest{"vm-1", 7, "backup"}));
+  auto from_a_process = parse_request("TAS vm-1 7 backup 0123456789abcdef");
+  ASSERT_TRUE(from_a_process.ok()) << from_a_process.error().message;
+  EXPECT_EQ(std::get<TasRequest>(*from_a_process),
+            (TasRequest{"vm-1", 7, "backup", "0123456789abcdef"}));
   auto query = parse_request("QUERY vm_2.x");
   ASSERT_TRUE(query.ok()) << query.error().message;
   EXPECT_EQ(std::get<QueryRequest>(*query).vm_id, "vm_2.x");
@@ -16,8 +17,9 @@ TEST(ProtocolTest, ParsesEveryRequest) {
 }
 
 TEST(ProtocolTest, RequestsRoundTrip) {
-  const Request requests[] = {TasRequest{"a", 0, "primary"},
-                              TasRequest{"x.Y_z-9", UINT64_MAX, "side-2"}, QueryRequest{"vm"},
+  const Request requests[] = {TasRequest{"a", 0, "primary", "0123456789abcdef"},
+                              TasRequest{"x.Y_z-9", UINT64_MAX, "side-2", "00000000"},
+                              TasRequest{"vm", 3, "backup", "00c0ffee00c0ffee"}, QueryRequest{"vm"},
                               PingRequest{}};
   for (const auto& request : requests) {
     std::string line = format_request(request);
@@ -32,17 +34,21 @@ TEST(ProtocolTest, RequestsRoundTrip) {
 TEST(ProtocolTest, RejectsMalformedRequests) {
   const char* bad[] = {
       "",
-      "tas vm 1 backup",                     // keywords are upper case
-      "TAS vm 1",                            // missing side
-      "TAS vm 1 backup extra",               // extra word
-      "TAS  vm 1 backup",                    // double space
-      "TAS vm 1 backup ",                    // trailing space
-      "TAS vm 01 backup",                    // leading zero
-      "TAS vm -1 backup",                    // negative
-      "TAS vm 18446744073709551616 backup",  // overflows u64
-      "TAS vm 1 Backup",                     // sides are lower case
-      "TAS vm/x 1 backup",                   // '/' not allowed in a VM id
-      "TAS vm 1 backup\r",                   // control byte
+      "tas vm 1 backup 0123456789abcdef",                     // keywords are upper case
+      "TAS vm 1 backup",                                      // no incarnation
+      "TAS vm 1",                                             // missing side
+      "TAS vm 1 backup extra",                                // an incarnation is hex
+      "TAS vm 1 backup 0123456",                              // too short an incarnation
+      "TAS vm 1 backup 0123456789ABCDEF",                     // incarnations are lower case
+      "TAS vm 1 backup 0123456789abcdef x",                   // extra word
+      "TAS  vm 1 backup 0123456789abcdef",                    // double space
+      "TAS vm 1 backup 0123456789abcdef ",                    // trailing space
+      "TAS vm 01 backup 0123456789abcdef",                    // leading zero
+      "TAS vm -1 backup 0123456789abcdef",                    // negative
+      "TAS vm 18446744073709551616 backup 0123456789abcdef",  // overflows u64
+      "TAS vm 1 Backup 0123456789abcdef",                     // sides are lower case
+      "TAS vm/x 1 backup 0123456789abcdef",                   // '/' not allowed in a VM id
+      "TAS vm 1 backup 0123456789abcdef\r",                   // control byte
       "QUERY",
       "PING now",
       "HELLO",
@@ -57,10 +63,14 @@ TEST(ProtocolTest, RejectsMalformedRequests) {
 }
 
 TEST(ProtocolTest, ErrorsSayWhatIsWrong) {
-  EXPECT_NE(parse_request("TAS vm x backup").error().message.find("invalid generation 'x'"),
+  EXPECT_NE(parse_request("TAS vm x backup 0123456789abcdef")
+                .error()
+                .message.find("invalid generation 'x'"),
+            std::string::npos);
+  EXPECT_NE(parse_request("TAS vm 1 backup").error().message.find("<incarnation>"),
             std::string::npos);
   EXPECT_NE(parse_request("FOO").error().message.find("use TAS, QUERY or PING"), std::string::npos);
-  EXPECT_NE(parse_request("TAS " + std::string(65, 'v') + " 1 backup")
+  EXPECT_NE(parse_request("TAS " + std::string(65, 'v') + " 1 backup 0123456789abcdef")
                 .error()
                 .message.find("1 to 64 characters"),
             std::string::npos);
@@ -68,7 +78,7 @@ TEST(ProtocolTest, ErrorsSayWhatIsWrong) {
 
 TEST(ProtocolTest, RejectsOverlongLines) {
   const std::string id(64, 'v');
-  std::string line = "TAS " + id + " 1 " + std::string(32, 's');
+  std::string line = "TAS " + id + " 1 " + std::string(32, 's') + " " + std::string(32, 'f');
   ASSERT_TRUE(parse_request(line).ok());
   EXPECT_FALSE(parse_request(line + std::string(300, ' ')).ok());
 }

@@ -83,8 +83,10 @@ class DiskServer {
   std::string address_;
 };
 
+// One process per side name in these tests, so a side that asks again is the same process.
 disk::TasOutcome tas(const std::string& address, uint64_t generation, const std::string& side) {
-  auto outcome = disk::test_and_set(address, "pair-vm", generation, side, 3s);
+  const std::string incarnation = side == "primary" ? "00000000000000a1" : "00000000000000b1";
+  auto outcome = disk::test_and_set(address, "pair-vm", generation, side, incarnation, 3s);
   EXPECT_TRUE(outcome.ok()) << outcome.error().message;
   return outcome.ok() ? *outcome : disk::TasOutcome{};
 }
@@ -125,9 +127,45 @@ TEST(DiskServerTest, DecisionsSurviveSigkill) {
   auto winner = disk::query(restarted.address(), "pair-vm", 3s);
   ASSERT_TRUE(winner.ok()) << winner.error().message;
   ASSERT_TRUE(winner->has_value());
-  EXPECT_EQ(**winner, (disk::Winner{"backup", 7}));
+  EXPECT_EQ(**winner, (disk::Winner{"backup", 7, ""}));
   EXPECT_FALSE(tas(restarted.address(), 7, "primary").won);
   EXPECT_FALSE(tas(restarted.address(), 6, "backup").won);  // stale
+}
+
+// Seen before: a second process naming the winning side (another connection, or a second pair
+// reusing the VM id and generation) was told WON too, and so was a side after the arbiter
+// restarted: two live copies of one VM.
+TEST(DiskServerTest, OnlyTheWinningProcessWinsAgainAcrossARestart) {
+  TempDir dir;
+  DiskServer server(dir.path("state"));
+  EXPECT_TRUE(tas(server.address(), 1, "backup").won);
+  auto other = disk::test_and_set(server.address(), "pair-vm", 1, "backup", "00000000000000b2", 3s);
+  ASSERT_TRUE(other.ok()) << other.error().message;
+  EXPECT_FALSE(other->won) << "a second process of the backup won its generation too";
+  server.stop(SIGTERM);
+  DiskServer restarted(dir.path("state"));
+  other = disk::test_and_set(restarted.address(), "pair-vm", 1, "backup", "00000000000000b3", 3s);
+  ASSERT_TRUE(other.ok()) << other.error().message;
+  EXPECT_FALSE(other->won);
+  EXPECT_TRUE(tas(restarted.address(), 1, "backup").won) << "the winning process's retry";
+}
+
+// A side started for a generation the arbiter already decided could never fail over: it says so
+// and stops before it builds anything (so this runs without KVM).
+TEST(DiskServerTest, ASideRefusesAGenerationAlreadyDecided) {
+  TempDir dir;
+  DiskServer server(dir.path("state"));
+  EXPECT_TRUE(tas(server.address(), 3, "backup").won);
+  for (const char* side : {"primary", "backup"}) {
+    std::vector<std::string> argv = {FTVM_BINARY, side,      "--arbiter",    server.address(),
+                                     "--vm-id",   "pair-vm", "--generation", "3"};
+    if (std::string(side) == "backup") argv.insert(argv.end(), {"--connect", "127.0.0.1:9"});
+    const ProcessResult r = run_process(argv, "", 20s);
+    EXPECT_EQ(r.exit_code, 2) << side << ": " << r.err;
+    EXPECT_NE(r.err.find("VM pair-vm generation 3 is already decided"), std::string::npos)
+        << side << ": " << r.err;
+    EXPECT_NE(r.err.find("--generation 4"), std::string::npos) << side << ": " << r.err;
+  }
 }
 
 TEST(DiskServerTest, ServesAnInheritedListeningSocket) {

@@ -23,7 +23,9 @@ struct TasOutcome {
 // when it answered ERR (a malformed request, or the arbiter could not record the decision).
 Result<TasOutcome> test_and_set(const std::string& address, const std::string& vm_id,
                                 uint64_t generation, const std::string& side,
-                                std::chrono::milliseconds timeout);
+                                const std::string& incarnation, std::chrono::milliseconds timeout);
+// A fresh random incarnation (names.h) for one process of a side.
+std::string new_incarnation();
 
 // The winner of the VM's highest generation, or nullopt if the arbiter has none recorded.
 Result<std::optional<Winner>> query(const std::string& address, const std::string& vm_id,

@@ -2,9 +2,12 @@
 // generation (lower generations are stale and lose whatever was recorded for them, so only the
 // highest needs keeping). A text file, readable with cat:
 //
-//   ftvm-arbiter-state 1
-//   vm <vm-id> <generation> <side>
+//   ftvm-arbiter-state 2
+//   vm <vm-id> <generation> <side> [<incarnation>]
 //   ...
+//
+// (Version 1 files, written before wins were held by an incarnation, read as wins without
+// one.)
 //   checksum <xxh3-64 of every byte before this line, 16 hex digits>
 #pragma once
 
@@ -20,6 +23,7 @@ namespace ftvm::disk {
 struct Winner {
   std::string side;
   uint64_t generation = 0;
+  std::string incarnation;  // the winning process; empty where the request named none
   bool operator==(const Winner&) const = default;
 };
 

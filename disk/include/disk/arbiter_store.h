@@ -35,12 +35,13 @@ class ArbiterStore {
   // means no decisions yet; a damaged one is an error.
   static Result<std::unique_ptr<ArbiterStore>> open(const std::filesystem::path& state_dir);
 
-  // Records `side` as the winner of (vm_id, generation) if nobody holds it yet. The record is
-  // on disk before this returns a win. The same side asking again wins again, so a client may
-  // retry after a lost reply. An error means nothing was recorded (the disk failed): the caller
-  // must not go live.
+  // Records `side` (the process `incarnation` of it) as the winner of (vm_id, generation) if
+  // nobody holds it yet. The record is on disk before this returns a win. The same process
+  // asking again wins again, so a client may retry after a lost reply; any other process loses,
+  // even one of the same side. An error means nothing was recorded (the disk failed): the
+  // caller must not go live.
   Result<TasResult> test_and_set(const std::string& vm_id, uint64_t generation,
-                                 const std::string& side);
+                                 const std::string& side, const std::string& incarnation = "");
 
   // The winner of the VM's highest generation, if any.
   std::optional<Winner> query(const std::string& vm_id) const;

@@ -13,5 +13,7 @@ Result<void> check_vm_id(std::string_view vm_id);
 
 // A side of a pair ("primary", "backup", ...): [a-z0-9-], 1 to 32 characters.
 Result<void> check_side(std::string_view side);
+// One process of a side (a random token it makes at start): [0-9a-f], 8 to 32 characters.
+Result<void> check_incarnation(std::string_view incarnation);
 
 }  // namespace ftvm::disk

@@ -1,7 +1,8 @@
 // The arbiter's wire protocol: one request line, one reply line, plain ASCII, so that `nc` is
 // a usable client. See docs/arbiter.md.
 //
-//   TAS <vm-id> <generation> <side>   ->  WON <generation> | LOST <winner-side> <generation>
+//   TAS <vm-id> <generation> <side> <incarnation>
+//                                     ->  WON <generation> | LOST <winner-side> <generation>
 //   QUERY <vm-id>                     ->  WINNER <side> <generation> | NONE
 //   PING                              ->  PONG
 //   anything malformed                ->  ERR <message>   (and the server closes the connection)
@@ -27,6 +28,8 @@ struct TasRequest {
   std::string vm_id;
   uint64_t generation = 0;
   std::string side;
+  // The asking process (names.h): a win is that process's, not any process's of the same side.
+  std::string incarnation;
   bool operator==(const TasRequest&) const = default;
 };
 struct QueryRequest {

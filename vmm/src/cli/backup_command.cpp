@@ -131,6 +131,9 @@ CLI::App* add_backup_command(CLI::App& app, BackupCommandOptions& options) {
 
 int backup_command(const BackupCommandOptions& options) {
   const auto started = std::chrono::steady_clock::now();
+  if (auto undecided = check_generation_undecided(options.pair, kSide); !undecided) {
+    return fail(undecided.error());
+  }
   auto output = open_console_output(options.console.console_path);
   if (!output) return fail(output.error());
   auto input = open_console_input(options.input_path);

@@ -23,6 +23,7 @@
 
 #include "child_process.h"
 #include "control_server.h"
+#include "disk/arbiter_client.h"
 #include "exit_codes.h"
 #include "logging_channel/console_splicer.h"
 #include "logging_channel/tcp.h"
@@ -149,6 +150,7 @@ class Pair {
 
  private:
   Result<void> start_arbiter();
+  Result<void> pick_generation();
   Result<void> start_sides();
   std::vector<std::string> side_args(const char* side) const;
   void forward_primary();
@@ -170,6 +172,7 @@ class Pair {
   std::string run_dir_;
   Clock::time_point started_;
   std::string arbiter_address_;
+  uint64_t generation_ = 1;
   std::optional<ChildProcess> arbiter_;
   std::optional<ChildProcess> primary_;
   std::optional<ChildProcess> backup_;
@@ -207,9 +210,27 @@ Result<void> Pair::start_arbiter() {
   return {};
 }
 
+// A run directory used before holds the arbiter's decisions of that run: this run's pair is a
+// new incarnation of the VM, so it takes the next generation (a decided one could never fail
+// over again).
+Result<void> Pair::pick_generation() {
+  auto winner = disk::query(arbiter_address_, kVmId, std::chrono::seconds(5));
+  if (!winner)
+    return make_error("the pair's own arbiter does not answer: " + winner.error().message);
+  if (*winner) {
+    generation_ = (*winner)->generation + 1;
+    fmt::print(stderr,
+               "pair: the run directory holds a decided generation {} of VM {} ({} won): this run "
+               "is generation {}\n",
+               (*winner)->generation, kVmId, (*winner)->side, generation_);
+  }
+  return {};
+}
+
 std::vector<std::string> Pair::side_args(const char* side) const {
   std::vector<std::string> args = {self_exe(),     side,
                                    "--vm-id",      kVmId,
+                                   "--generation", std::to_string(generation_),
                                    "--arbiter",    arbiter_address_,
                                    "--control",    socket_of(side),
                                    "--suspect-ms", ms_arg(options_.suspect_ms),
@@ -260,6 +281,7 @@ Result<void> Pair::start() {
     }
   }
   if (auto r = start_arbiter(); !r) return r;
+  if (auto r = pick_generation(); !r) return r;
   if (auto r = start_sides(); !r) return r;
   // A side that stops reading its console must not block the pair.
   for (ChildProcess* side : {&*primary_, &*backup_}) {

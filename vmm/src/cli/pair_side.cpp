@@ -75,6 +75,30 @@ nlohmann::json side_status(const char* side, const char* role, const PairSideOpt
   return j;
 }
 
+Result<void> check_generation_undecided(const PairSideOptions& options, const char* side) {
+  auto winner = disk::query(options.arbiter, options.vm_id, std::chrono::seconds(1));
+  if (!winner) {
+    log_role(side, fmt::format("cannot check VM {} generation {} with the arbiter now ({}); "
+                               "starting anyway: it is needed only if a side is lost",
+                               options.vm_id, options.generation, winner.error().message));
+    return {};
+  }
+  if (*winner && (*winner)->generation >= options.generation) {
+    return make_error(fmt::format(
+        "VM {} generation {} is already decided: the arbiter at {} recorded the {} as the winner "
+        "of generation {}, an earlier process. A pair started for it now could never fail over; "
+        "start both sides with --generation {} (or another --vm-id)",
+        options.vm_id, options.generation, options.arbiter, (*winner)->side, (*winner)->generation,
+        (*winner)->generation + 1));
+  }
+  return {};
+}
+
+const std::string& side_incarnation() {
+  static const std::string incarnation = disk::new_incarnation();
+  return incarnation;
+}
+
 void log_role(const char* side, const std::string& what) {
   const auto now = std::chrono::system_clock::now();
   const auto millis =
@@ -105,7 +129,7 @@ Result<disk::TasOutcome> ask_arbiter(const PairSideOptions& options, const char*
   Error last = make_error("no attempt");
   for (int attempt = 1;; ++attempt) {
     auto outcome = disk::test_and_set(options.arbiter, options.vm_id, options.generation, side,
-                                      std::chrono::milliseconds(500));
+                                      side_incarnation(), std::chrono::milliseconds(500));
     if (outcome) return outcome;
     last = outcome.error();
     if (attempt == 1) log_role(side, last.message + "; retrying");

@@ -59,5 +59,13 @@ void log_role(const char* side, const std::string& what);
 // Asks the arbiter for the right to run alone, retrying an unreachable arbiter until
 // --arbiter-timeout. An error means no answer: the caller must not go (or stay) live.
 Result<disk::TasOutcome> ask_arbiter(const PairSideOptions& options, const char* side);
+// Refuses a (VM, generation) the arbiter has already decided: a side started for it could never
+// win a failover, since the win belongs to a process that is gone (docs/arbiter.md,
+// "Incarnations"). An arbiter that does not answer now is no reason not to start: it is needed
+// only when a side is lost, and the side says so.
+Result<void> check_generation_undecided(const PairSideOptions& options, const char* side);
+// This process, to the arbiter: a win is held by one process of a side, not by any process
+// that calls itself "primary" or "backup" (docs/arbiter.md, "Incarnations").
+const std::string& side_incarnation();
 
 }  // namespace ftvm

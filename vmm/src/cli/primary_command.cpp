@@ -177,6 +177,9 @@ CLI::App* add_primary_command(CLI::App& app, PrimaryCommandOptions& options) {
 
 int primary_command(const PrimaryCommandOptions& options) {
   const auto started = std::chrono::steady_clock::now();
+  if (auto undecided = check_generation_undecided(options.pair, kSide); !undecided) {
+    return fail(undecided.error());
+  }
   auto files = open_live_files(options.guest, options.console, options.input_path);
   if (!files) return fail(files.error());
   // Before any other thread exists: it blocks SIGINT/SIGTERM for the whole process.
