@@ -33,26 +33,48 @@ Result<UniqueFd> lock_state_dir(const std::filesystem::path& state_dir) {
 }
 
 Result<ArbiterState> load_state(const std::filesystem::path& path) {
-  std::error_code error;
-  if (!std::filesystem::exists(path, error) && !error) return ArbiterState{};
   auto text = read_whole_file(path);
   if (!text) return text.error();
   auto state = decode_state(*text);
   if (!state) {
     return make_error(fmt::format(
         "arbiter state file {} is corrupt ({}). It records which side of each pair may run, so "
-        "it is not reset automatically: restore it from a copy, or delete it only once every "
-        "protected pair is stopped",
+        "it is not reset automatically: restore it from a copy, or remove the whole directory "
+        "only once every protected pair is stopped",
         path.string(), state.error().message));
   }
   return state;
 }
 
+// A directory no arbiter has used gets an empty state file at once, durably, its own entry in
+// its parent included: from then on the file always exists, so a missing one is a lost one
+// (a crash during the very first decision must not forget it), never a fresh start.
+Result<void> initialize_state_dir(const std::filesystem::path& state_dir, bool used_before) {
+  const auto path = state_dir / ArbiterStore::kStateFileName;
+  std::error_code error;
+  if (std::filesystem::exists(path, error) || error) return {};
+  if (used_before) {
+    return make_error(fmt::format(
+        "arbiter state file {} is missing, but an arbiter used this directory before ({} "
+        "exists): the decisions it held are lost. Restore the file from a copy; to start afresh, "
+        "remove the whole directory once every protected pair is stopped",
+        path.string(), ArbiterStore::kLockFileName));
+  }
+  if (auto r = replace_file_durably(state_dir, ArbiterStore::kStateFileName, encode_state({}));
+      !r) {
+    return r;
+  }
+  return fsync_directory(std::filesystem::absolute(state_dir).parent_path());
+}
+
 }  // namespace
 
 Result<std::unique_ptr<ArbiterStore>> ArbiterStore::open(const std::filesystem::path& state_dir) {
+  std::error_code error;
+  const bool used_before = std::filesystem::exists(state_dir / kLockFileName, error);
   auto lock = lock_state_dir(state_dir);
   if (!lock) return lock.error();
+  if (auto r = initialize_state_dir(state_dir, used_before); !r) return r.error();
   auto state = load_state(state_dir / kStateFileName);
   if (!state) return state.error();
   return std::unique_ptr<ArbiterStore>(

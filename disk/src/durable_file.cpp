@@ -35,6 +35,10 @@ Result<void> fsync_path(const std::filesystem::path& path, int flags) {
 
 }  // namespace
 
+Result<void> fsync_directory(const std::filesystem::path& dir) {
+  return fsync_path(dir, O_RDONLY | O_DIRECTORY);
+}
+
 Result<void> replace_file_durably(const std::filesystem::path& dir, const std::string& name,
                                   std::string_view contents) {
   const auto temporary = dir / (name + ".tmp");

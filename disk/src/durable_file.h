@@ -15,6 +15,8 @@ namespace ftvm::disk {
 Result<void> replace_file_durably(const std::filesystem::path& dir, const std::string& name,
                                   std::string_view contents);
 
+// Makes the entries of `dir` (a file created or renamed in it) durable.
+Result<void> fsync_directory(const std::filesystem::path& dir);
 // The whole file; an error names the file and the reason.
 Result<std::string> read_whole_file(const std::filesystem::path& path);
 

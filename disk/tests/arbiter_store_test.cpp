@@ -106,6 +106,29 @@ TEST(ArbiterStoreTest, DecisionsSurviveARestart) {
   EXPECT_FALSE(std::filesystem::exists(dir.path() / "arbiter.state.tmp"));
 }
 
+TEST(ArbiterStoreTest, AFreshDirectoryGetsAnEmptyStateFileAtOnce) {
+  TempDir dir;
+  auto store = open_store(dir);
+  ASSERT_NE(store, nullptr);
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / ArbiterStore::kStateFileName));
+}
+
+// From the code, before: a missing state file loaded as no decisions, so losing it (a crash
+// during the very first decision, a careless delete) let the loser of a decision win.
+TEST(ArbiterStoreTest, AMissingStateFileInAUsedDirectoryIsAnError) {
+  TempDir dir;
+  {
+    auto store = open_store(dir);
+    EXPECT_TRUE(tas(*store, "vm", 1, "backup").won);
+  }
+  std::filesystem::remove(dir.path() / ArbiterStore::kStateFileName);
+  auto reopened = ArbiterStore::open(dir.path());
+  ASSERT_FALSE(reopened.ok()) << "a lost state file was read as a fresh start";
+  EXPECT_NE(reopened.error().message.find("is missing, but an arbiter used this directory"),
+            std::string::npos)
+      << reopened.error().message;
+}
+
 TEST(ArbiterStoreTest, ACorruptStateFileIsAnErrorNotAReset) {
   TempDir dir;
   {
