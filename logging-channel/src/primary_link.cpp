@@ -132,6 +132,12 @@ void PrimaryLink::goodbye(const std::string& reason) {
   if (thread_.joinable()) thread_.join();
 }
 
+void PrimaryLink::stop() {
+  quit_.store(true);
+  wake();
+  if (thread_.joinable()) thread_.join();
+}
+
 bool PrimaryLink::send_message(const Message& message) {
   std::lock_guard send(send_mutex_);
   return send_message_locked(message);

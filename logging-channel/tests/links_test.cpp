@@ -211,6 +211,22 @@ TEST_F(LinksTest, TheBackupsReplayCostsReachThePrimarysCostModel) {
   primary_->goodbye("test over");
 }
 
+// The primary reads its exit code from the arbiter's verdict, which the link thread asks for:
+// stop() must wait for a decision under way (before, the code read the exit code first and the
+// callback outlived the state it wrote to).
+TEST_F(LinksTest, StopWaitsForTheDecisionUnderWay) {
+  std::atomic<bool> asking{false}, decided{false};
+  primary_->start([&](const std::string&) {
+    asking.store(true);
+    std::this_thread::sleep_for(300ms);  // the arbiter takes its time
+    decided.store(true);
+  });
+  backup_.reset();
+  ASSERT_TRUE(eventually([&] { return asking.load(); }));
+  primary_->stop();
+  EXPECT_TRUE(decided.load()) << "stop() returned while the decision was still under way";
+}
+
 // ---- A backup that lies, or acks that come late -------------------------------------------
 //
 // The backup end is raw frames here, so a test can send any ack it likes.

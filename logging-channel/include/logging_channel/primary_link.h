@@ -88,6 +88,9 @@ class PrimaryLink final : public replay::EntrySink {
 
   // Orderly end: sends what is left and a Goodbye, then stops the thread.
   void goodbye(const std::string& reason);
+  // Stops the thread without a Goodbye (the backup is lost already). Returns once a peer_lost
+  // callback under way (asking the arbiter) has finished, so its verdict can be read.
+  void stop();
   // Fault injection: from now on send nothing and ignore everything received, leaving the
   // socket open, as a network partition would.
   void cut() { cut_.store(true); }

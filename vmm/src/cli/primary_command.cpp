@@ -263,7 +263,13 @@ int primary_command(const PrimaryCommandOptions& options) {
   }
   if (auto r = recorder.finish(runner, result); !r)
     fmt::print(stderr, "ftvm: {}\n", r.error().message);
-  if (!link.lost()) link.goodbye(result.detail);
+  // A backup lost while the guest ran may still have the link thread asking the arbiter: its
+  // verdict decides the exit code, and its callback uses `state`, so wait for it.
+  if (link.lost()) {
+    link.stop();
+  } else {
+    link.goodbye(result.detail);
+  }
   if (const uint64_t held = gate.held_bytes(); held > 0) {
     fmt::print(stderr,
                "ftvm: {} bytes of guest output were never acknowledged by a backup and "
