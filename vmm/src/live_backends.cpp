@@ -77,6 +77,7 @@ Result<void> LiveBackends::open_fds() {
   probe_timer_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
   if (!probe_timer_.valid()) return errno_error("timerfd_create");
   input_open_ = options_.input_fd >= 0;
+  input_resumed_.store(!options_.input_paused);
   return {};
 }
 
@@ -92,6 +93,12 @@ void LiveBackends::schedule_pit(const PitTimerSchedule& schedule) {
     std::lock_guard lock(schedule_mutex_);
     pending_schedule_ = schedule;
   }
+  uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = ::write(wakeup_.get(), &one, sizeof(one));
+}
+
+void LiveBackends::resume_input() {
+  input_resumed_.store(true);
   uint64_t one = 1;
   [[maybe_unused]] ssize_t n = ::write(wakeup_.get(), &one, sizeof(one));
 }
@@ -193,7 +200,7 @@ void LiveBackends::loop() {
     fds[kPit] = {pit_timer_.get(), POLLIN, 0};
     fds[kDeadline] = {deadline_timer_.get(), POLLIN, 0};
     fds[kSignals] = {signals_.get(), POLLIN, 0};
-    fds[kInput] = {input_open_ ? options_.input_fd : -1, POLLIN, 0};
+    fds[kInput] = {input_open_ && input_resumed_.load() ? options_.input_fd : -1, POLLIN, 0};
     fds[kKick] = {kick_timer_.get(), POLLIN, 0};
     fds[kProbe] = {probe_timer_.get(), POLLIN, 0};
     if (::poll(fds.data(), fds.size(), -1) < 0) {

@@ -22,6 +22,9 @@ class LiveBackends {
  public:
   struct Options {
     int input_fd = -1;  // console input; -1 for none. Not owned.
+    // Console input is not read until resume_input(): a backup's guest takes input only from
+    // the log while it replays, and from its own input only once it is live.
+    bool input_paused = false;
     std::optional<std::chrono::nanoseconds> time_limit;
     bool handle_termination_signals = true;
     // How long an event may wait for the guest's next exit before the vCPU is kicked (0: kick
@@ -43,6 +46,8 @@ class LiveBackends {
   // cancels. The recorder's probes use it to bound how long an input waits for RIP to come
   // round (replay/landmark_choice.h).
   void kick_after(std::chrono::nanoseconds delay);
+  // Thread-safe: from now on console input is read (Options::input_paused).
+  void resume_input();
 
  private:
   LiveBackends(EventQueue& events, Options options) : events_(events), options_(options) {}
@@ -66,6 +71,7 @@ class LiveBackends {
   UniqueFd probe_timer_;  // kick_after's
   bool kick_timer_armed_ = false;
   std::atomic<bool> kick_requested_{false};
+  std::atomic<bool> input_resumed_{false};
   std::mutex schedule_mutex_;
   std::optional<PitTimerSchedule> pending_schedule_;
   uint64_t armed_generation_ = ~0ull;

@@ -141,8 +141,12 @@ int backup_command(const BackupCommandOptions& options) {
   // Before any other thread exists: it blocks SIGINT/SIGTERM for the whole process. Its timer
   // stays unarmed until the backup goes live.
   EventQueue events;
-  auto backends = LiveBackends::start(
-      events, make_live_options(input->get(), std::nullopt, options.max_delay_ms));
+  // Input typed to a backup before it is live must not reach its guest: while it replays, the
+  // guest's input is the primary's, from the log.
+  LiveBackends::Options live_options =
+      make_live_options(input->get(), std::nullopt, options.max_delay_ms);
+  live_options.input_paused = true;
+  auto backends = LiveBackends::start(events, live_options);
   if (!backends) return fail(backends.error());
   auto primary = resolve_primary(options);
   if (!primary) return fail(primary.error());
@@ -204,6 +208,7 @@ int backup_command(const BackupCommandOptions& options) {
     runner.on_pit_schedule_change(
         [&backends](const PitTimerSchedule& s) { (*backends)->schedule_pit(s); });
     (*backends)->schedule_pit(runner.platform().pit().timer_schedule());
+    (*backends)->resume_input();
     runner.set_use_interrupt_window(true);
     state.live_at_exit.store(runner.exit_count());
     state.role.store(BackupRole::kLive);
