@@ -60,20 +60,24 @@ Result<void> ArbiterServer::run() {
     const int listener = accept_paused_until_ ? -1 : listener_.get();
     fds.assign({pollfd{stop_event_.get(), POLLIN, 0}, pollfd{listener, POLLIN, 0}});
     for (const auto& c : connections_) {
+      const bool readable = !c->closing && c->unsent.size() <= options_.max_unsent_bytes;
       const short events =
-          static_cast<short>((c->closing ? 0 : POLLIN) | (c->unsent.empty() ? 0 : POLLOUT));
+          static_cast<short>((readable ? POLLIN : 0) | (c->unsent.empty() ? 0 : POLLOUT));
       fds.push_back(pollfd{c->fd.get(), events, 0});
     }
     if (::poll(fds.data(), fds.size(), poll_timeout_ms()) < 0 && errno != EINTR) {
       return make_error(fmt::format("poll(): {}", std::strerror(errno)));
     }
     if (fds[0].revents != 0) break;
+    // Served before accepting: accepting may shed a connection, which would shift the indices.
+    for (size_t i = 2; i < fds.size(); ++i) serve(*connections_[i - 2], fds[i].revents);
     if (fds[1].revents != 0) {
       if (auto r = accept_all(); !r) return r;
     }
-    // New connections were appended after the ones polled, so indices still line up.
-    for (size_t i = 2; i < fds.size(); ++i) serve(*connections_[i - 2], fds[i].revents);
     close_finished_and_idle();
+    size_t unsent = 0;
+    for (const auto& c : connections_) unsent += c->unsent.size();
+    unsent_bytes_.store(unsent);
   }
   connections_.clear();
   return {};
@@ -91,11 +95,7 @@ Result<void> ArbiterServer::accept_all() {
       }
       return make_error(fmt::format("accept(): {}", std::strerror(errno)));
     }
-    if (connections_.size() >= options_.max_connections) {
-      const std::string busy = format_reply(ErrReply{"too many connections; retry shortly"});
-      [[maybe_unused]] auto n = ::send(fd.get(), busy.data(), busy.size(), MSG_NOSIGNAL);
-      continue;
-    }
+    if (connections_.size() >= options_.max_connections) shed_least_active();
     auto connection = std::make_unique<Connection>();
     connection->fd = std::move(fd);
     connection->deadline = Clock::now() + options_.idle_timeout;
@@ -151,6 +151,19 @@ int ArbiterServer::poll_timeout_ms() const {
   for (const auto& c : connections_) earliest = std::min(earliest, c->deadline);
   const auto left = std::chrono::ceil<std::chrono::milliseconds>(earliest - Clock::now());
   return static_cast<int>(std::clamp<int64_t>(left.count(), 0, 60'000));
+}
+
+// The connection that answered nothing for longest goes, with a reason it can read: a side asks
+// once and gets its answer at once, so what lingers is idle or greedy.
+void ArbiterServer::shed_least_active() {
+  auto oldest =
+      std::min_element(connections_.begin(), connections_.end(),
+                       [](const auto& a, const auto& b) { return a->deadline < b->deadline; });
+  if (oldest == connections_.end()) return;
+  const std::string busy = format_reply(ErrReply{"too many connections; this idle one is closed"});
+  [[maybe_unused]] auto n =
+      ::send((*oldest)->fd.get(), busy.data(), busy.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  connections_.erase(oldest);
 }
 
 void ArbiterServer::close_finished_and_idle() {

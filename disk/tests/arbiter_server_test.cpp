@@ -41,6 +41,7 @@ class RunningServer {
   }
   const std::string& address() const { return address_; }
   int decisions() const { return decisions_; }
+  size_t unsent_bytes() const { return server_->unsent_bytes(); }
 
  private:
   TempDir dir_;
@@ -54,9 +55,14 @@ class RunningServer {
 // A raw connection, for what the client library would never send.
 class RawConnection {
  public:
-  explicit RawConnection(const std::string& address) {
+  // `receive_buffer`: the socket's receive buffer, if not the system's (a small one makes the
+  // server's replies back up on its side).
+  explicit RawConnection(const std::string& address, int receive_buffer = 0) {
     auto port = parse_host_port(address)->port;
     fd_ = UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (receive_buffer > 0) {
+      ::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
+    }
     sockaddr_in in{};
     in.sin_family = AF_INET;
     in.sin_port = htons(port);
@@ -70,6 +76,17 @@ class RawConnection {
               static_cast<ssize_t>(bytes.size()));
   }
   void shutdown_write() { ::shutdown(fd_.get(), SHUT_WR); }
+  // Sends `block` repeatedly, up to `budget` bytes or until the socket would block: a client
+  // that writes as fast as it can and reads nothing. Returns the bytes sent.
+  size_t send_nonblocking(size_t budget, const std::string& block) {
+    size_t sent = 0;
+    while (sent < budget) {
+      const ssize_t n = ::send(fd_.get(), block.data(), block.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n <= 0) break;
+      sent += static_cast<size_t>(n);
+    }
+    return sent;
+  }
   // Everything until the server closes (or 5 s pass).
   std::string receive_all() {
     std::string all;
@@ -215,6 +232,41 @@ TEST(ArbiterServerTest, StopBeforeRunReturnsAtOnce) {
   ASSERT_TRUE(server.ok());
   (*server)->stop();
   EXPECT_TRUE((*server)->run().ok());
+}
+
+// Seen before: one client that pipelined PINGs and never read its replies grew the arbiter
+// from 10 MB to 258 MB in 14 s. Now it is not read from while its replies wait.
+TEST(ArbiterServerTest, AClientThatNeverReadsHoldsABoundedAmount) {
+  ArbiterServer::Options options;
+  options.max_unsent_bytes = 4096;
+  RunningServer server(options);
+  RawConnection greedy(server.address(), 4096);
+  std::string pings;
+  for (int i = 0; i < 8192; ++i) pings += "PING\n";
+  size_t sent = 0;
+  for (int round = 0; round < 20; ++round) {  // until the socket buffers are full too
+    sent += greedy.send_nonblocking(size_t{64} << 20, pings);
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_GT(sent, size_t{1} << 20) << "the server stopped reading sooner than expected";
+  // One read's worth of replies (4 KiB of requests) on top of the bound, at most.
+  EXPECT_LE(server.unsent_bytes(), options.max_unsent_bytes + 4096 / 5 * 5 + 5);
+  auto ok = ping(server.address(), 2s);
+  EXPECT_TRUE(ok.ok()) << ok.error().message;
+}
+
+// Seen before: 512 held connections made a legitimate TAS get "too many connections", and a
+// side that gets only errors halts. Now the least recently active connection is shed.
+TEST(ArbiterServerTest, HeldConnectionsDoNotLockASideOut) {
+  ArbiterServer::Options options;
+  options.max_connections = 8;
+  RunningServer server(options);
+  std::vector<std::unique_ptr<RawConnection>> held;
+  for (int i = 0; i < 16; ++i) held.push_back(std::make_unique<RawConnection>(server.address()));
+  std::this_thread::sleep_for(100ms);
+  auto won = test_and_set(server.address(), "vm", 1, "backup", kBackupProcess, 2s);
+  ASSERT_TRUE(won.ok()) << won.error().message;
+  EXPECT_TRUE(won->won);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 // decision's fsync is short enough that the others can wait for it.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -21,7 +22,12 @@ class ArbiterServer {
     // A connection without a complete request for this long is closed, so stalled or idle
     // clients cannot pile up.
     std::chrono::milliseconds idle_timeout{5000};
+    // At this many connections a new one sheds the least recently active one: a flood of held
+    // connections cannot lock a side out.
     size_t max_connections = 512;
+    // A connection whose replies wait unread beyond this is not read from until they leave:
+    // a client that pipelines requests and never reads holds this much, not more.
+    size_t max_unsent_bytes = 16 << 10;
     // Called, on the serving thread, for every test-and-set the store decided.
     std::function<void(const Decision&)> on_decision;
   };
@@ -40,6 +46,8 @@ class ArbiterServer {
   // Makes run() return soon, or at once if it has not started. Safe from any thread and from
   // a signal handler (it only writes to an eventfd).
   void stop();
+  // Reply bytes waiting for their clients to read them, over all connections (any thread).
+  size_t unsent_bytes() const { return unsent_bytes_.load(); }
 
  private:
   struct Connection;
@@ -49,12 +57,14 @@ class ArbiterServer {
   void answer_lines(Connection& connection);
   int poll_timeout_ms() const;
   void close_finished_and_idle();
+  void shed_least_active();
 
   UniqueFd listener_;
   UniqueFd stop_event_;
   ArbiterStore& store_;
   Options options_;
   std::vector<std::unique_ptr<Connection>> connections_;
+  std::atomic<size_t> unsent_bytes_{0};
   // Out of descriptors: the listener stays readable, so accepting pauses until then instead of
   // spinning.
   std::optional<std::chrono::steady_clock::time_point> accept_paused_until_;
