@@ -22,12 +22,13 @@ Error connection_error(const char* doing, int error) {
 }  // namespace
 
 Result<void> send_all(int fd, std::span<const uint8_t> bytes, std::chrono::milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
+  auto deadline = Clock::now() + timeout;
   while (!bytes.empty()) {
     // MSG_DONTWAIT: the deadline is kept by poll, whatever the socket's blocking mode.
     const ssize_t sent = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     if (sent > 0) {
       bytes = bytes.subspan(static_cast<size_t>(sent));
+      deadline = Clock::now() + timeout;  // the peer is reading
       continue;
     }
     if (sent < 0 && errno == EINTR) continue;
@@ -38,8 +39,8 @@ Result<void> send_all(int fd, std::span<const uint8_t> bytes, std::chrono::milli
     if (!ready) return ready.error();
     if (*ready == 0) {
       return make_error(fmt::format(
-          "sending to the peer timed out after {} ms with {} bytes unsent: the peer stopped "
-          "reading",
+          "sending to the peer timed out: it took nothing for {} ms, with {} bytes unsent: the "
+          "peer stopped reading",
           timeout.count(), bytes.size()));
     }
   }

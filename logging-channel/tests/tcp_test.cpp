@@ -7,6 +7,7 @@
 
 #include <future>
 #include <numeric>
+#include <thread>
 
 namespace ftvm::channel {
 namespace {
@@ -130,6 +131,38 @@ TEST(TcpTest, UnresolvableHost) {
   EXPECT_NE(fd.error().message.find("cannot resolve host 'no-such-host.invalid'"),
             std::string::npos)
       << fd.error().message;
+}
+
+// From the code, before: the timeout bounded the whole frame, so a large checkpoint chunk over a
+// slow link declared a live backup lost. A reader that keeps taking bytes, slower in all than
+// the timeout but never pausing that long, is no timeout.
+TEST(TcpTest, ASlowReaderThatKeepsReadingIsNoTimeout) {
+  Listening server = listen_on_any_port("127.0.0.1");
+  auto connecting = std::async(std::launch::async, [&] { return connect_tcp(server.at, 10s); });
+  auto accepted = accept_tcp(server.fd.get(), 10s);
+  ASSERT_TRUE(accepted.ok()) << accepted.error().message;
+  auto client = connecting.get();
+  ASSERT_TRUE(client.ok()) << client.error().message;
+  const int small = 16 * 1024;  // so the kernel's buffers cannot hide how slow the reader is
+  ::setsockopt(client->get(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+  ::setsockopt(accepted->get(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+
+  const std::vector<uint8_t> bytes(1 << 20, 7);
+  auto sending =
+      std::async(std::launch::async, [&] { return send_all(client->get(), bytes, 800ms); });
+  size_t received = 0;
+  std::vector<uint8_t> buffer(16 * 1024);
+  const auto started = std::chrono::steady_clock::now();
+  while (received < bytes.size()) {
+    std::this_thread::sleep_for(40ms);
+    auto got = receive_some(accepted->get(), buffer, 10s);
+    ASSERT_TRUE(got.ok() && got->has_value() && **got > 0);
+    received += **got;
+  }
+  auto sent = sending.get();
+  EXPECT_TRUE(sent.ok()) << sent.error().message;
+  EXPECT_GT(std::chrono::steady_clock::now() - started, 800ms)
+      << "the reader was not slower than the timeout: the test shows nothing";
 }
 
 TEST(TcpTest, SendToAClosedPeerFailsWithoutSigpipe) {

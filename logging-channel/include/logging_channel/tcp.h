@@ -36,8 +36,9 @@ Result<UniqueFd> accept_tcp(int listen_fd, std::chrono::milliseconds timeout);
 // Connects, retrying refused connections until `timeout` because the peer may start later.
 // The result has TCP_NODELAY.
 Result<UniqueFd> connect_tcp(const Endpoint& to, std::chrono::milliseconds timeout);
-// Sends every byte or fails: after `timeout` without the peer taking the rest, or when the
-// connection breaks (no SIGPIPE).
+// Sends every byte or fails: after `timeout` in which the peer took no byte, or when the
+// connection breaks (no SIGPIPE). Progress, not size, decides: a large frame over a slow link
+// that keeps moving is no timeout.
 Result<void> send_all(int fd, std::span<const uint8_t> bytes, std::chrono::milliseconds timeout);
 // Reads what is available into `into`, waiting up to `timeout` for something. Returns
 // std::nullopt on timeout and 0 when the peer closed the connection; a reset connection is an
