@@ -129,7 +129,7 @@ Result<Position> Recorder::landmark_at(VcpuRunner& runner, const kvm_regs& regs,
 }
 
 Result<bool> Recorder::should_probe(VcpuRunner& runner) {
-  if (!probe_kick_) return false;
+  if (!probe_kick_ || !options_.breakpoints_reported) return false;
   const auto since_exit = std::chrono::steady_clock::now() - last_exit_time_;
   if (!probe_can_pay_off(since_exit, options_.probe_budget, replay_costs())) return false;
   auto pending = injection_pending(runner.vcpu());

@@ -111,6 +111,29 @@ TEST(RecordReplay, TenSecondsWithTypedInputReplayExactlyThreeTimes) {
   EXPECT_GE(stats["replay"]["memory_digests_checked"].get<uint64_t>(), 3u) << stats.dump(2);
 }
 
+// --async auto reads the host probe: where this KVM reports no breakpoints (kvm_amd nested under
+// QEMU 7.2), it says so and checkpoints without probing; where it reports them, it says
+// nothing of the kind. Exact either way.
+TEST(RecordReplay, AutoFollowsWhatTheHostProbeMeasured) {
+  FTVM_REQUIRE_KVM();
+  const ProcessResult info = run_process({FTVM_BINARY, "host-info", "--json"}, "", 30s);
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  const bool breakpoints =
+      nlohmann::json::parse(info.out)["guest_debug"]["breakpoint_cpl0"].get<bool>();
+  TraceDir dir;
+  Recording recording = record(dir, 4, {"--async", "auto", "--stats-json", dir.path("r.json")}, 9);
+  expect_recorded_with_input(recording);
+  const bool said =
+      recording.process.err.find("reports no hardware breakpoints") != std::string::npos;
+  EXPECT_EQ(said, !breakpoints) << recording.process.err;
+  if (!breakpoints) {
+    const auto stats = nlohmann::json::parse(slurp(dir.path("r.json")));
+    EXPECT_EQ(stats["landmarks"]["probes"].get<uint64_t>(), 0u) << stats.dump(2);
+    EXPECT_EQ(stats["landmarks"]["breakpoint"].get<uint64_t>(), 0u) << stats.dump(2);
+  }
+  expect_exact_replay(dir, recording, "replay");
+}
+
 TEST(RecordReplay, MaxDelayZeroReplaysExactly) {
   FTVM_REQUIRE_KVM();
   TraceDir dir;

@@ -45,6 +45,10 @@ struct RecordOptions {
   std::chrono::milliseconds digest_interval{500};  // guest-RAM digest period; 0 = never
   // How long a probe waits for RIP to come round (probe_budget_for(--max-delay)).
   std::chrono::nanoseconds probe_budget = probe_budget_for(std::chrono::milliseconds(1));
+  // Whether this host's KVM reports hardware breakpoints in CPL0 guest code (the host probe,
+  // vmm/host_probe.h). Where it does not, --async auto checkpoints at once instead of probing:
+  // a probe could never see RIP come round, and a breakpoint landmark could not be replayed.
+  bool breakpoints_reported = true;
 };
 
 struct LandmarkCounts {

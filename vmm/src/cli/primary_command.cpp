@@ -243,9 +243,10 @@ int primary_command(const PrimaryCommandOptions& options) {
       [&] { link.cut(); });
   if (!control) return fail(control.error());
 
-  replay::Recorder recorder(events, link, **vm, digesting,
-                            live_record_options(options.async_mode, options.max_delay_ms,
-                                                std::chrono::milliseconds(500)));
+  replay::Recorder recorder(
+      events, link, **vm, digesting,
+      live_record_options(options.async_mode, options.max_delay_ms, std::chrono::milliseconds(500),
+                          options.guest.kvm_device));
   connect_recorder(recorder, **backends);
   recorder.set_cost_model(&replay_costs);
   PrimaryDriver driver(recorder, link, pending, gate, lag,

@@ -100,9 +100,10 @@ int record_command(const RecordCommandOptions& options) {
   auto backends = LiveBackends::start(
       events, make_live_options(files->input.get(), options.seconds, options.max_delay_ms));
   if (!backends) return fail(backends.error());
-  replay::Recorder recorder(events, sink, **vm, digesting_console,
-                            live_record_options(options.async_mode, options.max_delay_ms,
-                                                std::chrono::milliseconds(options.digest_ms)));
+  replay::Recorder recorder(
+      events, sink, **vm, digesting_console,
+      live_record_options(options.async_mode, options.max_delay_ms,
+                          std::chrono::milliseconds(options.digest_ms), options.guest.kvm_device));
   connect_recorder(recorder, **backends);
   VcpuRunner runner((*vm)->vcpu(), (*vm)->platform(), recorder);
   runner.set_use_interrupt_window(false);

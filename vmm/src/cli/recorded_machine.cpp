@@ -1,8 +1,11 @@
 #include "recorded_machine.h"
 
+#include <fmt/format.h>
 #include <xxhash.h>
 
 #include <chrono>
+
+#include "vmm/host_probe.h"
 
 namespace ftvm {
 namespace {
@@ -55,12 +58,27 @@ VmConfig vm_config_for(const replay::TraceHeader& header, std::span<const uint8_
 }
 
 replay::RecordOptions live_record_options(const std::string& async_mode, double max_delay_ms,
-                                          std::chrono::milliseconds digest_interval) {
+                                          std::chrono::milliseconds digest_interval,
+                                          const std::string& kvm_device) {
   replay::RecordOptions options;
   options.async_mode = *replay::parse_async_mode(async_mode);
   options.digest_interval = digest_interval;
   options.probe_budget =
       replay::probe_budget_for(std::chrono::nanoseconds(static_cast<int64_t>(max_delay_ms * 1e6)));
+  if (options.async_mode != replay::AsyncMode::kCheckpoint) {
+    // A probe that fails leaves the old assumption (breakpoints work); the VM's own setup
+    // reports what is wrong with KVM.
+    auto facts = probe_guest_debug(kvm_device);
+    if (facts && !facts->breakpoint_cpl0) {
+      options.breakpoints_reported = false;
+      fmt::print(stderr,
+                 "ftvm: this host's KVM reports no hardware breakpoints in guest code (see ftvm "
+                 "host-info): {}\n",
+                 options.async_mode == replay::AsyncMode::kAuto
+                     ? "asynchronous landmarks are checkpoints"
+                     : "--async breakpoint landmarks will not replay; use auto or checkpoint");
+    }
+  }
   return options;
 }
 

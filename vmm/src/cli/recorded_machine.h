@@ -25,8 +25,11 @@ VmConfig vm_config_for(const replay::TraceHeader& header, std::span<const uint8_
 
 // The recorder's options for a live recording (`ftvm record`, `ftvm primary`): its probes
 // get the budget that --max-delay implies.
+// Where landmarks may be breakpoints (auto, breakpoint), the host is probed first
+// (vmm/host_probe.h): on a KVM that reports no breakpoints, auto checkpoints instead of probing.
 replay::RecordOptions live_record_options(const std::string& async_mode, double max_delay_ms,
-                                          std::chrono::milliseconds digest_interval);
+                                          std::chrono::milliseconds digest_interval,
+                                          const std::string& kvm_device);
 
 // Gives the recorder what it asks of the I/O thread: interrupt-window events and the kick
 // that ends a probe.
