@@ -27,6 +27,7 @@
 #include "vmm/devices/console.h"
 #include "vmm/devices/time_source.h"
 #include "vmm/event_queue.h"
+#include "vmm/host_probe.h"
 #include "vmm/live_backends.h"
 #include "vmm/periodic_kick.h"
 #include "vmm/vcpu_runner.h"
@@ -40,11 +41,24 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// The guests' verdict port: keeps every write, answers reads with zero.
+// CPL0 instructions per 100 us on this host (the host probe, once per process; kvm_pvm's ~1M/s
+// where the probe fails), so the guests size their spins in time, not in instructions.
+uint32_t instructions_per_100us() {
+  static const uint32_t value = [] {
+    auto facts = probe_guest_debug();
+    const double per_second = facts ? facts->cpl0_instructions_per_second : 1e6;
+    return static_cast<uint32_t>(std::clamp(per_second / 1e4, 10.0, 1e7));
+  }();
+  return value;
+}
+
+// The guests' verdict port: keeps every write; a read of offset 4 answers
+// instructions_per_100us(), any other zero.
 class TestPortDevice final : public IoDevice {
  public:
-  void read(uint64_t, std::span<uint8_t> data) override {
-    for (auto& byte : data) byte = 0;
+  void read(uint64_t offset, std::span<uint8_t> data) override {
+    const uint32_t value = offset == 4 ? instructions_per_100us() : 0;
+    for (size_t i = 0; i < data.size(); ++i) data[i] = i < 4 ? uint8_t(value >> (8 * i)) : 0;
   }
   void write(uint64_t offset, std::span<const uint8_t> data) override {
     uint64_t value = 0;
@@ -371,7 +385,7 @@ Result<Recording> record_guest(const RecordSetup& setup) {
   config.track_dirty_pages = true;  // as ftvm record: forced checkpoints need it in every mode
   auto vm = Vm::create(config, time, console);
   if (!vm) return vm.error();
-  if (auto r = (*vm)->platform().pio_bus().insert(kTestPort, 4, port, "test-port"); !r) {
+  if (auto r = (*vm)->platform().pio_bus().insert(kTestPort, 8, port, "test-port"); !r) {
     return r.error();
   }
   recording.cpuid = (*vm)->cpuid();
@@ -456,7 +470,7 @@ Result<Replay> replay_recording(const Recording& recording, const std::vector<Tr
   config.cpuid = recording.cpuid;  // the same CPU as the recorded guest saw
   auto vm = Vm::create(config, time, console);
   if (!vm) return vm.error();
-  if (auto r = (*vm)->platform().pio_bus().insert(kTestPort, 4, port, "test-port"); !r) {
+  if (auto r = (*vm)->platform().pio_bus().insert(kTestPort, 8, port, "test-port"); !r) {
     return r.error();
   }
 
@@ -513,7 +527,7 @@ Result<PlainRun> run_with_irq_at_first_port_write(const std::string& guest,
   config.image_name = guest;
   auto vm = Vm::create(config, time, console);
   if (!vm) return vm.error();
-  if (auto r = (*vm)->platform().pio_bus().insert(kTestPort, 4, port, "test-port"); !r) {
+  if (auto r = (*vm)->platform().pio_bus().insert(kTestPort, 8, port, "test-port"); !r) {
     return r.error();
   }
   IrqAtFirstPortWrite driver(port);

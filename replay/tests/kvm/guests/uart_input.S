@@ -22,12 +22,14 @@
     mov $(UART + 3), %dx     /* LCR: 8N1 */
     mov $0x03, %al
     out %al, %dx
-    mov $5000, %r10d         /* the next spin's length; alternates with 100 */
+    rr_instructions_per_100us %r11d  /* short: 100 us worth of 2-instruction turns, halved */
+    shr $1, %r11d
+    imul $100, %r11d, %r10d  /* long: 10 ms worth; the spins alternate, short first */
 1:  cli                      /* no tick handled (and no EOI exit) between the fill and */
     mov $(UART + 4), %dx     /* the spin: its landmarks follow the fill's exit */
     mov $MCR_DTR_RTS, %al    /* MCR: RTS on, the VMM may send */
     out %al, %dx
-    xor $(5000 ^ 100), %r10d
+    xchg %r10d, %r11d
     mov %r10d, %ecx
 2:  dec %ecx
     jnz 2b
