@@ -1,6 +1,5 @@
 add_library(ftvm_replay STATIC
   src/fingerprint.cpp
-  src/guest_debug.cpp
   src/log_feed.cpp
   src/recorder.cpp
   src/recording_time_source.cpp

@@ -5,8 +5,8 @@
 
 #include <algorithm>
 
-#include "guest_debug.h"
 #include "replay/fingerprint.h"
+#include "vmm/guest_debug.h"
 #include "vmm/vcpu_runner.h"
 #include "vmm/vcpu_state.h"
 

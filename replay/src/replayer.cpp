@@ -4,11 +4,11 @@
 
 #include <chrono>
 
-#include "guest_debug.h"
 #include "replay/fingerprint.h"
 #include "replay/recorder.h"
 #include "replay/trace_report.h"
 #include "vmm/crash_report.h"
+#include "vmm/guest_debug.h"
 #include "vmm/vcpu_runner.h"
 #include "vmm/vcpu_state.h"
 

@@ -10,6 +10,7 @@
 
 #include "vmm/devices/console.h"
 #include "vmm/devices/time_source.h"
+#include "vmm/guest_debug.h"
 #include "vmm/vm.h"
 
 extern "C" const uint8_t ftvm_host_probe_image_start[];
@@ -79,30 +80,19 @@ class ProbeRun {
     }
   }
 
-  Result<void> debug(uint32_t control, uint64_t dr0 = 0, uint64_t dr7 = 0) {
-    kvm_guest_debug debug{};
-    debug.control = control;
-    debug.arch.debugreg[0] = dr0;
-    debug.arch.debugreg[7] = dr7;
-    return vm_.vcpu().set_guest_debug(debug);
-  }
+  KvmVcpu& vcpu() { return vm_.vcpu(); }
 
  private:
   Vm& vm_;
   int exits_ = 0;
 };
 
-constexpr uint64_t kDr7EnableLocal0 = 0x1;  // DR0, execute, 1 byte
-
 // Stage 1 names an instruction a few instructions on; is a breakpoint there reported?
 Result<void> check_breakpoint(ProbeRun& probe, GuestDebugFacts& facts) {
   if (auto r = probe.until_stage(1); !r) return r;
   auto target = probe.rbx();
   if (!target) return target.error();
-  if (auto r = probe.debug(KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP, *target, kDr7EnableLocal0);
-      !r) {
-    return r;
-  }
+  if (auto r = arm_execution_breakpoint(probe.vcpu(), *target); !r) return r;
   auto exit = probe.next();
   if (!exit) return exit.error();
   if (exit->kind == ProbeExit::Kind::kDebug) {
@@ -112,7 +102,7 @@ Result<void> check_breakpoint(ProbeRun& probe, GuestDebugFacts& facts) {
           fmt::format("a CPL0 breakpoint at {:#x} was reported at {:#x}; ", *target, exit->value);
     }
   }
-  if (auto r = probe.debug(0); !r) return r;
+  if (auto r = clear_guest_debug(probe.vcpu()); !r) return r;
   if (exit->kind == ProbeExit::Kind::kStage && exit->value == 2) return {};
   return probe.until_stage(2);
 }
@@ -122,7 +112,7 @@ Result<void> check_breakpoint(ProbeRun& probe, GuestDebugFacts& facts) {
 Result<void> check_single_step(ProbeRun& probe, GuestDebugFacts& facts) {
   auto target = probe.rbx();
   if (!target) return target.error();
-  if (auto r = probe.debug(KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP); !r) return r;
+  if (auto r = single_step(probe.vcpu()); !r) return r;
   for (int step = 0; step < 2; ++step) {
     auto exit = probe.next();
     if (!exit) return exit.error();
@@ -133,7 +123,7 @@ Result<void> check_single_step(ProbeRun& probe, GuestDebugFacts& facts) {
     }
   }
   if (!facts.single_step_cpl0) facts.notes += "single-stepping CPL0 code reported no step; ";
-  return probe.debug(0);
+  return clear_guest_debug(probe.vcpu());
 }
 
 // Stage 3 to 4: a counted loop; rbx = its instructions.

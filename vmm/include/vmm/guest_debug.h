@@ -1,6 +1,7 @@
-// The hardware-debug controls both drivers use: the replayer to search for a breakpoint
-// landmark, the recorder to probe how hot a stop point is. Only guest code that KVM emulates
-// or single-steps (CPL0 on this host) reports these exits.
+// The hardware-debug controls: the replayer searches for a breakpoint landmark with them, the
+// recorder probes how hot a stop point is, and the host probe (host_probe.h) measures whether
+// this host's KVM reports them at all. Which guest code reports these exits depends on the
+// host (kvm_pvm: CPL0 only).
 #pragma once
 
 #include <cstdint>
@@ -8,7 +9,7 @@
 #include "vmm/kvm.h"
 #include "vmm/result.h"
 
-namespace ftvm::replay {
+namespace ftvm {
 
 // An execution breakpoint (DR0) at `rip`: KVM_EXIT_DEBUG before the instruction runs.
 Result<void> arm_execution_breakpoint(KvmVcpu& vcpu, uint64_t rip);
@@ -16,4 +17,4 @@ Result<void> arm_execution_breakpoint(KvmVcpu& vcpu, uint64_t rip);
 Result<void> single_step(KvmVcpu& vcpu);
 Result<void> clear_guest_debug(KvmVcpu& vcpu);
 
-}  // namespace ftvm::replay
+}  // namespace ftvm

@@ -1,6 +1,6 @@
-#include "guest_debug.h"
+#include "vmm/guest_debug.h"
 
-namespace ftvm::replay {
+namespace ftvm {
 namespace {
 
 constexpr uint64_t kDr7EnableLocal0 = 0x1;  // DR0, execute, 1 byte
@@ -25,4 +25,4 @@ Result<void> clear_guest_debug(KvmVcpu& vcpu) {
   return vcpu.set_guest_debug(kvm_guest_debug{});
 }
 
-}  // namespace ftvm::replay
+}  // namespace ftvm
