@@ -40,9 +40,7 @@ PrimaryLink::PrimaryLink(UniqueFd socket, FrameKey key, OutputGate& gate, LagTra
 }
 
 PrimaryLink::~PrimaryLink() {
-  quit_.store(true);
-  wake();
-  if (thread_.joinable()) thread_.join();
+  stop();
 }
 
 Result<void> PrimaryLink::send_hello(const Hello& hello) {
@@ -127,9 +125,7 @@ void PrimaryLink::goodbye(const std::string& reason) {
     std::lock_guard lock(mutex_);
     goodbye_reason_ = reason;
   }
-  quit_.store(true);
-  wake();
-  if (thread_.joinable()) thread_.join();
+  stop();
 }
 
 void PrimaryLink::stop() {
