@@ -86,9 +86,7 @@ Result<TasResult> ArbiterStore::test_and_set(const std::string& vm_id, uint64_t 
                                              const std::string& incarnation) {
   if (auto r = check_vm_id(vm_id); !r) return r.error();
   if (auto r = check_side(side); !r) return r.error();
-  if (!incarnation.empty()) {
-    if (auto r = check_incarnation(incarnation); !r) return r.error();
-  }
+  if (auto r = check_incarnation(incarnation); !r) return r.error();
   const auto found = state_.find(vm_id);
   if (found != state_.end()) {
     const Winner& recorded = found->second;

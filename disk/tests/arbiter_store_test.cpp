@@ -160,8 +160,10 @@ TEST(ArbiterStoreTest, AMissingStateDirIsAnError) {
 TEST(ArbiterStoreTest, RejectsBadNames) {
   TempDir dir;
   auto store = open_store(dir);
-  EXPECT_FALSE(store->test_and_set("bad id", 1, "primary").ok());
-  EXPECT_FALSE(store->test_and_set("vm", 1, "PRIMARY").ok());
+  EXPECT_FALSE(store->test_and_set("bad id", 1, "primary", process_of("primary")).ok());
+  EXPECT_FALSE(store->test_and_set("vm", 1, "PRIMARY", process_of("primary")).ok());
+  EXPECT_FALSE(store->test_and_set("vm", 1, "primary", "").ok());
+  EXPECT_FALSE(store->test_and_set("vm", 1, "primary", "NOT-HEX!").ok());
   EXPECT_FALSE(store->query("vm").has_value());
 }
 

@@ -41,7 +41,7 @@ class ArbiterStore {
   // even one of the same side. An error means nothing was recorded (the disk failed): the
   // caller must not go live.
   Result<TasResult> test_and_set(const std::string& vm_id, uint64_t generation,
-                                 const std::string& side, const std::string& incarnation = "");
+                                 const std::string& side, const std::string& incarnation);
 
   // The winner of the VM's highest generation, if any.
   std::optional<Winner> query(const std::string& vm_id) const;
