@@ -14,9 +14,14 @@ const std::optional<std::string>& kvm_unavailable_reason() {
   return reason;
 }
 
+const Result<GuestDebugFacts>& host_guest_debug() {
+  static const Result<GuestDebugFacts> facts = probe_guest_debug();
+  return facts;
+}
+
 const std::optional<std::string>& guest_breakpoints_unavailable_reason() {
   static const std::optional<std::string> reason = []() -> std::optional<std::string> {
-    auto facts = probe_guest_debug();
+    const auto& facts = host_guest_debug();
     if (!facts) return "the host probe failed: " + facts.error().message;
     if (!facts->breakpoint_cpl0) {
       return "this host's KVM reported no hardware breakpoint in CPL0 guest code (host probe; " +

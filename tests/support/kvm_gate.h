@@ -7,11 +7,18 @@
 #include <optional>
 #include <string>
 
+#include "vmm/host_probe.h"
+#include "vmm/result.h"
+
 namespace ftvm::testing {
 
 // Why KVM cannot be used here (Kvm::open's own advice), or nothing when it can. Probed once
 // per process.
 const std::optional<std::string>& kvm_unavailable_reason();
+
+// The host probe's measurement (host_probe.h), made once per process: the gates below and the
+// test guests that size their spins by this host's speed share it. Needs KVM.
+const Result<GuestDebugFacts>& host_guest_debug();
 
 // Why this host's KVM does not report hardware breakpoints in CPL0 guest code (measured once
 // per process by the host probe, host_probe.h), or nothing when it does. Needs KVM.

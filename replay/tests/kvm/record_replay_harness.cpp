@@ -16,6 +16,7 @@
 #include <regex>
 #include <thread>
 
+#include "kvm_gate.h"
 #include "replay/chunk.h"
 #include "replay/entry_sink.h"
 #include "replay/fingerprint.h"
@@ -27,7 +28,6 @@
 #include "vmm/devices/console.h"
 #include "vmm/devices/time_source.h"
 #include "vmm/event_queue.h"
-#include "vmm/host_probe.h"
 #include "vmm/live_backends.h"
 #include "vmm/periodic_kick.h"
 #include "vmm/vcpu_runner.h"
@@ -45,7 +45,7 @@ double seconds_since(Clock::time_point start) {
 // where the probe fails), so the guests size their spins in time, not in instructions.
 uint32_t instructions_per_100us() {
   static const uint32_t value = [] {
-    auto facts = probe_guest_debug();
+    const auto& facts = ::ftvm::testing::host_guest_debug();
     const double per_second = facts ? facts->cpl0_instructions_per_second : 1e6;
     return static_cast<uint32_t>(std::clamp(per_second / 1e4, 10.0, 1e7));
   }();
