@@ -7,10 +7,11 @@ add_library(ftvm_channel_links STATIC
   src/console_splicer.cpp
   src/cutover_console.cpp
   src/receive_message.cpp
+  src/handshake.cpp
 )
 target_include_directories(ftvm_channel_links PUBLIC include)
 target_compile_options(ftvm_channel_links PRIVATE ${FTVM_HOST_WARNINGS})
-target_link_libraries(ftvm_channel_links PUBLIC ftvm_channel ftvm_replay PRIVATE fmt::fmt)
+target_link_libraries(ftvm_channel_links PUBLIC ftvm_channel ftvm_replay PRIVATE fmt::fmt OpenSSL::Crypto)
 
 ftvm_add_test(NAME ftvm_channel_links_tests LABEL unit
   SOURCES
@@ -18,4 +19,5 @@ ftvm_add_test(NAME ftvm_channel_links_tests LABEL unit
     tests/console_splicer_test.cpp
     tests/cutover_console_test.cpp
     tests/links_test.cpp
+    tests/handshake_test.cpp
   LIBS ftvm_channel_links)

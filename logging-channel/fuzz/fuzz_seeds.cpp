@@ -13,6 +13,7 @@ std::vector<Message> sample_messages() {
       Heartbeat{2'000'000, 40, 123'456},
       Ack{17, 15, 123'000, 2'000'000, 85'000, 310'000},
       Goodbye{"primary shutting down"},
+      Greeting{ChannelRole::kBackup, {1, 2, 3, 4, 5, 6, 7, 8}},
       Heartbeat{~uint64_t{0}, ~uint64_t{0}, ~uint64_t{0}},
   };
 }

@@ -7,6 +7,7 @@
 #include <array>
 #include <cmath>
 
+#include "logging_channel/handshake.h"
 #include "logging_channel/receive_message.h"
 #include "logging_channel/tcp.h"
 #include "replay/chunk.h"
@@ -30,6 +31,7 @@ uint64_t to_ns(double us) {
 
 BackupLink::BackupLink(UniqueFd socket, FrameKey key, replay::LogFeed& feed, LinkTimeouts timeouts)
     : socket_(std::move(socket)),
+      pair_key_(key),
       encoder_(key),
       decoder_(key),
       feed_(feed),
@@ -43,6 +45,13 @@ BackupLink::~BackupLink() {
 
 Result<Hello> BackupLink::receive_hello(std::chrono::milliseconds timeout) {
   uint64_t bytes = 0;
+  uint64_t bytes_sent = 0;
+  auto greeted = exchange_greetings({socket_.get(), ChannelRole::kBackup, timeout, receive_buffer_},
+                                    pair_key_, encoder_, decoder_, bytes_sent, bytes);
+  if (!greeted) {
+    bytes_received_ += bytes;
+    return greeted.error();
+  }
   auto message = receive_message(socket_.get(), decoder_, receive_buffer_, timeout, "primary",
                                  "the VM", bytes);
   bytes_received_ += bytes;

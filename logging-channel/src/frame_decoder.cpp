@@ -103,6 +103,10 @@ Result<void> check_sequence(uint64_t sequence, uint64_t expected) {
 
 FrameDecoder::FrameDecoder(FrameKey key) : key_(std::move(key)) {}
 
+void FrameDecoder::rekey(FrameKey key) {
+  key_ = std::move(key);
+}
+
 void FrameDecoder::feed(std::span<const uint8_t> bytes) {
   compact();
   buffer_.insert(buffer_.end(), bytes.begin(), bytes.end());

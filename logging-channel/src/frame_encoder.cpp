@@ -6,6 +6,10 @@ namespace ftvm::channel {
 
 FrameEncoder::FrameEncoder(FrameKey key) : key_(std::move(key)) {}
 
+void FrameEncoder::rekey(FrameKey key) {
+  key_ = std::move(key);
+}
+
 std::vector<uint8_t> FrameEncoder::encode(const Message& m) {
   const std::vector<uint8_t> payload = encode_payload(m);
   std::vector<uint8_t> frame = {'F', 'T',           'L',

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
@@ -62,6 +63,14 @@ void encode_fields(const Goodbye& m, std::vector<uint8_t>& out) {
   put_byte_string(out, as_bytes(m.reason));
 }
 
+void encode_fields(const Greeting& m, std::vector<uint8_t>& out) {
+  // resize and copy rather than insert: GCC 12 misreads the bounds of an insert here.
+  const size_t at = out.size();
+  out.resize(at + 1 + m.nonce.size());
+  out[at] = static_cast<uint8_t>(m.sender);
+  std::copy(m.nonce.begin(), m.nonce.end(), out.begin() + static_cast<std::ptrdiff_t>(at + 1));
+}
+
 Hello decode_hello(WireReader& in) {
   Hello m;
   m.protocol_version = in.u32("protocol_version");
@@ -103,6 +112,19 @@ Goodbye decode_goodbye(WireReader& in) {
   return Goodbye{in.text("reason", kMaxGoodbyeReasonBytes)};
 }
 
+Greeting decode_greeting(WireReader& in) {
+  Greeting m;
+  const uint8_t sender = in.u8("sender");
+  if (sender == static_cast<uint8_t>(ChannelRole::kPrimary) ||
+      sender == static_cast<uint8_t>(ChannelRole::kBackup)) {
+    m.sender = static_cast<ChannelRole>(sender);
+  } else {
+    in.reject("sender", fmt::format("names no role ({}; 1 = primary, 2 = backup)", sender));
+  }
+  in.bytes("nonce", m.nonce);
+  return m;
+}
+
 Message decode_fields(MessageType type, WireReader& in) {
   switch (type) {
     case MessageType::kHello:
@@ -113,6 +135,8 @@ Message decode_fields(MessageType type, WireReader& in) {
       return decode_heartbeat(in);
     case MessageType::kAck:
       return decode_ack(in);
+    case MessageType::kGreeting:
+      return decode_greeting(in);
     case MessageType::kGoodbye:
       break;
   }

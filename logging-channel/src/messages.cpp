@@ -6,7 +6,7 @@ namespace ftvm::channel {
 namespace {
 
 // Indexed by MessageType - 1, which is also the alternative's index in Message.
-const char* const kNames[] = {"hello", "log", "heartbeat", "ack", "goodbye"};
+const char* const kNames[] = {"hello", "log", "heartbeat", "ack", "goodbye", "greeting"};
 static_assert(std::size(kNames) == std::variant_size_v<Message>);
 
 }  // namespace
@@ -21,6 +21,10 @@ const char* message_name(const Message& m) {
 
 const char* message_name(MessageType type) {
   return kNames[static_cast<size_t>(type) - 1];
+}
+
+const char* role_name(ChannelRole role) {
+  return role == ChannelRole::kPrimary ? "primary" : "backup";
 }
 
 bool is_message_type(uint8_t type) {

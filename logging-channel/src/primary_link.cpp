@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 
+#include "logging_channel/handshake.h"
 #include "logging_channel/receive_message.h"
 #include "logging_channel/tcp.h"
 
@@ -30,6 +31,7 @@ PrimaryLink::PrimaryLink(UniqueFd socket, FrameKey key, OutputGate& gate, LagTra
                          PrimaryLinkOptions options)
     : socket_(std::move(socket)),
       wake_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
+      pair_key_(key),
       encoder_(key),
       decoder_(key),
       gate_(gate),
@@ -44,12 +46,21 @@ PrimaryLink::~PrimaryLink() {
 }
 
 Result<void> PrimaryLink::send_hello(const Hello& hello) {
+  // Building a VM may take the backup a while; the hello is the first thing it waits for.
+  const auto timeout = options_.timeouts.declare * 10;
+  std::array<uint8_t, kReceiveBytes> buffer;
+  uint64_t bytes_received = 0;
+  if (auto greeted = exchange_greetings({socket_.get(), ChannelRole::kPrimary, timeout, buffer},
+                                        pair_key_, encoder_, decoder_, bytes_sent_, bytes_received);
+      !greeted) {
+    return greeted.error();
+  }
   const auto frame = encoder_.encode(hello);
-  if (auto r = send_all(socket_.get(), frame, options_.timeouts.declare * 10); !r) {
+  if (auto r = send_all(socket_.get(), frame, timeout); !r) {
     return make_error("cannot send the VM to the backup: " + r.error().message);
   }
   bytes_sent_ += frame.size();
-  ++frames_;
+  frames_ += 2;
   last_sent_ = Clock::now();
   return {};
 }

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace ftvm::channel {
 
 void put_byte_string(std::vector<uint8_t>& out, std::span<const uint8_t> bytes) {
@@ -26,6 +28,15 @@ std::vector<uint8_t> WireReader::byte_string(const char* field, size_t max_bytes
 std::string WireReader::text(const char* field, size_t max_bytes) {
   const std::vector<uint8_t> bytes = byte_string(field, max_bytes);
   return {bytes.begin(), bytes.end()};
+}
+
+void WireReader::bytes(const char* field, std::span<uint8_t> out) {
+  if (!take(out.size(), field)) return;
+  std::copy_n(bytes_.data() + offset_ - out.size(), out.size(), out.begin());
+}
+
+void WireReader::reject(const char* field, const std::string& why) {
+  fail(fmt::format("field {} {}", field, why));
 }
 
 Result<void> WireReader::finish() {

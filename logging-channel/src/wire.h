@@ -41,10 +41,15 @@ class WireReader {
   WireReader(std::span<const uint8_t> bytes, const char* message)
       : bytes_(bytes), message_(message) {}
 
+  uint8_t u8(const char* field) { return fixed<uint8_t>(field); }
   uint32_t u32(const char* field) { return fixed<uint32_t>(field); }
   uint64_t u64(const char* field) { return fixed<uint64_t>(field); }
   std::vector<uint8_t> byte_string(const char* field, size_t max_bytes);
   std::string text(const char* field, size_t max_bytes);
+  // Exactly out.size() bytes into `out` (left zero on failure).
+  void bytes(const char* field, std::span<uint8_t> out);
+  // A field that was read whole but holds a value the message does not allow.
+  void reject(const char* field, const std::string& why);
 
   // The error of the first failed read, or of bytes left over after the last field.
   Result<void> finish();

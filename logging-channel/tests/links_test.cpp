@@ -7,6 +7,7 @@
 #include <future>
 
 #include "logging_channel/backup_link.h"
+#include "logging_channel/handshake.h"
 #include "logging_channel/primary_link.h"
 #include "logging_channel/tcp.h"
 
@@ -71,8 +72,10 @@ class LinksTest : public ::testing::Test {
                                              lag_, options);
     backup_ =
         std::make_unique<BackupLink>(std::move(sockets.backup), FrameKey::none(), feed_, kFast);
+    // Each side waits for the other's greeting: the backup greets from its own thread.
+    auto receiving = std::async(std::launch::async, [&] { return backup_->receive_hello(2000ms); });
     ASSERT_TRUE(primary_->send_hello(Hello{kProtocolVersion, "vm1", 1, {1, 2}, {3, 4, 5}}));
-    auto hello = backup_->receive_hello(2000ms);
+    auto hello = receiving.get();
     ASSERT_TRUE(hello) << hello.error().message;
     EXPECT_EQ(hello->vm_id, "vm1");
     EXPECT_EQ(hello->guest_image, (std::vector<uint8_t>{3, 4, 5}));
@@ -245,7 +248,13 @@ class RawBackupTest : public ::testing::Test {
     options.timeouts = kFast;
     primary_ = std::make_unique<PrimaryLink>(std::move(sockets.primary), FrameKey::none(), gate_,
                                              lag_, options);
+    auto greeting = std::async(std::launch::async, [this] {
+      uint64_t sent = 0, read = 0;
+      return exchange_greetings({backup_socket_.get(), ChannelRole::kBackup, 2000ms, buffer_},
+                                FrameKey::none(), encoder_, decoder_, sent, read);
+    });
     ASSERT_TRUE(primary_->send_hello(Hello{kProtocolVersion, "vm1", 1, {1, 2}, {3, 4, 5}}));
+    ASSERT_TRUE(greeting.get());
     primary_->start([this](const std::string& why) { lost_.set_value(why); });
     // One entry sent, and output that needs it acknowledged.
     ASSERT_TRUE(primary_->append(replay::HorizonEntry{1}));
@@ -263,6 +272,8 @@ class RawBackupTest : public ::testing::Test {
   LagTracker lag_;
   UniqueFd backup_socket_;
   FrameEncoder encoder_{FrameKey::none()};
+  FrameDecoder decoder_{FrameKey::none()};
+  std::vector<uint8_t> buffer_ = std::vector<uint8_t>(4096);
   std::unique_ptr<PrimaryLink> primary_;
   std::promise<std::string> lost_;
 };

@@ -9,7 +9,7 @@ namespace ftvm::channel {
 namespace {
 
 TEST(MessagesTest, NamesAndTypes) {
-  const char* names[] = {"hello", "log", "heartbeat", "ack", "goodbye"};
+  const char* names[] = {"hello", "log", "heartbeat", "ack", "goodbye", "greeting"};
   const auto messages = sample_messages();
   for (size_t i = 0; i < std::size(names); ++i) {  // the first of each type
     EXPECT_STREQ(message_name(messages[i]), names[i]);
@@ -17,7 +17,19 @@ TEST(MessagesTest, NamesAndTypes) {
     EXPECT_STREQ(message_name(message_type(messages[i])), names[i]);
   }
   EXPECT_FALSE(is_message_type(0));
-  EXPECT_FALSE(is_message_type(6));
+  EXPECT_FALSE(is_message_type(7));
+}
+
+TEST(MessagesTest, AGreetingMustNameARole) {
+  auto payload = encode_payload(Greeting{ChannelRole::kPrimary, {}});
+  payload[0] = 3;
+  auto decoded = decode_payload(static_cast<uint8_t>(MessageType::kGreeting), payload);
+  ASSERT_FALSE(decoded.ok());
+  EXPECT_NE(decoded.error().message.find("field sender names no role"), std::string::npos)
+      << decoded.error().message;
+  payload.pop_back();  // the nonce is fixed-size
+  payload[0] = 2;
+  EXPECT_FALSE(decode_payload(static_cast<uint8_t>(MessageType::kGreeting), payload).ok());
 }
 
 TEST(MessagesTest, EveryMessageRoundTrips) {

@@ -40,7 +40,8 @@ class BackupLink {
   BackupLink(const BackupLink&) = delete;
   BackupLink& operator=(const BackupLink&) = delete;
 
-  // The first message: what VM to build. Before start().
+  // Greets the primary (handshake.h) and receives its first message: what VM to build.
+  // Before start().
   Result<Hello> receive_hello(std::chrono::milliseconds timeout);
   // `peer_lost` runs once, on the link thread, after the feed was closed because the primary
   // was lost (not after an orderly Goodbye).
@@ -75,6 +76,7 @@ class BackupLink {
   void lose(const std::string& reason, bool orderly);
 
   UniqueFd socket_;
+  FrameKey pair_key_;  // the connection's keys are derived from it (handshake.h)
   FrameEncoder encoder_;
   FrameDecoder decoder_;
   replay::LogFeed& feed_;

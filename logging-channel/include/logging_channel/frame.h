@@ -47,6 +47,9 @@ class FrameEncoder {
   std::vector<uint8_t> encode(const Message& m);
   // Frames encoded so far: the sequence number of the next.
   uint64_t frames() const { return frames_; }
+  // The frames from now on are tagged with `key` (after the greeting, handshake.h). It must be
+  // keyed exactly when the old key was: the frames' authenticated flag cannot change.
+  void rekey(FrameKey key);
 
  private:
   FrameKey key_;
@@ -69,6 +72,9 @@ class FrameDecoder {
   uint64_t frames() const { return frames_; }
   // Bytes fed but not yet consumed by a decoded frame.
   size_t buffered_bytes() const { return buffer_.size() - consumed_; }
+  // The frames decoded from now on are checked with `key` (after the greeting, handshake.h).
+  // Bytes already fed are checked with it too, since nothing is verified before next().
+  void rekey(FrameKey key);
 
  private:
   Result<std::optional<Message>> decode_front();

@@ -2,6 +2,7 @@
 // Each travels as the payload of one frame (frame.h); message_codec.h lays out the bytes.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -12,8 +13,9 @@
 
 namespace ftvm::channel {
 
-// 2: acks carry the backup's replay costs.
-inline constexpr uint32_t kProtocolVersion = 2;
+// 2: acks carry the backup's replay costs. 3: each connection opens with a greeting from
+// both sides.
+inline constexpr uint32_t kProtocolVersion = 3;
 
 // Bounds on the variable-length fields. A decoder rejects anything larger before allocating,
 // so a corrupt or hostile length cannot make a peer allocate gigabytes.
@@ -71,7 +73,20 @@ struct Goodbye {
   bool operator==(const Goodbye&) const = default;
 };
 
-using Message = std::variant<Hello, LogChunk, Heartbeat, Ack, Goodbye>;
+// Which end of the channel sent a greeting.
+enum class ChannelRole : uint8_t { kPrimary = 1, kBackup = 2 };
+inline constexpr size_t kGreetingNonceBytes = 32;
+
+// Either direction, the first frame of every connection (handshake.h): a fresh random nonce.
+// The keys of the rest of the connection are derived from both sides' nonces and the
+// direction, so a frame recorded on one connection or sent the other way fails its tag.
+struct Greeting {
+  ChannelRole sender = ChannelRole::kPrimary;
+  std::array<uint8_t, kGreetingNonceBytes> nonce{};
+  bool operator==(const Greeting&) const = default;
+};
+
+using Message = std::variant<Hello, LogChunk, Heartbeat, Ack, Goodbye, Greeting>;
 
 // The frame's message type byte. Zero is never sent, so a zeroed frame is rejected.
 enum class MessageType : uint8_t {
@@ -80,11 +95,13 @@ enum class MessageType : uint8_t {
   kHeartbeat = 3,
   kAck = 4,
   kGoodbye = 5,
+  kGreeting = 6,
 };
 
 MessageType message_type(const Message& m);
 
-// "hello", "log", "heartbeat", "ack", "goodbye".
+// "hello", "log", "heartbeat", "ack", "goodbye", "greeting".
+const char* role_name(ChannelRole role);
 const char* message_name(const Message& m);
 const char* message_name(MessageType type);
 // Whether a frame's type byte names a message of this protocol version.

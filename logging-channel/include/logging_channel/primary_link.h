@@ -68,7 +68,7 @@ class PrimaryLink final : public replay::EntrySink {
   PrimaryLink(const PrimaryLink&) = delete;
   PrimaryLink& operator=(const PrimaryLink&) = delete;
 
-  // Before start(): tells the backup what to build.
+  // Before start(): greets the backup (handshake.h) and tells it what to build.
   Result<void> send_hello(const Hello& hello);
   // Before start(): waits for the backup's first ack, which it sends once it has built the VM.
   // Until then the backup cannot answer heartbeats, and the failure detector must not run.
@@ -114,6 +114,7 @@ class PrimaryLink final : public replay::EntrySink {
 
   UniqueFd socket_;
   UniqueFd wake_fd_;
+  FrameKey pair_key_;  // the connection's keys are derived from it (handshake.h)
   FrameEncoder encoder_;
   FrameDecoder decoder_;
   OutputGate& gate_;
