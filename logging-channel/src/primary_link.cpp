@@ -188,7 +188,7 @@ void PrimaryLink::flush_if_due(Clock::time_point now, bool force) {
   }
   for (auto& chunk : chunks) {
     const size_t payload = chunk.size() - replay::kChunkHeaderBytes;
-    LogChunk message{steady_ns(Clock::now()), gate_.released_bytes(), std::move(chunk)};
+    LogChunk message{steady_ns(Clock::now()), delivered_output_bytes(), std::move(chunk)};
     if (!send_message_locked(message)) return;
     {
       std::lock_guard lock(stats_mutex_);
@@ -198,6 +198,11 @@ void PrimaryLink::flush_if_due(Clock::time_point now, bool force) {
     buffered_bytes_ -= std::min(buffered_bytes_, payload);
   }
   drained_.notify_all();
+}
+
+uint64_t PrimaryLink::delivered_output_bytes() const {
+  return options_.delivered_output_bytes ? options_.delivered_output_bytes()
+                                         : gate_.released_bytes();
 }
 
 // The ack's figures as they are, in the stats; the model keeps its previous value for a zero.
@@ -313,7 +318,7 @@ void PrimaryLink::loop() {
         heartbeat_due = now - last_sent_ >= options_.timeouts.heartbeat;
       }
       if (heartbeat_due && !lost_.load()) {
-        send_message(Heartbeat{steady_ns(now), gate_.released_bytes(), exit_count_.load()});
+        send_message(Heartbeat{steady_ns(now), delivered_output_bytes(), exit_count_.load()});
       }
     }
     auto state = monitor_.check(Clock::now());

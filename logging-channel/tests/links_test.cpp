@@ -7,6 +7,7 @@
 #include <future>
 
 #include "logging_channel/backup_link.h"
+#include "logging_channel/console_writer.h"
 #include "logging_channel/handshake.h"
 #include "logging_channel/primary_link.h"
 #include "logging_channel/tcp.h"
@@ -228,6 +229,59 @@ TEST_F(LinksTest, StopWaitsForTheDecisionUnderWay) {
   ASSERT_TRUE(eventually([&] { return asking.load(); }));
   primary_->stop();
   EXPECT_TRUE(decided.load()) << "stop() returned while the decision was still under way";
+}
+
+// ---- A console whose reader stops ------------------------------------------------------------
+
+// Its first write takes `stall`, as a terminal after Ctrl-S or a pipe into a slow reader.
+class StallingConsole final : public ConsoleSink {
+ public:
+  explicit StallingConsole(std::chrono::milliseconds stall) : stall_(stall) {}
+  void write(std::span<const uint8_t> bytes) override {
+    if (!stalled_.exchange(true)) std::this_thread::sleep_for(stall_);
+    console_.write(bytes);
+  }
+  std::string text() const { return console_.text(); }
+
+ private:
+  std::chrono::milliseconds stall_;
+  std::atomic<bool> stalled_{false};
+  CollectingConsole console_;
+};
+
+// Issue 11, item 3: the gate released on the link thread straight into the console, so a
+// reader that stopped for a second stopped the acks and heartbeats, and the backup declared a
+// healthy primary lost. Released output now waits on the ConsoleWriter's thread.
+TEST(SlowConsoleTest, AConsoleThatBlocksForASecondCausesNoDeclare) {
+  StallingConsole console(1000ms);
+  ConsoleWriter writer(console);
+  OutputGate gate(writer);
+  LagTracker lag;
+  replay::LogFeed feed;
+  auto sockets = connect_pair();
+  PrimaryLinkOptions options;
+  options.timeouts = kFast;
+  options.delivered_output_bytes = [&writer] { return writer.delivered_bytes(); };
+  PrimaryLink primary(std::move(sockets.primary), FrameKey::none(), gate, lag, options);
+  BackupLink backup(std::move(sockets.backup), FrameKey::none(), feed, kFast);
+  auto receiving = std::async(std::launch::async, [&] { return backup.receive_hello(2000ms); });
+  ASSERT_TRUE(primary.send_hello(Hello{kProtocolVersion, "vm1", 1, {}, {}}));
+  ASSERT_TRUE(receiving.get());
+  std::atomic<bool> primary_lost{false}, backup_lost{false};
+  primary.start([&](const std::string&) { primary_lost.store(true); });
+  backup.start([&](const std::string&) { backup_lost.store(true); });
+
+  ASSERT_TRUE(primary.append(replay::HorizonEntry{1}));
+  gate.hold(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>("out\n"), 4),
+            primary.next_lsn());
+  primary.flush_now();
+  std::this_thread::sleep_for(1300ms);  // the stall, and then some
+  EXPECT_FALSE(backup_lost.load()) << "the backup declared a primary whose console was slow";
+  EXPECT_FALSE(primary_lost.load());
+  EXPECT_TRUE(eventually([&] { return console.text() == "out\n"; })) << console.text();
+  // What the backup hears as released is what reached the console.
+  EXPECT_TRUE(eventually([&] { return backup.released_output_bytes() == 4; }));
+  primary.goodbye("test over");
 }
 
 // ---- A backup that lies, or acks that come late -------------------------------------------

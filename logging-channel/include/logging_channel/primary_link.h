@@ -42,6 +42,10 @@ struct PrimaryLinkOptions {
   // If set, every ack's replay costs go into it, for the recorder's --async auto choice. It
   // must outlive the link.
   replay::ReplayCostModel* replay_costs = nullptr;
+  // What the backup is told the primary released (LogChunk/Heartbeat): the output bytes that
+  // have left this process, e.g. ConsoleWriter::delivered_bytes. Unset: what the gate
+  // released, for a gate whose downstream writes through.
+  std::function<uint64_t()> delivered_output_bytes;
 };
 
 struct PrimaryLinkStats {
@@ -111,6 +115,7 @@ class PrimaryLink final : public replay::EntrySink {
   void lose(const std::string& reason);
   void wake();
   int poll_timeout_ms(Clock::time_point now) const;
+  uint64_t delivered_output_bytes() const;
 
   UniqueFd socket_;
   UniqueFd wake_fd_;

@@ -6,6 +6,7 @@
 
 #include "control_server.h"
 #include "exit_codes.h"
+#include "logging_channel/console_writer.h"
 #include "logging_channel/lag_tracker.h"
 #include "logging_channel/output_gate.h"
 #include "logging_channel/primary_link.h"
@@ -71,6 +72,7 @@ struct PrimaryState {
   const PrimaryCommandOptions& options;
   channel::PrimaryLink& link;
   channel::OutputGate& gate;
+  channel::ConsoleWriter& writer;
   channel::LagTracker& lag;
   std::atomic<PrimaryRole> role{PrimaryRole::kProtected};
   std::atomic<int> exit_code{-1};
@@ -103,6 +105,8 @@ nlohmann::json status_json(const PrimaryState& state, uint64_t exit_count) {
                               {"checkpoint_load_us", link.backup_checkpoint_load_us}};
   j["outputs"] = {{"held_bytes", state.gate.held_bytes()},
                   {"released_bytes", state.gate.released_bytes()},
+                  {"delivered_bytes", state.writer.delivered_bytes()},
+                  {"console_backlog_bytes", state.writer.backlog_bytes()},
                   {"discarded_bytes", state.gate.discarded_bytes()},
                   {"hold_p50_ms", hold.p50_ms},
                   {"hold_p99_ms", hold.p99_ms},
@@ -204,7 +208,9 @@ int primary_command(const PrimaryCommandOptions& options) {
 
   FileConsole file_console(files->output.get());
   WriteThroughConsole console(file_console);
-  channel::OutputGate gate(console);
+  // Released output waits for its reader on the writer's thread, never on the link's.
+  channel::ConsoleWriter writer(console);
+  channel::OutputGate gate(writer);
   PendingOutput pending;
   replay::DigestingConsole digesting(pending);
   channel::LagTracker lag;
@@ -214,6 +220,7 @@ int primary_command(const PrimaryCommandOptions& options) {
   channel::PrimaryLinkOptions link_options;
   link_options.timeouts = link_timeouts(options.pair);
   link_options.replay_costs = &replay_costs;
+  link_options.delivered_output_bytes = [&writer] { return writer.delivered_bytes(); };
   channel::PrimaryLink link(std::move(*socket), *key, gate, lag, link_options);
   HostTimeSource host_time;
   replay::RecordingTimeSource time(host_time, link);
@@ -237,7 +244,7 @@ int primary_command(const PrimaryCommandOptions& options) {
     fmt::print(stderr, "ftvm: {}\n", r.error().message);
     return kExitPeer;
   }
-  PrimaryState state{options, link, gate, lag, {}, {}, started};
+  PrimaryState state{options, link, gate, writer, lag, {}, {}, started};
   auto control = start_side_control(
       options.pair, kSide, [&] { return status_json(state, link.exit_count()); },
       [&] { link.cut(); });
@@ -249,7 +256,7 @@ int primary_command(const PrimaryCommandOptions& options) {
                           options.guest.kvm_device));
   connect_recorder(recorder, **backends);
   recorder.set_cost_model(&replay_costs);
-  PrimaryDriver driver(recorder, link, pending, gate, lag,
+  PrimaryDriver driver(recorder, link, pending, gate, writer, lag,
                        std::chrono::milliseconds(static_cast<int64_t>(options.max_lag_ms)));
   VcpuRunner runner((*vm)->vcpu(), (*vm)->platform(), driver);
   runner.set_use_interrupt_window(false);
@@ -278,6 +285,7 @@ int primary_command(const PrimaryCommandOptions& options) {
                held);
     gate.discard();
   }
+  writer.drain();
   file_console.flush();
   control->reset();
 
@@ -286,6 +294,7 @@ int primary_command(const PrimaryCommandOptions& options) {
   auto json = report_json(report);
   json["pair"] = status_json(state, runner.exit_count());
   json["throttled_ms"] = driver.throttled().count();
+  json["console_waited_ms"] = driver.console_waited().count();
   if (auto r = write_json(options.console.stats_json_path, json); !r) return fail(r.error());
   const int override_code = state.exit_code.load();
   return override_code >= 0 ? override_code : exit_code_for(result);

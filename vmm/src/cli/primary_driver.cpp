@@ -11,16 +11,21 @@ constexpr std::chrono::milliseconds kThrottleStep{1};
 // The most one turn is held back: a backup that stopped acking is the failure detector's
 // business, not the throttle's.
 constexpr int kMaxThrottleSteps = 20;
+// The most one turn waits for the console's reader: the guest then crawls an exit at a time
+// instead of stopping, so a stop request or a lost backup is still acted on.
+constexpr std::chrono::milliseconds kMaxConsoleWait{20};
 
 }  // namespace
 
 PrimaryDriver::PrimaryDriver(replay::Recorder& recorder, channel::PrimaryLink& link,
                              PendingOutput& pending, channel::OutputGate& gate,
-                             channel::LagTracker& lag, std::chrono::milliseconds max_lag)
+                             channel::ConsoleWriter& console, channel::LagTracker& lag,
+                             std::chrono::milliseconds max_lag)
     : recorder_(recorder),
       link_(link),
       pending_(pending),
       gate_(gate),
+      console_(console),
       lag_(lag),
       max_lag_(max_lag) {}
 
@@ -37,6 +42,7 @@ DriverTurn PrimaryDriver::between_exits(VcpuRunner& runner, const BetweenExits& 
   }
   link_.set_exit_count(at.exit_count);
   if (auto bytes = pending_.take(); !bytes.empty()) {
+    console_waited_ += console_.wait_for_room(kMaxConsoleWait);
     // Everything up to this horizon lets the backup replay to this exit and produce the same
     // bytes; once it has acknowledged that much, they may leave.
     gate_.hold(bytes, link_.next_lsn());

@@ -4,7 +4,7 @@
 // follow; it hands the outputs the guest produced during exit E to the output gate, tagged with
 // that horizon's LSN, so they leave only once the backup could reproduce them; it tells the lag
 // tracker where the primary is; and it slows the guest while the backup lags more than
-// --max-lag.
+// --max-lag, or while the console's reader has fallen behind (ConsoleWriter).
 #pragma once
 
 #include <chrono>
@@ -12,6 +12,7 @@
 #include <span>
 #include <vector>
 
+#include "logging_channel/console_writer.h"
 #include "logging_channel/lag_tracker.h"
 #include "logging_channel/output_gate.h"
 #include "logging_channel/primary_link.h"
@@ -35,14 +36,18 @@ class PendingOutput final : public ConsoleSink {
 class PrimaryDriver final : public ExecutionDriver {
  public:
   PrimaryDriver(replay::Recorder& recorder, channel::PrimaryLink& link, PendingOutput& pending,
-                channel::OutputGate& gate, channel::LagTracker& lag,
-                std::chrono::milliseconds max_lag);
+                channel::OutputGate& gate, channel::ConsoleWriter& console,
+                channel::LagTracker& lag, std::chrono::milliseconds max_lag);
 
   DriverTurn between_exits(VcpuRunner& runner, const BetweenExits& at) override;
   std::optional<RunResult> idle(VcpuRunner& runner, const BetweenExits& at) override;
 
   // Time the guest was held back because the backup lagged.
   std::chrono::milliseconds throttled() const { return throttled_; }
+  // Time the guest was held back because the console's reader fell behind.
+  std::chrono::milliseconds console_waited() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(console_waited_);
+  }
 
  private:
   void throttle_while_lagging();
@@ -51,11 +56,13 @@ class PrimaryDriver final : public ExecutionDriver {
   channel::PrimaryLink& link_;
   PendingOutput& pending_;
   channel::OutputGate& gate_;
+  channel::ConsoleWriter& console_;
   channel::LagTracker& lag_;
   std::chrono::milliseconds max_lag_;
   uint64_t horizon_ = 0;
   bool horizon_logged_ = false;
   std::chrono::milliseconds throttled_{0};
+  std::chrono::nanoseconds console_waited_{0};
 };
 
 }  // namespace ftvm
