@@ -4,7 +4,11 @@
 
 namespace ftvm::channel {
 
-void ConsoleSplicer::from_primary(std::span<const uint8_t> bytes) {
+std::span<const uint8_t> ConsoleSplicer::from_primary(std::span<const uint8_t> bytes) {
+  if (primary_cut_off_) {
+    withheld_from_primary_ += bytes.size();
+    return {};
+  }
   history_.insert(history_.end(), bytes.begin(), bytes.end());
   shown_ += bytes.size();
   if (history_.size() > kMaxHistory) {
@@ -12,6 +16,11 @@ void ConsoleSplicer::from_primary(std::span<const uint8_t> bytes) {
     history_.erase(history_.begin(), history_.begin() + static_cast<std::ptrdiff_t>(drop));
     history_base_ += drop;
   }
+  return bytes;
+}
+
+void ConsoleSplicer::primary_cut_off() {
+  primary_cut_off_ = true;
 }
 
 void ConsoleSplicer::backup_resumes_at(uint64_t offset) {
@@ -19,8 +28,13 @@ void ConsoleSplicer::backup_resumes_at(uint64_t offset) {
   if (offset > shown_) gap_ = offset - shown_;
 }
 
+void ConsoleSplicer::backup_resumes_unknown() {
+  backup_offset_ = shown_;
+  overlap_checked_ = false;
+}
+
 std::vector<uint8_t> ConsoleSplicer::from_backup(std::span<const uint8_t> bytes) {
-  if (!backup_offset_) backup_resumes_at(shown_);
+  if (!backup_offset_) backup_resumes_unknown();
   std::vector<uint8_t> fresh;
   for (const uint8_t byte : bytes) {
     const uint64_t offset = (*backup_offset_)++;

@@ -41,11 +41,38 @@ TEST(ConsoleSplicerTest, ReportsAGapWhenTheBackupResumesBeyondWhatWasShown) {
   EXPECT_EQ(splicer.gap(), 2u);
 }
 
-TEST(ConsoleSplicerTest, ABackupWithoutAResumeOffsetContinuesWhereThePrimaryStopped) {
+// Issue 11, item 11: when the one status query failed, the splicer assumed the backup resumed
+// where the client's view ended and showed re-emitted bytes as new without a word. Now the
+// cutover says it was not checked.
+TEST(ConsoleSplicerTest, AnUnknownResumeOffsetLeavesTheCutoverMarkedUnchecked) {
   ConsoleSplicer splicer;
   splicer.from_primary(bytes("abc"));
+  EXPECT_TRUE(splicer.overlap_checked());
   EXPECT_EQ(text(splicer.from_backup(bytes("def"))), "def");
   EXPECT_EQ(splicer.overlap(), 0u);
+  EXPECT_FALSE(splicer.overlap_checked());
+}
+
+TEST(ConsoleSplicerTest, AKnownResumeOffsetIsChecked) {
+  ConsoleSplicer splicer;
+  splicer.from_primary(bytes("abc"));
+  splicer.backup_resumes_at(3);
+  EXPECT_EQ(text(splicer.from_backup(bytes("def"))), "def");
+  EXPECT_TRUE(splicer.overlap_checked());
+}
+
+// Issue 11, item 1: once the backup is live the primary's output is never shown, even if a
+// stalled primary resumes and writes.
+TEST(ConsoleSplicerTest, NothingFromThePrimaryIsShownAfterItIsCutOff) {
+  ConsoleSplicer splicer;
+  EXPECT_EQ(splicer.from_primary(bytes("E=1\n")).size(), 4u);
+  splicer.primary_cut_off();
+  EXPECT_TRUE(splicer.from_primary(bytes("E=2\n")).empty());
+  EXPECT_EQ(splicer.withheld_from_primary(), 4u);
+  splicer.backup_resumes_at(4);
+  EXPECT_EQ(text(splicer.from_backup(bytes("E=2\n"))), "E=2\n");
+  EXPECT_EQ(splicer.shown(), 8u);
+  EXPECT_EQ(splicer.gap(), 0u);
 }
 
 }  // namespace

@@ -4,6 +4,11 @@
 // may repeat what the client already saw: the splicer drops that overlap after checking it is
 // byte-for-byte what was shown (replay makes it so; a difference is a divergence), and notes a
 // gap if the backup resumed beyond what was shown (output lost: the output rule was broken).
+//
+// Once the backup is live nothing more from the primary is shown: the caller first shows what
+// the primary had written until then (everything up to the backup's resume offset is among it,
+// because the primary reports bytes as released only after they were written), then cuts the
+// primary off.
 #pragma once
 
 #include <cstdint>
@@ -17,11 +22,18 @@ namespace ftvm::channel {
 
 class ConsoleSplicer {
  public:
-  // Bytes from the primary, all shown.
-  void from_primary(std::span<const uint8_t> bytes);
+  // Bytes from the primary; returns the part to show: all of it until primary_cut_off(),
+  // none after (counted in withheld_from_primary()).
+  std::span<const uint8_t> from_primary(std::span<const uint8_t> bytes);
+  // The backup is live: the primary may not speak any more.
+  void primary_cut_off();
   // The backup's stream starts at this offset of the guest's console stream.
   void backup_resumes_at(uint64_t offset);
-  // Bytes from the backup (after backup_resumes_at); returns the part not shown before.
+  // Where the backup's stream starts could not be learnt: it is taken to start where the shown
+  // stream ends, and any overlap it re-emits is shown again, unchecked (overlap_checked()).
+  void backup_resumes_unknown();
+  // Bytes from the backup (after backup_resumes_at or backup_resumes_unknown; without either,
+  // as after backup_resumes_unknown); returns the part not shown before.
   std::vector<uint8_t> from_backup(std::span<const uint8_t> bytes);
 
   uint64_t shown() const { return shown_; }
@@ -31,6 +43,10 @@ class ConsoleSplicer {
   uint64_t gap() const { return gap_; }
   // Set at the first overlap byte that differs from what was shown.
   const std::optional<std::string>& mismatch() const { return mismatch_; }
+  // False once the backup's resume offset was unknown: then the cutover was not checked.
+  bool overlap_checked() const { return overlap_checked_; }
+  // Bytes the primary wrote after it was cut off, not shown.
+  uint64_t withheld_from_primary() const { return withheld_from_primary_; }
 
  private:
   // Enough to check any overlap a backup re-emits; older bytes are dropped unchecked.
@@ -43,6 +59,9 @@ class ConsoleSplicer {
   uint64_t overlap_ = 0;
   uint64_t gap_ = 0;
   std::optional<std::string> mismatch_;
+  bool primary_cut_off_ = false;
+  bool overlap_checked_ = true;
+  uint64_t withheld_from_primary_ = 0;
 };
 
 }  // namespace ftvm::channel

@@ -153,8 +153,12 @@ class Pair {
   Result<void> pick_generation();
   Result<void> start_sides();
   std::vector<std::string> side_args(const char* side) const;
-  void forward_primary();
+  // Returns false at the end of the primary's output.
+  bool forward_primary();
+  void drain_primary();
   void forward_backup();
+  void mark_backup_live();
+  void learn_where_backup_resumes();
   void forward_input();
   void inject_faults();
   void print_status();
@@ -305,16 +309,54 @@ void Pair::write(std::span<const uint8_t> bytes) {
   }
 }
 
-void Pair::forward_primary() {
+bool Pair::forward_primary() {
   std::array<uint8_t, 65536> buffer;
   const ssize_t n = ::read(primary_->stdout_fd(), buffer.data(), buffer.size());
   if (n <= 0) {
     primary_->close_stdout();
-    return;
+    return false;
   }
-  const std::span<const uint8_t> bytes(buffer.data(), static_cast<size_t>(n));
-  splicer_.from_primary(bytes);
-  write(bytes);
+  write(splicer_.from_primary(std::span<const uint8_t>(buffer.data(), static_cast<size_t>(n))));
+  return true;
+}
+
+// What the primary wrote before the backup went live: everything up to the offset where the
+// backup resumes is in the pipe by now, since the primary reports bytes as released only
+// after writing them. Bounded, in case a resumed primary keeps writing.
+void Pair::drain_primary() {
+  constexpr int kMaxReads = 256;  // 16 MiB, the most a pipe and a writer's backlog can hold
+  for (int reads = 0; reads < kMaxReads && primary_->stdout_fd() >= 0; ++reads) {
+    pollfd fd{primary_->stdout_fd(), POLLIN, 0};
+    if (::poll(&fd, 1, 0) <= 0 || !forward_primary()) return;
+  }
+}
+
+// From here on the backup speaks for the guest: the primary is never shown again (a primary
+// that was stalled and resumes may still write), once what it wrote before is shown.
+void Pair::mark_backup_live() {
+  if (backup_live_) return;
+  backup_live_ = true;
+  drain_primary();
+  splicer_.primary_cut_off();
+}
+
+// The backup publishes where its output resumes before it writes any. One failed query must
+// not turn into an unchecked cutover, so ask until the answer comes or the time is up.
+void Pair::learn_where_backup_resumes() {
+  const auto give_up = Clock::now() + std::chrono::seconds(3);
+  for (;;) {
+    const auto status = query_status(socket_of("backup"));
+    if (status.contains("output_resumed_at") && status["output_resumed_at"].is_number()) {
+      splicer_.backup_resumes_at(status["output_resumed_at"].get<uint64_t>());
+      return;
+    }
+    if (Clock::now() >= give_up) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  splicer_.backup_resumes_unknown();
+  fmt::print(stderr,
+             "pair: the backup did not say where its output resumes (its status query failed "
+             "for 3 s): the cutover is NOT checked, and bytes it re-emits may show twice\n");
 }
 
 void Pair::forward_backup() {
@@ -324,13 +366,9 @@ void Pair::forward_backup() {
     backup_->close_stdout();
     return;
   }
-  backup_live_ = true;  // a backup writes only once live
+  mark_backup_live();  // a backup writes only once live
   if (!backup_spliced_) {
-    // The backup writes only once live, after it has published where its output resumes.
-    const auto status = query_status(socket_of("backup"));
-    if (status.contains("output_resumed_at") && status["output_resumed_at"].is_number()) {
-      splicer_.backup_resumes_at(status["output_resumed_at"].get<uint64_t>());
-    }
+    learn_where_backup_resumes();
     backup_spliced_ = true;
   }
   const auto fresh =
@@ -409,7 +447,7 @@ std::string describe_side(const nlohmann::json& s, Rates& rates) {
 void Pair::print_status() {
   const auto primary = status_->primary();
   const auto backup = status_->backup();
-  if (is_live_role(backup)) backup_live_ = true;
+  if (is_live_role(backup)) mark_backup_live();
   const std::string p =
       primary_exit_ ? describe_exit(*primary_exit_) : describe_side(primary, primary_rates_);
   const std::string b =
@@ -420,7 +458,7 @@ void Pair::print_status() {
 // Once the primary is gone, input waits for the new primary: look for it often, not only at
 // status time, so a client's input is delayed by the failover and no more.
 void Pair::watch_for_takeover() {
-  if (!backup_live_ && is_live_role(status_->backup())) backup_live_ = true;
+  if (!backup_live_ && is_live_role(status_->backup())) mark_backup_live();
 }
 
 // Console input goes to the side that runs the guest for the world; while that is unclear (the
@@ -512,6 +550,11 @@ int Pair::run() {
                "had shown{}\n",
                splicer_.overlap(), splicer_.mismatch() ? " (NOT all)" : "");
   }
+  if (splicer_.withheld_from_primary() > 0) {
+    fmt::print(stderr,
+               "pair: {} bytes the primary wrote after the backup went live were not shown\n",
+               splicer_.withheld_from_primary());
+  }
   write_stats_json();
   return exit_code();
 }
@@ -535,6 +578,8 @@ void Pair::write_stats_json() const {
   j["console_bytes"] = splicer_.shown();
   j["cutover_overlap_bytes"] = splicer_.overlap();
   j["cutover_gap_bytes"] = splicer_.gap();
+  j["cutover_checked"] = splicer_.overlap_checked();
+  j["primary_bytes_withheld_after_takeover"] = splicer_.withheld_from_primary();
   j["cutover_mismatch"] =
       splicer_.mismatch() ? nlohmann::json(*splicer_.mismatch()) : nlohmann::json(nullptr);
   if (auto r = write_json(options_.stats_json_path, j); !r) {
