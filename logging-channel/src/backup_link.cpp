@@ -120,6 +120,11 @@ bool BackupLink::accept_chunk(const LogChunk& message) {
   next_lsn_ += chunk->info.entry_count;
   received_lsn_.store(next_lsn_);
   ++chunks_;
+  for (const auto& logged : chunk->entries) {
+    if (const auto* input = std::get_if<replay::ConsoleInputEntry>(&logged.entry)) {
+      console_input_bytes_ += input->bytes.size();
+    }
+  }
   feed_.push(std::move(chunk->entries));
   return true;
 }
@@ -218,6 +223,7 @@ BackupLinkStats BackupLink::stats() const {
   s.bytes_received = bytes_received_.load();
   s.primary_exit_count = primary_exit_count_.load();
   s.released_output_bytes = released_output_bytes_.load();
+  s.console_input_bytes = console_input_bytes_.load();
   s.peer_state = cut_.load() ? "cut" : peer_state_name(peer_state_.load());
   return s;
 }

@@ -142,6 +142,22 @@ TEST_F(LinksTest, TheLogArrivesInOrderAndAcksReleaseHeldOutput) {
   EXPECT_EQ(primary_lost.get_future().wait_for(0ms), std::future_status::timeout);
 }
 
+// ftvm pair gives a backup that took over the input its log did not hold: the backup counts
+// what it held.
+TEST_F(LinksTest, TheBackupCountsTheConsoleInputInItsLog) {
+  primary_->start(nullptr);
+  backup_->start(nullptr);
+  ASSERT_TRUE(primary_->append(
+      replay::ConsoleInputEntry{{3, replay::LandmarkKind::kSynchronous, {}}, {'l', 's', '\n'}}));
+  ASSERT_TRUE(primary_->append(replay::HorizonEntry{3}));
+  ASSERT_TRUE(primary_->append(
+      replay::ConsoleInputEntry{{5, replay::LandmarkKind::kSynchronous, {}}, {'x'}}));
+  primary_->flush_now();
+  ASSERT_EQ(take_entries(3).size(), 3u);
+  EXPECT_EQ(backup_->stats().console_input_bytes, 4u);
+  primary_->goodbye("test over");
+}
+
 TEST_F(LinksTest, ABackupThatGoesAwayIsDeclaredAtOnce) {
   std::promise<std::string> lost;
   primary_->start([&](const std::string& why) { lost.set_value(why); });

@@ -30,6 +30,9 @@ struct BackupLinkStats {
   uint64_t bytes_received = 0;
   uint64_t primary_exit_count = 0;  // from the latest heartbeat
   uint64_t released_output_bytes = 0;
+  // Console input bytes in the log received so far: once the backup is live, the input its
+  // guest got through the log (ftvm pair gives it the rest of what the primary was given).
+  uint64_t console_input_bytes = 0;
   std::string peer_state;
 };
 
@@ -98,6 +101,7 @@ class BackupLink {
   std::atomic<uint64_t> bytes_received_{0};
   std::atomic<uint64_t> primary_exit_count_{0};
   std::atomic<uint64_t> released_output_bytes_{0};
+  std::atomic<uint64_t> console_input_bytes_{0};
   std::atomic<PeerMonitor::State> peer_state_{PeerMonitor::State::kAlive};
   std::atomic<bool> lost_{false};
   std::atomic<bool> cut_{false};

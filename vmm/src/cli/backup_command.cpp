@@ -66,6 +66,9 @@ nlohmann::json status_json(const BackupState& state) {
               {"chunks", link.chunks},
               {"bytes_received", link.bytes_received}};
   j["primary_exit_count"] = link.primary_exit_count;
+  // Once live: the console input its guest got through the primary's log (ftvm pair gives it
+  // the rest of what the primary was given).
+  j["input"] = {{"from_log_bytes", link.console_input_bytes}};
   j["outputs"] = {{"produced_bytes", state.console.produced()},
                   {"primary_released_bytes", link.released_output_bytes}};
   const auto resumed = state.console.resumed_at();

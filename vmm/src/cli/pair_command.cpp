@@ -25,6 +25,7 @@
 #include "control_server.h"
 #include "disk/arbiter_client.h"
 #include "exit_codes.h"
+#include "input_router.h"
 #include "logging_channel/console_splicer.h"
 #include "logging_channel/tcp.h"
 #include "option_checks.h"
@@ -160,6 +161,8 @@ class Pair {
   void mark_backup_live();
   void learn_where_backup_resumes();
   void forward_input();
+  PairView view() const;
+  void hand_input_to_backup();
   void inject_faults();
   void print_status();
   void print_side_exits();
@@ -184,7 +187,8 @@ class Pair {
   UniqueFd input_;
   UniqueFd signals_;
   channel::ConsoleSplicer splicer_;
-  std::deque<uint8_t> pending_input_;
+  InputRouter router_;
+  bool input_handed_over_ = false;
   std::optional<StatusPoller> status_;
   bool backup_live_ = false;
   bool backup_spliced_ = false;
@@ -391,7 +395,7 @@ void Pair::forward_input() {
     input_.reset();
     return;
   }
-  pending_input_.insert(pending_input_.end(), buffer.begin(), buffer.begin() + n);
+  router_.typed(std::span<const uint8_t>(buffer.data(), static_cast<size_t>(n)));
 }
 
 void Pair::inject_faults() {
@@ -461,16 +465,71 @@ void Pair::watch_for_takeover() {
   if (!backup_live_ && is_live_role(status_->backup())) mark_backup_live();
 }
 
-// Console input goes to the side that runs the guest for the world; while that is unclear (the
-// primary was killed and the backup is not live yet) it waits here.
+bool peer_in_doubt(const nlohmann::json& status) {
+  // No answer (not started yet, or stopped) is doubt too.
+  return !status.contains("peer") || status.value("peer", "") != "alive";
+}
+
+PairView Pair::view() const {
+  const auto primary = status_->primary();
+  PairView v;
+  v.primary_gone = primary_exit_.has_value() || killed_primary_at_.has_value();
+  v.primary_runs_on = primary.value("role", "") == "primary (unprotected)";
+  v.backup_live = backup_live_;
+  v.suspicion =
+      cut_ || peer_in_doubt(primary) || (!backup_exit_ && peer_in_doubt(status_->backup()));
+  return v;
+}
+
+// The live backup gets what the primary was given beyond the input its replay applied from
+// the log, before anything typed since.
+void Pair::hand_input_to_backup() {
+  input_handed_over_ = true;
+  const auto give_up = Clock::now() + std::chrono::seconds(3);
+  for (;;) {
+    const auto status = query_status(socket_of("backup"));
+    const auto input = status.find("input");
+    if (input != status.end() && input->is_object() && input->value("from_log_bytes", -1.0) >= 0) {
+      if (auto r = router_.backup_took_over(input->value("from_log_bytes", uint64_t{0})); !r) {
+        fmt::print(stderr, "pair: {}\n", r.error().message);
+      } else if (router_.given_again() > 0) {
+        fmt::print(stderr,
+                   "pair: {} bytes of input the primary was given never reached the backup's "
+                   "log; giving them to the backup\n",
+                   router_.given_again());
+      }
+      return;
+    }
+    if (Clock::now() >= give_up) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  fmt::print(stderr,
+             "pair: the backup did not say how much input its log held (its status query failed "
+             "for 3 s): input typed just before the failover may be lost\n");
+}
+
+// Console input goes to the side that runs the guest for the world; while that is unclear it
+// waits here (InputRouter).
 void Pair::deliver_input() {
-  if (pending_input_.empty()) return;
-  const bool primary_gone = primary_exit_ || killed_primary_at_;
-  ChildProcess* live = backup_live_ ? &*backup_ : primary_gone ? nullptr : &*primary_;
-  if (live == nullptr || live->stdin_fd() < 0) return;
-  const std::vector<uint8_t> bytes(pending_input_.begin(), pending_input_.end());
-  const ssize_t n = ::write(live->stdin_fd(), bytes.data(), bytes.size());
-  if (n > 0) pending_input_.erase(pending_input_.begin(), pending_input_.begin() + n);
+  if (!backup_exit_) {
+    const auto backup = status_->backup();
+    if (const auto input = backup.find("input"); input != backup.end() && input->is_object()) {
+      router_.backup_logged(input->value("from_log_bytes", uint64_t{0}));
+    }
+  }
+  const InputTarget target = choose_input_target(view());
+  if (target == InputTarget::kHold) return;
+  if (target == InputTarget::kBackup && !input_handed_over_) hand_input_to_backup();
+  ChildProcess& side = target == InputTarget::kBackup ? *backup_ : *primary_;
+  const std::vector<uint8_t> bytes = router_.waiting();
+  if (bytes.empty() || side.stdin_fd() < 0) return;
+  const ssize_t n = ::write(side.stdin_fd(), bytes.data(), bytes.size());
+  if (n <= 0) return;  // full (the side is not reading) or gone: try again later
+  if (target == InputTarget::kBackup) {
+    router_.gave_backup(static_cast<size_t>(n));
+  } else {
+    router_.gave_primary(static_cast<size_t>(n));
+  }
 }
 
 void Pair::print_side_exits() {
