@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 namespace ftvm::disk {
@@ -15,8 +16,13 @@ namespace ftvm::disk {
 //   2: a LineFramer, fed in pieces whose sizes come from the input, each line to
 //      parse_request; no line may hold a '\n' or pass the length limit;
 //   3: decode_state, after appending a valid checksum line so mutations reach the entries; a
-//      decoded state must survive encode and decode unchanged.
+//      decoded state must survive encode and decode unchanged;
+//   4: open_request and open_reply (answering PING) with fuzz_arbiter_key(); a line that
+//      opens must re-sign to the same line, and an opened request is parsed as in 0.
 int fuzz_protocol(const uint8_t* data, size_t size);
+
+// The key the fuzz body signs and checks with.
+std::span<const uint8_t> fuzz_arbiter_key();
 
 // Valid inputs to start mutating from, with their mode byte.
 std::vector<std::vector<uint8_t>> protocol_fuzz_seeds();

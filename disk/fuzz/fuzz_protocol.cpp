@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "disk/arbiter_state.h"
+#include "disk/line_auth.h"
 #include "disk/line_framer.h"
 #include "disk/protocol.h"
 #include "fuzz_bodies.h"
@@ -36,6 +37,21 @@ void check_reply(std::string_view line) {
     return;
   }
   require(format_reply(*reply) == std::string(line) + "\n", "a parsed reply formats the same");
+}
+
+// A signed line that opens must be one the fuzz key signed, and re-sign to the same.
+void check_signed(std::string_view line) {
+  const auto kFuzzKey = fuzz_arbiter_key();
+  auto request = open_request(kFuzzKey, line);
+  if (request) {
+    require(sign_request(kFuzzKey, *request) == line, "an opened request re-signs the same");
+    check_request(*request);
+  } else {
+    require(!request.error().message.empty(), "errors say something");
+  }
+  const std::string_view asked = "PING";
+  auto reply = open_reply(kFuzzKey, asked, line);
+  if (reply) require(sign_reply(kFuzzKey, asked, *reply) == line, "an opened reply re-signs");
 }
 
 void check_framer(std::string_view bytes) {
@@ -74,10 +90,16 @@ void check_state(std::string_view body) {
 
 }  // namespace
 
+std::span<const uint8_t> fuzz_arbiter_key() {
+  static constexpr uint8_t kKey[16] = {'f', 'u', 'z', 'z', '-', 'a', 'r', 'b',
+                                       'i', 't', 'e', 'r', '-', 'k', 'e', 'y'};
+  return kKey;
+}
+
 int fuzz_protocol(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const std::string_view rest(reinterpret_cast<const char*>(data) + 1, size - 1);
-  switch (data[0] % 4) {
+  switch (data[0] % 5) {
     case 0:
       check_request(rest);
       break;
@@ -86,6 +108,9 @@ int fuzz_protocol(const uint8_t* data, size_t size) {
       break;
     case 2:
       check_framer(rest);
+      break;
+    case 4:
+      check_signed(rest);
       break;
     default:
       check_state(rest);

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <string>
 
+#include "disk/line_auth.h"
 #include "fuzz_bodies.h"
 
 namespace ftvm::disk {
@@ -31,6 +32,8 @@ std::vector<std::vector<uint8_t>> protocol_fuzz_seeds() {
       seed(2, "PING\nTAS vm 1 backup 0123abcd\r\nQUERY vm\nTAS vm 2 prim"),
       seed(3, "ftvm-arbiter-state 1\nvm a 1 backup\nvm b.2 18446744073709551615 primary\n"),
       seed(3, "ftvm-arbiter-state 2\nvm a 1 backup 0123456789abcdef\nvm b 2 primary\n"),
+      seed(4, sign_request(fuzz_arbiter_key(), "TAS vm 3 backup 0123456789abcdef")),
+      seed(4, sign_reply(fuzz_arbiter_key(), "PING", "PONG")),
   };
 }
 

@@ -4,6 +4,7 @@
 
 #include <random>
 
+#include "disk/line_auth.h"
 #include "disk/names.h"
 #include "disk/protocol.h"
 #include "tcp_stream.h"
@@ -13,20 +14,45 @@ namespace {
 
 // One request, one reply. ERR replies come back as errors too, so callers only see the
 // replies their request can have.
-Result<Reply> exchange(const std::string& address, const Request& request,
-                       std::chrono::milliseconds timeout) {
+// The reply inside a signed line, for a keyed side. An unsigned ERR passes as it is: a forged
+// one can only make the side give up, as cutting the connection could.
+Result<std::string> open_signed_reply(const std::string& address, std::span<const uint8_t> key,
+                                      std::string_view request, const std::string& line) {
+  if (key.empty() || line.starts_with("ERR ")) return line;
+  auto reply = open_reply(key, request, line);
+  if (!reply) {
+    return make_error(fmt::format(
+        "arbiter at {} answered, but {} (does the disk server have the same --key-file?)", address,
+        reply.error().message));
+  }
+  return std::string(*reply);
+}
+
+std::string refusal_hint(std::span<const uint8_t> key) {
+  return key.empty() ? std::string()
+                     : " (this side signs its requests with its --key-file: does the disk server "
+                       "have the same one?)";
+}
+
+Result<Reply> exchange(const std::string& address, std::span<const uint8_t> key,
+                       const Request& request, std::chrono::milliseconds timeout) {
   const Deadline deadline = std::chrono::steady_clock::now() + timeout;
   auto unreachable = [&](const Error& error) {
     return make_error(fmt::format("arbiter unreachable at {}: {}", address, error.message));
   };
   auto fd = connect_tcp(address, deadline);
   if (!fd) return unreachable(fd.error());
-  if (auto r = send_all(fd->get(), format_request(request), deadline); !r) {
-    return unreachable(r.error());
-  }
+  std::string asked = format_request(request);
+  asked.pop_back();  // the '\n'
+  const bool signing = !key.empty() && !std::holds_alternative<PingRequest>(request);
+  const std::string line_out = (signing ? sign_request(key, asked) : asked) + "\n";
+  if (auto r = send_all(fd->get(), line_out, deadline); !r) return unreachable(r.error());
   auto line = receive_line(fd->get(), kMaxLineBytes, deadline);
   if (!line) return unreachable(line.error());
-  auto reply = parse_reply(*line);
+  auto opened =
+      open_signed_reply(address, signing ? key : std::span<const uint8_t>(), asked, *line);
+  if (!opened) return opened.error();
+  auto reply = parse_reply(*opened);
   if (!reply) {
     return make_error(
         fmt::format("arbiter at {} sent a malformed reply ({}); is that port an "
@@ -34,7 +60,8 @@ Result<Reply> exchange(const std::string& address, const Request& request,
                     address, reply.error().message));
   }
   if (const auto* err = std::get_if<ErrReply>(&*reply)) {
-    return make_error(fmt::format("arbiter at {} refused: {}", address, err->message));
+    return make_error(
+        fmt::format("arbiter at {} refused: {}{}", address, err->message, refusal_hint(key)));
   }
   return reply;
 }
@@ -54,16 +81,18 @@ std::string new_incarnation() {
   return fmt::format("{:016x}", value);
 }
 
-Result<TasOutcome> test_and_set(const std::string& address, const std::string& vm_id,
-                                uint64_t generation, const std::string& side,
-                                const std::string& incarnation, std::chrono::milliseconds timeout) {
-  if (auto r = check_vm_id(vm_id); !r) return r.error();
-  if (auto r = check_side(side); !r) return r.error();
-  if (auto r = check_incarnation(incarnation); !r) return r.error();
-  auto reply = exchange(address, TasRequest{vm_id, generation, side, incarnation}, timeout);
+Result<TasOutcome> test_and_set(const std::string& address, std::span<const uint8_t> key,
+                                const TasClaim& claim, std::chrono::milliseconds timeout) {
+  if (auto r = check_vm_id(claim.vm_id); !r) return r.error();
+  if (auto r = check_side(claim.side); !r) return r.error();
+  if (auto r = check_incarnation(claim.incarnation); !r) return r.error();
+  auto reply =
+      exchange(address, key,
+               TasRequest{claim.vm_id, claim.generation, claim.side, claim.incarnation}, timeout);
   if (!reply) return reply.error();
-  if (const auto* won = std::get_if<WonReply>(&*reply); won && won->generation == generation) {
-    return TasOutcome{true, side, generation};
+  if (const auto* won = std::get_if<WonReply>(&*reply);
+      won && won->generation == claim.generation) {
+    return TasOutcome{true, claim.side, claim.generation};
   }
   if (const auto* lost = std::get_if<LostReply>(&*reply)) {
     return TasOutcome{false, lost->winner, lost->generation};
@@ -71,10 +100,10 @@ Result<TasOutcome> test_and_set(const std::string& address, const std::string& v
   return unexpected(address, *reply);
 }
 
-Result<std::optional<Winner>> query(const std::string& address, const std::string& vm_id,
-                                    std::chrono::milliseconds timeout) {
+Result<std::optional<Winner>> query(const std::string& address, std::span<const uint8_t> key,
+                                    const std::string& vm_id, std::chrono::milliseconds timeout) {
   if (auto r = check_vm_id(vm_id); !r) return r.error();
-  auto reply = exchange(address, QueryRequest{vm_id}, timeout);
+  auto reply = exchange(address, key, QueryRequest{vm_id}, timeout);
   if (!reply) return reply.error();
   if (const auto* winner = std::get_if<WinnerReply>(&*reply)) {
     return std::optional<Winner>(Winner{winner->side, winner->generation, ""});
@@ -84,7 +113,7 @@ Result<std::optional<Winner>> query(const std::string& address, const std::strin
 }
 
 Result<void> ping(const std::string& address, std::chrono::milliseconds timeout) {
-  auto reply = exchange(address, PingRequest{}, timeout);
+  auto reply = exchange(address, {}, PingRequest{}, timeout);
   if (!reply) return reply.error();
   if (std::holds_alternative<PongReply>(*reply)) return {};
   return unexpected(address, *reply);

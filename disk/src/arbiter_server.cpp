@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "disk/line_auth.h"
 #include "disk/line_framer.h"
 #include "disk/protocol.h"
 
@@ -137,12 +138,29 @@ void ArbiterServer::answer_lines(Connection& c) {
       return;
     }
     if (!*line) return;
-    Answer answer = answer_request(store_, **line);
+    Answer answer = answer_line(**line);
     c.unsent += answer.reply;
     c.closing = answer.close;
     c.deadline = Clock::now() + options_.idle_timeout;
     if (answer.decision && options_.on_decision) options_.on_decision(*answer.decision);
   }
+}
+
+Answer ArbiterServer::answer_line(std::string_view line) {
+  // PING stays open to all: it says only that the arbiter is up.
+  if (options_.key.empty() || line == "PING") return answer_request(store_, line);
+  auto request = open_request(options_.key, line);
+  if (!request) {
+    return Answer{format_reply(ErrReply{"this arbiter takes only requests signed with its "
+                                        "--key-file: " +
+                                        request.error().message}),
+                  true, std::nullopt};
+  }
+  Answer answer = answer_request(store_, *request);
+  if (answer.reply.starts_with("ERR ")) return answer;
+  answer.reply.pop_back();  // the '\n'
+  answer.reply = sign_reply(options_.key, *request, answer.reply) + "\n";
+  return answer;
 }
 
 int ArbiterServer::poll_timeout_ms() const {

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "disk/arbiter_client.h"
+#include "disk/line_auth.h"
 #include "disk/tcp_listener.h"
 #include "temp_dir.h"
 
@@ -107,18 +108,18 @@ constexpr const char* kBackupProcess = "00000000000000b1";
 TEST(ArbiterServerTest, AnswersPingQueryAndTestAndSet) {
   RunningServer server;
   ASSERT_TRUE(ping(server.address(), 2s).ok());
-  auto none = query(server.address(), "vm", 2s);
+  auto none = query(server.address(), {}, "vm", 2s);
   ASSERT_TRUE(none.ok()) << none.error().message;
   EXPECT_FALSE(none->has_value());
 
-  auto won = test_and_set(server.address(), "vm", 1, "backup", kBackupProcess, 2s);
+  auto won = test_and_set(server.address(), {}, {"vm", 1, "backup", kBackupProcess}, 2s);
   ASSERT_TRUE(won.ok()) << won.error().message;
   EXPECT_TRUE(won->won);
-  auto lost = test_and_set(server.address(), "vm", 1, "primary", kPrimaryProcess, 2s);
+  auto lost = test_and_set(server.address(), {}, {"vm", 1, "primary", kPrimaryProcess}, 2s);
   ASSERT_TRUE(lost.ok()) << lost.error().message;
   EXPECT_FALSE(lost->won);
   EXPECT_EQ(lost->winner, "backup");
-  auto winner = query(server.address(), "vm", 2s);
+  auto winner = query(server.address(), {}, "vm", 2s);
   ASSERT_TRUE(winner.ok());
   EXPECT_EQ(**winner, (Winner{"backup", 1, ""})) << "QUERY names the side, not its process";
   EXPECT_EQ(server.decisions(), 2);
@@ -130,7 +131,9 @@ TEST(ArbiterServerTest, ExactlyOneOfTwoRacingSidesWinsEachGeneration) {
   for (int round = 0; round < kRounds; ++round) {
     std::atomic<int> winners{0}, answers{0};
     auto contend = [&](const std::string& side) {
-      auto outcome = test_and_set(server.address(), "race", round, side, new_incarnation(), 5s);
+      auto outcome =
+          test_and_set(server.address(), {},
+                       {"race", static_cast<uint64_t>(round), side, new_incarnation()}, 5s);
       ASSERT_TRUE(outcome.ok()) << outcome.error().message;
       ++answers;
       if (outcome->won) ++winners;
@@ -149,8 +152,8 @@ TEST(ArbiterServerTest, ManyClientsAtOnce) {
   std::atomic<int> winners{0};
   for (int i = 0; i < 16; ++i) {
     clients.emplace_back([&, i] {
-      auto outcome = test_and_set(server.address(), "crowd", 1, "side-" + std::to_string(i),
-                                  new_incarnation(), 5s);
+      auto outcome = test_and_set(server.address(), {},
+                                  {"crowd", 1, "side-" + std::to_string(i), new_incarnation()}, 5s);
       ASSERT_TRUE(outcome.ok()) << outcome.error().message;
       if (outcome->won) ++winners;
     });
@@ -204,7 +207,7 @@ TEST(ArbiterServerTest, AClosedPortIsAnErrorQuickly) {
     address = *local_address(listener->get());
   }
   const auto start = std::chrono::steady_clock::now();
-  auto outcome = test_and_set(address, "vm", 1, "backup", kBackupProcess, 2s);
+  auto outcome = test_and_set(address, {}, {"vm", 1, "backup", kBackupProcess}, 2s);
   ASSERT_FALSE(outcome.ok());
   EXPECT_TRUE(outcome.error().message.starts_with("arbiter unreachable at " + address + ": "))
       << outcome.error().message;
@@ -264,9 +267,88 @@ TEST(ArbiterServerTest, HeldConnectionsDoNotLockASideOut) {
   std::vector<std::unique_ptr<RawConnection>> held;
   for (int i = 0; i < 16; ++i) held.push_back(std::make_unique<RawConnection>(server.address()));
   std::this_thread::sleep_for(100ms);
-  auto won = test_and_set(server.address(), "vm", 1, "backup", kBackupProcess, 2s);
+  auto won = test_and_set(server.address(), {}, {"vm", 1, "backup", kBackupProcess}, 2s);
   ASSERT_TRUE(won.ok()) << won.error().message;
   EXPECT_TRUE(won->won);
+}
+
+// ---- With the pair's key (issue 11, item 6) -------------------------------------------------
+
+const std::vector<uint8_t> kKey(32, 0x42);
+const std::vector<uint8_t> kOtherKey(32, 0x43);
+
+ArbiterServer::Options keyed_options() {
+  ArbiterServer::Options options;
+  options.key = kKey;
+  return options;
+}
+
+// Before, any local process could send `TAS pair 2 x` and make every generation-1 request of
+// the pair lose. With a key, an unsigned or wrongly signed request decides nothing.
+TEST(KeyedArbiterTest, UnsignedAndWronglySignedRequestsDecideNothing) {
+  RunningServer server(keyed_options());
+  RawConnection forger(server.address());
+  forger.send("TAS vm 2 intruder 0000000000000bad\n");
+  EXPECT_TRUE(forger.receive_all().starts_with(
+      "ERR this arbiter takes only requests signed with its --key-file"));
+  auto other_key =
+      test_and_set(server.address(), kOtherKey, {"vm", 2, "intruder", kBackupProcess}, 2s);
+  ASSERT_FALSE(other_key.ok());
+  EXPECT_NE(other_key.error().message.find("wrong signature"), std::string::npos)
+      << other_key.error().message;
+  EXPECT_EQ(server.decisions(), 0);
+
+  auto won = test_and_set(server.address(), kKey, {"vm", 1, "backup", kBackupProcess}, 2s);
+  ASSERT_TRUE(won.ok()) << won.error().message;
+  EXPECT_TRUE(won->won);
+  auto winner = query(server.address(), kKey, "vm", 2s);
+  ASSERT_TRUE(winner.ok()) << winner.error().message;
+  EXPECT_EQ((*winner)->side, "backup");
+  EXPECT_TRUE(ping(server.address(), 2s).ok());  // liveness needs no key
+}
+
+TEST(KeyedArbiterTest, RepliesAreSignedForTheirRequest) {
+  RunningServer server(keyed_options());
+  RawConnection connection(server.address());
+  const std::string request = "TAS vm 1 primary " + std::string(kPrimaryProcess);
+  connection.send(sign_request(kKey, request) + "\n");
+  connection.shutdown_write();
+  std::string reply = connection.receive_all();
+  ASSERT_FALSE(reply.empty());
+  reply.pop_back();
+  auto opened = open_reply(kKey, request, reply);
+  ASSERT_TRUE(opened.ok()) << opened.error().message << ": " << reply;
+  EXPECT_EQ(*opened, "WON 1");
+  // The same reply does not answer another request.
+  EXPECT_FALSE(open_reply(kKey, "TAS vm 1 primary 00000000000000a2", reply).ok());
+}
+
+// Someone who got the port first answers WON to everyone: a keyed side must not believe it.
+TEST(KeyedArbiterTest, AnUnsignedWonFromAnImpostorIsNoAnswer) {
+  auto listener = listen_tcp("127.0.0.1:0");
+  ASSERT_TRUE(listener.ok());
+  const std::string address = *local_address(listener->get());
+  std::thread impostor([fd = listener->get()] {
+    UniqueFd client(::accept(fd, nullptr, nullptr));
+    char buffer[512];
+    [[maybe_unused]] auto n = ::recv(client.get(), buffer, sizeof buffer, 0);
+    ::send(client.get(), "WON 1\n", 6, MSG_NOSIGNAL);
+  });
+  auto outcome = test_and_set(address, kKey, {"vm", 1, "backup", kBackupProcess}, 2s);
+  impostor.join();
+  ASSERT_FALSE(outcome.ok());
+  EXPECT_NE(outcome.error().message.find("is not signed"), std::string::npos)
+      << outcome.error().message;
+}
+
+TEST(KeyedArbiterTest, AKeyedSideAtAnUnkeyedArbiterIsToldWhy) {
+  RunningServer server;
+  auto outcome = test_and_set(server.address(), kKey, {"vm", 1, "backup", kBackupProcess}, 2s);
+  ASSERT_FALSE(outcome.ok());
+  EXPECT_NE(outcome.error().message.find("does the disk server have the same one?"),
+            std::string::npos)
+      << outcome.error().message;
+  EXPECT_EQ(server.decisions(), 0);
 }
 
 }  // namespace

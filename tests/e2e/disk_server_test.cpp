@@ -86,7 +86,7 @@ class DiskServer {
 // One process per side name in these tests, so a side that asks again is the same process.
 disk::TasOutcome tas(const std::string& address, uint64_t generation, const std::string& side) {
   const std::string incarnation = side == "primary" ? "00000000000000a1" : "00000000000000b1";
-  auto outcome = disk::test_and_set(address, "pair-vm", generation, side, incarnation, 3s);
+  auto outcome = disk::test_and_set(address, {}, {"pair-vm", generation, side, incarnation}, 3s);
   EXPECT_TRUE(outcome.ok()) << outcome.error().message;
   return outcome.ok() ? *outcome : disk::TasOutcome{};
 }
@@ -124,7 +124,7 @@ TEST(DiskServerTest, DecisionsSurviveSigkill) {
     EXPECT_EQ(server.stop(SIGKILL).signal, SIGKILL);
   }
   DiskServer restarted(dir.path("state"));
-  auto winner = disk::query(restarted.address(), "pair-vm", 3s);
+  auto winner = disk::query(restarted.address(), {}, "pair-vm", 3s);
   ASSERT_TRUE(winner.ok()) << winner.error().message;
   ASSERT_TRUE(winner->has_value());
   EXPECT_EQ(**winner, (disk::Winner{"backup", 7, ""}));
@@ -139,12 +139,14 @@ TEST(DiskServerTest, OnlyTheWinningProcessWinsAgainAcrossARestart) {
   TempDir dir;
   DiskServer server(dir.path("state"));
   EXPECT_TRUE(tas(server.address(), 1, "backup").won);
-  auto other = disk::test_and_set(server.address(), "pair-vm", 1, "backup", "00000000000000b2", 3s);
+  auto other =
+      disk::test_and_set(server.address(), {}, {"pair-vm", 1, "backup", "00000000000000b2"}, 3s);
   ASSERT_TRUE(other.ok()) << other.error().message;
   EXPECT_FALSE(other->won) << "a second process of the backup won its generation too";
   server.stop(SIGTERM);
   DiskServer restarted(dir.path("state"));
-  other = disk::test_and_set(restarted.address(), "pair-vm", 1, "backup", "00000000000000b3", 3s);
+  other =
+      disk::test_and_set(restarted.address(), {}, {"pair-vm", 1, "backup", "00000000000000b3"}, 3s);
   ASSERT_TRUE(other.ok()) << other.error().message;
   EXPECT_FALSE(other->won);
   EXPECT_TRUE(tas(restarted.address(), 1, "backup").won) << "the winning process's retry";

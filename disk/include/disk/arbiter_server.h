@@ -8,6 +8,8 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string_view>
+#include <vector>
 
 #include "disk/arbiter_service.h"
 #include "disk/arbiter_store.h"
@@ -28,6 +30,9 @@ class ArbiterServer {
     // A connection whose replies wait unread beyond this is not read from until they leave:
     // a client that pipelines requests and never reads holds this much, not more.
     size_t max_unsent_bytes = 16 << 10;
+    // The pair's key (line_auth.h): with one, every request but PING must be signed with it,
+    // and every reply is signed. Empty: unkeyed.
+    std::vector<uint8_t> key;
     // Called, on the serving thread, for every test-and-set the store decided.
     std::function<void(const Decision&)> on_decision;
   };
@@ -55,6 +60,7 @@ class ArbiterServer {
   Result<void> accept_all();
   void serve(Connection& connection, short revents);
   void answer_lines(Connection& connection);
+  Answer answer_line(std::string_view line);
   int poll_timeout_ms() const;
   void close_finished_and_idle();
   void shed_least_active();

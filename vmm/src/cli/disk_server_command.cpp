@@ -10,6 +10,7 @@
 #include "disk/arbiter_server.h"
 #include "disk/tcp_listener.h"
 #include "exit_codes.h"
+#include "logging_channel/frame_key.h"
 #include "option_checks.h"
 #include "vm_session.h"
 
@@ -69,14 +70,14 @@ Result<UniqueFd> open_listener(const DiskServerOptions& options) {
 
 // Anyone who can reach the port can take a VM's generation, so the arbiter stays on the
 // loopback interface unless told otherwise.
-Result<void> check_reach(const std::string& address, bool allow_remote) {
+Result<void> check_reach(const std::string& address, bool keyed, bool allow_remote) {
   auto loopback = disk::is_loopback(address);
   if (!loopback) return loopback.error();
-  if (*loopback || allow_remote) return {};
+  if (*loopback || keyed || allow_remote) return {};
   return make_error(fmt::format(
-      "refusing to serve on {}: the arbiter has no authentication yet, so anyone who reaches the "
-      "port could decide which side of a pair runs. Listen on 127.0.0.1, or pass --allow-remote "
-      "on a network you trust",
+      "refusing to serve on {} without a --key-file: unsigned requests would let anyone who "
+      "reaches the port decide which side of a pair runs. Give the disk server and the sides the "
+      "same --key-file, listen on 127.0.0.1, or pass --allow-remote on a network you trust",
       address));
 }
 
@@ -98,8 +99,11 @@ CLI::App* add_disk_server_command(CLI::App& app, DiskServerOptions& options) {
       ->add_option("--state-dir", options.state_dir,
                    "Keep the decisions in DIR (created if missing); they survive restarts")
       ->required();
+  command->add_option("--key-file", options.key_file,
+                      "Take only requests signed with this key (the sides' --key-file); replies "
+                      "are signed too");
   command->add_flag("--allow-remote", options.allow_remote,
-                    "Allow a non-loopback --listen address (there is no authentication yet)");
+                    "Allow a non-loopback --listen address without a --key-file");
   return command;
 }
 
@@ -111,18 +115,24 @@ int disk_server_command(const DiskServerOptions& options) {
   if (!listener) return fail(listener.error());
   auto address = disk::local_address(listener->get());
   if (!address) return fail(address.error());
-  if (auto r = check_reach(*address, options.allow_remote); !r) {
+  auto key = options.key_file.empty() ? Result<channel::FrameKey>(channel::FrameKey::none())
+                                      : channel::FrameKey::from_file(options.key_file);
+  if (!key) return fail(key.error());
+  if (auto r = check_reach(*address, key->authenticated(), options.allow_remote); !r) {
     fmt::print(stderr, "ftvm: {}\n", r.error().message);
     return kExitUsage;
   }
   disk::ArbiterServer::Options server_options;
+  server_options.key.assign(key->bytes().begin(), key->bytes().end());
   server_options.on_decision = [](const disk::Decision& d) { log_line(disk::describe(d)); };
   auto server = disk::ArbiterServer::create(std::move(*listener), **store, server_options);
   if (!server) return fail(server.error());
 
   g_serving = server->get();
   install_stop_handlers();
-  log_line(fmt::format("arbiter: listening on {} (state in {})", *address, options.state_dir));
+  log_line(fmt::format(
+      "arbiter: listening on {} (state in {}; {})", *address, options.state_dir,
+      key->authenticated() ? "requests must be signed with the --key-file" : "unsigned requests"));
   auto served = (*server)->run();
   g_serving = nullptr;
   if (!served) return fail(served.error());

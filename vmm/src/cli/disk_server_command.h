@@ -10,6 +10,7 @@ struct DiskServerOptions {
   std::string listen = "127.0.0.1:7300";
   std::optional<int> listen_fd;  // an inherited listening socket, instead of --listen
   std::string state_dir;
+  std::string key_file;  // the pairs' key: requests must be signed with it (line_auth.h)
   bool allow_remote = false;
 };
 

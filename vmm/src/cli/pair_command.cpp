@@ -222,7 +222,7 @@ Result<void> Pair::start_arbiter() {
 // new incarnation of the VM, so it takes the next generation (a decided one could never fail
 // over again).
 Result<void> Pair::pick_generation() {
-  auto winner = disk::query(arbiter_address_, kVmId, std::chrono::seconds(5));
+  auto winner = disk::query(arbiter_address_, {}, kVmId, std::chrono::seconds(5));
   if (!winner)
     return make_error("the pair's own arbiter does not answer: " + winner.error().message);
   if (*winner) {

@@ -3,6 +3,8 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
+#include <mutex>
+#include <optional>
 #include <thread>
 
 #include "logging_channel/endpoint_policy.h"
@@ -75,8 +77,25 @@ nlohmann::json side_status(const char* side, const char* role, const PairSideOpt
   return j;
 }
 
+// Read once, at the start (check_generation_undecided): a key file that is gone by the time a
+// side must ask the arbiter would otherwise halt a side that could have gone live.
+Result<std::span<const uint8_t>> arbiter_key(const PairSideOptions& options) {
+  static std::mutex mutex;
+  static std::optional<channel::FrameKey> key;
+  std::lock_guard lock(mutex);
+  if (!key) {
+    auto read = options.key_file.empty() ? Result<channel::FrameKey>(channel::FrameKey::none())
+                                         : channel::FrameKey::from_file(options.key_file);
+    if (!read) return read.error();
+    key = std::move(*read);
+  }
+  return key->bytes();
+}
+
 Result<void> check_generation_undecided(const PairSideOptions& options, const char* side) {
-  auto winner = disk::query(options.arbiter, options.vm_id, std::chrono::seconds(1));
+  auto key = arbiter_key(options);
+  if (!key) return key.error();
+  auto winner = disk::query(options.arbiter, *key, options.vm_id, std::chrono::seconds(1));
   if (!winner) {
     log_role(side, fmt::format("cannot check VM {} generation {} with the arbiter now ({}); "
                                "starting anyway: it is needed only if a side is lost",
@@ -126,10 +145,12 @@ Result<disk::TasOutcome> ask_arbiter(const PairSideOptions& options, const char*
   const auto deadline = std::chrono::steady_clock::now() +
                         std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                             std::chrono::duration<double>(options.arbiter_timeout_s));
+  auto key = arbiter_key(options);
+  if (!key) return key.error();
+  const disk::TasClaim claim{options.vm_id, options.generation, side, side_incarnation()};
   Error last = make_error("no attempt");
   for (int attempt = 1;; ++attempt) {
-    auto outcome = disk::test_and_set(options.arbiter, options.vm_id, options.generation, side,
-                                      side_incarnation(), std::chrono::milliseconds(500));
+    auto outcome = disk::test_and_set(options.arbiter, *key, claim, std::chrono::milliseconds(500));
     if (outcome) return outcome;
     last = outcome.error();
     if (attempt == 1) log_role(side, last.message + "; retrying");

@@ -56,6 +56,10 @@ nlohmann::json side_status(const char* side, const char* role, const PairSideOpt
 // Prints a timestamped line about this side's role ("backup: WON the arbiter: going live").
 void log_role(const char* side, const std::string& what);
 
+// The key the side signs its arbiter requests with (--key-file, line_auth.h); empty without
+// one. Read once per process.
+Result<std::span<const uint8_t>> arbiter_key(const PairSideOptions& options);
+
 // Asks the arbiter for the right to run alone, retrying an unreachable arbiter until
 // --arbiter-timeout. An error means no answer: the caller must not go (or stay) live.
 Result<disk::TasOutcome> ask_arbiter(const PairSideOptions& options, const char* side);
