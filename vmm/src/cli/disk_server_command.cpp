@@ -6,8 +6,10 @@
 #include <atomic>
 #include <ctime>
 #include <filesystem>
+#include <thread>
 
 #include "disk/arbiter_server.h"
+#include "disk/nbd_server.h"
 #include "disk/tcp_listener.h"
 #include "exit_codes.h"
 #include "logging_channel/frame_key.h"
@@ -19,9 +21,11 @@ namespace {
 
 // The signal handler can reach the server only through a global; stop() is async-signal-safe.
 std::atomic<disk::ArbiterServer*> g_serving{nullptr};
+std::atomic<disk::NbdServer*> g_serving_nbd{nullptr};
 
 void stop_serving(int) {
   if (auto* server = g_serving.load()) server->stop();
+  if (auto* nbd = g_serving_nbd.load()) nbd->stop();
 }
 
 // SA_RESTART is left out so the server's poll() wakes up at once.
@@ -102,9 +106,52 @@ CLI::App* add_disk_server_command(CLI::App& app, DiskServerOptions& options) {
   command->add_option("--key-file", options.key_file,
                       "Take only requests signed with this key (the sides' --key-file); replies "
                       "are signed too");
+  command
+      ->add_option("--export", options.exports,
+                   "Serve FILE over NBD as export NAME (NAME=FILE, or NAME=FILE:ro read-only); "
+                   "repeatable, the first is the default export")
+      ->type_name("NAME=FILE");
+  command->add_option("--nbd-listen", options.nbd_listen, "Serve NBD on HOST:PORT")
+      ->capture_default_str();
   command->add_flag("--allow-remote", options.allow_remote,
-                    "Allow a non-loopback --listen address without a --key-file");
+                    "Allow a non-loopback --listen without a --key-file, and a non-loopback "
+                    "--nbd-listen (NBD has no authentication)");
   return command;
+}
+
+// The NBD service, when any export is given: started before the arbiter serves, so a bad
+// export or a port in use is a setup error.
+Result<std::unique_ptr<disk::NbdServer>> start_nbd(const DiskServerOptions& options) {
+  if (options.exports.empty()) return std::unique_ptr<disk::NbdServer>();
+  std::vector<disk::NbdExportSpec> specs;
+  for (const auto& text : options.exports) {
+    auto spec = disk::parse_export_spec(text);
+    if (!spec) return make_error("--export: " + spec.error().message);
+    specs.push_back(std::move(*spec));
+  }
+  auto listener = disk::listen_tcp(options.nbd_listen);
+  if (!listener) return make_error("--nbd-listen: " + listener.error().message);
+  auto address = disk::local_address(listener->get());
+  if (!address) return address.error();
+  auto loopback = disk::is_loopback(*address);
+  if (!loopback) return loopback.error();
+  if (!*loopback && !options.allow_remote) {
+    return make_error(fmt::format(
+        "refusing to serve NBD on {}: NBD has no authentication, so anyone who reaches the port "
+        "could read and write the disks. Listen on 127.0.0.1, or pass --allow-remote on a "
+        "network you trust",
+        *address));
+  }
+  disk::NbdServer::Options nbd_options;
+  nbd_options.log = log_line;
+  auto server = disk::NbdServer::create(std::move(*listener), specs, nbd_options);
+  if (!server) return server.error();
+  for (const auto& spec : specs) {
+    log_line(fmt::format("nbd: export '{}' is {}{}", spec.name, spec.path,
+                         spec.read_only ? " (read-only)" : ""));
+  }
+  log_line(fmt::format("nbd: listening on {}", *address));
+  return server;
 }
 
 int disk_server_command(const DiskServerOptions& options) {
@@ -128,13 +175,31 @@ int disk_server_command(const DiskServerOptions& options) {
   auto server = disk::ArbiterServer::create(std::move(*listener), **store, server_options);
   if (!server) return fail(server.error());
 
+  auto nbd = start_nbd(options);
+  if (!nbd) return fail(nbd.error());
+
   g_serving = server->get();
+  g_serving_nbd = nbd->get();
   install_stop_handlers();
+  std::thread nbd_thread;
+  if (*nbd) {
+    nbd_thread = std::thread([&] {
+      if (auto r = (*nbd)->run(); !r) {
+        log_line("nbd: stopped: " + r.error().message);
+        (*server)->stop();
+      }
+    });
+  }
   log_line(fmt::format(
       "arbiter: listening on {} (state in {}; {})", *address, options.state_dir,
       key->authenticated() ? "requests must be signed with the --key-file" : "unsigned requests"));
   auto served = (*server)->run();
+  if (*nbd) {
+    (*nbd)->stop();
+    nbd_thread.join();
+  }
   g_serving = nullptr;
+  g_serving_nbd = nullptr;
   if (!served) return fail(served.error());
   log_line("arbiter: stopped");
   return kExitOk;

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace ftvm {
 
@@ -11,6 +12,8 @@ struct DiskServerOptions {
   std::optional<int> listen_fd;  // an inherited listening socket, instead of --listen
   std::string state_dir;
   std::string key_file;  // the pairs' key: requests must be signed with it (line_auth.h)
+  std::string nbd_listen = "127.0.0.1:10809";
+  std::vector<std::string> exports;  // NAME=FILE[:ro]: served over NBD when any is given
   bool allow_remote = false;
 };
 
