@@ -18,7 +18,9 @@ namespace ftvm::disk {
 //   3: decode_state, after appending a valid checksum line so mutations reach the entries; a
 //      decoded state must survive encode and decode unchanged;
 //   4: open_request and open_reply (answering PING) with fuzz_arbiter_key(); a line that
-//      opens must re-sign to the same line, and an opened request is parsed as in 0.
+//      opens must re-sign to the same line, and an opened request is parsed as in 0;
+//   5: an NbdSession, fed a client's bytes in pieces whose sizes come from the input; every
+//      request it yields is checked and answered; its buffer stays bounded.
 int fuzz_protocol(const uint8_t* data, size_t size);
 
 // The key the fuzz body signs and checks with.

@@ -8,6 +8,7 @@
 #include "disk/arbiter_state.h"
 #include "disk/line_auth.h"
 #include "disk/line_framer.h"
+#include "disk/nbd_session.h"
 #include "disk/protocol.h"
 #include "fuzz_bodies.h"
 
@@ -52,6 +53,40 @@ void check_signed(std::string_view line) {
   const std::string_view asked = "PING";
   auto reply = open_reply(kFuzzKey, asked, line);
   if (reply) require(sign_reply(kFuzzKey, asked, *reply) == line, "an opened reply re-signs");
+}
+
+// A whole NBD connection's client bytes, fed in pieces whose sizes come from the input: the
+// session never holds more than one maximal request, and every request it hands out is
+// checked and answered without touching memory it does not own.
+void check_nbd(std::string_view bytes) {
+  NbdSession session({{"vol", 1 << 20, false}, {"ro", 4096, true}});
+  size_t at = 0;
+  size_t output = session.take_output().size();
+  while (at < bytes.size()) {
+    const size_t piece = 1 + static_cast<unsigned char>(bytes[at]) % 128;
+    const auto chunk = bytes.substr(at, piece);
+    session.feed(
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(chunk.data()), chunk.size()));
+    at += piece;
+    for (;;) {
+      auto request = session.next_request();
+      if (!request) {
+        require(!request.error().message.empty(), "errors say something");
+        return;
+      }
+      if (!*request) break;
+      const nbd::Errno error = session.check(**request);
+      const std::vector<uint8_t> data(
+          error == nbd::kOk && (*request)->type == nbd::kCmdRead ? (*request)->length : 0);
+      const auto reply = session.reply(**request, error, data, "fuzz");
+      require(reply.size() >= 16, "a reply has its header");
+    }
+    output += session.take_output().size();
+    require(session.buffered_bytes() <= nbd::kRequestHeaderBytes + NbdSession::kMaxPayloadBytes +
+                                            NbdSession::kMaxOptionBytes + 128,
+            "the session's buffer stays bounded");
+  }
+  require(output < bytes.size() * 64 + 4096, "output grows with input, not without bound");
 }
 
 void check_framer(std::string_view bytes) {
@@ -99,7 +134,7 @@ std::span<const uint8_t> fuzz_arbiter_key() {
 int fuzz_protocol(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const std::string_view rest(reinterpret_cast<const char*>(data) + 1, size - 1);
-  switch (data[0] % 5) {
+  switch (data[0] % 6) {
     case 0:
       check_request(rest);
       break;
@@ -111,6 +146,9 @@ int fuzz_protocol(const uint8_t* data, size_t size) {
       break;
     case 4:
       check_signed(rest);
+      break;
+    case 5:
+      check_nbd(rest);
       break;
     default:
       check_state(rest);

@@ -15,6 +15,27 @@ std::vector<uint8_t> seed(uint8_t mode, const std::string& text) {
   return bytes;
 }
 
+// A client's side of an NBD connection: flags, structured replies, GO, then a write, a read,
+// a flush and a disconnect. The fuzz body cuts it into pieces whose sizes come from the bytes
+// themselves; every piece arrives, so the stream is whole either way.
+std::string nbd_client_stream() {
+  std::vector<uint8_t> out;
+  auto be = [&out](uint64_t value, int bytes) {
+    for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<uint8_t>(value >> (8 * i)));
+  };
+  be(3, 4);
+  be(0x49484156454f5054, 8), be(8, 4), be(0, 4);            // STRUCTURED_REPLY
+  be(0x49484156454f5054, 8), be(7, 4), be(9, 4), be(3, 4);  // GO "vol"
+  out.insert(out.end(), {'v', 'o', 'l'});
+  be(0, 2);
+  be(0x25609513, 4), be(1, 2), be(1, 2), be(1, 8), be(512, 8), be(4, 4);  // WRITE FUA
+  out.insert(out.end(), {'d', 'a', 't', 'a'});
+  be(0x25609513, 4), be(0, 2), be(0, 2), be(2, 8), be(0, 8), be(16, 4);  // READ
+  be(0x25609513, 4), be(0, 2), be(3, 2), be(3, 8), be(0, 8), be(0, 4);   // FLUSH
+  be(0x25609513, 4), be(0, 2), be(2, 2), be(4, 8), be(0, 8), be(0, 4);   // DISC
+  return std::string(out.begin(), out.end());
+}
+
 }  // namespace
 
 std::vector<std::vector<uint8_t>> protocol_fuzz_seeds() {
@@ -34,6 +55,7 @@ std::vector<std::vector<uint8_t>> protocol_fuzz_seeds() {
       seed(3, "ftvm-arbiter-state 2\nvm a 1 backup 0123456789abcdef\nvm b 2 primary\n"),
       seed(4, sign_request(fuzz_arbiter_key(), "TAS vm 3 backup 0123456789abcdef")),
       seed(4, sign_reply(fuzz_arbiter_key(), "PING", "PONG")),
+      seed(5, nbd_client_stream()),
   };
 }
 
