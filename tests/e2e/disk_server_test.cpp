@@ -185,7 +185,7 @@ TEST(DiskServerTest, ServesAnInheritedListeningSocket) {
 
 TEST(DiskServerTest, RefusesARemoteAddressWithoutAllowRemote) {
   TempDir dir;
-  expect_refusal("0.0.0.0:0", dir.path("state"), kExitUsage, "no authentication yet");
+  expect_refusal("0.0.0.0:0", dir.path("state"), kExitUsage, "without a --key-file");
   expect_refusal("0.0.0.0:0", dir.path("state"), kExitUsage, "pass --allow-remote");
 }
 
