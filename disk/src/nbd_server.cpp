@@ -8,6 +8,7 @@
 #include <netinet/tcp.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -30,6 +31,7 @@ constexpr unsigned kRingEntries = 512;
 constexpr size_t kReceiveBytes = 256 << 10;
 constexpr size_t kZeroChunkBytes = 1 << 20;
 constexpr auto kAcceptRetry = std::chrono::milliseconds(50);
+constexpr size_t kMaxSendChunks = 64;
 
 bool valid_name_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
@@ -99,6 +101,12 @@ struct Op {
   uint64_t done = 0;        // bytes of the request handled so far
   bool sync_after = false;  // FUA: a data sync before the reply
   __kernel_timespec timeout{};
+  // Receives: straight into a write's payload (NbdSession::payload_room) rather than the
+  // connection's receive buffer.
+  bool into_payload = false;
+  // Sends: the queued replies this sendmsg covers.
+  std::vector<iovec> iov;
+  msghdr message{};
 };
 
 struct Connection {
@@ -130,6 +138,7 @@ struct NbdServer::Impl {
   Options options;
   io_uring ring{};
   bool ring_ready = false;
+  bool disabled = false;  // created disabled: run() enables it on its own thread
   std::unordered_map<Op*, std::unique_ptr<Op>> ops;
   std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections;
   uint64_t next_id = 1;
@@ -193,12 +202,12 @@ struct NbdServer::Impl {
   void pump(Connection& c);
   void post_receive(Connection& c);
   void post_send(Connection& c);
+  void sent(Connection& c, size_t count);
   void start_request(Connection& c, NbdRequest request);
   void submit_file_step(Op& op);
   bool file_done(Op& op, int result);
   void finish_request(Op& op, Errno error, std::string_view message);
-  void reply(Connection& c, const NbdRequest& request, Errno error,
-             std::span<const uint8_t> data = {}, std::string_view message = {});
+  void queue(Connection& c, std::vector<uint8_t> bytes);
   void end(Connection& c, std::string reason);
   void complete(io_uring_cqe* cqe);
   Result<void> run();
@@ -242,7 +251,15 @@ Result<std::unique_ptr<NbdServer>> NbdServer::create(UniqueFd listener,
   if (!impl->stop_event.valid()) {
     return make_error(fmt::format("eventfd(): {}", std::strerror(errno)));
   }
-  if (int r = io_uring_queue_init(kRingEntries, &impl->ring, 0); r < 0) {
+  // One thread submits and reaps: completion work can wait until it asks (kernels from 6.1;
+  // older ones refuse the flags and get a plain ring). The ring starts disabled, so that the
+  // thread that enables it in run() becomes its single issuer.
+  int r = io_uring_queue_init(
+      kRingEntries, &impl->ring,
+      IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED);
+  impl->disabled = r == 0;
+  if (r == -EINVAL) r = io_uring_queue_init(kRingEntries, &impl->ring, 0);
+  if (r < 0) {
     return make_error(
         fmt::format("cannot set up io_uring: {} (is io_uring disabled by "
                     "/proc/sys/kernel/io_uring_disabled?)",
@@ -267,6 +284,14 @@ Result<void> NbdServer::run() {
 }
 
 Result<void> NbdServer::Impl::run() {
+  if (disabled) {
+    // liburing 2.3 declares io_uring_enable_rings but does not export it.
+    if (::syscall(__NR_io_uring_register, ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0) <
+        0) {
+      return make_error(fmt::format("cannot enable the io_uring: {}", std::strerror(errno)));
+    }
+    disabled = false;
+  }
   post_accept();
   post_stop_read();
   while (!stopping) {
@@ -307,7 +332,9 @@ void NbdServer::Impl::complete(io_uring_cqe* cqe) {
       return;
     case Op::Kind::kReceive:
       c->receiving = nullptr;
-      if (result > 0) {
+      if (result > 0 && op->into_payload) {
+        c->session.payload_received(static_cast<size_t>(result));
+      } else if (result > 0) {
         c->session.feed(
             std::span<const uint8_t>(c->receive_buffer.data(), static_cast<size_t>(result)));
       } else if (!c->reading_done) {
@@ -324,12 +351,7 @@ void NbdServer::Impl::complete(io_uring_cqe* cqe) {
         c->unsent_bytes = 0;
         c->unsent_offset = 0;
       } else {
-        c->unsent_offset += static_cast<size_t>(result);
-        c->unsent_bytes -= static_cast<size_t>(result);
-        if (c->unsent_offset == c->unsent.front().size()) {
-          c->unsent.pop_front();
-          c->unsent_offset = 0;
-        }
+        sent(*c, static_cast<size_t>(result));
       }
       break;
     case Op::Kind::kFile:
@@ -402,10 +424,7 @@ void NbdServer::Impl::pump(Connection& c) {
     }
     start_request(c, std::move(**next));
   }
-  if (auto out = c.session.take_output(); !out.empty()) {
-    c.unsent_bytes += out.size();
-    c.unsent.push_back(std::move(out));
-  }
+  queue(c, c.session.take_output());
   if (!c.sending && !c.unsent.empty()) post_send(c);
   const bool room = c.requests_in_flight < options.max_requests_in_flight &&
                     c.bytes_in_flight + c.unsent_bytes < options.max_bytes_in_flight &&
@@ -427,18 +446,44 @@ void NbdServer::Impl::pump(Connection& c) {
 void NbdServer::Impl::post_receive(Connection& c) {
   Op* op = new_op(Op::Kind::kReceive, &c);
   c.receiving = op;
+  const std::span<uint8_t> payload = c.session.payload_room();
+  op->into_payload = !payload.empty();
+  const std::span<uint8_t> into = op->into_payload ? payload : std::span(c.receive_buffer);
   io_uring_sqe* s = sqe();
-  io_uring_prep_recv(s, c.fd.get(), c.receive_buffer.data(), c.receive_buffer.size(), 0);
+  io_uring_prep_recv(s, c.fd.get(), into.data(), into.size(), 0);
   io_uring_sqe_set_data(s, op);
 }
 
+// One sendmsg for as many queued replies as fit: replies that complete together leave in one
+// system call, and a read's data leaves from its own buffer.
 void NbdServer::Impl::post_send(Connection& c) {
   c.sending = true;
-  const auto& front = c.unsent.front();
+  Op* op = new_op(Op::Kind::kSend, &c);
+  size_t offset = c.unsent_offset;
+  for (auto& chunk : c.unsent) {
+    if (op->iov.size() == kMaxSendChunks) break;
+    op->iov.push_back({chunk.data() + offset, chunk.size() - offset});
+    offset = 0;
+  }
+  op->message.msg_iov = op->iov.data();
+  op->message.msg_iovlen = op->iov.size();
   io_uring_sqe* s = sqe();
-  io_uring_prep_send(s, c.fd.get(), front.data() + c.unsent_offset, front.size() - c.unsent_offset,
-                     MSG_NOSIGNAL);
-  io_uring_sqe_set_data(s, new_op(Op::Kind::kSend, &c));
+  io_uring_prep_sendmsg(s, c.fd.get(), &op->message, MSG_NOSIGNAL);
+  io_uring_sqe_set_data(s, op);
+}
+
+void NbdServer::Impl::sent(Connection& c, size_t count) {
+  c.unsent_bytes -= count;
+  while (count > 0) {
+    const size_t left = c.unsent.front().size() - c.unsent_offset;
+    if (count < left) {
+      c.unsent_offset += count;
+      return;
+    }
+    count -= left;
+    c.unsent.pop_front();
+    c.unsent_offset = 0;
+  }
 }
 
 void NbdServer::Impl::end(Connection& c, std::string reason) {
@@ -447,9 +492,8 @@ void NbdServer::Impl::end(Connection& c, std::string reason) {
   c.end_reason = std::move(reason);
 }
 
-void NbdServer::Impl::reply(Connection& c, const NbdRequest& request, Errno error,
-                            std::span<const uint8_t> data, std::string_view message) {
-  auto bytes = c.session.reply(request, error, data, message);
+void NbdServer::Impl::queue(Connection& c, std::vector<uint8_t> bytes) {
+  if (bytes.empty()) return;
   c.unsent_bytes += bytes.size();
   c.unsent.push_back(std::move(bytes));
 }
@@ -465,7 +509,7 @@ void NbdServer::Impl::start_request(Connection& c, NbdRequest request) {
     return;
   }
   if (const Errno error = c.session.check(request); error != kOk) {
-    reply(c, request, error, {}, "the request is invalid for this export");
+    queue(c, c.session.reply(request, error, {}, "the request is invalid for this export"));
     return;
   }
   Op* op = new_op(Op::Kind::kFile, &c);
@@ -585,16 +629,19 @@ bool NbdServer::Impl::file_done(Op& op, int result) {
 void NbdServer::Impl::finish_request(Op& op, Errno error, std::string_view message) {
   Connection& c = *op.connection;
   const bool read = op.request.type == kCmdRead;
-  reply(c, op.request, error,
-        read && error == kOk ? std::span<const uint8_t>(op.buffer) : std::span<const uint8_t>(),
-        message);
+  c.bytes_in_flight -= std::min(c.bytes_in_flight, op.buffer.size());
+  if (read && error == kOk) {
+    queue(c, c.session.read_reply_header(op.request, op.buffer.size()));
+    queue(c, std::move(op.buffer));
+  } else {
+    queue(c, c.session.reply(op.request, error, {}, message));
+  }
   if (error == kOk) {
     std::lock_guard lock(stats_mutex);
     (read ? stats.bytes_read : stats.bytes_written) +=
         read || op.request.type == kCmdWrite ? op.request.length : 0;
   }
   --c.requests_in_flight;
-  c.bytes_in_flight -= std::min(c.bytes_in_flight, op.buffer.size());
 }
 
 }  // namespace ftvm::disk

@@ -75,6 +75,7 @@ NbdSession::NbdSession(std::vector<NbdExportInfo> exports) : exports_(std::move(
 }
 
 void NbdSession::feed(std::span<const uint8_t> bytes) {
+  take_payload_bytes(bytes);
   if (consumed_ > 0) {
     input_.erase(input_.begin(), input_.begin() + static_cast<std::ptrdiff_t>(consumed_));
     consumed_ = 0;
@@ -90,6 +91,29 @@ void NbdSession::feed(std::span<const uint8_t> bytes) {
     }
   }
   input_.insert(input_.end(), bytes.begin(), bytes.end());
+}
+
+// A write's payload goes straight where the request will hand it out: it is never buffered
+// and moved again.
+void NbdSession::take_payload_bytes(std::span<const uint8_t>& bytes) {
+  if (!collecting_ || bytes.empty()) return;
+  const size_t count = std::min(bytes.size(), collecting_->payload.size() - collected_);
+  std::copy_n(bytes.begin(), count, collecting_->payload.begin() + collected_);
+  collected_ += count;
+  bytes = bytes.subspan(count);
+}
+
+std::span<uint8_t> NbdSession::payload_room() {
+  if (!collecting_) return {};
+  return std::span<uint8_t>(collecting_->payload).subspan(collected_);
+}
+
+void NbdSession::payload_received(size_t count) {
+  if (collecting_) collected_ = std::min(collecting_->payload.size(), collected_ + count);
+}
+
+size_t NbdSession::buffered_bytes() const {
+  return input_.size() - consumed_ + (collecting_ ? collected_ : 0);
 }
 
 std::vector<uint8_t> NbdSession::take_output() {
@@ -115,6 +139,13 @@ Result<std::optional<NbdRequest>> NbdSession::next_request() {
     }
     if (!*stepped) return std::optional<NbdRequest>();
   }
+  if (collecting_) {
+    if (collected_ < collecting_->payload.size()) return std::optional<NbdRequest>();
+    std::optional<NbdRequest> whole = std::move(collecting_);
+    collecting_.reset();
+    collected_ = 0;
+    return whole;
+  }
   const auto bytes = unread();
   if (bytes.size() < kRequestHeaderBytes) return std::optional<NbdRequest>();
   const uint32_t magic = load_be<uint32_t>(bytes.data());
@@ -138,9 +169,16 @@ Result<std::optional<NbdRequest>> NbdSession::next_request() {
                                       request.length, kMaxPayloadBytes));
       return *ended_;
     }
-    total += request.length;
-    if (bytes.size() < total) return std::optional<NbdRequest>();
-    request.payload.assign(bytes.begin() + kRequestHeaderBytes, bytes.begin() + total);
+    const size_t here = std::min<size_t>(bytes.size() - kRequestHeaderBytes, request.length);
+    request.payload.resize(request.length);
+    std::copy_n(bytes.begin() + kRequestHeaderBytes, here, request.payload.begin());
+    total += here;
+    if (here < request.length) {
+      collecting_ = std::move(request);
+      collected_ = here;
+      consume(total);
+      return std::optional<NbdRequest>();
+    }
   }
   consume(total);
   return std::optional<NbdRequest>(std::move(request));
@@ -363,15 +401,37 @@ Errno NbdSession::check(const NbdRequest& request) const {
   }
 }
 
+std::vector<uint8_t> NbdSession::read_reply_header(const NbdRequest& request,
+                                                   size_t data_bytes) const {
+  std::vector<uint8_t> out;
+  if (!structured_) {
+    put_be(out, kSimpleReplyMagic);
+    put_be(out, uint32_t{kOk});
+    put_be(out, request.cookie);
+    return out;
+  }
+  put_be(out, kStructuredReplyMagic);
+  put_be(out, kReplyFlagDone);
+  put_be(out, kReplyTypeOffsetData);
+  put_be(out, request.cookie);
+  put_be(out, static_cast<uint32_t>(8 + data_bytes));
+  put_be(out, request.offset);
+  return out;
+}
+
 std::vector<uint8_t> NbdSession::reply(const NbdRequest& request, Errno error,
                                        std::span<const uint8_t> data,
                                        std::string_view message) const {
+  if (error == kOk && request.type == kCmdRead) {
+    std::vector<uint8_t> out = read_reply_header(request, data.size());
+    out.insert(out.end(), data.begin(), data.end());
+    return out;
+  }
   std::vector<uint8_t> out;
   if (!structured_) {
     put_be(out, kSimpleReplyMagic);
     put_be(out, static_cast<uint32_t>(error));
     put_be(out, request.cookie);
-    if (error == kOk) out.insert(out.end(), data.begin(), data.end());
     return out;
   }
   put_be(out, kStructuredReplyMagic);
@@ -386,17 +446,9 @@ std::vector<uint8_t> NbdSession::reply(const NbdRequest& request, Errno error,
     out.insert(out.end(), message.begin(), message.begin() + static_cast<std::ptrdiff_t>(shown));
     return out;
   }
-  if (request.type != kCmdRead) {
-    put_be(out, kReplyTypeNone);
-    put_be(out, request.cookie);
-    put_be(out, uint32_t{0});
-    return out;
-  }
-  put_be(out, kReplyTypeOffsetData);
+  put_be(out, kReplyTypeNone);
   put_be(out, request.cookie);
-  put_be(out, static_cast<uint32_t>(8 + data.size()));
-  put_be(out, request.offset);
-  out.insert(out.end(), data.begin(), data.end());
+  put_be(out, uint32_t{0});
   return out;
 }
 

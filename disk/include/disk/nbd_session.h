@@ -56,8 +56,13 @@ class NbdSession {
   // The export chosen (valid once transmitting).
   const NbdExportInfo& export_info() const { return exports_[chosen_]; }
   bool structured_replies() const { return structured_; }
-  // Bytes held for incomplete input.
-  size_t buffered_bytes() const { return input_.size() - consumed_; }
+  // Bytes held for incomplete input, a partly received write payload included.
+  size_t buffered_bytes() const;
+
+  // While a write's payload is arriving, the rest of it: a server may receive straight into
+  // it and then call payload_received() instead of feed(), saving a copy. Empty otherwise.
+  std::span<uint8_t> payload_room();
+  void payload_received(size_t count);
 
   // The NBD error for `request` on the chosen export before any I/O: unknown commands and
   // flags, ranges past the end, writes to a read-only export. kOk: go ahead.
@@ -67,6 +72,9 @@ class NbdSession {
   std::vector<uint8_t> reply(const NbdRequest& request, nbd::Errno error,
                              std::span<const uint8_t> data = {},
                              std::string_view message = {}) const;
+  // The bytes of a successful read's reply that come before its `data_bytes` of data, for a
+  // server that sends the data from its own buffer.
+  std::vector<uint8_t> read_reply_header(const NbdRequest& request, size_t data_bytes) const;
 
  private:
   enum class Phase { kClientFlags, kOptions, kTransmission, kEnded };
@@ -81,6 +89,7 @@ class NbdSession {
   void option_reply(uint32_t option, uint32_t type, std::span<const uint8_t> data = {});
   void option_error(uint32_t option, uint32_t type, std::string_view message);
   std::optional<size_t> find_export(std::string_view name) const;
+  void take_payload_bytes(std::span<const uint8_t>& bytes);
   uint16_t transmission_flags() const;
   std::span<const uint8_t> unread() const;
   void consume(size_t count);
@@ -96,6 +105,10 @@ class NbdSession {
   uint64_t discarding_ = 0;  // option bytes to drop before refusing an oversize option
   uint32_t discarding_option_ = 0;
   std::optional<Error> ended_;
+  // A write whose header was decoded and whose payload is still arriving (payload sized to
+  // the request, collected_ bytes of it filled).
+  std::optional<NbdRequest> collecting_;
+  size_t collected_ = 0;
 };
 
 }  // namespace ftvm::disk
