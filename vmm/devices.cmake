@@ -7,6 +7,9 @@ add_library(ftvm_devices STATIC
   src/devices/shutdown_port.cpp
   src/devices/time_source.cpp
   src/devices/uart16550.cpp
+  src/devices/virtio_mmio.cpp
+  src/devices/virtqueue.cpp
+  src/guest_memory.cpp
 )
 target_include_directories(ftvm_devices PUBLIC include)
 target_compile_options(ftvm_devices PRIVATE ${FTVM_HOST_WARNINGS})
@@ -21,5 +24,20 @@ ftvm_add_test(NAME ftvm_devices_tests LABEL unit
     tests/devices/shutdown_port_test.cpp
     tests/devices/time_source_test.cpp
     tests/devices/uart16550_test.cpp
+    tests/devices/virtio_mmio_test.cpp
+    tests/devices/virtqueue_test.cpp
+    tests/devices/virtqueue_fuzz_test.cpp
+    fuzz/virtqueue_fuzz.cpp
   LIBS ftvm_devices
 )
+target_include_directories(ftvm_devices_tests PRIVATE fuzz)
+
+if(FTVM_FUZZ AND CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+  add_executable(ftvm_virtqueue_fuzzer fuzz/virtqueue_fuzzer.cpp fuzz/virtqueue_fuzz.cpp
+    src/devices/virtqueue.cpp src/guest_memory.cpp)
+  target_include_directories(ftvm_virtqueue_fuzzer PRIVATE include fuzz)
+  target_compile_options(ftvm_virtqueue_fuzzer PRIVATE ${FTVM_HOST_WARNINGS}
+    -fsanitize=fuzzer,address,undefined)
+  target_link_options(ftvm_virtqueue_fuzzer PRIVATE -fsanitize=fuzzer,address,undefined)
+  target_link_libraries(ftvm_virtqueue_fuzzer PRIVATE fmt::fmt)
+endif()
