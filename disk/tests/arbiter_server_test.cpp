@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <atomic>
@@ -329,6 +330,8 @@ TEST(KeyedArbiterTest, AnUnsignedWonFromAnImpostorIsNoAnswer) {
   ASSERT_TRUE(listener.ok());
   const std::string address = *local_address(listener->get());
   std::thread impostor([fd = listener->get()] {
+    pollfd ready{fd, POLLIN, 0};  // the listener is non-blocking: wait for the side to connect
+    ASSERT_EQ(::poll(&ready, 1, 5000), 1);
     UniqueFd client(::accept(fd, nullptr, nullptr));
     char buffer[512];
     [[maybe_unused]] auto n = ::recv(client.get(), buffer, sizeof buffer, 0);
