@@ -7,6 +7,7 @@ add_library(ftvm_devices STATIC
   src/devices/shutdown_port.cpp
   src/devices/time_source.cpp
   src/devices/uart16550.cpp
+  src/devices/virtio_blk.cpp
   src/devices/virtio_mmio.cpp
   src/devices/virtqueue.cpp
   src/guest_memory.cpp
@@ -24,6 +25,7 @@ ftvm_add_test(NAME ftvm_devices_tests LABEL unit
     tests/devices/shutdown_port_test.cpp
     tests/devices/time_source_test.cpp
     tests/devices/uart16550_test.cpp
+    tests/devices/virtio_blk_test.cpp
     tests/devices/virtio_mmio_test.cpp
     tests/devices/virtqueue_test.cpp
     tests/devices/virtqueue_fuzz_test.cpp
