@@ -22,6 +22,8 @@ std::vector<TraceEntry> sample_entries() {
       CheckpointEntry{{130, LandmarkKind::kCheckpoint, point}, {1, 2, 3, 4, 5, 6, 7, 8}},
       RegistersDigestEntry{{130, LandmarkKind::kCheckpoint, point}, 0xfeedface},
       MemoryDigestEntry{140, ~uint64_t{0}},
+      BlockCompletionEntry{{141, LandmarkKind::kSynchronous, {}}, 0, 0, {0xde, 0xad}},
+      BlockCompletionEntry{{142, LandmarkKind::kBreakpoint, point}, 1, 1, {}},
       EndEntry{150, 1, 2, "guest shut down"},
   };
 }

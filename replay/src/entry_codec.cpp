@@ -21,6 +21,7 @@ enum EntryType : uint8_t {
   kOutputDigest = 8,
   kHorizon = 9,
   kInterruptWindow = 10,
+  kBlockCompletion = 11,
 };
 constexpr uint8_t kTypeMask = 0x0f;
 constexpr unsigned kVariantShift = 4;
@@ -53,6 +54,8 @@ const char* type_name(uint8_t type_byte) {
       return "horizon";
     case kInterruptWindow:
       return "interrupt-window";
+    case kBlockCompletion:
+      return "block-completion";
     default:
       return nullptr;
   }
@@ -142,6 +145,17 @@ class EntryWriter {
     return {};
   }
 
+  Result<void> operator()(const BlockCompletionEntry& e) {
+    if (auto r = check_landmark(e.position, "block-completion"); !r) return r;
+    if (auto r = check_size(e.data.size(), kMaxBlobBytes, "block read data"); !r) return r;
+    put_position(kBlockCompletion, e.position);
+    put_zigzag(out_, wrapping_delta(e.request_id, base_.block_request));
+    base_.block_request = e.request_id;
+    put_u8(out_, e.status);
+    put_blob(out_, e.data);
+    return {};
+  }
+
   Result<void> operator()(const HorizonEntry& e) {
     put_head(kHorizon, 0, e.exit_count);
     return {};
@@ -211,6 +225,8 @@ class EntryReader {
         return read_horizon(variant);
       case kInterruptWindow:
         return InterruptWindowEntry{read_position(variant)};
+      case kBlockCompletion:
+        return read_block_completion(variant);
       default:
         in_.fail(fmt::format("unknown entry type {} (type byte {:#04x})", type, type_byte));
         return {};
@@ -231,6 +247,17 @@ class EntryReader {
     e.position = read_position(variant);
     auto bytes = in_.blob(kMaxBlobBytes, "console input length");
     e.bytes.assign(bytes.begin(), bytes.end());
+    return e;
+  }
+
+  TraceEntry read_block_completion(uint8_t variant) {
+    BlockCompletionEntry e;
+    e.position = read_position(variant);
+    e.request_id = wrapping_add(base_.block_request, in_.zigzag("block request delta"));
+    base_.block_request = e.request_id;
+    e.status = in_.u8("block status");
+    auto data = in_.blob(kMaxBlobBytes, "block read data length");
+    e.data.assign(data.begin(), data.end());
     return e;
   }
 

@@ -238,6 +238,10 @@ Result<void> Recorder::log_event(const Position& position, const Event& event) {
     window_requested_ = false;
     return sink_.append(InterruptWindowEntry{position});
   }
+  if (const auto* done = std::get_if<BlockCompletion>(&event)) {
+    return sink_.append(
+        BlockCompletionEntry{position, done->id, static_cast<uint8_t>(done->status), done->data});
+  }
   const auto& input = std::get<ConsoleInput>(event);
   return sink_.append(ConsoleInputEntry{position, input.bytes});
 }
@@ -275,7 +279,7 @@ DriverTurn Recorder::between_exits(VcpuRunner& runner, const BetweenExits& at) {
       }
     }
     if (auto r = log_event(*position, *event); !r) return fail(r.error());
-    runner.platform().apply(*event);
+    if (auto r = runner.platform().apply(*event); !r) return fail(r.error());
     turn.applied_inputs = true;
   }
   request_window_if_blocked(runner, at, turn);

@@ -24,6 +24,9 @@ constexpr uint64_t kMaxHitsPerSearch = 200'000;
 Event to_event(const TraceEntry& entry) {
   if (const auto* timer = std::get_if<TimerEntry>(&entry)) return PitExpiry{timer->generation};
   if (std::holds_alternative<InterruptWindowEntry>(entry)) return InterruptWindow{};
+  if (const auto* done = std::get_if<BlockCompletionEntry>(&entry)) {
+    return BlockCompletion{done->request_id, static_cast<BlockStatus>(done->status), done->data};
+  }
   return ConsoleInput{std::get<ConsoleInputEntry>(entry).bytes};
 }
 
@@ -59,6 +62,7 @@ std::optional<Position> input_position(const TraceEntry& entry) {
   if (const auto* e = std::get_if<ConsoleInputEntry>(&entry)) return e->position;
   if (const auto* e = std::get_if<CheckpointEntry>(&entry)) return e->position;
   if (const auto* e = std::get_if<InterruptWindowEntry>(&entry)) return e->position;
+  if (const auto* e = std::get_if<BlockCompletionEntry>(&entry)) return e->position;
   return std::nullopt;
 }
 
@@ -220,11 +224,15 @@ std::optional<RunResult> Replayer::load_checkpoint(VcpuRunner& runner,
   return std::nullopt;
 }
 
-void Replayer::apply_input(VcpuRunner& runner, const LoggedEntry& logged) {
-  runner.platform().apply(to_event(logged.entry));
+std::optional<RunResult> Replayer::apply_input(VcpuRunner& runner, const LoggedEntry& logged) {
+  if (auto r = runner.platform().apply(to_event(logged.entry)); !r) {
+    return divergence(runner, fmt::format("the logged input {} cannot be applied: {}",
+                                          format_entry(logged), r.error().message));
+  }
   ++stats_.inputs;
   recent_inputs_.push_back(format_entry(logged));
   if (recent_inputs_.size() > kRecentInputs) recent_inputs_.pop_front();
+  return std::nullopt;
 }
 
 std::optional<RunResult> Replayer::verify_end(VcpuRunner& runner, const EndEntry& end) {
@@ -401,10 +409,10 @@ std::optional<RunResult> Replayer::apply_due_entries(VcpuRunner& runner, const B
       } else if (position.kind == LandmarkKind::kSynchronous) {
         if (at.asynchronous) break;  // applied at the synchronous turn after exit E
         if (turn.applied_inputs == false) ++stats_.synchronous;
-        apply_input(runner, logged);
+        stop = apply_input(runner, logged);
         turn.applied_inputs = true;
       } else if (reached == position) {
-        apply_input(runner, logged);
+        stop = apply_input(runner, logged);
         turn.applied_inputs = true;
       } else if (position.kind == LandmarkKind::kCheckpoint) {
         stop = divergence(runner, "an input logged at a checkpoint came without its checkpoint");

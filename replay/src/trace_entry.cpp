@@ -14,6 +14,7 @@ struct KindName {
   const char* operator()(const OutputDigestEntry&) const { return "output-digest"; }
   const char* operator()(const HorizonEntry&) const { return "horizon"; }
   const char* operator()(const InterruptWindowEntry&) const { return "interrupt-window"; }
+  const char* operator()(const BlockCompletionEntry&) const { return "block-completion"; }
   const char* operator()(const EndEntry&) const { return "end"; }
 };
 

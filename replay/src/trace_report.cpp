@@ -27,6 +27,7 @@ struct PositionOf {
   std::optional<Position> operator()(const EndEntry&) const { return std::nullopt; }
   std::optional<Position> operator()(const HorizonEntry&) const { return std::nullopt; }
   std::optional<Position> operator()(const InterruptWindowEntry& e) const { return e.position; }
+  std::optional<Position> operator()(const BlockCompletionEntry& e) const { return e.position; }
 };
 
 std::optional<Position> position_of(const TraceEntry& entry) {
@@ -127,6 +128,10 @@ struct EntryDetails {
     return fmt::format("E={} bytes={} digest={:#018x}", e.exit_count, e.bytes, e.digest);
   }
   std::string operator()(const HorizonEntry& e) const { return fmt::format("E={}", e.exit_count); }
+  std::string operator()(const BlockCompletionEntry& e) const {
+    return fmt::format("{} request={} status={} data={} bytes", format_position(e.position),
+                       e.request_id, e.status, e.data.size());
+  }
   std::string operator()(const InterruptWindowEntry& e) const {
     return format_position(e.position);
   }

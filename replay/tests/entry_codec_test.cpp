@@ -81,6 +81,9 @@ TEST(EntryCodecTest, RoundTripsEveryKindWithEdgeValues) {
       HorizonEntry{kMaxU64},
       InterruptWindowEntry{sync_at(3)},
       InterruptWindowEntry{{9, LandmarkKind::kCheckpoint, max_point}},
+      BlockCompletionEntry{sync_at(4), 17, 0, {1, 2, 3, 4}},
+      BlockCompletionEntry{{5, LandmarkKind::kBreakpoint, max_point}, 3, 1, {}},
+      BlockCompletionEntry{sync_at(6), ~uint64_t{0}, 2, {}},
       EndEntry{0, 0, 0, ""},
       EndEntry{kMaxU64, kMaxU64, kMaxU64, std::string(kMaxReasonBytes, 'x')},
   });
@@ -182,7 +185,7 @@ TEST(EntryCodecTest, ResetStartsTheDeltasOver) {
 
 TEST(EntryCodecTest, RejectsUnknownAndMalformedTypeBytes) {
   EXPECT_THAT(decode_error({0x00, 0x00}), HasSubstr("unknown entry type 0"));
-  EXPECT_THAT(decode_error({0x0b, 0x00}), HasSubstr("unknown entry type 11"));
+  EXPECT_THAT(decode_error({0x0c, 0x00}), HasSubstr("unknown entry type 12"));
   EXPECT_THAT(decode_error({0x19, 0x00}), HasSubstr("variant bits"));
   EXPECT_THAT(decode_error({0x41, 0x00, 0x00}), HasSubstr("reserved bits"));
   EXPECT_THAT(decode_error({0x31, 0x00, 0x00}), HasSubstr("unknown landmark kind 3"));

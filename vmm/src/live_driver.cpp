@@ -14,7 +14,10 @@ constexpr auto kHaltPollInterval = std::chrono::milliseconds(100);
 DriverTurn LiveDriver::between_exits(VcpuRunner& runner, const BetweenExits&) {
   DriverTurn turn;
   while (auto event = events_.try_pop()) {
-    runner.platform().apply(*event);
+    if (auto r = runner.platform().apply(*event); !r) {
+      turn.stop = RunResult{RunResult::Reason::kFault, 0, r.error().message};
+      return turn;
+    }
     turn.applied_inputs = true;
   }
   if (auto reason = events_.stop_reason()) {

@@ -1,5 +1,7 @@
 #include "vmm/platform.h"
 
+#include <fmt/format.h>
+
 #include <vector>
 
 #include "testsvc/abi.h"
@@ -36,14 +38,21 @@ Result<void> Platform::attach_devices() {
   return {};
 }
 
-void Platform::apply(const Event& event) {
+Result<void> Platform::apply(const Event& event) {
   if (const auto* expiry = std::get_if<PitExpiry>(&event)) {
     pit_.expire(expiry->generation);
   } else if (const auto* input = std::get_if<ConsoleInput>(&event)) {
     pending_input_.insert(pending_input_.end(), input->bytes.begin(), input->bytes.end());
     offer_pending_input();
+  } else if (const auto* done = std::get_if<BlockCompletion>(&event)) {
+    if (disk_ == nullptr) {
+      return make_error(
+          fmt::format("a block completion (request {}) for a machine without a disk", done->id));
+    }
+    return disk_->complete(*done);
   }
   // InterruptWindow changes nothing: the runner delivers what the PIC holds.
+  return {};
 }
 
 void Platform::offer_pending_input() {

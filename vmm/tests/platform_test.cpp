@@ -53,7 +53,7 @@ TEST_F(PlatformTest, ClaimsTheLegacyPortsOfTheAbi) {
 }
 
 TEST_F(PlatformTest, ConsoleInputWaitsForRtsThenFillsTheFifoAndKeepsTheRest) {
-  platform.apply(ConsoleInput{std::vector<uint8_t>(20, 'x')});
+  ASSERT_TRUE(platform.apply(ConsoleInput{std::vector<uint8_t>(20, 'x')}));
   EXPECT_TRUE(platform.has_pending_input());
   EXPECT_EQ(in(abi::kCom1Base + 5) & 0x01, 0) << "no data before the guest asserts RTS";
 
@@ -80,6 +80,14 @@ TEST_F(PlatformTest, ConsoleInputWaitsForRtsThenFillsTheFifoAndKeepsTheRest) {
 TEST_F(PlatformTest, UartOutputReachesTheConsole) {
   for (char c : std::string("hi\n")) out(abi::kCom1Base, static_cast<uint8_t>(c));
   EXPECT_EQ(console.text, "hi\n");
+}
+
+// A block completion goes to the machine's disk; a machine without one cannot take it, and
+// says so instead of dropping it (the log or a backend would be broken).
+TEST_F(PlatformTest, ABlockCompletionNeedsADisk) {
+  auto r = platform.apply(BlockCompletion{3, BlockStatus::kOk, {}});
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("without a disk"), std::string::npos);
 }
 
 }  // namespace

@@ -28,6 +28,7 @@ struct DeltaBase {
   uint64_t exit_count = 0;
   uint64_t timer_generation = 0;
   uint64_t clock_value[2] = {0, 0};  // by ClockKind, as the bits of the int64_t value
+  uint64_t block_request = 0;        // the request id of the latest block completion
 };
 
 class EntryEncoder {

@@ -105,7 +105,9 @@ class Replayer final : public ExecutionDriver {
   std::optional<RunResult> verify_end(VcpuRunner& runner, const EndEntry& end);
   void leave_exit(VcpuRunner& runner, const BetweenExits& at, DriverTurn& turn);
   std::optional<RunResult> load_checkpoint(VcpuRunner& runner, const CheckpointEntry& entry);
-  void apply_input(VcpuRunner& runner, const LoggedEntry& logged);
+  // A divergence when the machine cannot take the input (a block completion its disk never
+  // asked for).
+  std::optional<RunResult> apply_input(VcpuRunner& runner, const LoggedEntry& logged);
   RunResult divergence(VcpuRunner& runner, const std::string& what);
   std::optional<RunResult> check_stall(VcpuRunner& runner, const BetweenExits& at);
 

@@ -51,6 +51,17 @@ struct ConsoleInputEntry {
   bool operator==(const ConsoleInputEntry&) const = default;
 };
 
+// A block device's request was served (vmm::BlockCompletion): the request's number in
+// submission order, the virtio-blk status and, for a read, the data, which reaches guest RAM
+// only when this entry is applied.
+struct BlockCompletionEntry {
+  Position position;
+  uint64_t request_id = 0;
+  uint8_t status = 0;
+  std::vector<uint8_t> data;
+  bool operator==(const BlockCompletionEntry&) const = default;
+};
+
 // The point where an interrupt that was pending while the guest could not take it (IF=0) may be
 // delivered (vmm::InterruptWindow): the recorder's stand-in for the interrupt-window exit.
 struct InterruptWindowEntry {
@@ -119,9 +130,10 @@ struct EndEntry {
   bool operator==(const EndEntry&) const = default;
 };
 
-using TraceEntry = std::variant<TimerEntry, ConsoleInputEntry, ClockReadEntry, CheckpointEntry,
-                                RegistersDigestEntry, MemoryDigestEntry, EndEntry,
-                                OutputDigestEntry, HorizonEntry, InterruptWindowEntry>;
+using TraceEntry =
+    std::variant<TimerEntry, ConsoleInputEntry, ClockReadEntry, CheckpointEntry,
+                 RegistersDigestEntry, MemoryDigestEntry, EndEntry, OutputDigestEntry, HorizonEntry,
+                 InterruptWindowEntry, BlockCompletionEntry>;
 
 // A short name of the entry's kind ("timer", "console-input", ...), for dump and stats.
 const char* entry_kind_name(const TraceEntry& entry);

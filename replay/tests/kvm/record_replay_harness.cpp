@@ -268,7 +268,10 @@ class IrqAtFirstPortWrite final : public ExecutionDriver {
     DriverTurn turn;
     if (!raised_ && !at.asynchronous && port_.writes.size() == 1) {
       raised_ = true;
-      runner.platform().apply(PitExpiry{runner.platform().pit().timer_schedule().generation});
+      const PitExpiry expiry{runner.platform().pit().timer_schedule().generation};
+      if (auto r = runner.platform().apply(expiry); !r) {
+        turn.stop = RunResult{RunResult::Reason::kFault, 0, r.error().message};
+      }
       turn.applied_inputs = true;
     }
     return turn;

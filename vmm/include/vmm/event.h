@@ -7,6 +7,8 @@
 #include <variant>
 #include <vector>
 
+#include "vmm/devices/block_request.h"
+
 namespace ftvm {
 
 // One expiry of PIT channel 0, for the programming identified by `generation`.
@@ -25,6 +27,8 @@ struct ConsoleInput {
 // where the runner may deliver. It changes no device state.
 struct InterruptWindow {};
 
-using Event = std::variant<PitExpiry, ConsoleInput, InterruptWindow>;
+// A block device's request was served (BlockCompletion, vmm/devices/block_request.h): applied,
+// it puts read data and status into the guest's buffers and raises the device's interrupt.
+using Event = std::variant<PitExpiry, ConsoleInput, InterruptWindow, BlockCompletion>;
 
 }  // namespace ftvm

@@ -14,6 +14,7 @@
 #include "vmm/devices/shutdown_port.h"
 #include "vmm/devices/time_source.h"
 #include "vmm/devices/uart16550.h"
+#include "vmm/devices/virtio_blk.h"
 #include "vmm/event.h"
 #include "vmm/result.h"
 
@@ -28,7 +29,11 @@ class Platform {
   // Claims the legacy port ranges of testsvc/abi.h on the port bus.
   Result<void> attach_devices();
 
-  void apply(const Event& event);
+  // An error means the event cannot be applied to this machine (a block completion the disk
+  // never asked for): the log or a backend is broken, and the run must stop with a report.
+  Result<void> apply(const Event& event);
+  // The VM's disk, if it has one (not owned): where block completions go.
+  void attach_block_device(VirtioBlk& disk) { disk_ = &disk; }
   // Console input that did not fit the UART FIFO waits here and is offered again after each
   // exit, as the guest drains the FIFO.
   void offer_pending_input();
@@ -51,6 +56,7 @@ class Platform {
   CmosRtc rtc_;
   ShutdownPort shutdown_port_;
   std::deque<uint8_t> pending_input_;
+  VirtioBlk* disk_ = nullptr;
 };
 
 }  // namespace ftvm
