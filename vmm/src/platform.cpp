@@ -38,6 +38,21 @@ Result<void> Platform::attach_devices() {
   return {};
 }
 
+Result<void> Platform::attach_disk(const GuestMemory& memory, BlockBackend& backend,
+                                   VirtioBlk::Options options) {
+  if (disk_) return make_error("the machine has a disk already");
+  auto disk = std::make_unique<VirtioBlk>(memory, backend, std::move(options));
+  auto transport = std::make_unique<VirtioMmio>(*disk, memory, IrqLine(pic_, abi::kIrqVirtioBlk));
+  if (auto r =
+          mmio_bus_.insert(abi::kVirtioBlkGpa, abi::kVirtioSlotBytes, *transport, "virtio-blk");
+      !r) {
+    return r;
+  }
+  disk_ = std::move(disk);
+  disk_transport_ = std::move(transport);
+  return {};
+}
+
 Result<void> Platform::apply(const Event& event) {
   if (const auto* expiry = std::get_if<PitExpiry>(&event)) {
     pit_.expire(expiry->generation);

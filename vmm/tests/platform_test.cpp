@@ -84,6 +84,31 @@ TEST_F(PlatformTest, UartOutputReachesTheConsole) {
 
 // A block completion goes to the machine's disk; a machine without one cannot take it, and
 // says so instead of dropping it (the log or a backend would be broken).
+class DroppingBackend final : public BlockBackend {
+ public:
+  void submit(BlockRequest request) override { requests.push_back(std::move(request)); }
+  std::vector<BlockRequest> requests;
+};
+
+// The disk answers in its ABI slot, and completions reach it.
+TEST_F(PlatformTest, ADiskSitsInItsVirtioSlot) {
+  GuestMemory memory = GuestMemory::allocate(1 << 20).value();
+  DroppingBackend backend;
+  ASSERT_TRUE(platform.attach_disk(memory, backend, {1 << 20, false, "d0"}));
+  auto route = platform.mmio_bus().find(abi::kVirtioBlkGpa, 4);
+  ASSERT_TRUE(route);
+  uint32_t magic = 0, id = 0;
+  route->device->read(VirtioMmio::kMagicValue, {reinterpret_cast<uint8_t*>(&magic), 4});
+  route->device->read(VirtioMmio::kDeviceId, {reinterpret_cast<uint8_t*>(&id), 4});
+  EXPECT_EQ(magic, VirtioMmio::kMagic);
+  EXPECT_EQ(id, VirtioBlk::kDeviceId);
+  EXPECT_FALSE(platform.attach_disk(memory, backend, {1 << 20, false, "d1"}));
+  // Nothing was submitted, so a completion is an error the platform passes on.
+  auto r = platform.apply(BlockCompletion{0, BlockStatus::kOk, {}});
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("never submitted"), std::string::npos);
+}
+
 TEST_F(PlatformTest, ABlockCompletionNeedsADisk) {
   auto r = platform.apply(BlockCompletion{3, BlockStatus::kOk, {}});
   ASSERT_FALSE(r);

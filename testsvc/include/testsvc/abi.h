@@ -29,7 +29,8 @@ inline constexpr uint16_t kBootCodeSelector = 0x08;
 inline constexpr uint16_t kBootDataSelector = 0x10;
 
 inline constexpr uint32_t kBootInfoMagic = 0x4d565446;  // "FTVM"
-inline constexpr uint32_t kAbiVersion = 1;
+// 2: the virtio-mmio disk slot and its IRQ.
+inline constexpr uint32_t kAbiVersion = 2;
 
 struct BootInfo {
   uint32_t magic;        // kBootInfoMagic
@@ -45,6 +46,14 @@ struct BootInfo {
 inline constexpr uint64_t kMaxRamBytes = 3ull << 30;
 inline constexpr uint64_t kMmioBase = 0xd0000000;
 inline constexpr uint64_t kMmioSize = 0x10000000;
+
+// ---- virtio-mmio devices ----------------------------------------------------------------
+//
+// Devices sit in fixed slots of the MMIO window, each a virtio 1.x MMIO register block
+// (docs/devices.md). A slot whose magic value does not read "virt" (0x74726976) is empty: with
+// nothing there, reads return all ones. The disk, when the VM has one, is virtio-blk.
+inline constexpr uint64_t kVirtioSlotBytes = 0x200;
+inline constexpr uint64_t kVirtioBlkGpa = kMmioBase;  // slot 0
 
 // ---- Port I/O ---------------------------------------------------------------------------
 
@@ -68,6 +77,7 @@ inline constexpr uint8_t kIrqPit = 0;
 inline constexpr uint8_t kIrqCascade = 2;
 inline constexpr uint8_t kIrqCom1 = 4;
 inline constexpr uint8_t kIrqRtc = 8;
+inline constexpr uint8_t kIrqVirtioBlk = 5;  // level-triggered while the device's status is set
 
 // Vector bases the guest programs into the PICs (ICW2). The VMM does not assume them; it is
 // the PIC model that turns an IRQ into a vector.

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <memory>
 
 #include "vmm/bus.h"
 #include "vmm/devices/cmos_rtc.h"
@@ -32,8 +33,12 @@ class Platform {
   // An error means the event cannot be applied to this machine (a block completion the disk
   // never asked for): the log or a backend is broken, and the run must stop with a report.
   Result<void> apply(const Event& event);
-  // The VM's disk, if it has one (not owned): where block completions go.
-  void attach_block_device(VirtioBlk& disk) { disk_ = &disk; }
+  // Gives the VM a disk: virtio-blk in the disk slot of testsvc/abi.h, on its IRQ. `memory`
+  // and `backend` must outlive the platform. Block completions go to it.
+  Result<void> attach_disk(const GuestMemory& memory, BlockBackend& backend,
+                           VirtioBlk::Options options);
+  VirtioBlk* disk() { return disk_.get(); }
+  VirtioMmio* disk_transport() { return disk_transport_.get(); }
   // Console input that did not fit the UART FIFO waits here and is offered again after each
   // exit, as the guest drains the FIFO.
   void offer_pending_input();
@@ -56,7 +61,8 @@ class Platform {
   CmosRtc rtc_;
   ShutdownPort shutdown_port_;
   std::deque<uint8_t> pending_input_;
-  VirtioBlk* disk_ = nullptr;
+  std::unique_ptr<VirtioBlk> disk_;
+  std::unique_ptr<VirtioMmio> disk_transport_;
 };
 
 }  // namespace ftvm
