@@ -8,6 +8,7 @@
 #include "fuzz_bodies.h"
 #include "replay/chunk.h"
 #include "replay/entry_codec.h"
+#include "replay/format_version.h"
 #include "replay/trace_report.h"
 
 namespace ftvm::replay {
@@ -101,7 +102,7 @@ void append_le(std::vector<uint8_t>& out, uint64_t value, int bytes) {
 // A chunk at LSN 0 with a correct checksum around arbitrary payload bytes.
 std::vector<uint8_t> frame_as_chunk(uint32_t entry_count, std::span<const uint8_t> payload) {
   constexpr size_t kChecksumAt = 24;
-  std::vector<uint8_t> checked = {'F', 'T', 'C', 'K', 1, 0, 0, 0};  // version 1, no flags
+  std::vector<uint8_t> checked = {'F', 'T', 'C', 'K', kTraceFormatVersion, 0, 0, 0};  // no flags
   append_le(checked, payload.size(), 4);
   append_le(checked, 0, 8);  // first LSN
   append_le(checked, entry_count, 4);

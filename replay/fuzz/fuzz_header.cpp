@@ -21,7 +21,7 @@ void append_le(std::vector<uint8_t>& out, uint64_t value, int bytes) {
   for (int i = 0; i < bytes; ++i) out.push_back(static_cast<uint8_t>(value >> (8 * i)));
 }
 
-// A version 1 header file around arbitrary body bytes.
+// A header file of the current version around arbitrary body bytes.
 std::vector<uint8_t> frame_as_header(std::span<const uint8_t> body) {
   std::vector<uint8_t> header = {'F', 'T', 'V', 'M', 'T', 'R', 'C', '\0'};
   append_le(header, kTraceFormatVersion, 4);

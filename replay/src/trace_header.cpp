@@ -57,6 +57,9 @@ std::vector<uint8_t> encode_body(const TraceHeader& header) {
   put_varint(body, header.max_delay_ns);
   put_string(body, header.async_mode);
   put_zigzag(body, header.created_unix_ns);
+  put_varint(body, header.disk_bytes);
+  put_u8(body, header.disk_read_only ? 1 : 0);
+  put_string(body, header.disk_serial);
   return body;
 }
 
@@ -76,6 +79,11 @@ Result<TraceHeader> decode_body(std::span<const uint8_t> header_bytes, uint32_t 
   header.max_delay_ns = in.varint("max delay");
   header.async_mode = in.string(kMaxAsyncModeBytes, "async mode");
   header.created_unix_ns = in.zigzag("creation time");
+  header.disk_bytes = in.varint("disk size");
+  const uint8_t disk_flags = in.u8("disk flags");
+  if (disk_flags > 1) in.fail(fmt::format("unknown disk flags {:#04x}", disk_flags));
+  header.disk_read_only = disk_flags == 1;
+  header.disk_serial = in.string(kMaxDiskSerialBytes, "disk serial");
   if (in.ok() && !in.at_end()) {
     in.fail(fmt::format("{} unexpected bytes after the last field", in.remaining()));
   }
@@ -90,6 +98,9 @@ Result<std::vector<uint8_t>> encode_trace_header(const TraceHeader& header) {
     return r.error();
   }
   if (auto r = check_limit(header.async_mode.size(), kMaxAsyncModeBytes, "the async mode"); !r) {
+    return r.error();
+  }
+  if (auto r = check_limit(header.disk_serial.size(), kMaxDiskSerialBytes, "the disk serial"); !r) {
     return r.error();
   }
   if (header.cpuid.size() > kMaxCpuidLeaves) {

@@ -178,10 +178,10 @@ TEST(ChunkTest, RejectsBadMagic) {
 
 TEST(ChunkTest, RejectsAnUnsupportedVersion) {
   auto log = encode_log(mixed_entries(5), 8);
-  log[4] = 2;
+  log[4] = 3;
   fix_chunk_checksum(log, 0);
   EXPECT_THAT(parse_error(log),
-              HasSubstr("chunk format version 2 is not supported by this ftvm (supports 1)"));
+              HasSubstr("chunk format version 3 is not supported by this ftvm (supports 2)"));
 }
 
 TEST(ChunkTest, RejectsUnknownFlags) {

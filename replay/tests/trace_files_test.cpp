@@ -200,10 +200,11 @@ TEST_F(TraceFilesTest, FailsOnCorruptionInTheMiddle) {
 TEST_F(TraceFilesTest, FailsOnAHeaderFromANewerFormat) {
   write_trace(mixed_entries(3));
   TraceHeader newer = header();
-  newer.format_version = 2;
+  newer.format_version = kTraceFormatVersion + 1;
   overwrite_file(dir_ / "header", *encode_trace_header(newer));
   EXPECT_THAT(open_error(),
-              HasSubstr("header: trace format version 2 is not supported by this ftvm"));
+              HasSubstr(fmt::format("header: trace format version {} is not supported by this ftvm",
+                                    kTraceFormatVersion + 1)));
 }
 
 TEST_F(TraceFilesTest, NamesWhatIsMissing) {

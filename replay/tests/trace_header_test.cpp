@@ -21,6 +21,9 @@ TraceHeader full_header() {
   header.max_delay_ns = 1'000'000;
   header.async_mode = "breakpoint";
   header.created_unix_ns = -42;
+  header.disk_bytes = 64 << 20;
+  header.disk_read_only = true;
+  header.disk_serial = "ftvm-disk-0";
   return header;
 }
 
@@ -46,11 +49,21 @@ TEST(TraceHeaderTest, RoundTripsExtremeValues) {
   header.created_unix_ns = std::numeric_limits<int64_t>::min();
   header.guest_name = std::string(kMaxGuestNameBytes, 'g');
   header.cpuid.resize(kMaxCpuidLeaves);
+  header.disk_bytes = std::numeric_limits<uint64_t>::max();
+  header.disk_serial = std::string(kMaxDiskSerialBytes, 's');
   auto bytes = encode_trace_header(header);
   ASSERT_TRUE(bytes.ok());
   auto decoded = decode_trace_header(*bytes);
   ASSERT_TRUE(decoded.ok()) << decoded.error().message;
   EXPECT_EQ(*decoded, header);
+}
+
+TEST(TraceHeaderTest, ADiskSerialOverTwentyBytesIsRefused) {
+  TraceHeader header = full_header();
+  header.disk_serial = std::string(kMaxDiskSerialBytes + 1, 's');
+  auto bytes = encode_trace_header(header);
+  ASSERT_FALSE(bytes.ok());
+  EXPECT_NE(bytes.error().message.find("disk serial"), std::string::npos);
 }
 
 TEST(TraceHeaderTest, StartsWithMagicAndVersion) {
@@ -74,7 +87,7 @@ TEST(TraceHeaderTest, RejectsAnUnsupportedVersion) {
   TraceHeader header = full_header();
   header.format_version = 99;
   EXPECT_EQ(decode_error(*encode_trace_header(header)),
-            "trace format version 99 is not supported by this ftvm (supports 1)");
+            "trace format version 99 is not supported by this ftvm (supports 2)");
 }
 
 TEST(TraceHeaderTest, RejectsEveryTruncation) {

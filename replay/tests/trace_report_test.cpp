@@ -66,7 +66,7 @@ TraceReader sample_trace() {
 
 TEST(TraceReportTest, DumpsHeaderEntriesAndTornTail) {
   const std::string dump = dump_trace(sample_trace());
-  EXPECT_THAT(dump, HasSubstr("# ftvm trace, format version 1\n"));
+  EXPECT_THAT(dump, HasSubstr("# ftvm trace, format version 2\n"));
   EXPECT_THAT(dump, HasSubstr("# guest: \"testsvc\" (5 bytes"));
   EXPECT_THAT(dump, HasSubstr("\n0 timer E=10 sync gen=1\n1 timer E=25 sync gen=1\n"));
   EXPECT_THAT(dump, HasSubstr("\n2 console-input E=30 bp rip=0x1000 fp=0x0000000000002000 "

@@ -7,6 +7,7 @@
 
 namespace ftvm::replay {
 
-inline constexpr uint32_t kTraceFormatVersion = 1;
+// 2: block-completion entries, and the disk in the header.
+inline constexpr uint32_t kTraceFormatVersion = 2;
 
 }  // namespace ftvm::replay

@@ -35,12 +35,18 @@ struct TraceHeader {
   uint64_t max_delay_ns = 0;  // how long the recorder waited for a synchronous landmark
   std::string async_mode;     // how it placed asynchronous ones
   int64_t created_unix_ns = 0;
+  // The VM's disk (virtio-blk): its size, 0 for none. The replay builds the same device; its
+  // contents are never needed, since every completion is in the log.
+  uint64_t disk_bytes = 0;
+  bool disk_read_only = false;
+  std::string disk_serial;
   bool operator==(const TraceHeader&) const = default;
 };
 
 inline constexpr size_t kMaxGuestNameBytes = 4096;
 inline constexpr size_t kMaxAsyncModeBytes = 256;
 inline constexpr size_t kMaxCpuidLeaves = 4096;
+inline constexpr size_t kMaxDiskSerialBytes = 20;
 
 // Fails only if a field exceeds its limit above.
 Result<std::vector<uint8_t>> encode_trace_header(const TraceHeader& header);
