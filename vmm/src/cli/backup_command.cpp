@@ -103,6 +103,11 @@ Result<replay::TraceHeader> check_hello(const BackupCommandOptions& options,
   if (XXH3_64bits(hello.guest_image.data(), hello.guest_image.size()) != header->guest_image_xxh3) {
     return make_error("the guest image the primary sent does not match its own checksum");
   }
+  if (header->disk_bytes != 0) {
+    return make_error(
+        "the primary's VM has a disk, and a protected pair with a disk is not "
+        "built yet");
+  }
   return header;
 }
 

@@ -181,6 +181,13 @@ CLI::App* add_primary_command(CLI::App& app, PrimaryCommandOptions& options) {
 
 int primary_command(const PrimaryCommandOptions& options) {
   const auto started = std::chrono::steady_clock::now();
+  if (!options.guest.disk.source.empty()) {
+    // Its writes would have to wait for the backup's acknowledgement, as console output does,
+    // and the backup would have to reissue the unfinished ones when it takes over.
+    return fail(make_error(
+        "--disk: a protected pair with a disk is not built yet; ftvm run and ftvm record take "
+        "--disk"));
+  }
   if (auto undecided = check_generation_undecided(options.pair, kSide); !undecided) {
     return fail(undecided.error());
   }

@@ -82,21 +82,30 @@ int record_command(const RecordCommandOptions& options) {
   config.track_dirty_pages = true;
   auto vm = Vm::create(config, time, digesting_console);
   if (!vm) return fail(vm.error());
+  EventQueue events;
+  auto disk = open_live_disk(options.guest.disk, events);
+  if (!disk) return fail(disk.error());
+  replay::TraceHeader header = make_trace_header(options.guest, image, (*vm)->cpuid(),
+                                                 options.max_delay_ms, options.async_mode);
+  if (*disk) {
+    if (auto r = (*vm)->platform().attach_disk((*vm)->memory(), *(*disk)->backend, (*disk)->device);
+        !r) {
+      return fail(r.error());
+    }
+    header.disk_bytes = (*disk)->device.capacity_bytes;
+    header.disk_read_only = (*disk)->device.read_only;
+    header.disk_serial = (*disk)->device.serial;
+  }
 
   replay::TraceWriterOptions writer_options;
   writer_options.overwrite = options.overwrite;
-  auto writer =
-      replay::TraceWriter::create(options.trace_dir,
-                                  make_trace_header(options.guest, image, (*vm)->cpuid(),
-                                                    options.max_delay_ms, options.async_mode),
-                                  image.bytes, writer_options);
+  auto writer = replay::TraceWriter::create(options.trace_dir, header, image.bytes, writer_options);
   if (!writer) {
     return fail(make_error(writer.error().message +
                            (options.overwrite ? "" : " (to replace it: ftvm record --force)")));
   }
   if (auto r = sink.attach(*writer); !r) return fail(r.error());
 
-  EventQueue events;
   auto backends = LiveBackends::start(
       events, make_live_options(files->input.get(), options.seconds, options.max_delay_ms));
   if (!backends) return fail(backends.error());

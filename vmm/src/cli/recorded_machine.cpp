@@ -57,6 +57,13 @@ VmConfig vm_config_for(const replay::TraceHeader& header, std::span<const uint8_
   return config;
 }
 
+Result<void> attach_logged_disk(Vm& vm, const replay::TraceHeader& header,
+                                replay::LoggedDisk& storage) {
+  if (header.disk_bytes == 0) return {};
+  return vm.platform().attach_disk(vm.memory(), storage,
+                                   {header.disk_bytes, header.disk_read_only, header.disk_serial});
+}
+
 replay::RecordOptions live_record_options(const std::string& async_mode, double max_delay_ms,
                                           std::chrono::milliseconds digest_interval,
                                           const std::string& kvm_device) {

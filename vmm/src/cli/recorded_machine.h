@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "replay/logged_disk.h"
 #include "replay/recorder.h"
 #include "replay/trace_header.h"
 #include "vm_session.h"
@@ -22,6 +23,11 @@ replay::TraceHeader make_trace_header(const GuestOptions& guest, const GuestImag
 // The VM to build for a log with this header and guest image (which must outlive Vm::create).
 VmConfig vm_config_for(const replay::TraceHeader& header, std::span<const uint8_t> image,
                        const std::string& kvm_device);
+
+// The recorded VM's disk, if its header names one, served from the log (`storage` drops the
+// requests; every completion is a logged entry). `storage` must outlive the VM.
+Result<void> attach_logged_disk(Vm& vm, const replay::TraceHeader& header,
+                                replay::LoggedDisk& storage);
 
 // The recorder's options for a live recording (`ftvm record`, `ftvm primary`): its probes
 // get the budget that --max-delay implies.

@@ -68,6 +68,8 @@ int replay_command(const ReplayCommandOptions& options) {
   const VmConfig config = vm_config_for(trace->header(), trace->guest_image(), options.kvm_device);
   auto vm = Vm::create(config, time, digesting_console);
   if (!vm) return fail(vm.error());
+  replay::LoggedDisk logged_disk;
+  if (auto r = attach_logged_disk(**vm, trace->header(), logged_disk); !r) return fail(r.error());
 
   replay::Replayer replayer(std::move(log.others), **vm, time, digesting_console);
   install_kick_signal_handler();

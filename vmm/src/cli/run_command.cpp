@@ -40,6 +40,14 @@ int run_command(const RunOptions& options) {
   if (!vm) return fail(vm.error());
 
   EventQueue events;
+  auto disk = open_live_disk(options.guest.disk, events);
+  if (!disk) return fail(disk.error());
+  if (*disk) {
+    if (auto r = (*vm)->platform().attach_disk((*vm)->memory(), *(*disk)->backend, (*disk)->device);
+        !r) {
+      return fail(r.error());
+    }
+  }
   auto backends = LiveBackends::start(
       events, make_live_options(files->input.get(), options.seconds, /*max_delay_ms=*/0));
   if (!backends) return fail(backends.error());

@@ -22,6 +22,7 @@ void add_guest_options(CLI::App& command, GuestOptions& options) {
       ->check(CLI::Range(uint64_t{4}, uint64_t{3072}));
   command.add_option("--kvm-device", options.kvm_device, "The KVM device node")
       ->capture_default_str();
+  add_disk_options(command, options.disk);
 }
 
 void add_console_options(CLI::App& command, ConsoleOptions& options) {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "disk_option.h"
 #include "vmm/execution_driver.h"
 #include "vmm/exit_handler.h"
 #include "vmm/file_console.h"
@@ -25,6 +26,7 @@ struct GuestOptions {
   uint64_t mem_mib = 64;
   std::string guest;  // path to an ELF64 kernel; empty = built-in testsvc
   std::string kvm_device = "/dev/kvm";
+  DiskOptions disk;
 };
 
 struct ConsoleOptions {

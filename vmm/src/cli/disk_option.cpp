@@ -1,0 +1,44 @@
+#include "disk_option.h"
+
+#include <filesystem>
+
+#include "vmm/file_block_backend.h"
+#include "vmm/nbd_block_backend.h"
+
+namespace ftvm {
+
+void add_disk_options(CLI::App& command, DiskOptions& options) {
+  command.add_option("--disk", options.source,
+                     "Give the guest a virtio-blk disk: a raw image FILE (a multiple of 512 "
+                     "bytes) or an NBD URI (nbd://HOST:PORT/EXPORT, e.g. from ftvm disk-server "
+                     "--export)");
+  command.add_flag("--disk-read-only", options.read_only, "The guest may only read the disk");
+}
+
+std::string disk_serial(const std::string& source) {
+  std::string name = std::filesystem::path(source).filename().string();
+  if (name.empty()) name = source;
+  return ("ftvm:" + name).substr(0, VirtioBlk::kIdBytes);
+}
+
+Result<std::optional<LiveDisk>> open_live_disk(const DiskOptions& options, EventQueue& events) {
+  if (options.source.empty()) return std::optional<LiveDisk>();
+  LiveDisk disk;
+  disk.device.serial = disk_serial(options.source);
+  disk.device.read_only = options.read_only;
+  if (options.source.starts_with("nbd://") || options.source.starts_with("nbd+unix://")) {
+    auto nbd = NbdBlockBackend::connect(options.source, events);
+    if (!nbd) return make_error("--disk: " + nbd.error().message);
+    disk.device.capacity_bytes = (*nbd)->size_bytes();
+    disk.device.read_only = disk.device.read_only || (*nbd)->read_only();
+    disk.backend = std::move(*nbd);
+  } else {
+    auto file = FileBlockBackend::open(options.source, options.read_only, events);
+    if (!file) return make_error("--disk: " + file.error().message);
+    disk.device.capacity_bytes = (*file)->size_bytes();
+    disk.backend = std::move(*file);
+  }
+  return std::optional<LiveDisk>(std::move(disk));
+}
+
+}  // namespace ftvm
