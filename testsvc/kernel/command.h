@@ -3,7 +3,8 @@
 // The command is the first space-separated word (leading spaces skipped, case-sensitive).
 // `echo` takes the rest of the line verbatim after the single space that ends the word.
 // `compute` takes a second word, `on` or `off` (without one it asks for the current state;
-// any other is kComputeUsage); words after it are ignored. The other commands ignore anything
+// any other is kComputeUsage); words after it are ignored. `disk` likewise takes `on`, `off`
+// or `verify` (none: the state; any other: kDiskUsage). The other commands ignore anything
 // after their name.
 #pragma once
 
@@ -21,14 +22,19 @@ enum class CommandKind {
   kComputeOff,
   kComputeQuery,
   kComputeUsage,
+  kDiskQuery,
+  kDiskOn,
+  kDiskOff,
+  kDiskVerify,
+  kDiskUsage,
   kShutdown,
   kUnknown,
 };
 
 struct Command {
   CommandKind kind = CommandKind::kEmpty;
-  // kEcho: the text to echo. kUnknown: the unrecognized command word. kComputeUsage: the
-  // unrecognized argument. Otherwise empty.
+  // kEcho: the text to echo. kUnknown: the unrecognized command word. kComputeUsage,
+  // kDiskUsage: the unrecognized argument. Otherwise empty.
   // Points into the parsed line.
   const char* arg = nullptr;
   size_t arg_size = 0;
@@ -83,6 +89,25 @@ constexpr Command ParseCommand(const char* line, size_t size) {
       command.kind = CommandKind::kComputeOff;
     } else {
       command.kind = CommandKind::kComputeUsage;
+      command.arg = arg;
+      command.arg_size = arg_size;
+    }
+  } else if (WordEquals(word, word_size, "disk")) {
+    size_t arg_start = 0;
+    size_t arg_end = 0;
+    FindWord(line, size, end, &arg_start, &arg_end);
+    const char* arg = line + arg_start;
+    const size_t arg_size = arg_end - arg_start;
+    if (arg_size == 0) {
+      command.kind = CommandKind::kDiskQuery;
+    } else if (WordEquals(arg, arg_size, "on")) {
+      command.kind = CommandKind::kDiskOn;
+    } else if (WordEquals(arg, arg_size, "off")) {
+      command.kind = CommandKind::kDiskOff;
+    } else if (WordEquals(arg, arg_size, "verify")) {
+      command.kind = CommandKind::kDiskVerify;
+    } else {
+      command.kind = CommandKind::kDiskUsage;
       command.arg = arg;
       command.arg_size = arg_size;
     }

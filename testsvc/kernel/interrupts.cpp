@@ -20,6 +20,7 @@
 #include "kernel/status.h"
 #include "kernel/trap_frame.h"
 #include "kernel/uart.h"
+#include "kernel/virtio_blk.h"
 #include "testsvc/abi.h"
 
 namespace testsvc::kernel {
@@ -47,6 +48,9 @@ TrapFrame* HandleIrq(TrapFrame* frame, uint8_t irq) {
       break;
     case abi::kIrqCom1:
       uart::OnInterrupt();
+      break;
+    case abi::kIrqVirtioBlk:
+      virtio_blk::OnInterrupt();
       break;
     default:  // masked lines: should not happen
       ++g_stray_irqs;

@@ -4,6 +4,7 @@
 #include "kernel/config.h"
 #include "kernel/console.h"
 #include "kernel/cpu.h"
+#include "kernel/disk.h"
 #include "kernel/gdt.h"
 #include "kernel/idt.h"
 #include "kernel/paging.h"
@@ -87,6 +88,7 @@ void PrintBanner(uint64_t mem_bytes) {
 
   sched::Init();
   compute::Start();
+  disk::Start();
   service::Start();
   status::Start();
   pit::Init();

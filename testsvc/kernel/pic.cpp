@@ -13,8 +13,9 @@ constexpr uint8_t kOcw2NonSpecificEoi = 0x20;
 constexpr uint8_t kOcw3ReadIsr = 0x0b;
 constexpr uint8_t kSpuriousLine = 7;  // the PIC reports a vanished request as its IRQ 7
 
-constexpr uint8_t kMasterMask = static_cast<uint8_t>(
-    ~((1u << abi::kIrqPit) | (1u << abi::kIrqCascade) | (1u << abi::kIrqCom1)));
+constexpr uint8_t kMasterMask =
+    static_cast<uint8_t>(~((1u << abi::kIrqPit) | (1u << abi::kIrqCascade) | (1u << abi::kIrqCom1) |
+                           (1u << abi::kIrqVirtioBlk)));
 constexpr uint8_t kSlaveMask = 0xff;
 
 uint8_t ReadIsr(uint16_t command_port) {

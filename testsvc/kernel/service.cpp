@@ -7,6 +7,7 @@
 //   compute on        > compute on   (it is again, starting a fresh burst)
 //   compute           > compute on|off  (the current state)
 //   compute <other>   > unknown argument: <other> (usage: compute [on|off])
+//   disk [on|off|verify]  the disk workload (disk.h)
 //   shutdown          > bye          (then the VM stops with status 0)
 //   <other>           > unknown command: <other>
 // Empty lines get no reply. A line longer than kMaxCommandBytes is cut there and first
@@ -18,6 +19,7 @@
 #include "kernel/compute.h"
 #include "kernel/config.h"
 #include "kernel/console.h"
+#include "kernel/disk.h"
 #include "kernel/journal.h"
 #include "kernel/line_editor.h"
 #include "kernel/pit.h"
@@ -43,7 +45,9 @@ void Execute(const Command& command) {
     case CommandKind::kEmpty:
       return;
     case CommandKind::kHelp:
-      line.Append("commands: help stats digest echo <text> compute [on|off] shutdown");
+      line.Append(
+          "commands: help stats digest echo <text> compute [on|off] disk [on|off|verify] "
+          "shutdown");
       break;
     case CommandKind::kStats: {
       const uint64_t ticks = pit::Ticks();
@@ -72,6 +76,34 @@ void Execute(const Command& command) {
     case CommandKind::kComputeUsage:
       line.Append("unknown argument: ").Append(command.arg, command.arg_size);
       line.Append(" (usage: compute [on|off])");
+      break;
+    case CommandKind::kDiskQuery:
+    case CommandKind::kDiskOn:
+    case CommandKind::kDiskOff:
+      if (!disk::Present()) {
+        line.Append("disk none");
+        break;
+      }
+      if (command.kind != CommandKind::kDiskQuery) {
+        disk::SetEnabled(command.kind == CommandKind::kDiskOn);
+      }
+      line.Append(disk::Enabled() ? "disk on" : "disk off");
+      if (command.kind == CommandKind::kDiskQuery) {
+        line.Append(" records=").AppendDecimal(disk::Records());
+        line.Append(" errors=").AppendDecimal(disk::Errors());
+        line.Append(" sectors=").AppendDecimal(disk::Sectors());
+      }
+      break;
+    case CommandKind::kDiskVerify:
+      if (!disk::Present()) {
+        line.Append("disk none");
+        break;
+      }
+      disk::RequestVerify();  // the disk thread answers
+      return;
+    case CommandKind::kDiskUsage:
+      line.Append("unknown argument: ").Append(command.arg, command.arg_size);
+      line.Append(" (usage: disk [on|off|verify])");
       break;
     case CommandKind::kShutdown:
       line.Append("bye");

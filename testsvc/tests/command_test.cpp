@@ -44,6 +44,18 @@ TEST(TestsvcParseCommand, ComputeRejectsOtherArguments) {
   EXPECT_EQ(Parse("comp on").kind, CommandKind::kUnknown);
 }
 
+TEST(TestsvcParseCommand, DiskTakesOnOffOrVerify) {
+  EXPECT_EQ(Parse("disk").kind, CommandKind::kDiskQuery);
+  EXPECT_EQ(Parse("disk on").kind, CommandKind::kDiskOn);
+  EXPECT_EQ(Parse(" disk  off x").kind, CommandKind::kDiskOff);
+  EXPECT_EQ(Parse("disk verify").kind, CommandKind::kDiskVerify);
+  const std::string line = "disk wipe";
+  Command c = Parse(line);
+  EXPECT_EQ(c.kind, CommandKind::kDiskUsage);
+  EXPECT_EQ(Arg(c), "wipe");
+  EXPECT_EQ(Parse("disks").kind, CommandKind::kUnknown);
+}
+
 TEST(TestsvcParseCommand, EmptyAndBlankLines) {
   EXPECT_EQ(Parse("").kind, CommandKind::kEmpty);
   EXPECT_EQ(Parse("    ").kind, CommandKind::kEmpty);
