@@ -95,14 +95,18 @@ TEST(Disk, ARecordingWithDiskTrafficReplaysExactlyWithoutTheDisk) {
   EXPECT_EQ(slurp(dir.path("replay.txt")), recorded.out);
 }
 
+// The image is checked before the VM is built, so this runs on any host.
 TEST(Disk, ABadImageIsAClearError) {
-  FTVM_REQUIRE_KVM();
   TempDir dir("ftvm-disk-bad");
   std::ofstream(dir.path("odd.img")) << "not sectors";
   const ProcessResult r =
       run_process({FTVM_BINARY, "run", "--disk", dir.path("odd.img"), "--seconds", "5"}, "", 60s);
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_NE(r.err.find("not a positive multiple of 512"), std::string::npos) << r.err;
+  const ProcessResult missing = run_process(
+      {FTVM_BINARY, "record", "--trace", dir.path("t"), "--disk", dir.path("none.img")}, "", 60s);
+  EXPECT_EQ(missing.exit_code, 2) << missing.err;
+  EXPECT_NE(missing.err.find("cannot open disk image"), std::string::npos) << missing.err;
 }
 
 }  // namespace

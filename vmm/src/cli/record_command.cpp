@@ -80,11 +80,12 @@ int record_command(const RecordCommandOptions& options) {
   // Even --async breakpoint needs it: a point with an injected interrupt still queued in KVM
   // is always a checkpoint.
   config.track_dirty_pages = true;
-  auto vm = Vm::create(config, time, digesting_console);
-  if (!vm) return fail(vm.error());
+  // The disk is opened before the VM, so a bad image is reported as such on any host.
   EventQueue events;
   auto disk = open_live_disk(options.guest.disk, events);
   if (!disk) return fail(disk.error());
+  auto vm = Vm::create(config, time, digesting_console);
+  if (!vm) return fail(vm.error());
   replay::TraceHeader header = make_trace_header(options.guest, image, (*vm)->cpuid(),
                                                  options.max_delay_ms, options.async_mode);
   if (*disk) {

@@ -36,12 +36,12 @@ int run_command(const RunOptions& options) {
   VmConfig config = make_vm_config(options.guest, files->image);
   FileConsole console(files->output.get());
   HostTimeSource time;
-  auto vm = Vm::create(config, time, console);
-  if (!vm) return fail(vm.error());
-
+  // The disk is opened before the VM, so a bad image is reported as such on any host.
   EventQueue events;
   auto disk = open_live_disk(options.guest.disk, events);
   if (!disk) return fail(disk.error());
+  auto vm = Vm::create(config, time, console);
+  if (!vm) return fail(vm.error());
   if (*disk) {
     if (auto r = (*vm)->platform().attach_disk((*vm)->memory(), *(*disk)->backend, (*disk)->device);
         !r) {
