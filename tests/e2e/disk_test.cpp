@@ -2,6 +2,7 @@
 // through virtio-blk to a raw image (ftvm run --disk), verifies them, and a recording with
 // disk traffic replays exactly without the disk (every completion is in the log).
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <filesystem>
 #include <fstream>
@@ -67,6 +68,33 @@ TEST(Disk, TheGuestsRecordsReachTheImageAndVerify) {
   ASSERT_GT(records, 0u) << r.out;
   EXPECT_NE(r.out.find("errors=0"), std::string::npos) << r.out;
   // The image as another reader sees it: every record whole and in its place.
+  const std::string bytes = slurp(image);
+  for (uint64_t n = 0; n < records; ++n) {
+    const auto* sector = reinterpret_cast<const uint8_t*>(bytes.data()) + n * 512;
+    EXPECT_EQ(testsvc::kernel::CheckRecord(sector, n), testsvc::kernel::RecordCheck::kOk) << n;
+  }
+}
+
+// The same through the disk server: the VM's disk is an NBD export of `ftvm disk-server`.
+TEST(Disk, TheGuestWritesThroughTheDiskServer) {
+  FTVM_REQUIRE_KVM();
+  TempDir dir("ftvm-disk-nbd");
+  const std::string image = dir.path("shared.img");
+  make_image(image);
+  Subprocess server({"/bin/sh", "-c", "exec \"$0\" \"$@\" 2>&1", FTVM_BINARY, "disk-server",
+                     "--state-dir", dir.path("state"), "--listen", "127.0.0.1:0", "--nbd-listen",
+                     "127.0.0.1:0", "--export", "vm1=" + image});
+  ASSERT_TRUE(server.wait_for_stdout("arbiter: listening", 30s)) << server.stdout_so_far();
+  std::smatch match;
+  const std::string log = server.stdout_so_far();
+  ASSERT_TRUE(std::regex_search(log, match, std::regex("nbd: listening on (\\S+)"))) << log;
+  const ProcessResult r =
+      run_disk_session({FTVM_BINARY, "run", "--disk", "nbd://" + match[1].str() + "/vm1"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const uint64_t records = records_in(r.out);
+  ASSERT_GT(records, 0u) << r.out;
+  server.send_signal(SIGTERM);
+  EXPECT_EQ(server.finish(30s).exit_code, 0);
   const std::string bytes = slurp(image);
   for (uint64_t n = 0; n < records; ++n) {
     const auto* sector = reinterpret_cast<const uint8_t*>(bytes.data()) + n * 512;
