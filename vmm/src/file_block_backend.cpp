@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <liburing.h>
+#include <linux/falloc.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -20,6 +21,7 @@ struct Pending {
   BlockRequest request;
   std::vector<uint8_t> buffer;  // the read's data
   uint64_t done = 0;
+  bool punch = false;  // a write-zeroes falling back to a punched hole
 };
 
 }  // namespace
@@ -109,8 +111,19 @@ void FileBlockBackend::loop() {
       case BlockOp::kWrite:
         io_uring_prep_write(sqe, file_.get(), r.data.data() + p->done, left, offset);
         break;
-      default:  // a flush; discard and write-zeroes are not offered by the device yet
+      case BlockOp::kFlush:
         io_uring_prep_fsync(sqe, file_.get(), IORING_FSYNC_DATASYNC);
+        break;
+      case BlockOp::kDiscard:
+        io_uring_prep_fallocate(sqe, file_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                                r.offset, r.length);
+        break;
+      case BlockOp::kWriteZeroes:
+        // Zeroed in place; where the file system cannot, a punched hole reads as zeroes too.
+        io_uring_prep_fallocate(
+            sqe, file_.get(),
+            (p->punch ? FALLOC_FL_PUNCH_HOLE : FALLOC_FL_ZERO_RANGE) | FALLOC_FL_KEEP_SIZE,
+            r.offset, r.length);
         break;
     }
     io_uring_sqe_set_data(sqe, p);
@@ -135,7 +148,7 @@ void FileBlockBackend::loop() {
     io_uring_cqe* cqe = nullptr;
     while (io_uring_peek_cqe(ring, &cqe) == 0) {
       auto* p = static_cast<Pending*>(io_uring_cqe_get_data(cqe));
-      const int result = cqe->res;
+      int result = cqe->res;
       io_uring_cqe_seen(ring, cqe);
       if (p == nullptr) {  // woken: take what was queued
         wake_posted = false;
@@ -153,6 +166,13 @@ void FileBlockBackend::loop() {
           in_flight.insert(raw);
           post(raw);
         }
+        continue;
+      }
+      const bool unsupported = result == -EOPNOTSUPP || result == -EINVAL;
+      if (unsupported && p->request.op == BlockOp::kDiscard) result = 0;  // a discard is advice
+      if (unsupported && p->request.op == BlockOp::kWriteZeroes && !p->punch) {
+        p->punch = true;
+        post(p);
         continue;
       }
       if (result < 0) {

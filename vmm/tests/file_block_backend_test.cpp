@@ -71,6 +71,22 @@ TEST_F(FileBlockBackendTest, ReadsWritesAndFlushesCompleteAsEvents) {
   EXPECT_EQ(file_bytes(512, 1024), std::vector<uint8_t>(1024, 0x42));
 }
 
+TEST_F(FileBlockBackendTest, WriteZeroesAndDiscardLeaveZeroes) {
+  auto disk = FileBlockBackend::open(image_, false, events_);
+  ASSERT_TRUE(disk);
+  (*disk)->submit({1, BlockOp::kWriteZeroes, 8192, 4096, {}});
+  EXPECT_EQ(next_completion().status, BlockStatus::kOk);
+  (*disk)->submit({2, BlockOp::kDiscard, 65536, 65536, {}});
+  EXPECT_EQ(next_completion().status, BlockStatus::kOk);
+  EXPECT_EQ(file_bytes(8192, 4096), std::vector<uint8_t>(4096, 0));
+  EXPECT_EQ(file_bytes(8192 - 512, 512),
+            std::vector<uint8_t>(bytes_.begin() + 8192 - 512, bytes_.begin() + 8192));
+  // A discard is advice; where the file system punches holes, the range reads as zeroes.
+  const auto discarded = file_bytes(65536, 65536);
+  EXPECT_TRUE(discarded == std::vector<uint8_t>(65536, 0) ||
+              discarded == std::vector<uint8_t>(bytes_.begin() + 65536, bytes_.begin() + 131072));
+}
+
 TEST_F(FileBlockBackendTest, ManyRequestsInFlightAllComplete) {
   auto disk = FileBlockBackend::open(image_, false, events_);
   ASSERT_TRUE(disk);

@@ -23,19 +23,46 @@ VirtioBlk::VirtioBlk(const GuestMemory& memory, BlockBackend& backend, Options o
     : memory_(memory), backend_(backend), options_(std::move(options)) {}
 
 uint64_t VirtioBlk::features() const {
-  return kFeatureFlush | (options_.read_only ? kFeatureReadOnly : 0);
+  if (options_.read_only) return kFeatureFlush | kFeatureReadOnly;
+  return kFeatureFlush | kFeatureDiscard | kFeatureWriteZeroes;
 }
 
-// struct virtio_blk_config: only `capacity` (in sectors, at offset 0) is meaningful without
-// the features that define the other fields.
+// struct virtio_blk_config: `capacity` in sectors at 0; with DISCARD and WRITE_ZEROES, their
+// limits from offset 36 (the fields in between belong to features not offered, and read 0).
 void VirtioBlk::read_config(uint64_t offset, std::span<uint8_t> data) {
-  std::fill(data.begin(), data.end(), 0);
+  uint8_t config[60] = {};
   const uint64_t sectors = options_.capacity_bytes / kSectorBytes;
-  uint8_t config[8];
   std::memcpy(config, &sectors, 8);
+  const uint32_t limits[] = {kMaxZeroSectors, 1, 1, kMaxZeroSectors, 1};
+  std::memcpy(config + 36, limits, sizeof limits);  // max_discard_sectors .. max_write_zeroes_seg
+  config[56] = 1;                                   // write_zeroes_may_unmap
   for (size_t i = 0; i < data.size(); ++i) {
-    if (offset + i < sizeof config) data[i] = config[offset + i];
+    data[i] = offset + i < sizeof config ? config[offset + i] : 0;
   }
+}
+
+std::optional<BlockRequest> VirtioBlk::zero_request(uint32_t type,
+                                                    std::span<const uint8_t> segments,
+                                                    BlockStatus& status) const {
+  status = BlockStatus::kIoError;
+  if (options_.read_only || segments.size() != 16) return std::nullopt;  // one segment, whole
+  const uint64_t sector = load_le<uint64_t>(segments.data());
+  const uint32_t count = load_le<uint32_t>(segments.data() + 8);
+  const uint32_t flags = load_le<uint32_t>(segments.data() + 12);
+  const uint32_t allowed = type == kTypeWriteZeroes ? kSegmentFlagUnmap : 0;
+  if ((flags & ~allowed) != 0) {
+    status = BlockStatus::kUnsupported;
+    return std::nullopt;
+  }
+  const uint64_t capacity = options_.capacity_bytes / kSectorBytes;
+  if (count == 0 || count > kMaxZeroSectors || sector > capacity || count > capacity - sector) {
+    return std::nullopt;
+  }
+  BlockRequest request;
+  request.op = type == kTypeDiscard ? BlockOp::kDiscard : BlockOp::kWriteZeroes;
+  request.offset = sector * kSectorBytes;
+  request.length = count * static_cast<uint32_t>(kSectorBytes);
+  return request;
 }
 
 void VirtioBlk::activate(VirtioMmio& transport, uint64_t) {
@@ -105,6 +132,16 @@ Result<void> VirtioBlk::handle(const DescriptorChain& chain) {
       if (at == id.size()) break;
     }
     return finish(chain.head, status_gpa, BlockStatus::kOk, static_cast<uint32_t>(id.size() + 1));
+  }
+
+  if (type == kTypeDiscard || type == kTypeWriteZeroes) {
+    BlockStatus refusal;
+    auto zero = zero_request(type, std::span(*readable).subspan(kHeaderBytes), refusal);
+    if (!zero) return finish(chain.head, status_gpa, refusal, 1);
+    zero->id = next_id_++;
+    in_flight_[zero->id] = InFlight{chain.head, {}, status_gpa, 0};
+    backend_.submit(std::move(*zero));
+    return {};
   }
 
   BlockRequest request;

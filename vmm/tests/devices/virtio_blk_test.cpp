@@ -116,7 +116,8 @@ TEST_F(VirtioBlkTest, ConfigSpaceHoldsTheCapacityInSectors) {
   transport_->read(VirtioMmio::kConfig, {reinterpret_cast<uint8_t*>(&sectors), 8});
   EXPECT_EQ(sectors, kCapacity / 512);
   write_reg(VirtioMmio::kDeviceFeaturesSel, 0);
-  EXPECT_EQ(read_reg(VirtioMmio::kDeviceFeatures), uint32_t{1} << 9);  // FLUSH
+  EXPECT_EQ(read_reg(VirtioMmio::kDeviceFeatures),
+            (uint32_t{1} << 9) | (uint32_t{1} << 13) | (uint32_t{1} << 14));  // FLUSH, DISCARD, WZ
 }
 
 TEST_F(VirtioBlkTest, ReadDataReachesTheGuestOnlyWhenTheCompletionIsApplied) {
@@ -155,6 +156,51 @@ TEST_F(VirtioBlkTest, WriteDataIsCopiedAtSubmissionIntoABounceBuffer) {
   ASSERT_TRUE(blk_->complete({0, BlockStatus::kOk, {}}));
   EXPECT_EQ(status_byte(), 0);
   EXPECT_EQ(used_length(0), 1u);
+}
+
+TEST_F(VirtioBlkTest, DiscardAndWriteZeroesReachTheBackendAsOneRange) {
+  write_reg(VirtioMmio::kDeviceFeaturesSel, 0);
+  const uint32_t offered = read_reg(VirtioMmio::kDeviceFeatures);
+  EXPECT_TRUE(offered & VirtioBlk::kFeatureDiscard);
+  EXPECT_TRUE(offered & VirtioBlk::kFeatureWriteZeroes);
+  uint32_t max_discard = 0;
+  transport_->read(VirtioMmio::kConfig + 36, {reinterpret_cast<uint8_t*>(&max_discard), 4});
+  EXPECT_EQ(max_discard, VirtioBlk::kMaxZeroSectors);
+
+  put(kData, uint64_t{16});     // sector
+  put(kData + 8, uint32_t{8});  // sectors
+  put(kData + 12, VirtioBlk::kSegmentFlagUnmap);
+  submit(VirtioBlk::kTypeWriteZeroes, 0, 16, false);
+  ASSERT_EQ(backend_.requests.size(), 1u);
+  EXPECT_EQ(backend_.requests[0].op, BlockOp::kWriteZeroes);
+  EXPECT_EQ(backend_.requests[0].offset, 16u * 512);
+  EXPECT_EQ(backend_.requests[0].length, 8u * 512);
+  ASSERT_TRUE(blk_->complete({0, BlockStatus::kOk, {}}));
+  EXPECT_EQ(status_byte(), 0);
+
+  put(kData + 12, uint32_t{0});
+  submit(VirtioBlk::kTypeDiscard, 0, 16, false);
+  ASSERT_EQ(backend_.requests.size(), 2u);
+  EXPECT_EQ(backend_.requests[1].op, BlockOp::kDiscard);
+}
+
+TEST_F(VirtioBlkTest, BadDiscardSegmentsAreAnsweredByTheDevice) {
+  put(kData, uint64_t{0});
+  put(kData + 8, uint32_t{1});
+  put(kData + 12, VirtioBlk::kSegmentFlagUnmap);  // unmap is for write-zeroes only
+  submit(VirtioBlk::kTypeDiscard, 0, 16, false);
+  EXPECT_EQ(status_byte(), static_cast<uint8_t>(BlockStatus::kUnsupported));
+  put(kData + 12, uint32_t{0});
+  put(kData + 8, uint32_t{0});  // no sectors
+  submit(VirtioBlk::kTypeDiscard, 0, 16, false);
+  EXPECT_EQ(status_byte(), static_cast<uint8_t>(BlockStatus::kIoError));
+  put(kData, kCapacity / 512);  // past the end
+  put(kData + 8, uint32_t{1});
+  submit(VirtioBlk::kTypeWriteZeroes, 0, 16, false);
+  EXPECT_EQ(status_byte(), static_cast<uint8_t>(BlockStatus::kIoError));
+  submit(VirtioBlk::kTypeDiscard, 0, 32, false);  // two segments: more than offered
+  EXPECT_EQ(status_byte(), static_cast<uint8_t>(BlockStatus::kIoError));
+  EXPECT_TRUE(backend_.requests.empty());
 }
 
 TEST_F(VirtioBlkTest, RequestsOutsideTheDiskFailAtOnceWithoutTheBackend) {
@@ -209,6 +255,11 @@ class VirtioBlkReadOnlyTest : public VirtioBlkTest {
 };
 
 TEST_F(VirtioBlkReadOnlyTest, WritesFailAndReadsWork) {
+  put(kData, uint64_t{0});
+  put(kData + 8, uint32_t{1});
+  put(kData + 12, uint32_t{0});
+  submit(VirtioBlk::kTypeWriteZeroes, 0, 16, false);
+  EXPECT_EQ(status_byte(), static_cast<uint8_t>(BlockStatus::kIoError));
   write_reg(VirtioMmio::kDeviceFeaturesSel, 0);
   EXPECT_TRUE(read_reg(VirtioMmio::kDeviceFeatures) & VirtioBlk::kFeatureReadOnly);
   submit(VirtioBlk::kTypeOut, 0, 512, false);

@@ -1,9 +1,9 @@
 // virtio-blk (virtio 1.2, section 5.2) on the virtio-mmio transport: one request queue,
-// READ, WRITE, FLUSH and GET_ID. At the guest's notification (an exit) each request is
-// checked and its write data copied out of guest RAM into the request (a bounce buffer); the
-// backend gets it then. Its completion is applied later, between two exits, as an event the
-// recorder logs: read data is copied into the guest's buffers, the status byte written, the
-// chain returned and the interrupt raised, all at that one point.
+// READ, WRITE, FLUSH, GET_ID, DISCARD and WRITE_ZEROES (one segment each). At the guest's
+// notification (an exit) each request is checked and its write data copied out of guest RAM into
+// the request (a bounce buffer); the backend gets it then. Its completion is applied later, between
+// two exits, as an event the recorder logs: read data is copied into the guest's buffers, the
+// status byte written, the chain returned and the interrupt raised, all at that one point.
 //
 // A request the device can answer at once (GET_ID, a bad sector range, an unknown type)
 // completes at the notification itself, deterministically on both sides. A chain too
@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,14 +30,21 @@ class VirtioBlk final : public VirtioDevice {
   static constexpr uint64_t kFeatureSegMax = uint64_t{1} << 2;
   static constexpr uint64_t kFeatureReadOnly = uint64_t{1} << 5;
   static constexpr uint64_t kFeatureFlush = uint64_t{1} << 9;
+  static constexpr uint64_t kFeatureDiscard = uint64_t{1} << 13;
+  static constexpr uint64_t kFeatureWriteZeroes = uint64_t{1} << 14;
   // Request types.
   static constexpr uint32_t kTypeIn = 0;
   static constexpr uint32_t kTypeOut = 1;
   static constexpr uint32_t kTypeFlush = 4;
   static constexpr uint32_t kTypeGetId = 8;
+  static constexpr uint32_t kTypeDiscard = 11;
+  static constexpr uint32_t kTypeWriteZeroes = 13;
   static constexpr size_t kIdBytes = 20;
   // The largest request: what one request of the NBD disk server may carry.
   static constexpr uint32_t kMaxRequestBytes = uint32_t{32} << 20;
+  // One segment per discard or write-zeroes request, of at most this many sectors (32 MiB).
+  static constexpr uint32_t kMaxZeroSectors = kMaxRequestBytes / 512;
+  static constexpr uint32_t kSegmentFlagUnmap = 1;
 
   struct Options {
     uint64_t capacity_bytes = 0;  // a multiple of 512
@@ -72,6 +80,10 @@ class VirtioBlk final : public VirtioDevice {
   };
 
   Result<void> handle(const DescriptorChain& chain);
+  // A DISCARD or WRITE_ZEROES request's one segment, as a request for the backend; nullopt with
+  // `status` set when the device answers it itself.
+  std::optional<BlockRequest> zero_request(uint32_t type, std::span<const uint8_t> segments,
+                                           BlockStatus& status) const;
   Result<void> finish(uint16_t head, uint64_t status_gpa, BlockStatus status, uint32_t written);
   Result<std::vector<uint8_t>> gather(const std::vector<VirtqueueBuffer>& buffers,
                                       uint64_t skip) const;
