@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -18,6 +19,7 @@
 #include <mutex>
 #include <optional>
 #include <unordered_map>
+#include <vector>
 
 #include "disk/nbd_session.h"
 
@@ -90,7 +92,7 @@ struct Connection;
 
 // One submitted operation; its address is the completion's user_data.
 struct Op {
-  enum class Kind { kAccept, kAcceptRetry, kStop, kReceive, kSend, kFile };
+  enum class Kind { kAccept, kAcceptRetry, kStop, kReceive, kSend, kFile, kSweep };
   enum class Step { kRead, kWrite, kSync, kPunch, kZeroRange, kWriteZeros };
   Kind kind;
   Connection* connection = nullptr;
@@ -110,6 +112,7 @@ struct Op {
 };
 
 struct Connection {
+  std::chrono::steady_clock::time_point opened = std::chrono::steady_clock::now();
   uint64_t id = 0;
   UniqueFd fd;
   NbdSession session;
@@ -199,6 +202,8 @@ struct NbdServer::Impl {
   }
 
   void accepted(int result);
+  void post_sweep();
+  void sweep();
   void pump(Connection& c);
   void post_receive(Connection& c);
   void post_send(Connection& c);
@@ -294,6 +299,7 @@ Result<void> NbdServer::Impl::run() {
   }
   post_accept();
   post_stop_read();
+  post_sweep();
   while (!stopping) {
     const int r = io_uring_submit_and_wait(&ring, 1);
     if (r < 0 && r != -EINTR) {
@@ -330,6 +336,9 @@ void NbdServer::Impl::complete(io_uring_cqe* cqe) {
     case Op::Kind::kAcceptRetry:
       post_accept();
       return;
+    case Op::Kind::kSweep:
+      sweep();
+      return;
     case Op::Kind::kReceive:
       c->receiving = nullptr;
       if (result > 0 && op->into_payload) {
@@ -363,6 +372,35 @@ void NbdServer::Impl::complete(io_uring_cqe* cqe) {
       break;
   }
   pump(*c);
+}
+
+// A timer that ends handshakes which take too long: a client that connects and says nothing
+// must not hold a connection slot for ever.
+void NbdServer::Impl::post_sweep() {
+  Op* op = new_op(Op::Kind::kSweep, nullptr);
+  const auto period = std::max(options.handshake_timeout / 4, std::chrono::milliseconds(10));
+  op->timeout.tv_sec = period.count() / 1000;
+  op->timeout.tv_nsec = (period.count() % 1000) * 1'000'000;
+  io_uring_sqe* s = sqe();
+  io_uring_prep_timeout(s, &op->timeout, 0, 0);
+  io_uring_sqe_set_data(s, op);
+}
+
+void NbdServer::Impl::sweep() {
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<Connection*> late;
+  for (auto& [id, c] : connections) {
+    if (!c->session.transmitting() && !c->reading_done &&
+        now - c->opened > options.handshake_timeout) {
+      late.push_back(c.get());
+    }
+  }
+  for (Connection* c : late) {
+    end(*c, fmt::format("no export chosen within {} ms of connecting",
+                        options.handshake_timeout.count()));
+    pump(*c);
+  }
+  if (!stopping) post_sweep();
 }
 
 void NbdServer::Impl::accepted(int result) {

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <random>
 #include <thread>
@@ -43,6 +44,20 @@ class Client {
  private:
   nbd_handle* h_;
 };
+
+// A plain TCP connection to the server, not an NBD client; reads time out after 5 s. Invalid
+// if it cannot connect.
+UniqueFd raw_connection(uint16_t port) {
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in in{};
+  in.sin_family = AF_INET;
+  in.sin_port = htons(port);
+  in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&in), sizeof in) != 0) return UniqueFd();
+  timeval timeout{5, 0};
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  return fd;
+}
 
 class NbdServerTest : public ::testing::Test {
  protected:
@@ -197,16 +212,10 @@ TEST_F(NbdServerTest, BadRequestsGetTheSpecifiedErrorsAndTheConnectionGoesOn) {
 TEST_F(NbdServerTest, AMalformedStreamClosesOnlyItsOwnConnection) {
   Client good;
   ASSERT_TRUE(good.connect(port_, "vol")) << good.error();
-  UniqueFd raw(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in in{};
-  in.sin_family = AF_INET;
-  in.sin_port = htons(port_);
-  in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::connect(raw.get(), reinterpret_cast<sockaddr*>(&in), sizeof in), 0);
+  UniqueFd raw = raw_connection(port_);
+  ASSERT_TRUE(raw.valid());
   const std::string junk("\0\0\0\3GET / HTTP/1.0\r\n\r\n", 24);
   ASSERT_GT(::send(raw.get(), junk.data(), junk.size(), MSG_NOSIGNAL), 0);
-  timeval timeout{5, 0};
-  ::setsockopt(raw.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
   char sink[4096];
   ssize_t n;
   while ((n = ::recv(raw.get(), sink, sizeof sink, 0)) > 0) {
@@ -215,6 +224,28 @@ TEST_F(NbdServerTest, AMalformedStreamClosesOnlyItsOwnConnection) {
   std::vector<uint8_t> buffer(4096);
   EXPECT_EQ(nbd_pread(good.get(), buffer.data(), buffer.size(), 0, 0), 0) << good.error();
   EXPECT_NE(log().find("closed after 0 requests: bad option magic"), std::string::npos) << log();
+}
+
+// A client that connects and never chooses an export is closed after the handshake timeout,
+// so idle connections cannot hold every slot.
+TEST_F(NbdServerTest, AHandshakeThatNeverEndsIsClosed) {
+  stop();
+  NbdServer::Options options;
+  options.handshake_timeout = std::chrono::milliseconds(200);
+  start({{"vol", image_.string(), false}}, options);
+  UniqueFd idle = raw_connection(port_);
+  ASSERT_TRUE(idle.valid());
+  const auto start_at = std::chrono::steady_clock::now();
+  char sink[256];
+  ssize_t n;
+  // The greeting, then the close; the wait was seen interrupted (EINTR) here, so it retries.
+  while ((n = ::recv(idle.get(), sink, sizeof sink, 0)) > 0 || (n < 0 && errno == EINTR)) {
+  }
+  EXPECT_EQ(n, 0) << "the server should close the idle connection: " << std::strerror(errno);
+  EXPECT_LT(std::chrono::steady_clock::now() - start_at, std::chrono::seconds(3));
+  EXPECT_NE(log().find("no export chosen within 200 ms"), std::string::npos) << log();
+  Client good;  // a real client still gets through
+  EXPECT_TRUE(good.connect(port_, "vol")) << good.error();
 }
 
 // Several connections write their own regions at once, many requests in flight each; after a

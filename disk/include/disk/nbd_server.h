@@ -44,6 +44,9 @@ class NbdServer {
     // payloads, replies not yet sent). Beyond either, the connection is not read from.
     size_t max_requests_in_flight = 64;
     size_t max_bytes_in_flight = size_t{96} << 20;
+    // A connection still in the handshake this long after it was accepted is closed, so idle
+    // connections cannot hold every slot.
+    std::chrono::milliseconds handshake_timeout{10000};
     // One line per connection opened and closed, and per refused request stream.
     std::function<void(const std::string&)> log;
   };
