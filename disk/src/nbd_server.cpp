@@ -16,7 +16,6 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
-#include <mutex>
 #include <optional>
 #include <unordered_map>
 #include <vector>
@@ -147,8 +146,6 @@ struct NbdServer::Impl {
   uint64_t next_id = 1;
   uint64_t stop_value = 0;
   bool stopping = false;
-  mutable std::mutex stats_mutex;
-  NbdServerStats stats;
 
   ~Impl() {
     if (ring_ready) io_uring_queue_exit(&ring);  // cancels what is in flight before buffers go
@@ -277,11 +274,6 @@ Result<std::unique_ptr<NbdServer>> NbdServer::create(UniqueFd listener,
 void NbdServer::stop() {
   const uint64_t one = 1;
   [[maybe_unused]] const ssize_t n = ::write(impl_->stop_event.get(), &one, sizeof one);
-}
-
-NbdServerStats NbdServer::stats() const {
-  std::lock_guard lock(impl_->stats_mutex);
-  return impl_->stats;
 }
 
 Result<void> NbdServer::run() {
@@ -433,10 +425,6 @@ void NbdServer::Impl::accepted(int result) {
   c->fd = std::move(fd);
   Connection& ref = *c;
   connections.emplace(c->id, std::move(c));
-  {
-    std::lock_guard lock(stats_mutex);
-    ++stats.connections;
-  }
   log(fmt::format("nbd: connection {} opened", ref.id));
   pump(ref);
 }
@@ -538,10 +526,6 @@ void NbdServer::Impl::queue(Connection& c, std::vector<uint8_t> bytes) {
 
 void NbdServer::Impl::start_request(Connection& c, NbdRequest request) {
   ++c.requests;
-  {
-    std::lock_guard lock(stats_mutex);
-    ++stats.requests;
-  }
   if (request.type == kCmdDisc) {
     end(c, "the client disconnected");
     return;
@@ -673,11 +657,6 @@ void NbdServer::Impl::finish_request(Op& op, Errno error, std::string_view messa
     queue(c, std::move(op.buffer));
   } else {
     queue(c, c.session.reply(op.request, error, {}, message));
-  }
-  if (error == kOk) {
-    std::lock_guard lock(stats_mutex);
-    (read ? stats.bytes_read : stats.bytes_written) +=
-        read || op.request.type == kCmdWrite ? op.request.length : 0;
   }
   --c.requests_in_flight;
 }

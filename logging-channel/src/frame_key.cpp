@@ -68,6 +68,11 @@ Result<FrameKey> FrameKey::from_file(const std::string& path) {
   return key;
 }
 
+Result<FrameKey> FrameKey::from_file_or_none(const std::string& path) {
+  if (path.empty()) return none();
+  return from_file(path);
+}
+
 Result<FrameKey> FrameKey::from_bytes(std::span<const uint8_t> bytes) {
   if (auto ok = check_key_size(bytes.size(), "the key"); !ok) return ok.error();
   FrameKey key;

@@ -57,6 +57,41 @@ constexpr void FindWord(const char* line, size_t size, size_t from, size_t* star
   *end = to;
 }
 
+// The second word of a command that takes one: it names the command's kind (`choices`),
+// `none` without one, `usage` with the word as the argument for any other.
+struct Argument {
+  const char* word;
+  CommandKind kind;
+};
+inline constexpr Argument kComputeArguments[] = {{"on", CommandKind::kComputeOn},
+                                                 {"off", CommandKind::kComputeOff}};
+inline constexpr Argument kDiskArguments[] = {{"on", CommandKind::kDiskOn},
+                                              {"off", CommandKind::kDiskOff},
+                                              {"verify", CommandKind::kDiskVerify}};
+
+template <size_t N>
+constexpr Command ParseArgument(const char* line, size_t size, size_t from, CommandKind none,
+                                const Argument (&choices)[N], CommandKind usage) {
+  size_t start = 0;
+  size_t end = 0;
+  FindWord(line, size, from, &start, &end);
+  const char* arg = line + start;
+  const size_t arg_size = end - start;
+  Command command;
+  command.kind = none;
+  if (arg_size == 0) return command;
+  for (const Argument& choice : choices) {
+    if (WordEquals(arg, arg_size, choice.word)) {
+      command.kind = choice.kind;
+      return command;
+    }
+  }
+  command.kind = usage;
+  command.arg = arg;
+  command.arg_size = arg_size;
+  return command;
+}
+
 constexpr Command ParseCommand(const char* line, size_t size) {
   size_t start = 0;
   size_t end = 0;
@@ -76,41 +111,11 @@ constexpr Command ParseCommand(const char* line, size_t size) {
   } else if (WordEquals(word, word_size, "shutdown")) {
     command.kind = CommandKind::kShutdown;
   } else if (WordEquals(word, word_size, "compute")) {
-    size_t arg_start = 0;
-    size_t arg_end = 0;
-    FindWord(line, size, end, &arg_start, &arg_end);
-    const char* arg = line + arg_start;
-    const size_t arg_size = arg_end - arg_start;
-    if (arg_size == 0) {
-      command.kind = CommandKind::kComputeQuery;
-    } else if (WordEquals(arg, arg_size, "on")) {
-      command.kind = CommandKind::kComputeOn;
-    } else if (WordEquals(arg, arg_size, "off")) {
-      command.kind = CommandKind::kComputeOff;
-    } else {
-      command.kind = CommandKind::kComputeUsage;
-      command.arg = arg;
-      command.arg_size = arg_size;
-    }
+    command = ParseArgument(line, size, end, CommandKind::kComputeQuery, kComputeArguments,
+                            CommandKind::kComputeUsage);
   } else if (WordEquals(word, word_size, "disk")) {
-    size_t arg_start = 0;
-    size_t arg_end = 0;
-    FindWord(line, size, end, &arg_start, &arg_end);
-    const char* arg = line + arg_start;
-    const size_t arg_size = arg_end - arg_start;
-    if (arg_size == 0) {
-      command.kind = CommandKind::kDiskQuery;
-    } else if (WordEquals(arg, arg_size, "on")) {
-      command.kind = CommandKind::kDiskOn;
-    } else if (WordEquals(arg, arg_size, "off")) {
-      command.kind = CommandKind::kDiskOff;
-    } else if (WordEquals(arg, arg_size, "verify")) {
-      command.kind = CommandKind::kDiskVerify;
-    } else {
-      command.kind = CommandKind::kDiskUsage;
-      command.arg = arg;
-      command.arg_size = arg_size;
-    }
+    command = ParseArgument(line, size, end, CommandKind::kDiskQuery, kDiskArguments,
+                            CommandKind::kDiskUsage);
   } else if (WordEquals(word, word_size, "echo")) {
     command.kind = CommandKind::kEcho;
     const size_t text = end < size ? end + 1 : end;

@@ -28,13 +28,6 @@ struct NbdExportSpec {
 // letters, digits, '.', '_' and '-', not starting with '.'.
 Result<NbdExportSpec> parse_export_spec(std::string_view spec);
 
-struct NbdServerStats {
-  uint64_t connections = 0;  // accepted so far
-  uint64_t requests = 0;
-  uint64_t bytes_read = 0;
-  uint64_t bytes_written = 0;
-};
-
 class NbdServer {
  public:
   struct Options {
@@ -64,7 +57,6 @@ class NbdServer {
   Result<void> run();
   // Any thread, and from a signal handler (an eventfd write).
   void stop();
-  NbdServerStats stats() const;
 
   struct Impl;
 

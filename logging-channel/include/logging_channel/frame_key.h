@@ -22,6 +22,8 @@ class FrameKey {
   // Reads the whole file as the key (every byte counts, a trailing newline included, so both
   // peers must use the same file). Errors name the path.
   static Result<FrameKey> from_file(const std::string& path);
+  // from_file, or none for an empty path (an option that was not given).
+  static Result<FrameKey> from_file_or_none(const std::string& path);
   // For tests and tools that already hold the bytes.
   static Result<FrameKey> from_bytes(std::span<const uint8_t> bytes);
 

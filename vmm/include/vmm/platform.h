@@ -37,8 +37,6 @@ class Platform {
   // and `backend` must outlive the platform. Block completions go to it.
   Result<void> attach_disk(const GuestMemory& memory, BlockBackend& backend,
                            VirtioBlk::Options options);
-  VirtioBlk* disk() { return disk_.get(); }
-  VirtioMmio* disk_transport() { return disk_transport_.get(); }
   // Console input that did not fit the UART FIFO waits here and is offered again after each
   // exit, as the guest drains the FIFO.
   void offer_pending_input();

@@ -162,8 +162,7 @@ int disk_server_command(const DiskServerOptions& options) {
   if (!listener) return fail(listener.error());
   auto address = disk::local_address(listener->get());
   if (!address) return fail(address.error());
-  auto key = options.key_file.empty() ? Result<channel::FrameKey>(channel::FrameKey::none())
-                                      : channel::FrameKey::from_file(options.key_file);
+  auto key = channel::FrameKey::from_file_or_none(options.key_file);
   if (!key) return fail(key.error());
   if (auto r = check_reach(*address, key->authenticated(), options.allow_remote); !r) {
     fmt::print(stderr, "ftvm: {}\n", r.error().message);

@@ -56,14 +56,34 @@ channel::LinkTimeouts link_timeouts(const PairSideOptions& options) {
   return {ms(options.heartbeat_ms), ms(options.suspect_ms), ms(options.declare_ms)};
 }
 
+namespace {
+
+// --key-file, read once per process: the channel and the arbiter use the same key, and a key
+// file that is gone by the time a side must ask the arbiter would otherwise halt a side that
+// could have gone live.
+Result<const channel::FrameKey*> pair_key(const PairSideOptions& options) {
+  static std::mutex mutex;
+  static std::optional<channel::FrameKey> key;
+  std::lock_guard lock(mutex);
+  if (!key) {
+    auto read = channel::FrameKey::from_file_or_none(options.key_file);
+    if (!read) return read.error();
+    key = std::move(*read);
+  }
+  return &*key;
+}
+
+}  // namespace
+
 Result<channel::FrameKey> channel_key(const PairSideOptions& options,
                                       const channel::Endpoint& peer_or_listen,
                                       std::string_view option) {
-  auto key = options.key_file.empty() ? Result<channel::FrameKey>(channel::FrameKey::none())
-                                      : channel::FrameKey::from_file(options.key_file);
-  if (!key) return key;
-  if (auto r = channel::check_endpoint_allowed(peer_or_listen, *key, option); !r) return r.error();
-  return key;
+  auto key = pair_key(options);
+  if (!key) return key.error();
+  if (auto r = channel::check_endpoint_allowed(peer_or_listen, **key, option); !r) {
+    return r.error();
+  }
+  return **key;
 }
 
 nlohmann::json side_status(const char* side, const char* role, const PairSideOptions& options,
@@ -77,19 +97,10 @@ nlohmann::json side_status(const char* side, const char* role, const PairSideOpt
   return j;
 }
 
-// Read once, at the start (check_generation_undecided): a key file that is gone by the time a
-// side must ask the arbiter would otherwise halt a side that could have gone live.
 Result<std::span<const uint8_t>> arbiter_key(const PairSideOptions& options) {
-  static std::mutex mutex;
-  static std::optional<channel::FrameKey> key;
-  std::lock_guard lock(mutex);
-  if (!key) {
-    auto read = options.key_file.empty() ? Result<channel::FrameKey>(channel::FrameKey::none())
-                                         : channel::FrameKey::from_file(options.key_file);
-    if (!read) return read.error();
-    key = std::move(*read);
-  }
-  return key->bytes();
+  auto key = pair_key(options);
+  if (!key) return key.error();
+  return (*key)->bytes();
 }
 
 Result<void> check_generation_undecided(const PairSideOptions& options, const char* side) {

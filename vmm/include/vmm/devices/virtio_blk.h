@@ -68,7 +68,6 @@ class VirtioBlk final : public VirtioDevice {
   Result<void> complete(const BlockCompletion& completion);
 
   size_t in_flight() const { return in_flight_.size(); }
-  uint64_t next_request_id() const { return next_id_; }
 
  private:
   // A request the backend is serving: where its answer goes.
@@ -86,7 +85,7 @@ class VirtioBlk final : public VirtioDevice {
                                            BlockStatus& status) const;
   Result<void> finish(uint16_t head, uint64_t status_gpa, BlockStatus status, uint32_t written);
   Result<std::vector<uint8_t>> gather(const std::vector<VirtqueueBuffer>& buffers,
-                                      uint64_t skip) const;
+                                      uint64_t total) const;
 
   const GuestMemory& memory_;
   BlockBackend& backend_;

@@ -56,10 +56,6 @@ class Virtqueue {
   // Whether the driver asked for no interrupts on used buffers (it polls).
   bool interrupts_suppressed() const;
 
-  const VirtqueueLayout& layout() const { return layout_; }
-  uint16_t next_avail() const { return next_avail_; }
-  uint16_t used_index() const { return used_index_; }
-
  private:
   Virtqueue(const GuestMemory& memory, VirtqueueLayout layout)
       : memory_(&memory), layout_(layout) {}
