@@ -27,7 +27,7 @@ int current_privilege_level(const kvm_sregs& sregs) {
 
 // An interrupt or exception injected at exit E but not yet taken: the guest takes it before
 // it reaches RIP again, so neither a breakpoint search nor a probe can find the point.
-Result<bool> injection_pending(const KvmVcpu& vcpu) {
+Result<bool> injection_pending(const Vcpu& vcpu) {
   auto events = vcpu.get_events();
   if (!events) return events.error();
   return events->interrupt.injected != 0 || events->exception.injected != 0;

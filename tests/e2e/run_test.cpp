@@ -19,6 +19,7 @@ using namespace std::chrono_literals;
 using testing::ProcessResult;
 using testing::run_process;
 
+constexpr int kExitOk = 0;
 constexpr int kExitUsage = 1;
 constexpr int kExitSetup = 2;
 constexpr int kExitGuestFault = 3;
@@ -72,9 +73,24 @@ std::vector<Status> status_lines(const std::string& console) {
   return lines;
 }
 
-TEST(FtvmRun, BootsTestsvcAndPrintsRisingStatusLines) {
-  FTVM_REQUIRE_KVM();
-  ProcessResult r = run_process(ftvm_run({"--seconds", "3"}), "", 30s);
+// The tests that run testsvc run on every backend: KVM where /dev/kvm is usable (skipped with
+// the reason where it is not), and the software CPU everywhere.
+class FtvmRunOn : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == "kvm") FTVM_REQUIRE_KVM();
+  }
+  std::vector<std::string> run_args(std::vector<std::string> extra) const {
+    extra.insert(extra.begin(), {"--accel", GetParam()});
+    return ftvm_run(std::move(extra));
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(Backends, FtvmRunOn, ::testing::Values("kvm", "emu"),
+                         [](const auto& info) { return info.param; });
+
+TEST_P(FtvmRunOn, BootsTestsvcAndPrintsRisingStatusLines) {
+  ProcessResult r = run_process(run_args({"--seconds", "3"}), "", 30s);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out.rfind("testsvc: up mem=64MiB", 0), 0u) << r.out;
   auto lines = status_lines(r.out);
@@ -86,9 +102,8 @@ TEST(FtvmRun, BootsTestsvcAndPrintsRisingStatusLines) {
   EXPECT_NE(r.err.find("time limit reached"), std::string::npos) << r.err;
 }
 
-TEST(FtvmRun, AnswersCommandsOnTheSerialConsole) {
-  FTVM_REQUIRE_KVM();
-  ProcessResult r = run_process(ftvm_run({"--seconds", "20"}),
+TEST_P(FtvmRunOn, AnswersCommandsOnTheSerialConsole) {
+  ProcessResult r = run_process(run_args({"--seconds", "20"}),
                                 "echo ping-4711\nstats\ndigest\nnonsense\nshutdown\n", 60s);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("> ping-4711\n"), std::string::npos) << r.out;
@@ -99,13 +114,12 @@ TEST(FtvmRun, AnswersCommandsOnTheSerialConsole) {
   EXPECT_NE(r.err.find("guest requested shutdown with status 0"), std::string::npos) << r.err;
 }
 
-TEST(FtvmRun, ConsoleAndInputFilesAndStatsJson) {
-  FTVM_REQUIRE_KVM();
+TEST_P(FtvmRunOn, ConsoleAndInputFilesAndStatsJson) {
   TempDir dir;
   const std::string input = dir.write("input.txt", "echo from-a-file\nshutdown\n");
   const std::string console = dir.file("console.txt");
   const std::string stats = dir.file("stats.json");
-  ProcessResult r = run_process(ftvm_run({"--input", input, "--console", console, "--stats-json",
+  ProcessResult r = run_process(run_args({"--input", input, "--console", console, "--stats-json",
                                           stats, "--mem", "32", "--seconds", "20"}),
                                 "", 60s);
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -174,9 +188,27 @@ TEST(FtvmRun, RejectsImagesThatAreNotX86_64Elf64) {
 }
 
 TEST(FtvmRun, ExplainsAMissingKvmDevice) {
-  ProcessResult r = run_process(ftvm_run({"--kvm-device", "/nonexistent/kvm"}), "", 10s);
+  ProcessResult r =
+      run_process(ftvm_run({"--accel", "kvm", "--kvm-device", "/nonexistent/kvm"}), "", 10s);
   EXPECT_EQ(r.exit_code, kExitSetup);
   EXPECT_NE(r.err.find("KVM is not available"), std::string::npos) << r.err;
+}
+
+TEST(FtvmRun, AutoRunsOnTheSoftwareCpuWithoutKvmAndSaysSo) {
+  ProcessResult r = run_process(ftvm_run({"--kvm-device", "/nonexistent/kvm", "--seconds", "1"}),
+                                "echo soft\n", 30s);
+  EXPECT_EQ(r.exit_code, kExitOk) << r.err;
+  EXPECT_NE(r.err.find("no usable KVM"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("running on the software CPU (Unicorn"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("testsvc: up"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("> soft"), std::string::npos) << r.out;
+}
+
+TEST(FtvmRecord, RefusesTheSoftwareCpuUntilItCanRecord) {
+  ProcessResult r =
+      run_process({FTVM_BINARY, "record", "--accel", "emu", "--trace", "/tmp/x.ftvm"}, "", 10s);
+  EXPECT_EQ(r.exit_code, kExitSetup);
+  EXPECT_NE(r.err.find("cannot run on the software CPU yet"), std::string::npos) << r.err;
 }
 
 TEST(FtvmHostInfo, SaysWhyAMissingDeviceCannotRunVms) {
@@ -190,7 +222,7 @@ TEST(FtvmHostInfo, SaysWhyAMissingDeviceCannotRunVms) {
   EXPECT_EQ(r.exit_code, kExitSetup);
   auto json = nlohmann::json::parse(r.out);
   EXPECT_FALSE(json["kvm_usable"].get<bool>());
-  EXPECT_EQ(json["backend"], "none");
+  EXPECT_EQ(json["backend"], "emu");
 }
 
 TEST(FtvmHostInfo, ShowsAUsableKvmAndItsCapabilities) {
@@ -206,17 +238,29 @@ TEST(FtvmHostInfo, ShowsAUsableKvmAndItsCapabilities) {
 
 TEST(FtvmRun, ReportsAGuestTripleFaultWithRegistersAndCode) {
   FTVM_REQUIRE_KVM();
-  ProcessResult r =
-      run_process(ftvm_run({std::string(FTVM_TINY_GUEST_DIR) + "/triple_fault.elf"}), "", 10s);
+  ProcessResult r = run_process(
+      ftvm_run({"--accel", "kvm", std::string(FTVM_TINY_GUEST_DIR) + "/triple_fault.elf"}), "",
+      10s);
   EXPECT_EQ(r.exit_code, kExitGuestFault);
   EXPECT_NE(r.err.find("triple fault"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("rip="), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("ud2"), std::string::npos) << r.err;
 }
 
-TEST(FtvmRun, StopsCleanlyOnSigterm) {
-  FTVM_REQUIRE_KVM();
-  testing::Subprocess vm(ftvm_run({}));
+// Unicorn hands the guest's exceptions to the VMM instead of delivering them: the software CPU
+// stops at the instruction and says why, with the crash report.
+TEST(FtvmRun, TheSoftwareCpuStopsAtAnExceptionItCannotDeliver) {
+  ProcessResult r = run_process(
+      ftvm_run({"--accel", "emu", std::string(FTVM_TINY_GUEST_DIR) + "/triple_fault.elf"}), "",
+      10s);
+  EXPECT_EQ(r.exit_code, kExitGuestFault);
+  EXPECT_NE(r.err.find("which the software CPU cannot run faithfully"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("rip="), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("ud2"), std::string::npos) << r.err;
+}
+
+TEST_P(FtvmRunOn, StopsCleanlyOnSigterm) {
+  testing::Subprocess vm(run_args({}));
   ASSERT_TRUE(vm.wait_for_stdout("status tick=", 10s)) << vm.stdout_so_far();
   vm.send_signal(SIGTERM);
   ProcessResult r = vm.finish(10s);

@@ -39,7 +39,7 @@ std::string describe_registers(const kvm_regs& r, const kvm_sregs& s) {
   return out;
 }
 
-std::string disassemble_at(const KvmVcpu& vcpu, const GuestMemory& memory, uint64_t rip,
+std::string disassemble_at(const Vcpu& vcpu, const GuestMemory& memory, uint64_t rip,
                            int max_instructions) {
   auto gpa = vcpu.translate(rip);
   if (!gpa) return fmt::format("  <rip {:#x}: {}>\n", rip, gpa.error().message);
@@ -65,7 +65,7 @@ std::string disassemble_at(const KvmVcpu& vcpu, const GuestMemory& memory, uint6
   return out;
 }
 
-std::string crash_report(const KvmVcpu& vcpu, const GuestMemory& memory,
+std::string crash_report(const Vcpu& vcpu, const GuestMemory& memory,
                          const std::optional<RegistersSeen>& last_seen) {
   auto regs = vcpu.get_regs();
   auto sregs = vcpu.get_sregs();

@@ -82,7 +82,8 @@ ExitOutcome ExitHandler::handle(kvm_run& run) {
                                               run.fail_entry.hardware_entry_failure_reason)};
     case KVM_EXIT_INTERNAL_ERROR:
       return {ExitAction::kFault,
-              fmt::format("KVM internal error, suberror {}", run.internal.suberror)};
+              fmt::format("the vCPU backend cannot go on (internal error, suberror {})",
+                          run.internal.suberror)};
     default:
       return {ExitAction::kFault, fmt::format("unexpected KVM exit reason {}", run.exit_reason)};
   }

@@ -86,7 +86,7 @@ HostInfo probe_host(const HostPaths& paths) {
   auto kvm = Kvm::open(paths.kvm_device);
   if (!kvm) {
     info.kvm_problem = kvm.error().message;
-    info.backend = "none";
+    info.backend = "emu";
     return info;
   }
   info.kvm_api_version = KVM_API_VERSION;
@@ -95,7 +95,7 @@ HostInfo probe_host(const HostPaths& paths) {
   }
   if (auto required = require_kvm_capabilities(*kvm); !required) {
     info.kvm_problem = required.error().message;
-    info.backend = "none";
+    info.backend = "emu";
     return info;
   }
   // A device that opens may still refuse a VM (a container without the right, a module that
@@ -103,7 +103,7 @@ HostInfo probe_host(const HostPaths& paths) {
   auto vm = kvm->create_vm();
   if (!vm) {
     info.kvm_problem = "KVM opens but cannot create a VM: " + vm.error().message;
-    info.backend = "none";
+    info.backend = "emu";
     return info;
   }
   info.kvm_usable = true;

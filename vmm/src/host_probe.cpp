@@ -80,7 +80,7 @@ class ProbeRun {
     }
   }
 
-  KvmVcpu& vcpu() { return vm_.vcpu(); }
+  Vcpu& vcpu() { return vm_.vcpu(); }
 
  private:
   Vm& vm_;

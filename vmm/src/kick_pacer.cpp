@@ -9,6 +9,13 @@
 #include <string>
 
 namespace ftvm {
+
+volatile sig_atomic_t& kick_flag_of_this_thread() {
+  // Initial-exec TLS in the executable: safe to touch from a signal handler.
+  static thread_local volatile sig_atomic_t kicked = 0;
+  return kicked;
+}
+
 namespace {
 
 using Clock = KickPacer::Clock;

@@ -360,7 +360,7 @@ Result<KvmVm> Kvm::create_vm() const {
   UniqueFd vm(::ioctl(fd_.get(), KVM_CREATE_VM, 0));
   if (!vm.valid()) return errno_error("KVM_CREATE_VM");
 
-  auto support = std::make_shared<KvmStateSupport>();
+  auto support = std::make_shared<VcpuStateSupport>();
   if (check_extension(KVM_CAP_XSAVE) > 0) {
     // Asked on the VM fd, KVM_CAP_XSAVE2 gives the size of this VM's vCPUs' XSAVE areas: over
     // 4 KiB only when this process enabled a dynamic component such as AMX tiles.

@@ -11,7 +11,9 @@ namespace {
 
 constexpr int kKickSignal = SIGUSR1;
 
-void on_kick_signal(int) {}
+void on_kick_signal(int) {
+  kick_flag_of_this_thread() = 1;
+}
 
 }  // namespace
 
@@ -23,7 +25,7 @@ void install_kick_signal_handler() {
   sigaction(kKickSignal, &action, nullptr);
 }
 
-VcpuRunner::VcpuRunner(KvmVcpu& vcpu, Platform& platform, ExecutionDriver& driver)
+VcpuRunner::VcpuRunner(Vcpu& vcpu, Platform& platform, ExecutionDriver& driver)
     : vcpu_(vcpu),
       run_(vcpu.run_page()),
       platform_(platform),
@@ -76,8 +78,10 @@ std::optional<RunResult> VcpuRunner::enter_guest() {
     return std::nullopt;
   }
   if (error != 0) {
+    const std::string detail = vcpu_.failure_detail();
     return RunResult{RunResult::Reason::kFault, 0,
-                     fmt::format("KVM_RUN failed: {}", std::strerror(error))};
+                     fmt::format("running the vCPU failed: {}{}", std::strerror(error),
+                                 detail.empty() ? "" : ": " + detail)};
   }
   const uint64_t before = exits_.exit_count();
   const ExitOutcome outcome = exits_.handle(*run_);
@@ -87,7 +91,9 @@ std::optional<RunResult> VcpuRunner::enter_guest() {
     last_seen_ = RegistersSeen{vcpu_.registers_at_exit(), exits_.exit_count()};
   }
   if (outcome.action == ExitAction::kFault) {
-    return RunResult{RunResult::Reason::kFault, 0, outcome.fault};
+    const std::string detail = vcpu_.failure_detail();
+    return RunResult{RunResult::Reason::kFault, 0,
+                     detail.empty() ? outcome.fault : outcome.fault + ": " + detail};
   }
   if (outcome.action == ExitAction::kHalt) state_ = VcpuState::kHalted;
   if (auto status = platform_.shutdown_port().requested_status()) {

@@ -23,7 +23,7 @@ constexpr uint32_t kStateMsrs[] = {
     0xc0000103,  // TSC_AUX
 };
 
-Result<std::vector<MsrValue>> capture_msrs(const KvmVcpu& vcpu) {
+Result<std::vector<MsrValue>> capture_msrs(const Vcpu& vcpu) {
   const auto& listed = vcpu.state_support().msr_indices;
   std::vector<uint32_t> indices;
   for (uint32_t index : kStateMsrs) {
@@ -37,7 +37,7 @@ Result<std::vector<MsrValue>> capture_msrs(const KvmVcpu& vcpu) {
   return msrs;
 }
 
-Result<void> load_msrs(KvmVcpu& vcpu, const std::vector<MsrValue>& msrs) {
+Result<void> load_msrs(Vcpu& vcpu, const std::vector<MsrValue>& msrs) {
   std::vector<kvm_msr_entry> entries;
   entries.reserve(msrs.size());
   for (const auto& m : msrs) entries.push_back({m.index, 0, m.value});
@@ -46,7 +46,7 @@ Result<void> load_msrs(KvmVcpu& vcpu, const std::vector<MsrValue>& msrs) {
 
 }  // namespace
 
-Result<VcpuRegisters> capture_registers(const KvmVcpu& vcpu) {
+Result<VcpuRegisters> capture_registers(const Vcpu& vcpu) {
   VcpuRegisters out{};
   auto regs = vcpu.get_regs();
   if (!regs) return regs.error();
@@ -78,7 +78,7 @@ Result<VcpuRegisters> capture_registers(const KvmVcpu& vcpu) {
   return out;
 }
 
-Result<void> load_registers(KvmVcpu& vcpu, const VcpuRegisters& registers) {
+Result<void> load_registers(Vcpu& vcpu, const VcpuRegisters& registers) {
   // A vCPU stopped at a PIO or MMIO exit has not finished that instruction: KVM completes it
   // (in its emulator, with the registers it holds) on the next KVM_RUN. Let it do so now, or it
   // would complete it on top of the registers loaded below and execute the I/O twice.
@@ -115,7 +115,7 @@ void load_devices(Platform& platform, const PlatformState& state) {
   platform.rtc().restore(state.rtc);
 }
 
-Result<MachineState> capture_state(const KvmVcpu& vcpu, Platform& platform,
+Result<MachineState> capture_state(const Vcpu& vcpu, Platform& platform,
                                    const GuestMemory& memory, std::vector<uint64_t> page_gpas) {
   auto registers = capture_registers(vcpu);
   if (!registers) return registers.error();
@@ -129,7 +129,7 @@ Result<MachineState> capture_state(const KvmVcpu& vcpu, Platform& platform,
   return state;
 }
 
-Result<void> load_state(const MachineState& state, KvmVcpu& vcpu, Platform& platform,
+Result<void> load_state(const MachineState& state, Vcpu& vcpu, Platform& platform,
                         const GuestMemory& memory) {
   for (size_t i = 0; i < state.page_gpas.size(); ++i) {
     auto page = memory.span(state.page_gpas[i], kStatePageBytes);

@@ -5,6 +5,7 @@
 #include "testsvc/abi.h"
 #include "vmm/boot.h"
 #include "vmm/cpuid_filter.h"
+#include "vmm/emu_vcpu.h"
 #include "vmm/host_info.h"
 #include "vmm/vcpu_state.h"
 
@@ -24,11 +25,7 @@ Result<std::vector<kvm_cpuid_entry2>> guest_cpuid(const Kvm& kvm, const VmConfig
   return filter_cpuid(std::move(*cpuid));
 }
 
-Result<void> boot_vcpu(KvmVcpu& vcpu, const std::vector<kvm_cpuid_entry2>& cpuid,
-                       const GuestMemory& memory, uint64_t entry) {
-  if (auto r = vcpu.set_cpuid(cpuid); !r) {
-    return make_error("the guest's CPUID is not accepted by this host's KVM: " + r.error().message);
-  }
+Result<void> boot_vcpu(Vcpu& vcpu, const GuestMemory& memory, uint64_t entry) {
   auto reset_sregs = vcpu.get_sregs();
   if (!reset_sregs) return reset_sregs.error();
   auto boot = prepare_long_mode_boot(memory, entry, *reset_sregs);
@@ -62,33 +59,54 @@ Result<std::unique_ptr<Vm>> Vm::create(const VmConfig& config, TimeSource& time,
     return make_error(
         fmt::format("bad guest image {}: {}", config.image_name, image.error().message));
   }
-  auto kvm = Kvm::open(config.kvm_device);
-  if (!kvm) return kvm.error();
-  if (auto r = require_kvm_capabilities(*kvm); !r) return r.error();
-  auto vm = kvm->create_vm();
-  if (!vm) return vm.error();
-  if (auto r = vm->set_tss_address(kTssGpa); !r) return r.error();
   auto memory = GuestMemory::allocate(config.mem_bytes);
   if (!memory) return memory.error();
   if (auto r = load_elf64(*image, config.image, *memory); !r) return r.error();
+  std::unique_ptr<Vm> vm(new Vm(std::move(*memory), image->entry));
+  auto created = config.accel == Accel::kKvm ? create_kvm_vcpu(*vm, config) : create_emu_vcpu(*vm);
+  if (!created) return created.error();
+  if (auto r = boot_vcpu(*vm->vcpu_, vm->memory_, vm->entry_); !r) return r.error();
+  vm->platform_ = std::make_unique<Platform>(time, console);
+  if (auto r = vm->platform_->attach_devices(); !r) return r.error();
+  return vm;
+}
+
+Result<void> Vm::create_kvm_vcpu(Vm& vm, const VmConfig& config) {
+  auto kvm = Kvm::open(config.kvm_device);
+  if (!kvm) return kvm.error();
+  if (auto r = require_kvm_capabilities(*kvm); !r) return r.error();
+  auto kvm_vm = kvm->create_vm();
+  if (!kvm_vm) return kvm_vm.error();
+  if (auto r = kvm_vm->set_tss_address(kTssGpa); !r) return r.error();
   const uint32_t slot_flags = config.track_dirty_pages ? KVM_MEM_LOG_DIRTY_PAGES : 0;
-  if (auto r = vm->map_memory(0, 0, memory->size(), memory->host_base(), slot_flags); !r) {
+  if (auto r = kvm_vm->map_memory(0, 0, vm.memory_.size(), vm.memory_.host_base(), slot_flags);
+      !r) {
     return r.error();
   }
-  auto vcpu = vm->create_vcpu(0);
+  auto vcpu = kvm_vm->create_vcpu(0);
   if (!vcpu) return vcpu.error();
   auto cpuid = guest_cpuid(*kvm, config);
   if (!cpuid) return cpuid.error();
-  if (auto r = boot_vcpu(*vcpu, *cpuid, *memory, image->entry); !r) return r.error();
-  auto platform = std::make_unique<Platform>(time, console);
-  if (auto r = platform->attach_devices(); !r) return r.error();
-  return std::unique_ptr<Vm>(new Vm(std::move(*kvm), std::move(*vm), std::move(*memory),
-                                    std::move(*vcpu), std::move(platform), image->entry,
-                                    std::move(*cpuid)));
+  if (auto r = vcpu->set_cpuid(*cpuid); !r) {
+    return make_error("the guest's CPUID is not accepted by this host's KVM: " + r.error().message);
+  }
+  vm.kvm_.emplace(std::move(*kvm));
+  vm.vm_.emplace(std::move(*kvm_vm));
+  vm.vcpu_ = std::make_unique<KvmVcpu>(std::move(*vcpu));
+  vm.cpuid_ = std::move(*cpuid);
+  return {};
+}
+
+Result<void> Vm::create_emu_vcpu(Vm& vm) {
+  auto vcpu = EmuVcpu::create(vm.memory_);
+  if (!vcpu) return vcpu.error();
+  vm.vcpu_ = std::move(*vcpu);
+  return {};
 }
 
 Result<std::vector<uint64_t>> Vm::dirty_pages() {
-  auto bitmap = vm_.get_dirty_log(0, memory_.size());
+  if (!vm_) return make_error("the software CPU does not log dirty pages yet");
+  auto bitmap = vm_->get_dirty_log(0, memory_.size());
   if (!bitmap) return bitmap.error();
   return dirty_pages_from_bitmap(*bitmap);
 }

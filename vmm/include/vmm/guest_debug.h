@@ -6,15 +6,15 @@
 
 #include <cstdint>
 
-#include "vmm/kvm.h"
+#include "vmm/vcpu.h"
 #include "vmm/result.h"
 
 namespace ftvm {
 
 // An execution breakpoint (DR0) at `rip`: KVM_EXIT_DEBUG before the instruction runs.
-Result<void> arm_execution_breakpoint(KvmVcpu& vcpu, uint64_t rip);
+Result<void> arm_execution_breakpoint(Vcpu& vcpu, uint64_t rip);
 // Executes one instruction, then KVM_EXIT_DEBUG.
-Result<void> single_step(KvmVcpu& vcpu);
-Result<void> clear_guest_debug(KvmVcpu& vcpu);
+Result<void> single_step(Vcpu& vcpu);
+Result<void> clear_guest_debug(Vcpu& vcpu);
 
 }  // namespace ftvm

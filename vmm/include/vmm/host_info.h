@@ -28,7 +28,8 @@ struct HostInfo {
   std::vector<std::string> kvm_modules;
   std::string cpu_model;
   std::vector<KvmCapability> capabilities;
-  // What a VM will run on: "kvm", or "none" with the reason in kvm_problem.
+  // What `--accel auto` picks: "kvm", or "emu" (the software CPU) with the reason KVM is not
+  // usable in kvm_problem.
   std::string backend;
   // Measured with the host probe where KVM is usable (host_probe.h).
   std::optional<GuestDebugFacts> guest_debug;

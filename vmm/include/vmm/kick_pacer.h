@@ -19,6 +19,11 @@
 
 namespace ftvm {
 
+// The kick signal's handler raises this thread's flag. KVM needs no flag (the signal ends
+// KVM_RUN with EINTR); the software CPU runs on the vCPU thread itself and looks at the flag
+// between two instructions.
+volatile sig_atomic_t& kick_flag_of_this_thread();
+
 class KickPacer {
  public:
   using Clock = std::chrono::steady_clock;

@@ -19,7 +19,7 @@
 #include "vmm/execution_driver.h"
 #include "vmm/exit_handler.h"
 #include "vmm/kick_pacer.h"
-#include "vmm/kvm.h"
+#include "vmm/vcpu.h"
 #include "vmm/platform.h"
 
 namespace ftvm {
@@ -28,7 +28,7 @@ enum class VcpuState { kRunning, kHalted, kStopped };
 
 class VcpuRunner {
  public:
-  VcpuRunner(KvmVcpu& vcpu, Platform& platform, ExecutionDriver& driver);
+  VcpuRunner(Vcpu& vcpu, Platform& platform, ExecutionDriver& driver);
 
   // Called on the vCPU thread whenever the guest reprograms PIT channel 0, so the live timer
   // backend can re-arm.
@@ -53,7 +53,7 @@ class VcpuRunner {
   void mark_running_after_state_load() { state_ = VcpuState::kRunning; }
   const ExitCounters& counters() const { return exits_.counters(); }
   uint64_t exit_count() const { return exits_.exit_count(); }
-  KvmVcpu& vcpu() { return vcpu_; }
+  Vcpu& vcpu() { return vcpu_; }
   Platform& platform() { return platform_; }
   // An interrupt is pending in the PIC but the guest cannot take it now (IF=0 or an
   // interrupt shadow).
@@ -77,7 +77,7 @@ class VcpuRunner {
   std::optional<RunResult> enter_guest();
   void notify_pit_schedule();
 
-  KvmVcpu& vcpu_;
+  Vcpu& vcpu_;
   kvm_run* run_;
   Platform& platform_;
   ExecutionDriver& driver_;

@@ -33,7 +33,7 @@
 #include <vector>
 
 #include "vmm/guest_memory.h"
-#include "vmm/kvm.h"
+#include "vmm/vcpu.h"
 #include "vmm/platform.h"
 #include "vmm/result.h"
 
@@ -77,16 +77,16 @@ inline constexpr uint64_t kStatePageBytes = 4096;
 inline constexpr uint32_t kMaxStateXsaveBytes = 256 * 1024;
 inline constexpr uint32_t kMaxStateMsrs = 4096;
 
-Result<VcpuRegisters> capture_registers(const KvmVcpu& vcpu);
-Result<void> load_registers(KvmVcpu& vcpu, const VcpuRegisters& registers);
+Result<VcpuRegisters> capture_registers(const Vcpu& vcpu);
+Result<void> load_registers(Vcpu& vcpu, const VcpuRegisters& registers);
 
 PlatformState capture_devices(Platform& platform);
 void load_devices(Platform& platform, const PlatformState& state);
 
 // Captures registers, devices and the listed pages.
-Result<MachineState> capture_state(const KvmVcpu& vcpu, Platform& platform,
+Result<MachineState> capture_state(const Vcpu& vcpu, Platform& platform,
                                    const GuestMemory& memory, std::vector<uint64_t> page_gpas);
-Result<void> load_state(const MachineState& state, KvmVcpu& vcpu, Platform& platform,
+Result<void> load_state(const MachineState& state, Vcpu& vcpu, Platform& platform,
                         const GuestMemory& memory);
 
 std::vector<uint8_t> encode_state(const MachineState& state);

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "vmm/kvm.h"
 #include "vmm/platform.h"
 #include "vmm/result.h"
+#include "vmm/vcpu.h"
 
 namespace ftvm {
 
@@ -24,12 +26,15 @@ struct VmConfig {
   uint64_t mem_bytes = kDefaultMemBytes;
   std::span<const uint8_t> image;  // an ELF64 kernel; must outlive create()
   std::string image_name;          // for messages
+  // Which backend executes the guest: KVM, or the software CPU (emu_vcpu.h).
+  Accel accel = Accel::kKvm;
   std::string kvm_device = Kvm::kDevicePath;
   // Log guest writes per page (KVM dirty logging), for checkpoints. Costs a write fault on the
   // first write to each page after every dirty_pages() call.
   bool track_dirty_pages = false;
-  // The CPUID the guest sees. Empty: this host's supported CPUID, filtered (cpuid_filter.h).
-  // A replay passes the recording's, so the guest sees the same CPU.
+  // The CPUID the guest sees under KVM. Empty: this host's supported CPUID, filtered
+  // (cpuid_filter.h). A replay passes the recording's, so the guest sees the same CPU. The
+  // software CPU answers CPUID from its own model, which is the same on every host.
   std::vector<kvm_cpuid_entry2> cpuid;
 };
 
@@ -41,7 +46,8 @@ class Vm {
                                             ConsoleSink& console);
 
   Platform& platform() { return *platform_; }
-  KvmVcpu& vcpu() { return vcpu_; }
+  Vcpu& vcpu() { return *vcpu_; }
+  Accel accel() const { return vcpu_->accel(); }
   const GuestMemory& memory() const { return memory_; }
   uint64_t entry_point() const { return entry_; }
   const std::vector<kvm_cpuid_entry2>& cpuid() const { return cpuid_; }
@@ -50,20 +56,16 @@ class Vm {
   Result<std::vector<uint64_t>> dirty_pages();
 
  private:
-  Vm(Kvm kvm, KvmVm vm, GuestMemory memory, KvmVcpu vcpu, std::unique_ptr<Platform> platform,
-     uint64_t entry, std::vector<kvm_cpuid_entry2> cpuid)
-      : kvm_(std::move(kvm)),
-        vm_(std::move(vm)),
-        memory_(std::move(memory)),
-        vcpu_(std::move(vcpu)),
-        platform_(std::move(platform)),
-        entry_(entry),
-        cpuid_(std::move(cpuid)) {}
+  Vm(GuestMemory memory, uint64_t entry) : memory_(std::move(memory)), entry_(entry) {}
+  static Result<void> create_kvm_vcpu(Vm& vm, const VmConfig& config);
+  static Result<void> create_emu_vcpu(Vm& vm);
 
-  Kvm kvm_;
-  KvmVm vm_;
+  // Declared in creation order: the vCPU goes before the memory it runs in, and KVM's vCPU fd
+  // before its VM fd.
+  std::optional<Kvm> kvm_;
+  std::optional<KvmVm> vm_;
   GuestMemory memory_;
-  KvmVcpu vcpu_;
+  std::unique_ptr<Vcpu> vcpu_;
   std::unique_ptr<Platform> platform_;
   uint64_t entry_;
   std::vector<kvm_cpuid_entry2> cpuid_;

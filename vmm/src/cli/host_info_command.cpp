@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "exit_codes.h"
+#include "vmm/emu_vcpu.h"
 #include "vmm/host_info.h"
 
 namespace ftvm {
@@ -69,9 +70,12 @@ void print_human(const HostInfo& info) {
   fmt::print("cpu:          {}\n", info.cpu_model.empty() ? "unknown" : info.cpu_model);
   print_guest_debug(info);
   fmt::print("backend:      {}\n",
-             info.kvm_usable ? "kvm"
-                             : "none (ftvm needs KVM here; scripts/kvm-box runs it under an "
-                               "emulated KVM)");
+             info.kvm_usable
+                 ? "kvm"
+                 : fmt::format("emu: the software CPU ({}) runs `ftvm run`; record, replay and "
+                               "the pair need KVM for now (scripts/kvm-box runs them under an "
+                               "emulated KVM)",
+                               EmuVcpu::engine_version()));
 }
 
 }  // namespace

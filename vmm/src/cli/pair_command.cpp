@@ -682,6 +682,9 @@ CLI::App* add_pair_command(CLI::App& app, PairCommandOptions& options) {
 }
 
 int pair_command(const PairCommandOptions& options) {
+  if (auto accel = choose_accel(options.guest, "pair", /*emu_ready=*/false); !accel) {
+    return fail(accel.error());
+  }
   auto run_dir = make_run_dir(options.run_dir);
   if (!run_dir) return fail(run_dir.error());
   Pair pair(options, *run_dir);

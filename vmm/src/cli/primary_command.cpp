@@ -181,6 +181,9 @@ CLI::App* add_primary_command(CLI::App& app, PrimaryCommandOptions& options) {
 
 int primary_command(const PrimaryCommandOptions& options) {
   const auto started = std::chrono::steady_clock::now();
+  if (auto accel = choose_accel(options.guest, "primary", /*emu_ready=*/false); !accel) {
+    return fail(accel.error());
+  }
   if (!options.guest.disk.source.empty()) {
     // Its writes would have to wait for the backup's acknowledgement, as console output does,
     // and the backup would have to reissue the unfinished ones when it takes over.

@@ -76,6 +76,9 @@ int record_command(const RecordCommandOptions& options) {
   replay::RecordingTimeSource time(host_time, sink);
   FileConsole console(files->output.get());
   replay::DigestingConsole digesting_console(console);
+  if (auto accel = choose_accel(options.guest, "record", /*emu_ready=*/false); !accel) {
+    return fail(accel.error());
+  }
   VmConfig config = make_vm_config(options.guest, image);
   // Even --async breakpoint needs it: a point with an injected interrupt still queued in KVM
   // is always a checkpoint.

@@ -33,7 +33,10 @@ int run_command(const RunOptions& options) {
   const auto started = std::chrono::steady_clock::now();
   auto files = open_live_files(options.guest, options.console, options.input_path);
   if (!files) return fail(files.error());
+  auto accel = choose_accel(options.guest, "run", /*emu_ready=*/true);
+  if (!accel) return fail(accel.error());
   VmConfig config = make_vm_config(options.guest, files->image);
+  config.accel = *accel;
   FileConsole console(files->output.get());
   HostTimeSource time;
   // The disk is opened before the VM, so a bad image is reported as such on any host.

@@ -11,6 +11,7 @@
 
 #include "builtin_guest.h"
 #include "exit_codes.h"
+#include "vmm/emu_vcpu.h"
 
 namespace ftvm {
 
@@ -22,7 +23,29 @@ void add_guest_options(CLI::App& command, GuestOptions& options) {
       ->check(CLI::Range(uint64_t{4}, uint64_t{3072}));
   command.add_option("--kvm-device", options.kvm_device, "The KVM device node")
       ->capture_default_str();
+  command
+      .add_option("--accel", options.accel,
+                  "What executes the guest: kvm, emu (the software CPU) or auto (KVM where "
+                  "/dev/kvm is usable, else emu)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"kvm", "emu", "auto"}));
   add_disk_options(command, options.disk);
+}
+
+Result<Accel> choose_accel(const GuestOptions& guest, const char* command, bool emu_ready) {
+  if (guest.accel == "kvm") return Accel::kKvm;
+  if (guest.accel == "emu") {
+    if (emu_ready) return Accel::kEmu;
+    return make_error(fmt::format(
+        "ftvm {} cannot run on the software CPU yet (it needs counted landmarks, not built "
+        "yet): use --accel kvm on a host with a usable /dev/kvm, or ftvm run --accel emu",
+        command));
+  }
+  auto kvm = Kvm::open(guest.kvm_device);
+  if (kvm || !emu_ready) return Accel::kKvm;
+  fmt::print(stderr, "ftvm: no usable KVM ({}); running on the software CPU ({})\n",
+             kvm.error().message, EmuVcpu::engine_version());
+  return Accel::kEmu;
 }
 
 void add_console_options(CLI::App& command, ConsoleOptions& options) {

@@ -26,8 +26,14 @@ struct GuestOptions {
   uint64_t mem_mib = 64;
   std::string guest;  // path to an ELF64 kernel; empty = built-in testsvc
   std::string kvm_device = "/dev/kvm";
+  std::string accel = "auto";  // kvm | emu | auto
   DiskOptions disk;
 };
+
+// Resolves --accel. `auto` takes KVM where /dev/kvm is usable and otherwise the software CPU,
+// saying so in one line on stderr, but only for a command that can run on it (`emu_ready`);
+// elsewhere it stays on KVM, whose error then says what is missing.
+Result<Accel> choose_accel(const GuestOptions& guest, const char* command, bool emu_ready);
 
 struct ConsoleOptions {
   std::string console_path;  // empty = stdout

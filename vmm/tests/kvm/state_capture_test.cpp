@@ -91,7 +91,7 @@ uint64_t msr(const VcpuRegisters& registers, uint32_t index) {
 TEST_F(StateCaptureTest, XsaveDebugRegistersAndMsrsSurviveCaptureAndLoad) {
   auto source = create_vm();
   ASSERT_NE(source, nullptr);
-  KvmVcpu& vcpu = source->vcpu();
+  Vcpu& vcpu = source->vcpu();
   const bool has_xsave = vcpu.state_support().xsave_bytes != 0;
 
   const kvm_msr_entry lstar{kLstar, 0, kLstarValue};

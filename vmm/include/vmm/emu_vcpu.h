@@ -1,0 +1,162 @@
+// The software CPU: a vCPU that Unicorn (QEMU's TCG as a library) executes, for hosts without a
+// usable /dev/kvm. It reports exits in the same kvm_run record KVM fills, so the runner, the
+// exit handler and the devices run unchanged on it.
+//
+// Unicorn executes instructions but does not behave as a whole machine, so this class supplies
+// what it lacks (docs/architecture.md, "The software CPU"):
+// - External interrupts are delivered here, as the hardware would: IDT gate, stack switch
+//   through TSS.RSP0 or an IST, the frame, IF, the STI/MOV SS shadow. Unicorn has no API for
+//   raising the CPL, so an interrupt taken at CPL3 edits the privilege level and the CS/SS
+//   caches in Unicorn's saved CPU state, whose layout is checked when the vCPU is created.
+// - Every instruction is counted by a code hook (a rep iteration counts one), so a stop is
+//   exact and kicks are served between two instructions on the vCPU thread: never from
+//   another thread, which Unicorn does not stop reproducibly.
+// - Port reads complete on the next run(), as in KVM: the IN executes with 0 and the value the
+//   exit handler supplied is written into AL/AX/EAX (or memory, for INS) before the guest goes
+//   on. Device memory is left unmapped: an access stops *before* its instruction, and the next
+//   run() executes that one instruction against a page that serves exactly the data the exit
+//   handler supplied (or takes the write it already saw).
+//
+// Scope: guests with identity-mapped paging (Unicorn 2.0.1 uses the virtual address as the
+// physical one), no SYSCALL/SYSENTER, no RDTSC/RDRAND, and no exceptions taken (the guest's
+// own #GP, #PF...): testsvc is such a guest. What the backend cannot run faithfully stops the
+// run with an internal-error exit that names the instruction.
+#pragma once
+
+#include <csignal>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "vmm/guest_memory.h"
+#include "vmm/result.h"
+#include "vmm/vcpu.h"
+
+struct uc_struct;
+struct uc_context;
+
+namespace ftvm {
+
+class EmuVcpu final : public Vcpu {
+ public:
+  // Maps `memory` (which must outlive the vCPU) as guest RAM at guest-physical 0. The vCPU
+  // starts in 64-bit mode at CPL0; set_sregs/set_regs put it where the guest starts.
+  static Result<std::unique_ptr<EmuVcpu>> create(const GuestMemory& memory);
+  ~EmuVcpu() override;
+  EmuVcpu(const EmuVcpu&) = delete;
+  EmuVcpu& operator=(const EmuVcpu&) = delete;
+
+  // Unicorn's version, for messages and for `ftvm host-info`.
+  static std::string engine_version();
+
+  Accel accel() const override { return Accel::kEmu; }
+  kvm_run* run_page() const override { return reinterpret_cast<kvm_run*>(run_page_.get()); }
+  size_t run_page_bytes() const override { return kRunPageBytes; }
+  int run() override;
+  Result<void> refresh_run_page() override;
+  std::string failure_detail() const override { return failure_; }
+  bool sync_registers_on_exit() override { return false; }
+
+  Result<kvm_regs> get_regs() const override;
+  Result<void> set_regs(const kvm_regs& regs) override;
+  Result<kvm_sregs> get_sregs() const override;
+  Result<void> set_sregs(const kvm_sregs& sregs) override;
+  Result<kvm_fpu> get_fpu() const override;
+  Result<void> set_fpu(const kvm_fpu& fpu) override;
+  // Nothing is ever pending (interrupt() delivers at once); the interrupt shadow is real.
+  Result<kvm_vcpu_events> get_events() const override;
+  Result<void> set_events(const kvm_vcpu_events& events) override;
+  const VcpuStateSupport& state_support() const override { return support_; }
+  Result<std::vector<uint8_t>> get_xsave() const override;
+  Result<void> set_xsave(std::span<const uint8_t> area) override;
+  Result<kvm_xcrs> get_xcrs() const override;
+  Result<void> set_xcrs(const kvm_xcrs& xcrs) override;
+  Result<kvm_debugregs> get_debugregs() const override;
+  Result<void> set_debugregs(const kvm_debugregs& debugregs) override;
+  Result<std::vector<kvm_msr_entry>> get_msrs(std::span<const uint32_t> indices) const override;
+  Result<void> set_msrs(std::span<const kvm_msr_entry> entries) override;
+  Result<void> interrupt(uint8_t vector) override;
+  Result<uint64_t> translate(uint64_t gva) const override;
+  // There are no hardware breakpoints here: positions are instruction counts.
+  Result<void> set_guest_debug(const kvm_guest_debug& debug) override;
+
+  // Instructions the guest has completed since the vCPU was created (a rep iteration counts
+  // one): the software CPU's exact position.
+  uint64_t instructions_retired() const { return retired_; }
+
+  // The code hook and the access hooks (Unicorn calls them with this object).
+  void on_instruction(uint64_t address);
+  uint32_t on_port_in(uint32_t port, int size);
+  void on_port_out(uint32_t port, int size, uint32_t value);
+  bool on_unmapped_access(bool is_write, bool is_fetch, uint64_t address, int size, int64_t value);
+  void on_exception(uint32_t vector);
+  void on_refused_instruction(const char* what);
+  uint64_t on_device_page_read(uint64_t offset, unsigned size);
+  void on_device_page_write(uint64_t offset, unsigned size, uint64_t value);
+
+ private:
+  static constexpr size_t kRunPageBytes = 8192;
+  static constexpr uint32_t kPioDataOffset = 4096;
+
+  enum class Stop {
+    kNone,
+    kKick,
+    kLimit,
+    kPortIn,
+    kPortOut,
+    kDeviceMemory,
+    kWindow,
+    kFault,
+  };
+  // A port read the exit handler answers before the next run().
+  struct PendingPortIn {
+    int size = 0;
+    bool string = false;  // INS: the value goes to memory, not to RAX
+  };
+  // A device-memory access stopped before its instruction ran.
+  struct PendingDeviceAccess {
+    uint64_t address = 0;
+    uint32_t size = 0;
+    bool is_write = false;
+    uint64_t page = 0;
+    uint32_t served = 0;  // bytes the completing instruction has read or written so far
+  };
+
+  EmuVcpu(uc_struct* engine, const GuestMemory& memory);
+  Result<void> install_hooks();
+  Result<void> check_state_layout();
+  void stop(Stop reason);
+  void fault(std::string what);
+  int finish_run(int uc_error);
+  Result<void> complete_port_in();
+  int complete_device_access();
+  int execute();
+  void fill_interrupt_fields();
+  bool interrupt_shadow() const;
+  uint64_t rflags() const;
+  uint64_t reg(int id) const;
+  void set_reg(int id, uint64_t value);
+  Result<uint64_t> read_u64(uint64_t gva) const;
+  Result<void> deliver(uint8_t vector);
+  // Unicorn's saved CPU state, for what its API does not reach (the CPL, segment caches).
+  uint8_t* save_state() const;
+  void restore_state();
+
+  uc_struct* engine_;
+  const GuestMemory& memory_;
+  std::unique_ptr<uint8_t[]> run_page_;
+  uc_context* context_ = nullptr;
+  VcpuStateSupport support_;
+  volatile sig_atomic_t* kick_flag_ = nullptr;
+  uint64_t retired_ = 0;
+  uint64_t limit_ = 0;  // stop before the instruction that would make retired_ exceed it
+  uint64_t current_rip_ = 0;
+  Stop stop_ = Stop::kNone;
+  std::string failure_;
+  std::optional<PendingPortIn> port_in_;
+  std::optional<PendingDeviceAccess> device_access_;
+};
+
+}  // namespace ftvm

@@ -1,0 +1,815 @@
+#include "vmm/emu_vcpu.h"
+
+#include <fmt/format.h>
+#include <unicorn/unicorn.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+
+#include "vmm/kick_pacer.h"
+
+namespace ftvm {
+namespace {
+
+// Unicorn 2.0.1 saves its CPU state as a copy of QEMU's CPUX86State. Only these fields are
+// touched, and check_state_layout() verifies them against the API when a vCPU is created.
+constexpr size_t kRegsOffset = 0;  // target_ulong regs[16]
+constexpr size_t kEipOffset = 128;
+constexpr size_t kHflagsOffset = 176;
+constexpr size_t kSegsOffset = 184;  // SegmentCache segs[6], then ldt, tr
+constexpr size_t kSegBytes = 24;     // selector (u32, padded), base (u64), limit, flags (u32)
+constexpr int kSegEs = 0, kSegCs = 1, kSegSs = 2, kSegDs = 3, kSegFs = 4, kSegGs = 5, kSegLdt = 6,
+              kSegTr = 7;
+
+constexpr uint32_t kHfCpl = 3u << 0;
+constexpr uint32_t kHfInhibitIrq = 1u << 3;
+constexpr uint32_t kHfCs32 = 1u << 4;
+constexpr uint32_t kHfSs32 = 1u << 5;
+constexpr uint32_t kHfAddseg = 1u << 6;
+constexpr uint32_t kHfLma = 1u << 14;
+constexpr uint32_t kHfCs64 = 1u << 15;
+
+constexpr uint64_t kRflagsIf = 1ull << 9;
+constexpr uint64_t kRflagsTf = 1ull << 8;
+constexpr uint64_t kRflagsNt = 1ull << 14;
+constexpr uint64_t kRflagsRf = 1ull << 16;
+constexpr uint64_t kRflagsVm = 1ull << 17;
+constexpr uint64_t kRflagsDf = 1ull << 10;
+
+constexpr uint64_t kPage = 4096;
+constexpr uint32_t kMsrEfer = 0xc0000080;
+
+struct SegmentCache {
+  uint32_t selector;
+  uint64_t base;
+  uint32_t limit;
+  uint32_t flags;  // the descriptor's high word, as QEMU keeps it
+};
+
+SegmentCache read_segment(const uint8_t* state, int index) {
+  const uint8_t* p = state + kSegsOffset + index * kSegBytes;
+  SegmentCache s{};
+  std::memcpy(&s.selector, p, 4);
+  std::memcpy(&s.base, p + 8, 8);
+  std::memcpy(&s.limit, p + 16, 4);
+  std::memcpy(&s.flags, p + 20, 4);
+  return s;
+}
+
+void write_segment(uint8_t* state, int index, const SegmentCache& s) {
+  uint8_t* p = state + kSegsOffset + index * kSegBytes;
+  std::memcpy(p, &s.selector, 4);
+  std::memcpy(p + 8, &s.base, 8);
+  std::memcpy(p + 16, &s.limit, 4);
+  std::memcpy(p + 20, &s.flags, 4);
+}
+
+uint32_t read_hflags(const uint8_t* state) {
+  uint32_t h;
+  std::memcpy(&h, state + kHflagsOffset, 4);
+  return h;
+}
+
+void write_hflags(uint8_t* state, uint32_t h) {
+  std::memcpy(state + kHflagsOffset, &h, 4);
+}
+
+kvm_segment to_kvm_segment(const SegmentCache& c) {
+  kvm_segment s{};
+  s.base = c.base;
+  s.limit = c.limit;
+  s.selector = static_cast<uint16_t>(c.selector);
+  s.type = (c.flags >> 8) & 0xf;
+  s.s = (c.flags >> 12) & 1;
+  s.dpl = (c.flags >> 13) & 3;
+  s.present = (c.flags >> 15) & 1;
+  s.avl = (c.flags >> 20) & 1;
+  s.l = (c.flags >> 21) & 1;
+  s.db = (c.flags >> 22) & 1;
+  s.g = (c.flags >> 23) & 1;
+  s.unusable = s.present ? 0 : 1;
+  return s;
+}
+
+SegmentCache from_kvm_segment(const kvm_segment& s) {
+  const uint32_t flags = (uint32_t{s.type} << 8) | (uint32_t{s.s} << 12) | (uint32_t{s.dpl} << 13) |
+                         (uint32_t{s.present} << 15) | (uint32_t{s.avl} << 20) |
+                         (uint32_t{s.l} << 21) | (uint32_t{s.db} << 22) | (uint32_t{s.g} << 23);
+  return {s.selector, s.base, s.limit, s.unusable ? 0u : flags};
+}
+
+// The descriptor's base and limit as a segment cache holds them.
+SegmentCache cache_from_descriptor(uint16_t selector, uint64_t descriptor) {
+  const uint32_t low = static_cast<uint32_t>(descriptor);
+  const uint32_t high = static_cast<uint32_t>(descriptor >> 32);
+  uint32_t limit = (low & 0xffff) | (high & 0x000f0000);
+  if (high & (1u << 23)) limit = (limit << 12) | 0xfff;
+  const uint64_t base = (low >> 16) | ((high & 0xff) << 16) | (high & 0xff000000);
+  return {selector, base, limit, high & 0x00f0ff00};
+}
+
+std::string unicorn_error(const char* what, uc_err error) {
+  return fmt::format("{}: {}", what, uc_strerror(error));
+}
+
+const std::array<int, 18> kGprIds = {
+    UC_X86_REG_RAX, UC_X86_REG_RBX, UC_X86_REG_RCX,   UC_X86_REG_RDX, UC_X86_REG_RSI,
+    UC_X86_REG_RDI, UC_X86_REG_RSP, UC_X86_REG_RBP,   UC_X86_REG_R8,  UC_X86_REG_R9,
+    UC_X86_REG_R10, UC_X86_REG_R11, UC_X86_REG_R12,   UC_X86_REG_R13, UC_X86_REG_R14,
+    UC_X86_REG_R15, UC_X86_REG_RIP, UC_X86_REG_RFLAGS};
+
+std::array<__u64*, 18> gpr_fields(kvm_regs& r) {
+  return {&r.rax, &r.rbx, &r.rcx, &r.rdx, &r.rsi, &r.rdi, &r.rsp, &r.rbp, &r.r8,
+          &r.r9,  &r.r10, &r.r11, &r.r12, &r.r13, &r.r14, &r.r15, &r.rip, &r.rflags};
+}
+
+EmuVcpu* self_of(void* user) {
+  return static_cast<EmuVcpu*>(user);
+}
+
+void code_hook(uc_engine*, uint64_t address, uint32_t, void* user) {
+  self_of(user)->on_instruction(address);
+}
+uint32_t in_hook(uc_engine*, uint32_t port, int size, void* user) {
+  return self_of(user)->on_port_in(port, size);
+}
+void out_hook(uc_engine*, uint32_t port, int size, uint32_t value, void* user) {
+  self_of(user)->on_port_out(port, size, value);
+}
+bool unmapped_hook(uc_engine*, uc_mem_type type, uint64_t address, int size, int64_t value,
+                   void* user) {
+  return self_of(user)->on_unmapped_access(type == UC_MEM_WRITE_UNMAPPED,
+                                           type == UC_MEM_FETCH_UNMAPPED, address, size, value);
+}
+void interrupt_hook(uc_engine*, uint32_t vector, void* user) {
+  self_of(user)->on_exception(vector);
+}
+void syscall_hook(uc_engine*, void* user) {
+  self_of(user)->on_refused_instruction("SYSCALL");
+}
+void sysenter_hook(uc_engine*, void* user) {
+  self_of(user)->on_refused_instruction("SYSENTER");
+}
+bool invalid_hook(uc_engine*, void* user) {
+  self_of(user)->on_refused_instruction("an instruction it does not know (#UD)");
+  return false;
+}
+uint64_t device_read(uc_engine*, uint64_t offset, unsigned size, void* user) {
+  return self_of(user)->on_device_page_read(offset, size);
+}
+void device_write(uc_engine*, uint64_t offset, unsigned size, uint64_t value, void* user) {
+  self_of(user)->on_device_page_write(offset, size, value);
+}
+
+// Whether the instruction at `bytes` is INS rather than IN (both reach the IN hook).
+bool is_string_port_instruction(std::span<const uint8_t> bytes) {
+  for (uint8_t b : bytes) {
+    const bool prefix = b == 0x66 || b == 0x67 || b == 0xf2 || b == 0xf3 || (b & 0xf0) == 0x40;
+    if (!prefix) return b == 0x6c || b == 0x6d || b == 0x6e || b == 0x6f;
+  }
+  return false;
+}
+
+}  // namespace
+
+const char* accel_name(Accel accel) {
+  return accel == Accel::kKvm ? "kvm" : "emu";
+}
+
+std::string EmuVcpu::engine_version() {
+  unsigned major = 0, minor = 0;
+  uc_version(&major, &minor);
+  return fmt::format("Unicorn {}.{}", major, minor);
+}
+
+EmuVcpu::EmuVcpu(uc_struct* engine, const GuestMemory& memory)
+    : engine_(engine), memory_(memory), run_page_(new uint8_t[kRunPageBytes]()) {}
+
+EmuVcpu::~EmuVcpu() {
+  if (context_) uc_context_free(context_);
+  uc_close(engine_);
+}
+
+Result<std::unique_ptr<EmuVcpu>> EmuVcpu::create(const GuestMemory& memory) {
+  uc_engine* engine = nullptr;
+  if (uc_err e = uc_open(UC_ARCH_X86, UC_MODE_64, &engine); e != UC_ERR_OK) {
+    return make_error(unicorn_error("cannot start the software CPU (uc_open)", e));
+  }
+  std::unique_ptr<EmuVcpu> vcpu(new EmuVcpu(engine, memory));
+  if (uc_err e = uc_mem_map_ptr(engine, 0, memory.size(), UC_PROT_ALL, memory.host_base());
+      e != UC_ERR_OK) {
+    return make_error(unicorn_error("cannot map guest RAM into the software CPU", e));
+  }
+  if (uc_err e = uc_context_alloc(engine, &vcpu->context_); e != UC_ERR_OK) {
+    return make_error(unicorn_error("cannot allocate the software CPU's state", e));
+  }
+  if (auto r = vcpu->check_state_layout(); !r) return r.error();
+  if (auto r = vcpu->install_hooks(); !r) return r.error();
+  return vcpu;
+}
+
+Result<void> EmuVcpu::install_hooks() {
+  struct Hook {
+    int type;
+    void* callback;
+    int instruction;  // for UC_HOOK_INSN, else 0
+  };
+  const std::array<Hook, 7> hooks = {{
+      {UC_HOOK_CODE, reinterpret_cast<void*>(code_hook), 0},
+      {UC_HOOK_INSN, reinterpret_cast<void*>(in_hook), UC_X86_INS_IN},
+      {UC_HOOK_INSN, reinterpret_cast<void*>(out_hook), UC_X86_INS_OUT},
+      {UC_HOOK_INSN, reinterpret_cast<void*>(syscall_hook), UC_X86_INS_SYSCALL},
+      {UC_HOOK_INSN, reinterpret_cast<void*>(sysenter_hook), UC_X86_INS_SYSENTER},
+      {UC_HOOK_MEM_UNMAPPED, reinterpret_cast<void*>(unmapped_hook), 0},
+      {UC_HOOK_INTR, reinterpret_cast<void*>(interrupt_hook), 0},
+  }};
+  for (const Hook& h : hooks) {
+    uc_hook handle;
+    const uc_err e =
+        h.type == UC_HOOK_INSN
+            ? uc_hook_add(engine_, &handle, h.type, h.callback, this, 1, 0, h.instruction)
+            : uc_hook_add(engine_, &handle, h.type, h.callback, this, 1, 0);
+    if (e != UC_ERR_OK) return make_error(unicorn_error("cannot hook the software CPU", e));
+  }
+  uc_hook handle;
+  if (uc_err e = uc_hook_add(engine_, &handle, UC_HOOK_INSN_INVALID,
+                             reinterpret_cast<void*>(invalid_hook), this, 1, 0);
+      e != UC_ERR_OK) {
+    return make_error(unicorn_error("cannot hook the software CPU", e));
+  }
+  return {};
+}
+
+// Writes values through the API and finds them where the layout constants say; a Unicorn
+// whose saved state differs is refused rather than corrupted at the first interrupt from CPL3.
+Result<void> EmuVcpu::check_state_layout() {
+  // QEMU keeps the GPRs in encoding order.
+  const std::array<int, 16> encoding_order = {
+      UC_X86_REG_RAX, UC_X86_REG_RCX, UC_X86_REG_RDX, UC_X86_REG_RBX,
+      UC_X86_REG_RSP, UC_X86_REG_RBP, UC_X86_REG_RSI, UC_X86_REG_RDI,
+      UC_X86_REG_R8,  UC_X86_REG_R9,  UC_X86_REG_R10, UC_X86_REG_R11,
+      UC_X86_REG_R12, UC_X86_REG_R13, UC_X86_REG_R14, UC_X86_REG_R15};
+  for (size_t i = 0; i < 16; ++i) set_reg(encoding_order[i], 0x1111111111111111ull * (i + 1));
+  set_reg(UC_X86_REG_RIP, 0x123456);
+  set_reg(UC_X86_REG_FS_BASE, 0xabcdef000ull);
+  const uint8_t* state = save_state();
+  bool ok = true;
+  for (size_t i = 0; i < 16; ++i) {
+    uint64_t v;
+    std::memcpy(&v, state + kRegsOffset + 8 * i, 8);
+    ok = ok && v == 0x1111111111111111ull * (i + 1);
+  }
+  uint64_t eip;
+  std::memcpy(&eip, state + kEipOffset, 8);
+  const uint32_t hflags = read_hflags(state);
+  ok = ok && eip == 0x123456 && read_segment(state, kSegFs).base == 0xabcdef000ull &&
+       read_segment(state, kSegCs).selector == reg(UC_X86_REG_CS) &&
+       (hflags & (kHfLma | kHfCs64)) == (kHfLma | kHfCs64) && (hflags & kHfCpl) == 0;
+  for (int id : encoding_order) set_reg(id, 0);
+  set_reg(UC_X86_REG_RIP, 0);
+  set_reg(UC_X86_REG_FS_BASE, 0);
+  if (!ok) {
+    return make_error(fmt::format(
+        "{} does not lay out its CPU state as ftvm expects (it was checked against Unicorn "
+        "2.0.1): the software CPU could not deliver interrupts to user-mode code on it",
+        engine_version()));
+  }
+  return {};
+}
+
+uint8_t* EmuVcpu::save_state() const {
+  uc_context_save(engine_, context_);
+  // The state follows the context's header; uc_context_size counts both.
+  size_t state_bytes;
+  std::memcpy(&state_bytes, context_, sizeof(state_bytes));
+  return reinterpret_cast<uint8_t*>(context_) + (uc_context_size(engine_) - state_bytes);
+}
+
+void EmuVcpu::restore_state() {
+  uc_context_restore(engine_, context_);
+}
+
+uint64_t EmuVcpu::reg(int id) const {
+  uint64_t value = 0;
+  uc_reg_read(engine_, id, &value);
+  return value;
+}
+
+void EmuVcpu::set_reg(int id, uint64_t value) {
+  uc_reg_write(engine_, id, &value);
+}
+
+uint64_t EmuVcpu::rflags() const {
+  return reg(UC_X86_REG_RFLAGS);
+}
+
+bool EmuVcpu::interrupt_shadow() const {
+  return (read_hflags(save_state()) & kHfInhibitIrq) != 0;
+}
+
+void EmuVcpu::stop(Stop reason) {
+  stop_ = reason;
+  uc_emu_stop(engine_);
+}
+
+void EmuVcpu::fault(std::string what) {
+  if (failure_.empty()) failure_ = std::move(what);
+  stop(Stop::kFault);
+}
+
+// Runs before each instruction (and before each rep iteration). An instruction it stops is
+// not executed, so it is not counted.
+void EmuVcpu::on_instruction(uint64_t address) {
+  if (stop_ != Stop::kNone) return;
+  if (*kick_flag_) {
+    *kick_flag_ = 0;
+    stop(Stop::kKick);
+    return;
+  }
+  if (limit_ != 0 && retired_ == limit_) {
+    stop(Stop::kLimit);
+    return;
+  }
+  if (run_page()->request_interrupt_window && (rflags() & kRflagsIf) && !interrupt_shadow()) {
+    stop(Stop::kWindow);
+    return;
+  }
+  current_rip_ = address;
+  ++retired_;
+}
+
+uint32_t EmuVcpu::on_port_in(uint32_t port, int size) {
+  std::array<uint8_t, 15> bytes{};
+  uc_mem_read(engine_, current_rip_, bytes.data(), bytes.size());
+  port_in_ = PendingPortIn{size, is_string_port_instruction(bytes)};
+  kvm_run* run = run_page();
+  run->exit_reason = KVM_EXIT_IO;
+  run->io = {};
+  run->io.direction = KVM_EXIT_IO_IN;
+  run->io.size = static_cast<uint8_t>(size);
+  run->io.port = static_cast<uint16_t>(port);
+  run->io.count = 1;
+  run->io.data_offset = kPioDataOffset;
+  stop(Stop::kPortIn);
+  return 0;  // the real value is written before the guest goes on (complete_port_in)
+}
+
+void EmuVcpu::on_port_out(uint32_t port, int size, uint32_t value) {
+  kvm_run* run = run_page();
+  run->exit_reason = KVM_EXIT_IO;
+  run->io = {};
+  run->io.direction = KVM_EXIT_IO_OUT;
+  run->io.size = static_cast<uint8_t>(size);
+  run->io.port = static_cast<uint16_t>(port);
+  run->io.count = 1;
+  run->io.data_offset = kPioDataOffset;
+  std::memcpy(run_page_.get() + kPioDataOffset, &value, static_cast<size_t>(size));
+  stop(Stop::kPortOut);
+}
+
+bool EmuVcpu::on_unmapped_access(bool is_write, bool is_fetch, uint64_t address, int size,
+                                 int64_t value) {
+  if (is_fetch) {
+    fault(fmt::format("the guest jumped to {:#x}, where there is no memory", address));
+    return false;
+  }
+  if (size <= 0 || size > 8 || (address & (kPage - 1)) + static_cast<uint64_t>(size) > kPage) {
+    fault(
+        fmt::format("the guest accessed {} bytes of device memory at {:#x}: the software CPU "
+                    "passes only accesses of 1 to 8 bytes within one page to devices",
+                    size, address));
+    return false;
+  }
+  kvm_run* run = run_page();
+  run->exit_reason = KVM_EXIT_MMIO;
+  run->mmio = {};
+  run->mmio.phys_addr = address;
+  run->mmio.len = static_cast<uint32_t>(size);
+  run->mmio.is_write = is_write ? 1 : 0;
+  if (is_write) std::memcpy(run->mmio.data, &value, static_cast<size_t>(size));
+  device_access_ =
+      PendingDeviceAccess{address, static_cast<uint32_t>(size), is_write, address & ~(kPage - 1)};
+  stop(Stop::kDeviceMemory);
+  return false;  // the instruction does not run now; complete_device_access() runs it
+}
+
+void EmuVcpu::on_exception(uint32_t vector) {
+  fault(
+      fmt::format("the guest raised exception or software interrupt {} at {:#x}: the software "
+                  "CPU delivers external interrupts only",
+                  vector, current_rip_));
+}
+
+void EmuVcpu::on_refused_instruction(const char* what) {
+  fault(
+      fmt::format("the guest executed {} at {:#x}, which the software CPU cannot run "
+                  "faithfully",
+                  what, current_rip_));
+}
+
+uint64_t EmuVcpu::on_device_page_read(uint64_t offset, unsigned size) {
+  PendingDeviceAccess& a = *device_access_;
+  const uint64_t address = a.page + offset;
+  if (a.is_write || address != a.address + a.served || a.served + size > a.size) {
+    fault(
+        fmt::format("the instruction at {:#x} made a second device access ({} bytes at {:#x}) "
+                    "after its {} of {} bytes at {:#x}: the software CPU passes one device "
+                    "access per instruction",
+                    current_rip_, size, address, a.is_write ? "write" : "read", a.size, a.address));
+    return 0;
+  }
+  uint64_t value = 0;
+  std::memcpy(&value, run_page()->mmio.data + a.served, size);
+  a.served += size;
+  return value;
+}
+
+void EmuVcpu::on_device_page_write(uint64_t offset, unsigned size, uint64_t) {
+  PendingDeviceAccess& a = *device_access_;
+  const uint64_t address = a.page + offset;
+  if (!a.is_write || address != a.address + a.served || a.served + size > a.size) {
+    fault(
+        fmt::format("the instruction at {:#x} made a second device access ({} bytes at {:#x}) "
+                    "after its {} of {} bytes at {:#x}: the software CPU passes one device "
+                    "access per instruction",
+                    current_rip_, size, address, a.is_write ? "write" : "read", a.size, a.address));
+    return;
+  }
+  a.served += size;  // the exit handler already gave the write to the device
+}
+
+Result<void> EmuVcpu::complete_port_in() {
+  if (!port_in_) return {};
+  const PendingPortIn in = *port_in_;
+  port_in_.reset();
+  uint64_t value = 0;
+  std::memcpy(&value, run_page_.get() + kPioDataOffset, static_cast<size_t>(in.size));
+  if (!in.string) {
+    // The IN wrote 0 into AL/AX (keeping the rest of RAX) or EAX (clearing the upper half).
+    set_reg(UC_X86_REG_RAX, reg(UC_X86_REG_RAX) | value);
+    return {};
+  }
+  // INS stored 0 at RDI and moved RDI on by the element size, in the direction DF says.
+  const uint64_t step = static_cast<uint64_t>(in.size);
+  const uint64_t rdi = reg(UC_X86_REG_RDI);
+  const uint64_t target = (rflags() & kRflagsDf) ? rdi + step : rdi - step;
+  auto gpa = translate(target);
+  if (!gpa) return gpa.error();
+  if (uc_err e = uc_mem_write(engine_, *gpa, &value, step); e != UC_ERR_OK) {
+    return make_error(unicorn_error("cannot complete INS", e));
+  }
+  return {};
+}
+
+// Runs the one instruction that stopped at device memory, against a page that serves the data
+// the exit handler put in the run page.
+int EmuVcpu::complete_device_access() {
+  const uint64_t page = device_access_->page;
+  if (uc_err e = uc_mmio_map(engine_, page, kPage, device_read, this, device_write, this);
+      e != UC_ERR_OK) {
+    failure_ = unicorn_error("cannot map a device page to complete an access", e);
+    return EIO;
+  }
+  limit_ = retired_ + 1;
+  const int error = execute();
+  limit_ = 0;
+  uc_mem_unmap(engine_, page, kPage);
+  const bool complete = device_access_->served == device_access_->size;
+  device_access_.reset();
+  if (error != 0) return error;
+  if (stop_ == Stop::kFault) return 0;
+  if (!complete && stop_ == Stop::kNone) {
+    failure_ = "the instruction that accessed device memory did not complete its access";
+    stop_ = Stop::kFault;
+  }
+  return 0;
+}
+
+// One uc_emu_start from the current RIP until a hook stops it or the guest halts.
+int EmuVcpu::execute() {
+  stop_ = Stop::kNone;
+  const uint64_t before = retired_;
+  const uc_err e = uc_emu_start(engine_, reg(UC_X86_REG_RIP), ~0ull, 0, 0);
+  if (e == UC_ERR_OK) return 0;
+  // The instruction that failed was counted when it began but did not complete.
+  if (retired_ > before) --retired_;
+  if (stop_ == Stop::kDeviceMemory || stop_ == Stop::kFault) return 0;
+  failure_ = fmt::format("the software CPU stopped at {:#x}: {}", current_rip_, uc_strerror(e));
+  stop_ = Stop::kFault;
+  return 0;
+}
+
+void EmuVcpu::fill_interrupt_fields() {
+  kvm_run* run = run_page();
+  const bool interruptible = (rflags() & kRflagsIf) != 0;
+  run->if_flag = interruptible ? 1 : 0;
+  run->ready_for_interrupt_injection = interruptible && !interrupt_shadow() ? 1 : 0;
+}
+
+int EmuVcpu::finish_run(int error) {
+  fill_interrupt_fields();
+  return error;
+}
+
+int EmuVcpu::run() {
+  kick_flag_ = &kick_flag_of_this_thread();
+  failure_.clear();
+  if (auto r = complete_port_in(); !r) {
+    failure_ = r.error().message;
+    run_page()->exit_reason = KVM_EXIT_INTERNAL_ERROR;
+    return finish_run(0);
+  }
+  if (device_access_) {
+    if (int error = complete_device_access(); error != 0) return finish_run(error);
+    if (stop_ == Stop::kLimit) stop_ = Stop::kNone;  // the access is done; go on
+  } else {
+    stop_ = Stop::kNone;
+  }
+  if (stop_ == Stop::kNone) {
+    if (int error = execute(); error != 0) return finish_run(error);
+  }
+  kvm_run* run = run_page();
+  switch (stop_) {
+    case Stop::kPortIn:
+    case Stop::kPortOut:
+    case Stop::kDeviceMemory:
+      return finish_run(0);  // the hook filled the exit record
+    case Stop::kKick:
+    case Stop::kLimit:
+      run->exit_reason = KVM_EXIT_INTR;
+      return finish_run(EINTR);
+    case Stop::kWindow:
+      run->exit_reason = KVM_EXIT_IRQ_WINDOW_OPEN;
+      return finish_run(0);
+    case Stop::kFault:
+      run->exit_reason = KVM_EXIT_INTERNAL_ERROR;
+      run->internal.suberror = KVM_INTERNAL_ERROR_EMULATION;
+      return finish_run(0);
+    case Stop::kNone:
+      break;
+  }
+  // Unicorn returns by itself only after HLT.
+  uint8_t last = 0;
+  uc_mem_read(engine_, current_rip_, &last, 1);
+  if (last != 0xf4) {
+    failure_ = fmt::format("the software CPU stopped at {:#x} without saying why", current_rip_);
+    run->exit_reason = KVM_EXIT_INTERNAL_ERROR;
+    run->internal.suberror = KVM_INTERNAL_ERROR_EMULATION;
+    return finish_run(0);
+  }
+  run->exit_reason = KVM_EXIT_HLT;
+  return finish_run(0);
+}
+
+Result<void> EmuVcpu::refresh_run_page() {
+  fill_interrupt_fields();
+  return {};
+}
+
+Result<kvm_regs> EmuVcpu::get_regs() const {
+  kvm_regs regs{};
+  auto fields = gpr_fields(regs);
+  for (size_t i = 0; i < kGprIds.size(); ++i) *fields[i] = reg(kGprIds[i]);
+  return regs;
+}
+
+Result<void> EmuVcpu::set_regs(const kvm_regs& regs) {
+  port_in_.reset();  // a new state replaces the one the read was completing
+  kvm_regs copy = regs;
+  auto fields = gpr_fields(copy);
+  for (size_t i = 0; i < kGprIds.size(); ++i) set_reg(kGprIds[i], *fields[i]);
+  return {};
+}
+
+Result<kvm_sregs> EmuVcpu::get_sregs() const {
+  kvm_sregs s{};
+  const uint8_t* state = save_state();
+  s.es = to_kvm_segment(read_segment(state, kSegEs));
+  s.cs = to_kvm_segment(read_segment(state, kSegCs));
+  s.ss = to_kvm_segment(read_segment(state, kSegSs));
+  s.ds = to_kvm_segment(read_segment(state, kSegDs));
+  s.fs = to_kvm_segment(read_segment(state, kSegFs));
+  s.gs = to_kvm_segment(read_segment(state, kSegGs));
+  s.ldt = to_kvm_segment(read_segment(state, kSegLdt));
+  s.tr = to_kvm_segment(read_segment(state, kSegTr));
+  uc_x86_mmr gdt{}, idt{};
+  uc_reg_read(engine_, UC_X86_REG_GDTR, &gdt);
+  uc_reg_read(engine_, UC_X86_REG_IDTR, &idt);
+  s.gdt.base = gdt.base;
+  s.gdt.limit = static_cast<uint16_t>(gdt.limit);
+  s.idt.base = idt.base;
+  s.idt.limit = static_cast<uint16_t>(idt.limit);
+  s.cr0 = reg(UC_X86_REG_CR0);
+  s.cr2 = reg(UC_X86_REG_CR2);
+  s.cr3 = reg(UC_X86_REG_CR3);
+  s.cr4 = reg(UC_X86_REG_CR4);
+  s.cr8 = reg(UC_X86_REG_CR8);
+  uc_x86_msr efer{kMsrEfer, 0};
+  uc_reg_read(engine_, UC_X86_REG_MSR, &efer);
+  s.efer = efer.value;
+  return s;
+}
+
+Result<void> EmuVcpu::set_sregs(const kvm_sregs& s) {
+  // Paging is switched on last, once what it depends on (CR3, PAE, LME) is in place.
+  set_reg(UC_X86_REG_CR3, s.cr3);
+  set_reg(UC_X86_REG_CR4, s.cr4);
+  uc_x86_msr efer{kMsrEfer, s.efer};
+  if (uc_err e = uc_reg_write(engine_, UC_X86_REG_MSR, &efer); e != UC_ERR_OK) {
+    return make_error(unicorn_error("the software CPU refused EFER", e));
+  }
+  set_reg(UC_X86_REG_CR0, s.cr0);
+  set_reg(UC_X86_REG_CR2, s.cr2);
+  set_reg(UC_X86_REG_CR8, s.cr8);
+  uc_x86_mmr gdt{0, s.gdt.base, s.gdt.limit, 0};
+  uc_x86_mmr idt{0, s.idt.base, s.idt.limit, 0};
+  uc_reg_write(engine_, UC_X86_REG_GDTR, &gdt);
+  uc_reg_write(engine_, UC_X86_REG_IDTR, &idt);
+  uint8_t* state = save_state();
+  write_segment(state, kSegEs, from_kvm_segment(s.es));
+  write_segment(state, kSegCs, from_kvm_segment(s.cs));
+  write_segment(state, kSegSs, from_kvm_segment(s.ss));
+  write_segment(state, kSegDs, from_kvm_segment(s.ds));
+  write_segment(state, kSegFs, from_kvm_segment(s.fs));
+  write_segment(state, kSegGs, from_kvm_segment(s.gs));
+  write_segment(state, kSegLdt, from_kvm_segment(s.ldt));
+  write_segment(state, kSegTr, from_kvm_segment(s.tr));
+  // What QEMU derives from CS and SS when it loads them: the CPL and the code size.
+  uint32_t hflags = read_hflags(state) & ~(kHfCpl | kHfCs32 | kHfSs32 | kHfCs64 | kHfAddseg);
+  hflags |= s.ss.dpl & kHfCpl;
+  if ((hflags & kHfLma) && s.cs.l) {
+    hflags |= kHfCs32 | kHfSs32 | kHfCs64;
+  } else {
+    if (s.cs.db) hflags |= kHfCs32;
+    if (s.ss.db) hflags |= kHfSs32;
+    hflags |= kHfAddseg;
+  }
+  write_hflags(state, hflags);
+  restore_state();
+  return {};
+}
+
+Result<kvm_fpu> EmuVcpu::get_fpu() const {
+  return make_error("the software CPU does not expose its FPU state yet");
+}
+Result<void> EmuVcpu::set_fpu(const kvm_fpu&) {
+  return make_error("the software CPU does not take an FPU state yet");
+}
+
+Result<kvm_vcpu_events> EmuVcpu::get_events() const {
+  kvm_vcpu_events events{};
+  events.flags = KVM_VCPUEVENT_VALID_SHADOW;
+  events.interrupt.shadow = interrupt_shadow() ? KVM_X86_SHADOW_INT_STI : 0;
+  return events;
+}
+
+Result<void> EmuVcpu::set_events(const kvm_vcpu_events& events) {
+  if (events.exception.injected || events.interrupt.injected || events.nmi.injected) {
+    return make_error("the software CPU cannot take a pending exception or interrupt");
+  }
+  return {};
+}
+
+Result<std::vector<uint8_t>> EmuVcpu::get_xsave() const {
+  return make_error("the software CPU does not expose an XSAVE area");
+}
+Result<void> EmuVcpu::set_xsave(std::span<const uint8_t>) {
+  return make_error("the software CPU does not take an XSAVE area");
+}
+Result<kvm_xcrs> EmuVcpu::get_xcrs() const {
+  return make_error("the software CPU does not expose XCRs");
+}
+Result<void> EmuVcpu::set_xcrs(const kvm_xcrs&) {
+  return make_error("the software CPU does not take XCRs");
+}
+Result<kvm_debugregs> EmuVcpu::get_debugregs() const {
+  return make_error("the software CPU has no debug registers");
+}
+Result<void> EmuVcpu::set_debugregs(const kvm_debugregs&) {
+  return make_error("the software CPU has no debug registers");
+}
+Result<std::vector<kvm_msr_entry>> EmuVcpu::get_msrs(std::span<const uint32_t> indices) const {
+  if (indices.empty()) return std::vector<kvm_msr_entry>{};
+  return make_error("the software CPU does not expose MSRs yet");
+}
+Result<void> EmuVcpu::set_msrs(std::span<const kvm_msr_entry> entries) {
+  if (entries.empty()) return {};
+  return make_error("the software CPU does not take MSRs yet");
+}
+
+Result<void> EmuVcpu::set_guest_debug(const kvm_guest_debug&) {
+  return make_error(
+      "the software CPU has no hardware breakpoints or single-step: it counts instructions");
+}
+
+Result<uint64_t> EmuVcpu::read_u64(uint64_t gva) const {
+  auto gpa = translate(gva);
+  if (!gpa) return gpa.error();
+  uint64_t value = 0;
+  if (auto r = memory_.read(*gpa, {reinterpret_cast<uint8_t*>(&value), sizeof(value)}); !r) {
+    return r.error();
+  }
+  return value;
+}
+
+// Four-level paging, with 1 GiB and 2 MiB pages.
+Result<uint64_t> EmuVcpu::translate(uint64_t gva) const {
+  if ((reg(UC_X86_REG_CR0) & (1ull << 31)) == 0) return gva;
+  uint64_t table = reg(UC_X86_REG_CR3) & 0x000ffffffffff000ull;
+  for (int level = 3; level >= 0; --level) {
+    const uint64_t index = (gva >> (12 + 9 * level)) & 0x1ff;
+    uint64_t entry = 0;
+    if (auto r = memory_.read(table + index * 8, {reinterpret_cast<uint8_t*>(&entry), 8}); !r) {
+      return make_error(fmt::format("page table at {:#x} is outside guest RAM", table));
+    }
+    if ((entry & 1) == 0) {
+      return make_error(fmt::format("{:#x} is not mapped in the guest's page tables", gva));
+    }
+    const uint64_t frame = entry & 0x000ffffffffff000ull;
+    if (level == 0 || (level <= 2 && (entry & (1ull << 7)))) {
+      const uint64_t offset_bits = 12 + 9 * level;
+      const uint64_t mask = (1ull << offset_bits) - 1;
+      return (frame & ~mask) | (gva & mask);
+    }
+    table = frame;
+  }
+  return make_error("unreachable page walk");
+}
+
+Result<void> EmuVcpu::interrupt(uint8_t vector) {
+  if (auto r = complete_port_in(); !r) return r;
+  if (!(rflags() & kRflagsIf) || interrupt_shadow()) {
+    return make_error(fmt::format("vector {:#x} offered while the guest cannot take it", vector));
+  }
+  return deliver(vector);
+}
+
+// A 64-bit IDT gate, as the hardware takes it for an external interrupt.
+Result<void> EmuVcpu::deliver(uint8_t vector) {
+  uc_x86_mmr idt{}, gdt{}, tr{};
+  uc_reg_read(engine_, UC_X86_REG_IDTR, &idt);
+  uc_reg_read(engine_, UC_X86_REG_GDTR, &gdt);
+  uc_reg_read(engine_, UC_X86_REG_TR, &tr);
+  const uint64_t entry = uint64_t{vector} * 16;
+  if (entry + 15 > idt.limit) {
+    return make_error(
+        fmt::format("vector {:#x} is beyond the guest's IDT (limit {:#x})", vector, idt.limit));
+  }
+  auto low = read_u64(idt.base + entry);
+  auto high = read_u64(idt.base + entry + 8);
+  if (!low || !high) return make_error("the guest's IDT is not in its memory");
+  const uint64_t gate = *low;
+  const uint32_t type = (gate >> 40) & 0xf;
+  if (((gate >> 47) & 1) == 0 || (type != 0xe && type != 0xf)) {
+    return make_error(
+        fmt::format("IDT entry {:#x} is not a present 64-bit interrupt or trap "
+                    "gate ({:#018x}): the guest would fault",
+                    vector, gate));
+  }
+  const uint64_t target = (gate & 0xffff) | ((gate >> 32) & 0xffff0000) | (*high << 32);
+  const uint16_t selector = static_cast<uint16_t>(gate >> 16);
+  const uint32_t ist = (gate >> 32) & 7;
+  auto descriptor = read_u64(gdt.base + (selector & ~7u));
+  if (!descriptor || (selector & ~7u) + 7 > gdt.limit) {
+    return make_error(
+        fmt::format("IDT entry {:#x} names selector {:#x}, outside the GDT", vector, selector));
+  }
+  const SegmentCache code = cache_from_descriptor(selector & ~3u, *descriptor);
+  const uint32_t new_cpl = (code.flags >> 13) & 3;
+  if (new_cpl != 0 || ((code.flags >> 21) & 1) == 0) {
+    return make_error(fmt::format("IDT entry {:#x} does not lead to 64-bit ring-0 code", vector));
+  }
+  uint8_t* state = save_state();
+  const uint32_t cpl = read_hflags(state) & kHfCpl;
+  const uint64_t old_rsp = reg(UC_X86_REG_RSP);
+  uint64_t rsp = old_rsp;
+  if (ist != 0 || cpl != 0) {
+    auto stack = read_u64(tr.base + (ist != 0 ? 0x24 + 8 * (ist - 1) : 4));
+    if (!stack) return make_error("the guest's TSS is not in its memory");
+    rsp = *stack;
+  }
+  rsp &= ~0xfull;
+  const uint64_t flags = rflags();
+  const std::array<uint64_t, 5> frame = {reg(UC_X86_REG_RIP), reg(UC_X86_REG_CS), flags, old_rsp,
+                                         reg(UC_X86_REG_SS)};
+  rsp -= sizeof(frame);
+  auto frame_gpa = translate(rsp);
+  if (!frame_gpa) return frame_gpa.error();
+  if (uc_err e = uc_mem_write(engine_, *frame_gpa, frame.data(), sizeof(frame)); e != UC_ERR_OK) {
+    return make_error(unicorn_error("cannot write the interrupt frame", e));
+  }
+  write_segment(state, kSegCs, code);
+  if (cpl != 0) write_segment(state, kSegSs, SegmentCache{0, 0, 0, 0});
+  write_hflags(state,
+               (read_hflags(state) & ~(kHfCpl | kHfInhibitIrq)) | kHfCs32 | kHfSs32 | kHfCs64);
+  restore_state();
+  uint64_t new_flags = flags & ~(kRflagsTf | kRflagsNt | kRflagsRf | kRflagsVm);
+  if (type == 0xe) new_flags &= ~kRflagsIf;
+  set_reg(UC_X86_REG_RFLAGS, new_flags);
+  set_reg(UC_X86_REG_RSP, rsp);
+  set_reg(UC_X86_REG_RIP, target);
+  return {};
+}
+
+}  // namespace ftvm
