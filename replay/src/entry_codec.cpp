@@ -28,7 +28,7 @@ constexpr unsigned kVariantShift = 4;
 constexpr uint8_t kVariantMask = 0x03;
 constexpr uint8_t kReservedMask = 0xc0;
 
-constexpr uint8_t kLandmarkKinds = 3;
+constexpr uint8_t kLandmarkKinds = 4;
 constexpr uint8_t kClockKinds = 2;
 
 // For error messages; nullptr for an unknown type.
@@ -179,10 +179,14 @@ class EntryWriter {
     base_.exit_count = exit_count;
   }
 
-  // A synchronous position is only its exit count; its `point` is not stored.
+  // A synchronous position is only its exit count; its `point` is not stored. A counted one
+  // is the count and the registers digest (which covers RIP).
   void put_position(EntryType type, const Position& position) {
     put_head(type, static_cast<uint8_t>(position.kind), position.exit_count);
-    if (is_asynchronous(position.kind)) {
+    if (position.kind == LandmarkKind::kCounted) {
+      put_varint(out_, position.instructions);
+      put_u64(out_, position.point.fingerprint);
+    } else if (is_asynchronous(position.kind)) {
       put_u64(out_, position.point.rip);
       put_u64(out_, position.point.fingerprint);
     }
@@ -342,7 +346,10 @@ class EntryReader {
     }
     position.kind = static_cast<LandmarkKind>(variant);
     position.exit_count = read_exit_count();
-    if (is_asynchronous(position.kind)) {
+    if (position.kind == LandmarkKind::kCounted) {
+      position.instructions = in_.varint("landmark instruction count");
+      position.point.fingerprint = in_.u64("landmark registers digest");
+    } else if (is_asynchronous(position.kind)) {
       position.point.rip = in_.u64("landmark rip");
       position.point.fingerprint = in_.u64("landmark fingerprint");
     }

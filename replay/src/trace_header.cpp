@@ -60,6 +60,7 @@ std::vector<uint8_t> encode_body(const TraceHeader& header) {
   put_varint(body, header.disk_bytes);
   put_u8(body, header.disk_read_only ? 1 : 0);
   put_string(body, header.disk_serial);
+  put_string(body, header.accel);
   return body;
 }
 
@@ -84,6 +85,10 @@ Result<TraceHeader> decode_body(std::span<const uint8_t> header_bytes, uint32_t 
   if (disk_flags > 1) in.fail(fmt::format("unknown disk flags {:#04x}", disk_flags));
   header.disk_read_only = disk_flags == 1;
   header.disk_serial = in.string(kMaxDiskSerialBytes, "disk serial");
+  header.accel = in.string(kMaxAccelBytes, "vCPU backend");
+  if (in.ok() && header.accel != "kvm" && header.accel != "emu") {
+    in.fail(fmt::format("unknown vCPU backend '{}'", header.accel));
+  }
   if (in.ok() && !in.at_end()) {
     in.fail(fmt::format("{} unexpected bytes after the last field", in.remaining()));
   }
@@ -101,6 +106,9 @@ Result<std::vector<uint8_t>> encode_trace_header(const TraceHeader& header) {
     return r.error();
   }
   if (auto r = check_limit(header.disk_serial.size(), kMaxDiskSerialBytes, "the disk serial"); !r) {
+    return r.error();
+  }
+  if (auto r = check_limit(header.accel.size(), kMaxAccelBytes, "the vCPU backend"); !r) {
     return r.error();
   }
   if (header.cpuid.size() > kMaxCpuidLeaves) {

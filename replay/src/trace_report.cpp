@@ -12,9 +12,10 @@ namespace {
 // Console input is shown up to this many bytes; the rest is counted, not printed.
 constexpr size_t kMaxShownBytes = 64;
 
-constexpr std::array<const char*, kLandmarkKindCount> kLandmarkShortNames = {"sync", "bp", "ckpt"};
+constexpr std::array<const char*, kLandmarkKindCount> kLandmarkShortNames = {"sync", "bp", "ckpt",
+                                                                             "count"};
 constexpr std::array<const char*, kLandmarkKindCount> kLandmarkNames = {"sync", "breakpoint",
-                                                                        "checkpoint"};
+                                                                        "checkpoint", "counted"};
 
 struct PositionOf {
   std::optional<Position> operator()(const TimerEntry& e) const { return e.position; }
@@ -182,7 +183,10 @@ nlohmann::json landmarks_json(const std::array<uint64_t, kLandmarkKindCount>& la
 std::string format_position(const Position& position) {
   const size_t kind = landmark_index(position.kind);
   std::string text = fmt::format("E={} {}", position.exit_count, kLandmarkShortNames[kind]);
-  if (position.kind != LandmarkKind::kSynchronous) {
+  if (position.kind == LandmarkKind::kCounted) {
+    text += fmt::format(" +{} insns regs={:#018x}", position.instructions,
+                        position.point.fingerprint);
+  } else if (position.kind != LandmarkKind::kSynchronous) {
     text += fmt::format(" rip={:#x} fp={:#018x}", position.point.rip, position.point.fingerprint);
   }
   return text;

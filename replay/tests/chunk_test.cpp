@@ -178,10 +178,12 @@ TEST(ChunkTest, RejectsBadMagic) {
 
 TEST(ChunkTest, RejectsAnUnsupportedVersion) {
   auto log = encode_log(mixed_entries(5), 8);
-  log[4] = 3;
+  log[4] = kTraceFormatVersion + 1;
   fix_chunk_checksum(log, 0);
   EXPECT_THAT(parse_error(log),
-              HasSubstr("chunk format version 3 is not supported by this ftvm (supports 2)"));
+              HasSubstr(fmt::format("chunk format version {} is not supported by this ftvm "
+                                    "(supports {})",
+                                    kTraceFormatVersion + 1, kTraceFormatVersion)));
 }
 
 TEST(ChunkTest, RejectsUnknownFlags) {

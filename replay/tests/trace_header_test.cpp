@@ -1,5 +1,6 @@
 #include "replay/trace_header.h"
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -24,6 +25,7 @@ TraceHeader full_header() {
   header.disk_bytes = 64 << 20;
   header.disk_read_only = true;
   header.disk_serial = "ftvm-disk-0";
+  header.accel = "emu";
   return header;
 }
 
@@ -83,11 +85,19 @@ TEST(TraceHeaderTest, RejectsWrongMagic) {
   EXPECT_THAT(decode_error(std::vector<uint8_t>(elf.begin(), elf.end())), HasSubstr("bad magic"));
 }
 
+TEST(TraceHeaderTest, RejectsAnUnknownBackend) {
+  TraceHeader header = full_header();
+  header.accel = "tcg";
+  EXPECT_THAT(decode_error(*encode_trace_header(header)),
+              testing::HasSubstr("unknown vCPU backend 'tcg'"));
+}
+
 TEST(TraceHeaderTest, RejectsAnUnsupportedVersion) {
   TraceHeader header = full_header();
   header.format_version = 99;
   EXPECT_EQ(decode_error(*encode_trace_header(header)),
-            "trace format version 99 is not supported by this ftvm (supports 2)");
+            fmt::format("trace format version 99 is not supported by this ftvm (supports {})",
+                        kTraceFormatVersion));
 }
 
 TEST(TraceHeaderTest, RejectsEveryTruncation) {

@@ -1,9 +1,11 @@
 #include "replay/trace_report.h"
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <xxhash.h>
 
+#include "replay/format_version.h"
 #include "test_support.h"
 
 namespace ftvm::replay {
@@ -66,7 +68,8 @@ TraceReader sample_trace() {
 
 TEST(TraceReportTest, DumpsHeaderEntriesAndTornTail) {
   const std::string dump = dump_trace(sample_trace());
-  EXPECT_THAT(dump, HasSubstr("# ftvm trace, format version 2\n"));
+  EXPECT_THAT(dump, HasSubstr(fmt::format("# ftvm trace, format version {}\n",
+                                          kTraceFormatVersion)));
   EXPECT_THAT(dump, HasSubstr("# guest: \"testsvc\" (5 bytes"));
   EXPECT_THAT(dump, HasSubstr("\n0 timer E=10 sync gen=1\n1 timer E=25 sync gen=1\n"));
   EXPECT_THAT(dump, HasSubstr("\n2 console-input E=30 bp rip=0x1000 fp=0x0000000000002000 "

@@ -322,21 +322,34 @@ void EmuVcpu::fault(std::string what) {
 // not executed, so it is not counted.
 void EmuVcpu::on_instruction(uint64_t address) {
   if (stop_ != Stop::kNone) return;
-  if (*kick_flag_) {
+  if (completing_) {
+    if (retired_ == limit_) {
+      stop(Stop::kLimit);
+      return;
+    }
+  } else if (stop_at_ && retired_ == *stop_at_) {
+    stop(Stop::kTarget);
+    return;
+  } else if (*kick_flag_) {
     *kick_flag_ = 0;
     stop(Stop::kKick);
     return;
-  }
-  if (limit_ != 0 && retired_ == limit_) {
-    stop(Stop::kLimit);
-    return;
-  }
-  if (run_page()->request_interrupt_window && (rflags() & kRflagsIf) && !interrupt_shadow()) {
+  } else if (run_page()->request_interrupt_window && (rflags() & kRflagsIf) &&
+             !interrupt_shadow()) {
     stop(Stop::kWindow);
     return;
   }
   current_rip_ = address;
   ++retired_;
+}
+
+Result<void> EmuVcpu::stop_at_instruction(uint64_t retired) {
+  if (retired < retired_) {
+    return make_error(fmt::format("instruction {} is already behind the guest (at {})", retired,
+                                  retired_));
+  }
+  stop_at_ = retired;
+  return {};
 }
 
 uint32_t EmuVcpu::on_port_in(uint32_t port, int size) {
@@ -471,9 +484,10 @@ int EmuVcpu::complete_device_access() {
     failure_ = unicorn_error("cannot map a device page to complete an access", e);
     return EIO;
   }
+  completing_ = true;
   limit_ = retired_ + 1;
   const int error = execute();
-  limit_ = 0;
+  completing_ = false;
   uc_mem_unmap(engine_, page, kPage);
   const bool complete = device_access_->served == device_access_->size;
   device_access_.reset();
@@ -539,6 +553,12 @@ int EmuVcpu::run() {
     case Stop::kLimit:
       run->exit_reason = KVM_EXIT_INTR;
       return finish_run(EINTR);
+    case Stop::kTarget:
+      stop_at_.reset();
+      run->exit_reason = KVM_EXIT_DEBUG;
+      run->debug = {};
+      run->debug.arch.pc = reg(UC_X86_REG_RIP);
+      return finish_run(0);
     case Stop::kWindow:
       run->exit_reason = KVM_EXIT_IRQ_WINDOW_OPEN;
       return finish_run(0);

@@ -86,6 +86,7 @@ std::optional<RunResult> VcpuRunner::enter_guest() {
   const uint64_t before = exits_.exit_count();
   const ExitOutcome outcome = exits_.handle(*run_);
   last_return_asynchronous_ = exits_.exit_count() == before;
+  if (!last_return_asynchronous_) instructions_at_exit_ = vcpu_.instructions_retired().value_or(0);
   // A shutdown exit's registers may be the reset state (kvm_amd): keep the ones before it.
   if (registers_synced_ && run_->exit_reason != KVM_EXIT_SHUTDOWN) {
     last_seen_ = RegistersSeen{vcpu_.registers_at_exit(), exits_.exit_count()};
@@ -110,6 +111,7 @@ RunResult VcpuRunner::run() {
                      "cannot set up the vCPU's kick timer: " + bound.error().message};
   }
   registers_synced_ = vcpu_.sync_registers_on_exit();
+  if (exits_.exit_count() == 0) instructions_at_exit_ = vcpu_.instructions_retired().value_or(0);
   if (auto regs = vcpu_.get_regs()) last_seen_ = RegistersSeen{*regs, exits_.exit_count()};
   notify_pit_schedule();
   auto stop = [this](RunResult result) {

@@ -40,7 +40,7 @@ TEST(HostInfo, AMissingDeviceIsNotUsableAndSaysWhy) {
   std::ofstream(paths.cpuinfo) << "model name\t: Test CPU\n";
   const HostInfo info = probe_host(paths);
   EXPECT_FALSE(info.kvm_usable);
-  EXPECT_EQ(info.backend, "none");
+  EXPECT_EQ(info.backend, "emu");
   EXPECT_NE(info.kvm_problem.find("does not exist"), std::string::npos) << info.kvm_problem;
   EXPECT_EQ(info.cpu_model, "Test CPU");
   EXPECT_TRUE(info.kvm_modules.empty());

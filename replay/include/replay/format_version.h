@@ -8,6 +8,7 @@
 namespace ftvm::replay {
 
 // 2: block-completion entries, and the disk in the header.
-inline constexpr uint32_t kTraceFormatVersion = 2;
+// 3: counted landmarks, and the vCPU backend in the header.
+inline constexpr uint32_t kTraceFormatVersion = 3;
 
 }  // namespace ftvm::replay

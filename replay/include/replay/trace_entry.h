@@ -26,12 +26,16 @@ enum class LandmarkKind : uint8_t {
   kSynchronous = 0,
   kBreakpoint = 1,  // asynchronous, found by hardware breakpoint + fingerprint
   kCheckpoint = 2,  // asynchronous, reached by loading the state in a CheckpointEntry
+  kCounted = 3,     // asynchronous, `instructions` after exit E (a vCPU that counts them)
 };
 
 struct Position {
   uint64_t exit_count = 0;
   LandmarkKind kind = LandmarkKind::kSynchronous;
-  AsyncPoint point;  // for kBreakpoint and kCheckpoint
+  // kBreakpoint, kCheckpoint: RIP and register_fingerprint(). kCounted: rip 0 (not logged) and
+  // registers_digest(), which covers RIP too.
+  AsyncPoint point;
+  uint64_t instructions = 0;  // kCounted: instructions retired since exit E
   bool operator==(const Position&) const = default;
 };
 

@@ -40,6 +40,9 @@ struct TraceHeader {
   uint64_t disk_bytes = 0;
   bool disk_read_only = false;
   std::string disk_serial;
+  // The vCPU backend that recorded ("kvm" or "emu"): a replay runs on the same one, since
+  // positions and CPU models differ between them.
+  std::string accel = "kvm";
   bool operator==(const TraceHeader&) const = default;
 };
 
@@ -47,6 +50,7 @@ inline constexpr size_t kMaxGuestNameBytes = 4096;
 inline constexpr size_t kMaxAsyncModeBytes = 256;
 inline constexpr size_t kMaxCpuidLeaves = 4096;
 inline constexpr size_t kMaxDiskSerialBytes = 20;
+inline constexpr size_t kMaxAccelBytes = 16;
 
 // Fails only if a field exceeds its limit above.
 Result<std::vector<uint8_t>> encode_trace_header(const TraceHeader& header);

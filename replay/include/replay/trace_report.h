@@ -24,7 +24,7 @@ std::string format_position(const Position& position);
 // The header as "# " lines, then one line per entry, then the torn tail if there is one.
 std::string dump_trace(const TraceReader& trace);
 
-inline constexpr size_t kLandmarkKindCount = 3;  // indexed by LandmarkKind
+inline constexpr size_t kLandmarkKindCount = 4;  // indexed by LandmarkKind
 
 struct KindStats {
   std::string kind;  // entry_kind_name()

@@ -82,9 +82,8 @@ class EmuVcpu final : public Vcpu {
   // There are no hardware breakpoints here: positions are instruction counts.
   Result<void> set_guest_debug(const kvm_guest_debug& debug) override;
 
-  // Instructions the guest has completed since the vCPU was created (a rep iteration counts
-  // one): the software CPU's exact position.
-  uint64_t instructions_retired() const { return retired_; }
+  std::optional<uint64_t> instructions_retired() const override { return retired_; }
+  Result<void> stop_at_instruction(uint64_t retired) override;
 
   // The code hook and the access hooks (Unicorn calls them with this object).
   void on_instruction(uint64_t address);
@@ -104,6 +103,7 @@ class EmuVcpu final : public Vcpu {
     kNone,
     kKick,
     kLimit,
+    kTarget,
     kPortIn,
     kPortOut,
     kDeviceMemory,
@@ -151,7 +151,11 @@ class EmuVcpu final : public Vcpu {
   VcpuStateSupport support_;
   volatile sig_atomic_t* kick_flag_ = nullptr;
   uint64_t retired_ = 0;
-  uint64_t limit_ = 0;  // stop before the instruction that would make retired_ exceed it
+  // While the instruction that stopped at device memory runs: stop after it, and let nothing
+  // else (a kick, a landmark) in before it.
+  bool completing_ = false;
+  uint64_t limit_ = 0;
+  std::optional<uint64_t> stop_at_;  // a counted landmark (stop_at_instruction)
   uint64_t current_rip_ = 0;
   Stop stop_ = Stop::kNone;
   std::string failure_;

@@ -10,6 +10,7 @@
 #include <linux/kvm.h>
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -89,6 +90,18 @@ class Vcpu {
   virtual Result<uint64_t> translate(uint64_t gva) const = 0;
   // Hardware breakpoints and single-step (KVM_SET_GUEST_DEBUG's structure).
   virtual Result<void> set_guest_debug(const kvm_guest_debug& debug) = 0;
+
+  // Exact positions, where the backend counts instructions (the software CPU; KVM on a host
+  // without a PMU cannot): the instructions completed since the vCPU was created, a rep
+  // iteration counting one. nullopt where the backend does not count.
+  virtual std::optional<uint64_t> instructions_retired() const { return std::nullopt; }
+  // Makes run() return a KVM_EXIT_DEBUG exit right before the instruction that would make
+  // instructions_retired() exceed `retired`: where a counted landmark lies. Once reached (or
+  // replaced by another call) it is gone.
+  virtual Result<void> stop_at_instruction(uint64_t retired) {
+    (void)retired;
+    return make_error("this vCPU backend does not count instructions");
+  }
 };
 
 }  // namespace ftvm

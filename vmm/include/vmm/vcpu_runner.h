@@ -53,6 +53,9 @@ class VcpuRunner {
   void mark_running_after_state_load() { state_ = VcpuState::kRunning; }
   const ExitCounters& counters() const { return exits_.counters(); }
   uint64_t exit_count() const { return exits_.exit_count(); }
+  // Where the vCPU counts instructions (Vcpu::instructions_retired): how many it had retired
+  // at the last deterministic exit, the base of a counted landmark's position.
+  uint64_t instructions_at_exit() const { return instructions_at_exit_; }
   Vcpu& vcpu() { return vcpu_; }
   Platform& platform() { return platform_; }
   // An interrupt is pending in the PIC but the guest cannot take it now (IF=0 or an
@@ -91,6 +94,7 @@ class VcpuRunner {
   bool registers_synced_ = false;
   std::optional<RegistersSeen> last_seen_;
   uint64_t pit_generation_seen_ = ~0ull;
+  uint64_t instructions_at_exit_ = 0;
   std::function<void(const PitTimerSchedule&)> pit_schedule_callback_;
 };
 
