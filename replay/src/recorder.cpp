@@ -192,6 +192,14 @@ Result<Position> Recorder::finish_probe(VcpuRunner& runner, uint64_t exit_count)
 }
 
 Result<std::optional<Position>> Recorder::async_position(VcpuRunner& runner, uint64_t exit_count) {
+  if (const auto retired = runner.vcpu().instructions_retired()) {
+    auto regs = runner.vcpu().get_regs();
+    if (!regs) return regs.error();
+    ++landmarks_.counted;
+    return std::optional<Position>(Position{exit_count, LandmarkKind::kCounted,
+                                            AsyncPoint{0, registers_digest(*regs)},
+                                            *retired - runner.instructions_at_exit()});
+  }
   if (probe_ && probe_->stepping && runner.last_exit().exit_reason == KVM_EXIT_DEBUG) {
     probe_->stepping = false;
     if (auto r = arm_execution_breakpoint(runner.vcpu(), probe_->rip); !r) return r.error();

@@ -157,6 +157,35 @@ std::optional<RunResult> Replayer::arm_breakpoint(VcpuRunner& runner, const Posi
   return debug_fault(arm_execution_breakpoint(runner.vcpu(), target.point.rip));
 }
 
+std::optional<RunResult> Replayer::arm_counted(VcpuRunner& runner, const Position& target) {
+  if (search_ == Search::kCounting && target_ == target) return std::nullopt;
+  ++stats_.counted;
+  target_ = target;
+  search_ = Search::kCounting;
+  return debug_fault(
+      runner.vcpu().stop_at_instruction(runner.instructions_at_exit() + target.instructions));
+}
+
+std::optional<RunResult> Replayer::check_counted_stop(VcpuRunner& runner, const BetweenExits& at,
+                                                      std::optional<Position>& reached) {
+  if (search_ != Search::kCounting || !at.asynchronous ||
+      runner.last_exit().exit_reason != KVM_EXIT_DEBUG) {
+    return std::nullopt;
+  }
+  auto regs = runner.vcpu().get_regs();
+  if (!regs) return RunResult{RunResult::Reason::kFault, 0, regs.error().message};
+  const Position target = *target_;
+  search_ = Search::kIdle;
+  target_.reset();
+  if (registers_digest(*regs) != target.point.fingerprint) {
+    return divergence(runner, fmt::format("at the counted landmark {} the registers differ from "
+                                          "the recording (digest {:#018x})",
+                                          format_position(target), registers_digest(*regs)));
+  }
+  reached = target;
+  return std::nullopt;
+}
+
 std::optional<RunResult> Replayer::check_breakpoint_hit(VcpuRunner& runner, const BetweenExits& at,
                                                         std::optional<Position>& reached) {
   if (search_ == Search::kSteppingOver) {
@@ -292,6 +321,10 @@ DriverTurn Replayer::between_exits(VcpuRunner& runner, const BetweenExits& at) {
     turn.stop = stop;
     return turn;
   }
+  if (auto stop = check_counted_stop(runner, at, reached)) {
+    turn.stop = stop;
+    return turn;
+  }
   if (feed_ != nullptr) return streaming_turn(runner, at, reached);
   turn.stop = apply_due_entries(runner, at, turn, reached);
   if (!turn.stop && entries_.empty() && !turn.applied_inputs) {
@@ -416,6 +449,9 @@ std::optional<RunResult> Replayer::apply_due_entries(VcpuRunner& runner, const B
         turn.applied_inputs = true;
       } else if (position.kind == LandmarkKind::kCheckpoint) {
         stop = divergence(runner, "an input logged at a checkpoint came without its checkpoint");
+      } else if (position.kind == LandmarkKind::kCounted) {
+        stop = arm_counted(runner, position);
+        if (!stop) break;
       } else {
         if (!target_ || *target_ != position) ++stats_.breakpoint;
         stop = arm_breakpoint(runner, position);

@@ -10,6 +10,9 @@
 // CPL0 code is first probed (landmark_choice.h): the input waits while a hardware breakpoint
 // at RIP shows how soon RIP comes round, and lands at that second execution, as a breakpoint
 // landmark if a search for it is estimated cheaper than a checkpoint load, else a checkpoint.
+// On a vCPU that counts instructions (the software CPU) every asynchronous landmark is
+// counted instead: the instructions retired since exit E, checked on replay by the registers
+// digest; no search, no checkpoint, whatever the mode.
 #pragma once
 
 #include <chrono>
@@ -55,6 +58,7 @@ struct LandmarkCounts {
   uint64_t synchronous = 0;
   uint64_t breakpoint = 0;
   uint64_t checkpoint = 0;
+  uint64_t counted = 0;  // on a vCPU that counts instructions (the software CPU)
   uint64_t checkpoint_pages = 0;
   uint64_t checkpoint_bytes = 0;
   uint64_t memory_digests = 0;

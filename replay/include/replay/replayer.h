@@ -7,6 +7,8 @@
 //   breakpoint:   after exit E, a hardware breakpoint at RIP; at each hit compare the
 //                 fingerprint of GPRs and RFLAGS; on a mismatch single-step over the
 //                 instruction and re-arm; on a match the guest is at the recorded point.
+//   counted:      after exit E, the vCPU stops right before the instruction that would pass
+//                 the logged count; the registers digest there must match.
 //
 // Any mismatch (a digest, a clock read at another exit, a landmark passed without being
 // reached, a halt the log cannot wake) stops the replay with a divergence report.
@@ -34,6 +36,7 @@ struct ReplayStats {
   uint64_t synchronous = 0;
   uint64_t breakpoint = 0;
   uint64_t checkpoint = 0;
+  uint64_t counted = 0;
   uint64_t breakpoint_hits = 0;  // debug exits at breakpoints, over all searches
   uint64_t max_hits = 0;         // the most hits one search needed
   // Wall time from arming each search to reaching its landmark: the guest's run from exit E
@@ -86,7 +89,7 @@ class Replayer final : public ExecutionDriver {
   static constexpr std::chrono::milliseconds kFeedPoll{50};
 
  private:
-  enum class Search { kIdle, kArmed, kSteppingOver };
+  enum class Search { kIdle, kArmed, kSteppingOver, kCounting };
 
   DriverTurn streaming_turn(VcpuRunner& runner, const BetweenExits& at,
                             std::optional<Position>& reached);
@@ -99,6 +102,9 @@ class Replayer final : public ExecutionDriver {
   std::optional<RunResult> check_breakpoint_hit(VcpuRunner& runner, const BetweenExits& at,
                                                 std::optional<Position>& reached);
   std::optional<RunResult> arm_breakpoint(VcpuRunner& runner, const Position& target);
+  std::optional<RunResult> arm_counted(VcpuRunner& runner, const Position& target);
+  std::optional<RunResult> check_counted_stop(VcpuRunner& runner, const BetweenExits& at,
+                                              std::optional<Position>& reached);
   static std::optional<RunResult> debug_fault(const Result<void>& result);
   Result<kvm_regs> registers_at_hit(VcpuRunner& runner);
   std::optional<RunResult> check_output(VcpuRunner& runner, const OutputDigestEntry& expected);

@@ -21,9 +21,9 @@ namespace {
 void print_landmarks(const replay::LandmarkCounts& l, uint64_t log_bytes, double seconds) {
   fmt::print(stderr,
              "ftvm: landmarks: {} synchronous, {} breakpoint, {} checkpoint ({} pages, {} bytes "
-             "compressed); {} memory digests\n",
+             "compressed), {} counted; {} memory digests\n",
              l.synchronous, l.breakpoint, l.checkpoint, l.checkpoint_pages, l.checkpoint_bytes,
-             l.memory_digests);
+             l.counted, l.memory_digests);
   if (l.probes > 0) {
     fmt::print(stderr,
                "ftvm: --async auto probed {} CPL0 stop points: {} came round and got a breakpoint "
@@ -76,10 +76,16 @@ int record_command(const RecordCommandOptions& options) {
   replay::RecordingTimeSource time(host_time, sink);
   FileConsole console(files->output.get());
   replay::DigestingConsole digesting_console(console);
-  if (auto accel = choose_accel(options.guest, "record", /*emu_ready=*/false); !accel) {
-    return fail(accel.error());
+  auto accel = choose_accel(options.guest, "record", /*emu_ready=*/true);
+  if (!accel) return fail(accel.error());
+  if (*accel == Accel::kEmu && options.async_mode != "auto") {
+    return fail(make_error(fmt::format(
+        "--async {}: the software CPU places every asynchronous landmark by counting "
+        "instructions; --async chooses how KVM finds them",
+        options.async_mode)));
   }
   VmConfig config = make_vm_config(options.guest, image);
+  config.accel = *accel;
   // Even --async breakpoint needs it: a point with an injected interrupt still queued in KVM
   // is always a checkpoint.
   config.track_dirty_pages = true;
@@ -89,8 +95,8 @@ int record_command(const RecordCommandOptions& options) {
   if (!disk) return fail(disk.error());
   auto vm = Vm::create(config, time, digesting_console);
   if (!vm) return fail(vm.error());
-  replay::TraceHeader header = make_trace_header(options.guest, image, (*vm)->cpuid(),
-                                                 options.max_delay_ms, options.async_mode);
+  replay::TraceHeader header =
+      make_trace_header(options.guest, image, **vm, options.max_delay_ms, options.async_mode);
   if (*disk) {
     if (auto r = (*vm)->platform().attach_disk((*vm)->memory(), *(*disk)->backend, (*disk)->device);
         !r) {
@@ -115,7 +121,7 @@ int record_command(const RecordCommandOptions& options) {
   if (!backends) return fail(backends.error());
   replay::Recorder recorder(
       events, sink, **vm, digesting_console,
-      live_record_options(options.async_mode, options.max_delay_ms,
+      live_record_options(*accel, options.async_mode, options.max_delay_ms,
                           std::chrono::milliseconds(options.digest_ms), options.guest.kvm_device));
   connect_recorder(recorder, **backends);
   VcpuRunner runner((*vm)->vcpu(), (*vm)->platform(), recorder);
@@ -141,6 +147,7 @@ int record_command(const RecordCommandOptions& options) {
   json["landmarks"] = {{"synchronous", l.synchronous},
                        {"breakpoint", l.breakpoint},
                        {"checkpoint", l.checkpoint},
+                       {"counted", l.counted},
                        {"checkpoint_pages", l.checkpoint_pages},
                        {"checkpoint_bytes", l.checkpoint_bytes},
                        {"probes", l.probes},

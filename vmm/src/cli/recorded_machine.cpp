@@ -29,17 +29,18 @@ std::vector<kvm_cpuid_entry2> to_kvm_cpuid(const std::vector<replay::CpuidLeaf>&
 }  // namespace
 
 replay::TraceHeader make_trace_header(const GuestOptions& guest, const GuestImage& image,
-                                      const std::vector<kvm_cpuid_entry2>& cpuid,
-                                      double max_delay_ms, const std::string& async_mode) {
+                                      const Vm& vm, double max_delay_ms,
+                                      const std::string& async_mode) {
   replay::TraceHeader header;
   header.guest_name = image.name;
   header.guest_image_xxh3 = XXH3_64bits(image.bytes.data(), image.bytes.size());
   header.mem_bytes = guest.mem_mib << 20;
-  for (const auto& e : cpuid) {
+  for (const auto& e : vm.cpuid()) {
     header.cpuid.push_back({e.function, e.index, e.flags, e.eax, e.ebx, e.ecx, e.edx});
   }
   header.max_delay_ns = static_cast<uint64_t>(max_delay_ms * 1e6);
-  header.async_mode = async_mode;
+  header.accel = accel_name(vm.accel());
+  header.async_mode = vm.accel() == Accel::kEmu ? "counted" : async_mode;
   header.created_unix_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                                std::chrono::system_clock::now().time_since_epoch())
                                .count();
@@ -54,6 +55,7 @@ VmConfig vm_config_for(const replay::TraceHeader& header, std::span<const uint8_
   config.image = image;
   config.image_name = header.guest_name;
   config.cpuid = to_kvm_cpuid(header.cpuid);
+  config.accel = header.accel == "emu" ? Accel::kEmu : Accel::kKvm;
   return config;
 }
 
@@ -64,7 +66,8 @@ Result<void> attach_logged_disk(Vm& vm, const replay::TraceHeader& header,
                                    {header.disk_bytes, header.disk_read_only, header.disk_serial});
 }
 
-replay::RecordOptions live_record_options(const std::string& async_mode, double max_delay_ms,
+replay::RecordOptions live_record_options(Accel accel, const std::string& async_mode,
+                                          double max_delay_ms,
                                           std::chrono::milliseconds digest_interval,
                                           const std::string& kvm_device) {
   replay::RecordOptions options;
@@ -72,7 +75,7 @@ replay::RecordOptions live_record_options(const std::string& async_mode, double 
   options.digest_interval = digest_interval;
   options.probe_budget =
       replay::probe_budget_for(std::chrono::nanoseconds(static_cast<int64_t>(max_delay_ms * 1e6)));
-  if (options.async_mode != replay::AsyncMode::kCheckpoint) {
+  if (accel == Accel::kKvm && options.async_mode != replay::AsyncMode::kCheckpoint) {
     // A probe that fails leaves the old assumption (breakpoints work); the VM's own setup
     // reports what is wrong with KVM.
     auto facts = probe_guest_debug(kvm_device);

@@ -16,9 +16,10 @@
 
 namespace ftvm {
 
+// On the software CPU the async mode is "counted", whatever was asked.
 replay::TraceHeader make_trace_header(const GuestOptions& guest, const GuestImage& image,
-                                      const std::vector<kvm_cpuid_entry2>& cpuid,
-                                      double max_delay_ms, const std::string& async_mode);
+                                      const Vm& vm, double max_delay_ms,
+                                      const std::string& async_mode);
 
 // The VM to build for a log with this header and guest image (which must outlive Vm::create).
 VmConfig vm_config_for(const replay::TraceHeader& header, std::span<const uint8_t> image,
@@ -33,7 +34,9 @@ Result<void> attach_logged_disk(Vm& vm, const replay::TraceHeader& header,
 // get the budget that --max-delay implies.
 // Where landmarks may be breakpoints (auto, breakpoint), the host is probed first
 // (vmm/host_probe.h): on a KVM that reports no breakpoints, auto checkpoints instead of probing.
-replay::RecordOptions live_record_options(const std::string& async_mode, double max_delay_ms,
+// The software CPU needs no probe: its landmarks are counted.
+replay::RecordOptions live_record_options(Accel accel, const std::string& async_mode,
+                                          double max_delay_ms,
                                           std::chrono::milliseconds digest_interval,
                                           const std::string& kvm_device);
 

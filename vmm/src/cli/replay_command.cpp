@@ -20,6 +20,7 @@ nlohmann::json stats_json(const replay::ReplayStats& s) {
           {"synchronous", s.synchronous},
           {"breakpoint", s.breakpoint},
           {"checkpoint", s.checkpoint},
+          {"counted", s.counted},
           {"breakpoint_hits", s.breakpoint_hits},
           {"max_hits_per_breakpoint", s.max_hits},
           {"checkpoint_load_ms", s.checkpoint_load_ms},
@@ -31,10 +32,11 @@ nlohmann::json stats_json(const replay::ReplayStats& s) {
 void print_stats(const replay::ReplayStats& s) {
   fmt::print(stderr,
              "ftvm: replayed {} inputs: {} synchronous, {} breakpoint ({} hits, at most {} for "
-             "one), {} checkpoint ({:.1f} ms loading); checked {} memory, {} register and {} "
-             "output digests\n",
+             "one), {} checkpoint ({:.1f} ms loading), {} counted; checked {} memory, {} "
+             "register and {} output digests\n",
              s.inputs, s.synchronous, s.breakpoint, s.breakpoint_hits, s.max_hits, s.checkpoint,
-             s.checkpoint_load_ms, s.memory_digests, s.register_digests, s.output_digests);
+             s.checkpoint_load_ms, s.counted, s.memory_digests, s.register_digests,
+             s.output_digests);
 }
 
 }  // namespace
@@ -67,7 +69,11 @@ int replay_command(const ReplayCommandOptions& options) {
   replay::ReplayTimeSource time(std::move(log.clock_reads));
   const VmConfig config = vm_config_for(trace->header(), trace->guest_image(), options.kvm_device);
   auto vm = Vm::create(config, time, digesting_console);
-  if (!vm) return fail(vm.error());
+  if (!vm) {
+    return fail(make_error(fmt::format("the trace was recorded on {}: {}",
+                                       trace->header().accel == "emu" ? "the software CPU" : "KVM",
+                                       vm.error().message)));
+  }
   replay::LoggedDisk logged_disk;
   if (auto r = attach_logged_disk(**vm, trace->header(), logged_disk); !r) return fail(r.error());
 
