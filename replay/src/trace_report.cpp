@@ -184,8 +184,8 @@ std::string format_position(const Position& position) {
   const size_t kind = landmark_index(position.kind);
   std::string text = fmt::format("E={} {}", position.exit_count, kLandmarkShortNames[kind]);
   if (position.kind == LandmarkKind::kCounted) {
-    text += fmt::format(" +{} insns regs={:#018x}", position.instructions,
-                        position.point.fingerprint);
+    text +=
+        fmt::format(" +{} insns regs={:#018x}", position.instructions, position.point.fingerprint);
   } else if (position.kind != LandmarkKind::kSynchronous) {
     text += fmt::format(" rip={:#x} fp={:#018x}", position.point.rip, position.point.fingerprint);
   }

@@ -97,15 +97,32 @@ void expect_recorded_with_input(const Recording& recording) {
   EXPECT_NE(recording.console.find("status tick="), std::string::npos) << recording.console;
 }
 
-TEST(RecordReplay, TenSecondsWithTypedInputReplayExactlyThreeTimes) {
-  FTVM_REQUIRE_KVM();
+// The tests that hold on every backend run on each: KVM where /dev/kvm is usable (skipped with
+// the reason where it is not), and the software CPU everywhere.
+class RecordReplayOn : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == "kvm") FTVM_REQUIRE_KVM();
+  }
+  std::vector<std::string> on_backend(std::vector<std::string> extra = {}) const {
+    extra.insert(extra.begin(), {"--accel", GetParam()});
+    return extra;
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(Backends, RecordReplayOn, ::testing::Values("kvm", "emu"),
+                         [](const auto& info) { return info.param; });
+
+TEST_P(RecordReplayOn, TenSecondsWithTypedInputReplayExactlyThreeTimes) {
   TraceDir dir;
-  Recording recording = record(dir, 10, {}, 1);
+  Recording recording = record(dir, 10, on_backend(), 1);
   expect_recorded_with_input(recording);
   for (int i = 0; i < 3; ++i) expect_exact_replay(dir, recording, "replay" + std::to_string(i));
-  // Asynchronous landmarks really happened (the compute thread keeps the CPU busy).
+  // Asynchronous landmarks really happened (the compute thread keeps the CPU busy): on KVM
+  // (without breakpoints at CPL3) checkpoints, on the software CPU counted ones.
   auto stats = nlohmann::json::parse(slurp(dir.path("replay0.json")));
-  EXPECT_GT(stats["replay"]["checkpoint"].get<uint64_t>(), 0u) << stats.dump(2);
+  EXPECT_GT(stats["replay"][GetParam() == "kvm" ? "checkpoint" : "counted"].get<uint64_t>(), 0u)
+      << stats.dump(2);
   // RAM digests every 500 ms, or further apart where one costs more than a ninth of that (a
   // slow host: the recorder paces them by their cost).
   EXPECT_GE(stats["replay"]["memory_digests_checked"].get<uint64_t>(), 3u) << stats.dump(2);
@@ -121,7 +138,8 @@ TEST(RecordReplay, AutoFollowsWhatTheHostProbeMeasured) {
   const bool breakpoints =
       nlohmann::json::parse(info.out)["guest_debug"]["breakpoint_cpl0"].get<bool>();
   TraceDir dir;
-  Recording recording = record(dir, 4, {"--async", "auto", "--stats-json", dir.path("r.json")}, 9);
+  Recording recording =
+      record(dir, 4, {"--accel", "kvm", "--async", "auto", "--stats-json", dir.path("r.json")}, 9);
   expect_recorded_with_input(recording);
   const bool said =
       recording.process.err.find("reports no hardware breakpoints") != std::string::npos;
@@ -134,10 +152,9 @@ TEST(RecordReplay, AutoFollowsWhatTheHostProbeMeasured) {
   expect_exact_replay(dir, recording, "replay");
 }
 
-TEST(RecordReplay, MaxDelayZeroReplaysExactly) {
-  FTVM_REQUIRE_KVM();
+TEST_P(RecordReplayOn, MaxDelayZeroReplaysExactly) {
   TraceDir dir;
-  Recording recording = record(dir, 5, {"--max-delay", "0"}, 2);
+  Recording recording = record(dir, 5, on_backend({"--max-delay", "0"}), 2);
   expect_recorded_with_input(recording);
   expect_exact_replay(dir, recording, "replay");
 }
@@ -145,7 +162,7 @@ TEST(RecordReplay, MaxDelayZeroReplaysExactly) {
 TEST(RecordReplay, ForcedCheckpointLandmarksReplayExactly) {
   FTVM_REQUIRE_KVM();
   TraceDir dir;
-  Recording recording = record(dir, 5, {"--async", "checkpoint"}, 3);
+  Recording recording = record(dir, 5, {"--accel", "kvm", "--async", "checkpoint"}, 3);
   expect_recorded_with_input(recording);
   expect_exact_replay(dir, recording, "replay");
 }
@@ -156,7 +173,7 @@ TEST(RecordReplay, ForcedCheckpointLandmarksReplayExactly) {
 TEST(RecordReplay, ForcedBreakpointLandmarksAreExactOrReportedAsDivergence) {
   FTVM_REQUIRE_KVM();
   TraceDir dir;
-  Recording recording = record(dir, 5, {"--async", "breakpoint"}, 4);
+  Recording recording = record(dir, 5, {"--accel", "kvm", "--async", "breakpoint"}, 4);
   expect_recorded_with_input(recording);
   ProcessResult r = replay(dir, "replay");
   if (r.exit_code == 0) {
@@ -172,10 +189,9 @@ TEST(RecordReplay, ForcedBreakpointLandmarksAreExactOrReportedAsDivergence) {
 // earlier than the read's own position. (A changed console input would not do: testsvc copies
 // input into RAM that the next checkpoint landmark overwrites with the recorded contents, so
 // checkpoints resynchronise such a divergence before it reaches an output.)
-TEST(RecordReplay, AChangedClockReadIsReportedAsDivergence) {
-  FTVM_REQUIRE_KVM();
+TEST_P(RecordReplayOn, AChangedClockReadIsReportedAsDivergence) {
   TraceDir dir;
-  Recording recording = record(dir, 4, {}, 5);
+  Recording recording = record(dir, 4, on_backend(), 5);
   expect_recorded_with_input(recording);
   auto trace = replay::TraceReader::open(dir.path("trace"));
   ASSERT_TRUE(trace.ok()) << trace.error().message;
@@ -215,10 +231,9 @@ TEST(RecordReplay, AChangedClockReadIsReportedAsDivergence) {
   EXPECT_NE(r.err.find("code at rip"), std::string::npos) << r.err;
 }
 
-TEST(TraceCommands, DumpAndStatsDescribeTheTrace) {
-  FTVM_REQUIRE_KVM();
+TEST_P(RecordReplayOn, TraceDumpAndStatsDescribeTheTrace) {
   TraceDir dir;
-  Recording recording = record(dir, 3, {}, 6);
+  Recording recording = record(dir, 3, on_backend(), 6);
   expect_recorded_with_input(recording);
   ProcessResult dump = run_process({FTVM_BINARY, "trace", "dump", dir.path("trace")}, "", 30s);
   EXPECT_EQ(dump.exit_code, 0) << dump.err;
@@ -232,10 +247,9 @@ TEST(TraceCommands, DumpAndStatsDescribeTheTrace) {
   EXPECT_FALSE(json.empty());
 }
 
-TEST(TraceCommands, ATornLogStillReplaysWhatPrecedesTheTear) {
-  FTVM_REQUIRE_KVM();
+TEST_P(RecordReplayOn, ATornLogStillReplaysWhatPrecedesTheTear) {
   TraceDir dir;
-  Recording recording = record(dir, 3, {}, 7);
+  Recording recording = record(dir, 3, on_backend(), 7);
   expect_recorded_with_input(recording);
   const auto log = std::filesystem::path(dir.path("trace")) / "log";
   std::filesystem::resize_file(log, std::filesystem::file_size(log) - 5);
@@ -246,17 +260,40 @@ TEST(TraceCommands, ATornLogStillReplaysWhatPrecedesTheTear) {
       << "what the torn trace replays is a prefix of the recording's output";
 }
 
-TEST(FtvmRecord, RefusesToOverwriteATraceWithoutForce) {
-  FTVM_REQUIRE_KVM();
+TEST_P(RecordReplayOn, RecordRefusesToOverwriteATraceWithoutForce) {
   TraceDir dir;
-  std::vector<std::string> argv = {FTVM_BINARY, "record", "--trace",   dir.path("trace"),
-                                   "--seconds", "1",      "--console", dir.path("c")};
+  std::vector<std::string> argv = {FTVM_BINARY, "record",  "--trace",   dir.path("trace"),
+                                   "--seconds", "1",       "--console", dir.path("c"),
+                                   "--accel",   GetParam()};
   ASSERT_EQ(run_process(argv, "", 30s).exit_code, 0);
   ProcessResult again = run_process(argv, "", 30s);
   EXPECT_EQ(again.exit_code, 2);
   EXPECT_NE(again.err.find("--force"), std::string::npos) << again.err;
   argv.push_back("--force");
   EXPECT_EQ(run_process(argv, "", 30s).exit_code, 0);
+}
+
+// A trace names the backend that recorded it; a replay builds its VM on that one, and says so
+// when it cannot.
+TEST(FtvmReplay, ATraceFromKvmNeedsKvm) {
+  TraceDir dir;
+  Recording recording = record(dir, 2, {"--accel", "emu"}, 8);
+  ASSERT_EQ(recording.process.exit_code, 0) << recording.process.err;
+  auto trace = replay::TraceReader::open(dir.path("trace"));
+  ASSERT_TRUE(trace.ok()) << trace.error().message;
+  EXPECT_EQ(trace->header().accel, "emu");
+  EXPECT_EQ(trace->header().async_mode, "counted");
+  replay::TraceHeader header = trace->header();
+  header.accel = "kvm";
+  auto writer = replay::TraceWriter::create(dir.path("as-kvm"), header, trace->guest_image());
+  ASSERT_TRUE(writer.ok()) << writer.error().message;
+  for (const auto& logged : trace->entries()) ASSERT_TRUE(writer->append(logged.entry).ok());
+  ASSERT_TRUE(writer->close().ok());
+  ProcessResult r = run_process(
+      {FTVM_BINARY, "replay", "--trace", dir.path("as-kvm"), "--kvm-device", "/nonexistent/kvm"},
+      "", 30s);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("the trace was recorded on KVM"), std::string::npos) << r.err;
 }
 
 TEST(FtvmReplay, RejectsADirectoryThatIsNotATrace) {

@@ -238,8 +238,8 @@ int primary_command(const PrimaryCommandOptions& options) {
   config.track_dirty_pages = true;
   auto vm = Vm::create(config, time, digesting);
   if (!vm) return fail(vm.error());
-  auto header = replay::encode_trace_header(
-      make_trace_header(options.guest, files->image, **vm, options.max_delay_ms, options.async_mode));
+  auto header = replay::encode_trace_header(make_trace_header(
+      options.guest, files->image, **vm, options.max_delay_ms, options.async_mode));
   if (!header) return fail(header.error());
   channel::Hello hello{channel::kProtocolVersion, options.pair.vm_id, options.pair.generation,
                        std::move(*header), files->image.bytes};

@@ -79,10 +79,10 @@ int record_command(const RecordCommandOptions& options) {
   auto accel = choose_accel(options.guest, "record", /*emu_ready=*/true);
   if (!accel) return fail(accel.error());
   if (*accel == Accel::kEmu && options.async_mode != "auto") {
-    return fail(make_error(fmt::format(
-        "--async {}: the software CPU places every asynchronous landmark by counting "
-        "instructions; --async chooses how KVM finds them",
-        options.async_mode)));
+    return fail(make_error(
+        fmt::format("--async {}: the software CPU places every asynchronous landmark by counting "
+                    "instructions; --async chooses how KVM finds them",
+                    options.async_mode)));
   }
   VmConfig config = make_vm_config(options.guest, image);
   config.accel = *accel;
