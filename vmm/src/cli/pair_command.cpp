@@ -254,7 +254,8 @@ Result<void> Pair::start_sides() {
   primary_args.insert(primary_args.end(),
                       {"--listen-fd", std::to_string(channel_listener_.fd.get()), "--mem",
                        std::to_string(options_.guest.mem_mib), "--kvm-device",
-                       options_.guest.kvm_device, "--max-lag", ms_arg(options_.max_lag_ms)});
+                       options_.guest.kvm_device, "--accel", options_.guest.accel, "--max-lag",
+                       ms_arg(options_.max_lag_ms)});
   if (!options_.guest.guest.empty()) primary_args.push_back(options_.guest.guest);
   auto primary = ChildProcess::spawn("primary", primary_args,
                                      ChildOptions{true, true, {channel_listener_.fd.get()}});
@@ -682,12 +683,14 @@ CLI::App* add_pair_command(CLI::App& app, PairCommandOptions& options) {
 }
 
 int pair_command(const PairCommandOptions& options) {
-  if (auto accel = choose_accel(options.guest, "pair", /*emu_ready=*/false); !accel) {
-    return fail(accel.error());
-  }
+  auto accel = choose_accel(options.guest, "pair", /*emu_ready=*/true);
+  if (!accel) return fail(accel.error());
+  // Decided once here, so that auto's one line is printed once and both sides agree.
+  PairCommandOptions resolved = options;
+  resolved.guest.accel = accel_name(*accel);
   auto run_dir = make_run_dir(options.run_dir);
   if (!run_dir) return fail(run_dir.error());
-  Pair pair(options, *run_dir);
+  Pair pair(resolved, *run_dir);
   if (auto r = pair.start(); !r) return fail(r.error());
   return pair.run();
 }

@@ -181,9 +181,8 @@ CLI::App* add_primary_command(CLI::App& app, PrimaryCommandOptions& options) {
 
 int primary_command(const PrimaryCommandOptions& options) {
   const auto started = std::chrono::steady_clock::now();
-  if (auto accel = choose_accel(options.guest, "primary", /*emu_ready=*/false); !accel) {
-    return fail(accel.error());
-  }
+  auto accel = choose_accel(options.guest, "primary", /*emu_ready=*/true);
+  if (!accel) return fail(accel.error());
   if (!options.guest.disk.source.empty()) {
     // Its writes would have to wait for the backup's acknowledgement, as console output does,
     // and the backup would have to reissue the unfinished ones when it takes over.
@@ -235,6 +234,7 @@ int primary_command(const PrimaryCommandOptions& options) {
   HostTimeSource host_time;
   replay::RecordingTimeSource time(host_time, link);
   VmConfig config = make_vm_config(options.guest, files->image);
+  config.accel = *accel;
   config.track_dirty_pages = true;
   auto vm = Vm::create(config, time, digesting);
   if (!vm) return fail(vm.error());
