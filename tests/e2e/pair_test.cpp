@@ -157,15 +157,18 @@ class Arbiter {
 // A primary and its backup, started the way a user starts them.
 class Pair {
  public:
-  Pair(const TempDir& dir, std::string vm_id) : dir_(dir), vm_id_(std::move(vm_id)) {}
+  // `accel` is the primary's --accel; the backup builds its VM on the backend the primary's
+  // hello names.
+  Pair(const TempDir& dir, std::string vm_id, std::string accel)
+      : dir_(dir), vm_id_(std::move(vm_id)), accel_(std::move(accel)) {}
 
   // `common` goes to both sides, `primary_only`/`backup_only` to one.
   ::testing::AssertionResult start(const std::string& arbiter, std::vector<std::string> common,
                                    std::vector<std::string> primary_only = {},
                                    std::vector<std::string> backup_only = {}) {
     common.insert(common.end(), {"--arbiter", arbiter, "--vm-id", vm_id_});
-    std::vector<std::string> p = {"primary", "--listen", "127.0.0.1:0", "--control",
-                                  primary_control()};
+    std::vector<std::string> p = {"primary",         "--listen", "127.0.0.1:0", "--control",
+                                  primary_control(), "--accel",  accel_};
     p.insert(p.end(), common.begin(), common.end());
     p.insert(p.end(), primary_only.begin(), primary_only.end());
     primary_ = start_ftvm(p);
@@ -211,6 +214,7 @@ class Pair {
  private:
   const TempDir& dir_;
   std::string vm_id_;
+  std::string accel_;
   std::unique_ptr<Subprocess> primary_;
   std::unique_ptr<Subprocess> backup_;
 };
@@ -347,10 +351,10 @@ struct FailoverTimes {
 
 // One trial: console load on the primary, SIGKILL at a random moment, typing to the backup
 // once it won, then a clean stop.
-void failover_trial(const TempDir& dir, Arbiter& arbiter, int trial, std::mt19937& random,
-                    FailoverTimes& times) {
+void failover_trial(const std::string& accel, const TempDir& dir, Arbiter& arbiter, int trial,
+                    std::mt19937& random, FailoverTimes& times) {
   SCOPED_TRACE("failover trial " + std::to_string(trial));
-  Pair pair(dir, "failover-" + std::to_string(trial));
+  Pair pair(dir, "failover-" + std::to_string(trial), accel);
   ASSERT_TRUE(pair.start(arbiter.address(), kClosedConnectionDetection));
   ASSERT_TRUE(pair.wait_protected());
   Subprocess& primary = pair.primary();
@@ -396,8 +400,19 @@ void failover_trial(const TempDir& dir, Arbiter& arbiter, int trial, std::mt1993
   }
 }
 
-TEST(Pair, BackupTakesOverAKilledPrimaryWithOneConsistentConsole) {
-  FTVM_REQUIRE_KVM();
+// The pair's tests run on each backend: KVM where /dev/kvm is usable (skipped with the reason
+// where it is not), and the software CPU everywhere.
+class PairOn : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == "kvm") FTVM_REQUIRE_KVM();
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(Backends, PairOn, ::testing::Values("kvm", "emu"),
+                         [](const auto& info) { return info.param; });
+
+TEST_P(PairOn, BackupTakesOverAKilledPrimaryWithOneConsistentConsole) {
   TempDir dir("ftvm-pair");
   Arbiter arbiter(dir);
   ASSERT_FALSE(arbiter.address().empty()) << arbiter.process().stderr_so_far();
@@ -405,7 +420,7 @@ TEST(Pair, BackupTakesOverAKilledPrimaryWithOneConsistentConsole) {
   FailoverTimes times;
   constexpr int kTrials = 20;
   for (int trial = 0; trial < kTrials; ++trial) {
-    failover_trial(dir, arbiter, trial, random, times);
+    failover_trial(GetParam(), dir, arbiter, trial, random, times);
     if (HasFatalFailure()) break;
   }
   EXPECT_EQ(times.to_new_output_ms.size(), size_t{kTrials});
@@ -415,11 +430,10 @@ TEST(Pair, BackupTakesOverAKilledPrimaryWithOneConsistentConsole) {
 
 // --- The backup dies -----------------------------------------------------------------------
 
-TEST(Pair, PrimaryRunsOnUnprotectedWhenTheBackupIsKilled) {
-  FTVM_REQUIRE_KVM();
+TEST_P(PairOn, PrimaryRunsOnUnprotectedWhenTheBackupIsKilled) {
   TempDir dir("ftvm-pair");
   Arbiter arbiter(dir);
-  Pair pair(dir, "backup-loss");
+  Pair pair(dir, "backup-loss", GetParam());
   ASSERT_TRUE(pair.start(arbiter.address(), kClosedConnectionDetection));
   ASSERT_TRUE(pair.wait_protected());
   Subprocess& primary = pair.primary();
@@ -449,10 +463,10 @@ struct SplitBrainCounts {
 };
 
 // One partition: the channel is cut on one side while both still reach the arbiter.
-void split_brain_trial(const TempDir& dir, Arbiter& arbiter, int trial, std::mt19937& random,
-                       SplitBrainCounts& counts) {
+void split_brain_trial(const std::string& accel, const TempDir& dir, Arbiter& arbiter, int trial,
+                       std::mt19937& random, SplitBrainCounts& counts) {
   SCOPED_TRACE("split-brain trial " + std::to_string(trial));
-  Pair pair(dir, "split-" + std::to_string(trial));
+  Pair pair(dir, "split-" + std::to_string(trial), accel);
   ASSERT_TRUE(pair.start(arbiter.address(), {}));
   ASSERT_TRUE(pair.wait_protected());
   ++counts.trials;
@@ -512,8 +526,7 @@ void split_brain_trial(const TempDir& dir, Arbiter& arbiter, int trial, std::mt1
   }
 }
 
-TEST(Pair, APartitionLeavesExactlyOneSideLive) {
-  FTVM_REQUIRE_KVM();
+TEST_P(PairOn, APartitionLeavesExactlyOneSideLive) {
   TempDir dir("ftvm-pair");
   Arbiter arbiter(dir);
   ASSERT_FALSE(arbiter.address().empty()) << arbiter.process().stderr_so_far();
@@ -521,7 +534,7 @@ TEST(Pair, APartitionLeavesExactlyOneSideLive) {
   constexpr int kTrials = 20;
   SplitBrainCounts counts;
   for (int trial = 0; trial < kTrials && !HasFatalFailure(); ++trial) {
-    split_brain_trial(dir, arbiter, trial, random, counts);
+    split_brain_trial(GetParam(), dir, arbiter, trial, random, counts);
   }
   EXPECT_EQ(counts.double_live, 0);
   EXPECT_EQ(counts.trials, kTrials);
@@ -531,10 +544,9 @@ TEST(Pair, APartitionLeavesExactlyOneSideLive) {
 
 // --- No arbiter ----------------------------------------------------------------------------
 
-TEST(Pair, ABackupThatCannotReachTheArbiterNeverGoesLive) {
-  FTVM_REQUIRE_KVM();
+TEST_P(PairOn, ABackupThatCannotReachTheArbiterNeverGoesLive) {
   TempDir dir("ftvm-pair");
-  Pair pair(dir, "no-arbiter");
+  Pair pair(dir, "no-arbiter", GetParam());
   ASSERT_TRUE(pair.start(unused_endpoint(), {"--arbiter-timeout", "1", "--declare-ms", "1000"}));
   ASSERT_TRUE(pair.wait_protected());
   ASSERT_TRUE(pair.primary().wait_for_stdout("status tick=", 10s));
@@ -550,11 +562,10 @@ TEST(Pair, ABackupThatCannotReachTheArbiterNeverGoesLive) {
   EXPECT_EQ(b.out, "") << "a backup that never went live printed guest output";
 }
 
-TEST(Pair, APrimaryThatCannotReachTheArbiterHaltsWithoutMoreOutput) {
-  FTVM_REQUIRE_KVM();
+TEST_P(PairOn, APrimaryThatCannotReachTheArbiterHaltsWithoutMoreOutput) {
   TempDir dir("ftvm-pair");
   Arbiter arbiter(dir);
-  Pair pair(dir, "arbiter-killed");
+  Pair pair(dir, "arbiter-killed", GetParam());
   ASSERT_TRUE(pair.start(arbiter.address(), {"--arbiter-timeout", "1", "--declare-ms", "1000"}));
   ASSERT_TRUE(pair.wait_protected());
   Subprocess& primary = pair.primary();
@@ -578,11 +589,10 @@ TEST(Pair, APrimaryThatCannotReachTheArbiterHaltsWithoutMoreOutput) {
 
 // --- Authentication ------------------------------------------------------------------------
 
-TEST(Pair, ASharedKeyFileAuthenticatesThePair) {
-  FTVM_REQUIRE_KVM();
+TEST_P(PairOn, ASharedKeyFileAuthenticatesThePair) {
   TempDir dir("ftvm-pair");
   Arbiter arbiter(dir);
-  Pair pair(dir, "keyed");
+  Pair pair(dir, "keyed", GetParam());
   ASSERT_TRUE(pair.start(arbiter.address(),
                          {"--key-file", write_key(dir, "key", 1), "--declare-ms", "1000"}));
   ASSERT_TRUE(pair.wait_protected());
@@ -596,10 +606,9 @@ TEST(Pair, ASharedKeyFileAuthenticatesThePair) {
   EXPECT_TRUE(consistent_console(p.out, {}));
 }
 
-TEST(Pair, ABackupWithAnotherKeyIsRefused) {
-  FTVM_REQUIRE_KVM();
+TEST_P(PairOn, ABackupWithAnotherKeyIsRefused) {
   TempDir dir("ftvm-pair");
-  Pair pair(dir, "other-key");
+  Pair pair(dir, "other-key", GetParam());
   // No arbiter: a primary whose backup never joined must not run alone.
   ASSERT_TRUE(pair.start(unused_endpoint(), {"--arbiter-timeout", "1"},
                          {"--key-file", write_key(dir, "primary.key", 1)},
