@@ -1,5 +1,6 @@
-// Boots hand-written guests (guests/*.S) on real KVM and checks the VMM's handling of PIO,
-// MMIO, HLT, interrupt injection with IF=0/1, the interrupt window and interrupt shadows.
+// Boots hand-written guests (guests/*.S) and checks the VMM's handling of PIO, MMIO, HLT,
+// interrupt injection with IF=0/1, the interrupt window and interrupt shadows: on real KVM, and
+// (TinyGuestOn) the same guests on the software CPU, which must agree.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -79,6 +80,7 @@ class TinyGuestTest : public ::testing::Test {
   RunResult boot_and_run(const std::string& guest, ObservedDriver::Observer observer = {}) {
     image_ = read_guest(guest);
     VmConfig config;
+    config.accel = accel_;
     config.mem_bytes = 8 << 20;
     config.image = image_;
     config.image_name = guest;
@@ -124,6 +126,7 @@ class TinyGuestTest : public ::testing::Test {
     EXPECT_EQ(result.guest_status, 0u);
   }
 
+  Accel accel_ = Accel::kKvm;
   std::vector<uint8_t> image_;
   HostTimeSource time_;
   NullConsole console_;
@@ -134,8 +137,19 @@ class TinyGuestTest : public ::testing::Test {
   std::optional<RegistersSeen> last_seen_;
 };
 
-TEST_F(TinyGuestTest, PortIoOfEachWidthAndMmio) {
-  FTVM_REQUIRE_KVM();
+// The guests that pin down exits and interrupt delivery, on each backend.
+class TinyGuestOn : public TinyGuestTest, public ::testing::WithParamInterface<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == "kvm") FTVM_REQUIRE_KVM();
+    accel_ = GetParam() == "kvm" ? Accel::kKvm : Accel::kEmu;
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(Backends, TinyGuestOn, ::testing::Values("kvm", "emu"),
+                         [](const auto& info) { return info.param; });
+
+TEST_P(TinyGuestOn, PortIoOfEachWidthAndMmio) {
   port_.read_value = 0x12345678;
   mmio_.read_value = 0x0807060504030201;
   auto result = boot_and_run("pio_mmio.elf");
@@ -211,24 +225,21 @@ TEST_F(TinyGuestTest, AStepTurnedOffAtAPortReadLeavesNoTrace) {
   EXPECT_EQ(rflags_after & (1u << 8), 0u) << "TF left set: rflags " << rflags_after;
 }
 
-TEST_F(TinyGuestTest, HltWakesOnTimerInterrupts) {
-  FTVM_REQUIRE_KVM();
+TEST_P(TinyGuestOn, HltWakesOnTimerInterrupts) {
   auto result = boot_and_run("hlt_timer.elf");
   expect_clean_shutdown(result);
   EXPECT_EQ(port_values(), std::vector<uint64_t>{5});
   EXPECT_GE(counters_.hlt, 5u);
 }
 
-TEST_F(TinyGuestTest, NoInterruptWithIfClearThenDeliveryThroughTheWindow) {
-  FTVM_REQUIRE_KVM();
+TEST_P(TinyGuestOn, NoInterruptWithIfClearThenDeliveryThroughTheWindow) {
   auto result = boot_and_run("interrupt_window.elf");
   expect_clean_shutdown(result);
   EXPECT_EQ(port_values(), (std::vector<uint64_t>{0, 0x600d}));
   EXPECT_GE(counters_.irq_window, 1u);
 }
 
-TEST_F(TinyGuestTest, InterruptShadowsOfStiHltAndMovSs) {
-  FTVM_REQUIRE_KVM();
+TEST_P(TinyGuestOn, InterruptShadowsOfStiHltAndMovSs) {
   auto result = boot_and_run("interrupt_shadow.elf");
   expect_clean_shutdown(result);
   // `sti; hlt` wakes through the handler (0xaa) before 2: more than one tick may come first
@@ -244,6 +255,42 @@ TEST_F(TinyGuestTest, InterruptShadowsOfStiHltAndMovSs) {
   const std::vector<uint64_t> after_mov_ss{1, 0xaa, 2, 3, 0xaa, 4, 5};
   EXPECT_TRUE(ticks_merged == after_out || ticks_merged == after_mov_ss)
       << ::testing::PrintToString(values);
+}
+
+// The software CPU's counted stop: armed after an exit, the vCPU stops right before the
+// instruction that would pass the count (an asynchronous debug exit, not counted in E), with
+// the same registers on every run.
+TEST_F(TinyGuestTest, TheSoftwareCpuStopsExactlyAtACountedInstruction) {
+  accel_ = Accel::kEmu;
+  auto stop_once = [this](uint64_t after) {
+    std::optional<uint64_t> target;
+    std::optional<kvm_regs> at_stop;
+    uint64_t retired_at_stop = 0;
+    auto result = boot_and_run("pio_mmio.elf", [&](VcpuRunner& runner, const BetweenExits& at) {
+      if (!target && !at.asynchronous && at.exit_count == 1) {
+        target = runner.instructions_at_exit() + after;
+        ASSERT_TRUE(runner.vcpu().stop_at_instruction(*target).ok());
+      } else if (target && !at_stop && runner.last_exit().exit_reason == KVM_EXIT_DEBUG) {
+        EXPECT_TRUE(at.asynchronous);
+        EXPECT_EQ(at.exit_count, 1u) << "the stop is not a deterministic exit";
+        retired_at_stop = runner.vcpu().instructions_retired().value_or(0);
+        auto regs = runner.vcpu().get_regs();
+        ASSERT_TRUE(regs.ok());
+        at_stop = *regs;
+      }
+    });
+    expect_clean_shutdown(result);
+    EXPECT_TRUE(at_stop.has_value()) << "the counted stop never came";
+    EXPECT_EQ(retired_at_stop, target.value_or(0));
+    return at_stop.value_or(kvm_regs{});
+  };
+  // The guest's first port write is followed by a MOV and the next OUT: one instruction on
+  // is the MOV done and the OUT not yet run.
+  const kvm_regs first = stop_once(1);
+  const kvm_regs again = stop_once(1);
+  EXPECT_EQ(std::memcmp(&first, &again, sizeof(kvm_regs)), 0);
+  const kvm_regs at_exit = stop_once(0);
+  EXPECT_NE(at_exit.rip, first.rip) << "one more instruction moved RIP on";
 }
 
 TEST_F(TinyGuestTest, TripleFaultIsReportedWithTheFaultingInstruction) {
