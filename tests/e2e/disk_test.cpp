@@ -57,12 +57,24 @@ uint64_t records_in(const std::string& console) {
   return std::stoull(match[1]);
 }
 
-TEST(Disk, TheGuestsRecordsReachTheImageAndVerify) {
-  FTVM_REQUIRE_KVM();
+// On each backend: KVM where /dev/kvm is usable (skipped with the reason where it is not), and
+// the software CPU everywhere.
+class DiskOn : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == "kvm") FTVM_REQUIRE_KVM();
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(Backends, DiskOn, ::testing::Values("kvm", "emu"),
+                         [](const auto& info) { return info.param; });
+
+TEST_P(DiskOn, TheGuestsRecordsReachTheImageAndVerify) {
   TempDir dir("ftvm-disk-e2e");
   const std::string image = dir.path("disk.img");
   make_image(image);
-  const ProcessResult r = run_disk_session({FTVM_BINARY, "run", "--disk", image});
+  const ProcessResult r =
+      run_disk_session({FTVM_BINARY, "run", "--accel", GetParam(), "--disk", image});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   const uint64_t records = records_in(r.out);
   ASSERT_GT(records, 0u) << r.out;
@@ -76,8 +88,7 @@ TEST(Disk, TheGuestsRecordsReachTheImageAndVerify) {
 }
 
 // The same through the disk server: the VM's disk is an NBD export of `ftvm disk-server`.
-TEST(Disk, TheGuestWritesThroughTheDiskServer) {
-  FTVM_REQUIRE_KVM();
+TEST_P(DiskOn, TheGuestWritesThroughTheDiskServer) {
   TempDir dir("ftvm-disk-nbd");
   const std::string image = dir.path("shared.img");
   make_image(image);
@@ -88,8 +99,8 @@ TEST(Disk, TheGuestWritesThroughTheDiskServer) {
   std::smatch match;
   const std::string log = server.stdout_so_far();
   ASSERT_TRUE(std::regex_search(log, match, std::regex("nbd: listening on (\\S+)"))) << log;
-  const ProcessResult r =
-      run_disk_session({FTVM_BINARY, "run", "--disk", "nbd://" + match[1].str() + "/vm1"});
+  const ProcessResult r = run_disk_session(
+      {FTVM_BINARY, "run", "--accel", GetParam(), "--disk", "nbd://" + match[1].str() + "/vm1"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   const uint64_t records = records_in(r.out);
   ASSERT_GT(records, 0u) << r.out;
@@ -102,13 +113,12 @@ TEST(Disk, TheGuestWritesThroughTheDiskServer) {
   }
 }
 
-TEST(Disk, ARecordingWithDiskTrafficReplaysExactlyWithoutTheDisk) {
-  FTVM_REQUIRE_KVM();
+TEST_P(DiskOn, ARecordingWithDiskTrafficReplaysExactlyWithoutTheDisk) {
   TempDir dir("ftvm-disk-rr");
   const std::string image = dir.path("disk.img");
   make_image(image);
-  const ProcessResult recorded =
-      run_disk_session({FTVM_BINARY, "record", "--trace", dir.path("trace"), "--disk", image});
+  const ProcessResult recorded = run_disk_session({FTVM_BINARY, "record", "--accel", GetParam(),
+                                                   "--trace", dir.path("trace"), "--disk", image});
   ASSERT_EQ(recorded.exit_code, 0) << recorded.out << recorded.err;
   ASSERT_GT(records_in(recorded.out), 0u) << recorded.out;
   std::filesystem::remove(image);  // a replay must not need it
