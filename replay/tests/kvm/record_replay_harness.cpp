@@ -42,8 +42,10 @@ double seconds_since(Clock::time_point start) {
 }
 
 // CPL0 instructions per 100 us on this host (the host probe, once per process; kvm_pvm's ~1M/s
-// where the probe fails), so the guests size their spins in time, not in instructions.
-uint32_t instructions_per_100us() {
+// where the probe fails), so the guests size their spins in time, not in instructions. The
+// software CPU counts every instruction in a hook: about 50M/s here.
+uint32_t instructions_per_100us(Accel accel) {
+  if (accel == Accel::kEmu) return 5000;
   static const uint32_t value = [] {
     const auto& facts = ::ftvm::testing::host_guest_debug();
     const double per_second = facts ? facts->cpl0_instructions_per_second : 1e6;
@@ -53,11 +55,11 @@ uint32_t instructions_per_100us() {
 }
 
 // The guests' verdict port: keeps every write; a read of offset 4 answers
-// instructions_per_100us(), any other zero.
+// instructions_per_100us(accel), any other zero.
 class TestPortDevice final : public IoDevice {
  public:
   void read(uint64_t offset, std::span<uint8_t> data) override {
-    const uint32_t value = offset == 4 ? instructions_per_100us() : 0;
+    const uint32_t value = offset == 4 ? instructions_per_100us(accel) : 0;
     for (size_t i = 0; i < data.size(); ++i) data[i] = i < 4 ? uint8_t(value >> (8 * i)) : 0;
   }
   void write(uint64_t offset, std::span<const uint8_t> data) override {
@@ -66,6 +68,7 @@ class TestPortDevice final : public IoDevice {
     writes.push_back({offset, static_cast<uint32_t>(data.size()), value});
   }
   std::vector<PortWrite> writes;
+  Accel accel = Accel::kKvm;
 };
 
 class NullConsole final : public ConsoleSink {
@@ -370,6 +373,7 @@ Result<Recording> record_guest(const RecordSetup& setup) {
   recording.image = std::move(*image);
   recording.image_name = setup.guest;
   recording.mem_bytes = setup.mem_bytes;
+  recording.accel = setup.accel;
 
   // Declared before the VM, which refers to them until it is destroyed.
   VectorSink sink;
@@ -378,8 +382,10 @@ Result<Recording> record_guest(const RecordSetup& setup) {
   NullConsole null_console;
   DigestingConsole console(null_console);  // the recorder logs digests of guest output
   TestPortDevice port;
+  port.accel = setup.accel;
 
   VmConfig config;
+  config.accel = setup.accel;
   config.mem_bytes = setup.mem_bytes;
   config.image = recording.image;
   config.image_name = setup.guest;
@@ -466,11 +472,13 @@ Result<Replay> replay_recording(const Recording& recording, const std::vector<Tr
   NullConsole null_console;
   DigestingConsole console(null_console);  // the replayer checks the logged output digests
   TestPortDevice port;
+  port.accel = recording.accel;
   VmConfig config;
   config.mem_bytes = recording.mem_bytes;
   config.image = recording.image;
   config.image_name = recording.image_name;
   config.cpuid = recording.cpuid;  // the same CPU as the recorded guest saw
+  config.accel = recording.accel;
   auto vm = Vm::create(config, time, console);
   if (!vm) return vm.error();
   if (auto r = (*vm)->platform().pio_bus().insert(kTestPort, 8, port, "test-port"); !r) {
@@ -581,17 +589,18 @@ std::string summary(const Recording& recording, const Replay& replay) {
                        : 0.0;
   return fmt::format(
       "record: {} E={} {:.3f} s, landmarks {} sync / {} breakpoint / {} checkpoint ({} pages, "
-      "{} bytes), {} RAM digests, probes {} ({} breakpoint, {:.1f} hits estimated each / {} hot "
+      "{} bytes) / {} counted, {} RAM digests, probes {} ({} breakpoint, {:.1f} hits estimated "
+      "each / {} hot "
       "/ {} expired / {} overtaken by an exit); replay: {} E={} {:.3f} s, {} inputs, {} "
       "breakpoint searches, {} hits ({:.1f} per breakpoint landmark, max {}), {} checkpoints "
       "loaded in {:.2f} ms, {} RAM + {} register digests checked; costs {:.1f} us per hit, {:.1f} "
       "us per checkpoint",
       reason_name(recording.result.reason), recording.exit_count, recording.seconds, l.synchronous,
-      l.breakpoint, l.checkpoint, l.checkpoint_pages, l.checkpoint_bytes, l.memory_digests,
-      l.probes, l.probe_breakpoint, l.mean_estimated_hits(), l.probe_checkpoint, l.probe_expired,
-      l.probe_overtaken, reason_name(replay.result.reason), replay.exit_count, replay.seconds,
-      s.inputs, s.breakpoint, s.breakpoint_hits, hits_per_breakpoint, s.max_hits, s.checkpoint,
-      s.checkpoint_load_ms, s.memory_digests, s.register_digests,
+      l.breakpoint, l.checkpoint, l.checkpoint_pages, l.checkpoint_bytes, l.counted,
+      l.memory_digests, l.probes, l.probe_breakpoint, l.mean_estimated_hits(), l.probe_checkpoint,
+      l.probe_expired, l.probe_overtaken, reason_name(replay.result.reason), replay.exit_count,
+      replay.seconds, s.inputs, s.breakpoint, s.breakpoint_hits, hits_per_breakpoint, s.max_hits,
+      s.checkpoint, s.checkpoint_load_ms, s.memory_digests, s.register_digests,
       measured_replay_costs(s).breakpoint_hit_us, measured_replay_costs(s).checkpoint_load_us);
 }
 

@@ -42,7 +42,8 @@ struct PortWrite {
 };
 
 struct RecordSetup {
-  std::string guest;  // an ELF file name in FTVM_RR_GUEST_DIR
+  std::string guest;          // an ELF file name in FTVM_RR_GUEST_DIR
+  Accel accel = Accel::kKvm;  // the replay runs on the same backend
   AsyncMode async_mode = AsyncMode::kAuto;
   std::chrono::nanoseconds max_delay = std::chrono::milliseconds(1);
   // Short, so that a run of a few tens of milliseconds also checks RAM digests mid-run.
@@ -65,6 +66,7 @@ struct Recording {
   std::vector<uint8_t> image;
   std::string image_name;
   uint64_t mem_bytes = 0;
+  Accel accel = Accel::kKvm;
   std::vector<kvm_cpuid_entry2> cpuid;  // what the recorded guest saw
   std::vector<TraceEntry> entries;      // the whole log, in order
   RunResult result;

@@ -199,6 +199,75 @@ INSTANTIATE_TEST_SUITE_P(HardGuests, RecordReplayTest, ::testing::ValuesIn(kCase
                            return case_name(info.param);
                          });
 
+// ---- The software CPU: counted landmarks ---------------------------------------------------
+//
+// The same guests on the software CPU, which needs no /dev/kvm: every asynchronous landmark is
+// counted (instructions since exit E), so the replay is exact in every case, the two-instruction
+// loops whose registers repeat (mem_loop) included, with no search and no checkpoint.
+
+struct CountedCase {
+  const char* guest;
+  int max_delay_us;
+};
+
+std::string counted_case_name(const CountedCase& c) {
+  std::string guest = c.guest;
+  guest.erase(std::remove(guest.begin(), guest.end(), '_'), guest.end());
+  return fmt::format("{}_delay{}us", guest, c.max_delay_us);
+}
+
+void PrintTo(const CountedCase& c, std::ostream* os) {
+  *os << counted_case_name(c);
+}
+
+class CountedRecordReplayTest : public ::testing::TestWithParam<CountedCase> {};
+
+TEST_P(CountedRecordReplayTest, ReplaysExactly) {
+  const CountedCase& c = GetParam();
+  RecordSetup setup;
+  setup.guest = std::string(c.guest) + ".elf";
+  setup.accel = Accel::kEmu;
+  setup.max_delay = std::chrono::microseconds(c.max_delay_us);
+  auto recording = record_guest(setup);
+  ASSERT_TRUE(recording.ok()) << recording.error().message;
+  ASSERT_EQ(recording->result.reason, RunResult::Reason::kGuestShutdown)
+      << recording->result.detail;
+  const auto verdict = port_values(recording->port_writes);
+  ASSERT_EQ(verdict.size(), 3u);
+  EXPECT_GE(verdict[2], 30u);
+  const auto& l = recording->landmarks;
+  EXPECT_EQ(l.breakpoint + l.checkpoint + l.probes, 0u) << "the software CPU only counts";
+  const bool all_synchronous_expected =
+      (std::string(c.guest) == "sti_hlt" || std::string(c.guest) == "cold_loop") &&
+      c.max_delay_us > 0;
+  if (!all_synchronous_expected) {
+    EXPECT_GT(l.counted, 0u) << "no asynchronous landmark";
+  }
+
+  auto replay = replay_recording(*recording, recording->entries);
+  ASSERT_TRUE(replay.ok()) << replay.error().message;
+  log_figures(counted_case_name(c), *recording, *replay);
+  EXPECT_EQ(replay->result.reason, RunResult::Reason::kReplayComplete)
+      << reason_name(replay->result.reason) << ": " << report_head(replay->result.detail, 12);
+  EXPECT_EQ(replay->port_writes, recording->port_writes);
+  EXPECT_EQ(replay->stats.inputs, input_count(recording->entries));
+  EXPECT_EQ(replay->stats.counted, l.counted);
+  EXPECT_EQ(replay->exit_count, recording->exit_count);
+}
+
+// clang-format off
+const CountedCase kCountedCases[] = {
+    {"reg_loop", 0}, {"reg_loop", 1000}, {"mem_loop", 0}, {"mem_loop", 1000},
+    {"sti_hlt", 0}, {"sti_hlt", 1000}, {"mov_ss", 0}, {"mov_ss", 1000},
+    {"stack_loop", 0}, {"stack_loop", 1000}, {"cold_loop", 0}, {"cold_loop", 1000},
+};
+// clang-format on
+
+INSTANTIATE_TEST_SUITE_P(HardGuests, CountedRecordReplayTest, ::testing::ValuesIn(kCountedCases),
+                         [](const ::testing::TestParamInfo<CountedCase>& info) {
+                           return counted_case_name(info.param);
+                         });
+
 // ---- The interrupt window --------------------------------------------------------------
 //
 // An interrupt that becomes pending while the guest cannot take it (IF=0, an interrupt
