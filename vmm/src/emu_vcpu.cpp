@@ -162,6 +162,24 @@ void device_write(uc_engine*, uint64_t offset, unsigned size, uint64_t value, vo
   self_of(user)->on_device_page_write(offset, size, value);
 }
 
+// The instructions whose result comes from the host, which Unicorn executes without a hook:
+// RDTSC and RDTSCP (the host's clock), RDRAND and RDSEED (its entropy). nullptr for any other.
+const char* host_input_instruction(std::span<const uint8_t> bytes) {
+  size_t i = 0;
+  while (i < 4 && i < bytes.size() &&
+         (bytes[i] == 0x66 || bytes[i] == 0xf2 || bytes[i] == 0xf3 || (bytes[i] & 0xf0) == 0x40)) {
+    ++i;
+  }
+  if (i + 2 >= bytes.size() || bytes[i] != 0x0f) return nullptr;
+  const uint8_t opcode = bytes[i + 1];
+  const uint8_t modrm = bytes[i + 2];
+  if (opcode == 0x31) return "RDTSC";
+  if (opcode == 0x01 && modrm == 0xf9) return "RDTSCP";
+  if (opcode == 0xc7 && (modrm >> 6) == 3 && ((modrm >> 3) & 7) == 6) return "RDRAND";
+  if (opcode == 0xc7 && (modrm >> 6) == 3 && ((modrm >> 3) & 7) == 7) return "RDSEED";
+  return nullptr;
+}
+
 // Whether the instruction at `bytes` is INS rather than IN (both reach the IN hook).
 bool is_string_port_instruction(std::span<const uint8_t> bytes) {
   for (uint8_t b : bytes) {
@@ -340,13 +358,21 @@ void EmuVcpu::on_instruction(uint64_t address) {
     return;
   }
   current_rip_ = address;
+  // Guest code is in RAM at its identity-mapped address (the backend's scope), so its bytes are
+  // read in place: a few compares per instruction.
+  if (address < memory_.size() - 8) {
+    if (const char* what = host_input_instruction({memory_.host_base() + address, 7})) {
+      on_refused_instruction(what);
+      return;
+    }
+  }
   ++retired_;
 }
 
 Result<void> EmuVcpu::stop_at_instruction(uint64_t retired) {
   if (retired < retired_) {
-    return make_error(fmt::format("instruction {} is already behind the guest (at {})", retired,
-                                  retired_));
+    return make_error(
+        fmt::format("instruction {} is already behind the guest (at {})", retired, retired_));
   }
   stop_at_ = retired;
   return {};
@@ -416,7 +442,7 @@ void EmuVcpu::on_exception(uint32_t vector) {
 
 void EmuVcpu::on_refused_instruction(const char* what) {
   fault(
-      fmt::format("the guest executed {} at {:#x}, which the software CPU cannot run "
+      fmt::format("the guest reached {} at {:#x}, which the software CPU cannot run "
                   "faithfully",
                   what, current_rip_));
 }

@@ -293,6 +293,19 @@ TEST_F(TinyGuestTest, TheSoftwareCpuStopsExactlyAtACountedInstruction) {
   EXPECT_NE(at_exit.rip, first.rip) << "one more instruction moved RIP on";
 }
 
+// RDTSC's value comes from the host and Unicorn gives no hook to log it: the software CPU stops
+// at the instruction, before it runs, and says which it is.
+TEST_F(TinyGuestTest, TheSoftwareCpuRefusesAnInstructionThatReadsTheHost) {
+  accel_ = Accel::kEmu;
+  auto result = boot_and_run("host_entropy.elf");
+  EXPECT_EQ(result.reason, RunResult::Reason::kFault);
+  EXPECT_NE(result.detail.find("the guest reached RDTSC at 0x"), std::string::npos)
+      << result.detail;
+  auto regs = vm_->vcpu().get_regs();
+  ASSERT_TRUE(regs.ok());
+  EXPECT_EQ(regs->rbx, 0x1234u) << "the instruction before it ran";
+}
+
 TEST_F(TinyGuestTest, TripleFaultIsReportedWithTheFaultingInstruction) {
   FTVM_REQUIRE_KVM();
   auto result = boot_and_run("triple_fault.elf");
