@@ -224,6 +224,8 @@ TEST(FtvmHostInfo, SaysWhyAMissingDeviceCannotRunVms) {
   auto json = nlohmann::json::parse(r.out);
   EXPECT_FALSE(json["kvm_usable"].get<bool>());
   EXPECT_EQ(json["backend"], "emu");
+  EXPECT_TRUE(json["software_cpu"]["usable"].get<bool>()) << r.out;
+  EXPECT_NE(json["software_cpu"]["engine"].get<std::string>().find("Unicorn"), std::string::npos);
 }
 
 TEST(FtvmHostInfo, ShowsAUsableKvmAndItsCapabilities) {

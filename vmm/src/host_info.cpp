@@ -10,6 +10,7 @@
 #include <iterator>
 #include <sstream>
 
+#include "vmm/emu_vcpu.h"
 #include "vmm/kvm.h"
 
 namespace ftvm {
@@ -78,8 +79,25 @@ std::string cpu_model_name(const std::string& cpuinfo_text) {
   return "";
 }
 
+namespace {
+
+// Builds a software vCPU on a small memory: that checks the engine opens and lays out its state
+// as the backend expects.
+void probe_software_cpu(HostInfo& info) {
+  info.emu_engine = EmuVcpu::engine_version();
+  auto memory = GuestMemory::allocate(1 << 20);
+  if (!memory) {
+    info.emu_problem = memory.error().message;
+    return;
+  }
+  if (auto vcpu = EmuVcpu::create(*memory); !vcpu) info.emu_problem = vcpu.error().message;
+}
+
+}  // namespace
+
 HostInfo probe_host(const HostPaths& paths) {
   HostInfo info;
+  probe_software_cpu(info);
   info.kvm_device = paths.kvm_device;
   info.kvm_modules = loaded_kvm_modules(paths.sys_module);
   info.cpu_model = cpu_model_name(read_file(paths.cpuinfo));

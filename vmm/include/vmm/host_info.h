@@ -34,6 +34,9 @@ struct HostInfo {
   // Measured with the host probe where KVM is usable (host_probe.h).
   std::optional<GuestDebugFacts> guest_debug;
   std::string probe_problem;  // why the probe failed, if it did
+  // The software CPU: its engine, and why it cannot run here if it cannot (empty when it can).
+  std::string emu_engine;
+  std::string emu_problem;
 };
 
 struct HostPaths {

@@ -27,11 +27,19 @@ nlohmann::json guest_debug_json(const HostInfo& info) {
 nlohmann::json to_json(const HostInfo& info) {
   nlohmann::json capabilities = nlohmann::json::object();
   for (const auto& c : info.capabilities) capabilities[c.name] = c.value;
-  return {{"kvm_device", info.kvm_device},        {"kvm_usable", info.kvm_usable},
-          {"kvm_problem", info.kvm_problem},      {"kvm_api_version", info.kvm_api_version},
-          {"kvm_modules", info.kvm_modules},      {"cpu_model", info.cpu_model},
-          {"capabilities", capabilities},         {"backend", info.backend},
-          {"guest_debug", guest_debug_json(info)}};
+  return {{"kvm_device", info.kvm_device},
+          {"kvm_usable", info.kvm_usable},
+          {"kvm_problem", info.kvm_problem},
+          {"kvm_api_version", info.kvm_api_version},
+          {"kvm_modules", info.kvm_modules},
+          {"cpu_model", info.cpu_model},
+          {"capabilities", capabilities},
+          {"backend", info.backend},
+          {"guest_debug", guest_debug_json(info)},
+          {"software_cpu",
+           {{"engine", info.emu_engine},
+            {"usable", info.emu_problem.empty()},
+            {"problem", info.emu_problem}}}};
 }
 
 std::string capability_list(const HostInfo& info) {
@@ -69,12 +77,13 @@ void print_human(const HostInfo& info) {
   if (!info.capabilities.empty()) fmt::print("capabilities: {}\n", capability_list(info));
   fmt::print("cpu:          {}\n", info.cpu_model.empty() ? "unknown" : info.cpu_model);
   print_guest_debug(info);
+  fmt::print("software cpu: {} ({})\n", info.emu_engine,
+             info.emu_problem.empty() ? "usable: --accel emu" : info.emu_problem);
   fmt::print("backend:      {}\n",
              info.kvm_usable
                  ? "kvm"
-                 : fmt::format("emu: the software CPU ({}) runs `ftvm run`; record, replay and "
-                               "the pair need KVM for now (scripts/kvm-box runs them under an "
-                               "emulated KVM)",
+                 : fmt::format("emu: VMs run on the software CPU ({}) here; scripts/kvm-box "
+                               "runs the KVM tests under an emulated KVM",
                                EmuVcpu::engine_version()));
 }
 
