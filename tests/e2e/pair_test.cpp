@@ -625,6 +625,23 @@ TEST_P(PairOn, ABackupWithAnotherKeyIsRefused) {
   EXPECT_EQ(p.out, "") << "the primary released guest output no backup acknowledged:\n" << p.err;
 }
 
+// The backup follows the primary's backend; asked for another, it refuses at the hello.
+TEST(Pair, ABackupOnAnotherBackendIsRefused) {
+  TempDir dir("ftvm-pair");
+  Pair pair(dir, "other-backend", "emu");
+  ASSERT_TRUE(pair.start(unused_endpoint(), {"--arbiter-timeout", "1"}, {}, {"--accel", "kvm"}));
+  const ProcessResult b = pair.backup().finish(15s);
+  EXPECT_EQ(b.exit_code, kExitPeer) << b.err;
+  EXPECT_TRUE(contains(b.err,
+                       "the primary ran on the software CPU (emu); --accel kvm cannot "
+                       "follow it"))
+      << b.err;
+  EXPECT_EQ(b.out, "");
+  pair.primary().send_signal(SIGINT);
+  const ProcessResult p = pair.primary().finish(15s);
+  EXPECT_EQ(p.out, "") << "the primary released guest output no backup acknowledged:\n" << p.err;
+}
+
 TEST(Pair, ANonLoopbackChannelNeedsAKeyFile) {
   TempDir dir("ftvm-pair");
   const ProcessResult refused = run_process(

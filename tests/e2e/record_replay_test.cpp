@@ -294,6 +294,12 @@ TEST(FtvmReplay, ATraceFromKvmNeedsKvm) {
       "", 30s);
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_NE(r.err.find("the trace was recorded on KVM"), std::string::npos) << r.err;
+  // Asked for the other backend than the trace's: refused before any VM is built.
+  r = run_process({FTVM_BINARY, "replay", "--trace", dir.path("trace"), "--accel", "kvm"}, "", 30s);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("the trace ran on the software CPU (emu); --accel kvm cannot follow it"),
+            std::string::npos)
+      << r.err;
 }
 
 TEST(FtvmReplay, RejectsADirectoryThatIsNotATrace) {

@@ -108,6 +108,7 @@ Result<replay::TraceHeader> check_hello(const BackupCommandOptions& options,
         "the primary's VM has a disk, and a protected pair with a disk is not "
         "built yet");
   }
+  if (auto r = check_accel_matches(options.accel, *header, "primary"); !r) return r.error();
   return header;
 }
 
@@ -134,6 +135,7 @@ CLI::App* add_backup_command(CLI::App& app, BackupCommandOptions& options) {
       ->check(CLI::Range(0.0, 1000.0));
   backup->add_option("--kvm-device", options.kvm_device, "The KVM device node")
       ->capture_default_str();
+  add_follow_accel_option(*backup, options.accel);
   return backup;
 }
 

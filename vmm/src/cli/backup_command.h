@@ -15,6 +15,7 @@ struct BackupCommandOptions {
   std::string connect = "127.0.0.1:7301";
   double connect_timeout_s = 30;
   std::string kvm_device = "/dev/kvm";
+  std::string accel = "auto";
   double max_delay_ms = 1.0;  // once live
 };
 

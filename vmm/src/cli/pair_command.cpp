@@ -251,11 +251,11 @@ Result<void> Pair::start_sides() {
   if (!listener) return listener.error();
   channel_listener_ = std::move(*listener);
   auto primary_args = side_args("primary");
-  primary_args.insert(primary_args.end(),
-                      {"--listen-fd", std::to_string(channel_listener_.fd.get()), "--mem",
-                       std::to_string(options_.guest.mem_mib), "--kvm-device",
-                       options_.guest.kvm_device, "--accel", options_.guest.accel, "--max-lag",
-                       ms_arg(options_.max_lag_ms)});
+  primary_args.insert(
+      primary_args.end(),
+      {"--listen-fd", std::to_string(channel_listener_.fd.get()), "--mem",
+       std::to_string(options_.guest.mem_mib), "--kvm-device", options_.guest.kvm_device, "--accel",
+       options_.guest.accel, "--max-lag", ms_arg(options_.max_lag_ms)});
   if (!options_.guest.guest.empty()) primary_args.push_back(options_.guest.guest);
   auto primary = ChildProcess::spawn("primary", primary_args,
                                      ChildOptions{true, true, {channel_listener_.fd.get()}});

@@ -59,6 +59,24 @@ VmConfig vm_config_for(const replay::TraceHeader& header, std::span<const uint8_
   return config;
 }
 
+Result<void> check_accel_matches(const std::string& requested, const replay::TraceHeader& header,
+                                 const char* what) {
+  if (requested == "auto" || requested == header.accel) return {};
+  return make_error(fmt::format(
+      "the {} ran on {}; --accel {} cannot follow it: positions and CPU models differ between "
+      "the backends (leave --accel out to take the {}'s)",
+      what, header.accel == "emu" ? "the software CPU (emu)" : "KVM", requested, what));
+}
+
+void add_follow_accel_option(CLI::App& command, std::string& accel) {
+  command
+      .add_option("--accel", accel,
+                  "The vCPU backend: auto takes the one the log was made on; kvm or emu must be "
+                  "that one")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"kvm", "emu", "auto"}));
+}
+
 Result<void> attach_logged_disk(Vm& vm, const replay::TraceHeader& header,
                                 replay::LoggedDisk& storage) {
   if (header.disk_bytes == 0) return {};

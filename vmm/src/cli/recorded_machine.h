@@ -25,6 +25,14 @@ replay::TraceHeader make_trace_header(const GuestOptions& guest, const GuestImag
 VmConfig vm_config_for(const replay::TraceHeader& header, std::span<const uint8_t> image,
                        const std::string& kvm_device);
 
+// --accel on a command that follows a log (replay, backup): `auto` takes the header's backend;
+// another one than the header's is refused, since positions and CPU models differ between them.
+// `what` names the log's source in the message ("trace", "primary").
+Result<void> check_accel_matches(const std::string& requested, const replay::TraceHeader& header,
+                                 const char* what);
+// Adds --accel to a command that follows a log.
+void add_follow_accel_option(CLI::App& command, std::string& accel);
+
 // The recorded VM's disk, if its header names one, served from the log (`storage` drops the
 // requests; every completion is a logged entry). `storage` must outlive the VM.
 Result<void> attach_logged_disk(Vm& vm, const replay::TraceHeader& header,

@@ -50,6 +50,7 @@ CLI::App* add_replay_command(CLI::App& app, ReplayCommandOptions& options) {
   add_console_options(*replay, options.console);
   replay->add_option("--kvm-device", options.kvm_device, "The KVM device node")
       ->capture_default_str();
+  add_follow_accel_option(*replay, options.accel);
   return replay;
 }
 
@@ -57,6 +58,9 @@ int replay_command(const ReplayCommandOptions& options) {
   const auto started = std::chrono::steady_clock::now();
   auto trace = replay::TraceReader::open(options.trace_dir);
   if (!trace) return fail(trace.error());
+  if (auto r = check_accel_matches(options.accel, trace->header(), "trace"); !r) {
+    return fail(r.error());
+  }
   if (trace->torn_tail()) {
     fmt::print(stderr, "ftvm: warning: {}; replaying what precedes it\n", *trace->torn_tail());
   }

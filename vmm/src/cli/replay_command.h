@@ -11,6 +11,7 @@ struct ReplayCommandOptions {
   std::string trace_dir;
   ConsoleOptions console;
   std::string kvm_device = "/dev/kvm";
+  std::string accel = "auto";
 };
 
 CLI::App* add_replay_command(CLI::App& app, ReplayCommandOptions& options);
