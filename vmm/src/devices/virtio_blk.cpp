@@ -183,6 +183,7 @@ Result<void> VirtioBlk::handle(const DescriptorChain& chain) {
 }
 
 Result<void> VirtioBlk::complete(const BlockCompletion& completion) {
+  if (completion.id < next_id_) backend_.completed(completion.id);
   const auto found = in_flight_.find(completion.id);
   if (found == in_flight_.end()) {
     if (completion.id < next_id_) return {};  // submitted before a device reset: stale

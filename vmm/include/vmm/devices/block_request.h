@@ -34,6 +34,10 @@ class BlockBackend {
  public:
   virtual ~BlockBackend() = default;
   virtual void submit(BlockRequest request) = 0;
+  // The device applied request `id`'s completion (vCPU thread, between exits): from the guest's
+  // view it is done. A gate that orders requests, or a backup that must reissue what was not
+  // done when it takes over, keeps count with it.
+  virtual void completed(uint64_t id) { (void)id; }
 };
 
 }  // namespace ftvm

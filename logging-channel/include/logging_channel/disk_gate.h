@@ -1,0 +1,79 @@
+// The output rule for the disk: on a protected primary a write, flush, discard or write-zeroes
+// is an output, like console bytes. It reaches the disk only once the backup has acknowledged
+// the log up to the exit that submitted it (and while the primary's lease runs), so a backup
+// that takes over has every write the disk may hold in its log, and can issue again the ones
+// that did not complete. Reads change nothing outside: they go to the disk at once, except one
+// that overlaps a write still held or in flight, which waits for that write's completion, so
+// it never reads around it.
+//
+// Thread-safe: the vCPU thread submits, tags and completes; the link thread releases on acks.
+// The disk's submit() must not block (FileBlockBackend and NbdBlockBackend only queue).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <vector>
+
+#include "vmm/devices/block_request.h"
+
+namespace ftvm::channel {
+
+class DiskGate final : public BlockBackend {
+ public:
+  // `lease_holds` says whether output may leave now (OutputGate::lease_holds); both gates follow
+  // the same lease.
+  DiskGate(BlockBackend& disk, std::function<bool()> lease_holds);
+
+  // vCPU thread, during the exit that submitted `request`.
+  void submit(BlockRequest request) override;
+  // vCPU thread: the device applied `id`'s completion; reads waiting for it may go.
+  void completed(uint64_t id) override;
+  // vCPU thread, after the exit: the writes it submitted need `required_lsn` entries acked.
+  void tag(uint64_t required_lsn);
+  // Any thread: the backup acknowledged `acked_lsn` entries. Issues the writes now allowed, in
+  // submission order.
+  void release_through(uint64_t acked_lsn);
+  // Unprotected from now on (this side won the arbiter): everything held goes, later writes
+  // pass straight through.
+  void open();
+  // This side halts (it lost the arbiter): nothing held, and nothing later, reaches the disk.
+  void discard();
+
+  struct Stats {
+    uint64_t reads = 0;         // issued
+    uint64_t reads_waited = 0;  // of those, after waiting for an overlapping write
+    uint64_t writes = 0;        // issued (writes, flushes, discards, zeroings)
+    uint64_t held = 0;          // waiting for their ack now
+    uint64_t discarded = 0;     // dropped by discard()
+  };
+  Stats stats() const;
+
+ private:
+  struct Held {
+    BlockRequest request;
+    uint64_t required_lsn = 0;
+  };
+  enum class Mode { kGated, kOpen, kDiscarding };
+
+  bool overlaps_pending_write(const BlockRequest& read) const;
+  void issue_locked(BlockRequest request);
+  void release_locked();
+  void issue_ready_reads_locked();
+
+  BlockBackend& disk_;
+  std::function<bool()> lease_holds_;
+  mutable std::mutex mutex_;
+  Mode mode_ = Mode::kGated;
+  uint64_t acked_lsn_ = 0;
+  std::vector<BlockRequest> untagged_;  // writes of the current exit
+  std::deque<Held> held_;
+  // Writes issued and not yet completed, by id: [offset, offset + length); a flush covers all.
+  std::map<uint64_t, BlockRequest> in_flight_writes_;
+  std::vector<BlockRequest> waiting_reads_;
+  Stats stats_;
+};
+
+}  // namespace ftvm::channel

@@ -1,0 +1,138 @@
+#include "logging_channel/disk_gate.h"
+
+#include <utility>
+
+namespace ftvm::channel {
+namespace {
+
+bool is_write(BlockOp op) {
+  return op != BlockOp::kRead;
+}
+
+// Byte ranges; a flush orders against everything, so it overlaps every read.
+bool overlap(const BlockRequest& write, const BlockRequest& read) {
+  if (write.op == BlockOp::kFlush) return true;
+  return write.offset < read.offset + read.length && read.offset < write.offset + write.length;
+}
+
+}  // namespace
+
+DiskGate::DiskGate(BlockBackend& disk, std::function<bool()> lease_holds)
+    : disk_(disk), lease_holds_(std::move(lease_holds)) {}
+
+bool DiskGate::overlaps_pending_write(const BlockRequest& read) const {
+  for (const auto& w : untagged_) {
+    if (overlap(w, read)) return true;
+  }
+  for (const auto& h : held_) {
+    if (overlap(h.request, read)) return true;
+  }
+  for (const auto& [id, w] : in_flight_writes_) {
+    if (overlap(w, read)) return true;
+  }
+  return false;
+}
+
+void DiskGate::issue_locked(BlockRequest request) {
+  if (is_write(request.op)) {
+    ++stats_.writes;
+    BlockRequest range{request.id, request.op, request.offset, request.length, {}};
+    in_flight_writes_.emplace(request.id, std::move(range));
+  } else {
+    ++stats_.reads;
+  }
+  disk_.submit(std::move(request));
+}
+
+void DiskGate::submit(BlockRequest request) {
+  std::lock_guard lock(mutex_);
+  if (mode_ == Mode::kDiscarding) {
+    ++stats_.discarded;
+    return;
+  }
+  if (!is_write(request.op)) {
+    if (mode_ == Mode::kGated && overlaps_pending_write(request)) {
+      waiting_reads_.push_back(std::move(request));
+      return;
+    }
+    issue_locked(std::move(request));
+    return;
+  }
+  if (mode_ == Mode::kOpen) {
+    issue_locked(std::move(request));
+    return;
+  }
+  untagged_.push_back(std::move(request));
+}
+
+void DiskGate::tag(uint64_t required_lsn) {
+  std::lock_guard lock(mutex_);
+  for (auto& request : untagged_) held_.push_back({std::move(request), required_lsn});
+  untagged_.clear();
+  release_locked();
+}
+
+void DiskGate::release_through(uint64_t acked_lsn) {
+  std::lock_guard lock(mutex_);
+  acked_lsn_ = std::max(acked_lsn_, acked_lsn);
+  release_locked();
+}
+
+void DiskGate::release_locked() {
+  if (mode_ != Mode::kGated || held_.empty() || !lease_holds_()) return;
+  while (!held_.empty() && held_.front().required_lsn <= acked_lsn_) {
+    issue_locked(std::move(held_.front().request));
+    held_.pop_front();
+  }
+}
+
+void DiskGate::completed(uint64_t id) {
+  std::lock_guard lock(mutex_);
+  if (in_flight_writes_.erase(id) == 0) return;
+  issue_ready_reads_locked();
+}
+
+void DiskGate::issue_ready_reads_locked() {
+  std::vector<BlockRequest> still_waiting;
+  for (auto& read : waiting_reads_) {
+    if (overlaps_pending_write(read)) {
+      still_waiting.push_back(std::move(read));
+    } else {
+      ++stats_.reads_waited;
+      issue_locked(std::move(read));
+    }
+  }
+  waiting_reads_ = std::move(still_waiting);
+}
+
+void DiskGate::open() {
+  std::lock_guard lock(mutex_);
+  if (mode_ != Mode::kGated) return;
+  mode_ = Mode::kOpen;
+  for (auto& request : untagged_) held_.push_back({std::move(request), 0});
+  untagged_.clear();
+  while (!held_.empty()) {
+    issue_locked(std::move(held_.front().request));
+    held_.pop_front();
+  }
+  // Reads still wait for the writes in flight before them.
+  issue_ready_reads_locked();
+}
+
+void DiskGate::discard() {
+  std::lock_guard lock(mutex_);
+  mode_ = Mode::kDiscarding;
+  stats_.discarded += untagged_.size() + held_.size() + waiting_reads_.size();
+  untagged_.clear();
+  held_.clear();
+  waiting_reads_.clear();
+}
+
+DiskGate::Stats DiskGate::stats() const {
+  std::lock_guard lock(mutex_);
+  Stats stats = stats_;
+  stats.held = held_.size() + untagged_.size();
+  return stats;
+}
+
+}  // namespace ftvm::channel
