@@ -65,11 +65,13 @@ void DiskGate::submit(BlockRequest request) {
   untagged_.push_back(std::move(request));
 }
 
-void DiskGate::tag(uint64_t required_lsn) {
+bool DiskGate::tag(uint64_t required_lsn) {
   std::lock_guard lock(mutex_);
+  if (untagged_.empty()) return false;
   for (auto& request : untagged_) held_.push_back({std::move(request), required_lsn});
   untagged_.clear();
   release_locked();
+  return true;
 }
 
 void DiskGate::release_through(uint64_t acked_lsn) {

@@ -19,9 +19,10 @@ void LagTracker::backup_at(uint64_t exit_count, Clock::time_point now) {
   // The backup is as far behind as the time since the primary left the backup's exit: a
   // primary that sat at that exit (halted) until a moment ago is only a moment ahead.
   const bool level = !primary_seen_ || exit_count >= primary_now_.exit_count;
-  lag_time_ = level ? std::chrono::nanoseconds(0)
-                    : std::max(std::chrono::nanoseconds(0),
-                               std::chrono::nanoseconds(now - first_reached_locked(exit_count + 1)));
+  lag_time_ = level
+                  ? std::chrono::nanoseconds(0)
+                  : std::max(std::chrono::nanoseconds(0),
+                             std::chrono::nanoseconds(now - first_reached_locked(exit_count + 1)));
   lag_.add(lag_time_);
 }
 

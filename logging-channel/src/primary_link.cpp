@@ -229,6 +229,7 @@ void PrimaryLink::handle(const Message& message, Clock::time_point now) {
           std::chrono::nanoseconds(ack->echo_sent_ns))));
     }
     gate_.release_through(ack->received_lsn);
+    if (options_.on_acked) options_.on_acked(ack->received_lsn);
     lag_.backup_at(ack->replay_exit_count, now);
     take_replay_costs(*ack);
     std::lock_guard lock(stats_mutex_);

@@ -134,6 +134,24 @@ TEST_P(DiskOn, ARecordingWithDiskTrafficReplaysExactlyWithoutTheDisk) {
 }
 
 // The image is checked before the VM is built, so this runs on any host.
+// The disk's I/O thread must not take the signals that stop a VM: a SIGINT it received would
+// kill the process instead of stopping it in order. (It started before the VM blocked them, and
+// `ftvm run --disk` died "killed by SIGINT" about as often as the signal picked that thread.)
+TEST_P(DiskOn, SigintStopsAVmWithADiskInOrder) {
+  TempDir dir;
+  const std::string image = dir.path("disk.img");
+  make_image(image);
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    Subprocess vm({FTVM_BINARY, "run", "--accel", GetParam(), "--disk", image});
+    ASSERT_TRUE(vm.wait_for_stdout("status tick=", 30s)) << vm.stderr_so_far();
+    vm.send_signal(SIGINT);
+    const ProcessResult r = vm.finish(30s);
+    EXPECT_EQ(r.signal, 0) << "killed by signal " << r.signal << " on attempt " << attempt;
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.err.find("received Interrupt"), std::string::npos) << r.err;
+  }
+}
+
 TEST(Disk, ABadImageIsAClearError) {
   TempDir dir("ftvm-disk-bad");
   std::ofstream(dir.path("odd.img")) << "not sectors";

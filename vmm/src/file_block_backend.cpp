@@ -11,6 +11,8 @@
 #include <cstring>
 #include <unordered_set>
 
+#include "vmm/thread_signals.h"
+
 namespace ftvm {
 namespace {
 
@@ -66,7 +68,10 @@ FileBlockBackend::FileBlockBackend(UniqueFd file, uint64_t size, EventQueue& eve
       events_(events),
       ring_(std::move(ring)),
       wake_(::eventfd(0, EFD_CLOEXEC)) {
-  thread_ = std::thread([this] { loop(); });
+  thread_ = std::thread([this] {
+    block_all_signals_in_this_thread();
+    loop();
+  });
 }
 
 FileBlockBackend::~FileBlockBackend() {

@@ -9,6 +9,8 @@
 #include <array>
 #include <cerrno>
 
+#include "vmm/thread_signals.h"
+
 namespace ftvm {
 namespace {
 
@@ -70,7 +72,10 @@ NbdBlockBackend::NbdBlockBackend(nbd_handle* handle, uint64_t size, bool read_on
       read_only_(read_only),
       events_(events),
       wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
-  thread_ = std::thread([this] { loop(); });
+  thread_ = std::thread([this] {
+    block_all_signals_in_this_thread();
+    loop();
+  });
 }
 
 NbdBlockBackend::~NbdBlockBackend() {

@@ -32,7 +32,8 @@ class DiskGate final : public BlockBackend {
   // vCPU thread: the device applied `id`'s completion; reads waiting for it may go.
   void completed(uint64_t id) override;
   // vCPU thread, after the exit: the writes it submitted need `required_lsn` entries acked.
-  void tag(uint64_t required_lsn);
+  // Returns whether there were any.
+  bool tag(uint64_t required_lsn);
   // Any thread: the backup acknowledged `acked_lsn` entries. Issues the writes now allowed, in
   // submission order.
   void release_through(uint64_t acked_lsn);

@@ -46,6 +46,9 @@ struct PrimaryLinkOptions {
   // have left this process, e.g. ConsoleWriter::delivered_bytes. Unset: what the gate
   // released, for a gate whose downstream writes through.
   std::function<uint64_t()> delivered_output_bytes;
+  // Called on the link thread with every ack's received_lsn, after the output gate released
+  // what it allows: for the other outputs that wait for the log (DiskGate::release_through).
+  std::function<void(uint64_t)> on_acked;
 };
 
 struct PrimaryLinkStats {

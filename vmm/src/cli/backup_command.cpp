@@ -103,10 +103,14 @@ Result<replay::TraceHeader> check_hello(const BackupCommandOptions& options,
   if (XXH3_64bits(hello.guest_image.data(), hello.guest_image.size()) != header->guest_image_xxh3) {
     return make_error("the guest image the primary sent does not match its own checksum");
   }
-  if (header->disk_bytes != 0) {
-    return make_error(
-        "the primary's VM has a disk, and a protected pair with a disk is not "
-        "built yet");
+  if (header->disk_bytes != 0 && options.disk.source.empty()) {
+    return make_error(fmt::format(
+        "the primary's VM has a disk ({} bytes): start the backup with --disk naming the same "
+        "disk (the image file or NBD export the primary uses), so that it can take over",
+        header->disk_bytes));
+  }
+  if (header->disk_bytes == 0 && !options.disk.source.empty()) {
+    return make_error("--disk: the primary's VM has no disk");
   }
   if (auto r = check_accel_matches(options.accel, *header, "primary"); !r) return r.error();
   return header;
@@ -136,6 +140,7 @@ CLI::App* add_backup_command(CLI::App& app, BackupCommandOptions& options) {
   backup->add_option("--kvm-device", options.kvm_device, "The KVM device node")
       ->capture_default_str();
   add_follow_accel_option(*backup, options.accel);
+  add_disk_options(*backup, options.disk);
   return backup;
 }
 
@@ -158,6 +163,10 @@ int backup_command(const BackupCommandOptions& options) {
   live_options.input_paused = true;
   auto backends = LiveBackends::start(events, live_options);
   if (!backends) return fail(backends.error());
+  // Opened now, so that a wrong disk is said before the pair starts; nothing is read or written
+  // until this side goes live.
+  auto disk = open_live_disk(options.disk, events);
+  if (!disk) return fail(disk.error());
   auto primary = resolve_primary(options);
   if (!primary) return fail(primary.error());
   log_role(kSide, "connecting to the primary at " + primary->at.to_string());
@@ -176,6 +185,12 @@ int backup_command(const BackupCommandOptions& options) {
     return kExitPeer;
   }
   auto header = check_hello(options, *hello);
+  if (header && *disk && (*disk)->device.capacity_bytes != header->disk_bytes) {
+    header = make_error(
+        fmt::format("--disk {} has {} bytes, the primary's disk {}: not the same "
+                    "disk",
+                    options.disk.source, (*disk)->device.capacity_bytes, header->disk_bytes));
+  }
   if (!header) {
     link.goodbye(header.error().message);
     fmt::print(stderr, "ftvm: {}\n", header.error().message);
@@ -191,6 +206,10 @@ int backup_command(const BackupCommandOptions& options) {
   auto vm =
       Vm::create(vm_config_for(*header, hello->guest_image, options.kvm_device), time, digesting);
   if (!vm) return fail(vm.error());
+  // While replaying, the disk's answers come from the log; what it leaves unfinished is issued
+  // again when this side goes live.
+  replay::LoggedDisk logged_disk;
+  if (auto r = attach_logged_disk(**vm, *header, logged_disk); !r) return fail(r.error());
   replay::Replayer replayer(feed, host_time, **vm, time, digesting);
   LiveDriver live(events);
   BackupState state{options, link, cutover, {}, {}, {}, started};
@@ -214,6 +233,12 @@ int backup_command(const BackupCommandOptions& options) {
     }
     watchdog.reset();
     const uint64_t resumed_at = cutover.go_live();
+    if (*disk) {
+      const size_t reissued = logged_disk.go_live(*(*disk)->backend);
+      log_role(kSide, fmt::format("the disk is live: {} requests the log left unfinished issued "
+                                  "again",
+                                  reissued));
+    }
     events.set_kick([&runner] { runner.kick(); });
     runner.on_pit_schedule_change(
         [&backends](const PitTimerSchedule& s) { (*backends)->schedule_pit(s); });

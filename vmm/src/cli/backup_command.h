@@ -16,6 +16,7 @@ struct BackupCommandOptions {
   double connect_timeout_s = 30;
   std::string kvm_device = "/dev/kvm";
   std::string accel = "auto";
+  DiskOptions disk;           // the disk the primary's VM uses, for when this side goes live
   double max_delay_ms = 1.0;  // once live
 };
 

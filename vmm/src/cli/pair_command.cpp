@@ -147,6 +147,8 @@ class Pair {
       : options_(options), run_dir_(std::move(run_dir)), started_(Clock::now()) {}
 
   Result<void> start();
+  // --disk and --disk-read-only, for both sides.
+  std::vector<std::string> disk_args() const;
   int run();
 
  private:
@@ -246,6 +248,13 @@ std::vector<std::string> Pair::side_args(const char* side) const {
   return args;
 }
 
+std::vector<std::string> Pair::disk_args() const {
+  if (options_.guest.disk.source.empty()) return {};
+  std::vector<std::string> args = {"--disk", options_.guest.disk.source};
+  if (options_.guest.disk.read_only) args.push_back("--disk-read-only");
+  return args;
+}
+
 Result<void> Pair::start_sides() {
   auto listener = listen_loopback();
   if (!listener) return listener.error();
@@ -256,6 +265,8 @@ Result<void> Pair::start_sides() {
       {"--listen-fd", std::to_string(channel_listener_.fd.get()), "--mem",
        std::to_string(options_.guest.mem_mib), "--kvm-device", options_.guest.kvm_device, "--accel",
        options_.guest.accel, "--max-lag", ms_arg(options_.max_lag_ms)});
+  const std::vector<std::string> disk_args = this->disk_args();
+  primary_args.insert(primary_args.end(), disk_args.begin(), disk_args.end());
   if (!options_.guest.guest.empty()) primary_args.push_back(options_.guest.guest);
   auto primary = ChildProcess::spawn("primary", primary_args,
                                      ChildOptions{true, true, {channel_listener_.fd.get()}});
@@ -266,6 +277,8 @@ Result<void> Pair::start_sides() {
   auto backup_args = side_args("backup");
   backup_args.insert(backup_args.end(), {"--connect", channel_listener_.address, "--kvm-device",
                                          options_.guest.kvm_device});
+  // The same disk: the backup opens it only when it goes live.
+  backup_args.insert(backup_args.end(), disk_args.begin(), disk_args.end());
   auto backup = ChildProcess::spawn("backup", backup_args, ChildOptions{true, true, {}});
   if (!backup) return backup.error();
   backup_.emplace(std::move(*backup));

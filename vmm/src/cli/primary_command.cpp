@@ -74,6 +74,7 @@ struct PrimaryState {
   channel::OutputGate& gate;
   channel::ConsoleWriter& writer;
   channel::LagTracker& lag;
+  channel::DiskGate* disk;  // the guest's disk writes, if it has a disk
   std::atomic<PrimaryRole> role{PrimaryRole::kProtected};
   std::atomic<int> exit_code{-1};
   std::chrono::steady_clock::time_point started;
@@ -122,6 +123,7 @@ void on_backup_lost(PrimaryState& state, EventQueue& events, const std::string& 
   auto outcome = ask_arbiter(state.options.pair, kSide);
   if (!outcome) {
     state.gate.discard();
+    if (state.disk) state.disk->discard();
     state.role.store(PrimaryRole::kHalted);
     state.exit_code.store(kExitNoArbiter);
     log_role(kSide, outcome.error().message +
@@ -131,6 +133,7 @@ void on_backup_lost(PrimaryState& state, EventQueue& events, const std::string& 
   }
   if (!outcome->won) {
     state.gate.discard();
+    if (state.disk) state.disk->discard();
     state.role.store(PrimaryRole::kHalted);
     state.exit_code.store(kExitLostArbiter);
     log_role(kSide,
@@ -139,6 +142,7 @@ void on_backup_lost(PrimaryState& state, EventQueue& events, const std::string& 
     return;
   }
   state.gate.open();
+  if (state.disk) state.disk->open();
   state.role.store(PrimaryRole::kUnprotected);
   log_role(kSide, "WON the arbiter: running on, unprotected");
 }
@@ -183,13 +187,6 @@ int primary_command(const PrimaryCommandOptions& options) {
   const auto started = std::chrono::steady_clock::now();
   auto accel = choose_accel(options.guest, "primary", /*emu_ready=*/true);
   if (!accel) return fail(accel.error());
-  if (!options.guest.disk.source.empty()) {
-    // Its writes would have to wait for the backup's acknowledgement, as console output does,
-    // and the backup would have to reissue the unfinished ones when it takes over.
-    return fail(make_error(
-        "--disk: a protected pair with a disk is not built yet; ftvm run and ftvm record take "
-        "--disk"));
-  }
   if (auto undecided = check_generation_undecided(options.pair, kSide); !undecided) {
     return fail(undecided.error());
   }
@@ -197,6 +194,9 @@ int primary_command(const PrimaryCommandOptions& options) {
   if (!files) return fail(files.error());
   // Before any other thread exists: it blocks SIGINT/SIGTERM for the whole process.
   EventQueue events;
+  // The disk is opened before the VM, so a bad image is reported as such on any host.
+  auto disk = open_live_disk(options.guest.disk, events);
+  if (!disk) return fail(disk.error());
   auto backends = LiveBackends::start(
       events, make_live_options(files->input.get(), options.seconds, options.max_delay_ms));
   if (!backends) return fail(backends.error());
@@ -230,6 +230,13 @@ int primary_command(const PrimaryCommandOptions& options) {
   link_options.timeouts = link_timeouts(options.pair);
   link_options.replay_costs = &replay_costs;
   link_options.delivered_output_bytes = [&writer] { return writer.delivered_bytes(); };
+  // The guest's disk writes are outputs too: they wait for the same acks and the same lease.
+  std::optional<channel::DiskGate> disk_gate;
+  if (*disk) {
+    disk_gate.emplace(*(*disk)->backend,
+                      [&gate] { return gate.lease_holds(std::chrono::steady_clock::now()); });
+    link_options.on_acked = [&disk_gate](uint64_t acked) { disk_gate->release_through(acked); };
+  }
   channel::PrimaryLink link(std::move(*socket), *key, gate, lag, link_options);
   HostTimeSource host_time;
   replay::RecordingTimeSource time(host_time, link);
@@ -238,8 +245,17 @@ int primary_command(const PrimaryCommandOptions& options) {
   config.track_dirty_pages = true;
   auto vm = Vm::create(config, time, digesting);
   if (!vm) return fail(vm.error());
-  auto header = replay::encode_trace_header(make_trace_header(
-      options.guest, files->image, **vm, options.max_delay_ms, options.async_mode));
+  replay::TraceHeader machine = make_trace_header(options.guest, files->image, **vm,
+                                                  options.max_delay_ms, options.async_mode);
+  if (disk_gate) {
+    if (auto r = (*vm)->platform().attach_disk((*vm)->memory(), *disk_gate, (*disk)->device); !r) {
+      return fail(r.error());
+    }
+    machine.disk_bytes = (*disk)->device.capacity_bytes;
+    machine.disk_read_only = (*disk)->device.read_only;
+    machine.disk_serial = (*disk)->device.serial;
+  }
+  auto header = replay::encode_trace_header(machine);
   if (!header) return fail(header.error());
   channel::Hello hello{channel::kProtocolVersion, options.pair.vm_id, options.pair.generation,
                        std::move(*header), files->image.bytes};
@@ -254,7 +270,8 @@ int primary_command(const PrimaryCommandOptions& options) {
     fmt::print(stderr, "ftvm: {}\n", r.error().message);
     return kExitPeer;
   }
-  PrimaryState state{options, link, gate, writer, lag, {}, {}, started};
+  PrimaryState state{options, link, gate,   writer, lag, disk_gate ? &*disk_gate : nullptr,
+                     {},      {},   started};
   auto control = start_side_control(
       options.pair, kSide, [&] { return status_json(state, link.exit_count()); },
       [&] { link.cut(); });
@@ -267,7 +284,8 @@ int primary_command(const PrimaryCommandOptions& options) {
   connect_recorder(recorder, **backends);
   recorder.set_cost_model(&replay_costs);
   PrimaryDriver driver(recorder, link, pending, gate, writer, lag,
-                       std::chrono::milliseconds(static_cast<int64_t>(options.max_lag_ms)));
+                       std::chrono::milliseconds(static_cast<int64_t>(options.max_lag_ms)),
+                       disk_gate ? &*disk_gate : nullptr);
   VcpuRunner runner((*vm)->vcpu(), (*vm)->platform(), driver);
   runner.set_use_interrupt_window(false);
   time.set_exit_count([&runner] { return runner.exit_count(); });
@@ -294,6 +312,12 @@ int primary_command(const PrimaryCommandOptions& options) {
                "stay withheld\n",
                held);
     gate.discard();
+  }
+  if (disk_gate && disk_gate->stats().held > 0 && state.role.load() != PrimaryRole::kUnprotected) {
+    fmt::print(stderr,
+               "ftvm: {} disk writes were never acknowledged by a backup and were not issued\n",
+               disk_gate->stats().held);
+    disk_gate->discard();
   }
   writer.drain();
   file_console.flush();

@@ -20,14 +20,15 @@ constexpr std::chrono::milliseconds kMaxConsoleWait{20};
 PrimaryDriver::PrimaryDriver(replay::Recorder& recorder, channel::PrimaryLink& link,
                              PendingOutput& pending, channel::OutputGate& gate,
                              channel::ConsoleWriter& console, channel::LagTracker& lag,
-                             std::chrono::milliseconds max_lag)
+                             std::chrono::milliseconds max_lag, channel::DiskGate* disk)
     : recorder_(recorder),
       link_(link),
       pending_(pending),
       gate_(gate),
       console_(console),
       lag_(lag),
-      max_lag_(max_lag) {}
+      max_lag_(max_lag),
+      disk_(disk) {}
 
 DriverTurn PrimaryDriver::between_exits(VcpuRunner& runner, const BetweenExits& at) {
   DriverTurn turn = recorder_.between_exits(runner, at);
@@ -48,6 +49,8 @@ DriverTurn PrimaryDriver::between_exits(VcpuRunner& runner, const BetweenExits& 
     gate_.hold(bytes, link_.next_lsn());
     link_.flush_now();
   }
+  // The disk writes of this exit wait for the same entries as its console output.
+  if (disk_ && disk_->tag(link_.next_lsn())) link_.flush_now();
   const auto now = std::chrono::steady_clock::now();
   lag_.primary_at(at.exit_count, now);
   throttle_while_lagging();
