@@ -59,15 +59,9 @@ uint64_t records_in(const std::string& console) {
 
 // On each backend: KVM where /dev/kvm is usable (skipped with the reason where it is not), and
 // the software CPU everywhere.
-class DiskOn : public ::testing::TestWithParam<std::string> {
- protected:
-  void SetUp() override {
-    if (GetParam() == "kvm") FTVM_REQUIRE_KVM();
-  }
-};
+class DiskOn : public testing::OnEachBackend {};
 
-INSTANTIATE_TEST_SUITE_P(Backends, DiskOn, ::testing::Values("kvm", "emu"),
-                         [](const auto& info) { return info.param; });
+FTVM_ON_EACH_BACKEND(DiskOn);
 
 TEST_P(DiskOn, TheGuestsRecordsReachTheImageAndVerify) {
   TempDir dir("ftvm-disk-e2e");

@@ -402,15 +402,9 @@ void failover_trial(const std::string& accel, const TempDir& dir, Arbiter& arbit
 
 // The pair's tests run on each backend: KVM where /dev/kvm is usable (skipped with the reason
 // where it is not), and the software CPU everywhere.
-class PairOn : public ::testing::TestWithParam<std::string> {
- protected:
-  void SetUp() override {
-    if (GetParam() == "kvm") FTVM_REQUIRE_KVM();
-  }
-};
+class PairOn : public testing::OnEachBackend {};
 
-INSTANTIATE_TEST_SUITE_P(Backends, PairOn, ::testing::Values("kvm", "emu"),
-                         [](const auto& info) { return info.param; });
+FTVM_ON_EACH_BACKEND(PairOn);
 
 TEST_P(PairOn, BackupTakesOverAKilledPrimaryWithOneConsistentConsole) {
   TempDir dir("ftvm-pair");

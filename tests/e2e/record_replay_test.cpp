@@ -99,19 +99,15 @@ void expect_recorded_with_input(const Recording& recording) {
 
 // The tests that hold on every backend run on each: KVM where /dev/kvm is usable (skipped with
 // the reason where it is not), and the software CPU everywhere.
-class RecordReplayOn : public ::testing::TestWithParam<std::string> {
+class RecordReplayOn : public testing::OnEachBackend {
  protected:
-  void SetUp() override {
-    if (GetParam() == "kvm") FTVM_REQUIRE_KVM();
-  }
   std::vector<std::string> on_backend(std::vector<std::string> extra = {}) const {
     extra.insert(extra.begin(), {"--accel", GetParam()});
     return extra;
   }
 };
 
-INSTANTIATE_TEST_SUITE_P(Backends, RecordReplayOn, ::testing::Values("kvm", "emu"),
-                         [](const auto& info) { return info.param; });
+FTVM_ON_EACH_BACKEND(RecordReplayOn);
 
 TEST_P(RecordReplayOn, TenSecondsWithTypedInputReplayExactlyThreeTimes) {
   TraceDir dir;

@@ -75,19 +75,15 @@ std::vector<Status> status_lines(const std::string& console) {
 
 // The tests that run testsvc run on every backend: KVM where /dev/kvm is usable (skipped with
 // the reason where it is not), and the software CPU everywhere.
-class FtvmRunOn : public ::testing::TestWithParam<std::string> {
+class FtvmRunOn : public testing::OnEachBackend {
  protected:
-  void SetUp() override {
-    if (GetParam() == "kvm") FTVM_REQUIRE_KVM();
-  }
   std::vector<std::string> run_args(std::vector<std::string> extra) const {
     extra.insert(extra.begin(), {"--accel", GetParam()});
     return ftvm_run(std::move(extra));
   }
 };
 
-INSTANTIATE_TEST_SUITE_P(Backends, FtvmRunOn, ::testing::Values("kvm", "emu"),
-                         [](const auto& info) { return info.param; });
+FTVM_ON_EACH_BACKEND(FtvmRunOn);
 
 TEST_P(FtvmRunOn, BootsTestsvcAndPrintsRisingStatusLines) {
   ProcessResult r = run_process(run_args({"--seconds", "3"}), "", 30s);

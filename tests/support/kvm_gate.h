@@ -45,3 +45,21 @@ inline constexpr const char* kBreakpointSkipPrefix = "needs guest breakpoints: "
     if (const auto& ftvm_bp_reason = ::ftvm::testing::guest_breakpoints_unavailable_reason()) \
       GTEST_SKIP() << ::ftvm::testing::kBreakpointSkipPrefix << *ftvm_bp_reason;              \
   } while (false)
+
+namespace ftvm::testing {
+
+// A test that runs on each vCPU backend, its parameter naming it: "kvm" (skipped, with the
+// reason, where KVM is not usable) and "emu" (the software CPU, everywhere). Instantiate the
+// suite with FTVM_ON_EACH_BACKEND.
+class OnEachBackend : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == "kvm") FTVM_REQUIRE_KVM();
+  }
+};
+
+}  // namespace ftvm::testing
+
+#define FTVM_ON_EACH_BACKEND(suite)                                          \
+  INSTANTIATE_TEST_SUITE_P(Backends, suite, ::testing::Values("kvm", "emu"), \
+                           [](const auto& info) { return info.param; })

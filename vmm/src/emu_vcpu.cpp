@@ -378,31 +378,29 @@ Result<void> EmuVcpu::stop_at_instruction(uint64_t retired) {
   return {};
 }
 
-uint32_t EmuVcpu::on_port_in(uint32_t port, int size) {
-  std::array<uint8_t, 15> bytes{};
-  uc_mem_read(engine_, current_rip_, bytes.data(), bytes.size());
-  port_in_ = PendingPortIn{size, is_string_port_instruction(bytes)};
+// One element of port I/O, reported as KVM reports it.
+void EmuVcpu::report_port_exit(uint8_t direction, uint32_t port, int size) {
   kvm_run* run = run_page();
   run->exit_reason = KVM_EXIT_IO;
   run->io = {};
-  run->io.direction = KVM_EXIT_IO_IN;
+  run->io.direction = direction;
   run->io.size = static_cast<uint8_t>(size);
   run->io.port = static_cast<uint16_t>(port);
   run->io.count = 1;
   run->io.data_offset = kPioDataOffset;
+}
+
+uint32_t EmuVcpu::on_port_in(uint32_t port, int size) {
+  std::array<uint8_t, 15> bytes{};
+  uc_mem_read(engine_, current_rip_, bytes.data(), bytes.size());
+  port_in_ = PendingPortIn{size, is_string_port_instruction(bytes)};
+  report_port_exit(KVM_EXIT_IO_IN, port, size);
   stop(Stop::kPortIn);
   return 0;  // the real value is written before the guest goes on (complete_port_in)
 }
 
 void EmuVcpu::on_port_out(uint32_t port, int size, uint32_t value) {
-  kvm_run* run = run_page();
-  run->exit_reason = KVM_EXIT_IO;
-  run->io = {};
-  run->io.direction = KVM_EXIT_IO_OUT;
-  run->io.size = static_cast<uint8_t>(size);
-  run->io.port = static_cast<uint16_t>(port);
-  run->io.count = 1;
-  run->io.data_offset = kPioDataOffset;
+  report_port_exit(KVM_EXIT_IO_OUT, port, size);
   std::memcpy(run_page_.get() + kPioDataOffset, &value, static_cast<size_t>(size));
   stop(Stop::kPortOut);
 }
@@ -447,17 +445,25 @@ void EmuVcpu::on_refused_instruction(const char* what) {
                   what, current_rip_));
 }
 
-uint64_t EmuVcpu::on_device_page_read(uint64_t offset, unsigned size) {
-  PendingDeviceAccess& a = *device_access_;
+// Whether the access at `offset` of the device page is the next part of the one the exit
+// reported; anything else is a second device access in one instruction, which stops the run.
+bool EmuVcpu::expected_device_access(uint64_t offset, unsigned size, bool is_write) {
+  const PendingDeviceAccess& a = *device_access_;
   const uint64_t address = a.page + offset;
-  if (a.is_write || address != a.address + a.served || a.served + size > a.size) {
-    fault(
-        fmt::format("the instruction at {:#x} made a second device access ({} bytes at {:#x}) "
-                    "after its {} of {} bytes at {:#x}: the software CPU passes one device "
-                    "access per instruction",
-                    current_rip_, size, address, a.is_write ? "write" : "read", a.size, a.address));
-    return 0;
+  if (a.is_write == is_write && address == a.address + a.served && a.served + size <= a.size) {
+    return true;
   }
+  fault(
+      fmt::format("the instruction at {:#x} made a second device access ({} bytes at {:#x}) "
+                  "after its {} of {} bytes at {:#x}: the software CPU passes one device "
+                  "access per instruction",
+                  current_rip_, size, address, a.is_write ? "write" : "read", a.size, a.address));
+  return false;
+}
+
+uint64_t EmuVcpu::on_device_page_read(uint64_t offset, unsigned size) {
+  if (!expected_device_access(offset, size, /*is_write=*/false)) return 0;
+  PendingDeviceAccess& a = *device_access_;
   uint64_t value = 0;
   std::memcpy(&value, run_page()->mmio.data + a.served, size);
   a.served += size;
@@ -465,17 +471,8 @@ uint64_t EmuVcpu::on_device_page_read(uint64_t offset, unsigned size) {
 }
 
 void EmuVcpu::on_device_page_write(uint64_t offset, unsigned size, uint64_t) {
-  PendingDeviceAccess& a = *device_access_;
-  const uint64_t address = a.page + offset;
-  if (!a.is_write || address != a.address + a.served || a.served + size > a.size) {
-    fault(
-        fmt::format("the instruction at {:#x} made a second device access ({} bytes at {:#x}) "
-                    "after its {} of {} bytes at {:#x}: the software CPU passes one device "
-                    "access per instruction",
-                    current_rip_, size, address, a.is_write ? "write" : "read", a.size, a.address));
-    return;
-  }
-  a.served += size;  // the exit handler already gave the write to the device
+  // The exit handler already gave the write to the device.
+  if (expected_device_access(offset, size, /*is_write=*/true)) device_access_->served += size;
 }
 
 Result<void> EmuVcpu::complete_port_in() {

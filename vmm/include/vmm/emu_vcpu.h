@@ -132,6 +132,8 @@ class EmuVcpu final : public Vcpu {
   int finish_run(int uc_error);
   Result<void> complete_port_in();
   int complete_device_access();
+  void report_port_exit(uint8_t direction, uint32_t port, int size);
+  bool expected_device_access(uint64_t offset, unsigned size, bool is_write);
   int execute();
   void fill_interrupt_fields();
   bool interrupt_shadow() const;

@@ -146,8 +146,7 @@ class TinyGuestOn : public TinyGuestTest, public ::testing::WithParamInterface<s
   }
 };
 
-INSTANTIATE_TEST_SUITE_P(Backends, TinyGuestOn, ::testing::Values("kvm", "emu"),
-                         [](const auto& info) { return info.param; });
+FTVM_ON_EACH_BACKEND(TinyGuestOn);
 
 TEST_P(TinyGuestOn, PortIoOfEachWidthAndMmio) {
   port_.read_value = 0x12345678;
