@@ -30,6 +30,9 @@ struct ArbiterServer::Connection {
   Clock::time_point deadline;
   bool closing = false;  // reply what is unsent, then close
   bool dead = false;     // close now
+  // Sent a request signed with the pair's key: a side, which keeps its place when connections
+  // must be shed.
+  bool side = false;
 };
 
 ArbiterServer::ArbiterServer(UniqueFd listener, UniqueFd stop_event, ArbiterStore& store,
@@ -139,6 +142,7 @@ void ArbiterServer::answer_lines(Connection& c) {
     }
     if (!*line) return;
     Answer answer = answer_line(**line);
+    c.side = c.side || answer.signed_request;
     c.unsent += answer.reply;
     c.closing = answer.close;
     c.deadline = Clock::now() + options_.idle_timeout;
@@ -157,6 +161,7 @@ Answer ArbiterServer::answer_line(std::string_view line) {
                   true, std::nullopt};
   }
   Answer answer = answer_request(store_, *request);
+  answer.signed_request = true;
   if (answer.reply.starts_with("ERR ")) return answer;
   answer.reply.pop_back();  // the '\n'
   answer.reply = sign_reply(options_.key, *request, answer.reply) + "\n";
@@ -172,11 +177,14 @@ int ArbiterServer::poll_timeout_ms() const {
 }
 
 // The connection that answered nothing for longest goes, with a reason it can read: a side asks
-// once and gets its answer at once, so what lingers is idle or greedy.
+// once and gets its answer at once, so what lingers is idle or greedy. With a key, connections
+// that never sent a signed request go first: capacity is kept for the pair's sides.
 void ArbiterServer::shed_least_active() {
   auto oldest =
-      std::min_element(connections_.begin(), connections_.end(),
-                       [](const auto& a, const auto& b) { return a->deadline < b->deadline; });
+      std::min_element(connections_.begin(), connections_.end(), [](const auto& a, const auto& b) {
+        if (a->side != b->side) return !a->side;
+        return a->deadline < b->deadline;
+      });
   if (oldest == connections_.end()) return;
   const std::string busy = format_reply(ErrReply{"too many connections; this idle one is closed"});
   [[maybe_unused]] auto n =

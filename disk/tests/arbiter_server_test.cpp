@@ -89,6 +89,16 @@ class RawConnection {
     }
     return sent;
   }
+  // One line (or whatever came before 5 s passed).
+  std::string receive_line() {
+    std::string line;
+    char c;
+    while (::recv(fd_.get(), &c, 1, 0) == 1) {
+      line.push_back(c);
+      if (c == '\n') break;
+    }
+    return line;
+  }
   // Everything until the server closes (or 5 s pass).
   std::string receive_all() {
     std::string all;
@@ -306,6 +316,34 @@ TEST(KeyedArbiterTest, UnsignedAndWronglySignedRequestsDecideNothing) {
   ASSERT_TRUE(winner.ok()) << winner.error().message;
   EXPECT_EQ((*winner)->side, "backup");
   EXPECT_TRUE(ping(server.address(), 2s).ok());  // liveness needs no key
+}
+
+// Capacity is kept for sides: at the connection limit, a connection that never sent a signed
+// request goes before one that did. Before, the side's connection (the least recently active)
+// was the one shed when a flood of idle connections arrived after it.
+TEST(KeyedArbiterTest, AFloodOfIdleConnectionsDoesNotShedASide) {
+  ArbiterServer::Options options = keyed_options();
+  options.max_connections = 4;
+  RunningServer server(options);
+  RawConnection side(server.address());
+  const std::string first = "QUERY vm";
+  side.send(sign_request(kKey, first) + "\n");
+  const std::string reply = side.receive_line();
+  ASSERT_FALSE(reply.empty());
+  std::vector<std::unique_ptr<RawConnection>> flood;
+  for (int i = 0; i < 8; ++i) {
+    flood.push_back(std::make_unique<RawConnection>(server.address()));
+    std::this_thread::sleep_for(5ms);
+  }
+  std::this_thread::sleep_for(100ms);
+  const std::string second = "TAS vm 1 backup " + std::string(kBackupProcess);
+  side.send(sign_request(kKey, second) + "\n");
+  std::string answer = side.receive_line();
+  ASSERT_FALSE(answer.empty()) << "the side's connection was shed";
+  answer.pop_back();
+  auto opened = open_reply(kKey, second, answer);
+  ASSERT_TRUE(opened.ok()) << opened.error().message << ": " << answer;
+  EXPECT_EQ(*opened, "WON 1");
 }
 
 TEST(KeyedArbiterTest, RepliesAreSignedForTheirRequest) {

@@ -23,6 +23,7 @@ struct Answer {
   std::string reply;   // one line, '\n' included
   bool close = false;  // the request was malformed: close the connection after the reply
   std::optional<Decision> decision;
+  bool signed_request = false;  // the request carried a valid signature of the pair's key
 };
 
 Answer answer_request(ArbiterStore& store, std::string_view line);
