@@ -20,7 +20,9 @@ namespace ftvm::disk {
 //   4: open_request and open_reply (answering PING) with fuzz_arbiter_key(); a line that
 //      opens must re-sign to the same line, and an opened request is parsed as in 0;
 //   5: an NbdSession, fed a client's bytes in pieces whose sizes come from the input; every
-//      request it yields is checked and answered; its buffer stays bounded.
+//      request it yields is checked and answered; its buffer stays bounded;
+//   6: parse_etcd_txn_response and parse_etcd_range_response (etcd's answers); a win must be
+//      the claim's own side, an error must say something.
 int fuzz_protocol(const uint8_t* data, size_t size);
 
 // The key the fuzz body signs and checks with.

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "disk/arbiter_state.h"
+#include "disk/etcd_arbiter.h"
 #include "disk/line_auth.h"
 #include "disk/line_framer.h"
 #include "disk/nbd_session.h"
@@ -53,6 +54,19 @@ void check_signed(std::string_view line) {
   const std::string_view asked = "PING";
   auto reply = open_reply(kFuzzKey, asked, line);
   if (reply) require(sign_reply(kFuzzKey, asked, *reply) == line, "an opened reply re-signs");
+}
+
+// etcd's answers to the arbiter's transaction and range: never a win for another side.
+void check_etcd(std::string_view body) {
+  const TasClaim claim{"vm", 3, "backup", "00000000000000b1"};
+  auto outcome = parse_etcd_txn_response(body, claim);
+  if (outcome) {
+    require(!outcome->won || outcome->winner == claim.side, "a win is the claim's own");
+  } else {
+    require(!outcome.error().message.empty(), "errors say something");
+  }
+  auto winner = parse_etcd_range_response(body, "vm");
+  if (!winner) require(!winner.error().message.empty(), "errors say something");
 }
 
 // A whole NBD connection's client bytes, fed in pieces whose sizes come from the input: the
@@ -134,7 +148,7 @@ std::span<const uint8_t> fuzz_arbiter_key() {
 int fuzz_protocol(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const std::string_view rest(reinterpret_cast<const char*>(data) + 1, size - 1);
-  switch (data[0] % 6) {
+  switch (data[0] % 7) {
     case 0:
       check_request(rest);
       break;
@@ -149,6 +163,9 @@ int fuzz_protocol(const uint8_t* data, size_t size) {
       break;
     case 5:
       check_nbd(rest);
+      break;
+    case 6:
+      check_etcd(rest);
       break;
     default:
       check_state(rest);

@@ -56,6 +56,13 @@ std::vector<std::vector<uint8_t>> protocol_fuzz_seeds() {
       seed(4, sign_request(fuzz_arbiter_key(), "TAS vm 3 backup 0123456789abcdef")),
       seed(4, sign_reply(fuzz_arbiter_key(), "PING", "PONG")),
       seed(5, nbd_client_stream()),
+      // etcd 3.4's answers: a won transaction, a lost one (no "succeeded"), a range.
+      seed(6, R"({"header":{"revision":"5"},"succeeded":true,"responses":[{"response_put":{}}]})"),
+      seed(6,
+           R"({"header":{"revision":"6"},"responses":[{"response_range":{"kvs":[{"key":)"
+           R"("ZnR2bS92bS8z","create_revision":"5","value":"cHJpbWFyeSAwMDAwMDAwMDAwMDAwMGEx"}],)"
+           R"("count":"1"}}]})"),
+      seed(6, R"({"kvs":[{"key":"ZnR2bS92bS8z","value":"YmFja3VwIGI="}],"count":"1"})"),
   };
 }
 
