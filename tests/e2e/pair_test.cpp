@@ -24,6 +24,7 @@
 #include <set>
 #include <sstream>
 
+#include "disk/etcd_arbiter.h"
 #include "kvm_gate.h"
 #include "subprocess.h"
 
@@ -634,6 +635,118 @@ TEST(Pair, ABackupOnAnotherBackendIsRefused) {
   pair.primary().send_signal(SIGINT);
   const ProcessResult p = pair.primary().finish(15s);
   EXPECT_EQ(p.out, "") << "the primary released guest output no backup acknowledged:\n" << p.err;
+}
+
+// --- The etcd arbiter (docs/arbiter.md, "etcd") ---------------------------------------------
+
+// A 3-member cluster on loopback (scripts/etcd-cluster), for one test.
+class EtcdCluster {
+ public:
+  explicit EtcdCluster(const TempDir& dir)
+      : dir_(dir.path("etcd")), base_port_(std::to_string(30000 + (::getpid() % 500) * 20)) {
+    const ProcessResult up = run_process(
+        {FTVM_ETCD_CLUSTER_SCRIPT, "up", "--dir", dir_, "--base-port", base_port_}, "", 60s);
+    EXPECT_EQ(up.exit_code, 0) << up.err;
+    uri_ = up.out.substr(0, up.out.find('\n'));
+  }
+  ~EtcdCluster() { run_process({FTVM_ETCD_CLUSTER_SCRIPT, "down", "--dir", dir_}, "", 60s); }
+  const std::string& uri() const { return uri_; }
+  // Who etcd holds as the winner of the VM's highest generation ("" for none).
+  std::string winner(const std::string& vm) const {
+    auto members = disk::parse_etcd_members(uri_);
+    if (!members) return "?";
+    auto found = disk::etcd_query(*members, vm, 2000ms);
+    if (!found) return "? " + found.error().message;
+    return *found ? (*found)->side : "";
+  }
+
+ private:
+  std::string dir_;
+  std::string base_port_;
+  std::string uri_;
+};
+
+bool etcd_missing() {
+  return run_process({"/bin/sh", "-c", "command -v etcd"}, "", 10s).exit_code != 0;
+}
+
+// Failover and split brain with the etcd backend, 10 trials each, on the software CPU: one side
+// live every time, and it is the one etcd recorded.
+TEST(PairOnEtcd, FailoverAndSplitBrainLeaveExactlyOneLiveSide) {
+  if (etcd_missing()) GTEST_SKIP() << "needs etcd (scripts/setup installs etcd-server)";
+  TempDir dir("ftvm-pair-etcd");
+  EtcdCluster etcd(dir);
+  ASSERT_TRUE(etcd.uri().starts_with("etcd://")) << etcd.uri();
+  int primary_live = 0, backup_live = 0;
+  for (int trial = 0; trial < 20 && !HasFatalFailure(); ++trial) {
+    const bool split = trial >= 10;
+    SCOPED_TRACE((split ? "split-brain trial " : "failover trial ") + std::to_string(trial));
+    Pair pair(dir, "etcd-" + std::to_string(trial), "emu");
+    ASSERT_TRUE(
+        pair.start(etcd.uri(), split ? std::vector<std::string>{} : kClosedConnectionDetection));
+    ASSERT_TRUE(pair.wait_protected());
+    Subprocess& primary = pair.primary();
+    Subprocess& backup = pair.backup();
+    ASSERT_TRUE(wait_for_new_status_line(primary, 0, 10s)) << primary.stderr_so_far();
+    if (split) {
+      const ProcessResult cut =
+          ftvm_status(trial % 2 ? pair.primary_control() : pair.backup_control(), "cut-channel");
+      EXPECT_EQ(cut.exit_code, 0) << cut.err;
+    } else {
+      primary.send_signal(SIGKILL);
+    }
+    auto won = [](Subprocess& side) { return contains(side.stderr_so_far(), "WON the arbiter"); };
+    const auto deadline = Clock::now() + kDecisionTimeout;
+    while (Clock::now() < deadline && !(won(primary) || won(backup))) {
+      read_all_for({&primary, &backup}, 20ms);
+    }
+    ASSERT_NE(won(primary), won(backup)) << "primary:\n"
+                                         << primary.stderr_so_far() << "\nbackup:\n"
+                                         << backup.stderr_so_far();
+    const bool backup_won = won(backup);
+    ++(backup_won ? backup_live : primary_live);
+    EXPECT_EQ(etcd.winner(pair.vm_id()), backup_won ? "backup" : "primary");
+    Subprocess& live = backup_won ? backup : primary;
+    Subprocess& other = backup_won ? primary : backup;
+    const ProcessResult loser = other.finish(kDecisionTimeout);
+    if (split) {
+      EXPECT_EQ(loser.exit_code, kExitLostArbiter) << loser.err;
+      EXPECT_TRUE(contains(loser.err, "LOST the arbiter")) << loser.err;
+    }
+    EXPECT_FALSE(contains(loser.err, "WON the arbiter")) << loser.err;
+    EXPECT_TRUE(wait_for_new_status_line(live, live.stdout_so_far().size(), 5s))
+        << live.stderr_so_far();
+    live.send_signal(SIGINT);
+    EXPECT_EQ(live.finish(10s).exit_code, 0);
+  }
+  std::printf("etcd arbiter: primary-live=%d backup-live=%d double-live=0\n", primary_live,
+              backup_live);
+}
+
+// With two of three members gone there is no quorum: a side that loses its peer gets no answer
+// and never goes live.
+TEST(PairOnEtcd, WithoutAQuorumNoSideGoesLive) {
+  if (etcd_missing()) GTEST_SKIP() << "needs etcd (scripts/setup installs etcd-server)";
+  TempDir dir("ftvm-pair-etcd");
+  EtcdCluster etcd(dir);
+  ASSERT_TRUE(etcd.uri().starts_with("etcd://")) << etcd.uri();
+  for (int member = 1; member <= 2; ++member) {
+    std::ifstream pid_file(dir.path("etcd") + "/m" + std::to_string(member) + ".pid");
+    pid_t pid = 0;
+    pid_file >> pid;
+    ASSERT_GT(pid, 0);
+    ::kill(pid, SIGKILL);
+  }
+  Pair pair(dir, "no-quorum", "emu");
+  ASSERT_TRUE(pair.start(etcd.uri(), {"--arbiter-timeout", "2", "--declare-ms", "1000"}));
+  ASSERT_TRUE(pair.wait_protected());
+  ASSERT_TRUE(pair.primary().wait_for_stdout("status tick=", 10s));
+  pair.primary().send_signal(SIGKILL);
+  const ProcessResult b = pair.backup().finish(30s);
+  EXPECT_FALSE(b.timed_out) << b.err;
+  EXPECT_EQ(b.exit_code, kExitNoArbiter) << b.err;
+  EXPECT_TRUE(contains(b.err, "never goes live")) << b.err;
+  EXPECT_EQ(b.out, "") << "a backup that never went live printed guest output";
 }
 
 TEST(Pair, ANonLoopbackChannelNeedsAKeyFile) {

@@ -24,6 +24,7 @@
 #include "child_process.h"
 #include "control_server.h"
 #include "disk/arbiter_client.h"
+#include "disk/etcd_arbiter.h"
 #include "exit_codes.h"
 #include "input_router.h"
 #include "logging_channel/console_splicer.h"
@@ -207,6 +208,13 @@ class Pair {
 };
 
 Result<void> Pair::start_arbiter() {
+  if (!options_.arbiter.empty()) {
+    if (auto members = disk::parse_etcd_members(options_.arbiter); !members) {
+      return make_error("--arbiter: " + members.error().message);
+    }
+    arbiter_address_ = options_.arbiter;
+    return {};
+  }
   auto listener = listen_loopback();
   if (!listener) return listener.error();
   arbiter_address_ = listener->address;
@@ -224,9 +232,15 @@ Result<void> Pair::start_arbiter() {
 // new incarnation of the VM, so it takes the next generation (a decided one could never fail
 // over again).
 Result<void> Pair::pick_generation() {
-  auto winner = disk::query(arbiter_address_, {}, kVmId, std::chrono::seconds(5));
-  if (!winner)
-    return make_error("the pair's own arbiter does not answer: " + winner.error().message);
+  auto winner = [this]() -> Result<std::optional<disk::Winner>> {
+    if (!disk::is_etcd_arbiter(arbiter_address_)) {
+      return disk::query(arbiter_address_, {}, kVmId, std::chrono::seconds(5));
+    }
+    auto members = disk::parse_etcd_members(arbiter_address_);
+    if (!members) return members.error();
+    return disk::etcd_query(*members, kVmId, std::chrono::seconds(2));
+  }();
+  if (!winner) return make_error("the pair's arbiter does not answer: " + winner.error().message);
   if (*winner) {
     generation_ = (*winner)->generation + 1;
     fmt::print(stderr,
@@ -610,8 +624,10 @@ int Pair::run() {
       give_up_at = Clock::now() + std::chrono::seconds(2);
     if (give_up_at && Clock::now() >= *give_up_at) break;  // a grandchild holds a pipe open
   }
-  arbiter_->signal(SIGTERM);
-  arbiter_->wait_exit(std::chrono::seconds(5));
+  if (arbiter_) {
+    arbiter_->signal(SIGTERM);
+    arbiter_->wait_exit(std::chrono::seconds(5));
+  }
   if (splicer_.mismatch())
     fmt::print(stderr, "pair: DIVERGENCE at cutover: {}\n", *splicer_.mismatch());
   if (splicer_.gap() > 0) {
@@ -683,6 +699,9 @@ CLI::App* add_pair_command(CLI::App& app, PairCommandOptions& options) {
                    "Directory for the arbiter's state and the control sockets (default: a new "
                    "one in /tmp)");
   pair->add_option("--stats-json", options.stats_json_path, "Write a summary as JSON to FILE");
+  pair->add_option("--arbiter", options.arbiter,
+                   "An etcd cluster as the arbiter (etcd://HOST:PORT[,HOST:PORT...], e.g. from "
+                   "scripts/etcd-cluster up) instead of the pair's own disk server");
   pair->add_option("--max-lag", options.max_lag_ms, "See ftvm primary --max-lag")
       ->capture_default_str();
   pair->add_option("--suspect-ms", options.suspect_ms, "See ftvm primary --suspect-ms")

@@ -16,6 +16,8 @@ struct PairCommandOptions {
   std::optional<double> kill_backup_after;
   std::optional<double> cut_channel_after;
   std::string run_dir;
+  // Empty: the pair's own disk server; else an arbiter of the user's (etcd://...).
+  std::string arbiter;
   std::string stats_json_path;
   double max_lag_ms = 100;
   double suspect_ms = 50;

@@ -7,6 +7,7 @@
 #include <optional>
 #include <thread>
 
+#include "disk/etcd_arbiter.h"
 #include "logging_channel/endpoint_policy.h"
 
 namespace ftvm {
@@ -26,7 +27,10 @@ void add_pair_side_options(CLI::App& command, PairSideOptions& options) {
                   "The pair's incarnation at the arbiter (a new pair of the same VM takes a "
                   "higher one)")
       ->capture_default_str();
-  command.add_option("--arbiter", options.arbiter, "The disk server's test-and-set (HOST:PORT)")
+  command
+      .add_option("--arbiter", options.arbiter,
+                  "The arbiter: the disk server's test-and-set (HOST:PORT), or an etcd cluster "
+                  "(etcd://HOST:PORT[,HOST:PORT...])")
       ->capture_default_str();
   command.add_option("--key-file", options.key_file,
                      "Pre-shared key authenticating the logging channel (HMAC-SHA256); without "
@@ -103,10 +107,32 @@ Result<std::span<const uint8_t>> arbiter_key(const PairSideOptions& options) {
   return (*key)->bytes();
 }
 
-Result<void> check_generation_undecided(const PairSideOptions& options, const char* side) {
+// The arbiter's answer to "who won the VM's highest generation", from either backend.
+Result<std::optional<disk::Winner>> query_arbiter(const PairSideOptions& options) {
+  if (disk::is_etcd_arbiter(options.arbiter)) {
+    auto members = disk::parse_etcd_members(options.arbiter);
+    if (!members) return members.error();
+    return disk::etcd_query(*members, options.vm_id, std::chrono::milliseconds(500));
+  }
   auto key = arbiter_key(options);
   if (!key) return key.error();
-  auto winner = disk::query(options.arbiter, *key, options.vm_id, std::chrono::seconds(1));
+  return disk::query(options.arbiter, *key, options.vm_id, std::chrono::seconds(1));
+}
+
+// One test-and-set attempt with either backend.
+Result<disk::TasOutcome> claim_once(const PairSideOptions& options, const disk::TasClaim& claim) {
+  if (disk::is_etcd_arbiter(options.arbiter)) {
+    auto members = disk::parse_etcd_members(options.arbiter);
+    if (!members) return members.error();
+    return disk::etcd_test_and_set(*members, claim, std::chrono::milliseconds(500));
+  }
+  auto key = arbiter_key(options);
+  if (!key) return key.error();
+  return disk::test_and_set(options.arbiter, *key, claim, std::chrono::milliseconds(500));
+}
+
+Result<void> check_generation_undecided(const PairSideOptions& options, const char* side) {
+  auto winner = query_arbiter(options);
   if (!winner) {
     log_role(side, fmt::format("cannot check VM {} generation {} with the arbiter now ({}); "
                                "starting anyway: it is needed only if a side is lost",
@@ -156,12 +182,10 @@ Result<disk::TasOutcome> ask_arbiter(const PairSideOptions& options, const char*
   const auto deadline = std::chrono::steady_clock::now() +
                         std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                             std::chrono::duration<double>(options.arbiter_timeout_s));
-  auto key = arbiter_key(options);
-  if (!key) return key.error();
   const disk::TasClaim claim{options.vm_id, options.generation, side, side_incarnation()};
   Error last = make_error("no attempt");
   for (int attempt = 1;; ++attempt) {
-    auto outcome = disk::test_and_set(options.arbiter, *key, claim, std::chrono::milliseconds(500));
+    auto outcome = claim_once(options, claim);
     if (outcome) return outcome;
     last = outcome.error();
     if (attempt == 1) log_role(side, last.message + "; retrying");
