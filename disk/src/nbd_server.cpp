@@ -129,6 +129,11 @@ struct Connection {
   bool reading_done = false;
   std::string end_reason;
   uint64_t requests = 0;
+  // Fencing (NbdServer::Options::fence).
+  std::optional<WriterToken> writer;
+  size_t changes_in_flight = 0;    // writes, trims, zeroings and flushes at the file
+  std::deque<NbdRequest> waiting;  // behind a fenced writer's changes, in arrival order
+  bool fenced_logged = false;
 
   explicit Connection(std::vector<NbdExportInfo> infos) : session(std::move(infos)) {}
 };
@@ -146,6 +151,7 @@ struct NbdServer::Impl {
   uint64_t next_id = 1;
   uint64_t stop_value = 0;
   bool stopping = false;
+  bool change_finished = false;  // set by finish_request, for complete()
 
   ~Impl() {
     if (ring_ready) io_uring_queue_exit(&ring);  // cancels what is in flight before buffers go
@@ -205,6 +211,10 @@ struct NbdServer::Impl {
   void post_receive(Connection& c);
   void post_send(Connection& c);
   void sent(Connection& c, size_t count);
+  void admit(Connection& c, NbdRequest request);
+  bool must_wait(const Connection& c, const NbdRequest& request) const;
+  std::optional<std::string> refusal(const Connection& c) const;
+  void release_waiting(const Connection& finished);
   void start_request(Connection& c, NbdRequest request);
   void submit_file_step(Op& op);
   bool file_done(Op& op, int result);
@@ -361,6 +371,10 @@ void NbdServer::Impl::complete(io_uring_cqe* cqe) {
         Op* again = op.get();
         ops.emplace(again, std::move(op));
       }
+      if (change_finished) {
+        change_finished = false;
+        release_waiting(*c);
+      }
       break;
   }
   pump(*c);
@@ -446,9 +460,11 @@ void NbdServer::Impl::pump(Connection& c) {
       for (const auto& e : exports) {
         if (e.spec.name == c.session.export_info().name) c.chosen = &e;
       }
-      log(fmt::format("nbd: connection {} uses export '{}'", c.id, c.chosen->spec.name));
+      c.writer = c.session.writer();
+      log(fmt::format("nbd: connection {} uses export '{}'{}", c.id, c.chosen->spec.name,
+                      c.writer ? " as writer " + format_writer_token(*c.writer) : ""));
     }
-    start_request(c, std::move(**next));
+    admit(c, std::move(**next));
   }
   queue(c, c.session.take_output());
   if (!c.sending && !c.unsent.empty()) post_send(c);
@@ -524,6 +540,64 @@ void NbdServer::Impl::queue(Connection& c, std::vector<uint8_t> bytes) {
   c.unsent.push_back(std::move(bytes));
 }
 
+namespace {
+bool changes_the_disk(const NbdRequest& request) {
+  return request.type == kCmdWrite || request.type == kCmdTrim || request.type == kCmdWriteZeroes ||
+         request.type == kCmdFlush;
+}
+}  // namespace
+
+// Requests start in arrival order: once one waits, every later one of that connection waits
+// behind it (held in the connection's request and byte budgets).
+void NbdServer::Impl::admit(Connection& c, NbdRequest request) {
+  if (c.waiting.empty() && !must_wait(c, request)) {
+    start_request(c, std::move(request));
+    return;
+  }
+  ++c.requests_in_flight;
+  c.bytes_in_flight += request.payload.size();
+  c.waiting.push_back(std::move(request));
+}
+
+std::optional<std::string> NbdServer::Impl::refusal(const Connection& c) const {
+  if (options.fence == nullptr || !c.writer) return std::nullopt;
+  return options.fence->refusal(*c.writer);
+}
+
+// A change by a writer the fence lets through waits while a fenced writer's changes to the
+// same export are still at the file: they were let in before the decision, and io_uring could
+// complete them after the winner's own.
+bool NbdServer::Impl::must_wait(const Connection& c, const NbdRequest& request) const {
+  if (options.fence == nullptr || !c.writer || !changes_the_disk(request) || refusal(c)) {
+    return false;
+  }
+  for (const auto& [id, other] : connections) {
+    if (other.get() != &c && other->chosen == c.chosen && other->changes_in_flight > 0 &&
+        refusal(*other)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void NbdServer::Impl::release_waiting(const Connection& finished) {
+  std::vector<Connection*> released;
+  for (auto& [id, c] : connections) {
+    bool any = false;
+    while (!c->waiting.empty() && !must_wait(*c, c->waiting.front())) {
+      NbdRequest request = std::move(c->waiting.front());
+      c->waiting.pop_front();
+      --c->requests_in_flight;
+      c->bytes_in_flight -= std::min(c->bytes_in_flight, request.payload.size());
+      start_request(*c, std::move(request));
+      any = true;
+    }
+    if (any && c.get() != &finished) released.push_back(c.get());
+  }
+  // complete() pumps `finished` itself; pumping may close a connection, so not while iterating.
+  for (Connection* c : released) pump(*c);
+}
+
 void NbdServer::Impl::start_request(Connection& c, NbdRequest request) {
   ++c.requests;
   if (request.type == kCmdDisc) {
@@ -533,6 +607,15 @@ void NbdServer::Impl::start_request(Connection& c, NbdRequest request) {
   if (const Errno error = c.session.check(request); error != kOk) {
     queue(c, c.session.reply(request, error, {}, "the request is invalid for this export"));
     return;
+  }
+  if (changes_the_disk(request)) {
+    if (auto why = refusal(c)) {
+      if (!c.fenced_logged) log(fmt::format("nbd: connection {}: {}", c.id, *why));
+      c.fenced_logged = true;
+      queue(c, c.session.reply(request, kEperm, {}, *why));
+      return;
+    }
+    ++c.changes_in_flight;
   }
   Op* op = new_op(Op::Kind::kFile, &c);
   op->sync_after = (request.flags & kCmdFlagFua) != 0;
@@ -659,6 +742,10 @@ void NbdServer::Impl::finish_request(Op& op, Errno error, std::string_view messa
     queue(c, c.session.reply(op.request, error, {}, message));
   }
   --c.requests_in_flight;
+  if (changes_the_disk(op.request)) {
+    --c.changes_in_flight;
+    change_finished = true;
+  }
 }
 
 }  // namespace ftvm::disk

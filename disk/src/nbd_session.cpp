@@ -15,10 +15,16 @@ constexpr uint32_t kPreferredBlockBytes = 4096;
 // Names and messages stay printable in the server's log.
 std::string printable(std::span<const uint8_t> bytes) {
   std::string out;
-  for (const uint8_t b : bytes.first(std::min<size_t>(bytes.size(), 64))) {
+  constexpr size_t kShown = 192;  // a long export name with its writer token
+  for (const uint8_t b : bytes.first(std::min<size_t>(bytes.size(), kShown))) {
     out += (b >= 0x20 && b < 0x7f) ? static_cast<char>(b) : '?';
   }
-  return bytes.size() > 64 ? out + "..." : out;
+  return bytes.size() > kShown ? out + "..." : out;
+}
+
+std::string printable(std::string_view text) {
+  return printable(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
 }
 
 const char* option_name(uint32_t option) {
@@ -285,10 +291,11 @@ Result<void> NbdSession::handle_option(uint32_t option, std::span<const uint8_t>
 
 Result<void> NbdSession::export_name(std::span<const uint8_t> data) {
   const std::string name(data.begin(), data.end());
-  const auto found = find_export(name);
+  auto found = find_export(name);
   // The old way to choose an export has no error reply: the server can only hang up.
-  if (!found) return make_error(fmt::format("no export named '{}'", printable(data)));
-  chosen_ = *found;
+  if (!found) return found.error();
+  chosen_ = found->index;
+  writer_ = std::move(found->writer);
   put_be(output_, exports_[chosen_].size);
   put_be(output_, transmission_flags());
   if (!no_zeroes_) output_.insert(output_.end(), kExportNameZeroPad, 0);
@@ -324,12 +331,12 @@ void NbdSession::info_or_go(uint32_t option, std::span<const uint8_t> data) {
     option_error(option, kRepErrInvalid, "information request count does not match the data");
     return;
   }
-  const auto found = find_export(std::string(name.begin(), name.end()));
+  auto found = find_export(std::string(name.begin(), name.end()));
   if (!found) {
-    option_error(option, kRepErrUnknown, fmt::format("no export named '{}'", printable(name)));
+    option_error(option, kRepErrUnknown, found.error().message);
     return;
   }
-  const NbdExportInfo& chosen = exports_[*found];
+  const NbdExportInfo& chosen = exports_[found->index];
   std::vector<uint8_t> info;
   put_be(info, kInfoExport);
   put_be(info, chosen.size);
@@ -347,7 +354,8 @@ void NbdSession::info_or_go(uint32_t option, std::span<const uint8_t> data) {
   }
   option_reply(option, kRepAck);
   if (option == kOptGo) {
-    chosen_ = *found;
+    chosen_ = found->index;
+    writer_ = std::move(found->writer);
     phase_ = Phase::kTransmission;
   }
 }
@@ -366,12 +374,25 @@ void NbdSession::option_error(uint32_t option, uint32_t type, std::string_view m
       std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(message.data()), message.size()));
 }
 
-std::optional<size_t> NbdSession::find_export(std::string_view name) const {
-  if (name.empty()) return size_t{0};
-  for (size_t i = 0; i < exports_.size(); ++i) {
-    if (exports_[i].name == name) return i;
+Result<NbdSession::Choice> NbdSession::find_export(std::string_view name) const {
+  Choice choice;
+  if (const size_t at = name.find(kWriterTokenSeparator); at != std::string_view::npos) {
+    auto writer = parse_writer_token(name.substr(at + 1));
+    if (!writer) {
+      return make_error(
+          fmt::format("export name '{}': {}", printable(name), writer.error().message));
+    }
+    choice.writer = std::move(*writer);
+    name = name.substr(0, at);
   }
-  return std::nullopt;
+  if (name.empty()) return choice;
+  for (size_t i = 0; i < exports_.size(); ++i) {
+    if (exports_[i].name == name) {
+      choice.index = i;
+      return choice;
+    }
+  }
+  return make_error(fmt::format("no export named '{}'", printable(name)));
 }
 
 uint16_t NbdSession::transmission_flags() const {

@@ -307,3 +307,78 @@ TEST(NbdServerSetupTest, AMissingFileIsASetupErrorNamingIt) {
 
 }  // namespace
 }  // namespace ftvm::disk
+
+namespace ftvm::disk {
+namespace {
+
+// Fencing (writer_fence.h): once the arbiter decided for another process, a connection that
+// named its writer may no longer change the disk, and says why; the winner and plain clients
+// go on.
+class FencedNbdServerTest : public NbdServerTest {
+ protected:
+  void SetUp() override {
+    image_ = dir_.path() / "disk.img";
+    std::ofstream(image_, std::ios::binary)
+        .write(std::string(kImageBytes, '\0').data(), kImageBytes);
+    NbdServer::Options options;
+    options.fence = &fence_;
+    start({{"vol", image_.string(), false}}, options);
+  }
+  WriterFence fence_;
+};
+
+TEST_F(FencedNbdServerTest, ALosingWriterIsRefusedFromTheDecisionOn) {
+  Client primary;
+  Client backup;
+  Client reader;
+  ASSERT_TRUE(primary.connect(port_, "vol@web/3/0123abcd")) << primary.error();
+  ASSERT_TRUE(backup.connect(port_, "vol@web/3/89abcdef")) << backup.error();
+  ASSERT_TRUE(reader.connect(port_, "vol")) << reader.error();
+  const std::vector<uint8_t> old_data(4096, 0x11);
+  const std::vector<uint8_t> new_data(4096, 0x22);
+  ASSERT_EQ(nbd_pwrite(primary.get(), old_data.data(), old_data.size(), 0, 0), 0)
+      << primary.error();
+
+  fence_.record("web", {"backup", 3, "89abcdef"});
+  EXPECT_EQ(nbd_pwrite(primary.get(), old_data.data(), old_data.size(), 8192, 0), -1);
+  EXPECT_EQ(nbd_get_errno(), EPERM);
+  EXPECT_EQ(nbd_flush(primary.get(), 0), -1);
+  EXPECT_EQ(nbd_trim(primary.get(), 4096, 0, 0), -1);
+  EXPECT_EQ(nbd_zero(primary.get(), 4096, 0, 0), -1);
+  std::vector<uint8_t> back(4096);
+  EXPECT_EQ(nbd_pread(primary.get(), back.data(), back.size(), 0, 0), 0);  // reads go on
+  EXPECT_EQ(back, old_data);
+  EXPECT_EQ(file_bytes(8192, 4096), std::vector<uint8_t>(4096, 0));
+
+  ASSERT_EQ(nbd_pwrite(backup.get(), new_data.data(), new_data.size(), 0, 0), 0) << backup.error();
+  EXPECT_EQ(nbd_flush(backup.get(), 0), 0);
+  EXPECT_EQ(file_bytes(0, 4096), new_data);
+  EXPECT_EQ(nbd_pwrite(reader.get(), new_data.data(), new_data.size(), 4096, 0), 0);
+  EXPECT_NE(log().find("fenced"), std::string::npos) << log();
+}
+
+TEST_F(FencedNbdServerTest, ALosersWritesInFlightNeverLandAfterTheWinners) {
+  // The loser has many writes to one place on their way when the decision comes: those let in
+  // before it may land, but never after the winner's write there.
+  Client primary;
+  Client backup;
+  ASSERT_TRUE(primary.connect(port_, "vol@web/3/0123abcd")) << primary.error();
+  ASSERT_TRUE(backup.connect(port_, "vol@web/3/89abcdef")) << backup.error();
+  constexpr size_t kBytes = 256 << 10;
+  std::vector<std::vector<uint8_t>> stale;
+  for (int round = 1; round <= 48; ++round) {
+    stale.emplace_back(kBytes, static_cast<uint8_t>(round));
+    ASSERT_NE(nbd_aio_pwrite(primary.get(), stale.back().data(), kBytes, 0, NBD_NULL_COMPLETION, 0),
+              -1)
+        << primary.error();
+  }
+  nbd_poll(primary.get(), 0);  // some on the wire, some perhaps still queued here
+  fence_.record("web", {"backup", 3, "89abcdef"});
+  const std::vector<uint8_t> winner(kBytes, 0xee);
+  ASSERT_EQ(nbd_pwrite(backup.get(), winner.data(), kBytes, 0, 0), 0) << backup.error();
+  while (nbd_aio_in_flight(primary.get()) > 0) ASSERT_NE(nbd_poll(primary.get(), -1), -1);
+  EXPECT_EQ(file_bytes(0, kBytes), winner);
+}
+
+}  // namespace
+}  // namespace ftvm::disk

@@ -108,6 +108,40 @@ TEST_F(NbdSessionTest, AnUnknownExportIsRefusedAndTheHandshakeGoesOn) {
   EXPECT_EQ(replies[2], (std::pair<uint32_t, uint32_t>{kOptGo, kRepAck}));
 }
 
+TEST_F(NbdSessionTest, AnExportNameCanNameItsWriter) {
+  session_.take_output();
+  feed(client_flags(kClientFlagFixedNewstyle));
+  feed(option(kOptGo, go_data("vol@web/3/0123abcd")));
+  EXPECT_FALSE(next().has_value());
+  ASSERT_TRUE(session_.transmitting());
+  EXPECT_EQ(session_.export_info().name, "vol");
+  ASSERT_TRUE(session_.writer().has_value());
+  EXPECT_EQ(*session_.writer(), (WriterToken{"web", 3, "0123abcd"}));
+}
+
+TEST_F(NbdSessionTest, APlainExportNameNamesNoWriter) {
+  session_.take_output();
+  feed(client_flags(kClientFlagFixedNewstyle));
+  feed(option(kOptGo, go_data("vol")));
+  EXPECT_FALSE(next().has_value());
+  ASSERT_TRUE(session_.transmitting());
+  EXPECT_FALSE(session_.writer().has_value());
+}
+
+TEST_F(NbdSessionTest, AMalformedWriterTokenIsRefusedAndTheHandshakeGoesOn) {
+  session_.take_output();
+  feed(client_flags(kClientFlagFixedNewstyle));
+  feed(option(kOptGo, go_data("vol@web/zero/0123abcd")));
+  feed(option(kOptGo, go_data("@web/2/0123abcd")));
+  EXPECT_FALSE(next().has_value());
+  ASSERT_TRUE(session_.transmitting());
+  EXPECT_EQ(session_.export_info().name, "vol");  // the empty name: the default export
+  EXPECT_EQ(session_.writer()->generation, 2u);
+  const auto replies = option_replies(session_.take_output());
+  ASSERT_EQ(replies.size(), 3u);
+  EXPECT_EQ(replies[0], (std::pair<uint32_t, uint32_t>{kOptGo, kRepErrUnknown}));
+}
+
 TEST_F(NbdSessionTest, UnsupportedAndOutOfOrderOptionsAreRefused) {
   session_.take_output();
   feed(client_flags(kClientFlagFixedNewstyle));

@@ -70,6 +70,8 @@ class NbdClientsTest : public ::testing::Test {
     const std::string out = server_->stdout_so_far();
     ASSERT_TRUE(std::regex_search(out, match, std::regex("nbd: listening on (\\S+)"))) << out;
     uri_ = "nbd://" + match[1].str() + "/";
+    ASSERT_TRUE(std::regex_search(out, match, std::regex("arbiter: listening on (\\S+)"))) << out;
+    arbiter_ = match[1].str();
   }
   void TearDown() override {
     if (!server_) return;
@@ -81,6 +83,7 @@ class NbdClientsTest : public ::testing::Test {
   TempDir dir_{"ftvm-nbd"};
   std::string image_;
   std::string uri_;
+  std::string arbiter_;
   std::unique_ptr<Subprocess> server_;
 };
 
@@ -172,6 +175,44 @@ print("all errors as specified")
       tool({"/usr/bin/python3", "-m", "nbd", "-u", uri_ + "vol", "-c", script});
   EXPECT_EQ(sh.exit_code, 0) << sh.out << sh.err;
   EXPECT_NE(sh.out.find("all errors as specified"), std::string::npos) << sh.out << sh.err;
+}
+
+// Fencing at the disk: a side's NBD connection names its writer in the export name
+// (EXPORT@VM/GENERATION/INCARNATION). The old primary, still connected, writes; the arbiter
+// then decides the generation for the backup's process; the old primary's next write is
+// refused with EPERM and never reaches the image, while the backup's lands.
+TEST_F(NbdClientsTest, ASideThatLostTheArbiterCanNoLongerWriteTheDisk) {
+  const std::string script = R"(
+import errno, socket, sys
+h.pwrite(b"\x11" * 4096, 0)
+host, port = sys.argv[1].rsplit(":", 1)
+with socket.create_connection((host, int(port)), timeout=5) as s:
+    s.sendall(b"TAS web 3 backup 89abcdef\n")
+    answer = s.makefile().readline()
+assert answer.startswith("WON"), answer
+try:
+    h.pwrite(b"\x22" * 4096, 8192)
+except nbd.Error as e:
+    assert e.errno == errno.errorcode[errno.EPERM], e.errno
+    print("the old primary was fenced")
+)";
+  const ProcessResult stale =
+      tool({"/usr/bin/python3", "-m", "nbd", "-u", uri_ + "vol@web/3/0123abcd", "-c",
+            "import sys; sys.argv = ['x', '" + arbiter_ + "']\n" + script});
+  EXPECT_EQ(stale.exit_code, 0) << stale.out << stale.err;
+  EXPECT_NE(stale.out.find("the old primary was fenced"), std::string::npos)
+      << stale.out << stale.err;
+  const ProcessResult winner = tool({"qemu-io", "-f", "raw", uri_ + "vol@web/3/89abcdef", "-c",
+                                     "write -P 0x33 16k 4k", "-c", "flush"});
+  EXPECT_EQ(winner.exit_code, 0) << winner.out << winner.err;
+  EXPECT_EQ(winner.err.find("error"), std::string::npos) << winner.err;
+  const ProcessResult other =
+      tool({"qemu-io", "-f", "raw", uri_ + "vol@web/3/0123abcd", "-c", "write -P 0x44 16k 4k"});
+  EXPECT_NE(other.out.find("Operation not permitted"), std::string::npos) << other.out << other.err;
+  const auto image = read_file(image_);
+  EXPECT_EQ(image[0], 0x11);            // written before the decision
+  EXPECT_EQ(image[8192 + 100], 0);      // refused after it
+  EXPECT_EQ(image[16384 + 100], 0x33);  // the winner's
 }
 
 }  // namespace

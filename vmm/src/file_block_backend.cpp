@@ -36,10 +36,11 @@ struct FileBlockBackend::Ring {
   }
 };
 
-Result<std::unique_ptr<FileBlockBackend>> FileBlockBackend::open(const std::string& path,
-                                                                 bool read_only,
-                                                                 EventQueue& events) {
-  UniqueFd file(::open(path.c_str(), (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC));
+namespace {
+
+// Opens the image into `file` and returns its size, checked to be whole sectors.
+Result<uint64_t> open_image(const std::string& path, bool read_only, UniqueFd& file) {
+  file = UniqueFd(::open(path.c_str(), (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC));
   if (!file.valid()) {
     return make_error(fmt::format("cannot open disk image {}: {}", path, std::strerror(errno)));
   }
@@ -51,6 +52,17 @@ Result<std::unique_ptr<FileBlockBackend>> FileBlockBackend::open(const std::stri
     return make_error(fmt::format(
         "disk image {} is {} bytes, not a positive multiple of 512 (the sector size)", path, size));
   }
+  return static_cast<uint64_t>(size);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<FileBlockBackend>> FileBlockBackend::open(const std::string& path,
+                                                                 bool read_only,
+                                                                 EventQueue& events) {
+  UniqueFd file;
+  auto size = open_image(path, read_only, file);
+  if (!size) return size.error();
   auto ring = std::make_unique<Ring>();
   if (int r = io_uring_queue_init(kRingEntries, &ring->ring, 0); r < 0) {
     return make_error(
@@ -58,7 +70,12 @@ Result<std::unique_ptr<FileBlockBackend>> FileBlockBackend::open(const std::stri
   }
   ring->ready = true;
   return std::unique_ptr<FileBlockBackend>(
-      new FileBlockBackend(std::move(file), static_cast<uint64_t>(size), events, std::move(ring)));
+      new FileBlockBackend(std::move(file), *size, events, std::move(ring)));
+}
+
+Result<uint64_t> FileBlockBackend::check(const std::string& path, bool read_only) {
+  UniqueFd file;
+  return open_image(path, read_only, file);
 }
 
 FileBlockBackend::FileBlockBackend(UniqueFd file, uint64_t size, EventQueue& events,

@@ -45,6 +45,8 @@ class ArbiterStore {
 
   // The winner of the VM's highest generation, if any.
   std::optional<Winner> query(const std::string& vm_id) const;
+  // Every VM's.
+  const ArbiterState& decisions() const { return state_; }
 
   const std::filesystem::path& state_dir() const { return state_dir_; }
 

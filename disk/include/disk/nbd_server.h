@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "disk/writer_fence.h"
 #include "vmm/result.h"
 #include "vmm/unique_fd.h"
 
@@ -42,6 +43,11 @@ class NbdServer {
     std::chrono::milliseconds handshake_timeout{10000};
     // One line per connection opened and closed, and per refused request stream.
     std::function<void(const std::string&)> log;
+    // The arbiter's decisions, when it runs beside this service: a connection that names its
+    // writer may change the disk only while the fence lets it, and a winner's changes wait
+    // until those of the processes it fenced have left the file (they could otherwise land
+    // after its own). Null: no fencing.
+    const WriterFence* fence = nullptr;
   };
 
   // Opens every export (read-write unless read-only) and sets up the ring. Errors name the

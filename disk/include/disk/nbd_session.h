@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "disk/nbd_wire.h"
+#include "disk/writer_fence.h"
 #include "vmm/result.h"
 
 namespace ftvm::disk {
@@ -56,6 +57,9 @@ class NbdSession {
   // The export chosen (valid once transmitting).
   const NbdExportInfo& export_info() const { return exports_[chosen_]; }
   bool structured_replies() const { return structured_; }
+  // Who the client said writes through this connection ("NAME@VM/GENERATION/INCARNATION" as
+  // the export name; see writer_fence.h), if it said so.
+  const std::optional<WriterToken>& writer() const { return writer_; }
   // Bytes held for incomplete input, a partly received write payload included.
   size_t buffered_bytes() const;
 
@@ -88,7 +92,12 @@ class NbdSession {
   void info_or_go(uint32_t option, std::span<const uint8_t> data);
   void option_reply(uint32_t option, uint32_t type, std::span<const uint8_t> data = {});
   void option_error(uint32_t option, uint32_t type, std::string_view message);
-  std::optional<size_t> find_export(std::string_view name) const;
+  // An export name, with the writer token it may carry. Errors say what is wrong with it.
+  struct Choice {
+    size_t index = 0;
+    std::optional<WriterToken> writer;
+  };
+  Result<Choice> find_export(std::string_view name) const;
   void take_payload_bytes(std::span<const uint8_t>& bytes);
   uint16_t transmission_flags() const;
   std::span<const uint8_t> unread() const;
@@ -102,6 +111,7 @@ class NbdSession {
   bool no_zeroes_ = false;
   bool structured_ = false;
   size_t chosen_ = 0;
+  std::optional<WriterToken> writer_;
   uint64_t discarding_ = 0;  // option bytes to drop before refusing an oversize option
   uint32_t discarding_option_ = 0;
   std::optional<Error> ended_;

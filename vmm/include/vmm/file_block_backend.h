@@ -24,6 +24,9 @@ class FileBlockBackend final : public BlockBackend {
   // Opens `path` (read-write unless `read_only`); its size must be a multiple of 512 bytes.
   static Result<std::unique_ptr<FileBlockBackend>> open(const std::string& path, bool read_only,
                                                         EventQueue& events);
+  // The checks open() makes, without keeping anything open: for a caller that hands the file
+  // to another process and wants a bad image said first. The image's size in bytes.
+  static Result<uint64_t> check(const std::string& path, bool read_only);
   // Waits for the requests in flight: a write the guest was not yet told about still lands.
   ~FileBlockBackend() override;
   FileBlockBackend(const FileBlockBackend&) = delete;

@@ -165,7 +165,9 @@ int backup_command(const BackupCommandOptions& options) {
   if (!backends) return fail(backends.error());
   // Opened now, so that a wrong disk is said before the pair starts; nothing is read or written
   // until this side goes live.
-  auto disk = open_live_disk(options.disk, events);
+  auto disk_options = side_disk(options.pair, options.disk);
+  if (!disk_options) return fail(disk_options.error());
+  auto disk = open_live_disk(*disk_options, events);
   if (!disk) return fail(disk.error());
   auto primary = resolve_primary(options);
   if (!primary) return fail(primary.error());

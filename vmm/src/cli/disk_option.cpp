@@ -21,13 +21,28 @@ std::string disk_serial(const std::string& source) {
   return ("ftvm:" + name).substr(0, VirtioBlk::kIdBytes);
 }
 
+namespace {
+
+// nbd://HOST:PORT/EXPORT[?QUERY] -> nbd://HOST:PORT/EXPORT@TOKEN[?QUERY]
+std::string with_writer_token(const std::string& uri, const std::string& token) {
+  if (token.empty()) return uri;
+  const size_t query = uri.find('?');
+  std::string out = uri.substr(0, query);
+  out += '@' + token;
+  if (query != std::string::npos) out += uri.substr(query);
+  return out;
+}
+
+}  // namespace
+
 Result<std::optional<LiveDisk>> open_live_disk(const DiskOptions& options, EventQueue& events) {
   if (options.source.empty()) return std::optional<LiveDisk>();
   LiveDisk disk;
   disk.device.serial = disk_serial(options.source);
   disk.device.read_only = options.read_only;
   if (options.source.starts_with("nbd://") || options.source.starts_with("nbd+unix://")) {
-    auto nbd = NbdBlockBackend::connect(options.source, events);
+    auto nbd =
+        NbdBlockBackend::connect(with_writer_token(options.source, options.writer_token), events);
     if (!nbd) return make_error("--disk: " + nbd.error().message);
     disk.device.capacity_bytes = (*nbd)->size_bytes();
     disk.device.read_only = disk.device.read_only || (*nbd)->read_only();

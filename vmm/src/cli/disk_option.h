@@ -18,6 +18,9 @@ namespace ftvm {
 struct DiskOptions {
   std::string source;  // empty: no disk
   bool read_only = false;
+  // With an NBD source, appended to the export name ("EXPORT@TOKEN"): who writes, for the disk
+  // server's fence (disk/writer_fence.h). Not part of the disk's identity (its serial).
+  std::string writer_token;
 };
 
 void add_disk_options(CLI::App& command, DiskOptions& options);

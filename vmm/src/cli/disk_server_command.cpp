@@ -111,8 +111,14 @@ CLI::App* add_disk_server_command(CLI::App& app, DiskServerOptions& options) {
                    "Serve FILE over NBD as export NAME (NAME=FILE, or NAME=FILE:ro read-only); "
                    "repeatable, the first is the default export")
       ->type_name("NAME=FILE");
-  command->add_option("--nbd-listen", options.nbd_listen, "Serve NBD on HOST:PORT")
-      ->capture_default_str();
+  auto* nbd_listen =
+      command->add_option("--nbd-listen", options.nbd_listen, "Serve NBD on HOST:PORT")
+          ->capture_default_str();
+  command
+      ->add_option("--nbd-listen-fd", options.nbd_listen_fd,
+                   "Serve NBD on a listening socket inherited as file descriptor N")
+      ->excludes(nbd_listen)
+      ->check(non_negative_integer());
   command->add_flag("--allow-remote", options.allow_remote,
                     "Allow a non-loopback --listen without a --key-file, and a non-loopback "
                     "--nbd-listen (NBD has no authentication)");
@@ -121,7 +127,8 @@ CLI::App* add_disk_server_command(CLI::App& app, DiskServerOptions& options) {
 
 // The NBD service, when any export is given: started before the arbiter serves, so a bad
 // export or a port in use is a setup error.
-Result<std::unique_ptr<disk::NbdServer>> start_nbd(const DiskServerOptions& options) {
+Result<std::unique_ptr<disk::NbdServer>> start_nbd(const DiskServerOptions& options,
+                                                   const disk::WriterFence& fence) {
   if (options.exports.empty()) return std::unique_ptr<disk::NbdServer>();
   std::vector<disk::NbdExportSpec> specs;
   for (const auto& text : options.exports) {
@@ -129,7 +136,11 @@ Result<std::unique_ptr<disk::NbdServer>> start_nbd(const DiskServerOptions& opti
     if (!spec) return make_error("--export: " + spec.error().message);
     specs.push_back(std::move(*spec));
   }
-  auto listener = disk::listen_tcp(options.nbd_listen);
+  auto listener = [&]() -> Result<UniqueFd> {
+    if (!options.nbd_listen_fd) return disk::listen_tcp(options.nbd_listen);
+    if (auto r = disk::adopt_listener(*options.nbd_listen_fd); !r) return r.error();
+    return UniqueFd(*options.nbd_listen_fd);
+  }();
   if (!listener) return make_error("--nbd-listen: " + listener.error().message);
   auto address = disk::local_address(listener->get());
   if (!address) return address.error();
@@ -144,6 +155,7 @@ Result<std::unique_ptr<disk::NbdServer>> start_nbd(const DiskServerOptions& opti
   }
   disk::NbdServer::Options nbd_options;
   nbd_options.log = log_line;
+  nbd_options.fence = &fence;
   auto server = disk::NbdServer::create(std::move(*listener), specs, nbd_options);
   if (!server) return server.error();
   for (const auto& spec : specs) {
@@ -170,11 +182,18 @@ int disk_server_command(const DiskServerOptions& options) {
   }
   disk::ArbiterServer::Options server_options;
   server_options.key.assign(key->bytes().begin(), key->bytes().end());
-  server_options.on_decision = [](const disk::Decision& d) { log_line(disk::describe(d)); };
+  // Every decision reaches the fence before its reply leaves: a winner's first write finds the
+  // loser already fenced.
+  disk::WriterFence fence;
+  for (const auto& [vm_id, winner] : (*store)->decisions()) fence.record(vm_id, winner);
+  server_options.on_decision = [&fence, &store](const disk::Decision& d) {
+    log_line(disk::describe(d));
+    if (auto winner = (*store)->query(d.vm_id)) fence.record(d.vm_id, *winner);
+  };
   auto server = disk::ArbiterServer::create(std::move(*listener), **store, server_options);
   if (!server) return fail(server.error());
 
-  auto nbd = start_nbd(options);
+  auto nbd = start_nbd(options, fence);
   if (!nbd) return fail(nbd.error());
 
   g_serving = server->get();

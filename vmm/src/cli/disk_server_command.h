@@ -13,6 +13,7 @@ struct DiskServerOptions {
   std::string state_dir;
   std::string key_file;  // the pairs' key: requests must be signed with it (line_auth.h)
   std::string nbd_listen = "127.0.0.1:10809";
+  std::optional<int> nbd_listen_fd;  // an inherited listening socket, instead of --nbd-listen
   std::vector<std::string> exports;  // NAME=FILE[:ro]: served over NBD when any is given
   bool allow_remote = false;
 };

@@ -17,8 +17,10 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <filesystem>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "child_process.h"
@@ -30,6 +32,7 @@
 #include "logging_channel/console_splicer.h"
 #include "logging_channel/tcp.h"
 #include "option_checks.h"
+#include "vmm/file_block_backend.h"
 
 namespace ftvm {
 namespace {
@@ -182,6 +185,9 @@ class Pair {
   std::string run_dir_;
   Clock::time_point started_;
   std::string arbiter_address_;
+  // The disk as the sides open it: through the pair's own disk server (which fences a side
+  // that lost), or as given when etcd decides or the disk is already an NBD URI.
+  std::string disk_uri_;
   uint64_t generation_ = 1;
   std::optional<ChildProcess> arbiter_;
   std::optional<ChildProcess> primary_;
@@ -218,11 +224,30 @@ Result<void> Pair::start_arbiter() {
   auto listener = listen_loopback();
   if (!listener) return listener.error();
   arbiter_address_ = listener->address;
-  auto child = ChildProcess::spawn(
-      "arbiter",
-      {self_exe(), "disk-server", "--listen-fd", std::to_string(listener->fd.get()), "--state-dir",
-       run_dir_ + "/arbiter"},
-      ChildOptions{false, false, {listener->fd.get()}});
+  std::vector<std::string> args = {self_exe(),    "disk-server",
+                                   "--listen-fd", std::to_string(listener->fd.get()),
+                                   "--state-dir", run_dir_ + "/arbiter"};
+  std::vector<int> inherited = {listener->fd.get()};
+  std::optional<Listener> nbd;
+  const DiskOptions& disk = options_.guest.disk;
+  if (!disk.source.empty() && !disk.source.starts_with("nbd://") &&
+      !disk.source.starts_with("nbd+unix://")) {
+    // Said here, not as a disk server that died at start.
+    if (auto r = FileBlockBackend::check(disk.source, disk.read_only); !r) {
+      return make_error("--disk: " + r.error().message);
+    }
+    auto nbd_listener = listen_loopback();
+    if (!nbd_listener) return nbd_listener.error();
+    nbd.emplace(std::move(*nbd_listener));
+    args.insert(args.end(),
+                {"--export",
+                 fmt::format("disk={}{}", std::filesystem::absolute(disk.source).string(),
+                             disk.read_only ? ":ro" : ""),
+                 "--nbd-listen-fd", std::to_string(nbd->fd.get())});
+    inherited.push_back(nbd->fd.get());
+    disk_uri_ = fmt::format("nbd://{}/disk", nbd->address);
+  }
+  auto child = ChildProcess::spawn("arbiter", args, ChildOptions{false, false, inherited});
   if (!child) return child.error();
   arbiter_.emplace(std::move(*child));
   return {};
@@ -264,6 +289,11 @@ std::vector<std::string> Pair::side_args(const char* side) const {
 
 std::vector<std::string> Pair::disk_args() const {
   if (options_.guest.disk.source.empty()) return {};
+  if (!disk_uri_.empty()) {
+    std::vector<std::string> args = {"--disk", disk_uri_, "--fence-disk"};
+    if (options_.guest.disk.read_only) args.push_back("--disk-read-only");
+    return args;
+  }
   std::vector<std::string> args = {"--disk", options_.guest.disk.source};
   if (options_.guest.disk.read_only) args.push_back("--disk-read-only");
   return args;

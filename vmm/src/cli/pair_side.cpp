@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "disk/etcd_arbiter.h"
+#include "disk/writer_fence.h"
 #include "logging_channel/endpoint_policy.h"
 
 namespace ftvm {
@@ -54,6 +55,25 @@ void add_pair_side_options(CLI::App& command, PairSideOptions& options) {
                   "Seconds to keep trying an unreachable arbiter before halting")
       ->capture_default_str()
       ->check(CLI::Range(0.1, 3600.0));
+  command.add_flag("--fence-disk", options.fence_disk,
+                   "Name this process to the disk server with its NBD --disk, so that the disk "
+                   "server refuses its writes once the arbiter has decided for another process "
+                   "(needs the disk served by the arbiter's own ftvm disk-server)");
+}
+
+Result<DiskOptions> side_disk(const PairSideOptions& options, DiskOptions disk) {
+  if (!options.fence_disk) return disk;
+  if (!disk.source.starts_with("nbd://")) {
+    return make_error("--fence-disk needs --disk nbd://HOST:PORT/EXPORT from ftvm disk-server");
+  }
+  if (disk::is_etcd_arbiter(options.arbiter)) {
+    return make_error(
+        "--fence-disk needs the disk server's arbiter: with etcd deciding, the disk server does "
+        "not know the winner");
+  }
+  disk.writer_token =
+      disk::format_writer_token({options.vm_id, options.generation, side_incarnation()});
+  return disk;
 }
 
 channel::LinkTimeouts link_timeouts(const PairSideOptions& options) {

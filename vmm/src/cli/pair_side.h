@@ -14,6 +14,7 @@
 
 #include "control_server.h"
 #include "disk/arbiter_client.h"
+#include "disk_option.h"
 #include "logging_channel/frame_key.h"
 #include "logging_channel/peer_monitor.h"
 #include "logging_channel/tcp.h"
@@ -31,6 +32,7 @@ struct PairSideOptions {
   double suspect_ms = 50;
   double declare_ms = 200;
   double arbiter_timeout_s = 5;
+  bool fence_disk = false;
 };
 
 void add_pair_side_options(CLI::App& command, PairSideOptions& options);
@@ -71,5 +73,10 @@ Result<void> check_generation_undecided(const PairSideOptions& options, const ch
 // This process, to the arbiter: a win is held by one process of a side, not by any process
 // that calls itself "primary" or "backup" (docs/arbiter.md, "Incarnations").
 const std::string& side_incarnation();
+
+// The side's --disk with --fence-disk applied: the NBD export name then carries this process's
+// writer token, so that the disk server beside the arbiter refuses its changes once another
+// process won (disk/writer_fence.h).
+Result<DiskOptions> side_disk(const PairSideOptions& options, DiskOptions disk);
 
 }  // namespace ftvm

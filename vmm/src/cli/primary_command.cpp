@@ -195,7 +195,9 @@ int primary_command(const PrimaryCommandOptions& options) {
   // Before any other thread exists: it blocks SIGINT/SIGTERM for the whole process.
   EventQueue events;
   // The disk is opened before the VM, so a bad image is reported as such on any host.
-  auto disk = open_live_disk(options.guest.disk, events);
+  auto disk_options = side_disk(options.pair, options.guest.disk);
+  if (!disk_options) return fail(disk_options.error());
+  auto disk = open_live_disk(*disk_options, events);
   if (!disk) return fail(disk.error());
   auto backends = LiveBackends::start(
       events, make_live_options(files->input.get(), options.seconds, options.max_delay_ms));
