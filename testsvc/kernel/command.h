@@ -4,7 +4,8 @@
 // `echo` takes the rest of the line verbatim after the single space that ends the word.
 // `compute` takes a second word, `on` or `off` (without one it asks for the current state;
 // any other is kComputeUsage); words after it are ignored. `disk` likewise takes `on`, `off`
-// or `verify` (none: the state; any other: kDiskUsage). The other commands ignore anything
+// or `verify` (none: the state; any other: kDiskUsage), or `burst` and a count (the count's
+// word is the argument; the service checks it). The other commands ignore anything
 // after their name.
 #pragma once
 
@@ -26,6 +27,7 @@ enum class CommandKind {
   kDiskOn,
   kDiskOff,
   kDiskVerify,
+  kDiskBurst,
   kDiskUsage,
   kShutdown,
   kUnknown,
@@ -34,7 +36,8 @@ enum class CommandKind {
 struct Command {
   CommandKind kind = CommandKind::kEmpty;
   // kEcho: the text to echo. kUnknown: the unrecognized command word. kComputeUsage,
-  // kDiskUsage: the unrecognized argument. Otherwise empty.
+  // kDiskUsage: the unrecognized argument. kDiskBurst: the count's word (maybe empty).
+  // Otherwise empty.
   // Points into the parsed line.
   const char* arg = nullptr;
   size_t arg_size = 0;
@@ -67,7 +70,8 @@ inline constexpr Argument kComputeArguments[] = {{"on", CommandKind::kComputeOn}
                                                  {"off", CommandKind::kComputeOff}};
 inline constexpr Argument kDiskArguments[] = {{"on", CommandKind::kDiskOn},
                                               {"off", CommandKind::kDiskOff},
-                                              {"verify", CommandKind::kDiskVerify}};
+                                              {"verify", CommandKind::kDiskVerify},
+                                              {"burst", CommandKind::kDiskBurst}};
 
 template <size_t N>
 constexpr Command ParseArgument(const char* line, size_t size, size_t from, CommandKind none,
@@ -90,6 +94,20 @@ constexpr Command ParseArgument(const char* line, size_t size, size_t from, Comm
   command.arg = arg;
   command.arg_size = arg_size;
   return command;
+}
+
+// `disk burst N`: at most this many records in one burst.
+inline constexpr unsigned long long kMaxBurstRecords = 100000;
+
+// The burst's count: 1 to kMaxBurstRecords in decimal digits; 0 for anything else.
+constexpr unsigned long long ParseBurstCount(const char* word, size_t size) {
+  if (size == 0 || size > 6) return 0;
+  unsigned long long count = 0;
+  for (size_t i = 0; i < size; ++i) {
+    if (word[i] < '0' || word[i] > '9') return 0;
+    count = count * 10 + static_cast<unsigned long long>(word[i] - '0');
+  }
+  return count <= kMaxBurstRecords ? count : 0;
 }
 
 constexpr Command ParseCommand(const char* line, size_t size) {
@@ -116,6 +134,16 @@ constexpr Command ParseCommand(const char* line, size_t size) {
   } else if (WordEquals(word, word_size, "disk")) {
     command = ParseArgument(line, size, end, CommandKind::kDiskQuery, kDiskArguments,
                             CommandKind::kDiskUsage);
+    if (command.kind == CommandKind::kDiskBurst) {
+      size_t burst_start = 0;
+      size_t burst_end = 0;
+      FindWord(line, size, end, &burst_start, &burst_end);
+      size_t count_start = 0;
+      size_t count_end = 0;
+      FindWord(line, size, burst_end, &count_start, &count_end);
+      command.arg = line + count_start;
+      command.arg_size = count_end - count_start;
+    }
   } else if (WordEquals(word, word_size, "echo")) {
     command.kind = CommandKind::kEcho;
     const size_t text = end < size ? end + 1 : end;

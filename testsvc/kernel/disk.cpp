@@ -14,6 +14,7 @@ namespace {
 constinit sched::Thread* g_thread = nullptr;
 constinit volatile bool g_enabled = false;
 constinit volatile bool g_verify_requested = false;
+constinit volatile uint64_t g_burst_requested = 0;
 constinit uint64_t g_records = 0;
 constinit uint64_t g_errors = 0;
 alignas(512) constinit uint8_t g_sector[kDiskRecordBytes] = {};
@@ -43,14 +44,30 @@ void Verify() {
   Reply(line);
 }
 
-void WriteNext() {
-  if (g_records >= virtio_blk::Sectors()) return;  // the disk is full: nothing more to write
+// False when the disk is full.
+bool WriteNext() {
+  if (g_records >= virtio_blk::Sectors()) return false;
   MakeRecord(g_records, pit::Ticks(), g_sector);
   if (virtio_blk::Write(g_records, g_sector, kDiskRecordBytes) == 0 && virtio_blk::Flush() == 0) {
     ++g_records;
   } else {
     ++g_errors;
   }
+  return true;
+}
+
+void Burst(uint64_t count) {
+  const uint64_t records_before = g_records;
+  const uint64_t errors_before = g_errors;
+  const uint64_t started = pit::Ticks();
+  for (uint64_t i = 0; i < count && WriteNext(); ++i) {
+  }
+  console::Line line;
+  line.Append(abi::kReplyPrefix);
+  line.Append("disk burst records=").AppendDecimal(g_records - records_before);
+  line.Append(" ticks=").AppendDecimal(pit::Ticks() - started);
+  line.Append(" errors=").AppendDecimal(g_errors - errors_before);
+  Reply(line);
 }
 
 void Main() {
@@ -58,12 +75,15 @@ void Main() {
     if (g_verify_requested) {
       g_verify_requested = false;
       Verify();
+    } else if (const uint64_t burst = g_burst_requested; burst != 0) {
+      g_burst_requested = 0;
+      Burst(burst);
     } else if (g_enabled) {
       WriteNext();
       sched::SleepUntil(pit::Ticks() + 1);
     } else {
       IrqGuard guard;
-      while (!g_enabled && !g_verify_requested) sched::Block();
+      while (!g_enabled && !g_verify_requested && g_burst_requested == 0) sched::Block();
     }
   }
 }
@@ -97,6 +117,11 @@ void SetEnabled(bool enabled) {
 
 void RequestVerify() {
   g_verify_requested = true;
+  WakeThread();
+}
+
+void RequestBurst(uint64_t count) {
+  g_burst_requested = count;
   WakeThread();
 }
 

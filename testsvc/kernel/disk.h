@@ -7,6 +7,9 @@
 //   disk on|off    > disk on|off
 //   disk verify    > disk verify ok records=<n>
 //                  > disk verify FAILED at record <n>: <why>
+//   disk burst N   > disk burst records=<n> ticks=<t> errors=<e>
+//                  (N more records back to back, each written and flushed before the next:
+//                  what a benchmark times; fewer where the disk fills up)
 #pragma once
 
 #include <stdint.h>
@@ -20,6 +23,8 @@ bool Enabled();
 void SetEnabled(bool enabled);
 // The disk thread verifies and prints the result line.
 void RequestVerify();
+// The disk thread writes `count` records at once and prints the result line.
+void RequestBurst(uint64_t count);
 uint64_t Records();
 uint64_t Errors();
 uint64_t Sectors();

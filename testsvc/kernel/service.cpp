@@ -7,7 +7,7 @@
 //   compute on        > compute on   (it is again, starting a fresh burst)
 //   compute           > compute on|off  (the current state)
 //   compute <other>   > unknown argument: <other> (usage: compute [on|off])
-//   disk [on|off|verify]  the disk workload (disk.h)
+//   disk [on|off|verify|burst N]  the disk workload (disk.h)
 //   shutdown          > bye          (then the VM stops with status 0)
 //   <other>           > unknown command: <other>
 // Empty lines get no reply. A line longer than kMaxCommandBytes is cut there and first
@@ -101,9 +101,22 @@ void Execute(const Command& command) {
       }
       disk::RequestVerify();  // the disk thread answers
       return;
+    case CommandKind::kDiskBurst: {
+      if (!disk::Present()) {
+        line.Append("disk none");
+        break;
+      }
+      const uint64_t count = ParseBurstCount(command.arg, command.arg_size);
+      if (count == 0) {
+        line.Append("disk burst takes a count from 1 to ").AppendDecimal(kMaxBurstRecords);
+        break;
+      }
+      disk::RequestBurst(count);  // the disk thread answers
+      return;
+    }
     case CommandKind::kDiskUsage:
       line.Append("unknown argument: ").Append(command.arg, command.arg_size);
-      line.Append(" (usage: disk [on|off|verify])");
+      line.Append(" (usage: disk [on|off|verify|burst N])");
       break;
     case CommandKind::kShutdown:
       line.Append("bye");

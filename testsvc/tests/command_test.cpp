@@ -56,6 +56,25 @@ TEST(TestsvcParseCommand, DiskTakesOnOffOrVerify) {
   EXPECT_EQ(Parse("disks").kind, CommandKind::kUnknown);
 }
 
+TEST(TestsvcParseCommand, DiskBurstTakesACount) {
+  const std::string line = "disk burst 500";  // the arguments point into the line
+  Command c = Parse(line);
+  EXPECT_EQ(c.kind, CommandKind::kDiskBurst);
+  EXPECT_EQ(Arg(c), "500");
+  EXPECT_EQ(ParseBurstCount(c.arg, c.arg_size), 500u);
+  const std::string spaced = "disk  burst   7 more";
+  c = Parse(spaced);
+  EXPECT_EQ(Arg(c), "7");
+  const std::string bare = "disk burst";
+  c = Parse(bare);
+  EXPECT_EQ(c.kind, CommandKind::kDiskBurst);
+  EXPECT_EQ(ParseBurstCount(c.arg, c.arg_size), 0u);
+  for (const char* bad : {"0", "-1", "1x", "100001", "99999999999999999999", "x"}) {
+    EXPECT_EQ(ParseBurstCount(bad, std::string(bad).size()), 0u) << bad;
+  }
+  EXPECT_EQ(ParseBurstCount("100000", 6), 100000u);
+}
+
 TEST(TestsvcParseCommand, EmptyAndBlankLines) {
   EXPECT_EQ(Parse("").kind, CommandKind::kEmpty);
   EXPECT_EQ(Parse("    ").kind, CommandKind::kEmpty);

@@ -167,8 +167,8 @@ CLI::App* add_primary_command(CLI::App& app, PrimaryCommandOptions& options) {
       ->check(CLI::Range(0.1, 86400.0));
   primary
       ->add_option("--max-delay", options.max_delay_ms,
-                   "How long (ms) an event may wait for the guest's next exit")
-      ->capture_default_str()
+                   std::string("How long (ms) an event may wait for the guest's next exit ") +
+                       kMaxDelayDefaultText)
       ->check(CLI::Range(0.0, 1000.0));
   primary
       ->add_option("--async", options.async_mode,
@@ -187,6 +187,7 @@ int primary_command(const PrimaryCommandOptions& options) {
   const auto started = std::chrono::steady_clock::now();
   auto accel = choose_accel(options.guest, "primary", /*emu_ready=*/true);
   if (!accel) return fail(accel.error());
+  const double max_delay_ms = options.max_delay_ms.value_or(default_max_delay_ms(*accel));
   if (auto undecided = check_generation_undecided(options.pair, kSide); !undecided) {
     return fail(undecided.error());
   }
@@ -200,7 +201,7 @@ int primary_command(const PrimaryCommandOptions& options) {
   auto disk = open_live_disk(*disk_options, events);
   if (!disk) return fail(disk.error());
   auto backends = LiveBackends::start(
-      events, make_live_options(files->input.get(), options.seconds, options.max_delay_ms));
+      events, make_live_options(files->input.get(), options.seconds, max_delay_ms));
   if (!backends) return fail(backends.error());
   auto listener = open_listener(options);
   if (!listener) return fail(listener.error());
@@ -247,8 +248,8 @@ int primary_command(const PrimaryCommandOptions& options) {
   config.track_dirty_pages = true;
   auto vm = Vm::create(config, time, digesting);
   if (!vm) return fail(vm.error());
-  replay::TraceHeader machine = make_trace_header(options.guest, files->image, **vm,
-                                                  options.max_delay_ms, options.async_mode);
+  replay::TraceHeader machine =
+      make_trace_header(options.guest, files->image, **vm, max_delay_ms, options.async_mode);
   if (disk_gate) {
     if (auto r = (*vm)->platform().attach_disk((*vm)->memory(), *disk_gate, (*disk)->device); !r) {
       return fail(r.error());
@@ -281,7 +282,7 @@ int primary_command(const PrimaryCommandOptions& options) {
 
   replay::Recorder recorder(
       events, link, **vm, digesting,
-      live_record_options((*vm)->accel(), options.async_mode, options.max_delay_ms,
+      live_record_options((*vm)->accel(), options.async_mode, max_delay_ms,
                           std::chrono::milliseconds(500), options.guest.kvm_device));
   connect_recorder(recorder, **backends);
   recorder.set_cost_model(&replay_costs);

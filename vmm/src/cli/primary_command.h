@@ -18,7 +18,7 @@ struct PrimaryCommandOptions {
   std::string listen = "127.0.0.1:7301";
   int listen_fd = -1;
   double wait_backup_s = 30;
-  double max_delay_ms = 1.0;
+  std::optional<double> max_delay_ms;  // default_max_delay_ms() when not given
   std::string async_mode = "auto";
   double max_lag_ms = 100;
 };

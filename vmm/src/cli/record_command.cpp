@@ -48,9 +48,9 @@ CLI::App* add_record_command(CLI::App& app, RecordCommandOptions& options) {
   record->add_flag("--force", options.overwrite, "Replace an existing trace in that directory");
   record
       ->add_option("--max-delay", options.max_delay_ms,
-                   "How long (ms) an event may wait for the guest's next exit before the vCPU is "
-                   "interrupted (an asynchronous landmark)")
-      ->capture_default_str()
+                   std::string("How long (ms) an event may wait for the guest's next exit before "
+                               "the vCPU is interrupted (an asynchronous landmark) ") +
+                       kMaxDelayDefaultText)
       ->check(CLI::Range(0.0, 1000.0));
   record
       ->add_option("--async", options.async_mode,
@@ -78,6 +78,7 @@ int record_command(const RecordCommandOptions& options) {
   replay::DigestingConsole digesting_console(console);
   auto accel = choose_accel(options.guest, "record", /*emu_ready=*/true);
   if (!accel) return fail(accel.error());
+  const double max_delay_ms = options.max_delay_ms.value_or(default_max_delay_ms(*accel));
   if (*accel == Accel::kEmu && options.async_mode != "auto") {
     return fail(make_error(
         fmt::format("--async {}: the software CPU places every asynchronous landmark by counting "
@@ -96,7 +97,7 @@ int record_command(const RecordCommandOptions& options) {
   auto vm = Vm::create(config, time, digesting_console);
   if (!vm) return fail(vm.error());
   replay::TraceHeader header =
-      make_trace_header(options.guest, image, **vm, options.max_delay_ms, options.async_mode);
+      make_trace_header(options.guest, image, **vm, max_delay_ms, options.async_mode);
   if (*disk) {
     if (auto r = (*vm)->platform().attach_disk((*vm)->memory(), *(*disk)->backend, (*disk)->device);
         !r) {
@@ -117,11 +118,11 @@ int record_command(const RecordCommandOptions& options) {
   if (auto r = sink.attach(*writer); !r) return fail(r.error());
 
   auto backends = LiveBackends::start(
-      events, make_live_options(files->input.get(), options.seconds, options.max_delay_ms));
+      events, make_live_options(files->input.get(), options.seconds, max_delay_ms));
   if (!backends) return fail(backends.error());
   replay::Recorder recorder(
       events, sink, **vm, digesting_console,
-      live_record_options(*accel, options.async_mode, options.max_delay_ms,
+      live_record_options(*accel, options.async_mode, max_delay_ms,
                           std::chrono::milliseconds(options.digest_ms), options.guest.kvm_device));
   connect_recorder(recorder, **backends);
   VcpuRunner runner((*vm)->vcpu(), (*vm)->platform(), recorder);

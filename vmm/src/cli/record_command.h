@@ -16,7 +16,7 @@ struct RecordCommandOptions {
   std::optional<double> seconds;
   std::string trace_dir;
   bool overwrite = false;
-  double max_delay_ms = 1.0;
+  std::optional<double> max_delay_ms;  // default_max_delay_ms() when not given
   std::string async_mode = "auto";
   uint64_t digest_ms = 500;
 };

@@ -105,6 +105,10 @@ VmConfig make_vm_config(const GuestOptions& guest, const GuestImage& image) {
   return config;
 }
 
+double default_max_delay_ms(Accel accel) {
+  return accel == Accel::kEmu ? 0.0 : 1.0;
+}
+
 LiveBackends::Options make_live_options(int input_fd, std::optional<double> seconds,
                                         double max_delay_ms) {
   LiveBackends::Options live;

@@ -35,6 +35,14 @@ struct GuestOptions {
 // elsewhere it stays on KVM, whose error then says what is missing.
 Result<Accel> choose_accel(const GuestOptions& guest, const char* command, bool emu_ready);
 
+// A recorder's --max-delay when none is given: how long an event may wait for the guest's next
+// exit before the vCPU is interrupted. On the software CPU an interrupted position is a counted
+// landmark (a few bytes, exact), so waiting buys nothing and events go at once; on KVM it costs
+// a breakpoint search or a checkpoint on replay, so events wait up to 1 ms for a natural exit.
+double default_max_delay_ms(Accel accel);
+inline constexpr const char* kMaxDelayDefaultText =
+    "(default: 0 on the software CPU, where interrupting costs a counted landmark; 1 on KVM)";
+
 struct ConsoleOptions {
   std::string console_path;  // empty = stdout
   std::string stats_json_path;
