@@ -9,6 +9,7 @@ add_library(ftvm_devices STATIC
   src/devices/uart16550.cpp
   src/devices/virtio_blk.cpp
   src/devices/virtio_mmio.cpp
+  src/devices/virtio_net.cpp
   src/devices/virtqueue.cpp
   src/guest_memory.cpp
 )
@@ -27,6 +28,7 @@ ftvm_add_test(NAME ftvm_devices_tests LABEL unit
     tests/devices/uart16550_test.cpp
     tests/devices/virtio_blk_test.cpp
     tests/devices/virtio_mmio_test.cpp
+    tests/devices/virtio_net_test.cpp
     tests/devices/virtqueue_test.cpp
     tests/devices/virtqueue_fuzz_test.cpp
     fuzz/virtqueue_fuzz.cpp

@@ -24,6 +24,7 @@ std::vector<TraceEntry> sample_entries() {
       MemoryDigestEntry{140, ~uint64_t{0}},
       BlockCompletionEntry{{141, LandmarkKind::kSynchronous, {}}, 0, 0, {0xde, 0xad}},
       BlockCompletionEntry{{142, LandmarkKind::kBreakpoint, point}, 1, 1, {}},
+      NetFrameEntry{{143, LandmarkKind::kSynchronous, {}}, std::vector<uint8_t>(60, 0xab)},
       EndEntry{150, 1, 2, "guest shut down"},
   };
 }

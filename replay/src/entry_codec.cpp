@@ -22,6 +22,7 @@ enum EntryType : uint8_t {
   kHorizon = 9,
   kInterruptWindow = 10,
   kBlockCompletion = 11,
+  kNetFrame = 12,
 };
 constexpr uint8_t kTypeMask = 0x0f;
 constexpr unsigned kVariantShift = 4;
@@ -56,6 +57,8 @@ const char* type_name(uint8_t type_byte) {
       return "interrupt-window";
     case kBlockCompletion:
       return "block-completion";
+    case kNetFrame:
+      return "net-frame";
     default:
       return nullptr;
   }
@@ -156,6 +159,14 @@ class EntryWriter {
     return {};
   }
 
+  Result<void> operator()(const NetFrameEntry& e) {
+    if (auto r = check_landmark(e.position, "net-frame"); !r) return r;
+    if (auto r = check_size(e.bytes.size(), kMaxNetFrameBytes, "net frame"); !r) return r;
+    put_position(kNetFrame, e.position);
+    put_blob(out_, e.bytes);
+    return {};
+  }
+
   Result<void> operator()(const HorizonEntry& e) {
     put_head(kHorizon, 0, e.exit_count);
     return {};
@@ -231,6 +242,8 @@ class EntryReader {
         return InterruptWindowEntry{read_position(variant)};
       case kBlockCompletion:
         return read_block_completion(variant);
+      case kNetFrame:
+        return read_net_frame(variant);
       default:
         in_.fail(fmt::format("unknown entry type {} (type byte {:#04x})", type, type_byte));
         return {};
@@ -262,6 +275,14 @@ class EntryReader {
     e.status = in_.u8("block status");
     auto data = in_.blob(kMaxBlobBytes, "block read data length");
     e.data.assign(data.begin(), data.end());
+    return e;
+  }
+
+  TraceEntry read_net_frame(uint8_t variant) {
+    NetFrameEntry e;
+    e.position = read_position(variant);
+    auto bytes = in_.blob(kMaxNetFrameBytes, "net frame length");
+    e.bytes.assign(bytes.begin(), bytes.end());
     return e;
   }
 

@@ -250,6 +250,9 @@ Result<void> Recorder::log_event(const Position& position, const Event& event) {
     return sink_.append(
         BlockCompletionEntry{position, done->id, static_cast<uint8_t>(done->status), done->data});
   }
+  if (const auto* frame = std::get_if<NetFrame>(&event)) {
+    return sink_.append(NetFrameEntry{position, frame->bytes});
+  }
   const auto& input = std::get<ConsoleInput>(event);
   return sink_.append(ConsoleInputEntry{position, input.bytes});
 }

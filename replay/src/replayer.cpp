@@ -27,6 +27,7 @@ Event to_event(const TraceEntry& entry) {
   if (const auto* done = std::get_if<BlockCompletionEntry>(&entry)) {
     return BlockCompletion{done->request_id, static_cast<BlockStatus>(done->status), done->data};
   }
+  if (const auto* frame = std::get_if<NetFrameEntry>(&entry)) return NetFrame{frame->bytes};
   return ConsoleInput{std::get<ConsoleInputEntry>(entry).bytes};
 }
 
@@ -63,6 +64,7 @@ std::optional<Position> input_position(const TraceEntry& entry) {
   if (const auto* e = std::get_if<CheckpointEntry>(&entry)) return e->position;
   if (const auto* e = std::get_if<InterruptWindowEntry>(&entry)) return e->position;
   if (const auto* e = std::get_if<BlockCompletionEntry>(&entry)) return e->position;
+  if (const auto* e = std::get_if<NetFrameEntry>(&entry)) return e->position;
   return std::nullopt;
 }
 

@@ -15,6 +15,7 @@ struct KindName {
   const char* operator()(const HorizonEntry&) const { return "horizon"; }
   const char* operator()(const InterruptWindowEntry&) const { return "interrupt-window"; }
   const char* operator()(const BlockCompletionEntry&) const { return "block-completion"; }
+  const char* operator()(const NetFrameEntry&) const { return "net-frame"; }
   const char* operator()(const EndEntry&) const { return "end"; }
 };
 

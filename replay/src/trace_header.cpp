@@ -61,6 +61,8 @@ std::vector<uint8_t> encode_body(const TraceHeader& header) {
   put_u8(body, header.disk_read_only ? 1 : 0);
   put_string(body, header.disk_serial);
   put_string(body, header.accel);
+  put_varint(body, header.net_mac.size());
+  body.insert(body.end(), header.net_mac.begin(), header.net_mac.end());
   return body;
 }
 
@@ -89,6 +91,11 @@ Result<TraceHeader> decode_body(std::span<const uint8_t> header_bytes, uint32_t 
   if (in.ok() && header.accel != "kvm" && header.accel != "emu") {
     in.fail(fmt::format("unknown vCPU backend '{}'", header.accel));
   }
+  const uint64_t mac_bytes = in.varint("MAC length");
+  if (in.ok() && mac_bytes != 0 && mac_bytes != kMacBytes) {
+    in.fail(fmt::format("a MAC of {} bytes (0 or {})", mac_bytes, kMacBytes));
+  }
+  for (uint64_t i = 0; i < mac_bytes && in.ok(); ++i) header.net_mac.push_back(in.u8("MAC"));
   if (in.ok() && !in.at_end()) {
     in.fail(fmt::format("{} unexpected bytes after the last field", in.remaining()));
   }
@@ -107,6 +114,10 @@ Result<std::vector<uint8_t>> encode_trace_header(const TraceHeader& header) {
   }
   if (auto r = check_limit(header.disk_serial.size(), kMaxDiskSerialBytes, "the disk serial"); !r) {
     return r.error();
+  }
+  if (!header.net_mac.empty() && header.net_mac.size() != kMacBytes) {
+    return make_error(
+        fmt::format("cannot write a trace header: a MAC of {} bytes", header.net_mac.size()));
   }
   if (auto r = check_limit(header.accel.size(), kMaxAccelBytes, "the vCPU backend"); !r) {
     return r.error();

@@ -29,6 +29,7 @@ struct PositionOf {
   std::optional<Position> operator()(const HorizonEntry&) const { return std::nullopt; }
   std::optional<Position> operator()(const InterruptWindowEntry& e) const { return e.position; }
   std::optional<Position> operator()(const BlockCompletionEntry& e) const { return e.position; }
+  std::optional<Position> operator()(const NetFrameEntry& e) const { return e.position; }
 };
 
 std::optional<Position> position_of(const TraceEntry& entry) {
@@ -132,6 +133,9 @@ struct EntryDetails {
   std::string operator()(const BlockCompletionEntry& e) const {
     return fmt::format("{} request={} status={} data={} bytes", format_position(e.position),
                        e.request_id, e.status, e.data.size());
+  }
+  std::string operator()(const NetFrameEntry& e) const {
+    return fmt::format("{} bytes={}", format_position(e.position), e.bytes.size());
   }
   std::string operator()(const InterruptWindowEntry& e) const {
     return format_position(e.position);

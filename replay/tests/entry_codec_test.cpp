@@ -84,6 +84,8 @@ TEST(EntryCodecTest, RoundTripsEveryKindWithEdgeValues) {
       BlockCompletionEntry{sync_at(4), 17, 0, {1, 2, 3, 4}},
       BlockCompletionEntry{{5, LandmarkKind::kBreakpoint, max_point}, 3, 1, {}},
       BlockCompletionEntry{sync_at(6), ~uint64_t{0}, 2, {}},
+      NetFrameEntry{sync_at(7), std::vector<uint8_t>(60, 0x11)},
+      NetFrameEntry{sync_at(8), std::vector<uint8_t>(1514, 0x22)},
       EndEntry{0, 0, 0, ""},
       EndEntry{kMaxU64, kMaxU64, kMaxU64, std::string(kMaxReasonBytes, 'x')},
   });
@@ -197,7 +199,7 @@ TEST(EntryCodecTest, ResetStartsTheDeltasOver) {
 
 TEST(EntryCodecTest, RejectsUnknownAndMalformedTypeBytes) {
   EXPECT_THAT(decode_error({0x00, 0x00}), HasSubstr("unknown entry type 0"));
-  EXPECT_THAT(decode_error({0x0c, 0x00}), HasSubstr("unknown entry type 12"));
+  EXPECT_THAT(decode_error({0x0d, 0x00}), HasSubstr("unknown entry type 13"));
   EXPECT_THAT(decode_error({0x19, 0x00}), HasSubstr("variant bits"));
   EXPECT_THAT(decode_error({0x41, 0x00, 0x00}), HasSubstr("reserved bits"));
   EXPECT_THAT(decode_error({0x31, 0x00, 0x05}), HasSubstr("truncated landmark registers digest"));

@@ -26,6 +26,7 @@ TraceHeader full_header() {
   header.disk_read_only = true;
   header.disk_serial = "ftvm-disk-0";
   header.accel = "emu";
+  header.net_mac = {0x02, 0x46, 0x54, 0x56, 0x4d, 0x01};
   return header;
 }
 
@@ -66,6 +67,14 @@ TEST(TraceHeaderTest, ADiskSerialOverTwentyBytesIsRefused) {
   auto bytes = encode_trace_header(header);
   ASSERT_FALSE(bytes.ok());
   EXPECT_NE(bytes.error().message.find("disk serial"), std::string::npos);
+}
+
+TEST(TraceHeaderTest, AMacMustBeSixBytes) {
+  TraceHeader header = full_header();
+  header.net_mac = {1, 2, 3};
+  auto bytes = encode_trace_header(header);
+  ASSERT_FALSE(bytes.ok());
+  EXPECT_NE(bytes.error().message.find("MAC"), std::string::npos);
 }
 
 TEST(TraceHeaderTest, StartsWithMagicAndVersion) {

@@ -5,8 +5,8 @@
 // `compute` takes a second word, `on` or `off` (without one it asks for the current state;
 // any other is kComputeUsage); words after it are ignored. `disk` likewise takes `on`, `off`
 // or `verify` (none: the state; any other: kDiskUsage), or `burst` and a count (the count's
-// word is the argument; the service checks it). The other commands ignore anything
-// after their name.
+// word is the argument; the service checks it). The other commands (`net` among them) ignore
+// anything after their name.
 #pragma once
 
 #include <stddef.h>
@@ -29,6 +29,7 @@ enum class CommandKind {
   kDiskVerify,
   kDiskBurst,
   kDiskUsage,
+  kNet,
   kShutdown,
   kUnknown,
 };
@@ -126,6 +127,8 @@ constexpr Command ParseCommand(const char* line, size_t size) {
     command.kind = CommandKind::kStats;
   } else if (WordEquals(word, word_size, "digest")) {
     command.kind = CommandKind::kDigest;
+  } else if (WordEquals(word, word_size, "net")) {
+    command.kind = CommandKind::kNet;
   } else if (WordEquals(word, word_size, "shutdown")) {
     command.kind = CommandKind::kShutdown;
   } else if (WordEquals(word, word_size, "compute")) {

@@ -21,6 +21,7 @@
 #include "kernel/trap_frame.h"
 #include "kernel/uart.h"
 #include "kernel/virtio_blk.h"
+#include "kernel/virtio_net.h"
 #include "testsvc/abi.h"
 
 namespace testsvc::kernel {
@@ -51,6 +52,9 @@ TrapFrame* HandleIrq(TrapFrame* frame, uint8_t irq) {
       break;
     case abi::kIrqVirtioBlk:
       virtio_blk::OnInterrupt();
+      break;
+    case abi::kIrqVirtioNet:
+      virtio_net::OnInterrupt();
       break;
     default:  // masked lines: should not happen
       ++g_stray_irqs;

@@ -7,6 +7,7 @@
 #include "kernel/disk.h"
 #include "kernel/gdt.h"
 #include "kernel/idt.h"
+#include "kernel/net.h"
 #include "kernel/paging.h"
 #include "kernel/pic.h"
 #include "kernel/pit.h"
@@ -89,6 +90,7 @@ void PrintBanner(uint64_t mem_bytes) {
   sched::Init();
   compute::Start();
   disk::Start();
+  net::Start();
   service::Start();
   status::Start();
   pit::Init();

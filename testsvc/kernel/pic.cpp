@@ -15,7 +15,7 @@ constexpr uint8_t kSpuriousLine = 7;  // the PIC reports a vanished request as i
 
 constexpr uint8_t kMasterMask =
     static_cast<uint8_t>(~((1u << abi::kIrqPit) | (1u << abi::kIrqCascade) | (1u << abi::kIrqCom1) |
-                           (1u << abi::kIrqVirtioBlk)));
+                           (1u << abi::kIrqVirtioBlk) | (1u << abi::kIrqVirtioNet)));
 constexpr uint8_t kSlaveMask = 0xff;
 
 uint8_t ReadIsr(uint16_t command_port) {

@@ -7,7 +7,7 @@ namespace testsvc::kernel::pic {
 
 // Remaps IRQs 0-7 to abi::kPicMasterVectorBase and 8-15 to abi::kPicSlaveVectorBase
 // (edge triggered, cascade on IRQ2, 8086 mode) and masks every IRQ but the timer, the
-// cascade and COM1.
+// cascade, COM1 and the virtio disk and network card.
 void Init();
 
 // True for a spurious IRQ 7 or 15 (the PIC raised it but has no request in service). Such an

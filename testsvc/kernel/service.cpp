@@ -1,5 +1,6 @@
 // Commands and their replies (one reply line each, "> " = abi::kReplyPrefix):
-//   help              > commands: help stats digest echo <text> compute [on|off] shutdown
+//   help              > commands: help stats digest echo <text> compute [on|off]
+//                       disk [on|off|verify|burst N] net shutdown   (one line)
 //   stats             > stats ticks=<n> progress=<n> journal=<n> switches=<n> uptime_s=<n> rx=<n>
 //   digest            > digest=<16 hex> journal=<n>
 //   echo <text>       > <text>
@@ -8,6 +9,7 @@
 //   compute           > compute on|off  (the current state)
 //   compute <other>   > unknown argument: <other> (usage: compute [on|off])
 //   disk [on|off|verify|burst N]  the disk workload (disk.h)
+//   net               > net mac=<MAC> ip=<IPv4> rx=<n> tx=<n> dropped=<n>, or > net none (net.h)
 //   shutdown          > bye          (then the VM stops with status 0)
 //   <other>           > unknown command: <other>
 // Empty lines get no reply. A line longer than kMaxCommandBytes is cut there and first
@@ -22,6 +24,8 @@
 #include "kernel/disk.h"
 #include "kernel/journal.h"
 #include "kernel/line_editor.h"
+#include "kernel/net.h"
+#include "kernel/net_packet.h"
 #include "kernel/pit.h"
 #include "kernel/sched.h"
 #include "kernel/shutdown.h"
@@ -39,6 +43,29 @@ console::Line Reply() {
   return line;
 }
 
+// "net mac=02:46:54:56:4d:01 ip=10.78.0.2 rx=<n> tx=<n> dropped=<n>", or "net none".
+void AppendNet(console::Line& line) {
+  if (!net::Present()) {
+    line.Append("net none");
+    return;
+  }
+  line.Append("net mac=");
+  const uint8_t* mac = net::Mac();
+  for (size_t i = 0; i < net::kMacBytes; ++i) {
+    if (i != 0) line.AppendChar(':');
+    line.AppendHex(mac[i], 2);
+  }
+  line.Append(" ip=");
+  for (size_t i = 0; i < net::kIpv4AddressBytes; ++i) {
+    if (i != 0) line.AppendChar('.');
+    line.AppendDecimal(abi::kGuestIpv4[i]);
+  }
+  const net::Counters counters = net::Stats();
+  line.Append(" rx=").AppendDecimal(counters.received);
+  line.Append(" tx=").AppendDecimal(counters.sent);
+  line.Append(" dropped=").AppendDecimal(counters.dropped);
+}
+
 void Execute(const Command& command) {
   console::Line line = Reply();
   switch (command.kind) {
@@ -46,8 +73,8 @@ void Execute(const Command& command) {
       return;
     case CommandKind::kHelp:
       line.Append(
-          "commands: help stats digest echo <text> compute [on|off] disk [on|off|verify] "
-          "shutdown");
+          "commands: help stats digest echo <text> compute [on|off] disk [on|off|verify|burst N] "
+          "net shutdown");
       break;
     case CommandKind::kStats: {
       const uint64_t ticks = pit::Ticks();
@@ -117,6 +144,9 @@ void Execute(const Command& command) {
     case CommandKind::kDiskUsage:
       line.Append("unknown argument: ").Append(command.arg, command.arg_size);
       line.Append(" (usage: disk [on|off|verify|burst N])");
+      break;
+    case CommandKind::kNet:
+      AppendNet(line);
       break;
     case CommandKind::kShutdown:
       line.Append("bye");

@@ -75,6 +75,22 @@ TEST(TestsvcParseCommand, DiskBurstTakesACount) {
   EXPECT_EQ(ParseBurstCount("100000", 6), 100000u);
 }
 
+TEST(TestsvcParseCommand, NetTakesNoArgument) {
+  EXPECT_EQ(Parse("net").kind, CommandKind::kNet);
+  EXPECT_EQ(Parse("  net  ").kind, CommandKind::kNet);
+  const std::string line = "net stats please";  // the command points into the line
+  Command c = Parse(line);
+  EXPECT_EQ(c.kind, CommandKind::kNet);
+  EXPECT_EQ(c.arg_size, 0u);
+  const std::string longer = "network";
+  c = Parse(longer);
+  EXPECT_EQ(c.kind, CommandKind::kUnknown);
+  EXPECT_EQ(Arg(c), "network");
+  EXPECT_EQ(Parse("ne").kind, CommandKind::kUnknown);
+  EXPECT_EQ(Parse("NET").kind, CommandKind::kUnknown);
+  static_assert(ParseCommand("net", 3).kind == CommandKind::kNet);
+}
+
 TEST(TestsvcParseCommand, EmptyAndBlankLines) {
   EXPECT_EQ(Parse("").kind, CommandKind::kEmpty);
   EXPECT_EQ(Parse("    ").kind, CommandKind::kEmpty);

@@ -53,6 +53,20 @@ Result<void> Platform::attach_disk(const GuestMemory& memory, BlockBackend& back
   return {};
 }
 
+Result<void> Platform::attach_net(const GuestMemory& memory, NetSink& sink, VirtioNet::Mac mac) {
+  if (net_) return make_error("the machine has a network card already");
+  auto net = std::make_unique<VirtioNet>(memory, sink, mac);
+  auto transport = std::make_unique<VirtioMmio>(*net, memory, IrqLine(pic_, abi::kIrqVirtioNet));
+  if (auto r =
+          mmio_bus_.insert(abi::kVirtioNetGpa, abi::kVirtioSlotBytes, *transport, "virtio-net");
+      !r) {
+    return r;
+  }
+  net_ = std::move(net);
+  net_transport_ = std::move(transport);
+  return {};
+}
+
 Result<void> Platform::apply(const Event& event) {
   if (const auto* expiry = std::get_if<PitExpiry>(&event)) {
     pit_.expire(expiry->generation);
@@ -65,6 +79,12 @@ Result<void> Platform::apply(const Event& event) {
           fmt::format("a block completion (request {}) for a machine without a disk", done->id));
     }
     return disk_->complete(*done);
+  } else if (const auto* frame = std::get_if<NetFrame>(&event)) {
+    // A frame for a machine without a card is the host's business, not the log's: dropped.
+    if (net_ == nullptr) return {};
+    // What goes wrong here is the guest's doing (a receive buffer too small): it breaks the
+    // device, as a bad request does, and the VM runs on.
+    if (auto r = net_->receive(*frame); !r) net_transport_->fail(r.error().message);
   }
   // InterruptWindow changes nothing: the runner delivers what the PIC holds.
   return {};

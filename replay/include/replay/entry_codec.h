@@ -20,6 +20,7 @@ namespace ftvm::replay {
 // by the encoder (so everything written can be read back).
 inline constexpr size_t kMaxBlobBytes = size_t{64} << 20;   // console input, checkpoint state
 inline constexpr size_t kMaxReasonBytes = size_t{4} << 10;  // EndEntry::reason
+inline constexpr size_t kMaxNetFrameBytes = 1514;  // an Ethernet frame (kMaxEthernetFrameBytes)
 // The most bytes one entry can take: a checkpoint with a maximal state blob.
 inline constexpr size_t kMaxEntryBytes = kMaxBlobBytes + 64;
 

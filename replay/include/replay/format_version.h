@@ -9,6 +9,7 @@ namespace ftvm::replay {
 
 // 2: block-completion entries, and the disk in the header.
 // 3: counted landmarks, and the vCPU backend in the header.
-inline constexpr uint32_t kTraceFormatVersion = 3;
+// 4: net-frame entries, and the network card's MAC in the header.
+inline constexpr uint32_t kTraceFormatVersion = 4;
 
 }  // namespace ftvm::replay

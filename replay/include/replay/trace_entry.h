@@ -66,6 +66,14 @@ struct BlockCompletionEntry {
   bool operator==(const BlockCompletionEntry&) const = default;
 };
 
+// A frame from the host's network (vmm::NetFrame): its bytes reach the network card's receive
+// buffer only when this entry is applied.
+struct NetFrameEntry {
+  Position position;
+  std::vector<uint8_t> bytes;
+  bool operator==(const NetFrameEntry&) const = default;
+};
+
 // The point where an interrupt that was pending while the guest could not take it (IF=0) may be
 // delivered (vmm::InterruptWindow): the recorder's stand-in for the interrupt-window exit.
 struct InterruptWindowEntry {
@@ -137,7 +145,7 @@ struct EndEntry {
 using TraceEntry =
     std::variant<TimerEntry, ConsoleInputEntry, ClockReadEntry, CheckpointEntry,
                  RegistersDigestEntry, MemoryDigestEntry, EndEntry, OutputDigestEntry, HorizonEntry,
-                 InterruptWindowEntry, BlockCompletionEntry>;
+                 InterruptWindowEntry, BlockCompletionEntry, NetFrameEntry>;
 
 // A short name of the entry's kind ("timer", "console-input", ...), for dump and stats.
 const char* entry_kind_name(const TraceEntry& entry);

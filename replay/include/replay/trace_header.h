@@ -43,6 +43,9 @@ struct TraceHeader {
   // The vCPU backend that recorded ("kvm" or "emu"): a replay runs on the same one, since
   // positions and CPU models differ between them.
   std::string accel = "kvm";
+  // The VM's network card (virtio-net): its MAC, empty for none. The replay builds the same
+  // device; received frames are in the log and transmitted ones go nowhere.
+  std::vector<uint8_t> net_mac;
   bool operator==(const TraceHeader&) const = default;
 };
 
@@ -51,6 +54,7 @@ inline constexpr size_t kMaxAsyncModeBytes = 256;
 inline constexpr size_t kMaxCpuidLeaves = 4096;
 inline constexpr size_t kMaxDiskSerialBytes = 20;
 inline constexpr size_t kMaxAccelBytes = 16;
+inline constexpr size_t kMacBytes = 6;
 
 // Fails only if a field exceeds its limit above.
 Result<std::vector<uint8_t>> encode_trace_header(const TraceHeader& header);

@@ -30,7 +30,8 @@ inline constexpr uint16_t kBootDataSelector = 0x10;
 
 inline constexpr uint32_t kBootInfoMagic = 0x4d565446;  // "FTVM"
 // 2: the virtio-mmio disk slot and its IRQ.
-inline constexpr uint32_t kAbiVersion = 2;
+// 3: the virtio-net slot, its IRQ and the guest's IPv4 address.
+inline constexpr uint32_t kAbiVersion = 3;
 
 struct BootInfo {
   uint32_t magic;        // kBootInfoMagic
@@ -54,6 +55,16 @@ inline constexpr uint64_t kMmioSize = 0x10000000;
 // nothing there, reads return all ones. The disk, when the VM has one, is virtio-blk.
 inline constexpr uint64_t kVirtioSlotBytes = 0x200;
 inline constexpr uint64_t kVirtioBlkGpa = kMmioBase;  // slot 0
+// The network card, when the VM has one (ftvm --net), is virtio-net: its MAC is in the device's
+// config space.
+inline constexpr uint64_t kVirtioNetGpa = kMmioBase + kVirtioSlotBytes;  // slot 1
+
+// ---- Network ----------------------------------------------------------------------------
+//
+// testsvc answers on one fixed IPv4 address, the same on both sides of a pair (scripts/lab
+// builds its test network around it): 10.78.0.2/24.
+inline constexpr uint8_t kGuestIpv4[4] = {10, 78, 0, 2};
+inline constexpr uint8_t kGuestIpv4PrefixBits = 24;
 
 // ---- Port I/O ---------------------------------------------------------------------------
 
@@ -78,6 +89,7 @@ inline constexpr uint8_t kIrqCascade = 2;
 inline constexpr uint8_t kIrqCom1 = 4;
 inline constexpr uint8_t kIrqRtc = 8;
 inline constexpr uint8_t kIrqVirtioBlk = 5;  // level-triggered while the device's status is set
+inline constexpr uint8_t kIrqVirtioNet = 6;  // likewise
 
 // Vector bases the guest programs into the PICs (ICW2). The VMM does not assume them; it is
 // the PIC model that turns an IRQ into a vector.

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "vmm/devices/block_request.h"
+#include "vmm/devices/net_frame.h"
 
 namespace ftvm {
 
@@ -29,6 +30,8 @@ struct InterruptWindow {};
 
 // A block device's request was served (BlockCompletion, vmm/devices/block_request.h): applied,
 // it puts read data and status into the guest's buffers and raises the device's interrupt.
-using Event = std::variant<PitExpiry, ConsoleInput, InterruptWindow, BlockCompletion>;
+// A frame arrived from the host's network (NetFrame, vmm/devices/net_frame.h): applied, it
+// fills the network card's next receive buffer.
+using Event = std::variant<PitExpiry, ConsoleInput, InterruptWindow, BlockCompletion, NetFrame>;
 
 }  // namespace ftvm

@@ -16,6 +16,7 @@
 #include "vmm/devices/time_source.h"
 #include "vmm/devices/uart16550.h"
 #include "vmm/devices/virtio_blk.h"
+#include "vmm/devices/virtio_net.h"
 #include "vmm/event.h"
 #include "vmm/result.h"
 
@@ -37,6 +38,10 @@ class Platform {
   // and `backend` must outlive the platform. Block completions go to it.
   Result<void> attach_disk(const GuestMemory& memory, BlockBackend& backend,
                            VirtioBlk::Options options);
+  // Gives the VM a network card: virtio-net in the network slot of testsvc/abi.h, on its IRQ,
+  // its frames going to `sink`. `memory` and `sink` must outlive the platform.
+  Result<void> attach_net(const GuestMemory& memory, NetSink& sink, VirtioNet::Mac mac);
+  const VirtioNet* net() const { return net_.get(); }
   // Console input that did not fit the UART FIFO waits here and is offered again after each
   // exit, as the guest drains the FIFO.
   void offer_pending_input();
@@ -61,6 +66,8 @@ class Platform {
   std::deque<uint8_t> pending_input_;
   std::unique_ptr<VirtioBlk> disk_;
   std::unique_ptr<VirtioMmio> disk_transport_;
+  std::unique_ptr<VirtioNet> net_;
+  std::unique_ptr<VirtioMmio> net_transport_;
 };
 
 }  // namespace ftvm

@@ -42,6 +42,7 @@ void print_landmarks(const replay::LandmarkCounts& l, uint64_t log_bytes, double
 CLI::App* add_record_command(CLI::App& app, RecordCommandOptions& options) {
   auto* record = app.add_subcommand("record", "Run one VM and record every nondeterministic input");
   add_guest_options(*record, options.guest);
+  add_net_options(*record, options.net);
   add_console_options(*record, options.console);
   add_input_options(*record, options.input_path, options.seconds);
   record->add_option("--trace", options.trace_dir, "Directory to write the trace to")->required();
@@ -94,6 +95,8 @@ int record_command(const RecordCommandOptions& options) {
   EventQueue events;
   auto disk = open_live_disk(options.guest.disk, events);
   if (!disk) return fail(disk.error());
+  auto net = open_live_net(options.net, events);
+  if (!net) return fail(net.error());
   auto vm = Vm::create(config, time, digesting_console);
   if (!vm) return fail(vm.error());
   replay::TraceHeader header =
@@ -106,6 +109,10 @@ int record_command(const RecordCommandOptions& options) {
     header.disk_bytes = (*disk)->device.capacity_bytes;
     header.disk_read_only = (*disk)->device.read_only;
     header.disk_serial = (*disk)->device.serial;
+  }
+  if (*net) {
+    if (auto r = attach_live_net(**vm, **net); !r) return fail(r.error());
+    header.net_mac.assign((*net)->mac.begin(), (*net)->mac.end());
   }
 
   replay::TraceWriterOptions writer_options;

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 
+#include "net_option.h"
 #include "vm_session.h"
 
 namespace ftvm {
@@ -19,6 +20,7 @@ struct RecordCommandOptions {
   std::optional<double> max_delay_ms;  // default_max_delay_ms() when not given
   std::string async_mode = "auto";
   uint64_t digest_ms = 500;
+  NetOptions net;
 };
 
 CLI::App* add_record_command(CLI::App& app, RecordCommandOptions& options);

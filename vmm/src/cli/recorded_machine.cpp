@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <xxhash.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "vmm/host_probe.h"
@@ -82,6 +83,13 @@ Result<void> attach_logged_disk(Vm& vm, const replay::TraceHeader& header,
   if (header.disk_bytes == 0) return {};
   return vm.platform().attach_disk(vm.memory(), storage,
                                    {header.disk_bytes, header.disk_read_only, header.disk_serial});
+}
+
+Result<void> attach_logged_net(Vm& vm, const replay::TraceHeader& header, NetSink& sink) {
+  if (header.net_mac.empty()) return {};
+  VirtioNet::Mac mac{};
+  std::copy(header.net_mac.begin(), header.net_mac.end(), mac.begin());
+  return vm.platform().attach_net(vm.memory(), sink, mac);
 }
 
 replay::RecordOptions live_record_options(Accel accel, const std::string& async_mode,

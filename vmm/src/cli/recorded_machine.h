@@ -38,6 +38,10 @@ void add_follow_accel_option(CLI::App& command, std::string& accel);
 Result<void> attach_logged_disk(Vm& vm, const replay::TraceHeader& header,
                                 replay::LoggedDisk& storage);
 
+// The recorded VM's network card, if its header names one: received frames come from the log,
+// transmitted ones go to `sink` (which must outlive the VM).
+Result<void> attach_logged_net(Vm& vm, const replay::TraceHeader& header, NetSink& sink);
+
 // The recorder's options for a live recording (`ftvm record`, `ftvm primary`): its probes
 // get the budget that --max-delay implies.
 // Where landmarks may be breakpoints (auto, breakpoint), the host is probed first

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "exit_codes.h"
+#include "net_option.h"
 #include "recorded_machine.h"
 #include "replay/output_digest.h"
 #include "replay/replay_time_source.h"
@@ -80,6 +81,8 @@ int replay_command(const ReplayCommandOptions& options) {
   }
   replay::LoggedDisk logged_disk;
   if (auto r = attach_logged_disk(**vm, trace->header(), logged_disk); !r) return fail(r.error());
+  DiscardingNetSink logged_net;
+  if (auto r = attach_logged_net(**vm, trace->header(), logged_net); !r) return fail(r.error());
 
   replay::Replayer replayer(std::move(log.others), **vm, time, digesting_console);
   install_kick_signal_handler();

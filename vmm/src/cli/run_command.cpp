@@ -24,6 +24,7 @@ void add_input_options(CLI::App& command, std::string& input_path, std::optional
 CLI::App* add_run_command(CLI::App& app, RunOptions& options) {
   auto* run = app.add_subcommand("run", "Run one unprotected VM");
   add_guest_options(*run, options.guest);
+  add_net_options(*run, options.net);
   add_console_options(*run, options.console);
   add_input_options(*run, options.input_path, options.seconds);
   return run;
@@ -43,8 +44,13 @@ int run_command(const RunOptions& options) {
   EventQueue events;
   auto disk = open_live_disk(options.guest.disk, events);
   if (!disk) return fail(disk.error());
+  auto net = open_live_net(options.net, events);
+  if (!net) return fail(net.error());
   auto vm = Vm::create(config, time, console);
   if (!vm) return fail(vm.error());
+  if (*net) {
+    if (auto r = attach_live_net(**vm, **net); !r) return fail(r.error());
+  }
   if (*disk) {
     if (auto r = (*vm)->platform().attach_disk((*vm)->memory(), *(*disk)->backend, (*disk)->device);
         !r) {

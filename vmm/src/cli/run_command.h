@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 
+#include "net_option.h"
 #include "vm_session.h"
 
 namespace ftvm {
@@ -13,6 +14,7 @@ struct RunOptions {
   ConsoleOptions console;
   std::string input_path;  // empty = stdin
   std::optional<double> seconds;
+  NetOptions net;
 };
 
 void add_input_options(CLI::App& command, std::string& input_path, std::optional<double>& seconds);

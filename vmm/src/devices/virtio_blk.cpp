@@ -85,18 +85,6 @@ Result<void> VirtioBlk::notify(uint16_t queue) {
   }
 }
 
-Result<std::vector<uint8_t>> VirtioBlk::gather(const std::vector<VirtqueueBuffer>& buffers,
-                                               uint64_t total) const {
-  std::vector<uint8_t> out;
-  out.reserve(total);
-  for (const auto& b : buffers) {
-    auto bytes = memory_.span(b.gpa, b.length);  // checked when the chain was popped
-    if (!bytes) return bytes.error();
-    out.insert(out.end(), bytes->begin(), bytes->end());
-  }
-  return out;
-}
-
 Result<void> VirtioBlk::handle(const DescriptorChain& chain) {
   // The status byte is the last byte the device may write; without one, nothing can be said.
   if (chain.writable.empty() || chain.writable.back().length == 0) {
@@ -116,7 +104,7 @@ Result<void> VirtioBlk::handle(const DescriptorChain& chain) {
       chain.readable_bytes > kHeaderBytes + kMaxRequestBytes) {
     return finish(chain.head, status_gpa, BlockStatus::kIoError, 1);
   }
-  auto readable = gather(chain.readable, chain.readable_bytes);
+  auto readable = gather(memory_, chain.readable, chain.readable_bytes);
   if (!readable) return readable.error();
   const uint32_t type = load_le<uint32_t>(readable->data());
   const uint64_t sector = load_le<uint64_t>(readable->data() + 8);

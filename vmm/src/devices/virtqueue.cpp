@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 
@@ -132,6 +133,30 @@ Result<void> Virtqueue::push_used(uint16_t head, uint32_t written) {
 
 bool Virtqueue::interrupts_suppressed() const {
   return (load<uint16_t>(layout_.avail) & kAvailNoInterrupt) != 0;
+}
+
+Result<std::vector<uint8_t>> gather(const GuestMemory& memory,
+                                    const std::vector<VirtqueueBuffer>& buffers, uint64_t total) {
+  std::vector<uint8_t> out;
+  out.reserve(total);
+  for (const auto& b : buffers) {
+    auto bytes = memory.span(b.gpa, b.length);
+    if (!bytes) return bytes.error();
+    out.insert(out.end(), bytes->begin(), bytes->end());
+  }
+  return out;
+}
+
+Result<void> scatter(const GuestMemory& memory, const std::vector<VirtqueueBuffer>& buffers,
+                     std::span<const uint8_t> bytes) {
+  for (const auto& b : buffers) {
+    if (bytes.empty()) break;
+    const size_t n = std::min<size_t>(b.length, bytes.size());
+    if (auto r = memory.write(b.gpa, bytes.first(n)); !r) return r;
+    bytes = bytes.subspan(n);
+  }
+  if (!bytes.empty()) return make_error("the buffers are too small for the data");
+  return {};
 }
 
 }  // namespace ftvm

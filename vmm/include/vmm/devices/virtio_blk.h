@@ -84,8 +84,6 @@ class VirtioBlk final : public VirtioDevice {
   std::optional<BlockRequest> zero_request(uint32_t type, std::span<const uint8_t> segments,
                                            BlockStatus& status) const;
   Result<void> finish(uint16_t head, uint64_t status_gpa, BlockStatus status, uint32_t written);
-  Result<std::vector<uint8_t>> gather(const std::vector<VirtqueueBuffer>& buffers,
-                                      uint64_t total) const;
 
   const GuestMemory& memory_;
   BlockBackend& backend_;

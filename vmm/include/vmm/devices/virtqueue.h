@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "vmm/guest_memory.h"
@@ -37,6 +38,14 @@ struct DescriptorChain {
   uint64_t readable_bytes = 0;
   uint64_t writable_bytes = 0;
 };
+
+// A chain's buffers' bytes, in order: `total` of them (the chain's sum, checked when it was
+// popped). The copy is the device's bounce buffer: the guest may change its pages afterwards.
+Result<std::vector<uint8_t>> gather(const GuestMemory& memory,
+                                    const std::vector<VirtqueueBuffer>& buffers, uint64_t total);
+// Writes `bytes` across the buffers in order (their total must hold them).
+Result<void> scatter(const GuestMemory& memory, const std::vector<VirtqueueBuffer>& buffers,
+                     std::span<const uint8_t> bytes);
 
 class Virtqueue {
  public:

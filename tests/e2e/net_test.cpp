@@ -1,0 +1,148 @@
+// The guest on a network (scripts/lab, docs/network.md), on the software CPU so that it runs on
+// every machine: `ping` from the lab's client namespace reaches testsvc through a TAP, the
+// bridge and virtio-net, and a recording with that traffic replays exactly without any network.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "subprocess.h"
+
+namespace ftvm {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::ProcessResult;
+using testing::run_process;
+using testing::Subprocess;
+using testing::TempDir;
+
+// A lab of its own, so that a user's `scripts/lab up` is left alone: namespaces PREFIX and
+// PREFIX-client, taps tap0 and tap1, the client at 10.78.0.10.
+class Lab {
+ public:
+  Lab() : prefix_("ftvm-t" + std::to_string(::getpid())) {
+    const ProcessResult up = run_process({FTVM_LAB_SCRIPT, "up", "--prefix", prefix_}, "", 60s);
+    ok_ = up.exit_code == 0;
+    error_ = up.out + up.err;
+  }
+  ~Lab() { run_process({FTVM_LAB_SCRIPT, "down", "--force", "--prefix", prefix_}, "", 60s); }
+  bool ok() const { return ok_; }
+  const std::string& error() const { return error_; }
+  // argv run inside the lab's namespace (where the taps are) or the client's.
+  std::vector<std::string> in_lab(std::vector<std::string> argv) const {
+    argv.insert(argv.begin(), {"/usr/bin/env", "ip", "netns", "exec", prefix_});
+    return argv;
+  }
+  ProcessResult from_client(std::vector<std::string> argv) const {
+    argv.insert(argv.begin(),
+                {"/usr/bin/env", "ip", "netns", "exec", prefix_ + "-client", "timeout", "60"});
+    return run_process(argv, "", 70s);
+  }
+
+ private:
+  std::string prefix_;
+  bool ok_ = false;
+  std::string error_;
+};
+
+std::string lab_unavailable() {
+  if (::geteuid() != 0) return "needs root to create network namespaces and TAP devices";
+  if (::access("/dev/net/tun", R_OK | W_OK) != 0) return "no usable /dev/net/tun";
+  return "";
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Pings the guest `count` times; the number of replies.
+int ping_replies(const Lab& lab, int count) {
+  const ProcessResult ping = lab.from_client(
+      {"ping", "-c", std::to_string(count), "-i", "0.2", "-W", "3", "-s", "1000", "10.78.0.2"});
+  std::smatch m;
+  if (!std::regex_search(ping.out, m, std::regex(R"((\d+) received)"))) return -1;
+  return std::stoi(m[1].str());
+}
+
+class NetLabTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (const std::string reason = lab_unavailable(); !reason.empty()) GTEST_SKIP() << reason;
+    lab_ = std::make_unique<Lab>();
+    ASSERT_TRUE(lab_->ok()) << lab_->error();
+  }
+  std::unique_ptr<Lab> lab_;
+  TempDir dir_{"ftvm-net"};
+};
+
+TEST_F(NetLabTest, TheGuestAnswersPingThroughItsTap) {
+  Subprocess vm(
+      lab_->in_lab({FTVM_BINARY, "run", "--accel", "emu", "--net", "tap:tap0", "--seconds", "60"}));
+  ASSERT_TRUE(vm.wait_for_stdout("testsvc: up", 30s)) << vm.stderr_so_far();
+  EXPECT_EQ(ping_replies(*lab_, 5), 5);
+  vm.write_stdin("net\n");
+  EXPECT_TRUE(vm.wait_for_stdout("> net mac=02:46:54:56:4d:01 ip=10.78.0.2", 30s))
+      << vm.stdout_so_far();
+  const std::string out = vm.stdout_so_far();
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(out, m, std::regex(R"(rx=(\d+) tx=(\d+) dropped=(\d+))"))) << out;
+  EXPECT_GE(std::stoi(m[1].str()), 6);  // an ARP request and five echo requests at least
+  EXPECT_GE(std::stoi(m[2].str()), 6);
+  vm.write_stdin("shutdown\n");
+  const ProcessResult r = vm.finish(30s);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
+TEST_F(NetLabTest, ARecordingWithNetworkTrafficReplaysExactly) {
+  Subprocess recorder(
+      lab_->in_lab({FTVM_BINARY, "record", "--accel", "emu", "--net", "tap:tap0", "--trace",
+                    dir_.path("trace"), "--console", dir_.path("record.txt"), "--seconds", "60"}));
+  // The console goes to a file here; the guest is up once its banner is there.
+  for (int i = 0;
+       i < 300 && slurp(dir_.path("record.txt")).find("testsvc: up") == std::string::npos; ++i) {
+    recorder.read_output_for(100ms);
+  }
+  ASSERT_NE(slurp(dir_.path("record.txt")).find("testsvc: up"), std::string::npos)
+      << recorder.stderr_so_far();
+  EXPECT_EQ(ping_replies(*lab_, 8), 8);
+  recorder.write_stdin("net\n");
+  recorder.read_output_for(1s);
+  recorder.write_stdin("shutdown\n");
+  const ProcessResult recorded = recorder.finish(60s);
+  ASSERT_EQ(recorded.exit_code, 0) << recorded.err;
+  const std::string console = slurp(dir_.path("record.txt"));
+  ASSERT_NE(console.find("> net mac="), std::string::npos) << console;
+
+  const ProcessResult stats =
+      run_process({FTVM_BINARY, "trace", "stats", dir_.path("trace")}, "", 60s);
+  EXPECT_NE(stats.out.find("net-frame"), std::string::npos) << stats.out << stats.err;
+
+  // No namespace, no TAP: every received frame comes from the log.
+  const ProcessResult replayed = run_process(
+      {FTVM_BINARY, "replay", "--trace", dir_.path("trace"), "--console", dir_.path("replay.txt")},
+      "", 300s);
+  EXPECT_EQ(replayed.exit_code, 0) << replayed.err;
+  EXPECT_NE(replayed.err.find("identical registers and RAM"), std::string::npos) << replayed.err;
+  EXPECT_EQ(slurp(dir_.path("replay.txt")), console);
+}
+
+TEST(NetOptionsTest, BadNetAndMacOptionsAreClearErrors) {
+  const ProcessResult what = run_process(
+      {FTVM_BINARY, "run", "--accel", "emu", "--net", "vde:x", "--seconds", "1"}, "", 30s);
+  EXPECT_NE(what.exit_code, 0);
+  EXPECT_NE(what.err.find("tap:NAME"), std::string::npos) << what.err;
+  const ProcessResult mac = run_process({FTVM_BINARY, "run", "--accel", "emu", "--net", "tap:t0",
+                                         "--mac", "01:02:03:04:05:06", "--seconds", "1"},
+                                        "", 30s);
+  EXPECT_NE(mac.exit_code, 0);
+  EXPECT_NE(mac.err.find("multicast"), std::string::npos) << mac.err;
+}
+
+}  // namespace
+}  // namespace ftvm

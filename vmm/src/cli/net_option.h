@@ -1,0 +1,48 @@
+// --net: the VM's virtio-net card, for the commands that feed a VM from the host (run,
+// record). Today one host side: a TAP device (`tap:NAME`), e.g. from scripts/lab.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "vmm/devices/net_frame.h"
+#include "vmm/devices/virtio_net.h"
+#include "vmm/event_queue.h"
+#include "vmm/result.h"
+#include "vmm/tap_backend.h"
+#include "vmm/vm.h"
+
+namespace ftvm {
+
+struct NetOptions {
+  std::string spec;  // empty: no network card
+  std::string mac = "02:46:54:56:4d:01";
+};
+
+void add_net_options(CLI::App& command, NetOptions& options);
+
+// The card's host side on the live VM.
+struct LiveNet {
+  std::unique_ptr<TapBackend> tap;
+  VirtioNet::Mac mac{};
+};
+
+// std::nullopt without --net. Received frames go to `events`, which must outlive the card.
+Result<std::optional<LiveNet>> open_live_net(const NetOptions& options, EventQueue& events);
+// Puts the card into `vm`, its frames to the TAP.
+Result<void> attach_live_net(Vm& vm, LiveNet& net);
+
+// A replay's card: what the guest transmits was the recording's output; it is counted and
+// goes nowhere.
+class DiscardingNetSink final : public NetSink {
+ public:
+  void transmit(std::vector<uint8_t>) override { ++frames_; }
+  uint64_t frames() const { return frames_; }
+
+ private:
+  uint64_t frames_ = 0;
+};
+
+}  // namespace ftvm
