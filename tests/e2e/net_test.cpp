@@ -2,6 +2,7 @@
 // every machine: `ping` from the lab's client namespace reaches testsvc through a TAP, the
 // bridge and virtio-net, and a recording with that traffic replays exactly without any network.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -130,6 +131,35 @@ TEST_F(NetLabTest, ARecordingWithNetworkTrafficReplaysExactly) {
   EXPECT_EQ(replayed.exit_code, 0) << replayed.err;
   EXPECT_NE(replayed.err.find("identical registers and RAM"), std::string::npos) << replayed.err;
   EXPECT_EQ(slurp(dir_.path("replay.txt")), console);
+}
+
+// The pair on the lab's network: the primary on tap0, the backup standing by on tap1. The
+// primary is killed while the client pings; the backup goes live, announces the guest's MAC,
+// and the pings go on being answered.
+TEST_F(NetLabTest, PingsGoOnBeingAnsweredAcrossAFailover) {
+  Subprocess pair(lab_->in_lab({FTVM_BINARY, "pair", "--accel", "emu", "--net", "tap:tap0,tap1",
+                                "--seconds", "30", "--kill-primary-after", "6", "--run-dir",
+                                dir_.path("run"), "--stats-json", dir_.path("pair.json")}));
+  ASSERT_TRUE(pair.wait_for_stdout("testsvc: up", 30s)) << pair.stderr_so_far();
+  // 40 pings over 8 s: the kill comes in the middle.
+  const ProcessResult ping =
+      lab_->from_client({"ping", "-c", "40", "-i", "0.2", "-W", "2", "10.78.0.2"});
+  EXPECT_TRUE(pair.wait_for_stderr("the network is live on tap1", 30s)) << pair.stderr_so_far();
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(ping.out, m, std::regex(R"((\d+) received)"))) << ping.out;
+  // A ping or two may fall into the failover; the rest are answered, by either side.
+  EXPECT_GE(std::stoi(m[1].str()), 36) << ping.out;
+  pair.send_signal(SIGINT);
+  const ProcessResult r = pair.finish(60s);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("pair: failover:"), std::string::npos) << r.err;
+}
+
+TEST(NetOptionsTest, APairNeedsOneTapPerSide) {
+  const ProcessResult r = run_process(
+      {FTVM_BINARY, "pair", "--accel", "emu", "--net", "tap:tap0", "--seconds", "1"}, "", 30s);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("tap:PRIMARY_TAP,BACKUP_TAP"), std::string::npos) << r.err;
 }
 
 TEST(NetOptionsTest, BadNetAndMacOptionsAreClearErrors) {

@@ -9,6 +9,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -17,7 +18,8 @@
 
 namespace ftvm {
 
-Result<std::unique_ptr<TapBackend>> TapBackend::open(const std::string& name, EventQueue& events) {
+Result<std::unique_ptr<TapBackend>> TapBackend::open(const std::string& name, EventQueue& events,
+                                                     Mode mode) {
   if (name.empty() || name.size() >= IFNAMSIZ) {
     return make_error(fmt::format("TAP name '{}' must be 1 to {} characters", name, IFNAMSIZ - 1));
   }
@@ -39,11 +41,16 @@ Result<std::unique_ptr<TapBackend>> TapBackend::open(const std::string& name, Ev
   }
   UniqueFd stop(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!stop.valid()) return make_error(fmt::format("eventfd(): {}", std::strerror(errno)));
-  return std::unique_ptr<TapBackend>(new TapBackend(name, std::move(tap), std::move(stop), events));
+  return std::unique_ptr<TapBackend>(
+      new TapBackend(name, std::move(tap), std::move(stop), events, mode));
 }
 
-TapBackend::TapBackend(std::string name, UniqueFd tap, UniqueFd stop, EventQueue& events)
-    : name_(std::move(name)), tap_(std::move(tap)), stop_(std::move(stop)), events_(events) {
+TapBackend::TapBackend(std::string name, UniqueFd tap, UniqueFd stop, EventQueue& events, Mode mode)
+    : name_(std::move(name)),
+      tap_(std::move(tap)),
+      stop_(std::move(stop)),
+      events_(events),
+      live_(mode == Mode::kLive) {
   thread_ = std::thread([this] {
     block_all_signals_in_this_thread();
     read_frames();
@@ -70,7 +77,7 @@ void TapBackend::read_frames() {
       const ssize_t n = ::read(tap_.get(), buffer.data(), buffer.size());
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) break;
-      if (static_cast<size_t>(n) > kMaxEthernetFrameBytes) {
+      if (static_cast<size_t>(n) > kMaxEthernetFrameBytes || !live_.load()) {
         dropped_.fetch_add(1);
         continue;
       }
@@ -81,6 +88,10 @@ void TapBackend::read_frames() {
 }
 
 void TapBackend::transmit(std::vector<uint8_t> frame) {
+  if (!live_.load()) {
+    dropped_.fetch_add(1);
+    return;
+  }
   for (;;) {
     const ssize_t n = ::write(tap_.get(), frame.data(), frame.size());
     if (n < 0 && errno == EINTR) continue;
@@ -91,6 +102,31 @@ void TapBackend::transmit(std::vector<uint8_t> frame) {
     }
     return;
   }
+}
+
+namespace {
+
+// A RARP request (RFC 903) from `mac` about itself: any switch on the way learns the port.
+std::vector<uint8_t> rarp_announcement(const std::array<uint8_t, 6>& mac) {
+  std::vector<uint8_t> frame(60, 0);  // the minimum Ethernet payload, zero-padded
+  std::fill(frame.begin(), frame.begin() + 6, 0xff);
+  std::copy(mac.begin(), mac.end(), frame.begin() + 6);
+  const uint8_t rest[] = {0x80, 0x35,               // EtherType: RARP
+                          0x00, 0x01,               // hardware: Ethernet
+                          0x08, 0x00,               // protocol: IPv4
+                          6,    4,    0x00, 0x03};  // sizes; opcode 3: reverse request
+  std::copy(std::begin(rest), std::end(rest), frame.begin() + 12);
+  std::copy(mac.begin(), mac.end(), frame.begin() + 22);  // sender hardware address
+  std::copy(mac.begin(), mac.end(), frame.begin() + 32);  // target hardware address
+  return frame;
+}
+
+}  // namespace
+
+void TapBackend::go_live(const std::array<uint8_t, 6>& mac) {
+  live_.store(true);
+  // Three, so one lost on a busy link does not leave the switch pointing at the old port.
+  for (int i = 0; i < 3; ++i) transmit(rarp_announcement(mac));
 }
 
 }  // namespace ftvm

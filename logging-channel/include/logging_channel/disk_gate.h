@@ -17,11 +17,12 @@
 #include <mutex>
 #include <vector>
 
+#include "logging_channel/held_output.h"
 #include "vmm/devices/block_request.h"
 
 namespace ftvm::channel {
 
-class DiskGate final : public BlockBackend {
+class DiskGate final : public BlockBackend, public HeldOutput {
  public:
   // `lease_holds` says whether output may leave now (OutputGate::lease_holds); both gates follow
   // the same lease.
@@ -31,17 +32,13 @@ class DiskGate final : public BlockBackend {
   void submit(BlockRequest request) override;
   // vCPU thread: the device applied `id`'s completion; reads waiting for it may go.
   void completed(uint64_t id) override;
-  // vCPU thread, after the exit: the writes it submitted need `required_lsn` entries acked.
-  // Returns whether there were any.
-  bool tag(uint64_t required_lsn);
-  // Any thread: the backup acknowledged `acked_lsn` entries. Issues the writes now allowed, in
-  // submission order.
-  void release_through(uint64_t acked_lsn);
-  // Unprotected from now on (this side won the arbiter): everything held goes, later writes
-  // pass straight through.
-  void open();
-  // This side halts (it lost the arbiter): nothing held, and nothing later, reaches the disk.
-  void discard();
+  // HeldOutput: the writes an exit submitted wait for its tag's acknowledgement and are then
+  // issued in submission order; open() issues everything held; after discard() nothing more
+  // reaches the disk.
+  bool tag(uint64_t required_lsn) override;
+  void release_through(uint64_t acked_lsn) override;
+  void open() override;
+  void discard() override;
 
   struct Stats {
     uint64_t reads = 0;         // issued

@@ -112,6 +112,14 @@ Result<replay::TraceHeader> check_hello(const BackupCommandOptions& options,
   if (header->disk_bytes == 0 && !options.disk.source.empty()) {
     return make_error("--disk: the primary's VM has no disk");
   }
+  if (!header->net_mac.empty() && options.net.spec.empty()) {
+    return make_error(
+        "the primary's VM has a network card: start the backup with --net tap:NAME on the same "
+        "network (scripts/lab: tap1), so that it can take over");
+  }
+  if (header->net_mac.empty() && !options.net.spec.empty()) {
+    return make_error("--net: the primary's VM has no network card");
+  }
   if (auto r = check_accel_matches(options.accel, *header, "primary"); !r) return r.error();
   return header;
 }
@@ -141,6 +149,9 @@ CLI::App* add_backup_command(CLI::App& app, BackupCommandOptions& options) {
       ->capture_default_str();
   add_follow_accel_option(*backup, options.accel);
   add_disk_options(*backup, options.disk);
+  backup->add_option("--net", options.net.spec,
+                     "The TAP device (tap:NAME) on the primary's network, used once live (the "
+                     "guest's MAC comes from the primary)");
   return backup;
 }
 
@@ -169,6 +180,9 @@ int backup_command(const BackupCommandOptions& options) {
   if (!disk_options) return fail(disk_options.error());
   auto disk = open_live_disk(*disk_options, events);
   if (!disk) return fail(disk.error());
+  // Standing by: nothing received is the guest's input, nothing it sends leaves, until live.
+  auto net = open_live_net(options.net, events, TapBackend::Mode::kStandingBy);
+  if (!net) return fail(net.error());
   auto primary = resolve_primary(options);
   if (!primary) return fail(primary.error());
   log_role(kSide, "connecting to the primary at " + primary->at.to_string());
@@ -212,6 +226,10 @@ int backup_command(const BackupCommandOptions& options) {
   // again when this side goes live.
   replay::LoggedDisk logged_disk;
   if (auto r = attach_logged_disk(**vm, *header, logged_disk); !r) return fail(r.error());
+  // The card's frames go to the TAP, which drops them while this side stands by.
+  if (*net) {
+    if (auto r = attach_logged_net(**vm, *header, *(*net)->tap); !r) return fail(r.error());
+  }
   replay::Replayer replayer(feed, host_time, **vm, time, digesting);
   LiveDriver live(events);
   BackupState state{options, link, cutover, {}, {}, {}, started};
@@ -240,6 +258,13 @@ int backup_command(const BackupCommandOptions& options) {
       log_role(kSide, fmt::format("the disk is live: {} requests the log left unfinished issued "
                                   "again",
                                   reissued));
+    }
+    if (*net) {
+      VirtioNet::Mac mac{};
+      std::copy(header->net_mac.begin(), header->net_mac.end(), mac.begin());
+      (*net)->tap->go_live(mac);
+      log_role(kSide, fmt::format("the network is live on {}: announced {}", (*net)->tap->name(),
+                                  format_mac(mac)));
     }
     events.set_kick([&runner] { runner.kick(); });
     runner.on_pit_schedule_change(

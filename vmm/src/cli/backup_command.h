@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
+#include "net_option.h"
 #include "pair_side.h"
 #include "vm_session.h"
 
@@ -18,6 +19,7 @@ struct BackupCommandOptions {
   std::string accel = "auto";
   DiskOptions disk;           // the disk the primary's VM uses, for when this side goes live
   double max_delay_ms = 1.0;  // once live
+  NetOptions net;             // the network the primary's VM is on, for when this side goes live
 };
 
 CLI::App* add_backup_command(CLI::App& app, BackupCommandOptions& options);

@@ -11,7 +11,8 @@ void add_net_options(CLI::App& command, NetOptions& options) {
   command.add_option("--mac", options.mac, "The card's MAC address")->capture_default_str();
 }
 
-Result<std::optional<LiveNet>> open_live_net(const NetOptions& options, EventQueue& events) {
+Result<std::optional<LiveNet>> open_live_net(const NetOptions& options, EventQueue& events,
+                                             TapBackend::Mode mode) {
   if (options.spec.empty()) return std::optional<LiveNet>();
   if (!options.spec.starts_with("tap:")) {
     return make_error(
@@ -19,7 +20,7 @@ Result<std::optional<LiveNet>> open_live_net(const NetOptions& options, EventQue
   }
   auto mac = parse_mac(options.mac);
   if (!mac) return make_error("--mac: " + mac.error().message);
-  auto tap = TapBackend::open(options.spec.substr(4), events);
+  auto tap = TapBackend::open(options.spec.substr(4), events, mode);
   if (!tap) return make_error("--net: " + tap.error().message);
   return std::optional<LiveNet>(LiveNet{std::move(*tap), *mac});
 }

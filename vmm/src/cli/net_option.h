@@ -30,7 +30,8 @@ struct LiveNet {
 };
 
 // std::nullopt without --net. Received frames go to `events`, which must outlive the card.
-Result<std::optional<LiveNet>> open_live_net(const NetOptions& options, EventQueue& events);
+Result<std::optional<LiveNet>> open_live_net(const NetOptions& options, EventQueue& events,
+                                             TapBackend::Mode mode = TapBackend::Mode::kLive);
 // Puts the card into `vm`, its frames to the TAP.
 Result<void> attach_live_net(Vm& vm, LiveNet& net);
 

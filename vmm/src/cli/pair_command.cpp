@@ -66,6 +66,18 @@ struct Listener {
   std::string address;
 };
 
+// --net tap:A,B -> (A, B).
+Result<std::pair<std::string, std::string>> split_taps(const std::string& value) {
+  const size_t comma = value.find(',');
+  if (!value.starts_with("tap:") || comma == std::string::npos || comma == 4 ||
+      comma + 1 == value.size() || value.find(',', comma + 1) != std::string::npos) {
+    return make_error(fmt::format(
+        "--net {}: a pair needs one TAP per side, tap:PRIMARY_TAP,BACKUP_TAP (e.g. tap:tap0,tap1)",
+        value));
+  }
+  return std::pair{value.substr(4, comma - 4), value.substr(comma + 1)};
+}
+
 Result<Listener> listen_loopback() {
   auto fd = channel::listen_tcp(*channel::Endpoint::parse("127.0.0.1:0"));
   if (!fd) return fd.error();
@@ -153,6 +165,8 @@ class Pair {
   Result<void> start();
   // --disk and --disk-read-only, for both sides.
   std::vector<std::string> disk_args() const;
+  // --net (and the primary's --mac): each side its own TAP.
+  std::vector<std::string> net_args(const char* side) const;
   int run();
 
  private:
@@ -287,6 +301,15 @@ std::vector<std::string> Pair::side_args(const char* side) const {
   return args;
 }
 
+std::vector<std::string> Pair::net_args(const char* side) const {
+  if (options_.net.empty()) return {};
+  const auto taps = split_taps(options_.net);  // checked when parsed
+  const std::string& tap = std::string_view(side) == "primary" ? taps->first : taps->second;
+  std::vector<std::string> args = {"--net", "tap:" + tap};
+  if (std::string_view(side) == "primary") args.insert(args.end(), {"--mac", options_.mac});
+  return args;
+}
+
 std::vector<std::string> Pair::disk_args() const {
   if (options_.guest.disk.source.empty()) return {};
   if (!disk_uri_.empty()) {
@@ -311,6 +334,8 @@ Result<void> Pair::start_sides() {
        options_.guest.accel, "--max-lag", ms_arg(options_.max_lag_ms)});
   const std::vector<std::string> disk_args = this->disk_args();
   primary_args.insert(primary_args.end(), disk_args.begin(), disk_args.end());
+  const std::vector<std::string> primary_net = net_args("primary");
+  primary_args.insert(primary_args.end(), primary_net.begin(), primary_net.end());
   if (!options_.guest.guest.empty()) primary_args.push_back(options_.guest.guest);
   auto primary = ChildProcess::spawn("primary", primary_args,
                                      ChildOptions{true, true, {channel_listener_.fd.get()}});
@@ -323,6 +348,8 @@ Result<void> Pair::start_sides() {
                                          options_.guest.kvm_device});
   // The same disk: the backup opens it only when it goes live.
   backup_args.insert(backup_args.end(), disk_args.begin(), disk_args.end());
+  const std::vector<std::string> backup_net = net_args("backup");
+  backup_args.insert(backup_args.end(), backup_net.begin(), backup_net.end());
   auto backup = ChildProcess::spawn("backup", backup_args, ChildOptions{true, true, {}});
   if (!backup) return backup.error();
   backup_.emplace(std::move(*backup));
@@ -732,6 +759,14 @@ CLI::App* add_pair_command(CLI::App& app, PairCommandOptions& options) {
   pair->add_option("--arbiter", options.arbiter,
                    "An etcd cluster as the arbiter (etcd://HOST:PORT[,HOST:PORT...], e.g. from "
                    "scripts/etcd-cluster up) instead of the pair's own disk server");
+  pair->add_option("--net", options.net,
+                   "Give the guest a virtio-net card: tap:PRIMARY_TAP,BACKUP_TAP, each side's TAP "
+                   "device on one network (scripts/lab: tap:tap0,tap1)")
+      ->check([](const std::string& value) -> std::string {
+        const auto taps = split_taps(value);
+        return taps ? "" : taps.error().message;
+      });
+  pair->add_option("--mac", options.mac, "The card's MAC address")->capture_default_str();
   pair->add_option("--max-lag", options.max_lag_ms, "See ftvm primary --max-lag")
       ->capture_default_str();
   pair->add_option("--suspect-ms", options.suspect_ms, "See ftvm primary --suspect-ms")

@@ -23,6 +23,9 @@ struct PairCommandOptions {
   double suspect_ms = 50;
   double declare_ms = 200;
   double status_every_s = 1;
+  // tap:PRIMARY_TAP,BACKUP_TAP: the two sides' TAP devices on one network; empty: no card.
+  std::string net;
+  std::string mac = "02:46:54:56:4d:01";
 };
 
 CLI::App* add_pair_command(CLI::App& app, PairCommandOptions& options);

@@ -7,7 +7,9 @@
 #include "control_server.h"
 #include "exit_codes.h"
 #include "logging_channel/console_writer.h"
+#include "logging_channel/disk_gate.h"
 #include "logging_channel/lag_tracker.h"
+#include "logging_channel/net_gate.h"
 #include "logging_channel/output_gate.h"
 #include "logging_channel/primary_link.h"
 #include "primary_driver.h"
@@ -74,7 +76,8 @@ struct PrimaryState {
   channel::OutputGate& gate;
   channel::ConsoleWriter& writer;
   channel::LagTracker& lag;
-  channel::DiskGate* disk;  // the guest's disk writes, if it has a disk
+  // The guest's disk writes and transmitted frames, where it has a disk and a network card.
+  std::vector<channel::HeldOutput*> held;
   std::atomic<PrimaryRole> role{PrimaryRole::kProtected};
   std::atomic<int> exit_code{-1};
   std::chrono::steady_clock::time_point started;
@@ -123,7 +126,7 @@ void on_backup_lost(PrimaryState& state, EventQueue& events, const std::string& 
   auto outcome = ask_arbiter(state.options.pair, kSide);
   if (!outcome) {
     state.gate.discard();
-    if (state.disk) state.disk->discard();
+    for (channel::HeldOutput* output : state.held) output->discard();
     state.role.store(PrimaryRole::kHalted);
     state.exit_code.store(kExitNoArbiter);
     log_role(kSide, outcome.error().message +
@@ -133,7 +136,7 @@ void on_backup_lost(PrimaryState& state, EventQueue& events, const std::string& 
   }
   if (!outcome->won) {
     state.gate.discard();
-    if (state.disk) state.disk->discard();
+    for (channel::HeldOutput* output : state.held) output->discard();
     state.role.store(PrimaryRole::kHalted);
     state.exit_code.store(kExitLostArbiter);
     log_role(kSide,
@@ -142,7 +145,7 @@ void on_backup_lost(PrimaryState& state, EventQueue& events, const std::string& 
     return;
   }
   state.gate.open();
-  if (state.disk) state.disk->open();
+  for (channel::HeldOutput* output : state.held) output->open();
   state.role.store(PrimaryRole::kUnprotected);
   log_role(kSide, "WON the arbiter: running on, unprotected");
 }
@@ -156,6 +159,7 @@ CLI::App* add_primary_command(CLI::App& app, PrimaryCommandOptions& options) {
   add_console_options(*primary, options.console);
   add_input_options(*primary, options.input_path, options.seconds);
   add_pair_side_options(*primary, options.pair);
+  add_net_options(*primary, options.net);
   primary->add_option("--listen", options.listen, "Where the backup connects (HOST:PORT)")
       ->capture_default_str();
   primary->add_option("--listen-fd", options.listen_fd,
@@ -200,6 +204,8 @@ int primary_command(const PrimaryCommandOptions& options) {
   if (!disk_options) return fail(disk_options.error());
   auto disk = open_live_disk(*disk_options, events);
   if (!disk) return fail(disk.error());
+  auto net = open_live_net(options.net, events);
+  if (!net) return fail(net.error());
   auto backends = LiveBackends::start(
       events, make_live_options(files->input.get(), options.seconds, max_delay_ms));
   if (!backends) return fail(backends.error());
@@ -234,12 +240,16 @@ int primary_command(const PrimaryCommandOptions& options) {
   link_options.replay_costs = &replay_costs;
   link_options.delivered_output_bytes = [&writer] { return writer.delivered_bytes(); };
   // The guest's disk writes are outputs too: they wait for the same acks and the same lease.
+  // So are its transmitted frames.
+  const auto lease_holds = [&gate] { return gate.lease_holds(std::chrono::steady_clock::now()); };
   std::optional<channel::DiskGate> disk_gate;
-  if (*disk) {
-    disk_gate.emplace(*(*disk)->backend,
-                      [&gate] { return gate.lease_holds(std::chrono::steady_clock::now()); });
-    link_options.on_acked = [&disk_gate](uint64_t acked) { disk_gate->release_through(acked); };
-  }
+  std::optional<channel::NetGate> net_gate;
+  std::vector<channel::HeldOutput*> held;
+  if (*disk) held.push_back(&disk_gate.emplace(*(*disk)->backend, lease_holds));
+  if (*net) held.push_back(&net_gate.emplace(*(*net)->tap, lease_holds));
+  link_options.on_acked = [&held](uint64_t acked) {
+    for (channel::HeldOutput* output : held) output->release_through(acked);
+  };
   channel::PrimaryLink link(std::move(*socket), *key, gate, lag, link_options);
   HostTimeSource host_time;
   replay::RecordingTimeSource time(host_time, link);
@@ -258,6 +268,12 @@ int primary_command(const PrimaryCommandOptions& options) {
     machine.disk_read_only = (*disk)->device.read_only;
     machine.disk_serial = (*disk)->device.serial;
   }
+  if (net_gate) {
+    if (auto r = (*vm)->platform().attach_net((*vm)->memory(), *net_gate, (*net)->mac); !r) {
+      return fail(r.error());
+    }
+    machine.net_mac.assign((*net)->mac.begin(), (*net)->mac.end());
+  }
   auto header = replay::encode_trace_header(machine);
   if (!header) return fail(header.error());
   channel::Hello hello{channel::kProtocolVersion, options.pair.vm_id, options.pair.generation,
@@ -273,8 +289,7 @@ int primary_command(const PrimaryCommandOptions& options) {
     fmt::print(stderr, "ftvm: {}\n", r.error().message);
     return kExitPeer;
   }
-  PrimaryState state{options, link, gate,   writer, lag, disk_gate ? &*disk_gate : nullptr,
-                     {},      {},   started};
+  PrimaryState state{options, link, gate, writer, lag, held, {}, {}, started};
   auto control = start_side_control(
       options.pair, kSide, [&] { return status_json(state, link.exit_count()); },
       [&] { link.cut(); });
@@ -287,8 +302,7 @@ int primary_command(const PrimaryCommandOptions& options) {
   connect_recorder(recorder, **backends);
   recorder.set_cost_model(&replay_costs);
   PrimaryDriver driver(recorder, link, pending, gate, writer, lag,
-                       std::chrono::milliseconds(static_cast<int64_t>(options.max_lag_ms)),
-                       disk_gate ? &*disk_gate : nullptr);
+                       std::chrono::milliseconds(static_cast<int64_t>(options.max_lag_ms)), held);
   VcpuRunner runner((*vm)->vcpu(), (*vm)->platform(), driver);
   runner.set_use_interrupt_window(false);
   time.set_exit_count([&runner] { return runner.exit_count(); });

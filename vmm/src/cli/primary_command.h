@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 
+#include "net_option.h"
 #include "pair_side.h"
 #include "vm_session.h"
 
@@ -21,6 +22,7 @@ struct PrimaryCommandOptions {
   std::optional<double> max_delay_ms;  // default_max_delay_ms() when not given
   std::string async_mode = "auto";
   double max_lag_ms = 100;
+  NetOptions net;
 };
 
 CLI::App* add_primary_command(CLI::App& app, PrimaryCommandOptions& options);

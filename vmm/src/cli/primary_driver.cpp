@@ -20,7 +20,8 @@ constexpr std::chrono::milliseconds kMaxConsoleWait{20};
 PrimaryDriver::PrimaryDriver(replay::Recorder& recorder, channel::PrimaryLink& link,
                              PendingOutput& pending, channel::OutputGate& gate,
                              channel::ConsoleWriter& console, channel::LagTracker& lag,
-                             std::chrono::milliseconds max_lag, channel::DiskGate* disk)
+                             std::chrono::milliseconds max_lag,
+                             std::vector<channel::HeldOutput*> held)
     : recorder_(recorder),
       link_(link),
       pending_(pending),
@@ -28,7 +29,7 @@ PrimaryDriver::PrimaryDriver(replay::Recorder& recorder, channel::PrimaryLink& l
       console_(console),
       lag_(lag),
       max_lag_(max_lag),
-      disk_(disk) {}
+      held_(std::move(held)) {}
 
 DriverTurn PrimaryDriver::between_exits(VcpuRunner& runner, const BetweenExits& at) {
   DriverTurn turn = recorder_.between_exits(runner, at);
@@ -49,8 +50,10 @@ DriverTurn PrimaryDriver::between_exits(VcpuRunner& runner, const BetweenExits& 
     gate_.hold(bytes, link_.next_lsn());
     link_.flush_now();
   }
-  // The disk writes of this exit wait for the same entries as its console output.
-  if (disk_ && disk_->tag(link_.next_lsn())) link_.flush_now();
+  // The disk writes and frames of this exit wait for the same entries as its console output.
+  bool tagged = false;
+  for (channel::HeldOutput* output : held_) tagged = output->tag(link_.next_lsn()) || tagged;
+  if (tagged) link_.flush_now();
   const auto now = std::chrono::steady_clock::now();
   lag_.primary_at(at.exit_count, now);
   throttle_while_lagging();

@@ -3,8 +3,9 @@
 // At every deterministic exit E it logs a horizon ("no input before E"), so the backup may
 // follow; it hands the outputs the guest produced during exit E to the output gate, tagged with
 // that horizon's LSN, so they leave only once the backup could reproduce them; it tells the lag
-// tracker where the primary is; it tags the disk writes the guest submitted during exit E with
-// the same LSN (DiskGate); and it slows the guest while the backup lags more than
+// tracker where the primary is; it tags the other outputs of exit E (disk writes, transmitted
+// frames: the HeldOutputs) with the same LSN; and it slows the guest while the backup lags more
+// than
 // --max-lag, or while the console's reader has fallen behind (ConsoleWriter).
 #pragma once
 
@@ -14,7 +15,7 @@
 #include <vector>
 
 #include "logging_channel/console_writer.h"
-#include "logging_channel/disk_gate.h"
+#include "logging_channel/held_output.h"
 #include "logging_channel/lag_tracker.h"
 #include "logging_channel/output_gate.h"
 #include "logging_channel/primary_link.h"
@@ -40,7 +41,7 @@ class PrimaryDriver final : public ExecutionDriver {
   PrimaryDriver(replay::Recorder& recorder, channel::PrimaryLink& link, PendingOutput& pending,
                 channel::OutputGate& gate, channel::ConsoleWriter& console,
                 channel::LagTracker& lag, std::chrono::milliseconds max_lag,
-                channel::DiskGate* disk = nullptr);
+                std::vector<channel::HeldOutput*> held = {});
 
   DriverTurn between_exits(VcpuRunner& runner, const BetweenExits& at) override;
   std::optional<RunResult> idle(VcpuRunner& runner, const BetweenExits& at) override;
@@ -62,7 +63,7 @@ class PrimaryDriver final : public ExecutionDriver {
   channel::ConsoleWriter& console_;
   channel::LagTracker& lag_;
   std::chrono::milliseconds max_lag_;
-  channel::DiskGate* disk_;
+  std::vector<channel::HeldOutput*> held_;
   uint64_t horizon_ = 0;
   bool horizon_logged_ = false;
   std::chrono::milliseconds throttled_{0};
