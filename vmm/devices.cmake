@@ -31,7 +31,9 @@ ftvm_add_test(NAME ftvm_devices_tests LABEL unit
     tests/devices/virtio_net_test.cpp
     tests/devices/virtqueue_test.cpp
     tests/devices/virtqueue_fuzz_test.cpp
+    tests/devices/virtio_net_fuzz_test.cpp
     fuzz/virtqueue_fuzz.cpp
+    fuzz/virtio_net_fuzz.cpp
   LIBS ftvm_devices
 )
 target_include_directories(ftvm_devices_tests PRIVATE fuzz)
@@ -44,4 +46,13 @@ if(FTVM_FUZZ AND CMAKE_CXX_COMPILER_ID MATCHES "Clang")
     -fsanitize=fuzzer,address,undefined)
   target_link_options(ftvm_virtqueue_fuzzer PRIVATE -fsanitize=fuzzer,address,undefined)
   target_link_libraries(ftvm_virtqueue_fuzzer PRIVATE fmt::fmt)
+
+  add_executable(ftvm_virtio_net_fuzzer fuzz/virtio_net_fuzzer.cpp fuzz/virtio_net_fuzz.cpp
+    src/devices/virtio_net.cpp src/devices/virtio_mmio.cpp src/devices/virtqueue.cpp
+    src/guest_memory.cpp)
+  target_include_directories(ftvm_virtio_net_fuzzer PRIVATE include fuzz)
+  target_compile_options(ftvm_virtio_net_fuzzer PRIVATE ${FTVM_HOST_WARNINGS}
+    -fsanitize=fuzzer,address,undefined)
+  target_link_options(ftvm_virtio_net_fuzzer PRIVATE -fsanitize=fuzzer,address,undefined)
+  target_link_libraries(ftvm_virtio_net_fuzzer PRIVATE fmt::fmt testsvc_abi)
 endif()

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <ctime>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -153,6 +154,63 @@ TEST_F(NetLabTest, PingsGoOnBeingAnsweredAcrossAFailover) {
   const ProcessResult r = pair.finish(60s);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("pair: failover:"), std::string::npos) << r.err;
+}
+
+// UTC "2026-12-02T10:46:37.378Z" -> seconds since the epoch.
+double utc_seconds(const std::string& stamp) {
+  std::tm tm{};
+  ::strptime(stamp.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+  return static_cast<double>(::timegm(&tm)) + std::stod(stamp.substr(19, 4));
+}
+
+// A split brain on the network: the channel is cut while the client pings; exactly one side
+// wins, and the one that lost puts no frame on its TAP after it learned so (frames counted on
+// both taps by a packet socket, with the kernel's timestamps). The winner goes on answering.
+TEST_F(NetLabTest, TheSideThatLostSendsNoFrameAfterTheArbitersAnswer) {
+  for (int trial = 0; trial < 2; ++trial) {
+    SCOPED_TRACE("trial " + std::to_string(trial));
+    Subprocess sniffer(
+        lab_->in_lab({"/usr/bin/python3", FTVM_TAP_SNIFFER, "--seconds", "40", "tap0", "tap1"}));
+    ASSERT_TRUE(sniffer.wait_for_stdout("listening", 10s)) << sniffer.stderr_so_far();
+    Subprocess pair(
+        lab_->in_lab({FTVM_BINARY, "pair", "--accel", "emu", "--net", "tap:tap0,tap1", "--seconds",
+                      "30", "--cut-channel-after", std::to_string(4 + trial), "--run-dir",
+                      dir_.path("run" + std::to_string(trial))}));
+    ASSERT_TRUE(pair.wait_for_stdout("testsvc: up", 30s)) << pair.stderr_so_far();
+    const ProcessResult ping =
+        lab_->from_client({"ping", "-c", "40", "-i", "0.25", "-W", "1", "10.78.0.2"});
+    pair.send_signal(SIGINT);
+    const ProcessResult r = pair.finish(60s);
+    sniffer.send_signal(SIGTERM);
+    const ProcessResult frames = sniffer.finish(10s);
+
+    std::smatch won;
+    std::smatch lost;
+    ASSERT_TRUE(std::regex_search(r.err, won, std::regex(R"(\[(\S+)\] (primary|backup): WON)")))
+        << r.err;
+    ASSERT_TRUE(
+        std::regex_search(r.err, lost, std::regex(R"(\[(\S+)\] (primary|backup): LOST the arb)")))
+        << r.err;
+    EXPECT_NE(won[2].str(), lost[2].str());
+    const std::string loser_tap = lost[2].str() == "primary" ? "tap0" : "tap1";
+    const std::string winner_tap = loser_tap == "tap0" ? "tap1" : "tap0";
+    // The log's milliseconds are cut, not rounded: a frame in the same millisecond is before.
+    const double lost_at = utc_seconds(lost[1].str()) + 0.001;
+    const double won_at = utc_seconds(won[1].str());
+    int late = 0;
+    int winner_after = 0;
+    std::istringstream lines(frames.out);
+    for (std::string line; std::getline(lines, line);) {
+      std::istringstream words(line);
+      double stamp = 0;
+      std::string tap;
+      if (!(words >> stamp >> tap)) continue;
+      if (tap == loser_tap && stamp > lost_at) ++late;
+      if (tap == winner_tap && stamp > won_at) ++winner_after;
+    }
+    EXPECT_EQ(late, 0) << "the " << lost[2].str() << " sent frames after losing:\n" << frames.out;
+    EXPECT_GT(winner_after, 0) << "the winner answered nothing:\n" << frames.out << ping.out;
+  }
 }
 
 TEST(NetOptionsTest, APairNeedsOneTapPerSide) {
