@@ -156,6 +156,66 @@ TEST_F(NetLabTest, PingsGoOnBeingAnsweredAcrossAFailover) {
   EXPECT_NE(r.err.find("pair: failover:"), std::string::npos) << r.err;
 }
 
+// The guest's Redis-protocol service (testsvc/README.md, "TCP and the service") with clients
+// written by other people: redis-cli, then redis-benchmark.
+TEST_F(NetLabTest, RedisClientsTalkToTheGuestsService) {
+  Subprocess vm(lab_->in_lab(
+      {FTVM_BINARY, "run", "--accel", "emu", "--net", "tap:tap0", "--seconds", "120"}));
+  ASSERT_TRUE(vm.wait_for_stdout("testsvc: up", 30s)) << vm.stderr_so_far();
+  const auto cli = [this](std::vector<std::string> words) {
+    std::vector<std::string> argv = {"redis-cli", "-h", "10.78.0.2"};
+    argv.insert(argv.end(), words.begin(), words.end());
+    const ProcessResult r = lab_->from_client(argv);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.out;
+  };
+  EXPECT_EQ(cli({"PING"}), "PONG\n");
+  EXPECT_EQ(cli({"SET", "greeting", "hello world"}), "OK\n");
+  EXPECT_EQ(cli({"GET", "greeting"}), "hello world\n");
+  EXPECT_EQ(cli({"INCR", "n"}), "1\n");
+  EXPECT_EQ(cli({"INCRBY", "n", "41"}), "42\n");
+  EXPECT_EQ(cli({"GET", "missing"}), "\n");
+  EXPECT_NE(cli({"NOSUCHCOMMAND"}).find("ERR unknown command"), std::string::npos);
+  const ProcessResult bench =
+      lab_->from_client({"redis-benchmark", "-h", "10.78.0.2", "-t", "ping,set,get,incr", "-n",
+                         "2000", "-c", "4", "--csv"});
+  EXPECT_EQ(bench.exit_code, 0) << bench.out << bench.err;
+  for (const char* test : {"PING_INLINE", "PING_MBULK", "SET", "GET", "INCR"}) {
+    EXPECT_NE(bench.out.find(std::string("\"") + test + "\""), std::string::npos)
+        << test << " missing:\n"
+        << bench.out << bench.err;
+  }
+  EXPECT_EQ(bench.err.find("ERR"), std::string::npos) << bench.err;
+  vm.write_stdin("shutdown\n");
+  EXPECT_EQ(vm.finish(30s).exit_code, 0);
+}
+
+// VMware FT's promise, checked by a client: connections working on the guest's service while the
+// primary is killed see no acknowledged write lost or doubled (tests/e2e/tools/redis_history.py).
+TEST_F(NetLabTest, AFailoverLosesNoAcknowledgedRedisWrite) {
+  for (int trial = 0; trial < 2; ++trial) {
+    SCOPED_TRACE("trial " + std::to_string(trial));
+    Subprocess pair(
+        lab_->in_lab({FTVM_BINARY, "pair", "--accel", "emu", "--net", "tap:tap0,tap1", "--seconds",
+                      "60", "--kill-primary-after", std::to_string(5 + trial), "--run-dir",
+                      dir_.path("run" + std::to_string(trial))}));
+    ASSERT_TRUE(pair.wait_for_stdout("testsvc: up", 30s)) << pair.stderr_so_far();
+    const ProcessResult history =
+        lab_->from_client({"/usr/bin/python3", FTVM_REDIS_HISTORY, "10.78.0.2", "--connections",
+                           "4", "--seconds", "8"});
+    EXPECT_EQ(history.exit_code, 0) << history.out << history.err;
+    EXPECT_NE(history.out.find("\"violations\": []"), std::string::npos) << history.out;
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(history.out, m, std::regex(R"("requests": (\d+))")))
+        << history.out;
+    EXPECT_GT(std::stoi(m[1].str()), 100) << history.out;
+    std::printf("trial %d: %s", trial, history.out.c_str());
+    pair.send_signal(SIGINT);
+    const ProcessResult r = pair.finish(60s);
+    EXPECT_NE(r.err.find("pair: failover:"), std::string::npos) << r.err;
+  }
+}
+
 // UTC "2026-12-02T10:46:37.378Z" -> seconds since the epoch.
 double utc_seconds(const std::string& stamp) {
   std::tm tm{};

@@ -15,7 +15,8 @@
 // (the reply has none); fragments are dropped, as nothing is reassembled. Replies are padded
 // with zeros to the Ethernet minimum of 60 bytes (without FCS).
 //
-// A protocol over IPv4 is one case of the dispatch in BuildIpv4Reply (TCP is the next one).
+// A protocol over IPv4 is one case of the dispatch in BuildIpv4Reply. TCP is not one: it has
+// state, so the TCP layer (tcp.h) takes what ParseTcpDatagram finds and BuildReply ignores it.
 #pragma once
 
 #include <stddef.h>
@@ -309,10 +310,23 @@ constexpr Outcome BuildIpv4Reply(const EthernetFrame& frame, const Interface& se
   switch (packet.protocol) {
     case kIpProtocolIcmp:
       return BuildIcmpReply(frame, packet, self, out, capacity);
-    // kIpProtocolTcp: not yet.
-    default:
+    default:  // kIpProtocolTcp included: see ParseTcpDatagram
       return {Verdict::kUnsupported, 0};
   }
+}
+
+// kOk for an IPv4 datagram to us carrying TCP (for tcp.h), with `frame` and `packet` filled;
+// otherwise why not (kUnsupported for anything that is not TCP over IPv4).
+constexpr Verdict ParseTcpDatagram(const uint8_t* in, size_t size, const Interface& self,
+                                   EthernetFrame* frame, Ipv4Packet* packet) {
+  if (const Verdict verdict = ParseEthernet(in, size, self, frame); verdict != Verdict::kOk) {
+    return verdict;
+  }
+  if (frame->type != kEtherTypeIpv4) return Verdict::kUnsupported;
+  if (const Verdict verdict = ParseIpv4(*frame, self, packet); verdict != Verdict::kOk) {
+    return verdict;
+  }
+  return packet->protocol == kIpProtocolTcp ? Verdict::kOk : Verdict::kUnsupported;
 }
 
 // The reply to the Ethernet frame `in` (without FCS) from the interface `self`, built in `out`

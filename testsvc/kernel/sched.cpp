@@ -168,8 +168,20 @@ void Yield() {
 void Block() {
   if (InterruptsEnabled()) Panic("sched: Block with interrupts enabled");
   if (g_current == &Idle()) Panic("sched: the idle thread cannot block");
+  g_current->block_deadline = 0;
   g_current->state = ThreadState::kBlocked;
   Yield();
+}
+
+void BlockUntil(uint64_t tick) {
+  if (InterruptsEnabled()) Panic("sched: BlockUntil with interrupts enabled");
+  if (g_current == &Idle()) Panic("sched: the idle thread cannot block");
+  // A deadline of 0 would mean none: the tick has passed anyway, nothing to wait for.
+  if (tick == 0 || pit::Ticks() >= tick) return;
+  g_current->block_deadline = tick;
+  g_current->state = ThreadState::kBlocked;
+  Yield();
+  g_current->block_deadline = 0;
 }
 
 void Wake(Thread* thread) {
@@ -214,9 +226,10 @@ void Resume(Thread* thread) {
 void OnTick(uint64_t now) {
   for (size_t i = 0; i < g_thread_count; ++i) {
     Thread& thread = g_threads[i];
-    if (thread.state == ThreadState::kSleeping && now >= thread.wake_tick) {
-      thread.state = ThreadState::kRunnable;
-    }
+    const bool slept = thread.state == ThreadState::kSleeping && now >= thread.wake_tick;
+    const bool timed_out = thread.state == ThreadState::kBlocked && thread.block_deadline != 0 &&
+                           now >= thread.block_deadline;
+    if (slept || timed_out) thread.state = ThreadState::kRunnable;
   }
   g_need_resched = true;
 }

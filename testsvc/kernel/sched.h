@@ -24,7 +24,8 @@
 
 namespace testsvc::kernel::sched {
 
-// kBlocked: until Wake; kSleeping: until the tick wake_tick; kStopped: until Resume.
+// kBlocked: until Wake (or the tick block_deadline, if not 0); kSleeping: until the tick
+// wake_tick; kStopped: until Resume.
 enum class ThreadState : uint8_t { kRunnable, kBlocked, kSleeping, kStopped };
 
 struct Thread {
@@ -33,7 +34,8 @@ struct Thread {
   TrapFrame* frame = nullptr;  // saved context; meaningless while running
   uintptr_t stack_bottom = 0;  // lowest byte; holds a canary checked at every switch
   uintptr_t stack_top = 0;
-  uint64_t wake_tick = 0;  // kSleeping: when to become runnable
+  uint64_t wake_tick = 0;       // kSleeping: when to become runnable
+  uint64_t block_deadline = 0;  // kBlocked by BlockUntil: when to become runnable anyway
   void (*entry)() = nullptr;
   // User threads only (0 otherwise): their CPL3 stack, also with a canary at the bottom.
   uintptr_t user_stack_bottom = 0;
@@ -68,6 +70,10 @@ void Yield();
 //   while (!condition) { register as the waiter; sched::Block(); }
 void Block();
 
+// Block, but also ends at the tick `tick` if no Wake came first (a thread that waits for an
+// IRQ and a timer at once: the net thread). Interrupts must be disabled.
+void BlockUntil(uint64_t tick);
+
 // Makes a blocked thread runnable. Interrupts must be disabled.
 void Wake(Thread* thread);
 
@@ -86,7 +92,8 @@ void Stop(Thread* thread);
 // Makes a stopped thread runnable. Interrupts must be disabled.
 void Resume(Thread* thread);
 
-// Timer IRQ: wakes sleepers whose time has come and ends the current time slice.
+// Timer IRQ: wakes sleepers (and BlockUntil waiters) whose time has come and ends the current
+// time slice.
 void OnTick(uint64_t now);
 
 // End of an IRQ: the frame to resume (another thread's if a switch is due).

@@ -9,7 +9,8 @@
 //   compute           > compute on|off  (the current state)
 //   compute <other>   > unknown argument: <other> (usage: compute [on|off])
 //   disk [on|off|verify|burst N]  the disk workload (disk.h)
-//   net               > net mac=<MAC> ip=<IPv4> rx=<n> tx=<n> dropped=<n>, or > net none (net.h)
+//   net               > net mac=<MAC> ip=<IPv4> rx=<n> tx=<n> dropped=<n> tcp=<n>, or
+//                       > net none (net.h)
 //   shutdown          > bye          (then the VM stops with status 0)
 //   <other>           > unknown command: <other>
 // Empty lines get no reply. A line longer than kMaxCommandBytes is cut there and first
@@ -43,7 +44,7 @@ console::Line Reply() {
   return line;
 }
 
-// "net mac=02:46:54:56:4d:01 ip=10.78.0.2 rx=<n> tx=<n> dropped=<n>", or "net none".
+// "net mac=02:46:54:56:4d:01 ip=10.78.0.2 rx=<n> tx=<n> dropped=<n> tcp=<n>", or "net none".
 void AppendNet(console::Line& line) {
   if (!net::Present()) {
     line.Append("net none");
@@ -64,6 +65,7 @@ void AppendNet(console::Line& line) {
   line.Append(" rx=").AppendDecimal(counters.received);
   line.Append(" tx=").AppendDecimal(counters.sent);
   line.Append(" dropped=").AppendDecimal(counters.dropped);
+  line.Append(" tcp=").AppendDecimal(counters.tcp_connections);
 }
 
 void Execute(const Command& command) {

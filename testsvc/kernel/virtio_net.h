@@ -38,8 +38,9 @@ using FrameHandler = void (*)(const uint8_t* frame, size_t size);
 size_t ReceiveAll(FrameHandler handler);
 
 // Blocks the calling thread until the device has filled a receive buffer that ReceiveAll has
-// not handed out yet. Forever if the card is absent or broken.
-void WaitForFrames();
+// not handed out yet, or until the tick `until` if that is not 0 (the TCP timers' next
+// deadline). Forever if the card is absent or broken and `until` is 0.
+void WaitForFrames(uint64_t until = 0);
 
 // The IRQ handler's part: acknowledges the device and wakes the waiting thread.
 void OnInterrupt();
