@@ -1,6 +1,7 @@
 // The guest on a network (scripts/lab, docs/network.md), on the software CPU so that it runs on
 // every machine: `ping` from the lab's client namespace reaches testsvc through a TAP, the
-// bridge and virtio-net, and a recording with that traffic replays exactly without any network.
+// bridge and virtio-net, and a recording with ping and TCP traffic replays exactly without any
+// network; Redis clients through the guest's service, and through failovers of the pair.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
@@ -113,6 +114,10 @@ TEST_F(NetLabTest, ARecordingWithNetworkTrafficReplaysExactly) {
   ASSERT_NE(slurp(dir_.path("record.txt")).find("testsvc: up"), std::string::npos)
       << recorder.stderr_so_far();
   EXPECT_EQ(ping_replies(*lab_, 8), 8);
+  // TCP too: a short benchmark on the guest's service, its segments logged like the pings.
+  const ProcessResult bench = lab_->from_client(
+      {"redis-benchmark", "-h", "10.78.0.2", "-t", "set,incr", "-n", "300", "-c", "2", "-q"});
+  EXPECT_EQ(bench.exit_code, 0) << bench.out << bench.err;
   recorder.write_stdin("net\n");
   recorder.read_output_for(1s);
   recorder.write_stdin("shutdown\n");
