@@ -53,16 +53,21 @@ Result<std::string> post(const std::string& member, const std::string& path,
 template <typename T, typename Parse>
 Result<T> ask_members(const std::vector<std::string>& members, const std::string& path,
                       const std::string& body, std::chrono::milliseconds per_member, Parse parse) {
-  Error last = make_error("no etcd member was named");
+  // A member that fails, or answers something that is not etcd's answer, is no answer: the next
+  // member is asked. That is safe for the test-and-set too, since a claim that member did
+  // apply is found by the next as this side's own.
+  std::string reasons;
   for (const std::string& member : members) {
     auto answer = post(member, path, body, per_member);
-    if (!answer) {
-      last = answer.error();
-      continue;
+    Result<T> parsed = answer ? parse(*answer) : Result<T>(answer.error());
+    if (parsed) return parsed;
+    if (answer) {
+      parsed = make_error(fmt::format("etcd member {}: {}", member, parsed.error().message));
     }
-    return parse(*answer);
+    reasons += (reasons.empty() ? "" : "; ") + parsed.error().message;
   }
-  return last;
+  if (reasons.empty()) return make_error("no etcd member was named");
+  return make_error(reasons);
 }
 
 }  // namespace

@@ -1,9 +1,18 @@
 #include "disk/etcd_arbiter.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
+
+#include "disk/tcp_listener.h"
 
 namespace ftvm::disk {
 namespace {
@@ -104,6 +113,112 @@ TEST(EtcdArbiterTest, UnreachableMembersAreAnError) {
   ASSERT_FALSE(outcome.ok());
   EXPECT_NE(outcome.error().message.find("unreachable"), std::string::npos)
       << outcome.error().message;
+}
+
+// A member that misbehaves as etcd members do: one that accepts and never answers (a partitioned
+// or overloaded member), one that answers 503 after a leader change, one that answers garbage,
+// and a good one. Serves until destroyed.
+class FakeMember {
+ public:
+  enum class Mode { kHang, kUnavailable, kGarbage, kWins };
+
+  explicit FakeMember(Mode mode) : mode_(mode) {
+    auto listener = listen_tcp("127.0.0.1:0");
+    EXPECT_TRUE(listener.ok());
+    listener_ = std::move(*listener);
+    // listen_tcp's socket is non-blocking (for poll loops); this server blocks in accept.
+    ::fcntl(listener_.get(), F_SETFL, ::fcntl(listener_.get(), F_GETFL) & ~O_NONBLOCK);
+    address_ = *local_address(listener_.get());
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~FakeMember() {
+    stopping_ = true;
+    ::shutdown(listener_.get(), SHUT_RDWR);
+    thread_.join();
+  }
+  const std::string& address() const { return address_; }
+  int requests() const { return requests_.load(); }
+
+ private:
+  void serve() {
+    std::vector<UniqueFd> held;  // a hanging member keeps its connections open, silent
+    while (!stopping_) {
+      UniqueFd connection(::accept(listener_.get(), nullptr, nullptr));
+      if (!connection.valid()) return;
+      ++requests_;
+      char request[8192];
+      [[maybe_unused]] const ssize_t n = ::recv(connection.get(), request, sizeof request, 0);
+      std::string body;
+      std::string status = "200 OK";
+      switch (mode_) {
+        case Mode::kHang:
+          held.push_back(std::move(connection));
+          continue;
+        case Mode::kUnavailable:
+          status = "503 Service Unavailable";
+          body = R"({"error":"etcdserver: request timed out","code":14})";
+          break;
+        case Mode::kGarbage:
+          body = "<html>not etcd</html>";
+          break;
+        case Mode::kWins:
+          body = R"({"header":{"revision":"7"},"succeeded":true,"responses":[{}]})";
+          break;
+      }
+      const std::string reply =
+          "HTTP/1.1 " + status +
+          "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+          "\r\nConnection: close\r\n\r\n" + body;
+      [[maybe_unused]] const ssize_t sent =
+          ::send(connection.get(), reply.data(), reply.size(), MSG_NOSIGNAL);
+    }
+  }
+
+  Mode mode_;
+  UniqueFd listener_;
+  std::string address_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> requests_{0};
+  std::thread thread_;
+};
+
+// A member that hangs costs its timeout, one that answers 503 or garbage costs a request, and the
+// next member's answer decides.
+TEST(EtcdArbiterTest, HangingAndFailingMembersAreSkippedWithinTheirTimeouts) {
+  FakeMember hang(FakeMember::Mode::kHang);
+  FakeMember unavailable(FakeMember::Mode::kUnavailable);
+  FakeMember garbage(FakeMember::Mode::kGarbage);
+  FakeMember good(FakeMember::Mode::kWins);
+  const auto started = std::chrono::steady_clock::now();
+  auto outcome =
+      etcd_test_and_set({hang.address(), unavailable.address(), garbage.address(), good.address()},
+                        kClaim, std::chrono::milliseconds(300));
+  const auto took = std::chrono::steady_clock::now() - started;
+  ASSERT_TRUE(outcome.ok()) << outcome.error().message;
+  EXPECT_TRUE(outcome->won);
+  EXPECT_EQ(hang.requests(), 1);
+  EXPECT_EQ(unavailable.requests(), 1);
+  EXPECT_EQ(garbage.requests(), 1);
+  EXPECT_EQ(good.requests(), 1);
+  EXPECT_LT(took, std::chrono::milliseconds(1500));  // one timeout, not one per member
+}
+
+// Members that hang or fail are no answer: an error naming why, never a win, in bounded time.
+TEST(EtcdArbiterTest, NoGoodMemberIsAnErrorNeverAWin) {
+  FakeMember hang(FakeMember::Mode::kHang);
+  FakeMember unavailable(FakeMember::Mode::kUnavailable);
+  FakeMember garbage(FakeMember::Mode::kGarbage);
+  const auto started = std::chrono::steady_clock::now();
+  auto outcome = etcd_test_and_set({hang.address(), unavailable.address(), garbage.address()},
+                                   kClaim, std::chrono::milliseconds(300));
+  const auto took = std::chrono::steady_clock::now() - started;
+  ASSERT_FALSE(outcome.ok());
+  const std::string& why = outcome.error().message;
+  EXPECT_NE(why.find(hang.address() + " unreachable"), std::string::npos) << why;
+  EXPECT_NE(why.find("HTTP 503"), std::string::npos) << why;
+  EXPECT_NE(why.find(garbage.address() + ": etcd's answer is not a JSON object"), std::string::npos)
+      << why;
+  EXPECT_LT(took, std::chrono::milliseconds(1500));
 }
 
 }  // namespace
