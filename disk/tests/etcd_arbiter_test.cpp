@@ -116,11 +116,11 @@ TEST(EtcdArbiterTest, UnreachableMembersAreAnError) {
 }
 
 // A member that misbehaves as etcd members do: one that accepts and never answers (a partitioned
-// or overloaded member), one that answers 503 after a leader change, one that answers garbage,
-// and a good one. Serves until destroyed.
+// or overloaded member), one that closes the connection unanswered (a crash), one that answers
+// 503 after a leader change, one that answers garbage, and a good one. Serves until destroyed.
 class FakeMember {
  public:
-  enum class Mode { kHang, kUnavailable, kGarbage, kWins };
+  enum class Mode { kHang, kCloses, kUnavailable, kGarbage, kWins };
 
   explicit FakeMember(Mode mode) : mode_(mode) {
     auto listener = listen_tcp("127.0.0.1:0");
@@ -154,6 +154,8 @@ class FakeMember {
         case Mode::kHang:
           held.push_back(std::move(connection));
           continue;
+        case Mode::kCloses:
+          continue;  // closed without a word
         case Mode::kUnavailable:
           status = "503 Service Unavailable";
           body = R"({"error":"etcdserver: request timed out","code":14})";
@@ -186,17 +188,19 @@ class FakeMember {
 // next member's answer decides.
 TEST(EtcdArbiterTest, HangingAndFailingMembersAreSkippedWithinTheirTimeouts) {
   FakeMember hang(FakeMember::Mode::kHang);
+  FakeMember closes(FakeMember::Mode::kCloses);
   FakeMember unavailable(FakeMember::Mode::kUnavailable);
   FakeMember garbage(FakeMember::Mode::kGarbage);
   FakeMember good(FakeMember::Mode::kWins);
   const auto started = std::chrono::steady_clock::now();
-  auto outcome =
-      etcd_test_and_set({hang.address(), unavailable.address(), garbage.address(), good.address()},
-                        kClaim, std::chrono::milliseconds(300));
+  auto outcome = etcd_test_and_set(
+      {hang.address(), closes.address(), unavailable.address(), garbage.address(), good.address()},
+      kClaim, std::chrono::milliseconds(300));
   const auto took = std::chrono::steady_clock::now() - started;
   ASSERT_TRUE(outcome.ok()) << outcome.error().message;
   EXPECT_TRUE(outcome->won);
   EXPECT_EQ(hang.requests(), 1);
+  EXPECT_EQ(closes.requests(), 1);
   EXPECT_EQ(unavailable.requests(), 1);
   EXPECT_EQ(garbage.requests(), 1);
   EXPECT_EQ(good.requests(), 1);
