@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "virtio_test_driver.h"
 #include "vmm/devices/virtio_net.h"
 
 namespace ftvm {
@@ -32,29 +33,6 @@ class NoIrq final : public IrqSink {
   void set_irq_level(uint8_t, bool) override {}
 };
 
-void write_reg(VirtioMmio& transport, uint64_t offset, uint32_t value) {
-  transport.write(offset, {reinterpret_cast<const uint8_t*>(&value), 4});
-}
-
-void start(VirtioMmio& t, uint16_t queue_size) {
-  write_reg(t, VirtioMmio::kStatus, 3);
-  write_reg(t, VirtioMmio::kDriverFeaturesSel, 0);
-  write_reg(t, VirtioMmio::kDriverFeatures, uint32_t{1} << 5);
-  write_reg(t, VirtioMmio::kDriverFeaturesSel, 1);
-  write_reg(t, VirtioMmio::kDriverFeatures, 1);
-  write_reg(t, VirtioMmio::kStatus, 3 | VirtioMmio::kStatusFeaturesOk);
-  for (uint32_t q = 0; q < 2; ++q) {
-    write_reg(t, VirtioMmio::kQueueSel, q);
-    write_reg(t, VirtioMmio::kQueueNum, queue_size);
-    write_reg(t, VirtioMmio::kQueueDescLow, static_cast<uint32_t>(kRings[q][0]));
-    write_reg(t, VirtioMmio::kQueueDriverLow, static_cast<uint32_t>(kRings[q][1]));
-    write_reg(t, VirtioMmio::kQueueDeviceLow, static_cast<uint32_t>(kRings[q][2]));
-    write_reg(t, VirtioMmio::kQueueReady, 1);
-  }
-  write_reg(t, VirtioMmio::kStatus,
-            3 | VirtioMmio::kStatusFeaturesOk | VirtioMmio::kStatusDriverOk);
-}
-
 void check_failure(const VirtioMmio& t) {
   if (t.broken()) require(t.failure() && !t.failure()->empty(), "a broken device says why");
 }
@@ -78,10 +56,13 @@ int fuzz_virtio_net(const uint8_t* data, size_t size) {
   NoIrq irq;
   VirtioNet net(memory, sink, {0x02, 0, 0, 0, 0, 1});
   VirtioMmio transport(net, memory, IrqLine(irq, 6));
-  start(transport, queue_size);
+  testing::start_device(
+      transport, VirtioNet::kFeatureMac,
+      {{kRings[0][0], kRings[0][1], kRings[0][2]}, {kRings[1][0], kRings[1][1], kRings[1][2]}},
+      queue_size);
   check_failure(transport);
-  write_reg(transport, VirtioMmio::kQueueNotify, VirtioNet::kTransmitQueue);
-  write_reg(transport, VirtioMmio::kQueueNotify, VirtioNet::kReceiveQueue);
+  testing::write_register(transport, VirtioMmio::kQueueNotify, VirtioNet::kTransmitQueue);
+  testing::write_register(transport, VirtioMmio::kQueueNotify, VirtioNet::kReceiveQueue);
   check_failure(transport);
   for (size_t length : lengths) {
     auto r = net.receive({std::vector<uint8_t>(length, 0x5a)});
@@ -90,8 +71,8 @@ int fuzz_virtio_net(const uint8_t* data, size_t size) {
       transport.fail(r.error().message);
     }
   }
-  write_reg(transport, VirtioMmio::kQueueNotify, VirtioNet::kTransmitQueue);
-  write_reg(transport, VirtioMmio::kQueueNotify, VirtioNet::kReceiveQueue);
+  testing::write_register(transport, VirtioMmio::kQueueNotify, VirtioNet::kTransmitQueue);
+  testing::write_register(transport, VirtioMmio::kQueueNotify, VirtioNet::kReceiveQueue);
   check_failure(transport);
   const auto stats = net.stats();
   require(stats.received + stats.dropped <= lengths.size() + VirtioNet::kMaxWaitingFrames,

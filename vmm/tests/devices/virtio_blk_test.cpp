@@ -8,6 +8,8 @@
 
 #include <cstring>
 
+#include "virtio_test_driver.h"
+
 namespace ftvm {
 namespace {
 
@@ -38,26 +40,11 @@ class VirtioBlkTest : public ::testing::Test {
   }
 
   void write_reg(uint64_t offset, uint32_t value) {
-    transport_->write(offset, {reinterpret_cast<const uint8_t*>(&value), 4});
+    testing::write_register(*transport_, offset, value);
   }
-  uint32_t read_reg(uint64_t offset) {
-    uint32_t value = 0;
-    transport_->read(offset, {reinterpret_cast<uint8_t*>(&value), 4});
-    return value;
-  }
+  uint32_t read_reg(uint64_t offset) { return testing::read_register(*transport_, offset); }
   void start() {
-    write_reg(VirtioMmio::kStatus, 0);
-    write_reg(VirtioMmio::kStatus, 3);
-    write_reg(VirtioMmio::kDriverFeaturesSel, 1);
-    write_reg(VirtioMmio::kDriverFeatures, 1);  // VERSION_1
-    write_reg(VirtioMmio::kStatus, 3 | VirtioMmio::kStatusFeaturesOk);
-    write_reg(VirtioMmio::kQueueSel, 0);
-    write_reg(VirtioMmio::kQueueNum, 8);
-    write_reg(VirtioMmio::kQueueDescLow, kDesc);
-    write_reg(VirtioMmio::kQueueDriverLow, kAvail);
-    write_reg(VirtioMmio::kQueueDeviceLow, kUsed);
-    write_reg(VirtioMmio::kQueueReady, 1);
-    write_reg(VirtioMmio::kStatus, 3 | VirtioMmio::kStatusFeaturesOk | VirtioMmio::kStatusDriverOk);
+    testing::start_device(*transport_, 0, {{kDesc, kAvail, kUsed}}, 8);
     ASSERT_TRUE(transport_->active()) << transport_->failure().value_or("");
   }
   template <typename T>

@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "virtio_test_driver.h"
+
 namespace ftvm {
 namespace {
 
@@ -44,30 +46,14 @@ class VirtioNetTest : public ::testing::Test {
   }
 
   void write_reg(uint64_t offset, uint32_t value) {
-    transport_->write(offset, {reinterpret_cast<const uint8_t*>(&value), 4});
+    testing::write_register(*transport_, offset, value);
   }
-  uint32_t read_reg(uint64_t offset) {
-    uint32_t value = 0;
-    transport_->read(offset, {reinterpret_cast<uint8_t*>(&value), 4});
-    return value;
-  }
+  uint32_t read_reg(uint64_t offset) { return testing::read_register(*transport_, offset); }
   void start() {
-    write_reg(VirtioMmio::kStatus, 0);
-    write_reg(VirtioMmio::kStatus, 3);
-    write_reg(VirtioMmio::kDriverFeaturesSel, 0);
-    write_reg(VirtioMmio::kDriverFeatures, uint32_t{1} << 5);  // MAC
-    write_reg(VirtioMmio::kDriverFeaturesSel, 1);
-    write_reg(VirtioMmio::kDriverFeatures, 1);  // VERSION_1
-    write_reg(VirtioMmio::kStatus, 3 | VirtioMmio::kStatusFeaturesOk);
-    for (uint32_t q = 0; q < 2; ++q) {
-      write_reg(VirtioMmio::kQueueSel, q);
-      write_reg(VirtioMmio::kQueueNum, kQueueSize);
-      write_reg(VirtioMmio::kQueueDescLow, static_cast<uint32_t>(kRings[q][0]));
-      write_reg(VirtioMmio::kQueueDriverLow, static_cast<uint32_t>(kRings[q][1]));
-      write_reg(VirtioMmio::kQueueDeviceLow, static_cast<uint32_t>(kRings[q][2]));
-      write_reg(VirtioMmio::kQueueReady, 1);
-    }
-    write_reg(VirtioMmio::kStatus, 3 | VirtioMmio::kStatusFeaturesOk | VirtioMmio::kStatusDriverOk);
+    testing::start_device(
+        *transport_, VirtioNet::kFeatureMac,
+        {{kRings[0][0], kRings[0][1], kRings[0][2]}, {kRings[1][0], kRings[1][1], kRings[1][2]}},
+        kQueueSize);
     ASSERT_TRUE(transport_->active()) << transport_->failure().value_or("");
   }
   template <typename T>
