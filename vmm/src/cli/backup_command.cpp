@@ -142,8 +142,9 @@ CLI::App* add_backup_command(CLI::App& app, BackupCommandOptions& options) {
   backup->add_option("--input", options.input_path, "Console input once live (default: stdin)");
   backup
       ->add_option("--max-delay", options.max_delay_ms,
-                   "Once live: how long (ms) an event may wait for the guest's next exit")
-      ->capture_default_str()
+                   std::string("Once live: how long (ms) an event may wait for the guest's next "
+                               "exit ") +
+                       kMaxDelayDefaultText)
       ->check(CLI::Range(0.0, 1000.0));
   backup->add_option("--kvm-device", options.kvm_device, "The KVM device node")
       ->capture_default_str();
@@ -170,7 +171,9 @@ int backup_command(const BackupCommandOptions& options) {
   // Input typed to a backup before it is live must not reach its guest: while it replays, the
   // guest's input is the primary's, from the log.
   LiveBackends::Options live_options =
-      make_live_options(input->get(), std::nullopt, options.max_delay_ms);
+      // The backend is known only from the primary's hello; until then, KVM's default.
+      make_live_options(input->get(), std::nullopt,
+                        options.max_delay_ms.value_or(default_max_delay_ms(Accel::kKvm)));
   live_options.input_paused = true;
   auto backends = LiveBackends::start(events, live_options);
   if (!backends) return fail(backends.error());
@@ -265,6 +268,11 @@ int backup_command(const BackupCommandOptions& options) {
       (*net)->tap->go_live(mac);
       log_role(kSide, fmt::format("the network is live on {}: announced {}", (*net)->tap->name(),
                                   format_mac(mac)));
+    }
+    // On the software CPU an interrupted position costs nothing to keep: events go at once
+    // (docs/architecture.md, "Synchronous landmark"), as on a primary there.
+    if (!options.max_delay_ms && default_max_delay_ms((*vm)->accel()) == 0) {
+      events.set_deferred_kick(false);
     }
     events.set_kick([&runner] { runner.kick(); });
     runner.on_pit_schedule_change(

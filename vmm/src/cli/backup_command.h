@@ -1,6 +1,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <optional>
 #include <string>
 
 #include "net_option.h"
@@ -17,9 +18,10 @@ struct BackupCommandOptions {
   double connect_timeout_s = 30;
   std::string kvm_device = "/dev/kvm";
   std::string accel = "auto";
-  DiskOptions disk;           // the disk the primary's VM uses, for when this side goes live
-  double max_delay_ms = 1.0;  // once live
-  NetOptions net;             // the network the primary's VM is on, for when this side goes live
+  DiskOptions disk;  // the disk the primary's VM uses, for when this side goes live
+  // Once live; default_max_delay_ms() of the primary's backend when not given.
+  std::optional<double> max_delay_ms;
+  NetOptions net;  // the network the primary's VM is on, for when this side goes live
 };
 
 CLI::App* add_backup_command(CLI::App& app, BackupCommandOptions& options);
