@@ -21,12 +21,7 @@ DiskGate::DiskGate(BlockBackend& disk, std::function<bool()> lease_holds)
     : disk_(disk), lease_holds_(std::move(lease_holds)) {}
 
 bool DiskGate::overlaps_pending_write(const BlockRequest& read) const {
-  for (const auto& w : untagged_) {
-    if (overlap(w, read)) return true;
-  }
-  for (const auto& h : held_) {
-    if (overlap(h.request, read)) return true;
-  }
+  if (writes_.any_of([&read](const BlockRequest& w) { return overlap(w, read); })) return true;
   for (const auto& [id, w] : in_flight_writes_) {
     if (overlap(w, read)) return true;
   }
@@ -62,30 +57,25 @@ void DiskGate::submit(BlockRequest request) {
     issue_locked(std::move(request));
     return;
   }
-  untagged_.push_back(std::move(request));
+  writes_.add(std::move(request));
 }
 
 bool DiskGate::tag(uint64_t required_lsn) {
   std::lock_guard lock(mutex_);
-  if (untagged_.empty()) return false;
-  for (auto& request : untagged_) held_.push_back({std::move(request), required_lsn});
-  untagged_.clear();
+  if (!writes_.tag(required_lsn)) return false;
   release_locked();
   return true;
 }
 
 void DiskGate::release_through(uint64_t acked_lsn) {
   std::lock_guard lock(mutex_);
-  acked_lsn_ = std::max(acked_lsn_, acked_lsn);
+  writes_.acknowledged(acked_lsn);
   release_locked();
 }
 
 void DiskGate::release_locked() {
-  if (mode_ != Mode::kGated || held_.empty() || !lease_holds_()) return;
-  while (!held_.empty() && held_.front().required_lsn <= acked_lsn_) {
-    issue_locked(std::move(held_.front().request));
-    held_.pop_front();
-  }
+  if (mode_ != Mode::kGated || writes_.nothing_held() || !lease_holds_()) return;
+  writes_.release_acknowledged([this](BlockRequest request) { issue_locked(std::move(request)); });
 }
 
 void DiskGate::completed(uint64_t id) {
@@ -111,12 +101,7 @@ void DiskGate::open() {
   std::lock_guard lock(mutex_);
   if (mode_ != Mode::kGated) return;
   mode_ = Mode::kOpen;
-  for (auto& request : untagged_) held_.push_back({std::move(request), 0});
-  untagged_.clear();
-  while (!held_.empty()) {
-    issue_locked(std::move(held_.front().request));
-    held_.pop_front();
-  }
+  writes_.release_all([this](BlockRequest request) { issue_locked(std::move(request)); });
   // Reads still wait for the writes in flight before them.
   issue_ready_reads_locked();
 }
@@ -124,16 +109,14 @@ void DiskGate::open() {
 void DiskGate::discard() {
   std::lock_guard lock(mutex_);
   mode_ = Mode::kDiscarding;
-  stats_.discarded += untagged_.size() + held_.size() + waiting_reads_.size();
-  untagged_.clear();
-  held_.clear();
+  stats_.discarded += writes_.clear() + waiting_reads_.size();
   waiting_reads_.clear();
 }
 
 DiskGate::Stats DiskGate::stats() const {
   std::lock_guard lock(mutex_);
   Stats stats = stats_;
-  stats.held = held_.size() + untagged_.size();
+  stats.held = writes_.size();
   return stats;
 }
 

@@ -22,58 +22,47 @@ void NetGate::transmit(std::vector<uint8_t> frame) {
       send_locked(std::move(frame));
       return;
     case Mode::kGated:
-      untagged_.push_back(std::move(frame));
+      frames_.add(std::move(frame));
       return;
   }
 }
 
 bool NetGate::tag(uint64_t required_lsn) {
   std::lock_guard lock(mutex_);
-  if (untagged_.empty()) return false;
-  for (auto& frame : untagged_) held_.push_back({std::move(frame), required_lsn});
-  untagged_.clear();
+  if (!frames_.tag(required_lsn)) return false;
   release_locked();
   return true;
 }
 
 void NetGate::release_through(uint64_t acked_lsn) {
   std::lock_guard lock(mutex_);
-  acked_lsn_ = std::max(acked_lsn_, acked_lsn);
+  frames_.acknowledged(acked_lsn);
   release_locked();
 }
 
 void NetGate::release_locked() {
-  if (mode_ != Mode::kGated || held_.empty() || !lease_holds_()) return;
-  while (!held_.empty() && held_.front().required_lsn <= acked_lsn_) {
-    send_locked(std::move(held_.front().frame));
-    held_.pop_front();
-  }
+  if (mode_ != Mode::kGated || frames_.nothing_held() || !lease_holds_()) return;
+  frames_.release_acknowledged(
+      [this](std::vector<uint8_t> frame) { send_locked(std::move(frame)); });
 }
 
 void NetGate::open() {
   std::lock_guard lock(mutex_);
   if (mode_ != Mode::kGated) return;
   mode_ = Mode::kOpen;
-  while (!held_.empty()) {
-    send_locked(std::move(held_.front().frame));
-    held_.pop_front();
-  }
-  for (auto& frame : untagged_) send_locked(std::move(frame));
-  untagged_.clear();
+  frames_.release_all([this](std::vector<uint8_t> frame) { send_locked(std::move(frame)); });
 }
 
 void NetGate::discard() {
   std::lock_guard lock(mutex_);
   mode_ = Mode::kDiscarding;
-  stats_.discarded += untagged_.size() + held_.size();
-  untagged_.clear();
-  held_.clear();
+  stats_.discarded += frames_.clear();
 }
 
 NetGate::Stats NetGate::stats() const {
   std::lock_guard lock(mutex_);
   Stats s = stats_;
-  s.held = held_.size() + untagged_.size();
+  s.held = frames_.size();
   return s;
 }
 

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "logging_channel/held_output.h"
+#include "logging_channel/held_queue.h"
 #include "vmm/devices/block_request.h"
 
 namespace ftvm::channel {
@@ -50,10 +51,6 @@ class DiskGate final : public BlockBackend, public HeldOutput {
   Stats stats() const;
 
  private:
-  struct Held {
-    BlockRequest request;
-    uint64_t required_lsn = 0;
-  };
   enum class Mode { kGated, kOpen, kDiscarding };
 
   bool overlaps_pending_write(const BlockRequest& read) const;
@@ -65,9 +62,7 @@ class DiskGate final : public BlockBackend, public HeldOutput {
   std::function<bool()> lease_holds_;
   mutable std::mutex mutex_;
   Mode mode_ = Mode::kGated;
-  uint64_t acked_lsn_ = 0;
-  std::vector<BlockRequest> untagged_;  // writes of the current exit
-  std::deque<Held> held_;
+  HeldQueue<BlockRequest> writes_;
   // Writes issued and not yet completed, by id: [offset, offset + length); a flush covers all.
   std::map<uint64_t, BlockRequest> in_flight_writes_;
   std::vector<BlockRequest> waiting_reads_;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "logging_channel/held_output.h"
+#include "logging_channel/held_queue.h"
 #include "vmm/devices/net_frame.h"
 
 namespace ftvm::channel {
@@ -37,10 +38,6 @@ class NetGate final : public NetSink, public HeldOutput {
   Stats stats() const;
 
  private:
-  struct Held {
-    std::vector<uint8_t> frame;
-    uint64_t required_lsn = 0;
-  };
   enum class Mode { kGated, kOpen, kDiscarding };
 
   void send_locked(std::vector<uint8_t> frame);
@@ -50,9 +47,7 @@ class NetGate final : public NetSink, public HeldOutput {
   std::function<bool()> lease_holds_;
   mutable std::mutex mutex_;
   Mode mode_ = Mode::kGated;
-  uint64_t acked_lsn_ = 0;
-  std::vector<std::vector<uint8_t>> untagged_;  // frames of the current exit
-  std::deque<Held> held_;
+  HeldQueue<std::vector<uint8_t>> frames_;
   Stats stats_;
 };
 
