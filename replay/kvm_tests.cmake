@@ -5,7 +5,8 @@
 
 # Flat long-mode programs linked at 1 MiB, like vmm's tiny guests (whose tiny.inc they include).
 set(RR_GUEST_DIR ${CMAKE_CURRENT_BINARY_DIR}/rr-guests)
-set(RR_GUESTS reg_loop mem_loop sti_hlt mov_ss stack_loop hlt_loop sti_window cold_loop uart_input)
+set(RR_GUESTS reg_loop mem_loop sti_hlt mov_ss stack_loop hlt_loop sti_window cold_loop uart_input
+  if_toggle)
 foreach(guest ${RR_GUESTS})
   add_executable(rr_${guest} tests/kvm/guests/${guest}.S)
   target_compile_options(rr_${guest} PRIVATE -I${CMAKE_CURRENT_SOURCE_DIR}/tests/kvm/guests

@@ -41,6 +41,17 @@ LandmarkChoice choose_landmark(const ProbeObservation& probe, const ReplayCosts&
   return choice;
 }
 
+LandmarkChoice choose_forced_breakpoint(const ProbeObservation& probe, const ReplayCosts& costs,
+                                        const SearchLimits& limits) {
+  LandmarkChoice choice = choose_landmark(probe, costs);
+  const double max_us = std::chrono::duration<double, std::micro>(limits.max_time).count();
+  const bool within_reach = choice.estimated_hits <= static_cast<double>(limits.max_hits) / 2 &&
+                            choice.breakpoint_cost_us <= max_us / 2;
+  choice.kind = within_reach && !probe.same_fingerprint ? LandmarkKind::kBreakpoint
+                                                        : LandmarkKind::kCheckpoint;
+  return choice;
+}
+
 std::chrono::nanoseconds probe_budget_for(std::chrono::nanoseconds max_delay) {
   return std::clamp(max_delay, kMinProbeBudget, kMaxProbeBudget);
 }

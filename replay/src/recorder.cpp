@@ -167,7 +167,11 @@ Result<Position> Recorder::finish_probe(VcpuRunner& runner, uint64_t exit_count)
       !probe.stepping && runner.last_exit().exit_reason == KVM_EXIT_DEBUG && regs->rip == probe.rip;
   if (!came_round) {
     ++landmarks_.probe_expired;
-    return landmark_at(runner, *regs, exit_count, LandmarkKind::kCheckpoint);
+    // Forced, the point the guest reached is as good a breakpoint landmark as the kicked one:
+    // RIP did not come round within the budget, so it is not hot.
+    const bool forced = options_.async_mode == AsyncMode::kBreakpoint;
+    return landmark_at(runner, *regs, exit_count,
+                       forced ? LandmarkKind::kBreakpoint : LandmarkKind::kCheckpoint);
   }
   // In guest time: the stretch from arming to the hit, less the entry and exit it took,
   // which the guest did not spend running. A stretch within twice the step's entry and exit
@@ -180,25 +184,51 @@ Result<Position> Recorder::finish_probe(VcpuRunner& runner, uint64_t exit_count)
                           : stretch - probe.entry_and_exit;
   ProbeObservation observation{(probe.kicked - last_exit_time_) + period, period,
                                register_fingerprint(*regs) == probe.fingerprint};
-  const LandmarkChoice choice = choose_landmark(observation, replay_costs());
+  return probe_verdict(runner, *regs, exit_count, observation);
+}
+
+Result<Position> Recorder::probe_verdict(VcpuRunner& runner, const kvm_regs& regs,
+                                         uint64_t exit_count, const ProbeObservation& observation) {
+  const bool forced = options_.async_mode == AsyncMode::kBreakpoint;
+  const LandmarkChoice choice =
+      forced ? choose_forced_breakpoint(observation, replay_costs(), options_.search_limits)
+             : choose_landmark(observation, replay_costs());
   if (choice.kind == LandmarkKind::kBreakpoint) {
     ++landmarks_.probe_breakpoint;
     landmarks_.probe_estimated_hits += choice.estimated_hits;
-  } else {
-    ++landmarks_.probe_checkpoint;
-    if (observation.same_fingerprint) ++landmarks_.probe_same_fingerprint;
+    return landmark_at(runner, regs, exit_count, LandmarkKind::kBreakpoint);
   }
-  return landmark_at(runner, *regs, exit_count, choice.kind);
+  ++landmarks_.probe_checkpoint;
+  if (observation.same_fingerprint) ++landmarks_.probe_same_fingerprint;
+  if (!forced) return landmark_at(runner, regs, exit_count, LandmarkKind::kCheckpoint);
+  ++landmarks_.breakpoint_fallbacks;
+  return fallback_landmark(runner, regs, exit_count);
+}
+
+Result<Position> Recorder::fallback_landmark(VcpuRunner& runner, const kvm_regs& regs,
+                                             uint64_t exit_count) {
+  if (const auto retired = runner.vcpu().instructions_retired()) {
+    return counted_landmark(runner, exit_count, *retired);
+  }
+  return landmark_at(runner, regs, exit_count, LandmarkKind::kCheckpoint);
+}
+
+Result<Position> Recorder::counted_landmark(VcpuRunner& runner, uint64_t exit_count,
+                                            uint64_t retired) {
+  auto regs = runner.vcpu().get_regs();
+  if (!regs) return regs.error();
+  ++landmarks_.counted;
+  return Position{exit_count, LandmarkKind::kCounted, AsyncPoint{0, registers_digest(*regs)},
+                  retired - runner.instructions_at_exit()};
 }
 
 Result<std::optional<Position>> Recorder::async_position(VcpuRunner& runner, uint64_t exit_count) {
-  if (const auto retired = runner.vcpu().instructions_retired()) {
-    auto regs = runner.vcpu().get_regs();
-    if (!regs) return regs.error();
-    ++landmarks_.counted;
-    return std::optional<Position>(Position{exit_count, LandmarkKind::kCounted,
-                                            AsyncPoint{0, registers_digest(*regs)},
-                                            *retired - runner.instructions_at_exit()});
+  // Where the backend counts, auto counts; --async breakpoint still places KVM's kind of
+  // landmark there (the software CPU emulates the debug registers), so that kind is testable on
+  // any machine.
+  const auto retired = runner.vcpu().instructions_retired();
+  if (retired && options_.async_mode == AsyncMode::kAuto) {
+    return decided(counted_landmark(runner, exit_count, *retired));
   }
   if (probe_ && probe_->stepping && runner.last_exit().exit_reason == KVM_EXIT_DEBUG) {
     probe_->stepping = false;
@@ -216,7 +246,7 @@ Result<std::optional<Position>> Recorder::async_position(VcpuRunner& runner, uin
   if (!sregs) return sregs.error();
   const bool user_mode = current_privilege_level(*sregs) != 0;
   if (options_.async_mode == AsyncMode::kBreakpoint) {
-    if (user_mode && !warned_user_mode_breakpoint_) {
+    if (user_mode && !warned_user_mode_breakpoint_ && runner.vcpu().accel() == Accel::kKvm) {
       warned_user_mode_breakpoint_ = true;
       fmt::print(stderr,
                  "ftvm: warning: --async breakpoint put a landmark in CPL3 code (rip {:#x}); on "
@@ -224,6 +254,18 @@ Result<std::optional<Position>> Recorder::async_position(VcpuRunner& runner, uin
                  "fire in it, so its replay would stop with a divergence report (`ftvm "
                  "host-info` shows what this host reports)\n",
                  regs->rip);
+    }
+    const bool reported_here =
+        user_mode ? options_.breakpoints_reported_cpl3 : options_.breakpoints_reported;
+    if (reported_here && probe_kick_) {
+      // Probed as auto probes, so that a landmark whose search is already out of reach is not
+      // recorded (choose_forced_breakpoint).
+      auto pending = injection_pending(runner.vcpu());
+      if (!pending) return pending.error();
+      if (!*pending) {
+        if (auto r = start_probe(runner, *regs); !r) return r.error();
+        return std::optional<Position>{};
+      }
     }
     return decided(landmark_at(runner, *regs, exit_count, LandmarkKind::kBreakpoint));
   }

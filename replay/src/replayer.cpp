@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "replay/fingerprint.h"
@@ -16,10 +17,7 @@ namespace ftvm::replay {
 namespace {
 
 constexpr size_t kRecentInputs = 8;
-// The recording's point lies between two exits; searches measured here need at most a few
-// thousand hits (CPL0 code is emulated, ~1M instructions/s), so 200,000 (~15 s at ~80 us a
-// hit) means the point is not on this path.
-constexpr uint64_t kMaxHitsPerSearch = 200'000;
+constexpr size_t kCollisionCandidatesShown = 3;
 
 Event to_event(const TraceEntry& entry) {
   if (const auto* timer = std::get_if<TimerEntry>(&entry)) return PitExpiry{timer->generation};
@@ -131,7 +129,23 @@ RunResult Replayer::divergence(VcpuRunner& runner, const std::string& what) {
   report += "guest now:\n" + crash_report(runner.vcpu(), vm_.memory());
   report += "last inputs applied (oldest first):\n";
   for (const auto& line : recent_inputs_) report += "  " + line + "\n";
+  report += fingerprint_collision_hint();
   return RunResult{RunResult::Reason::kDivergence, 0, report};
+}
+
+std::string Replayer::fingerprint_collision_hint() const {
+  if (unverified_breakpoints_.empty()) return {};
+  std::string hint = fmt::format(
+      "possible fingerprint collision: since the last RAM digest that matched, the replay "
+      "stopped at {} breakpoint landmark(s) told apart from other executions of their RIP by "
+      "registers alone. A loop that keeps its state in memory executes such a RIP with the same "
+      "registers in several iterations, and the search stops at the first. Recorded with --async "
+      "auto, such a point gets a checkpoint (its probe sees the registers repeat). Latest:\n",
+      unverified_breakpoint_count_);
+  for (const auto& found : unverified_breakpoints_) {
+    hint += fmt::format("  {} after {} hits\n", format_position(found.position), found.hits);
+  }
+  return hint;
 }
 
 std::optional<RunResult> Replayer::debug_fault(const Result<void>& result) {
@@ -212,17 +226,37 @@ std::optional<RunResult> Replayer::check_breakpoint_hit(VcpuRunner& runner, cons
                                        std::chrono::steady_clock::now() - search_started_)
                                        .count();
     reached = target_;
+    unverified_breakpoints_.push_back({*target_, hits_this_search_});
+    if (unverified_breakpoints_.size() > kCollisionCandidatesShown) {
+      unverified_breakpoints_.pop_front();
+    }
+    ++unverified_breakpoint_count_;
     search_ = Search::kIdle;
     target_.reset();
     return debug_fault(clear_guest_debug(runner.vcpu()));
   }
-  if (hits_this_search_ > kMaxHitsPerSearch) {
-    return divergence(runner, fmt::format("{} breakpoint hits without finding the landmark {}",
-                                          hits_this_search_, format_position(*target_)));
-  }
+  if (auto lost = search_exhausted(runner)) return lost;
   // Not this execution of RIP: execute it with the breakpoint off, then re-arm.
   search_ = Search::kSteppingOver;
   return debug_fault(single_step(runner.vcpu()));
+}
+
+// The recording's point lies between two exits; searches measured on kvm_pvm need at most a
+// few thousand hits. One past either limit has met its RIP so often, or searched so long, that
+// the point is not on this path (or the hardware does not report it there).
+std::optional<RunResult> Replayer::search_exhausted(VcpuRunner& runner) {
+  const auto searched = std::chrono::steady_clock::now() - search_started_;
+  if (hits_this_search_ <= limits_.max_hits && searched <= limits_.max_time) return std::nullopt;
+  const double seconds = std::chrono::duration<double>(searched).count();
+  const std::string hit_limit =
+      limits_.max_hits == ~0ull ? "no hit limit" : fmt::format("{} hits", limits_.max_hits);
+  return divergence(
+      runner,
+      fmt::format("the breakpoint search for the landmark {} gave up after {} hits in {:.1f} s "
+                  "(limits: {}, {:.1f} s): the guest executes that RIP, but never with the "
+                  "recorded registers",
+                  format_position(*target_), hits_this_search_, seconds, hit_limit,
+                  std::chrono::duration<double>(limits_.max_time).count()));
 }
 
 // The recording's runner offered waiting console input to the UART at exit E, before the
@@ -398,6 +432,9 @@ std::optional<RunResult> Replayer::apply_due_entries(VcpuRunner& runner, const B
         stop = divergence(runner, fmt::format("guest RAM differs from the recording (xxh3 {:#018x},"
                                               " recorded {:#018x})",
                                               actual, digest->digest));
+      } else {
+        unverified_breakpoints_.clear();
+        unverified_breakpoint_count_ = 0;
       }
       ++stats_.memory_digests;
     } else if (const auto* digest = std::get_if<RegistersDigestEntry>(&logged.entry)) {

@@ -214,6 +214,7 @@ std::string dump_trace(const TraceReader& trace) {
 TraceStats compute_trace_stats(const TraceReader& trace) {
   TraceStats stats;
   stats.guest_name = trace.header().guest_name;
+  stats.async_mode = trace.header().async_mode;
   stats.format_version = trace.header().format_version;
   stats.kinds = empty_kind_stats(std::make_index_sequence<std::variant_size_v<TraceEntry>>());
   for (const auto& logged : trace.entries()) {
@@ -264,8 +265,18 @@ std::string trace_stats_text(const TraceReader& trace) {
     }
     text += '\n';
   }
-  text += fmt::format("\nlandmarks: {} sync, {} breakpoint, {} checkpoint\n", stats.landmarks[0],
-                      stats.landmarks[1], stats.landmarks[2]);
+  text +=
+      fmt::format("\nlandmarks: {} sync, {} breakpoint, {} checkpoint, {} counted (--async {})\n",
+                  stats.landmarks[0], stats.landmarks[1], stats.landmarks[2], stats.landmarks[3],
+                  stats.async_mode);
+  const uint64_t instead_of_breakpoints = stats.landmarks[2] + stats.landmarks[3];
+  if (stats.async_mode == "breakpoint" && instead_of_breakpoints > 0) {
+    text += fmt::format(
+        "{} of them stand where --async breakpoint placed no breakpoint: its probe found the "
+        "search out of the replay's reach or the registers repeating (a checkpoint also where "
+        "an injected interrupt was still queued)\n",
+        instead_of_breakpoints);
+  }
   if (stats.torn_tail) text += fmt::format("torn tail: {}\n", *stats.torn_tail);
   return text;
 }
@@ -283,6 +294,7 @@ nlohmann::json trace_stats_json(const TraceReader& trace) {
   }
   return {
       {"guest_name", stats.guest_name},
+      {"async_mode", stats.async_mode},
       {"format_version", stats.format_version},
       {"entries", stats.entries},
       {"chunks", stats.chunks},

@@ -55,6 +55,48 @@ TEST(ChooseLandmark, CostsDecide) {
   EXPECT_EQ(choose_landmark(observation, {250.0, 1000.0}).kind, LandmarkKind::kCheckpoint);
 }
 
+// --async breakpoint: a breakpoint wherever the replay can find it, however a checkpoint
+// would compare.
+TEST(ChooseForcedBreakpoint, AHotButReachableLoopStillGetsABreakpoint) {
+  // 600 hits: auto would checkpoint (above), forced stays a breakpoint (48 ms of search).
+  const auto choice =
+      choose_forced_breakpoint(probe(microseconds(1200), microseconds(2)), kCosts, SearchLimits{});
+  EXPECT_EQ(choice.kind, LandmarkKind::kBreakpoint);
+  EXPECT_DOUBLE_EQ(choice.estimated_hits, 600.0);
+}
+
+TEST(ChooseForcedBreakpoint, BeyondHalfTheHitLimitFallsBack) {
+  const SearchLimits limits{1000, std::chrono::seconds(1000)};
+  // 500 hits: at half the limit, still placed.
+  EXPECT_EQ(
+      choose_forced_breakpoint(probe(microseconds(1000), microseconds(2)), kCosts, limits).kind,
+      LandmarkKind::kBreakpoint);
+  // 501 hits: past it.
+  EXPECT_EQ(
+      choose_forced_breakpoint(probe(microseconds(1002), microseconds(2)), kCosts, limits).kind,
+      LandmarkKind::kCheckpoint);
+}
+
+TEST(ChooseForcedBreakpoint, BeyondHalfTheTimeLimitFallsBack) {
+  // 5 ms since the exit, RIP round every 1 us: 5000 hits, 400 ms at 80 us a hit.
+  const auto observation = probe(milliseconds(5), microseconds(1));
+  EXPECT_EQ(choose_forced_breakpoint(observation, kCosts, {200'000, milliseconds(800)}).kind,
+            LandmarkKind::kBreakpoint);
+  EXPECT_EQ(choose_forced_breakpoint(observation, kCosts, {200'000, milliseconds(799)}).kind,
+            LandmarkKind::kCheckpoint);
+  // A backup that reports slower hits (a nested KVM) moves the same point out of reach.
+  EXPECT_EQ(
+      choose_forced_breakpoint(observation, {500.0, 300.0}, {200'000, milliseconds(800)}).kind,
+      LandmarkKind::kCheckpoint);
+}
+
+TEST(ChooseForcedBreakpoint, RepeatingRegistersFallBack) {
+  // Cold and cheap, but no search can tell the executions apart.
+  const auto choice = choose_forced_breakpoint(
+      probe(microseconds(1200), microseconds(800), /*same=*/true), kCosts, SearchLimits{});
+  EXPECT_EQ(choice.kind, LandmarkKind::kCheckpoint);
+}
+
 TEST(ChooseLandmark, DegenerateTimesStayFinite) {
   // A zero period (RIP came round within the clock's resolution) is as hot as it gets.
   const auto zero_period = choose_landmark(probe(microseconds(100), microseconds(0)), kCosts);

@@ -44,14 +44,19 @@ TEST(TraceReportTest, ShortensLongConsoleInput) {
   EXPECT_THAT(text, HasSubstr("\"" + std::string(64, 'a') + "\"... (1000 bytes)"));
 }
 
-// A small trace in memory: a header, four entries in two chunks, and a torn third chunk.
-TraceReader sample_trace() {
+TraceHeader breakpoint_trace_header(std::span<const uint8_t> image) {
   TraceHeader header;
   header.guest_name = "testsvc";
   header.mem_bytes = 64 << 20;
   header.async_mode = "breakpoint";
-  std::vector<uint8_t> image = bytes_of("guest");
   header.guest_image_xxh3 = XXH3_64bits(image.data(), image.size());
+  return header;
+}
+
+// A small trace in memory: a header, four entries in two chunks, and a torn third chunk.
+TraceReader sample_trace() {
+  std::vector<uint8_t> image = bytes_of("guest");
+  const TraceHeader header = breakpoint_trace_header(image);
   const std::vector<TraceEntry> entries = {
       TimerEntry{sync_at(10), 1},
       TimerEntry{sync_at(25), 1},
@@ -68,14 +73,34 @@ TraceReader sample_trace() {
 
 TEST(TraceReportTest, DumpsHeaderEntriesAndTornTail) {
   const std::string dump = dump_trace(sample_trace());
-  EXPECT_THAT(dump, HasSubstr(fmt::format("# ftvm trace, format version {}\n",
-                                          kTraceFormatVersion)));
+  EXPECT_THAT(dump,
+              HasSubstr(fmt::format("# ftvm trace, format version {}\n", kTraceFormatVersion)));
   EXPECT_THAT(dump, HasSubstr("# guest: \"testsvc\" (5 bytes"));
   EXPECT_THAT(dump, HasSubstr("\n0 timer E=10 sync gen=1\n1 timer E=25 sync gen=1\n"));
   EXPECT_THAT(dump, HasSubstr("\n2 console-input E=30 bp rip=0x1000 fp=0x0000000000002000 "
                               "\"hi\\n\"\n"));
   EXPECT_THAT(dump, HasSubstr("\n3 end E=40 "));
   EXPECT_THAT(dump, HasSubstr("# torn tail: the chunk at byte offset"));
+}
+
+// In a --async breakpoint trace, every other asynchronous landmark is one the recorder chose
+// not to make a breakpoint: the stats say so.
+TEST(TraceReportTest, StatsNameTheLandmarksAForcedBreakpointTraceFellBackOn) {
+  std::vector<uint8_t> image = bytes_of("guest");
+  const TraceHeader header = breakpoint_trace_header(image);
+  const std::vector<TraceEntry> entries = {
+      TimerEntry{breakpoint_at(10, 0x1000, 0x2000), 1},
+      TimerEntry{{20, LandmarkKind::kCounted, {0, 0x30}, 1234}, 1},
+      EndEntry{40, 0, 0, "done"},
+  };
+  auto trace =
+      TraceReader::from_bytes(*encode_trace_header(header), image, testing::encode_log(entries, 1));
+  ASSERT_TRUE(trace.ok()) << trace.error().message;
+  const std::string text = trace_stats_text(*trace);
+  EXPECT_THAT(text, HasSubstr("landmarks: 0 sync, 1 breakpoint, 0 checkpoint, 1 counted "
+                              "(--async breakpoint)"));
+  EXPECT_THAT(text, HasSubstr("1 of them stand where --async breakpoint placed no breakpoint"));
+  EXPECT_EQ(trace_stats_json(*trace)["async_mode"], "breakpoint");
 }
 
 TEST(TraceReportTest, StatsCountKindsBytesAndLandmarks) {
@@ -106,7 +131,9 @@ TEST(TraceReportTest, StatsCountKindsBytesAndLandmarks) {
   const std::string text = trace_stats_text(trace);
   EXPECT_THAT(text, HasSubstr("4 entries in 2 chunks"));
   EXPECT_THAT(text, HasSubstr("timer"));
-  EXPECT_THAT(text, HasSubstr("landmarks: 2 sync, 1 breakpoint, 0 checkpoint"));
+  EXPECT_THAT(text, HasSubstr("landmarks: 2 sync, 1 breakpoint, 0 checkpoint, 0 counted "
+                              "(--async breakpoint)"));
+  EXPECT_THAT(text, ::testing::Not(HasSubstr("placed no breakpoint")));
   EXPECT_THAT(text, HasSubstr("torn tail:"));
   EXPECT_THAT(text, ::testing::Not(HasSubstr("memory-digest")));  // kinds absent from the trace
 

@@ -345,6 +345,9 @@ void EmuVcpu::on_instruction(uint64_t address) {
       stop(Stop::kLimit);
       return;
     }
+  } else if (debug_stop_before(address)) {
+    stop(Stop::kDebug);
+    return;
   } else if (stop_at_ && retired_ == *stop_at_) {
     stop(Stop::kTarget);
     return;
@@ -357,6 +360,7 @@ void EmuVcpu::on_instruction(uint64_t address) {
     stop(Stop::kWindow);
     return;
   }
+  if (debug_.single_step) debug_.step_begun = true;
   current_rip_ = address;
   // Guest code is in RAM at its identity-mapped address (the backend's scope), so its bytes are
   // read in place: a few compares per instruction.
@@ -367,6 +371,22 @@ void EmuVcpu::on_instruction(uint64_t address) {
     }
   }
   ++retired_;
+}
+
+bool EmuVcpu::debug_stop_before(uint64_t address) {
+  constexpr uint32_t kDr6SingleStep = 1u << 14;
+  if (debug_.single_step && debug_.step_begun) {
+    debug_.step_begun = false;
+    debug_stop_dr6_ = kDr6SingleStep;
+    return true;
+  }
+  for (size_t i = 0; i < debug_.breakpoints.size(); ++i) {
+    if (debug_.breakpoints[i] == address) {
+      debug_stop_dr6_ = 1u << i;
+      return true;
+    }
+  }
+  return false;
 }
 
 Result<void> EmuVcpu::stop_at_instruction(uint64_t retired) {
@@ -582,6 +602,13 @@ int EmuVcpu::run() {
       run->debug = {};
       run->debug.arch.pc = reg(UC_X86_REG_RIP);
       return finish_run(0);
+    case Stop::kDebug:
+      run->exit_reason = KVM_EXIT_DEBUG;
+      run->debug = {};
+      run->debug.arch.exception = 1;  // #DB
+      run->debug.arch.pc = reg(UC_X86_REG_RIP);
+      run->debug.arch.dr6 = debug_stop_dr6_;
+      return finish_run(0);
     case Stop::kWindow:
       run->exit_reason = KVM_EXIT_IRQ_WINDOW_OPEN;
       return finish_run(0);
@@ -741,9 +768,33 @@ Result<void> EmuVcpu::set_msrs(std::span<const kvm_msr_entry> entries) {
   return make_error("the software CPU does not take MSRs yet");
 }
 
-Result<void> EmuVcpu::set_guest_debug(const kvm_guest_debug&) {
-  return make_error(
-      "the software CPU has no hardware breakpoints or single-step: it counts instructions");
+Result<void> EmuVcpu::set_guest_debug(const kvm_guest_debug& debug) {
+  constexpr uint32_t kKnown =
+      KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP | KVM_GUESTDBG_USE_HW_BP;
+  if (debug.control & ~kKnown) {
+    return make_error(fmt::format(
+        "the software CPU offers execution breakpoints and single-step only (control {:#x})",
+        debug.control));
+  }
+  GuestDebug armed;
+  if (debug.control & KVM_GUESTDBG_ENABLE) {
+    armed.single_step = (debug.control & KVM_GUESTDBG_SINGLESTEP) != 0;
+    const uint64_t dr7 = debug.arch.debugreg[7];
+    for (size_t i = 0; i < armed.breakpoints.size(); ++i) {
+      const bool enabled = (debug.control & KVM_GUESTDBG_USE_HW_BP) && ((dr7 >> (2 * i)) & 3);
+      if (!enabled) continue;
+      const uint64_t rw_len = (dr7 >> (16 + 4 * i)) & 0xf;
+      if (rw_len != 0) {
+        return make_error(fmt::format(
+            "the software CPU offers execution breakpoints only (DR7 {:#x} asks for a data "
+            "breakpoint in DR{})",
+            dr7, i));
+      }
+      armed.breakpoints[i] = debug.arch.debugreg[i];
+    }
+  }
+  debug_ = armed;
+  return {};
 }
 
 Result<uint64_t> EmuVcpu::read_u64(uint64_t gva) const {

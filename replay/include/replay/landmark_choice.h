@@ -64,6 +64,23 @@ struct LandmarkChoice {
 
 LandmarkChoice choose_landmark(const ProbeObservation& probe, const ReplayCosts& costs);
 
+// How long one breakpoint search may go on before the replayer counts its landmark as lost.
+// The search makes progress by the guest's measure (every hit is the landmark's RIP executed
+// again), so a stall watchdog cannot end it; these do. A host whose debug exits are slow
+// (nested KVM) meets the time first, a fast one the hits.
+struct SearchLimits {
+  uint64_t max_hits = 200'000;
+  std::chrono::milliseconds max_time{20'000};
+};
+
+// --async breakpoint's verdict once a probe saw RIP come round: a breakpoint, unless the
+// recorder can already tell that its search would fail: the registers repeat (no fingerprint
+// tells the executions apart), or the estimated search passes half of either limit (the
+// estimate is rough, and a replay runs slower than its recording). kCheckpoint then stands
+// for the backend's fallback: a checkpoint on KVM, a counted landmark on the software CPU.
+LandmarkChoice choose_forced_breakpoint(const ProbeObservation& probe, const ReplayCosts& costs,
+                                        const SearchLimits& limits);
+
 // How long a probe waits for RIP to come round before it gives up and checkpoints wherever
 // the guest is then: --max-delay, within bounds, so an input waits at most about twice its
 // delay.

@@ -52,6 +52,13 @@ struct RecordOptions {
   // vmm/host_probe.h). Where it does not, --async auto checkpoints at once instead of probing:
   // a probe could never see RIP come round, and a breakpoint landmark could not be replayed.
   bool breakpoints_reported = true;
+  // Whether they are reported in CPL3 code too, so that --async breakpoint probes there: the
+  // software CPU's are (KVM hosts are measured at CPL0 only so far; kvm_pvm reports none at
+  // CPL3).
+  bool breakpoints_reported_cpl3 = false;
+  // The replayer's bounds on a search: --async breakpoint does not place a landmark its probe
+  // estimates beyond them.
+  SearchLimits search_limits;
 };
 
 struct LandmarkCounts {
@@ -62,13 +69,20 @@ struct LandmarkCounts {
   uint64_t checkpoint_pages = 0;
   uint64_t checkpoint_bytes = 0;
   uint64_t memory_digests = 0;
-  // --async auto's probes: started, and how each ended.
+  // Landmarks --async breakpoint placed otherwise because its probe estimated the search out
+  // of the replayer's reach or saw the registers repeat: checkpoints on KVM, counted on the
+  // software CPU (they are in those counts too).
+  uint64_t breakpoint_fallbacks = 0;
+  // The probes (--async auto, and --async breakpoint where breakpoints are reported): started,
+  // and how each ended.
   uint64_t probes = 0;
-  uint64_t probe_breakpoint = 0;        // RIP came round; a search was estimated cheaper
+  uint64_t probe_breakpoint = 0;        // RIP came round; a search was estimated cheaper (or,
+                                        // forced, within reach)
   uint64_t probe_checkpoint = 0;        // RIP came round; a checkpoint was (hot code, or the same
                                         // registers at both executions)
   uint64_t probe_same_fingerprint = 0;  // of those, for the same registers
   uint64_t probe_expired = 0;           // RIP did not come round within the budget: checkpoint
+                                        // (forced: a breakpoint where the guest is then)
   uint64_t probe_overtaken = 0;         // a deterministic exit came first: a synchronous landmark
   double probe_estimated_hits = 0;      // summed over the breakpoint verdicts
 
@@ -117,6 +131,12 @@ class Recorder final : public ExecutionDriver {
   Result<void> abandon_probe(VcpuRunner& runner);
   Result<Position> landmark_at(VcpuRunner& runner, const kvm_regs& regs, uint64_t exit_count,
                                LandmarkKind kind);
+  // The instructions retired since exit E, where the vCPU counts them.
+  Result<Position> counted_landmark(VcpuRunner& runner, uint64_t exit_count, uint64_t retired);
+  // Where --async breakpoint's probe rules a breakpoint out: what else this backend offers.
+  Result<Position> fallback_landmark(VcpuRunner& runner, const kvm_regs& regs, uint64_t exit_count);
+  Result<Position> probe_verdict(VcpuRunner& runner, const kvm_regs& regs, uint64_t exit_count,
+                                 const ProbeObservation& observation);
   Result<void> log_checkpoint(VcpuRunner& runner, const Position& position);
   Result<void> log_memory_digest_if_due(uint64_t exit_count);
   Result<void> log_output_digest(uint64_t exit_count);

@@ -73,6 +73,8 @@ class Replayer final : public ExecutionDriver {
   // at the same exit and in the same state. Returns the final result.
   RunResult conclude(VcpuRunner& runner, const RunResult& result);
 
+  void set_search_limits(const SearchLimits& limits) { limits_ = limits; }
+
   const ReplayStats& stats() const { return stats_; }
   // Streaming: the replay stopped because the closed log had nothing more (kReplayComplete
   // with this set is where a backup may go live).
@@ -81,9 +83,11 @@ class Replayer final : public ExecutionDriver {
   uint64_t consumed_lsn() const;
   uint64_t horizon() const { return horizon_; }
 
-  // A replay whose guest makes no progress (no exit, no breakpoint hit) for this long while
-  // the log still holds inputs has diverged: typically a breakpoint landmark the hardware
-  // cannot see. The caller kicks the vCPU periodically so the replayer gets to check.
+  // A replay whose guest makes no progress (no exit, no breakpoint hit) for this long has
+  // diverged: typically a breakpoint landmark the hardware cannot see. The caller kicks the
+  // vCPU periodically so the replayer gets to check. With SearchLimits this bounds a replay:
+  // it ends, exact or with a report, within max_time of its last landmark or exit, or
+  // kStallLimit of its guest's last progress, whichever comes first (plus a kick period).
   static constexpr std::chrono::seconds kStallLimit{5};
   // How long a backup's vCPU waits on the feed before looking at stop requests again.
   static constexpr std::chrono::milliseconds kFeedPoll{50};
@@ -115,6 +119,8 @@ class Replayer final : public ExecutionDriver {
   // asked for).
   std::optional<RunResult> apply_input(VcpuRunner& runner, const LoggedEntry& logged);
   RunResult divergence(VcpuRunner& runner, const std::string& what);
+  std::optional<RunResult> search_exhausted(VcpuRunner& runner);
+  std::string fingerprint_collision_hint() const;
   std::optional<RunResult> check_stall(VcpuRunner& runner, const BetweenExits& at);
 
   std::deque<LoggedEntry> entries_;  // not yet consumed
@@ -127,10 +133,20 @@ class Replayer final : public ExecutionDriver {
   std::chrono::steady_clock::time_point search_started_;
   bool registers_synced_ = false;  // KVM copies the GPRs into the run page at every exit
   std::deque<std::string> recent_inputs_;
+  // Breakpoint landmarks found since the last RAM digest that matched: each was told apart from
+  // other executions of its RIP by registers alone, so a loop whose state lives in memory can
+  // have stopped the search an iteration early (a fingerprint collision). A report names them.
+  struct FoundByRegisters {
+    Position position;
+    uint64_t hits = 0;
+  };
+  std::deque<FoundByRegisters> unverified_breakpoints_;  // the latest few
+  uint64_t unverified_breakpoint_count_ = 0;
   uint64_t progress_exit_count_ = ~0ull;
   uint64_t progress_hits_ = 0;
   std::chrono::steady_clock::time_point progress_time_;
   ReplayStats stats_;
+  SearchLimits limits_;
   // Streaming only:
   LogFeed* feed_ = nullptr;
   TimeSource* live_time_ = nullptr;

@@ -37,6 +37,7 @@ struct KindStats {
 
 struct TraceStats {
   std::string guest_name;
+  std::string async_mode;  // the header's
   uint32_t format_version = 0;
   std::vector<KindStats> kinds;  // every kind, in TraceEntry's order
   std::array<uint64_t, kLandmarkKindCount> landmarks{};

@@ -419,9 +419,14 @@ Result<Recording> record_guest(const RecordSetup& setup) {
   options.async_mode = setup.async_mode;
   options.digest_interval = setup.digest_interval;
   options.probe_budget = probe_budget_for(setup.max_delay);
+  options.search_limits = setup.search_limits;
+  options.breakpoints_reported_cpl3 = setup.accel == Accel::kEmu;  // as `ftvm record`
   Recorder recorder(events, sink, **vm, console, options);
   recorder.set_probe_kick(
       [b = backends->get()](std::chrono::nanoseconds delay) { b->kick_after(delay); });
+  if (setup.window_requests) {
+    recorder.set_window_request([b = backends->get()] { b->push_deferred(InterruptWindow{}); });
+  }
   ReplayCostModel costs;
   costs.report(setup.replay_costs);
   recorder.set_cost_model(&costs);
@@ -495,6 +500,7 @@ Result<Replay> replay_recording(const Recording& recording, const std::vector<Tr
     whole.emplace(std::move(log.others), **vm, time, console);
   }
   Replayer& replayer = setup.streamed ? *streaming : *whole;
+  if (setup.search_limits) replayer.set_search_limits(*setup.search_limits);
   Watchdog watchdog_driver(replayer, started + setup.time_limit);
   TracingDriver tracing(watchdog_driver, "replay");
   install_kick_signal_handler();
@@ -614,7 +620,7 @@ std::string report_head(const std::string& report, size_t lines) {
 
 uint64_t input_count(std::span<const TraceEntry> entries) {
   return std::count_if(entries.begin(), entries.end(), [](const TraceEntry& e) {
-    return std::holds_alternative<TimerEntry>(e) || std::holds_alternative<ConsoleInputEntry>(e);
+    return input_position(e).has_value() && !std::holds_alternative<CheckpointEntry>(e);
   });
 }
 

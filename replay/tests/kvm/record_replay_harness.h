@@ -57,6 +57,12 @@ struct RecordSetup {
   bool log_horizons = false;
   // The replay costs --async auto decides with (a backup's reports, in a pair).
   ReplayCosts replay_costs = kDefaultReplayCosts;
+  // Ask for interrupt-window events as `ftvm record` does (Recorder::set_window_request): a
+  // tick that arrives with IF=0 then lands at the next asynchronous landmark instead of
+  // waiting for an exit.
+  bool window_requests = false;
+  // What --async breakpoint's probe weighs a search against (RecordOptions::search_limits).
+  SearchLimits search_limits;
   // Console input, all of it available from the start (through a pipe, as `ftvm record`
   // reads stdin).
   std::string console_input;
@@ -106,7 +112,7 @@ struct ReplaySetup {
   // never ends fails a test instead of hanging it. The harness also stops (kStopRequested) a
   // breakpoint search that hits with identical registers 1000 times in a row. The slowest
   // exact replay of these guests takes ~2 s (reg_loop, breakpoint landmarks, ~1000 hits
-  // each); a replay that lost its way searches for up to Replayer's 5 million hits (minutes).
+  // each); a replay that lost its way searches until a SearchLimits bound (20 s by default).
   // A streamed replay waiting on its feed at the limit is stopped through the feed
   // (LogFeed::request_stop), also kStopRequested.
   std::chrono::milliseconds time_limit{8000};
@@ -118,6 +124,8 @@ struct ReplaySetup {
   // as its live time once the log is closed. See StreamSetup.
   bool streamed = false;
   StreamSetup stream;
+  // The replayer's bounds on one breakpoint search (its defaults when unset).
+  std::optional<SearchLimits> search_limits;
 };
 
 // How far a streamed replay had got at the end of StreamSetup's hold.

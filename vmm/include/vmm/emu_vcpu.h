@@ -23,6 +23,7 @@
 // run with an internal-error exit that names the instruction.
 #pragma once
 
+#include <array>
 #include <csignal>
 #include <cstdint>
 #include <memory>
@@ -79,7 +80,12 @@ class EmuVcpu final : public Vcpu {
   Result<void> set_msrs(std::span<const kvm_msr_entry> entries) override;
   Result<void> interrupt(uint8_t vector) override;
   Result<uint64_t> translate(uint64_t gva) const override;
-  // There are no hardware breakpoints here: positions are instruction counts.
+  // Execution breakpoints (DR0-DR3 with R/W 00) and single-step, as KVM_SET_GUEST_DEBUG arms
+  // them and as the hardware under KVM reports them: a breakpoint stops before its instruction
+  // (also the first one a run() executes, and each rep iteration: nothing sets RF), a step
+  // after one instruction or rep iteration. Positions here
+  // are counts; these exist so that breakpoint landmarks, KVM's way without a PMU, can be
+  // recorded and replayed on any machine.
   Result<void> set_guest_debug(const kvm_guest_debug& debug) override;
 
   std::optional<uint64_t> instructions_retired() const override { return retired_; }
@@ -104,6 +110,7 @@ class EmuVcpu final : public Vcpu {
     kKick,
     kLimit,
     kTarget,
+    kDebug,
     kPortIn,
     kPortOut,
     kDeviceMemory,
@@ -128,6 +135,8 @@ class EmuVcpu final : public Vcpu {
   Result<void> install_hooks();
   Result<void> check_state_layout();
   void stop(Stop reason);
+  // Whether a breakpoint or the step ends the run before the instruction at `address`.
+  bool debug_stop_before(uint64_t address);
   void fault(std::string what);
   int finish_run(int uc_error);
   Result<void> complete_port_in();
@@ -158,6 +167,14 @@ class EmuVcpu final : public Vcpu {
   bool completing_ = false;
   uint64_t limit_ = 0;
   std::optional<uint64_t> stop_at_;  // a counted landmark (stop_at_instruction)
+  // What set_guest_debug armed.
+  struct GuestDebug {
+    std::array<std::optional<uint64_t>, 4> breakpoints;
+    bool single_step = false;
+    bool step_begun = false;  // an instruction began since the step was armed
+  };
+  GuestDebug debug_;
+  uint32_t debug_stop_dr6_ = 0;  // why the last kDebug stop came, as DR6 says it
   uint64_t current_rip_ = 0;
   Stop stop_ = Stop::kNone;
   std::string failure_;

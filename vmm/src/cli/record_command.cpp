@@ -18,13 +18,24 @@
 namespace ftvm {
 namespace {
 
-void print_landmarks(const replay::LandmarkCounts& l, uint64_t log_bytes, double seconds) {
+void print_landmarks(const replay::LandmarkCounts& l, const std::string& async_mode,
+                     uint64_t log_bytes, double seconds) {
   fmt::print(stderr,
              "ftvm: landmarks: {} synchronous, {} breakpoint, {} checkpoint ({} pages, {} bytes "
              "compressed), {} counted; {} memory digests\n",
              l.synchronous, l.breakpoint, l.checkpoint, l.checkpoint_pages, l.checkpoint_bytes,
              l.counted, l.memory_digests);
-  if (l.probes > 0) {
+  if (l.probes > 0 && async_mode == "breakpoint") {
+    fmt::print(stderr,
+               "ftvm: --async breakpoint probed {} stop points: {} came round and got a "
+               "breakpoint ({:.1f} hits estimated per search), {} came round too hot to replay or "
+               "with the same registers ({} of them) and got a {} instead, {} did not come round "
+               "in time (breakpoint where the guest was then), {} reached an exit first "
+               "(synchronous)\n",
+               l.probes, l.probe_breakpoint, l.mean_estimated_hits(), l.breakpoint_fallbacks,
+               l.probe_same_fingerprint, l.counted > 0 ? "counted landmark" : "checkpoint",
+               l.probe_expired, l.probe_overtaken);
+  } else if (l.probes > 0) {
     fmt::print(stderr,
                "ftvm: --async auto probed {} CPL0 stop points: {} came round and got a breakpoint "
                "({:.1f} hits estimated per search), {} came round hot and got a checkpoint ({} of "
@@ -80,12 +91,7 @@ int record_command(const RecordCommandOptions& options) {
   auto accel = choose_accel(options.guest, "record", /*emu_ready=*/true);
   if (!accel) return fail(accel.error());
   const double max_delay_ms = options.max_delay_ms.value_or(default_max_delay_ms(*accel));
-  if (*accel == Accel::kEmu && options.async_mode != "auto") {
-    return fail(make_error(
-        fmt::format("--async {}: the software CPU places every asynchronous landmark by counting "
-                    "instructions; --async chooses how KVM finds them",
-                    options.async_mode)));
-  }
+  if (auto r = check_async_mode(*accel, options.async_mode); !r) return fail(r.error());
   VmConfig config = make_vm_config(options.guest, image);
   config.accel = *accel;
   // Even --async breakpoint needs it: a point with an injected interrupt still queued in KVM
@@ -149,7 +155,7 @@ int record_command(const RecordCommandOptions& options) {
 
   const RunReport report = make_report(result, started, console, runner.counters());
   print_report(report);
-  print_landmarks(recorder.landmarks(), writer->log_bytes(), report.seconds);
+  print_landmarks(recorder.landmarks(), options.async_mode, writer->log_bytes(), report.seconds);
   auto json = report_json(report);
   const auto& l = recorder.landmarks();
   json["landmarks"] = {{"synchronous", l.synchronous},
@@ -165,6 +171,7 @@ int record_command(const RecordCommandOptions& options) {
                        {"probe_expired", l.probe_expired},
                        {"probe_overtaken", l.probe_overtaken},
                        {"probe_estimated_hits", l.probe_estimated_hits},
+                       {"breakpoint_fallbacks", l.breakpoint_fallbacks},
                        {"memory_digests", l.memory_digests}};
   json["trace_log_bytes"] = writer->log_bytes();
   if (auto r = write_json(options.console.stats_json_path, json); !r) return fail(r.error());

@@ -29,6 +29,19 @@ std::vector<kvm_cpuid_entry2> to_kvm_cpuid(const std::vector<replay::CpuidLeaf>&
 
 }  // namespace
 
+Result<void> check_async_mode(Accel accel, const std::string& async_mode) {
+  if (accel == Accel::kEmu && async_mode == "checkpoint") {
+    return make_error(
+        "--async checkpoint: the software CPU takes no checkpoints; it counts instructions "
+        "(auto) or emulates KVM's breakpoint landmarks (breakpoint)");
+  }
+  return {};
+}
+
+std::string recorded_async_mode(Accel accel, const std::string& async_mode) {
+  return accel == Accel::kEmu && async_mode == "auto" ? "counted" : async_mode;
+}
+
 replay::TraceHeader make_trace_header(const GuestOptions& guest, const GuestImage& image,
                                       const Vm& vm, double max_delay_ms,
                                       const std::string& async_mode) {
@@ -41,7 +54,7 @@ replay::TraceHeader make_trace_header(const GuestOptions& guest, const GuestImag
   }
   header.max_delay_ns = static_cast<uint64_t>(max_delay_ms * 1e6);
   header.accel = accel_name(vm.accel());
-  header.async_mode = vm.accel() == Accel::kEmu ? "counted" : async_mode;
+  header.async_mode = recorded_async_mode(vm.accel(), async_mode);
   header.created_unix_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                                std::chrono::system_clock::now().time_since_epoch())
                                .count();
@@ -101,6 +114,7 @@ replay::RecordOptions live_record_options(Accel accel, const std::string& async_
   options.digest_interval = digest_interval;
   options.probe_budget =
       replay::probe_budget_for(std::chrono::nanoseconds(static_cast<int64_t>(max_delay_ms * 1e6)));
+  options.breakpoints_reported_cpl3 = accel == Accel::kEmu;
   if (accel == Accel::kKvm && options.async_mode != replay::AsyncMode::kCheckpoint) {
     // A probe that fails leaves the old assumption (breakpoints work); the VM's own setup
     // reports what is wrong with KVM.

@@ -42,11 +42,18 @@ Result<void> attach_logged_disk(Vm& vm, const replay::TraceHeader& header,
 // transmitted ones go to `sink` (which must outlive the VM).
 Result<void> attach_logged_net(Vm& vm, const replay::TraceHeader& header, NetSink& sink);
 
+// Whether --async MODE can be recorded on `accel`: the software CPU counts (auto) or emulates
+// KVM's breakpoint landmarks (breakpoint); it takes no checkpoints yet.
+Result<void> check_async_mode(Accel accel, const std::string& async_mode);
+
+// The header's landmark mode: what the recorder will do on this backend.
+std::string recorded_async_mode(Accel accel, const std::string& async_mode);
+
 // The recorder's options for a live recording (`ftvm record`, `ftvm primary`): its probes
 // get the budget that --max-delay implies.
 // Where landmarks may be breakpoints (auto, breakpoint), the host is probed first
 // (vmm/host_probe.h): on a KVM that reports no breakpoints, auto checkpoints instead of probing.
-// The software CPU needs no probe: its landmarks are counted.
+// The software CPU needs no probe: it counts, or emulates the breakpoints.
 replay::RecordOptions live_record_options(Accel accel, const std::string& async_mode,
                                           double max_delay_ms,
                                           std::chrono::milliseconds digest_interval,
