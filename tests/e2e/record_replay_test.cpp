@@ -180,6 +180,30 @@ TEST(RecordReplay, ForcedBreakpointLandmarksAreExactOrReportedAsDivergence) {
   }
 }
 
+// The software CPU emulates KVM's breakpoints, so --async breakpoint records KVM's kind of
+// landmark there, probed at CPL3 too: testsvc's hot compute loop falls back to counted
+// landmarks, the rest are searched for, and the replay is exact. The summary and trace stats
+// say how many fell back.
+TEST(RecordReplay, ForcedBreakpointLandmarksOnTheSoftwareCpuReplayExactly) {
+  TraceDir dir;
+  Recording recording = record(
+      dir, 3, {"--accel", "emu", "--async", "breakpoint", "--stats-json", dir.path("stats.json")},
+      6);
+  expect_recorded_with_input(recording);
+  const auto stats = nlohmann::json::parse(slurp(dir.path("stats.json")));
+  const auto& landmarks = stats["landmarks"];
+  EXPECT_GT(landmarks["probes"].get<uint64_t>(), 0u) << stats.dump(2);
+  EXPECT_EQ(landmarks["counted"], landmarks["breakpoint_fallbacks"]) << stats.dump(2);
+  EXPECT_EQ(landmarks["checkpoint"], 0) << stats.dump(2);
+  EXPECT_NE(recording.process.err.find("--async breakpoint probed"), std::string::npos)
+      << recording.process.err;
+  expect_exact_replay(dir, recording, "replay");
+  ProcessResult trace_stats =
+      run_process({FTVM_BINARY, "trace", "stats", dir.path("trace")}, "", 30s);
+  EXPECT_EQ(trace_stats.exit_code, 0) << trace_stats.err;
+  EXPECT_NE(trace_stats.out.find("(--async breakpoint)"), std::string::npos) << trace_stats.out;
+}
+
 // Rewrites the trace with every wall-clock read moved by a day: the guest prints another
 // date in its banner than in the recording, which the replay must report as a divergence no
 // earlier than the read's own position. (A changed console input would not do: testsvc copies
