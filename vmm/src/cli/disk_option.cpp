@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "libvirt_lease.h"
 #include "vmm/file_block_backend.h"
 #include "vmm/nbd_block_backend.h"
 
@@ -10,8 +11,9 @@ namespace ftvm {
 void add_disk_options(CLI::App& command, DiskOptions& options) {
   command.add_option("--disk", options.source,
                      "Give the guest a virtio-blk disk: a raw image FILE (a multiple of 512 "
-                     "bytes) or an NBD URI (nbd://HOST:PORT/EXPORT, e.g. from ftvm disk-server "
-                     "--export)");
+                     "bytes), an NBD URI (nbd://HOST:PORT/EXPORT, e.g. from ftvm disk-server "
+                     "--export) or a libvirt storage volume (libvirt:POOL/VOLUME[?uri=URI], "
+                     "default URI qemu:///system)");
   command.add_flag("--disk-read-only", options.read_only, "The guest may only read the disk");
 }
 
@@ -19,6 +21,17 @@ std::string disk_serial(const std::string& source) {
   std::string name = std::filesystem::path(source).filename().string();
   if (name.empty()) name = source;
   return ("ftvm:" + name).substr(0, VirtioBlk::kIdBytes);
+}
+
+Result<std::string> local_disk_path(const std::string& source) {
+  if (!source.starts_with("libvirt:")) return source;
+  std::string volume = source.substr(8);
+  std::string uri = "qemu:///system";
+  if (const size_t query = volume.find("?uri="); query != std::string::npos) {
+    uri = volume.substr(query + 5);
+    volume.resize(query);
+  }
+  return libvirt_volume_path_via_helper(volume, uri);
 }
 
 namespace {
@@ -48,7 +61,9 @@ Result<std::optional<LiveDisk>> open_live_disk(const DiskOptions& options, Event
     disk.device.read_only = disk.device.read_only || (*nbd)->read_only();
     disk.backend = std::move(*nbd);
   } else {
-    auto file = FileBlockBackend::open(options.source, options.read_only, events);
+    auto path = local_disk_path(options.source);
+    if (!path) return make_error("--disk: " + path.error().message);
+    auto file = FileBlockBackend::open(*path, options.read_only, events);
     if (!file) return make_error("--disk: " + file.error().message);
     disk.device.capacity_bytes = (*file)->size_bytes();
     disk.backend = std::move(*file);

@@ -1,5 +1,6 @@
 // --disk: the VM's virtio-blk disk, for the commands that feed a VM from the host (run,
-// record). A raw image file, or an NBD URI such as one `ftvm disk-server --export` serves.
+// record). A raw image file, an NBD URI such as one `ftvm disk-server --export` serves, or a
+// libvirt storage volume (libvirt:POOL/VOLUME).
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -33,6 +34,9 @@ struct LiveDisk {
 
 // std::nullopt without --disk. Completions go to `events`, which must outlive the disk.
 Result<std::optional<LiveDisk>> open_live_disk(const DiskOptions& options, EventQueue& events);
+
+// The file a local --disk names: FILE itself, or the path libvirt gives libvirt:POOL/VOLUME.
+Result<std::string> local_disk_path(const std::string& source);
 
 // What GET_ID answers: "ftvm:" and the file or export name, cut to 20 bytes.
 std::string disk_serial(const std::string& source);

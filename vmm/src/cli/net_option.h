@@ -1,5 +1,6 @@
 // --net: the VM's virtio-net card, for the commands that feed a VM from the host (run,
-// record). Today one host side: a TAP device (`tap:NAME`), e.g. from scripts/lab.
+// record, primary). Its host side: a TAP device (`tap:NAME`, e.g. from scripts/lab), or a port
+// on a libvirt-managed network (`libvirt:NETWORK`) with a TAP of ftvm's own plugged into it.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -7,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "libvirt_lease.h"
 #include "vmm/devices/net_frame.h"
 #include "vmm/devices/virtio_net.h"
 #include "vmm/event_queue.h"
@@ -27,6 +29,9 @@ void add_net_options(CLI::App& command, NetOptions& options);
 struct LiveNet {
   std::unique_ptr<TapBackend> tap;
   VirtioNet::Mac mac{};
+  // With libvirt:NETWORK, the reserved port (destroyed first: the filter binding and the port
+  // go back before the TAP closes).
+  std::unique_ptr<LibvirtPortLease> libvirt_port;
 };
 
 // std::nullopt without --net. Received frames go to `events`, which must outlive the card.
