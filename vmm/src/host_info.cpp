@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "vmm/emu_vcpu.h"
+#include "vmm/host_probe_cache.h"
 #include "vmm/kvm.h"
 
 namespace ftvm {
@@ -126,9 +127,11 @@ HostInfo probe_host(const HostPaths& paths) {
   }
   info.kvm_usable = true;
   info.backend = "kvm";
-  auto facts = probe_guest_debug(paths.kvm_device);
+  auto facts = cached_guest_debug_facts(paths.kvm_device, paths.reprobe);
   if (facts) {
-    info.guest_debug = *facts;
+    info.guest_debug = facts->facts;
+    info.probe_cached = facts->from_cache;
+    info.probe_cache_path = facts->path;
   } else {
     info.probe_problem = facts.error().message;
   }

@@ -34,6 +34,8 @@ struct HostInfo {
   // Measured with the host probe where KVM is usable (host_probe.h).
   std::optional<GuestDebugFacts> guest_debug;
   std::string probe_problem;  // why the probe failed, if it did
+  bool probe_cached = false;  // read from this boot's cache (host_probe_cache.h)
+  std::string probe_cache_path;
   // The software CPU: its engine, and why it cannot run here if it cannot (empty when it can).
   std::string emu_engine;
   std::string emu_problem;
@@ -43,6 +45,7 @@ struct HostPaths {
   std::string kvm_device = "/dev/kvm";
   std::string sys_module = "/sys/module";
   std::string cpuinfo = "/proc/cpuinfo";
+  bool reprobe = false;  // measure guest debugging again instead of reading this boot's cache
 };
 
 HostInfo probe_host(const HostPaths& paths = {});

@@ -21,7 +21,9 @@ nlohmann::json guest_debug_json(const HostInfo& info) {
   return {{"breakpoint_cpl0", facts.breakpoint_cpl0},
           {"single_step_cpl0", facts.single_step_cpl0},
           {"cpl0_instructions_per_second", facts.cpl0_instructions_per_second},
-          {"notes", facts.notes}};
+          {"notes", facts.notes},
+          {"cached", info.probe_cached},
+          {"cache_path", info.probe_cache_path}};
 }
 
 nlohmann::json to_json(const HostInfo& info) {
@@ -65,6 +67,14 @@ void print_guest_debug(const HostInfo& info) {
   fmt::print("CPL0 speed:   {:.1f} M instructions/s (a counted loop, one exit included)\n",
              facts.cpl0_instructions_per_second / 1e6);
   if (!facts.notes.empty()) fmt::print("probe notes:  {}\n", facts.notes);
+  if (info.probe_cached) {
+    fmt::print("probe:        measured earlier this boot, kept in {} (--reprobe measures again)\n",
+               info.probe_cache_path);
+  } else {
+    fmt::print("probe:        measured now{}\n",
+               info.probe_cache_path.empty() ? " (nowhere to keep it: every command measures again)"
+                                             : ", kept for this boot in " + info.probe_cache_path);
+  }
 }
 
 void print_human(const HostInfo& info) {
@@ -94,12 +104,15 @@ CLI::App* add_host_info_command(CLI::App& app, HostInfoOptions& options) {
       "host-info", "Say whether this host can run ftvm's VMs: KVM, its module, capabilities");
   command->add_option("--kvm-device", options.kvm_device, "The KVM device")->capture_default_str();
   command->add_flag("--json", options.json, "Print one JSON object instead");
+  command->add_flag("--reprobe", options.reprobe,
+                    "Measure guest debugging again instead of using this boot's measurement");
   return command;
 }
 
 int host_info_command(const HostInfoOptions& options) {
   HostPaths paths;
   paths.kvm_device = options.kvm_device;
+  paths.reprobe = options.reprobe;
   const HostInfo info = probe_host(paths);
   if (options.json) {
     fmt::print("{}\n", to_json(info).dump(2));

@@ -8,6 +8,7 @@ namespace ftvm {
 struct HostInfoOptions {
   std::string kvm_device = "/dev/kvm";
   bool json = false;
+  bool reprobe = false;
 };
 
 // `ftvm host-info [--json]`: whether and how this host can run ftvm's VMs. Exits 0 when a VM

@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <chrono>
 
-#include "vmm/host_probe.h"
+#include "vmm/host_probe_cache.h"
 
 namespace ftvm {
 namespace {
@@ -118,8 +118,8 @@ replay::RecordOptions live_record_options(Accel accel, const std::string& async_
   if (accel == Accel::kKvm && options.async_mode != replay::AsyncMode::kCheckpoint) {
     // A probe that fails leaves the old assumption (breakpoints work); the VM's own setup
     // reports what is wrong with KVM.
-    auto facts = probe_guest_debug(kvm_device);
-    if (facts && !facts->breakpoint_cpl0) {
+    auto facts = cached_guest_debug_facts(kvm_device);
+    if (facts && !facts->facts.breakpoint_cpl0) {
       options.breakpoints_reported = false;
       fmt::print(stderr,
                  "ftvm: this host's KVM reports no hardware breakpoints in guest code (see ftvm "
