@@ -139,6 +139,32 @@ TEST_F(LibvirtTest, AKilledVmsPortIsGivenBackToo) {
       << virsh({"net-port-list", kNetwork}).out << virsh({"nwfilter-binding-list"}).out;
 }
 
+// A protected pair on a libvirt network: a port for each side (the same MAC), the backup's
+// standing by until it goes live; pings go on being answered across the primary's SIGKILL, and
+// every port and binding is given back.
+TEST_F(LibvirtTest, APairFailsOverOnALibvirtNetwork) {
+  testing::TempDir dir("ftvm-libvirt-pair");
+  Subprocess pair(
+      in_namespace({FTVM_BINARY, "pair", "--accel", "emu", "--net",
+                    std::string("libvirt:") + kNetwork + ",filter=clean-traffic", "--seconds", "30",
+                    "--kill-primary-after", "6", "--run-dir", dir.path("run")}));
+  ASSERT_TRUE(pair.wait_for_stdout("testsvc: up", 30s)) << pair.stderr_so_far();
+  EXPECT_TRUE(wait_for_leases(2, 2, 10s)) << virsh({"net-port-list", kNetwork}).out;
+  const ProcessResult ping =
+      run_process(in_namespace({"ping", "-c", "40", "-i", "0.2", "-W", "2", "10.78.0.2"}), "", 60s);
+  EXPECT_TRUE(pair.wait_for_stderr("the network is live on ftvm", 30s)) << pair.stderr_so_far();
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(ping.out, m, std::regex(R"((\d+) received)"))) << ping.out;
+  EXPECT_GE(std::stoi(m[1].str()), 36) << ping.out;
+  // The killed primary's port went back when it died; the backup's is still held.
+  EXPECT_TRUE(wait_for_leases(1, 1, 10s)) << virsh({"net-port-list", kNetwork}).out;
+  pair.send_signal(SIGINT);
+  const ProcessResult r = pair.finish(60s);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("pair: failover:"), std::string::npos) << r.err;
+  EXPECT_TRUE(wait_for_leases(0, 0, 10s)) << virsh({"net-port-list", kNetwork}).out;
+}
+
 TEST_F(LibvirtTest, AStorageVolumeIsTheGuestsDisk) {
   const std::string volume = "ftvm-t" + std::to_string(::getpid()) + ".img";
   const ProcessResult created = virsh({"vol-create-as", kPool, volume, "4M", "--format", "raw"});

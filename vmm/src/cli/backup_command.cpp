@@ -114,8 +114,8 @@ Result<replay::TraceHeader> check_hello(const BackupCommandOptions& options,
   }
   if (!header->net_mac.empty() && options.net.spec.empty()) {
     return make_error(
-        "the primary's VM has a network card: start the backup with --net tap:NAME on the same "
-        "network (scripts/lab: tap1), so that it can take over");
+        "the primary's VM has a network card: start the backup with --net tap:NAME (or "
+        "libvirt:NETWORK) on the same network (scripts/lab: tap1), so that it can take over");
   }
   if (header->net_mac.empty() && !options.net.spec.empty()) {
     return make_error("--net: the primary's VM has no network card");
@@ -151,7 +151,8 @@ CLI::App* add_backup_command(CLI::App& app, BackupCommandOptions& options) {
   add_follow_accel_option(*backup, options.accel);
   add_disk_options(*backup, options.disk);
   backup->add_option("--net", options.net.spec,
-                     "The TAP device (tap:NAME) on the primary's network, used once live (the "
+                     "The TAP device (tap:NAME) or libvirt network (libvirt:NETWORK[,...]) of the "
+                     "primary's network, used once live (the "
                      "guest's MAC comes from the primary)");
   return backup;
 }
@@ -183,9 +184,6 @@ int backup_command(const BackupCommandOptions& options) {
   if (!disk_options) return fail(disk_options.error());
   auto disk = open_live_disk(*disk_options, events);
   if (!disk) return fail(disk.error());
-  // Standing by: nothing received is the guest's input, nothing it sends leaves, until live.
-  auto net = open_live_net(options.net, events, TapBackend::Mode::kStandingBy);
-  if (!net) return fail(net.error());
   auto primary = resolve_primary(options);
   if (!primary) return fail(primary.error());
   log_role(kSide, "connecting to the primary at " + primary->at.to_string());
@@ -214,6 +212,19 @@ int backup_command(const BackupCommandOptions& options) {
     link.goodbye(header.error().message);
     fmt::print(stderr, "ftvm: {}\n", header.error().message);
     return kExitPeer;
+  }
+  // Opened once the primary's card is known (a libvirt port carries its MAC). Standing by:
+  // nothing received is the guest's input, nothing it sends leaves, until live.
+  NetOptions net_options = options.net;
+  if (header->net_mac.size() == 6) {
+    VirtioNet::Mac primary_mac{};
+    std::copy(header->net_mac.begin(), header->net_mac.end(), primary_mac.begin());
+    net_options.mac = format_mac(primary_mac);
+  }
+  auto net = open_live_net(net_options, events, TapBackend::Mode::kStandingBy);
+  if (!net) {
+    link.goodbye(net.error().message);
+    return fail(net.error());
   }
 
   FileConsole file_console(output->get());

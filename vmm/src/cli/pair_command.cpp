@@ -66,16 +66,19 @@ struct Listener {
   std::string address;
 };
 
-// --net tap:A,B -> (A, B).
-Result<std::pair<std::string, std::string>> split_taps(const std::string& value) {
+// --net tap:A,B -> (A, B); --net libvirt:SPEC -> (libvirt:SPEC, libvirt:SPEC): each side
+// reserves a port of its own on that network.
+Result<std::pair<std::string, std::string>> side_nets(const std::string& value) {
+  if (value.starts_with("libvirt:")) return std::pair{value, value};
   const size_t comma = value.find(',');
   if (!value.starts_with("tap:") || comma == std::string::npos || comma == 4 ||
       comma + 1 == value.size() || value.find(',', comma + 1) != std::string::npos) {
     return make_error(fmt::format(
-        "--net {}: a pair needs one TAP per side, tap:PRIMARY_TAP,BACKUP_TAP (e.g. tap:tap0,tap1)",
+        "--net {}: a pair needs one TAP per side, tap:PRIMARY_TAP,BACKUP_TAP (e.g. tap:tap0,tap1), "
+        "or a libvirt network, libvirt:NETWORK[,filter=NAME][,uri=URI]",
         value));
   }
-  return std::pair{value.substr(4, comma - 4), value.substr(comma + 1)};
+  return std::pair{"tap:" + value.substr(4, comma - 4), "tap:" + value.substr(comma + 1)};
 }
 
 Result<Listener> listen_loopback() {
@@ -303,9 +306,9 @@ std::vector<std::string> Pair::side_args(const char* side) const {
 
 std::vector<std::string> Pair::net_args(const char* side) const {
   if (options_.net.empty()) return {};
-  const auto taps = split_taps(options_.net);  // checked when parsed
-  const std::string& tap = std::string_view(side) == "primary" ? taps->first : taps->second;
-  std::vector<std::string> args = {"--net", "tap:" + tap};
+  const auto nets = side_nets(options_.net);  // checked when parsed
+  const std::string& net = std::string_view(side) == "primary" ? nets->first : nets->second;
+  std::vector<std::string> args = {"--net", net};
   if (std::string_view(side) == "primary") args.insert(args.end(), {"--mac", options_.mac});
   return args;
 }
@@ -761,10 +764,12 @@ CLI::App* add_pair_command(CLI::App& app, PairCommandOptions& options) {
                    "scripts/etcd-cluster up) instead of the pair's own disk server");
   pair->add_option("--net", options.net,
                    "Give the guest a virtio-net card: tap:PRIMARY_TAP,BACKUP_TAP, each side's TAP "
-                   "device on one network (scripts/lab: tap:tap0,tap1)")
+                   "device on one network (scripts/lab: tap:tap0,tap1), or "
+                   "libvirt:NETWORK[,filter=NAME][,uri=URI], a port for each side on a libvirt "
+                   "network")
       ->check([](const std::string& value) -> std::string {
-        const auto taps = split_taps(value);
-        return taps ? "" : taps.error().message;
+        const auto nets = side_nets(value);
+        return nets ? "" : nets.error().message;
       });
   pair->add_option("--mac", options.mac, "The card's MAC address")->capture_default_str();
   pair->add_option("--max-lag", options.max_lag_ms, "See ftvm primary --max-lag")

@@ -23,7 +23,8 @@ struct PairCommandOptions {
   double suspect_ms = 50;
   double declare_ms = 200;
   double status_every_s = 1;
-  // tap:PRIMARY_TAP,BACKUP_TAP: the two sides' TAP devices on one network; empty: no card.
+  // tap:PRIMARY_TAP,BACKUP_TAP: the two sides' TAP devices on one network; libvirt:SPEC: a
+  // port for each side on that libvirt network; empty: no card.
   std::string net;
   std::string mac = "02:46:54:56:4d:01";
 };
