@@ -37,13 +37,22 @@ struct StreamCase {
   // mem_loop's breakpoint landmarks cannot be told apart from other executions of their RIP
   // by registers alone (record_replay_test.cpp): the replay may diverge, but must say so.
   bool may_diverge = false;
+  // The software CPU streams the same way: its landmarks are counted under auto, and KVM's
+  // breakpoint landmarks under breakpoint (on its emulated debug registers).
+  Accel accel = Accel::kKvm;
 };
 
 std::string stream_case_name(const StreamCase& c) {
   std::string guest = c.guest;
   guest.erase(std::remove(guest.begin(), guest.end(), '_'), guest.end());
-  return fmt::format("{}_{}_delay{}us", guest, async_mode_name(c.mode), c.max_delay_us);
+  return fmt::format("{}_{}_delay{}us{}", guest, async_mode_name(c.mode), c.max_delay_us,
+                     c.accel == Accel::kEmu ? "_emu" : "");
 }
+
+#define FTVM_REQUIRE_BACKEND(c)                       \
+  do {                                                \
+    if ((c).accel == Accel::kKvm) FTVM_REQUIRE_KVM(); \
+  } while (false)
 
 void PrintTo(const StreamCase& c, std::ostream* os) {
   *os << stream_case_name(c);
@@ -53,6 +62,7 @@ void PrintTo(const StreamCase& c, std::ostream* os) {
 void record(const StreamCase& c, bool horizons, Recording& out) {
   RecordSetup setup;
   setup.guest = std::string(c.guest) + ".elf";
+  setup.accel = c.accel;
   setup.async_mode = c.mode;
   setup.max_delay = std::chrono::microseconds(c.max_delay_us);
   setup.log_horizons = horizons;
@@ -121,8 +131,8 @@ std::string describe(const Replay& replay) {
 class StreamedReplayTest : public ::testing::TestWithParam<StreamCase> {};
 
 TEST_P(StreamedReplayTest, ReplaysExactly) {
-  FTVM_REQUIRE_KVM();
   const StreamCase& c = GetParam();
+  FTVM_REQUIRE_BACKEND(c);
   Recording recording;
   ASSERT_NO_FATAL_FAILURE(record(c, true, recording));
   ASSERT_NO_FATAL_FAILURE(check_horizons(recording));
@@ -172,6 +182,13 @@ const StreamCase kStreamCases[] = {
     {"hlt_loop", AsyncMode::kCheckpoint, 1000},
     {"hlt_loop", AsyncMode::kAuto, 0},
     {"hlt_loop", AsyncMode::kAuto, 1000},
+    {"reg_loop", AsyncMode::kAuto, 0, false, Accel::kEmu},
+    {"mem_loop", AsyncMode::kAuto, 1000, false, Accel::kEmu},
+    {"sti_hlt", AsyncMode::kAuto, 0, false, Accel::kEmu},
+    {"mov_ss", AsyncMode::kAuto, 1000, false, Accel::kEmu},
+    {"stack_loop", AsyncMode::kBreakpoint, 0, false, Accel::kEmu},
+    {"hlt_loop", AsyncMode::kAuto, 1000, false, Accel::kEmu},
+    {"if_toggle", AsyncMode::kBreakpoint, 1000, false, Accel::kEmu},
 };
 // clang-format on
 
@@ -234,8 +251,8 @@ std::vector<Cut> cut_points(const std::vector<TraceEntry>& entries) {
 class TruncatedStreamTest : public ::testing::TestWithParam<StreamCase> {};
 
 TEST_P(TruncatedStreamTest, ReplayFinishesTheLogWhereItEnds) {
-  FTVM_REQUIRE_KVM();
   const StreamCase& c = GetParam();
+  FTVM_REQUIRE_BACKEND(c);
   Recording recording;
   ASSERT_NO_FATAL_FAILURE(record(c, true, recording));
   const auto& entries = recording.entries;
@@ -285,6 +302,9 @@ const StreamCase kTruncatedCases[] = {
     {"reg_loop", AsyncMode::kCheckpoint, 0},     // checkpoints
     {"stack_loop", AsyncMode::kAuto, 1000},      // breakpoint landmarks and synchronous ticks
     {"hlt_loop", AsyncMode::kCheckpoint, 1000},  // ticks that wake a halted guest
+    {"reg_loop", AsyncMode::kAuto, 0, false, Accel::kEmu},          // counted landmarks
+    {"stack_loop", AsyncMode::kBreakpoint, 0, false, Accel::kEmu},  // emulated breakpoints
+    {"hlt_loop", AsyncMode::kAuto, 1000, false, Accel::kEmu},
 };
 
 INSTANTIATE_TEST_SUITE_P(HardGuests, TruncatedStreamTest, ::testing::ValuesIn(kTruncatedCases),
@@ -301,8 +321,8 @@ INSTANTIATE_TEST_SUITE_P(HardGuests, TruncatedStreamTest, ::testing::ValuesIn(kT
 class SilentFeedTest : public ::testing::TestWithParam<StreamCase> {};
 
 TEST_P(SilentFeedTest, ReplayWaitsForTheLog) {
-  FTVM_REQUIRE_KVM();
   const StreamCase& c = GetParam();
+  FTVM_REQUIRE_BACKEND(c);
   Recording recording;
   ASSERT_NO_FATAL_FAILURE(record(c, true, recording));
   const size_t half = recording.entries.size() / 2;
@@ -329,6 +349,7 @@ TEST_P(SilentFeedTest, ReplayWaitsForTheLog) {
 const StreamCase kSilentCases[] = {
     {"reg_loop", AsyncMode::kAuto, 1000},
     {"stack_loop", AsyncMode::kCheckpoint, 0},
+    {"reg_loop", AsyncMode::kAuto, 1000, false, Accel::kEmu},
 };
 
 INSTANTIATE_TEST_SUITE_P(HardGuests, SilentFeedTest, ::testing::ValuesIn(kSilentCases),
@@ -344,15 +365,20 @@ INSTANTIATE_TEST_SUITE_P(HardGuests, SilentFeedTest, ::testing::ValuesIn(kSilent
 // open. Once a horizon-less log is closed, the backup finishes it: every entry it holds
 // comes after the inputs of the exits before it, so it replays through them (docs/failover.md).
 
-class HorizonTest : public ::testing::Test {
+class HorizonTest : public ::testing::TestWithParam<Accel> {
  protected:
-  static constexpr StreamCase kCase{"reg_loop", AsyncMode::kCheckpoint, 1000};
+  void SetUp() override {
+    if (GetParam() == Accel::kKvm) FTVM_REQUIRE_KVM();
+  }
+  // Checkpoints on KVM; counted landmarks on the software CPU.
+  StreamCase case_{"reg_loop",
+                   GetParam() == Accel::kKvm ? AsyncMode::kCheckpoint : AsyncMode::kAuto, 1000,
+                   false, GetParam()};
 };
 
-TEST_F(HorizonTest, WithoutHorizonsTheReplayStaysAtItsFirstExit) {
-  FTVM_REQUIRE_KVM();
+TEST_P(HorizonTest, WithoutHorizonsTheReplayStaysAtItsFirstExit) {
   Recording recording;
-  ASSERT_NO_FATAL_FAILURE(record(kCase, false, recording));
+  ASSERT_NO_FATAL_FAILURE(record(case_, false, recording));
   ASSERT_EQ(last_horizon(recording.entries, recording.entries.size()), 0u);
   ASSERT_GT(input_count(recording.entries), 0u);
   ReplaySetup setup = streamed(7);
@@ -377,10 +403,9 @@ TEST_F(HorizonTest, WithoutHorizonsTheReplayStaysAtItsFirstExit) {
 // The guest's last exit (its shutdown) has no horizon: with the feed open, the replay gets to
 // the last horizon and waits there (the log's end entry alone does not let it on) until the
 // primary closes the log, as its goodbye does; then it replays exactly.
-TEST_F(HorizonTest, WithHorizonsAnOpenLogIsReplayedToItsLastHorizon) {
-  FTVM_REQUIRE_KVM();
+TEST_P(HorizonTest, WithHorizonsAnOpenLogIsReplayedToItsLastHorizon) {
   Recording recording;
-  ASSERT_NO_FATAL_FAILURE(record(kCase, true, recording));
+  ASSERT_NO_FATAL_FAILURE(record(case_, true, recording));
   const uint64_t horizon = last_horizon(recording.entries, recording.entries.size());
   ASSERT_GT(horizon, 0u);
   ReplaySetup setup = streamed(8);
@@ -398,16 +423,20 @@ TEST_F(HorizonTest, WithHorizonsAnOpenLogIsReplayedToItsLastHorizon) {
   EXPECT_EQ(replay->exit_count, recording.exit_count);
 }
 
-TEST_F(HorizonTest, WithoutHorizonsAClosedLogIsFinished) {
-  FTVM_REQUIRE_KVM();
+TEST_P(HorizonTest, WithoutHorizonsAClosedLogIsFinished) {
   Recording recording;
-  ASSERT_NO_FATAL_FAILURE(record(kCase, false, recording));
+  ASSERT_NO_FATAL_FAILURE(record(case_, false, recording));
   auto replay = replay_recording(recording, recording.entries, streamed(9));
   ASSERT_TRUE(replay.ok()) << replay.error().message;
   EXPECT_TRUE(exact(recording, *replay)) << describe(*replay);
   EXPECT_EQ(replay->exit_count, recording.exit_count);
   EXPECT_EQ(replay->stats.inputs, input_count(recording.entries));
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, HorizonTest, ::testing::Values(Accel::kKvm, Accel::kEmu),
+                         [](const ::testing::TestParamInfo<Accel>& info) {
+                           return std::string(accel_name(info.param));
+                         });
 
 }  // namespace
 }  // namespace ftvm::replay::testing
