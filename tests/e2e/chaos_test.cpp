@@ -49,5 +49,28 @@ TEST(Chaos, EveryFaultKindLeavesOneConsistentLiveSide) {
   std::printf("%s", r.out.c_str());
 }
 
+// The etcd arbiter under the faults that touch it (its leader stopped or killed, two members
+// killed at once) and the failovers that need it: still one consistent live side per trial.
+TEST(Chaos, AnEtcdArbiterUnderFaultsLeavesOneConsistentLiveSide) {
+  if (const std::string reason = namespaces_unavailable(); !reason.empty()) GTEST_SKIP() << reason;
+  TempDir dir("ftvm-chaos-etcd");
+  const ProcessResult r = run_process(
+      {FTVM_CHAOS_SCRIPT, "--trials", "8", "--seed", "20261203", "--accel", "emu", "--arbiter",
+       "etcd", "--faults",
+       "kill-primary,isolate-primary,isolate-backup,stop-arbiter,kill-arbiter,kill-arbiter-quorum",
+       "--no-build", "--ftvm", FTVM_BINARY, "--json", dir.path("chaos.json")},
+      "", 600s);
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  std::ifstream in(dir.path("chaos.json"));
+  ASSERT_TRUE(in.good()) << r.err;
+  const auto summary = nlohmann::json::parse(in);
+  EXPECT_EQ(summary["trials"], 8);
+  EXPECT_EQ(summary["arbiter"], "etcd");
+  EXPECT_TRUE(summary["violations"].empty()) << summary["violations"].dump(2) << r.err;
+  EXPECT_TRUE(summary["valid"].get<bool>());
+  std::printf("%s", r.out.c_str());
+}
+
 }  // namespace
 }  // namespace ftvm
