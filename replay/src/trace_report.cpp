@@ -253,15 +253,15 @@ std::string trace_stats_text(const TraceReader& trace) {
       stats.entries, stats.chunks, stats.log_bytes, stats.payload_bytes, stats.framing_bytes,
       per_entry(stats.log_bytes, stats.entries));
   text += fmt::format("last exit count E={}\n\n", stats.last_exit_count);
-  text += fmt::format("{:<18} {:>10} {:>12} {:>11} {:>10} {:>10} {:>10}\n", "kind", "count",
-                      "bytes", "bytes/entry", "sync", "bp", "ckpt");
+  text += fmt::format("{:<18} {:>10} {:>12} {:>11} {:>10} {:>10} {:>10} {:>10}\n", "kind", "count",
+                      "bytes", "bytes/entry", "sync", "bp", "ckpt", "counted");
   for (const auto& kind : stats.kinds) {
     if (kind.count == 0) continue;
     text += fmt::format("{:<18} {:>10} {:>12} {:>11.2f}", kind.kind, kind.count, kind.encoded_bytes,
                         per_entry(kind.encoded_bytes, kind.count));
     if (kind.has_position) {
-      text += fmt::format(" {:>10} {:>10} {:>10}", kind.landmarks[0], kind.landmarks[1],
-                          kind.landmarks[2]);
+      text += fmt::format(" {:>10} {:>10} {:>10} {:>10}", kind.landmarks[0], kind.landmarks[1],
+                          kind.landmarks[2], kind.landmarks[3]);
     }
     text += '\n';
   }

@@ -1,7 +1,8 @@
 // The guest on a network (scripts/lab, docs/network.md), on the software CPU so that it runs on
 // every machine: `ping` from the lab's client namespace reaches testsvc through a TAP, the
 // bridge and virtio-net, and a recording with ping and TCP traffic replays exactly without any
-// network; Redis clients through the guest's service, and through failovers of the pair.
+// network; Redis clients through the guest's service, its writes kept on a disk across a
+// restart, and through failovers of the pair.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
@@ -197,6 +198,56 @@ TEST_F(NetLabTest, RedisClientsTalkToTheGuestsService) {
   EXPECT_EQ(bench.err.find("ERR"), std::string::npos) << bench.err;
   vm.write_stdin("shutdown\n");
   EXPECT_EQ(vm.finish(30s).exit_code, 0);
+}
+
+// The service's append-only log on the guest's disk (testsvc/README.md, "TCP and the service"):
+// what redis-cli wrote is there again after the VM is shut down and booted anew on the same
+// image, replayed before the service answers.
+TEST_F(NetLabTest, RedisWritesSurviveARestartOnTheSameDisk) {
+  const std::string image = dir_.path("disk.img");
+  constexpr size_t kImageBytes = 4 << 20;  // 8192 sectors: the log is sectors 4096..8191
+  std::ofstream(image, std::ios::binary).write(std::string(kImageBytes, '\0').data(), kImageBytes);
+  const std::vector<std::string> argv =
+      lab_->in_lab({FTVM_BINARY, "run", "--accel", "emu", "--net", "tap:tap0", "--disk", image,
+                    "--seconds", "60"});
+  const auto cli = [this](std::vector<std::string> words) {
+    std::vector<std::string> command = {"redis-cli", "-h", "10.78.0.2"};
+    command.insert(command.end(), words.begin(), words.end());
+    const ProcessResult r = lab_->from_client(command);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.out;
+  };
+  {
+    Subprocess vm(argv);
+    ASSERT_TRUE(vm.wait_for_stdout("testsvc: up", 30s)) << vm.stderr_so_far();
+    EXPECT_EQ(cli({"SET", "k", "v"}), "OK\n");
+    for (int n = 1; n <= 3; ++n) EXPECT_EQ(cli({"INCR", "n"}), std::to_string(n) + "\n");
+    EXPECT_EQ(cli({"SET", "gone", "soon"}), "OK\n");
+    EXPECT_EQ(cli({"DEL", "gone"}), "1\n");
+    vm.write_stdin("disk\n");
+    EXPECT_TRUE(vm.wait_for_stdout("log_replayed=0 log_appended=6 log_sectors=6/4096", 30s))
+        << vm.stdout_so_far();
+    vm.write_stdin("shutdown\n");
+    const ProcessResult r = vm.finish(30s);
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  }
+  // The first record, where the log starts, as another reader of the image sees it.
+  const std::string bytes = slurp(image);
+  ASSERT_EQ(bytes.size(), kImageBytes);
+  EXPECT_EQ(bytes.substr(4096 * 512, 8), "FTVMLOG1");
+  {
+    Subprocess vm(argv);
+    ASSERT_TRUE(vm.wait_for_stdout("testsvc: up", 30s)) << vm.stderr_so_far();
+    EXPECT_EQ(cli({"GET", "k"}), "v\n");
+    EXPECT_EQ(cli({"GET", "n"}), "3\n");
+    EXPECT_EQ(cli({"EXISTS", "gone"}), "0\n");
+    EXPECT_EQ(cli({"INCR", "n"}), "4\n");
+    vm.write_stdin("disk\n");
+    EXPECT_TRUE(vm.wait_for_stdout("log_replayed=6 log_appended=1 log_sectors=7/4096", 30s))
+        << vm.stdout_so_far();
+    vm.write_stdin("shutdown\n");
+    EXPECT_EQ(vm.finish(30s).exit_code, 0);
+  }
 }
 
 // VMware FT's promise, checked by clients: while the primary is killed at a random moment,

@@ -3,6 +3,7 @@
 #include "kernel/console.h"
 #include "kernel/cpu.h"
 #include "kernel/disk_record.h"
+#include "kernel/log_record.h"
 #include "kernel/pit.h"
 #include "kernel/sched.h"
 #include "kernel/virtio_blk.h"
@@ -44,9 +45,10 @@ void Verify() {
   Reply(line);
 }
 
-// False when the disk is full.
+// False when the workload's half of the disk is full (the other half is the service's log,
+// log_record.h).
 bool WriteNext() {
-  if (g_records >= virtio_blk::Sectors()) return false;
+  if (g_records >= LogRegionStart(virtio_blk::Sectors())) return false;
   MakeRecord(g_records, pit::Ticks(), g_sector);
   if (virtio_blk::Write(g_records, g_sector, kDiskRecordBytes) == 0 && virtio_blk::Flush() == 0) {
     ++g_records;

@@ -1,9 +1,11 @@
 // The disk workload: a thread that, while on, writes numbered, self-checking records
-// (disk_record.h) to the virtio-blk disk, one sector each from sector 0, flushing after each
+// (disk_record.h) to the virtio-blk disk, one sector each from sector 0 up to the half (the
+// second half is the Redis service's log, store_log.h), flushing after each
 // so a record counts as written only once it is durable; and that verifies on request every
 // record written so far, answering on the console itself.
 //
-//   disk           > disk on|off records=<n> errors=<n> sectors=<n>   (or "> disk none")
+//   disk           > disk on|off records=<n> errors=<n> sectors=<n> log_replayed=<n>
+//                    log_appended=<n> log_sectors=<used>/<size>   (one line; or "> disk none")
 //   disk on|off    > disk on|off
 //   disk verify    > disk verify ok records=<n>
 //                  > disk verify FAILED at record <n>: <why>

@@ -5,6 +5,7 @@
 #include "kernel/pit.h"
 #include "kernel/resp.h"
 #include "kernel/sched.h"
+#include "kernel/store_log.h"
 #include "kernel/tcp.h"
 #include "kernel/virtio_net.h"
 #include "testsvc/abi.h"
@@ -45,11 +46,14 @@ bool TransmitSegment(void*, const uint8_t* frame, size_t size) {
   return SendFrame(frame, size);
 }
 
-// The service on every TCP connection: Redis requests in, replies out (resp.h).
+// The service on every TCP connection: Redis requests in, replies out (resp.h). A change to
+// the table is on the disk (store_log.h) before its reply is written: the net thread blocks
+// for the write and flush, so no reply, nor anything else, leaves meanwhile.
 struct RespService {
   tcp::AppResult operator()(const uint8_t* input, size_t size, bool input_full,
                             tcp::Connection& output) {
-    const resp::ServeResult result = resp::Serve(input, size, input_full, g_store, output);
+    store_log::DiskLog log;
+    const resp::ServeResult result = resp::Serve(input, size, input_full, g_store, log, output);
     return {result.consumed, result.close, result.blocked};
   }
 };
@@ -83,9 +87,11 @@ void PublishConnections() {
   g_counters.tcp_connections = open;
 }
 
-// Frames first, then the TCP timers due by now; then sleep until a frame comes or the next
-// timer is due (no timer running: until a frame comes).
+// The log first, so that no client sees the table before it is whole again (frames wait in
+// the card's receive queue meanwhile). Then frames, then the TCP timers due by now; then sleep
+// until a frame comes or the next timer is due (no timer running: until a frame comes).
 void Main() {
+  store_log::Replay(g_store);
   for (;;) {
     virtio_net::ReceiveAll(&OnFrame);
     g_tcp.OnTick(pit::Ticks());

@@ -20,6 +20,13 @@
 // overflow checked. A request that breaks the protocol or its limits (kMaxArgs arguments,
 // kMaxBulkBytes per argument, kMaxInlineBytes per inline line, or larger than the whole input
 // buffer) gets `-ERR Protocol error: ...` and the connection is closed, as Redis does.
+//
+// Persistence: every command that changes the table first hands its effect (a Mutation: set a
+// key to a value, delete keys, clear all) to a Log, and changes the table only if the Log took
+// it; otherwise the client gets `-ERR disk log full` or `-ERR disk log error` and nothing
+// changed. The guest's Log writes each Mutation to its disk before the reply (store_log.h);
+// without a disk (and in most tests) NoLog takes everything. Replaying the Mutations in order
+// (Apply) rebuilds the table.
 #pragma once
 
 #include <stddef.h>
@@ -141,6 +148,14 @@ class Store {
     return SetResult::kOk;
   }
 
+  // What Set would answer, without setting anything.
+  SetResult CheckSet(const uint8_t* key, size_t key_size, size_t value_size) const {
+    if (key_size > kMaxKeyBytes) return SetResult::kKeyTooLong;
+    if (value_size > kMaxValueBytes) return SetResult::kValueTooLong;
+    if (count_ == kMaxKeys && Find(key, key_size) == nullptr) return SetResult::kFull;
+    return SetResult::kOk;
+  }
+
   bool Delete(const uint8_t* key, size_t size) {
     if (size > kMaxKeyBytes) return false;
     size_t slot = Probe(key, size, HashKey(key, size));
@@ -198,6 +213,46 @@ class Store {
   size_t fresh_ = 0;  // entries_[fresh_...] were never used (since the last Clear)
   size_t count_ = 0;
 };
+
+// ---- Mutations and the log ------------------------------------------------------------
+
+// A change to the table, as the log records it: the effect, not the request (INCR n is the SET
+// of its result; DEL names only the keys that were there), so that replaying it needs no
+// command semantics and cannot fail where the original did not.
+enum class MutationKind : uint8_t { kSet = 1, kDelete = 2, kFlushAll = 3 };
+
+struct Mutation {
+  MutationKind kind = MutationKind::kFlushAll;
+  const Arg* args = nullptr;  // kSet: key, value; kDelete: the keys; kFlushAll: none
+  size_t count = 0;
+};
+
+enum class LogResult : uint8_t { kOk, kFull, kError };
+
+// A Log has `LogResult Append(const Mutation&)`: kOk once the mutation is durable.
+struct NoLog {
+  LogResult Append(const Mutation&) { return LogResult::kOk; }
+};
+
+// Changes the table as `mutation` says (at replay: what the log holds).
+inline void Apply(const Mutation& mutation, Store& store) {
+  switch (mutation.kind) {
+    case MutationKind::kSet:
+      if (mutation.count == 2) {
+        store.Set(mutation.args[0].data, mutation.args[0].size, mutation.args[1].data,
+                  mutation.args[1].size);
+      }
+      break;
+    case MutationKind::kDelete:
+      for (size_t i = 0; i < mutation.count; ++i) {
+        store.Delete(mutation.args[i].data, mutation.args[i].size);
+      }
+      break;
+    case MutationKind::kFlushAll:
+      store.Clear();
+      break;
+  }
+}
 
 // ---- Parsing ----------------------------------------------------------------------------
 
@@ -414,6 +469,22 @@ void WriteArity(Sink& out, const CommandSpec& spec) {
 }
 
 template <typename Sink>
+void WriteLogError(Sink& out, LogResult result) {
+  WriteError(out, result == LogResult::kFull ? "disk log full" : "disk log error");
+}
+
+// Logs `mutation`, then applies it; false (and the error written) when the log refused it.
+template <typename Log, typename Sink>
+bool LogAndApply(const Mutation& mutation, Store& store, Log& log, Sink& out) {
+  if (const LogResult logged = log.Append(mutation); logged != LogResult::kOk) {
+    WriteLogError(out, logged);
+    return false;
+  }
+  Apply(mutation, store);
+  return true;
+}
+
+template <typename Sink>
 void WriteSetError(Sink& out, Store::SetResult result) {
   switch (result) {
     case Store::SetResult::kOk:
@@ -431,8 +502,8 @@ void WriteSetError(Sink& out, Store::SetResult result) {
 }
 
 // INCR and INCRBY: the key's integer value (0 if missing) plus `by`.
-template <typename Sink>
-void IncrementBy(Store& store, const Arg& key, int64_t by, Sink& out) {
+template <typename Log, typename Sink>
+void IncrementBy(Store& store, const Arg& key, int64_t by, Log& log, Sink& out) {
   int64_t value = 0;
   const Entry* entry = store.Find(key.data, key.size);
   if (entry != nullptr && !ParseInt64(entry->value, entry->value_size, &value)) {
@@ -445,12 +516,13 @@ void IncrementBy(Store& store, const Arg& key, int64_t by, Sink& out) {
   }
   char text[kMaxDecimalDigits + 1] = {};
   const size_t size = FormatInt64(value, text);
-  const Store::SetResult result =
-      store.Set(key.data, key.size, reinterpret_cast<const uint8_t*>(text), size);
-  if (result != Store::SetResult::kOk) {
+  if (const Store::SetResult result = store.CheckSet(key.data, key.size, size);
+      result != Store::SetResult::kOk) {
     WriteSetError(out, result);
     return;
   }
+  const Arg set[2] = {key, {reinterpret_cast<const uint8_t*>(text), size}};
+  if (!LogAndApply({MutationKind::kSet, set, 2}, store, log, out)) return;
   WriteNumberLine(out, ':', value);
 }
 
@@ -475,21 +547,40 @@ void ConfigGet(const Arg* args, size_t argc, Sink& out) {
   }
 }
 
-// DEL and EXISTS: how many of the keys were there (a key named twice counts twice for EXISTS).
+// EXISTS: how many of the keys are there (a key named twice counts twice).
 template <typename Sink>
-void CountKeys(Store& store, const Arg* args, size_t argc, bool remove, Sink& out) {
+void CountKeys(const Store& store, const Arg* args, size_t argc, Sink& out) {
   int64_t count = 0;
   for (size_t i = 1; i < argc; ++i) {
-    const bool present = remove ? store.Delete(args[i].data, args[i].size)
-                                : store.Find(args[i].data, args[i].size) != nullptr;
-    if (present) ++count;
+    if (store.Find(args[i].data, args[i].size) != nullptr) ++count;
   }
   WriteNumberLine(out, ':', count);
 }
 
+// DEL: how many of the keys were there (a key named twice counts once). Only those are logged;
+// deleting nothing logs nothing.
+template <typename Log, typename Sink>
+void DeleteKeys(Store& store, const Arg* args, size_t argc, Log& log, Sink& out) {
+  Arg present[kMaxArgs];
+  size_t count = 0;
+  for (size_t i = 1; i < argc; ++i) {
+    if (store.Find(args[i].data, args[i].size) == nullptr) continue;
+    bool named_before = false;
+    for (size_t j = 0; j < count && !named_before; ++j) {
+      named_before = present[j].size == args[i].size &&
+                     __builtin_memcmp(present[j].data, args[i].data, args[i].size) == 0;
+    }
+    if (!named_before) present[count++] = args[i];
+  }
+  if (count != 0 && !LogAndApply({MutationKind::kDelete, present, count}, store, log, out)) {
+    return;
+  }
+  WriteNumberLine(out, ':', static_cast<int64_t>(count));
+}
+
 // Runs one request and writes its reply (at most kMaxReplyBytes). True for QUIT.
-template <typename Sink>
-bool Execute(const Arg* args, size_t argc, Store& store, Sink& out) {
+template <typename Log, typename Sink>
+bool Execute(const Arg* args, size_t argc, Store& store, Log& log, Sink& out) {
   const CommandSpec* spec = FindCommand(args[0]);
   if (spec == nullptr) {
     WriteUnknownCommand(out, args[0]);
@@ -517,12 +608,11 @@ bool Execute(const Arg* args, size_t argc, Store& store, Sink& out) {
         WriteError(out, "syntax error");
         break;
       }
-      const Store::SetResult result =
-          store.Set(args[1].data, args[1].size, args[2].data, args[2].size);
-      if (result == Store::SetResult::kOk) {
-        WriteText(out, "+OK\r\n");
-      } else {
+      const Store::SetResult result = store.CheckSet(args[1].data, args[1].size, args[2].size);
+      if (result != Store::SetResult::kOk) {
         WriteSetError(out, result);
+      } else if (LogAndApply({MutationKind::kSet, args + 1, 2}, store, log, out)) {
+        WriteText(out, "+OK\r\n");
       }
       break;
     }
@@ -536,7 +626,7 @@ bool Execute(const Arg* args, size_t argc, Store& store, Sink& out) {
       break;
     }
     case Op::kIncr:
-      IncrementBy(store, args[1], 1, out);
+      IncrementBy(store, args[1], 1, log, out);
       break;
     case Op::kIncrBy: {
       int64_t by = 0;
@@ -544,12 +634,14 @@ bool Execute(const Arg* args, size_t argc, Store& store, Sink& out) {
         WriteError(out, "value is not an integer or out of range");
         break;
       }
-      IncrementBy(store, args[1], by, out);
+      IncrementBy(store, args[1], by, log, out);
       break;
     }
     case Op::kDel:
+      DeleteKeys(store, args, argc, log, out);
+      break;
     case Op::kExists:
-      CountKeys(store, args, argc, spec->op == Op::kDel, out);
+      CountKeys(store, args, argc, out);
       break;
     case Op::kDbSize:
       WriteNumberLine(out, ':', static_cast<int64_t>(store.size()));
@@ -559,8 +651,9 @@ bool Execute(const Arg* args, size_t argc, Store& store, Sink& out) {
         WriteError(out, "syntax error");
         break;
       }
-      store.Clear();
-      WriteText(out, "+OK\r\n");
+      if (LogAndApply({MutationKind::kFlushAll, nullptr, 0}, store, log, out)) {
+        WriteText(out, "+OK\r\n");
+      }
       break;
     case Op::kConfig:
       if (!NameIs(args[1], "get")) {
@@ -592,8 +685,9 @@ struct ServeResult {
 // Runs the whole requests at the start of `in` while the output has room for a reply.
 // `input_full`: `in` is all the input buffer holds, so an incomplete request at its start can
 // never be completed (a protocol error).
-template <typename Sink>
-ServeResult Serve(const uint8_t* in, size_t size, bool input_full, Store& store, Sink& out) {
+template <typename Log, typename Sink>
+ServeResult Serve(const uint8_t* in, size_t size, bool input_full, Store& store, Log& log,
+                  Sink& out) {
   ServeResult result;
   Arg args[kMaxArgs];
   while (result.consumed < size) {
@@ -616,12 +710,19 @@ ServeResult Serve(const uint8_t* in, size_t size, bool input_full, Store& store,
       break;
     }
     result.consumed += parsed.consumed;
-    if (parsed.status == ParseStatus::kCommand && Execute(args, parsed.argc, store, out)) {
+    if (parsed.status == ParseStatus::kCommand && Execute(args, parsed.argc, store, log, out)) {
       result.close = true;
       break;
     }
   }
   return result;
+}
+
+// Serve without persistence.
+template <typename Sink>
+ServeResult Serve(const uint8_t* in, size_t size, bool input_full, Store& store, Sink& out) {
+  NoLog log;
+  return Serve(in, size, input_full, store, log, out);
 }
 
 }  // namespace testsvc::kernel::resp

@@ -30,6 +30,7 @@
 #include "kernel/pit.h"
 #include "kernel/sched.h"
 #include "kernel/shutdown.h"
+#include "kernel/store_log.h"
 #include "kernel/uart.h"
 #include "testsvc/abi.h"
 
@@ -121,6 +122,11 @@ void Execute(const Command& command) {
         line.Append(" records=").AppendDecimal(disk::Records());
         line.Append(" errors=").AppendDecimal(disk::Errors());
         line.Append(" sectors=").AppendDecimal(disk::Sectors());
+        const store_log::Stats log = store_log::GetStats();
+        line.Append(" log_replayed=").AppendDecimal(log.replayed);
+        line.Append(" log_appended=").AppendDecimal(log.appended);
+        line.Append(" log_sectors=").AppendDecimal(log.used_sectors);
+        line.AppendChar('/').AppendDecimal(log.region_sectors);
       }
       break;
     case CommandKind::kDiskVerify:

@@ -3,6 +3,7 @@
 #include <stddef.h>
 
 #include "kernel/cpu.h"
+#include "kernel/panic.h"
 #include "kernel/sched.h"
 #include "kernel/virtio_mmio.h"
 #include "testsvc/abi.h"
@@ -38,6 +39,47 @@ constinit bool g_broken = false;
 constinit uint64_t g_sectors = 0;
 constinit sched::Thread* g_waiter = nullptr;
 
+// The threads that issue requests (the disk workload, the net thread for the service's log)
+// take turns: the one request in flight is the owner's, and a release hands ownership straight
+// to the longest waiter, so a burst of requests from one cannot starve the other.
+constexpr size_t kMaxQueued = 4;
+constinit sched::Thread* g_owner = nullptr;
+constinit sched::Thread* g_queued[kMaxQueued] = {};
+constinit size_t g_queued_count = 0;
+
+void Acquire() {
+  IrqGuard guard;
+  sched::Thread* self = sched::Current();
+  if (g_owner == nullptr) {
+    g_owner = self;
+    return;
+  }
+  if (g_queued_count == kMaxQueued) Panic("virtio_blk: too many waiting threads");
+  g_queued[g_queued_count++] = self;
+  while (g_owner != self) sched::Block();
+}
+
+void Release() {
+  IrqGuard guard;
+  if (g_queued_count == 0) {
+    g_owner = nullptr;
+    return;
+  }
+  g_owner = g_queued[0];
+  for (size_t i = 1; i < g_queued_count; ++i) g_queued[i - 1] = g_queued[i];
+  --g_queued_count;
+  sched::Wake(g_owner);
+}
+
+// Holds the turn for one request.
+class Turn {
+ public:
+  Turn() { Acquire(); }
+  ~Turn() { Release(); }
+  Turn(const Turn&) = delete;
+  Turn& operator=(const Turn&) = delete;
+};
+
 // Publishes the chain at descriptor 0 and blocks until the device has returned it.
 uint8_t Submit() {
   g_status = kBroken;
@@ -59,6 +101,7 @@ uint8_t Submit() {
 
 uint8_t Transfer(uint32_t type, uint64_t sector, uint8_t* buffer, uint32_t bytes) {
   if (!g_present || g_broken) return kBroken;
+  Turn turn;
   g_header = {type, 0, sector};
   g_descriptors.entries[0] = {Address(&g_header), sizeof g_header, kDescNext, 1};
   g_descriptors.entries[1] = {Address(buffer), bytes,
@@ -102,6 +145,7 @@ uint8_t Write(uint64_t sector, const uint8_t* buffer, uint32_t bytes) {
 
 uint8_t Flush() {
   if (!g_present || g_broken) return kBroken;
+  Turn turn;
   g_header = {kTypeFlush, 0, 0};
   g_descriptors.entries[0] = {Address(&g_header), sizeof g_header, kDescNext, 1};
   g_descriptors.entries[1] = {Address(&g_status), 1, kDescWrite, 0};
