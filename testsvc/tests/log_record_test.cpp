@@ -10,8 +10,13 @@
 #include <string>
 #include <vector>
 
+#include "resp_test_support.h"
+
 namespace testsvc::kernel {
 namespace {
+
+using resp::testing::Array;
+using resp::testing::Output;
 
 using resp::Arg;
 using resp::LogResult;
@@ -76,21 +81,6 @@ struct RegionLog {
   LogResult refuse = LogResult::kOk;
   std::vector<MutationKind> appended;
 };
-
-struct Output {
-  std::string text;
-  size_t Free() const { return 1 << 20; }
-  void Write(const uint8_t* data, size_t size) {
-    text.append(reinterpret_cast<const char*>(data), size);
-  }
-};
-
-std::string Array(std::initializer_list<std::string> args) {
-  std::string out = "*" + std::to_string(args.size()) + "\r\n";
-  for (const std::string& arg : args)
-    out += "$" + std::to_string(arg.size()) + "\r\n" + arg + "\r\n";
-  return out;
-}
 
 // The reply to one request, served with `log`.
 std::string Request(Store& store, RegionLog& log, std::initializer_list<std::string> args) {

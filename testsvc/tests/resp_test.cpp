@@ -8,26 +8,13 @@
 #include <memory>
 #include <string>
 
+#include "resp_test_support.h"
+
 namespace testsvc::kernel::resp {
 namespace {
 
-// The output: a string with a capacity.
-struct Output {
-  std::string text;
-  size_t capacity = 1 << 20;
-  size_t Free() const { return capacity - text.size(); }
-  void Write(const uint8_t* data, size_t size) {
-    ASSERT_LE(size, Free());
-    text.append(reinterpret_cast<const char*>(data), size);
-  }
-};
-
-std::string Array(std::initializer_list<std::string> args) {
-  std::string out = "*" + std::to_string(args.size()) + "\r\n";
-  for (const std::string& arg : args)
-    out += "$" + std::to_string(arg.size()) + "\r\n" + arg + "\r\n";
-  return out;
-}
+using testing::Array;
+using testing::Output;
 
 class RespTest : public ::testing::Test {
  protected:
