@@ -269,6 +269,10 @@ class StallingConsole final : public ConsoleSink {
 // reader that stopped for a second stopped the acks and heartbeats, and the backup declared a
 // healthy primary lost. Released output now waits on the ConsoleWriter's thread.
 TEST(SlowConsoleTest, AConsoleThatBlocksForASecondCausesNoDeclare) {
+  // Declaring after 400 ms: still well under the console's 1 s stall, and not so short that a
+  // loaded 2-core machine's scheduling alone declares (120 ms did, once, with a CI run and an
+  // e2e suite beside it).
+  const LinkTimeouts timeouts{5ms, 100ms, 400ms};
   StallingConsole console(1000ms);
   ConsoleWriter writer(console);
   OutputGate gate(writer);
@@ -276,10 +280,10 @@ TEST(SlowConsoleTest, AConsoleThatBlocksForASecondCausesNoDeclare) {
   replay::LogFeed feed;
   auto sockets = connect_pair();
   PrimaryLinkOptions options;
-  options.timeouts = kFast;
+  options.timeouts = timeouts;
   options.delivered_output_bytes = [&writer] { return writer.delivered_bytes(); };
   PrimaryLink primary(std::move(sockets.primary), FrameKey::none(), gate, lag, options);
-  BackupLink backup(std::move(sockets.backup), FrameKey::none(), feed, kFast);
+  BackupLink backup(std::move(sockets.backup), FrameKey::none(), feed, timeouts);
   auto receiving = std::async(std::launch::async, [&] { return backup.receive_hello(2000ms); });
   ASSERT_TRUE(primary.send_hello(Hello{kProtocolVersion, "vm1", 1, {}, {}}));
   ASSERT_TRUE(receiving.get());
