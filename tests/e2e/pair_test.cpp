@@ -644,7 +644,9 @@ TEST(Pair, ABackupOnAnotherBackendIsRefused) {
 class EtcdCluster {
  public:
   explicit EtcdCluster(const TempDir& dir)
-      : dir_(dir.path("etcd")), base_port_(std::to_string(30000 + (::getpid() % 500) * 20)) {
+      // Below the kernel's ephemeral ports (32768 up): a client's connection elsewhere on the
+      // machine once held one of these, a member could not bind, and `up` waited in vain.
+      : dir_(dir.path("etcd")), base_port_(std::to_string(20000 + (::getpid() % 500) * 20)) {
     const ProcessResult up = run_process(
         {FTVM_ETCD_CLUSTER_SCRIPT, "up", "--dir", dir_, "--base-port", base_port_}, "", 60s);
     EXPECT_EQ(up.exit_code, 0) << up.err;
