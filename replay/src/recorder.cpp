@@ -128,10 +128,19 @@ Result<Position> Recorder::landmark_at(VcpuRunner& runner, const kvm_regs& regs,
   return position;
 }
 
-Result<bool> Recorder::should_probe(VcpuRunner& runner) {
-  if (!probe_kick_ || !options_.breakpoints_reported) return false;
-  const auto since_exit = std::chrono::steady_clock::now() - last_exit_time_;
-  if (!probe_can_pay_off(since_exit, options_.probe_budget, replay_costs())) return false;
+// auto probes CPL0 stop points where a breakpoint could still win; --async breakpoint probes
+// wherever this host reports breakpoints, so as not to record one out of reach.
+Result<bool> Recorder::should_probe(VcpuRunner& runner, bool user_mode) {
+  if (!probe_kick_) return false;
+  if (options_.async_mode == AsyncMode::kBreakpoint) {
+    if (!(user_mode ? options_.breakpoints_reported_cpl3 : options_.breakpoints_reported)) {
+      return false;
+    }
+  } else {
+    if (user_mode || !options_.breakpoints_reported) return false;
+    const auto since_exit = std::chrono::steady_clock::now() - last_exit_time_;
+    if (!probe_can_pay_off(since_exit, options_.probe_budget, replay_costs())) return false;
+  }
   auto pending = injection_pending(runner.vcpu());
   if (!pending) return pending.error();
   return !*pending;
@@ -245,39 +254,25 @@ Result<std::optional<Position>> Recorder::async_position(VcpuRunner& runner, uin
   auto sregs = runner.vcpu().get_sregs();
   if (!sregs) return sregs.error();
   const bool user_mode = current_privilege_level(*sregs) != 0;
-  if (options_.async_mode == AsyncMode::kBreakpoint) {
-    if (user_mode && !warned_user_mode_breakpoint_ && runner.vcpu().accel() == Accel::kKvm) {
-      warned_user_mode_breakpoint_ = true;
-      fmt::print(stderr,
-                 "ftvm: warning: --async breakpoint put a landmark in CPL3 code (rip {:#x}); on "
-                 "hosts like kvm_pvm such code runs natively and hardware breakpoints do not "
-                 "fire in it, so its replay would stop with a divergence report (`ftvm "
-                 "host-info` shows what this host reports)\n",
-                 regs->rip);
-    }
-    const bool reported_here =
-        user_mode ? options_.breakpoints_reported_cpl3 : options_.breakpoints_reported;
-    if (reported_here && probe_kick_) {
-      // Probed as auto probes, so that a landmark whose search is already out of reach is not
-      // recorded (choose_forced_breakpoint).
-      auto pending = injection_pending(runner.vcpu());
-      if (!pending) return pending.error();
-      if (!*pending) {
-        if (auto r = start_probe(runner, *regs); !r) return r.error();
-        return std::optional<Position>{};
-      }
-    }
-    return decided(landmark_at(runner, *regs, exit_count, LandmarkKind::kBreakpoint));
+  const bool forced = options_.async_mode == AsyncMode::kBreakpoint;
+  if (forced && user_mode && !warned_user_mode_breakpoint_ &&
+      runner.vcpu().accel() == Accel::kKvm) {
+    warned_user_mode_breakpoint_ = true;
+    fmt::print(stderr,
+               "ftvm: warning: --async breakpoint put a landmark in CPL3 code (rip {:#x}); on "
+               "hosts like kvm_pvm such code runs natively and hardware breakpoints do not "
+               "fire in it, so its replay would stop with a divergence report (`ftvm "
+               "host-info` shows what this host reports)\n",
+               regs->rip);
   }
-  if (!user_mode) {
-    auto probe = should_probe(runner);
-    if (!probe) return probe.error();
-    if (*probe) {
-      if (auto r = start_probe(runner, *regs); !r) return r.error();
-      return std::optional<Position>{};
-    }
+  auto probe = should_probe(runner, user_mode);
+  if (!probe) return probe.error();
+  if (*probe) {
+    if (auto r = start_probe(runner, *regs); !r) return r.error();
+    return std::optional<Position>{};
   }
-  return decided(landmark_at(runner, *regs, exit_count, LandmarkKind::kCheckpoint));
+  return decided(landmark_at(runner, *regs, exit_count,
+                             forced ? LandmarkKind::kBreakpoint : LandmarkKind::kCheckpoint));
 }
 
 Result<void> Recorder::log_event(const Position& position, const Event& event) {

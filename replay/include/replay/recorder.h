@@ -124,7 +124,7 @@ class Recorder final : public ExecutionDriver {
   // The position of the inputs waiting at an asynchronous point, or nullopt while a probe
   // makes them wait longer.
   Result<std::optional<Position>> async_position(VcpuRunner& runner, uint64_t exit_count);
-  Result<bool> should_probe(VcpuRunner& runner);
+  Result<bool> should_probe(VcpuRunner& runner, bool user_mode);
   ReplayCosts replay_costs() const;
   Result<void> start_probe(VcpuRunner& runner, const kvm_regs& regs);
   Result<Position> finish_probe(VcpuRunner& runner, uint64_t exit_count);
