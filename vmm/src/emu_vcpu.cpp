@@ -375,6 +375,7 @@ void EmuVcpu::on_instruction(uint64_t address) {
 
 bool EmuVcpu::debug_stop_before(uint64_t address) {
   constexpr uint32_t kDr6SingleStep = 1u << 14;
+  if (!debug_.armed) return false;  // every instruction passes here
   if (debug_.single_step && debug_.step_begun) {
     debug_.step_begun = false;
     debug_stop_dr6_ = kDr6SingleStep;
@@ -791,7 +792,9 @@ Result<void> EmuVcpu::set_guest_debug(const kvm_guest_debug& debug) {
             dr7, i));
       }
       armed.breakpoints[i] = debug.arch.debugreg[i];
+      armed.armed = true;
     }
+    armed.armed = armed.armed || armed.single_step;
   }
   debug_ = armed;
   return {};

@@ -110,19 +110,33 @@ struct XPathObjectFree {
   void operator()(xmlXPathObjectPtr o) const { xmlXPathFreeObject(o); }
 };
 
-// The string value of `expression` (an XPath string(...)) in `xml`.
-Result<std::string> xpath_string(const std::string& xml, const char* expression) {
+// Where libvirt plugs a port in: its <plug>'s type and bridge attributes.
+struct Plug {
+  std::string type;
+  std::string bridge;
+};
+
+// The string value of `expression` (an XPath string(...)) in the parsed document.
+Result<std::string> xpath_string(xmlXPathContext& context, const char* expression) {
+  std::unique_ptr<xmlXPathObject, XPathObjectFree> value(
+      xmlXPathEvalExpression(reinterpret_cast<const xmlChar*>(expression), &context));
+  if (!value || value->type != XPATH_STRING || value->stringval == nullptr) {
+    return make_error(fmt::format("cannot read {} from the port's XML", expression));
+  }
+  return std::string(reinterpret_cast<const char*>(value->stringval));
+}
+
+Result<Plug> read_plug(const std::string& xml) {
   std::unique_ptr<xmlDoc, XmlDocFree> doc(xmlReadMemory(xml.data(), static_cast<int>(xml.size()),
                                                         "port.xml", nullptr, XML_PARSE_NONET));
   if (!doc) return make_error("libvirt described the port in XML that does not parse");
   std::unique_ptr<xmlXPathContext, XPathContextFree> context(xmlXPathNewContext(doc.get()));
   if (!context) return make_error("out of memory reading the port's XML");
-  std::unique_ptr<xmlXPathObject, XPathObjectFree> value(
-      xmlXPathEvalExpression(reinterpret_cast<const xmlChar*>(expression), context.get()));
-  if (!value || value->type != XPATH_STRING || value->stringval == nullptr) {
-    return make_error(fmt::format("cannot read {} from the port's XML", expression));
-  }
-  return std::string(reinterpret_cast<const char*>(value->stringval));
+  auto type = xpath_string(*context, "string(/networkport/plug/@type)");
+  if (!type) return type.error();
+  auto bridge = xpath_string(*context, "string(/networkport/plug/@bridge)");
+  if (!bridge) return bridge.error();
+  return Plug{*type, *bridge};
 }
 
 std::string port_xml(const std::string& uuid, const std::string& owner_name,
@@ -219,18 +233,16 @@ Result<std::unique_ptr<LibvirtPort>> LibvirtPort::reserve(const LibvirtNetSpec& 
   if (!described) {
     return make_error("cannot read back the reserved port: " + last_libvirt_error());
   }
-  auto plug = xpath_string(described.get(), "string(/networkport/plug/@type)");
+  auto plug = read_plug(described.get());
   if (!plug) return plug.error();
-  if (*plug != "network" && *plug != "bridge") {
+  if (plug->type != "network" && plug->type != "bridge") {
     return make_error(fmt::format(
         "libvirt network {} plugs its ports in as '{}'; ftvm plugs a TAP into a bridge only "
         "(a network with <bridge>, forward mode nat, route, open, isolated or bridge)",
-        spec.network, plug->empty() ? "nothing" : *plug));
+        spec.network, plug->type.empty() ? "nothing" : plug->type));
   }
-  auto bridge = xpath_string(described.get(), "string(/networkport/plug/@bridge)");
-  if (!bridge) return bridge.error();
-  if (bridge->empty()) return make_error("libvirt gave the port no bridge to plug into");
-  port->bridge_ = *bridge;
+  if (plug->bridge.empty()) return make_error("libvirt gave the port no bridge to plug into");
+  port->bridge_ = plug->bridge;
   port->tap_name_ = "ftvm" + uuid.substr(0, 8);
   return port;
 }

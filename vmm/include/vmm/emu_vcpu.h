@@ -172,6 +172,7 @@ class EmuVcpu final : public Vcpu {
     std::array<std::optional<uint64_t>, 4> breakpoints;
     bool single_step = false;
     bool step_begun = false;  // an instruction began since the step was armed
+    bool armed = false;       // a breakpoint or the step: the code hook's one test otherwise
   };
   GuestDebug debug_;
   uint32_t debug_stop_dr6_ = 0;  // why the last kDebug stop came, as DR6 says it
