@@ -6,13 +6,13 @@
 #include <sys/ioctl.h>
 
 #include <filesystem>
-#include <fstream>
 #include <iterator>
 #include <sstream>
 
 #include "vmm/emu_vcpu.h"
 #include "vmm/host_probe_cache.h"
 #include "vmm/kvm.h"
+#include "vmm/text_file.h"
 
 namespace ftvm {
 namespace {
@@ -39,11 +39,6 @@ constexpr CapabilityQuery kCapabilities[] = {
 };
 
 constexpr const char* kKvmModules[] = {"kvm_intel", "kvm_amd", "kvm_pvm"};
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
 
 }  // namespace
 
@@ -101,7 +96,7 @@ HostInfo probe_host(const HostPaths& paths) {
   probe_software_cpu(info);
   info.kvm_device = paths.kvm_device;
   info.kvm_modules = loaded_kvm_modules(paths.sys_module);
-  info.cpu_model = cpu_model_name(read_file(paths.cpuinfo));
+  info.cpu_model = cpu_model_name(read_text_file(paths.cpuinfo));
   auto kvm = Kvm::open(paths.kvm_device);
   if (!kvm) {
     info.kvm_problem = kvm.error().message;

@@ -7,22 +7,15 @@
 
 #include <cstring>
 #include <fstream>
-#include <sstream>
 
 #include "vmm/host_info.h"
+#include "vmm/text_file.h"
 
 extern "C" const uint8_t ftvm_host_probe_image_start[];
 extern "C" const uint8_t ftvm_host_probe_image_end[];
 
 namespace ftvm {
 namespace {
-
-std::string read_text(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 // Where the cache goes: /run/ftvm for root, else $XDG_RUNTIME_DIR/ftvm; empty if neither.
 std::filesystem::path cache_directory() {
@@ -53,7 +46,7 @@ Result<CachedFacts> cached_facts(const ProbeCacheKey& key, const std::filesystem
                                  bool reprobe,
                                  const std::function<Result<GuestDebugFacts>()>& probe) {
   if (!reprobe && !file.empty()) {
-    if (auto facts = decode_probe_cache(read_text(file), key)) {
+    if (auto facts = decode_probe_cache(read_text_file(file), key)) {
       return CachedFacts{*facts, true, file.string()};
     }
   }
@@ -66,7 +59,7 @@ Result<CachedFacts> cached_facts(const ProbeCacheKey& key, const std::filesystem
 
 Result<ProbeCacheKey> probe_cache_key(const std::string& kvm_device) {
   ProbeCacheKey key;
-  key.boot_id = read_text("/proc/sys/kernel/random/boot_id");
+  key.boot_id = read_text_file("/proc/sys/kernel/random/boot_id");
   while (!key.boot_id.empty() && key.boot_id.back() == '\n') key.boot_id.pop_back();
   if (key.boot_id.empty()) return make_error("cannot read /proc/sys/kernel/random/boot_id");
   key.kvm_device = kvm_device;
