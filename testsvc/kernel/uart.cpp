@@ -25,6 +25,7 @@ constexpr uint8_t kLcr8N1 = 0x03;
 constexpr uint16_t kDivisor115200 = 1;        // 115200 = 1.8432 MHz / 16 / 1
 constexpr uint8_t kFcrEnableAndClear = 0x07;  // FIFO on, clear RX and TX, RX trigger 1 byte
 constexpr uint8_t kMcrDtrRtsOut2 = 0x0b;
+constexpr uint8_t kMcrDtrOut2 = 0x09;  // RTS off: the other end holds its bytes
 constexpr uint8_t kIerReceivedData = 0x01;
 constexpr uint8_t kLsrDataReady = 0x01;
 constexpr uint8_t kLsrOverrun = 0x02;
@@ -36,12 +37,20 @@ constexpr uint8_t kIirNoInterrupt = 0x01;
 constexpr uint32_t kMaxThrPolls = 1u << 16;
 // Bound on reads per interrupt, in case the receiver never reports empty.
 constexpr uint32_t kMaxReadsPerInterrupt = 4096;
+// Hardware flow control. The sender offers bytes as fast as the receiver empties its FIFO, far
+// faster than a shell answers lines, so a burst would overflow the ring and lose its middle.
+// RTS goes off while the ring has less room than a FIFO's worth of bytes that may still arrive
+// plus margin, and back on once the reader has taken it down to half.
+constexpr size_t kRtsOffBelowFree = 64;
+constexpr size_t kRtsOnAtOrBelow = kRxRingBytes / 2;
+static_assert(kRtsOffBelowFree < kRtsOnAtOrBelow);
 
 constinit ByteRing<kRxRingBytes> g_rx;
 constinit sched::Thread* g_reader = nullptr;
 constinit uint64_t g_rx_bytes = 0;
 constinit uint64_t g_rx_dropped = 0;
 constinit uint64_t g_rx_overruns = 0;
+constinit bool g_rts_off = false;
 
 uint8_t Read(uint16_t reg) {
   return Inb(abi::kCom1Base + reg);
@@ -50,7 +59,21 @@ void Write(uint16_t reg, uint8_t value) {
   Outb(abi::kCom1Base + reg, value);
 }
 
-// Moves every byte the receiver holds into the ring.
+// Called with interrupts disabled, after the ring grew or shrank.
+void UpdateFlowControl() {
+  const size_t held = g_rx.size();
+  if (!g_rts_off && kRxRingBytes - held < kRtsOffBelowFree) {
+    Write(kModemControl, kMcrDtrOut2);
+    g_rts_off = true;
+  } else if (g_rts_off && held <= kRtsOnAtOrBelow) {
+    Write(kModemControl, kMcrDtrRtsOut2);
+    g_rts_off = false;
+  }
+}
+
+// Moves every byte the receiver holds into the ring. Each read is an exit at which the VMM may
+// hand the FIFO another byte, so a burst keeps this loop going: flow control is checked per
+// byte, or the ring would overflow before the reader ever ran.
 bool DrainReceiver() {
   bool received = false;
   for (uint32_t i = 0; i < kMaxReadsPerInterrupt; ++i) {
@@ -60,6 +83,7 @@ bool DrainReceiver() {
     const uint8_t byte = Read(kData);
     ++g_rx_bytes;
     if (!g_rx.Push(byte)) ++g_rx_dropped;
+    UpdateFlowControl();
     received = true;
   }
   return received;
@@ -129,6 +153,7 @@ uint8_t ReadByte() {
     g_reader = sched::Current();
     sched::Block();
   }
+  if (g_rts_off) UpdateFlowControl();
   return byte;
 }
 

@@ -1,7 +1,9 @@
 // 16550A UART on COM1 (abi::kCom1Base, IRQ abi::kIrqCom1).
 //
 // Output is polled (wait for THR empty, write THR). Input is interrupt driven: the IRQ handler
-// drains the receiver into a ring and wakes the thread blocked in ReadByte().
+// drains the receiver into a ring and wakes the thread blocked in ReadByte(). RTS is turned
+// off while the ring is nearly full and on again once the reader has drained half of it, so
+// a sender that honours it (ftvm's UART does) never makes the guest drop input.
 #pragma once
 
 #include <stdint.h>
