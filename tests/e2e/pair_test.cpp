@@ -474,7 +474,10 @@ void split_brain_trial(const std::string& accel, const TempDir& dir, Arbiter& ar
   const bool cut_primary = trial % 2 == 0;
   const ProcessResult cut =
       ftvm_status(cut_primary ? pair.primary_control() : pair.backup_control(), "cut-channel");
-  EXPECT_EQ(cut.exit_code, 0) << cut.err;
+  if (cut.exit_code != 0) read_all_for({&primary, &backup}, 500ms);
+  ASSERT_EQ(cut.exit_code, 0) << cut.err << "\nprimary:\n"
+                              << primary.stderr_so_far() << "\nbackup:\n"
+                              << backup.stderr_so_far();
   EXPECT_TRUE(contains(cut.out, "channel cut")) << cut.out;
 
   // Until one side has halted and the other went live (or both are done).
