@@ -221,14 +221,6 @@ TEST(FtvmRun, AutoRunsOnTheSoftwareCpuWithoutKvmAndSaysSo) {
   EXPECT_NE(r.out.find("> soft"), std::string::npos) << r.out;
 }
 
-TEST(FtvmRecord, RefusesCheckpointsOnTheSoftwareCpu) {
-  ProcessResult r = run_process({FTVM_BINARY, "record", "--accel", "emu", "--async", "checkpoint",
-                                 "--trace", "/nonexistent/trace"},
-                                "", 10s);
-  EXPECT_EQ(r.exit_code, kExitSetup);
-  EXPECT_NE(r.err.find("takes no checkpoints"), std::string::npos) << r.err;
-}
-
 TEST(FtvmHostInfo, SaysWhyAMissingDeviceCannotRunVms) {
   ProcessResult r =
       run_process({FTVM_BINARY, "host-info", "--kvm-device", "/nonexistent/kvm"}, "", 10s);

@@ -3,11 +3,13 @@
 #include <fmt/format.h>
 #include <unicorn/unicorn.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
 
 #include "vmm/kick_pacer.h"
+#include "vmm/vcpu_state.h"
 
 namespace ftvm {
 namespace {
@@ -151,6 +153,10 @@ void syscall_hook(uc_engine*, void* user) {
 void sysenter_hook(uc_engine*, void* user) {
   self_of(user)->on_refused_instruction("SYSENTER");
 }
+void ram_write_hook(uc_engine*, uc_mem_type, uint64_t address, int size, int64_t, void* user) {
+  static_cast<EmuVcpu*>(user)->on_ram_write(address, size);
+}
+
 bool invalid_hook(uc_engine*, void* user) {
   self_of(user)->on_refused_instruction("an instruction it does not know (#UD)");
   return false;
@@ -224,6 +230,7 @@ Result<std::unique_ptr<EmuVcpu>> EmuVcpu::create(const GuestMemory& memory) {
   }
   if (auto r = vcpu->check_state_layout(); !r) return r.error();
   if (auto r = vcpu->install_hooks(); !r) return r.error();
+  vcpu->find_state_msrs();
   return vcpu;
 }
 
@@ -516,6 +523,7 @@ Result<void> EmuVcpu::complete_port_in() {
   if (uc_err e = uc_mem_write(engine_, *gpa, &value, step); e != UC_ERR_OK) {
     return make_error(unicorn_error("cannot complete INS", e));
   }
+  mark_dirty(*gpa, step);
   return {};
 }
 
@@ -721,11 +729,46 @@ Result<void> EmuVcpu::set_sregs(const kvm_sregs& s) {
   return {};
 }
 
+// kvm_fpu holds ST(i) in stack order and the abridged tag (bit i: physical register i is in
+// use); Unicorn reads physical registers and the full tag word (two bits each, 3 = empty).
 Result<kvm_fpu> EmuVcpu::get_fpu() const {
-  return make_error("the software CPU does not expose its FPU state yet");
+  kvm_fpu fpu{};
+  fpu.fcw = static_cast<uint16_t>(reg(UC_X86_REG_FPCW));
+  fpu.fsw = static_cast<uint16_t>(reg(UC_X86_REG_FPSW));
+  const uint64_t tags = reg(UC_X86_REG_FPTAG);
+  for (int i = 0; i < 8; ++i) {
+    if (((tags >> (2 * i)) & 3) != 3) fpu.ftwx |= static_cast<uint8_t>(1u << i);
+  }
+  const int top = (fpu.fsw >> 11) & 7;
+  for (int i = 0; i < 8; ++i) {
+    uc_reg_read(engine_, UC_X86_REG_FP0 + ((top + i) & 7), fpu.fpr[i]);
+  }
+  fpu.last_opcode = static_cast<uint16_t>(reg(UC_X86_REG_FOP));
+  fpu.last_ip = reg(UC_X86_REG_FIP);
+  fpu.last_dp = reg(UC_X86_REG_FDP);
+  for (int i = 0; i < 16; ++i) uc_reg_read(engine_, UC_X86_REG_XMM0 + i, fpu.xmm[i]);
+  fpu.mxcsr = static_cast<uint32_t>(reg(UC_X86_REG_MXCSR));
+  return fpu;
 }
-Result<void> EmuVcpu::set_fpu(const kvm_fpu&) {
-  return make_error("the software CPU does not take an FPU state yet");
+
+Result<void> EmuVcpu::set_fpu(const kvm_fpu& fpu) {
+  set_reg(UC_X86_REG_FPCW, fpu.fcw);
+  set_reg(UC_X86_REG_FPSW, fpu.fsw);
+  const int top = (fpu.fsw >> 11) & 7;
+  for (int i = 0; i < 8; ++i) {
+    uc_reg_write(engine_, UC_X86_REG_FP0 + ((top + i) & 7), fpu.fpr[i]);
+  }
+  uint64_t tags = 0;
+  for (int i = 0; i < 8; ++i) {
+    if ((fpu.ftwx & (1u << i)) == 0) tags |= uint64_t{3} << (2 * i);
+  }
+  set_reg(UC_X86_REG_FPTAG, tags);
+  set_reg(UC_X86_REG_FOP, fpu.last_opcode);
+  set_reg(UC_X86_REG_FIP, fpu.last_ip);
+  set_reg(UC_X86_REG_FDP, fpu.last_dp);
+  for (int i = 0; i < 16; ++i) uc_reg_write(engine_, UC_X86_REG_XMM0 + i, fpu.xmm[i]);
+  set_reg(UC_X86_REG_MXCSR, fpu.mxcsr);
+  return {};
 }
 
 Result<kvm_vcpu_events> EmuVcpu::get_events() const {
@@ -739,6 +782,14 @@ Result<void> EmuVcpu::set_events(const kvm_vcpu_events& events) {
   if (events.exception.injected || events.interrupt.injected || events.nmi.injected) {
     return make_error("the software CPU cannot take a pending exception or interrupt");
   }
+  // A checkpoint taken in an STI or MOV SS shadow resumes in it.
+  if (events.flags & KVM_VCPUEVENT_VALID_SHADOW) {
+    uint8_t* state = save_state();
+    uint32_t hflags = read_hflags(state) & ~kHfInhibitIrq;
+    if (events.interrupt.shadow != 0) hflags |= kHfInhibitIrq;
+    write_hflags(state, hflags);
+    restore_state();
+  }
   return {};
 }
 
@@ -748,25 +799,127 @@ Result<std::vector<uint8_t>> EmuVcpu::get_xsave() const {
 Result<void> EmuVcpu::set_xsave(std::span<const uint8_t>) {
   return make_error("the software CPU does not take an XSAVE area");
 }
+// No XCRs: the software CPU's guests run without XSAVE (capture then keeps the FPU state).
 Result<kvm_xcrs> EmuVcpu::get_xcrs() const {
-  return make_error("the software CPU does not expose XCRs");
+  return kvm_xcrs{};
 }
-Result<void> EmuVcpu::set_xcrs(const kvm_xcrs&) {
-  return make_error("the software CPU does not take XCRs");
+Result<void> EmuVcpu::set_xcrs(const kvm_xcrs& xcrs) {
+  if (xcrs.nr_xcrs == 0) return {};
+  return make_error("the software CPU has no XCRs to load");
 }
+
+// The guest's own debug registers, which Unicorn keeps (ftvm's breakpoints live apart, in
+// debug_).
 Result<kvm_debugregs> EmuVcpu::get_debugregs() const {
-  return make_error("the software CPU has no debug registers");
+  kvm_debugregs d{};
+  for (int i = 0; i < 4; ++i) d.db[i] = reg(UC_X86_REG_DR0 + i);
+  d.dr6 = reg(UC_X86_REG_DR6);
+  d.dr7 = reg(UC_X86_REG_DR7);
+  return d;
 }
-Result<void> EmuVcpu::set_debugregs(const kvm_debugregs&) {
-  return make_error("the software CPU has no debug registers");
+Result<void> EmuVcpu::set_debugregs(const kvm_debugregs& d) {
+  for (int i = 0; i < 4; ++i) set_reg(UC_X86_REG_DR0 + i, d.db[i]);
+  set_reg(UC_X86_REG_DR6, d.dr6);
+  set_reg(UC_X86_REG_DR7, d.dr7);
+  return {};
 }
+
+void EmuVcpu::find_state_msrs() {
+  for (uint32_t index : state_msr_indices()) {
+    uc_x86_msr msr{index, 0};
+    if (uc_reg_read(engine_, UC_X86_REG_MSR, &msr) != UC_ERR_OK) continue;
+    if (uc_reg_write(engine_, UC_X86_REG_MSR, &msr) != UC_ERR_OK) continue;
+    support_.msr_indices.push_back(index);
+  }
+}
+
 Result<std::vector<kvm_msr_entry>> EmuVcpu::get_msrs(std::span<const uint32_t> indices) const {
-  if (indices.empty()) return std::vector<kvm_msr_entry>{};
-  return make_error("the software CPU does not expose MSRs yet");
+  std::vector<kvm_msr_entry> entries;
+  for (uint32_t index : indices) {
+    uc_x86_msr msr{index, 0};
+    if (uc_err e = uc_reg_read(engine_, UC_X86_REG_MSR, &msr); e != UC_ERR_OK) {
+      return make_error(unicorn_error(fmt::format("cannot read MSR {:#x}", index).c_str(), e));
+    }
+    entries.push_back({index, 0, msr.value});
+  }
+  return entries;
 }
 Result<void> EmuVcpu::set_msrs(std::span<const kvm_msr_entry> entries) {
-  if (entries.empty()) return {};
-  return make_error("the software CPU does not take MSRs yet");
+  for (const auto& entry : entries) {
+    uc_x86_msr msr{entry.index, entry.data};
+    if (uc_err e = uc_reg_write(engine_, UC_X86_REG_MSR, &msr); e != UC_ERR_OK) {
+      return make_error(
+          unicorn_error(fmt::format("cannot write MSR {:#x}", entry.index).c_str(), e));
+    }
+  }
+  return {};
+}
+
+Result<void> EmuVcpu::log_dirty_pages() {
+  if (logging_dirty_) return {};
+  uc_hook handle;
+  if (uc_err e = uc_hook_add(engine_, &handle, UC_HOOK_MEM_WRITE,
+                             reinterpret_cast<void*>(ram_write_hook), this, 0, memory_.size() - 1);
+      e != UC_ERR_OK) {
+    return make_error(unicorn_error("cannot log the software CPU's writes", e));
+  }
+  // From here on, as KVM's log starts when its slot is created: what the VMM put in RAM before
+  // (the guest's image) the replay puts there too.
+  dirty_bitmap_.assign((memory_.size() / kPage + 63) / 64, 0);
+  logging_dirty_ = true;
+  return {};
+}
+
+void EmuVcpu::mark_dirty(uint64_t gpa, uint64_t bytes) {
+  if (!logging_dirty_ || bytes == 0 || gpa >= memory_.size()) return;
+  const uint64_t last = std::min(gpa + bytes - 1, memory_.size() - 1) / kPage;
+  for (uint64_t page = gpa / kPage; page <= last; ++page) {
+    dirty_bitmap_[page / 64] |= uint64_t{1} << (page % 64);
+  }
+}
+
+// The page-table pages reachable from CR3 (PML4, PDPTs, page directories, page tables), in RAM.
+std::vector<uint64_t> EmuVcpu::page_table_pages() const {
+  constexpr uint64_t kPresent = 1, kLarge = 1u << 7;
+  constexpr uint64_t kAddressMask = 0x000ffffffffff000ull;
+  std::vector<uint64_t> tables;
+  const auto in_ram = [this](uint64_t gpa) { return gpa + kPage <= memory_.size(); };
+  const auto walk = [&](auto& self, uint64_t table, int level) -> void {
+    if (!in_ram(table)) return;
+    tables.push_back(table);
+    if (level == 1) return;
+    const auto* entries = reinterpret_cast<const uint64_t*>(memory_.host_base() + table);
+    for (size_t i = 0; i < kPage / 8; ++i) {
+      const uint64_t entry = entries[i];
+      if ((entry & kPresent) == 0) continue;
+      if (level != 4 && (entry & kLarge) != 0) continue;  // a 1 GiB or 2 MiB page
+      self(self, entry & kAddressMask, level - 1);
+    }
+  };
+  walk(walk, reg(UC_X86_REG_CR3) & kAddressMask, 4);
+  return tables;
+}
+
+// Unicorn sets accessed and dirty bits in the guest's page tables as it walks them, and no
+// write hook sees it; a checkpoint without them resumes with tables that differ from the
+// recording's (the replay's RAM digest then differs). So every table page is compared with
+// its copy from the last look, and marked when it changed or is new.
+void EmuVcpu::mark_changed_page_tables() {
+  for (uint64_t table : page_table_pages()) table_copies_.try_emplace(table);
+  for (auto& [table, copy] : table_copies_) {
+    const uint8_t* now = memory_.host_base() + table;
+    if (!copy.empty() && std::memcmp(copy.data(), now, kPage) == 0) continue;
+    copy.assign(now, now + kPage);
+    mark_dirty(table, kPage);
+  }
+}
+
+Result<std::vector<uint64_t>> EmuVcpu::take_dirty_pages() {
+  if (!logging_dirty_) return make_error("the software CPU was not asked to log writes");
+  mark_changed_page_tables();
+  std::vector<uint64_t> pages = dirty_pages_from_bitmap(dirty_bitmap_);
+  std::fill(dirty_bitmap_.begin(), dirty_bitmap_.end(), 0);
+  return pages;
 }
 
 Result<void> EmuVcpu::set_guest_debug(const kvm_guest_debug& debug) {
@@ -896,6 +1049,7 @@ Result<void> EmuVcpu::deliver(uint8_t vector) {
   if (uc_err e = uc_mem_write(engine_, *frame_gpa, frame.data(), sizeof(frame)); e != UC_ERR_OK) {
     return make_error(unicorn_error("cannot write the interrupt frame", e));
   }
+  mark_dirty(*frame_gpa, sizeof(frame));
   write_segment(state, kSegCs, code);
   if (cpl != 0) write_segment(state, kSegSs, SegmentCache{0, 0, 0, 0});
   write_hflags(state,

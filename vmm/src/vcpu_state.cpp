@@ -23,6 +23,14 @@ constexpr uint32_t kStateMsrs[] = {
     0xc0000103,  // TSC_AUX
 };
 
+}  // namespace
+
+std::span<const uint32_t> state_msr_indices() {
+  return kStateMsrs;
+}
+
+namespace {
+
 Result<std::vector<MsrValue>> capture_msrs(const Vcpu& vcpu) {
   const auto& listed = vcpu.state_support().msr_indices;
   std::vector<uint32_t> indices;
@@ -115,8 +123,8 @@ void load_devices(Platform& platform, const PlatformState& state) {
   platform.rtc().restore(state.rtc);
 }
 
-Result<MachineState> capture_state(const Vcpu& vcpu, Platform& platform,
-                                   const GuestMemory& memory, std::vector<uint64_t> page_gpas) {
+Result<MachineState> capture_state(const Vcpu& vcpu, Platform& platform, const GuestMemory& memory,
+                                   std::vector<uint64_t> page_gpas) {
   auto registers = capture_registers(vcpu);
   if (!registers) return registers.error();
   MachineState state{*registers, capture_devices(platform), std::move(page_gpas), {}};

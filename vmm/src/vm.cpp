@@ -63,7 +63,8 @@ Result<std::unique_ptr<Vm>> Vm::create(const VmConfig& config, TimeSource& time,
   if (!memory) return memory.error();
   if (auto r = load_elf64(*image, config.image, *memory); !r) return r.error();
   std::unique_ptr<Vm> vm(new Vm(std::move(*memory), image->entry));
-  auto created = config.accel == Accel::kKvm ? create_kvm_vcpu(*vm, config) : create_emu_vcpu(*vm);
+  auto created =
+      config.accel == Accel::kKvm ? create_kvm_vcpu(*vm, config) : create_emu_vcpu(*vm, config);
   if (!created) return created.error();
   if (auto r = boot_vcpu(*vm->vcpu_, vm->memory_, vm->entry_); !r) return r.error();
   vm->platform_ = std::make_unique<Platform>(time, console);
@@ -97,15 +98,19 @@ Result<void> Vm::create_kvm_vcpu(Vm& vm, const VmConfig& config) {
   return {};
 }
 
-Result<void> Vm::create_emu_vcpu(Vm& vm) {
+Result<void> Vm::create_emu_vcpu(Vm& vm, const VmConfig& config) {
   auto vcpu = EmuVcpu::create(vm.memory_);
   if (!vcpu) return vcpu.error();
+  if (config.track_dirty_pages) {
+    if (auto r = (*vcpu)->log_dirty_pages(); !r) return r.error();
+  }
+  vm.emu_vcpu_ = vcpu->get();
   vm.vcpu_ = std::move(*vcpu);
   return {};
 }
 
 Result<std::vector<uint64_t>> Vm::dirty_pages() {
-  if (!vm_) return make_error("the software CPU does not log dirty pages yet");
+  if (emu_vcpu_ != nullptr) return emu_vcpu_->take_dirty_pages();
   auto bitmap = vm_->get_dirty_log(0, memory_.size());
   if (!bitmap) return bitmap.error();
   return dirty_pages_from_bitmap(*bitmap);

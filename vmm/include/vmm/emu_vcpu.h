@@ -26,6 +26,7 @@
 #include <array>
 #include <csignal>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -88,6 +89,13 @@ class EmuVcpu final : public Vcpu {
   // recorded and replayed on any machine.
   Result<void> set_guest_debug(const kvm_guest_debug& debug) override;
 
+  // Logs the guest's writes to RAM per 4 KiB page, as KVM's dirty log does (a write hook, so
+  // only when asked: checkpoints need it). Writes the VMM makes (DMA) are not logged, as on
+  // KVM; writes this class makes for the guest (an interrupt frame, INS) are.
+  Result<void> log_dirty_pages();
+  // The pages written since the last call (all of them before the first), ascending.
+  Result<std::vector<uint64_t>> take_dirty_pages();
+
   std::optional<uint64_t> instructions_retired() const override { return retired_; }
   Result<void> stop_at_instruction(uint64_t retired) override;
 
@@ -98,6 +106,9 @@ class EmuVcpu final : public Vcpu {
   bool on_unmapped_access(bool is_write, bool is_fetch, uint64_t address, int size, int64_t value);
   void on_exception(uint32_t vector);
   void on_refused_instruction(const char* what);
+  void on_ram_write(uint64_t address, int size) {
+    mark_dirty(address, static_cast<uint64_t>(size));
+  }
   uint64_t on_device_page_read(uint64_t offset, unsigned size);
   void on_device_page_write(uint64_t offset, unsigned size, uint64_t value);
 
@@ -150,6 +161,11 @@ class EmuVcpu final : public Vcpu {
   uint64_t reg(int id) const;
   void set_reg(int id, uint64_t value);
   Result<uint64_t> read_u64(uint64_t gva) const;
+  void mark_dirty(uint64_t gpa, uint64_t bytes);
+  std::vector<uint64_t> page_table_pages() const;
+  void mark_changed_page_tables();
+  // The MSRs of vcpu_state.h's list that this Unicorn reads and writes, found at creation.
+  void find_state_msrs();
   Result<void> deliver(uint8_t vector);
   // Unicorn's saved CPU state, for what its API does not reach (the CPL, segment caches).
   uint8_t* save_state() const;
@@ -175,6 +191,10 @@ class EmuVcpu final : public Vcpu {
     bool armed = false;       // a breakpoint or the step: the code hook's one test otherwise
   };
   GuestDebug debug_;
+  bool logging_dirty_ = false;
+  std::vector<uint64_t> dirty_bitmap_;  // bit n: page n written since the last take
+  // Every page-table page seen so far, as it was at the last take (empty: not yet copied).
+  std::map<uint64_t, std::vector<uint8_t>> table_copies_;
   uint32_t debug_stop_dr6_ = 0;  // why the last kDebug stop came, as DR6 says it
   uint64_t current_rip_ = 0;
   Stop stop_ = Stop::kNone;

@@ -33,9 +33,9 @@
 #include <vector>
 
 #include "vmm/guest_memory.h"
-#include "vmm/vcpu.h"
 #include "vmm/platform.h"
 #include "vmm/result.h"
+#include "vmm/vcpu.h"
 
 namespace ftvm {
 
@@ -84,8 +84,8 @@ PlatformState capture_devices(Platform& platform);
 void load_devices(Platform& platform, const PlatformState& state);
 
 // Captures registers, devices and the listed pages.
-Result<MachineState> capture_state(const Vcpu& vcpu, Platform& platform,
-                                   const GuestMemory& memory, std::vector<uint64_t> page_gpas);
+Result<MachineState> capture_state(const Vcpu& vcpu, Platform& platform, const GuestMemory& memory,
+                                   std::vector<uint64_t> page_gpas);
 Result<void> load_state(const MachineState& state, Vcpu& vcpu, Platform& platform,
                         const GuestMemory& memory);
 
@@ -94,6 +94,9 @@ Result<MachineState> decode_state(std::span<const uint8_t> bytes);
 // The header, compression and checksum of encode_state() around already-serialized bytes: for
 // tests and the fuzzer, so that crafted contents reach the parser past the checksum.
 std::vector<uint8_t> seal_state_payload(std::span<const uint8_t> raw);
+
+// The MSRs a captured state holds where the vCPU offers them (Vcpu::state_support), ascending.
+std::span<const uint32_t> state_msr_indices();
 
 // The pages marked in a KVM dirty bitmap (bit n = page n of the slot starting at GPA 0).
 std::vector<uint64_t> dirty_pages_from_bitmap(std::span<const uint64_t> bitmap);

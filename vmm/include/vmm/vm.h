@@ -29,8 +29,9 @@ struct VmConfig {
   // Which backend executes the guest: KVM, or the software CPU (emu_vcpu.h).
   Accel accel = Accel::kKvm;
   std::string kvm_device = Kvm::kDevicePath;
-  // Log guest writes per page (KVM dirty logging), for checkpoints. Costs a write fault on the
-  // first write to each page after every dirty_pages() call.
+  // Log guest writes per page, for checkpoints. On KVM its dirty log: a write fault on the
+  // first write to each page after every dirty_pages() call. On the software CPU a write hook:
+  // a call for every write the guest makes.
   bool track_dirty_pages = false;
   // The CPUID the guest sees under KVM. Empty: this host's supported CPUID, filtered
   // (cpuid_filter.h). A replay passes the recording's, so the guest sees the same CPU. The
@@ -39,6 +40,8 @@ struct VmConfig {
 };
 
 Result<void> validate_memory_size(uint64_t bytes);
+
+class EmuVcpu;
 
 class Vm {
  public:
@@ -58,7 +61,7 @@ class Vm {
  private:
   Vm(GuestMemory memory, uint64_t entry) : memory_(std::move(memory)), entry_(entry) {}
   static Result<void> create_kvm_vcpu(Vm& vm, const VmConfig& config);
-  static Result<void> create_emu_vcpu(Vm& vm);
+  static Result<void> create_emu_vcpu(Vm& vm, const VmConfig& config);
 
   // Declared in creation order: the vCPU goes before the memory it runs in, and KVM's vCPU fd
   // before its VM fd.
@@ -66,6 +69,7 @@ class Vm {
   std::optional<KvmVm> vm_;
   GuestMemory memory_;
   std::unique_ptr<Vcpu> vcpu_;
+  EmuVcpu* emu_vcpu_ = nullptr;  // vcpu_, on the software CPU
   std::unique_ptr<Platform> platform_;
   uint64_t entry_;
   std::vector<kvm_cpuid_entry2> cpuid_;

@@ -192,7 +192,6 @@ int primary_command(const PrimaryCommandOptions& options) {
   auto accel = choose_accel(options.guest, "primary", /*emu_ready=*/true);
   if (!accel) return fail(accel.error());
   const double max_delay_ms = options.max_delay_ms.value_or(default_max_delay_ms(*accel));
-  if (auto r = check_async_mode(*accel, options.async_mode); !r) return fail(r.error());
   if (auto undecided = check_generation_undecided(options.pair, kSide); !undecided) {
     return fail(undecided.error());
   }
@@ -256,7 +255,7 @@ int primary_command(const PrimaryCommandOptions& options) {
   replay::RecordingTimeSource time(host_time, link);
   VmConfig config = make_vm_config(options.guest, files->image);
   config.accel = *accel;
-  config.track_dirty_pages = true;
+  config.track_dirty_pages = may_checkpoint(*accel, options.async_mode);
   auto vm = Vm::create(config, time, digesting);
   if (!vm) return fail(vm.error());
   replay::TraceHeader machine =

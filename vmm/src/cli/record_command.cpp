@@ -91,12 +91,9 @@ int record_command(const RecordCommandOptions& options) {
   auto accel = choose_accel(options.guest, "record", /*emu_ready=*/true);
   if (!accel) return fail(accel.error());
   const double max_delay_ms = options.max_delay_ms.value_or(default_max_delay_ms(*accel));
-  if (auto r = check_async_mode(*accel, options.async_mode); !r) return fail(r.error());
   VmConfig config = make_vm_config(options.guest, image);
   config.accel = *accel;
-  // Even --async breakpoint needs it: a point with an injected interrupt still queued in KVM
-  // is always a checkpoint.
-  config.track_dirty_pages = true;
+  config.track_dirty_pages = may_checkpoint(*accel, options.async_mode);
   // The disk is opened before the VM, so a bad image is reported as such on any host.
   EventQueue events;
   auto disk = open_live_disk(options.guest.disk, events);

@@ -29,13 +29,8 @@ std::vector<kvm_cpuid_entry2> to_kvm_cpuid(const std::vector<replay::CpuidLeaf>&
 
 }  // namespace
 
-Result<void> check_async_mode(Accel accel, const std::string& async_mode) {
-  if (accel == Accel::kEmu && async_mode == "checkpoint") {
-    return make_error(
-        "--async checkpoint: the software CPU takes no checkpoints; it counts instructions "
-        "(auto) or emulates KVM's breakpoint landmarks (breakpoint)");
-  }
-  return {};
+bool may_checkpoint(Accel accel, const std::string& async_mode) {
+  return accel == Accel::kKvm || async_mode == "checkpoint";
 }
 
 std::string recorded_async_mode(Accel accel, const std::string& async_mode) {

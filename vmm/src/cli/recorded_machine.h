@@ -42,9 +42,11 @@ Result<void> attach_logged_disk(Vm& vm, const replay::TraceHeader& header,
 // transmitted ones go to `sink` (which must outlive the VM).
 Result<void> attach_logged_net(Vm& vm, const replay::TraceHeader& header, NetSink& sink);
 
-// Whether --async MODE can be recorded on `accel`: the software CPU counts (auto) or emulates
-// KVM's breakpoint landmarks (breakpoint); it takes no checkpoints yet.
-Result<void> check_async_mode(Accel accel, const std::string& async_mode);
+// Whether a recording with --async MODE on `accel` may take checkpoints, and so needs the dirty
+// log. On KVM always (even --async breakpoint checkpoints where an injected interrupt is still
+// queued); on the software CPU, whose log is a write hook that slows every store, only
+// --async checkpoint (it injects at once, and falls back to counted landmarks).
+bool may_checkpoint(Accel accel, const std::string& async_mode);
 
 // The header's landmark mode: what the recorder will do on this backend.
 std::string recorded_async_mode(Accel accel, const std::string& async_mode);
