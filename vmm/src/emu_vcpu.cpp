@@ -460,10 +460,37 @@ bool EmuVcpu::on_unmapped_access(bool is_write, bool is_fetch, uint64_t address,
 }
 
 void EmuVcpu::on_exception(uint32_t vector) {
+  exception_ = classify_exception(vector);
+  if (exception_) return stop(Stop::kException);
   fault(
-      fmt::format("the guest raised exception or software interrupt {} at {:#x}: the software "
-                  "CPU delivers external interrupts only",
+      fmt::format("the guest raised exception {} at {:#x}: the software CPU delivers the guest's "
+                  "software interrupts (INT n, INT3, INT1) only",
                   vector, current_rip_));
+}
+
+// Only software interrupts: they are traps that bypass the processor's exception bookkeeping,
+// which Unicorn keeps without ever delivering (after a #DE it left, a second contributory
+// fault would turn into #DF), and that carry no error code, which Unicorn does not expose.
+std::optional<EmuVcpu::GuestException> EmuVcpu::classify_exception(uint32_t vector) const {
+  std::array<uint8_t, 2> bytes{};
+  uc_mem_read(engine_, current_rip_, bytes.data(), bytes.size());
+  if (bytes[0] == 0xcd && bytes[1] == vector) return GuestException{bytes[1], current_rip_ + 2};
+  if (bytes[0] == 0xcc && vector == 3) return GuestException{3, current_rip_ + 1};
+  if (bytes[0] == 0xf1 && vector == 1) return GuestException{1, current_rip_ + 1};
+  return std::nullopt;
+}
+
+Result<void> EmuVcpu::take_exception() {
+  const GuestException e = *exception_;
+  exception_.reset();
+  set_reg(UC_X86_REG_RIP, e.return_rip);
+  if (auto r = deliver(e.vector, /*software=*/true); !r) {
+    return make_error(
+        fmt::format("the guest's software interrupt {} at {:#x} cannot be "
+                    "delivered: {}",
+                    e.vector, current_rip_, r.error().message));
+  }
+  return {};
 }
 
 void EmuVcpu::on_refused_instruction(const char* what) {
@@ -560,7 +587,7 @@ int EmuVcpu::execute() {
   if (e == UC_ERR_OK) return 0;
   // The instruction that failed was counted when it began but did not complete.
   if (retired_ > before) --retired_;
-  if (stop_ == Stop::kDeviceMemory || stop_ == Stop::kFault) return 0;
+  if (stop_ == Stop::kDeviceMemory || stop_ == Stop::kFault || stop_ == Stop::kException) return 0;
   failure_ = fmt::format("the software CPU stopped at {:#x}: {}", current_rip_, uc_strerror(e));
   stop_ = Stop::kFault;
   return 0;
@@ -592,8 +619,18 @@ int EmuVcpu::run() {
   } else {
     stop_ = Stop::kNone;
   }
+  // A guest exception is no exit (the hardware delivers it without one): it is delivered
+  // here and the guest goes on.
   if (stop_ == Stop::kNone) {
-    if (int error = execute(); error != 0) return finish_run(error);
+    for (;;) {
+      if (int error = execute(); error != 0) return finish_run(error);
+      if (stop_ != Stop::kException) break;
+      if (auto r = take_exception(); !r) {
+        failure_ = r.error().message;
+        stop_ = Stop::kFault;
+        break;
+      }
+    }
   }
   kvm_run* run = run_page();
   switch (stop_) {
@@ -621,6 +658,7 @@ int EmuVcpu::run() {
     case Stop::kWindow:
       run->exit_reason = KVM_EXIT_IRQ_WINDOW_OPEN;
       return finish_run(0);
+    case Stop::kException:  // delivered above
     case Stop::kFault:
       run->exit_reason = KVM_EXIT_INTERNAL_ERROR;
       run->internal.suberror = KVM_INTERNAL_ERROR_EMULATION;
@@ -995,8 +1033,9 @@ Result<void> EmuVcpu::interrupt(uint8_t vector) {
   return deliver(vector);
 }
 
-// A 64-bit IDT gate, as the hardware takes it for an external interrupt.
-Result<void> EmuVcpu::deliver(uint8_t vector) {
+// A 64-bit IDT gate, as the hardware takes it for an external interrupt or, `software`, for
+// INT n (which the gate's DPL must admit).
+Result<void> EmuVcpu::deliver(uint8_t vector, bool software) {
   uc_x86_mmr idt{}, gdt{}, tr{};
   uc_reg_read(engine_, UC_X86_REG_IDTR, &idt);
   uc_reg_read(engine_, UC_X86_REG_GDTR, &gdt);
@@ -1016,6 +1055,13 @@ Result<void> EmuVcpu::deliver(uint8_t vector) {
         fmt::format("IDT entry {:#x} is not a present 64-bit interrupt or trap "
                     "gate ({:#018x}): the guest would fault",
                     vector, gate));
+  }
+  const uint32_t gate_dpl = (gate >> 45) & 3;
+  if (software && gate_dpl < (read_hflags(save_state()) & kHfCpl)) {
+    return make_error(fmt::format(
+        "IDT entry {:#x} has DPL {} below the CPL: the guest would take #GP, whose error code "
+        "the software CPU cannot see",
+        vector, gate_dpl));
   }
   const uint64_t target = (gate & 0xffff) | ((gate >> 32) & 0xffff0000) | (*high << 32);
   const uint16_t selector = static_cast<uint16_t>(gate >> 16);

@@ -18,9 +18,10 @@
 //   handler supplied (or takes the write it already saw).
 //
 // Scope: guests with identity-mapped paging (Unicorn 2.0.1 uses the virtual address as the
-// physical one), no SYSCALL/SYSENTER, no RDTSC/RDRAND, and no exceptions taken (the guest's
-// own #GP, #PF...): testsvc is such a guest. What the backend cannot run faithfully stops the
-// run with an internal-error exit that names the instruction.
+// physical one), no SYSCALL/SYSENTER, no RDTSC/RDRAND, and no exception taken by the guest
+// (its own #UD, #GP, #PF...); its software interrupts (INT n, INT3, INT1) go through its IDT,
+// as the hardware takes them. testsvc is such a guest. What the backend cannot run faithfully stops
+// the run with an internal-error exit that names the instruction.
 #pragma once
 
 #include <array>
@@ -126,7 +127,14 @@ class EmuVcpu final : public Vcpu {
     kPortOut,
     kDeviceMemory,
     kWindow,
+    kException,  // the guest raised a software interrupt (exception_)
     kFault,
+  };
+  // A software interrupt (INT n, INT3, INT1) raised by the guest's own instruction, delivered
+  // through its IDT once Unicorn has stopped.
+  struct GuestException {
+    uint8_t vector = 0;
+    uint64_t return_rip = 0;  // the instruction after it
   };
   // A port read the exit handler answers before the next run().
   struct PendingPortIn {
@@ -166,7 +174,11 @@ class EmuVcpu final : public Vcpu {
   void mark_changed_page_tables();
   // The MSRs of vcpu_state.h's list that this Unicorn reads and writes, found at creation.
   void find_state_msrs();
-  Result<void> deliver(uint8_t vector);
+  Result<void> deliver(uint8_t vector, bool software = false);
+  // The software interrupt the instruction at current_rip_ raised as `vector`, or nullopt for
+  // an exception, which this class does not deliver.
+  std::optional<GuestException> classify_exception(uint32_t vector) const;
+  Result<void> take_exception();
   // Unicorn's saved CPU state, for what its API does not reach (the CPL, segment caches).
   uint8_t* save_state() const;
   void restore_state();
@@ -200,6 +212,7 @@ class EmuVcpu final : public Vcpu {
   Stop stop_ = Stop::kNone;
   std::string failure_;
   std::optional<PendingPortIn> port_in_;
+  std::optional<GuestException> exception_;
   std::optional<PendingDeviceAccess> device_access_;
 };
 

@@ -166,6 +166,16 @@ TEST_P(TinyGuestOn, PortIoOfEachWidthAndMmio) {
   EXPECT_GE(counters_.pio, 7u);
 }
 
+// The guest's own software interrupts reach its IDT on the software CPU as on hardware: the
+// frame's RIP after the INT, and the guest returns from each, the second time as the first.
+// Software CPU only: kvm_pvm kills a VM at INT n.
+TEST_F(TinyGuestTest, TheSoftwareCpuDeliversTheGuestsSoftwareInterruptsThroughItsIdt) {
+  accel_ = Accel::kEmu;
+  auto result = boot_and_run("exceptions.elf");
+  expect_clean_shutdown(result);
+  EXPECT_EQ(port_values(), (std::vector<uint64_t>{0x301, 0x8001, 0x301, 0x8001, 0x55}));
+}
+
 // The dirty log that checkpoints take their pages from, on each backend: complete (every page
 // whose bytes changed between two looks is in it, the page tables' accessed and dirty bits
 // included: the guest's first store to a 2 MiB page sets them), and the guest's own pages
