@@ -468,9 +468,9 @@ void EmuVcpu::on_exception(uint32_t vector) {
                   vector, current_rip_));
 }
 
-// Only software interrupts: they are traps that bypass the processor's exception bookkeeping,
-// which Unicorn keeps without ever delivering (after a #DE it left, a second contributory
-// fault would turn into #DF), and that carry no error code, which Unicorn does not expose.
+// Only software interrupts: they carry no error code (Unicorn exposes none) and bypass the
+// exception bookkeeping Unicorn runs without ever delivering (a UD2 after a #DE delivered this
+// way was seen to stop Unicorn with no hook called).
 std::optional<EmuVcpu::GuestException> EmuVcpu::classify_exception(uint32_t vector) const {
   std::array<uint8_t, 2> bytes{};
   uc_mem_read(engine_, current_rip_, bytes.data(), bytes.size());
