@@ -154,7 +154,7 @@ void sysenter_hook(uc_engine*, void* user) {
   self_of(user)->on_refused_instruction("SYSENTER");
 }
 void ram_write_hook(uc_engine*, uc_mem_type, uint64_t address, int size, int64_t, void* user) {
-  static_cast<EmuVcpu*>(user)->on_ram_write(address, size);
+  self_of(user)->on_ram_write(address, size);
 }
 
 bool invalid_hook(uc_engine*, void* user) {
@@ -894,7 +894,7 @@ Result<void> EmuVcpu::set_msrs(std::span<const kvm_msr_entry> entries) {
 }
 
 Result<void> EmuVcpu::log_dirty_pages() {
-  if (logging_dirty_) return {};
+  if (!dirty_bitmap_.empty()) return {};
   uc_hook handle;
   if (uc_err e = uc_hook_add(engine_, &handle, UC_HOOK_MEM_WRITE,
                              reinterpret_cast<void*>(ram_write_hook), this, 0, memory_.size() - 1);
@@ -904,12 +904,11 @@ Result<void> EmuVcpu::log_dirty_pages() {
   // From here on, as KVM's log starts when its slot is created: what the VMM put in RAM before
   // (the guest's image) the replay puts there too.
   dirty_bitmap_.assign((memory_.size() / kPage + 63) / 64, 0);
-  logging_dirty_ = true;
   return {};
 }
 
 void EmuVcpu::mark_dirty(uint64_t gpa, uint64_t bytes) {
-  if (!logging_dirty_ || bytes == 0 || gpa >= memory_.size()) return;
+  if (dirty_bitmap_.empty() || bytes == 0 || gpa >= memory_.size()) return;
   const uint64_t last = std::min(gpa + bytes - 1, memory_.size() - 1) / kPage;
   for (uint64_t page = gpa / kPage; page <= last; ++page) {
     dirty_bitmap_[page / 64] |= uint64_t{1} << (page % 64);
@@ -953,7 +952,7 @@ void EmuVcpu::mark_changed_page_tables() {
 }
 
 Result<std::vector<uint64_t>> EmuVcpu::take_dirty_pages() {
-  if (!logging_dirty_) return make_error("the software CPU was not asked to log writes");
+  if (dirty_bitmap_.empty()) return make_error("the software CPU was not asked to log writes");
   mark_changed_page_tables();
   std::vector<uint64_t> pages = dirty_pages_from_bitmap(dirty_bitmap_);
   std::fill(dirty_bitmap_.begin(), dirty_bitmap_.end(), 0);

@@ -94,7 +94,7 @@ class EmuVcpu final : public Vcpu {
   // only when asked: checkpoints need it). Writes the VMM makes (DMA) are not logged, as on
   // KVM; writes this class makes for the guest (an interrupt frame, INS) are.
   Result<void> log_dirty_pages();
-  // The pages written since the last call (all of them before the first), ascending.
+  // The pages written since the last call (since log_dirty_pages() for the first), ascending.
   Result<std::vector<uint64_t>> take_dirty_pages();
 
   std::optional<uint64_t> instructions_retired() const override { return retired_; }
@@ -203,8 +203,8 @@ class EmuVcpu final : public Vcpu {
     bool armed = false;       // a breakpoint or the step: the code hook's one test otherwise
   };
   GuestDebug debug_;
-  bool logging_dirty_ = false;
-  std::vector<uint64_t> dirty_bitmap_;  // bit n: page n written since the last take
+  // Bit n: page n written since the last take. Empty while writes are not logged.
+  std::vector<uint64_t> dirty_bitmap_;
   // Every page-table page seen so far, as it was at the last take (empty: not yet copied).
   std::map<uint64_t, std::vector<uint8_t>> table_copies_;
   uint32_t debug_stop_dr6_ = 0;  // why the last kDebug stop came, as DR6 says it
