@@ -12,6 +12,7 @@ namespace {
 
 std::vector<TraceEntry> sample_entries() {
   const AsyncPoint point{0x1002a3, 0x0123456789abcdef};
+  const AsyncPoint with_memory{0x1002a3, 0x0123456789abcdef, 0x89abcdef};
   return {
       TimerEntry{{100, LandmarkKind::kSynchronous, {}}, 1},
       TimerEntry{{112, LandmarkKind::kSynchronous, {}}, 1},
@@ -24,6 +25,7 @@ std::vector<TraceEntry> sample_entries() {
       MemoryDigestEntry{140, ~uint64_t{0}},
       BlockCompletionEntry{{141, LandmarkKind::kSynchronous, {}}, 0, 0, {0xde, 0xad}},
       BlockCompletionEntry{{142, LandmarkKind::kBreakpoint, point}, 1, 1, {}},
+      TimerEntry{{142, LandmarkKind::kBreakpoint, with_memory}, 3},
       NetFrameEntry{{143, LandmarkKind::kSynchronous, {}}, std::vector<uint8_t>(60, 0xab)},
       EndEntry{150, 1, 2, "guest shut down"},
   };

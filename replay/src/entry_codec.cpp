@@ -8,7 +8,8 @@ namespace ftvm::replay {
 namespace {
 
 // The first byte of every entry: bits 0-3 the entry type, bits 4-5 a variant (the landmark
-// kind of the entry's position, or the clock of a clock read), bits 6-7 reserved, zero.
+// kind of the entry's position, or the clock of a clock read), bit 6 set when a breakpoint
+// position carries a memory digest (format version 5), bit 7 reserved, zero.
 // Type 0 is invalid so that a run of zero bytes is never mistaken for entries.
 enum EntryType : uint8_t {
   kTimer = 1,
@@ -27,7 +28,8 @@ enum EntryType : uint8_t {
 constexpr uint8_t kTypeMask = 0x0f;
 constexpr unsigned kVariantShift = 4;
 constexpr uint8_t kVariantMask = 0x03;
-constexpr uint8_t kReservedMask = 0xc0;
+constexpr uint8_t kMemoryFlag = 0x40;
+constexpr uint8_t kReservedMask = 0x80;
 
 constexpr uint8_t kLandmarkKinds = 4;
 constexpr uint8_t kClockKinds = 2;
@@ -69,6 +71,10 @@ bool is_asynchronous(LandmarkKind kind) {
 }
 
 Result<void> check_landmark(const Position& position, const char* kind) {
+  if (position.point.memory != 0 && position.kind != LandmarkKind::kBreakpoint) {
+    return make_error(fmt::format(
+        "cannot encode {} entry: only a breakpoint landmark carries a memory digest", kind));
+  }
   if (static_cast<uint8_t>(position.kind) < kLandmarkKinds) return {};
   return make_error(fmt::format("cannot encode {} entry: invalid landmark kind {}", kind,
                                 static_cast<unsigned>(position.kind)));
@@ -192,14 +198,18 @@ class EntryWriter {
 
   // A synchronous position is only its exit count; its `point` is not stored. A counted one
   // is the count and the registers digest (which covers RIP).
+  // A breakpoint one with a memory digest flags it in the type byte and adds its 4 bytes.
   void put_position(EntryType type, const Position& position) {
-    put_head(type, static_cast<uint8_t>(position.kind), position.exit_count);
+    const uint8_t flag = position.point.memory != 0 ? kMemoryFlag : 0;
+    put_head(static_cast<EntryType>(type | flag), static_cast<uint8_t>(position.kind),
+             position.exit_count);
     if (position.kind == LandmarkKind::kCounted) {
       put_varint(out_, position.instructions);
       put_u64(out_, position.point.fingerprint);
     } else if (is_asynchronous(position.kind)) {
       put_u64(out_, position.point.rip);
       put_u64(out_, position.point.fingerprint);
+      if (flag) put_u32(out_, position.point.memory);
     }
   }
 
@@ -219,6 +229,19 @@ class EntryReader {
       in_.fail(fmt::format("entry type byte {:#04x} has reserved bits set", type_byte));
       return {};
     }
+    memory_flag_ = (type_byte & kMemoryFlag) != 0;
+    TraceEntry entry = read_type(type, variant, type_byte);
+    if (memory_flag_ && in_.ok()) {
+      in_.fail(
+          fmt::format("entry type byte {:#04x} flags a memory digest on an entry that is "
+                      "not at a breakpoint landmark",
+                      type_byte));
+    }
+    return entry;
+  }
+
+ private:
+  TraceEntry read_type(uint8_t type, uint8_t variant, uint8_t type_byte) {
     switch (type) {
       case kTimer:
         return read_timer(variant);
@@ -250,7 +273,6 @@ class EntryReader {
     }
   }
 
- private:
   TraceEntry read_timer(uint8_t variant) {
     TimerEntry e;
     e.position = read_position(variant);
@@ -374,11 +396,17 @@ class EntryReader {
       position.point.rip = in_.u64("landmark rip");
       position.point.fingerprint = in_.u64("landmark fingerprint");
     }
+    if (memory_flag_ && position.kind == LandmarkKind::kBreakpoint) {
+      memory_flag_ = false;
+      position.point.memory = in_.u32("landmark memory digest");
+      if (in_.ok() && position.point.memory == 0) in_.fail("a flagged memory digest is zero");
+    }
     return position;
   }
 
   ByteReader& in_;
   DeltaBase& base_;
+  bool memory_flag_ = false;  // set by the type byte, cleared by the position that takes it
 };
 
 }  // namespace

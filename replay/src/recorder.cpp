@@ -111,6 +111,15 @@ Result<void> Recorder::log_checkpoint(VcpuRunner& runner, const Position& positi
   return sink_.append(entry);
 }
 
+Result<uint32_t> Recorder::memory_ahead(VcpuRunner& runner, const kvm_regs& regs) {
+  const auto started = std::chrono::steady_clock::now();
+  auto memory = discriminator_.digest(runner.vcpu(), vm_.memory(), regs);
+  landmarks_.memory_discriminator_us +=
+      std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - started).count();
+  ++landmarks_.memory_discriminators;
+  return memory;
+}
+
 Result<Position> Recorder::landmark_at(VcpuRunner& runner, const kvm_regs& regs,
                                        uint64_t exit_count, LandmarkKind kind) {
   Position position{exit_count, kind, AsyncPoint{regs.rip, register_fingerprint(regs)}};
@@ -122,9 +131,13 @@ Result<Position> Recorder::landmark_at(VcpuRunner& runner, const kvm_regs& regs,
   }
   if (position.kind == LandmarkKind::kCheckpoint) {
     if (auto r = log_checkpoint(runner, position); !r) return r.error();
-  } else {
-    ++landmarks_.breakpoint;
+    return position;
   }
+  ++landmarks_.breakpoint;
+  auto memory = memory_ahead(runner, regs);
+  if (!memory) return memory.error();
+  position.point.memory = *memory;
+  if (*memory != 0) ++landmarks_.breakpoint_memory;
   return position;
 }
 
@@ -155,6 +168,9 @@ Result<void> Recorder::start_probe(VcpuRunner& runner, const kvm_regs& regs) {
   probe_ = Probe{};
   probe_->rip = regs.rip;
   probe_->fingerprint = register_fingerprint(regs);
+  auto memory = memory_ahead(runner, regs);
+  if (!memory) return memory.error();
+  probe_->memory = *memory;
   probe_->kicked = runner.last_return_time();
   ++landmarks_.probes;
   probe_kick_(options_.probe_budget);
@@ -191,8 +207,16 @@ Result<Position> Recorder::finish_probe(VcpuRunner& runner, uint64_t exit_count)
   const auto period = stretch < 2 * probe.entry_and_exit
                           ? std::chrono::steady_clock::duration::zero()
                           : stretch - probe.entry_and_exit;
-  ProbeObservation observation{(probe.kicked - last_exit_time_) + period, period,
-                               register_fingerprint(*regs) == probe.fingerprint};
+  // Registers that repeat are told apart by the memory the code is about to touch, where the
+  // discriminator could read any: what the replay's search will compare too.
+  bool same = register_fingerprint(*regs) == probe.fingerprint;
+  if (same) {
+    auto memory = memory_ahead(runner, *regs);
+    if (!memory) return memory.error();
+    same = *memory == probe.memory;
+    if (!same) ++landmarks_.probe_told_by_memory;
+  }
+  ProbeObservation observation{(probe.kicked - last_exit_time_) + period, period, same};
   return probe_verdict(runner, *regs, exit_count, observation);
 }
 

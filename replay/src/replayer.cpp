@@ -138,9 +138,11 @@ std::string Replayer::fingerprint_collision_hint() const {
   std::string hint = fmt::format(
       "possible fingerprint collision: since the last RAM digest that matched, the replay "
       "stopped at {} breakpoint landmark(s) told apart from other executions of their RIP by "
-      "registers alone. A loop that keeps its state in memory executes such a RIP with the same "
-      "registers in several iterations, and the search stops at the first. Recorded with --async "
-      "auto, such a point gets a checkpoint (its probe sees the registers repeat). Latest:\n",
+      "registers and, where the landmark has one (mem=), a digest of the memory its next "
+      "instructions address. A loop that keeps its state in memory that neither covers executes "
+      "such a RIP alike in several iterations, and the search stops at the first. Recorded with "
+      "--async auto, such a point gets a checkpoint (its probe sees the state repeat). "
+      "Latest:\n",
       unverified_breakpoint_count_);
   for (const auto& found : unverified_breakpoints_) {
     hint += fmt::format("  {} after {} hits\n", format_position(found.position), found.hits);
@@ -218,8 +220,9 @@ std::optional<RunResult> Replayer::check_breakpoint_hit(VcpuRunner& runner, cons
   ++hits_this_search_;
   auto regs = registers_at_hit(runner);
   if (!regs) return RunResult{RunResult::Reason::kFault, 0, regs.error().message};
-  if (regs->rip == target_->point.rip &&
-      register_fingerprint(*regs) == target_->point.fingerprint) {
+  auto found = is_target_execution(runner, *regs);
+  if (!found) return RunResult{RunResult::Reason::kFault, 0, found.error().message};
+  if (*found) {
     stats_.max_hits = std::max(stats_.max_hits, hits_this_search_);
     stats_.found_search_hits += hits_this_search_;
     stats_.breakpoint_search_ms += std::chrono::duration<double, std::milli>(
@@ -239,6 +242,17 @@ std::optional<RunResult> Replayer::check_breakpoint_hit(VcpuRunner& runner, cons
   // Not this execution of RIP: execute it with the breakpoint off, then re-arm.
   search_ = Search::kSteppingOver;
   return debug_fault(single_step(runner.vcpu()));
+}
+
+Result<bool> Replayer::is_target_execution(VcpuRunner& runner, const kvm_regs& regs) {
+  const AsyncPoint& point = target_->point;
+  if (regs.rip != point.rip || register_fingerprint(regs) != point.fingerprint) return false;
+  if (point.memory == 0) return true;
+  auto memory = discriminator_.digest(runner.vcpu(), vm_.memory(), regs);
+  if (!memory) return memory.error();
+  if (*memory == point.memory) return true;
+  ++stats_.memory_mismatches;
+  return false;
 }
 
 // The recording's point lies between two exits; searches measured on kvm_pvm need at most a

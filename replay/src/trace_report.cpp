@@ -192,6 +192,7 @@ std::string format_position(const Position& position) {
         fmt::format(" +{} insns regs={:#018x}", position.instructions, position.point.fingerprint);
   } else if (position.kind != LandmarkKind::kSynchronous) {
     text += fmt::format(" rip={:#x} fp={:#018x}", position.point.rip, position.point.fingerprint);
+    if (position.point.memory != 0) text += fmt::format(" mem={:#010x}", position.point.memory);
   }
   return text;
 }

@@ -154,6 +154,37 @@ TEST(EntryCodecTest, AsynchronousPositionsCarryRipAndFingerprint) {
   EXPECT_EQ(async.size(), sync.size() + 16);
 }
 
+TEST(EntryCodecTest, ABreakpointPositionsMemoryDigestCostsFourBytesAndRoundTrips) {
+  Position with_memory = breakpoint_at(5, 0x1000, 2);
+  with_memory.point.memory = 0xdeadbeef;
+  const auto without = encode_all({TimerEntry{breakpoint_at(5, 0x1000, 2), 1}});
+  const auto with = encode_all({TimerEntry{with_memory, 1}});
+  EXPECT_EQ(with.size(), without.size() + 4);
+  expect_round_trip({TimerEntry{with_memory, 1}, ConsoleInputEntry{with_memory, {'x'}},
+                     InterruptWindowEntry{with_memory}, TimerEntry{breakpoint_at(6, 1, 2), 2}});
+}
+
+TEST(EntryCodecTest, AMemoryDigestIsOnlyAtABreakpointAndNeverZero) {
+  // 0x41: a timer flagged with a memory digest; a synchronous one has none to carry.
+  EXPECT_THAT(decode_error({0x41, 0x00, 0x00}), HasSubstr("not at a breakpoint landmark"));
+  // 0x65: a registers digest at a checkpoint landmark (variant 2), flagged.
+  std::vector<uint8_t> checkpoint = {0x65, 0x00};
+  checkpoint.resize(checkpoint.size() + 24, 0);
+  EXPECT_THAT(decode_error(checkpoint), HasSubstr("not at a breakpoint landmark"));
+  // 0x51: a timer at a breakpoint landmark whose flagged digest is zero.
+  std::vector<uint8_t> zero = {0x51, 0x00};
+  zero.resize(zero.size() + 16 + 4 + 1, 0);
+  EXPECT_THAT(decode_error(zero), HasSubstr("flagged memory digest is zero"));
+
+  EntryEncoder encoder;
+  std::vector<uint8_t> out;
+  Position checkpoint_with_memory{3, LandmarkKind::kCheckpoint, {1, 2, 3}};
+  auto refused = encoder.encode(TimerEntry{checkpoint_with_memory, 0}, out);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(refused.error().message, HasSubstr("only a breakpoint landmark"));
+  EXPECT_TRUE(out.empty());
+}
+
 TEST(EntryCodecTest, CountedPositionsRoundTripInAtMostSixteenBytes) {
   Position counted{7, LandmarkKind::kCounted, {0, 0xfedcba9876543210}, 1'234'567};
   expect_round_trip({TimerEntry{counted, 3}, ConsoleInputEntry{counted, {'x'}},
@@ -201,7 +232,7 @@ TEST(EntryCodecTest, RejectsUnknownAndMalformedTypeBytes) {
   EXPECT_THAT(decode_error({0x00, 0x00}), HasSubstr("unknown entry type 0"));
   EXPECT_THAT(decode_error({0x0d, 0x00}), HasSubstr("unknown entry type 13"));
   EXPECT_THAT(decode_error({0x19, 0x00}), HasSubstr("variant bits"));
-  EXPECT_THAT(decode_error({0x41, 0x00, 0x00}), HasSubstr("reserved bits"));
+  EXPECT_THAT(decode_error({0x81, 0x00, 0x00}), HasSubstr("reserved bits"));
   EXPECT_THAT(decode_error({0x31, 0x00, 0x05}), HasSubstr("truncated landmark registers digest"));
   EXPECT_THAT(decode_error({0x23, 0x00, 0x00}), HasSubstr("unknown clock 2"));
   EXPECT_THAT(decode_error({0x16, 0x00, 0, 0, 0, 0, 0, 0, 0, 0}), HasSubstr("variant bits"));

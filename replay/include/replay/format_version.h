@@ -10,6 +10,7 @@ namespace ftvm::replay {
 // 2: block-completion entries, and the disk in the header.
 // 3: counted landmarks, and the vCPU backend in the header.
 // 4: net-frame entries, and the network card's MAC in the header.
-inline constexpr uint32_t kTraceFormatVersion = 4;
+// 5: breakpoint landmarks with a memory digest (a flag in the entry's type byte).
+inline constexpr uint32_t kTraceFormatVersion = 5;
 
 }  // namespace ftvm::replay

@@ -23,6 +23,7 @@
 
 #include "replay/entry_sink.h"
 #include "replay/landmark_choice.h"
+#include "replay/memory_discriminator.h"
 #include "replay/output_digest.h"
 #include "replay/trace_entry.h"
 #include "vmm/event_queue.h"
@@ -69,6 +70,11 @@ struct LandmarkCounts {
   uint64_t checkpoint_pages = 0;
   uint64_t checkpoint_bytes = 0;
   uint64_t memory_digests = 0;
+  // Breakpoint landmarks that carry a digest of the memory ahead (memory_discriminator.h), and
+  // the time spent on such digests (at landmarks and at probes).
+  uint64_t breakpoint_memory = 0;
+  double memory_discriminator_us = 0;
+  uint64_t memory_discriminators = 0;  // digests computed
   // Landmarks --async breakpoint placed otherwise because its probe estimated the search out
   // of the replayer's reach or saw the registers repeat: checkpoints on KVM, counted on the
   // software CPU (they are in those counts too).
@@ -80,7 +86,8 @@ struct LandmarkCounts {
                                         // forced, within reach)
   uint64_t probe_checkpoint = 0;        // RIP came round; a checkpoint was (hot code, or the same
                                         // registers at both executions)
-  uint64_t probe_same_fingerprint = 0;  // of those, for the same registers
+  uint64_t probe_same_fingerprint = 0;  // of those, for the same registers and memory ahead
+  uint64_t probe_told_by_memory = 0;    // the same registers, but the memory ahead differed
   uint64_t probe_expired = 0;           // RIP did not come round within the budget: checkpoint
                                         // (forced: a breakpoint where the guest is then)
   uint64_t probe_overtaken = 0;         // a deterministic exit came first: a synchronous landmark
@@ -138,6 +145,7 @@ class Recorder final : public ExecutionDriver {
   Result<Position> probe_verdict(VcpuRunner& runner, const kvm_regs& regs, uint64_t exit_count,
                                  const ProbeObservation& observation);
   Result<void> log_checkpoint(VcpuRunner& runner, const Position& position);
+  Result<uint32_t> memory_ahead(VcpuRunner& runner, const kvm_regs& regs);
   Result<void> log_memory_digest_if_due(uint64_t exit_count);
   Result<void> log_output_digest(uint64_t exit_count);
   Result<void> log_event(const Position& position, const Event& event);
@@ -158,9 +166,11 @@ class Recorder final : public ExecutionDriver {
   std::optional<uint64_t> window_exit_count_;  // where the last window was asked for
   std::function<void(std::chrono::nanoseconds)> probe_kick_;
   const ReplayCostModel* costs_ = nullptr;
+  MemoryDiscriminator discriminator_;
   struct Probe {
     uint64_t rip = 0;
     uint64_t fingerprint = 0;
+    uint32_t memory = 0;
     std::chrono::steady_clock::time_point kicked;  // when KVM_RUN returned at RIP
     // First the instruction at RIP is stepped over: a breakpoint armed at the current RIP
     // would fire at once, before it ran.

@@ -25,6 +25,7 @@
 #include "replay/chunk.h"
 #include "replay/landmark_choice.h"
 #include "replay/log_feed.h"
+#include "replay/memory_discriminator.h"
 #include "replay/output_digest.h"
 #include "replay/replay_time_source.h"
 #include "vmm/execution_driver.h"
@@ -39,6 +40,9 @@ struct ReplayStats {
   uint64_t counted = 0;
   uint64_t breakpoint_hits = 0;  // debug exits at breakpoints, over all searches
   uint64_t max_hits = 0;         // the most hits one search needed
+  // Hits whose registers matched the landmark's but the memory ahead did not: iterations a
+  // fingerprint alone would have taken for the landmark.
+  uint64_t memory_mismatches = 0;
   // Wall time from arming each search to reaching its landmark: the guest's run from exit E
   // to the point included, which a checkpoint would have skipped.
   double breakpoint_search_ms = 0;
@@ -120,6 +124,9 @@ class Replayer final : public ExecutionDriver {
   std::optional<RunResult> apply_input(VcpuRunner& runner, const LoggedEntry& logged);
   RunResult divergence(VcpuRunner& runner, const std::string& what);
   std::optional<RunResult> search_exhausted(VcpuRunner& runner);
+  // Whether a hit at the landmark's RIP and registers is the recorded execution: its memory
+  // ahead matches too, where the landmark carries a digest of it.
+  Result<bool> is_target_execution(VcpuRunner& runner, const kvm_regs& regs);
   std::string fingerprint_collision_hint() const;
   std::optional<RunResult> check_stall(VcpuRunner& runner, const BetweenExits& at);
 
@@ -134,12 +141,14 @@ class Replayer final : public ExecutionDriver {
   bool registers_synced_ = false;  // KVM copies the GPRs into the run page at every exit
   std::deque<std::string> recent_inputs_;
   // Breakpoint landmarks found since the last RAM digest that matched: each was told apart from
-  // other executions of its RIP by registers alone, so a loop whose state lives in memory can
-  // have stopped the search an iteration early (a fingerprint collision). A report names them.
+  // other executions of its RIP by registers (and, where recorded, the memory ahead of it), so
+  // a loop whose state lives in memory elsewhere can have stopped the search an iteration early
+  // (a fingerprint collision). A report names them.
   struct FoundByRegisters {
     Position position;
     uint64_t hits = 0;
   };
+  MemoryDiscriminator discriminator_;
   std::deque<FoundByRegisters> unverified_breakpoints_;  // the latest few
   uint64_t unverified_breakpoint_count_ = 0;
   uint64_t progress_exit_count_ = ~0ull;

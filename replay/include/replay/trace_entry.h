@@ -12,10 +12,13 @@
 
 namespace ftvm::replay {
 
-// Fingerprint of an asynchronous stop point: RIP plus a hash of all GPRs and RFLAGS.
+// Fingerprint of an asynchronous stop point: RIP plus a hash of all GPRs and RFLAGS, and at a
+// breakpoint landmark a digest of the memory the code there is about to touch
+// (memory_discriminator.h; 0: none recorded).
 struct AsyncPoint {
   uint64_t rip = 0;
   uint64_t fingerprint = 0;
+  uint32_t memory = 0;
   bool operator==(const AsyncPoint&) const = default;
 };
 

@@ -29,20 +29,10 @@ namespace {
 
 using std::chrono::milliseconds;
 
-// How much a replay must match its recording.
-enum class Expect {
-  kExact,
-  // The landmark cannot be told apart from other executions of its RIP by registers alone
-  // (mem_loop with breakpoint landmarks): the replay may land elsewhere, but then it must say
-  // so (kDivergence), never complete as if it were exact.
-  kExactOrDivergence,
-};
-
 struct Case {
   const char* guest;
   AsyncMode mode;
   int max_delay_us;
-  Expect expect;
 };
 
 // A gtest name for a guest and a delay: no underscores in the guest's part.
@@ -79,23 +69,12 @@ void log_figures(const std::string& name, const Recording& recording, const Repl
   ::testing::Test::RecordProperty("replay_result", reason_name(replay.result.reason));
 }
 
-// Exact: completes with the recording's verdict. kExactOrDivergence: that, or a report that
-// names the possible fingerprint collision (mem_loop's registers repeat while its counter in
-// memory moves on, so a search may stop an iteration early).
-void expect_replay_as_expected(const Recording& recording, const Replay& replay, Expect expect) {
-  if (expect == Expect::kExact) {
-    EXPECT_EQ(replay.result.reason, RunResult::Reason::kReplayComplete)
-        << reason_name(replay.result.reason) << ": " << report_head(replay.result.detail, 12);
-    EXPECT_EQ(replay.port_writes, recording.port_writes);
-  } else if (replay.result.reason == RunResult::Reason::kReplayComplete) {
-    EXPECT_EQ(replay.port_writes, recording.port_writes);
-  } else {
-    EXPECT_EQ(replay.result.reason, RunResult::Reason::kDivergence)
-        << reason_name(replay.result.reason) << ": " << report_head(replay.result.detail, 12);
-    EXPECT_NE(replay.result.detail.find("possible fingerprint collision"), std::string::npos)
-        << replay.result.detail;
-    std::cout << "[ diverged ] as allowed: " << report_head(replay.result.detail, 2) << "\n";
-  }
+// Completes with the recording's verdict: the same port writes, every input applied, every
+// checkpoint loaded, at the same exit.
+void expect_exact_replay(const Recording& recording, const Replay& replay) {
+  EXPECT_EQ(replay.result.reason, RunResult::Reason::kReplayComplete)
+      << reason_name(replay.result.reason) << ": " << report_head(replay.result.detail, 12);
+  EXPECT_EQ(replay.port_writes, recording.port_writes);
   if (replay.result.reason == RunResult::Reason::kReplayComplete) {
     // Every input was applied, every checkpoint loaded. (Two breakpoint landmarks can share
     // one search: the recorder logs a second one when another kick lands before the guest
@@ -111,7 +90,7 @@ void expect_replay_as_expected(const Recording& recording, const Replay& replay,
 
 class RecordReplayTest : public ::testing::TestWithParam<Case> {};
 
-TEST_P(RecordReplayTest, ReplaysExactlyOrReportsDivergence) {
+TEST_P(RecordReplayTest, ReplaysExactly) {
   const Case& c = GetParam();
   if (c.mode == AsyncMode::kBreakpoint) {
     FTVM_REQUIRE_GUEST_BREAKPOINTS();
@@ -171,57 +150,55 @@ TEST_P(RecordReplayTest, ReplaysExactlyOrReportsDivergence) {
   ASSERT_TRUE(replay.ok()) << replay.error().message;
   log_figures(case_name(c), *recording, *replay);
 
-  expect_replay_as_expected(*recording, *replay, c.expect);
+  expect_exact_replay(*recording, *replay);
 }
-
-constexpr Expect kExact = Expect::kExact;
 
 // clang-format off
 const Case kCases[] = {
-    {"reg_loop", AsyncMode::kCheckpoint, 0, kExact},
-    {"reg_loop", AsyncMode::kCheckpoint, 1000, kExact},
-    {"reg_loop", AsyncMode::kAuto, 0, kExact},
-    {"reg_loop", AsyncMode::kAuto, 1000, kExact},
-    {"reg_loop", AsyncMode::kBreakpoint, 0, kExact},
-    {"reg_loop", AsyncMode::kBreakpoint, 1000, kExact},
-    {"mem_loop", AsyncMode::kCheckpoint, 0, kExact},
-    {"mem_loop", AsyncMode::kCheckpoint, 1000, kExact},
-    {"mem_loop", AsyncMode::kAuto, 0, kExact},
-    {"mem_loop", AsyncMode::kAuto, 1000, kExact},
-    {"mem_loop", AsyncMode::kBreakpoint, 0, Expect::kExactOrDivergence},
-    {"mem_loop", AsyncMode::kBreakpoint, 1000, Expect::kExactOrDivergence},
-    {"sti_hlt", AsyncMode::kCheckpoint, 0, kExact},
-    {"sti_hlt", AsyncMode::kCheckpoint, 1000, kExact},
-    {"sti_hlt", AsyncMode::kAuto, 0, kExact},
-    {"sti_hlt", AsyncMode::kAuto, 1000, kExact},
-    {"sti_hlt", AsyncMode::kBreakpoint, 0, kExact},
-    {"sti_hlt", AsyncMode::kBreakpoint, 1000, kExact},
-    {"mov_ss", AsyncMode::kCheckpoint, 0, kExact},
-    {"mov_ss", AsyncMode::kCheckpoint, 1000, kExact},
-    {"mov_ss", AsyncMode::kAuto, 0, kExact},
-    {"mov_ss", AsyncMode::kAuto, 1000, kExact},
-    {"mov_ss", AsyncMode::kBreakpoint, 0, kExact},
-    {"mov_ss", AsyncMode::kBreakpoint, 1000, kExact},
-    {"stack_loop", AsyncMode::kCheckpoint, 0, kExact},
-    {"stack_loop", AsyncMode::kCheckpoint, 1000, kExact},
-    {"stack_loop", AsyncMode::kAuto, 0, kExact},
-    {"stack_loop", AsyncMode::kAuto, 1000, kExact},
-    {"stack_loop", AsyncMode::kBreakpoint, 0, kExact},
-    {"stack_loop", AsyncMode::kBreakpoint, 1000, kExact},
+    {"reg_loop", AsyncMode::kCheckpoint, 0},
+    {"reg_loop", AsyncMode::kCheckpoint, 1000},
+    {"reg_loop", AsyncMode::kAuto, 0},
+    {"reg_loop", AsyncMode::kAuto, 1000},
+    {"reg_loop", AsyncMode::kBreakpoint, 0},
+    {"reg_loop", AsyncMode::kBreakpoint, 1000},
+    {"mem_loop", AsyncMode::kCheckpoint, 0},
+    {"mem_loop", AsyncMode::kCheckpoint, 1000},
+    {"mem_loop", AsyncMode::kAuto, 0},
+    {"mem_loop", AsyncMode::kAuto, 1000},
+    {"mem_loop", AsyncMode::kBreakpoint, 0},
+    {"mem_loop", AsyncMode::kBreakpoint, 1000},
+    {"sti_hlt", AsyncMode::kCheckpoint, 0},
+    {"sti_hlt", AsyncMode::kCheckpoint, 1000},
+    {"sti_hlt", AsyncMode::kAuto, 0},
+    {"sti_hlt", AsyncMode::kAuto, 1000},
+    {"sti_hlt", AsyncMode::kBreakpoint, 0},
+    {"sti_hlt", AsyncMode::kBreakpoint, 1000},
+    {"mov_ss", AsyncMode::kCheckpoint, 0},
+    {"mov_ss", AsyncMode::kCheckpoint, 1000},
+    {"mov_ss", AsyncMode::kAuto, 0},
+    {"mov_ss", AsyncMode::kAuto, 1000},
+    {"mov_ss", AsyncMode::kBreakpoint, 0},
+    {"mov_ss", AsyncMode::kBreakpoint, 1000},
+    {"stack_loop", AsyncMode::kCheckpoint, 0},
+    {"stack_loop", AsyncMode::kCheckpoint, 1000},
+    {"stack_loop", AsyncMode::kAuto, 0},
+    {"stack_loop", AsyncMode::kAuto, 1000},
+    {"stack_loop", AsyncMode::kBreakpoint, 0},
+    {"stack_loop", AsyncMode::kBreakpoint, 1000},
     // With a delay, cold_loop's exit every pass takes every tick synchronously.
-    {"cold_loop", AsyncMode::kCheckpoint, 0, kExact},
-    {"cold_loop", AsyncMode::kAuto, 0, kExact},
-    {"cold_loop", AsyncMode::kBreakpoint, 0, kExact},
+    {"cold_loop", AsyncMode::kCheckpoint, 0},
+    {"cold_loop", AsyncMode::kAuto, 0},
+    {"cold_loop", AsyncMode::kBreakpoint, 0},
     // Issue 15: a replay of this shape hung on a second KVM (nested kvm_amd).
-    {"if_toggle", AsyncMode::kCheckpoint, 0, kExact},
-    {"if_toggle", AsyncMode::kCheckpoint, 1000, kExact},
-    {"if_toggle", AsyncMode::kCheckpoint, 5000, kExact},
-    {"if_toggle", AsyncMode::kAuto, 0, kExact},
-    {"if_toggle", AsyncMode::kAuto, 1000, kExact},
-    {"if_toggle", AsyncMode::kAuto, 5000, kExact},
-    {"if_toggle", AsyncMode::kBreakpoint, 0, kExact},
-    {"if_toggle", AsyncMode::kBreakpoint, 1000, kExact},
-    {"if_toggle", AsyncMode::kBreakpoint, 5000, kExact},
+    {"if_toggle", AsyncMode::kCheckpoint, 0},
+    {"if_toggle", AsyncMode::kCheckpoint, 1000},
+    {"if_toggle", AsyncMode::kCheckpoint, 5000},
+    {"if_toggle", AsyncMode::kAuto, 0},
+    {"if_toggle", AsyncMode::kAuto, 1000},
+    {"if_toggle", AsyncMode::kAuto, 5000},
+    {"if_toggle", AsyncMode::kBreakpoint, 0},
+    {"if_toggle", AsyncMode::kBreakpoint, 1000},
+    {"if_toggle", AsyncMode::kBreakpoint, 5000},
 };
 // clang-format on
 
@@ -310,15 +287,14 @@ INSTANTIATE_TEST_SUITE_P(HardGuests, CountedRecordReplayTest, ::testing::ValuesI
 // stall watchdog) runs on every machine, not only where KVM reports breakpoints. The guests
 // run with the recorder's interrupt-window requests, as under `ftvm record`, and if_toggle
 // turns IF off and on without exits (issue 15: a replay of such a guest hung on a second KVM).
-// Every replay must end by itself, exact (or, for mem_loop, with a report), well before the
-// harness's own limit.
+// Every replay must end by itself, exact, well before the harness's own limit (mem_loop's
+// registers repeat: its landmarks are told apart by the memory ahead).
 
 constexpr SearchLimits kUnlimitedSearch{~0ull, std::chrono::hours(24)};
 
 struct EmulatedBreakpointCase {
   const char* guest;
   int max_delay_us;
-  Expect expect;
 };
 
 std::string emulated_case_name(const EmulatedBreakpointCase& c) {
@@ -329,20 +305,35 @@ void PrintTo(const EmulatedBreakpointCase& c, std::ostream* os) {
   *os << emulated_case_name(c);
 }
 
+// --async breakpoint on the software CPU, every landmark a breakpoint however hot: these
+// exercise the search.
+RecordSetup emulated_breakpoint_setup(const std::string& guest, int max_delay_us) {
+  RecordSetup setup;
+  setup.guest = guest + ".elf";
+  setup.accel = Accel::kEmu;
+  setup.async_mode = AsyncMode::kBreakpoint;
+  setup.max_delay = std::chrono::microseconds(max_delay_us);
+  setup.window_requests = true;
+  setup.search_limits = kUnlimitedSearch;
+  return setup;
+}
+
+// Nor does the replay give up on a long search: under load a landmark can lie more than the
+// replayer's 200,000 hits after its exit (seen at a 5 ms delay). The harness's limit is the
+// safety net.
+ReplaySetup unlimited_search_replay() {
+  ReplaySetup setup;
+  setup.time_limit = std::chrono::seconds(120);
+  setup.search_limits = kUnlimitedSearch;
+  return setup;
+}
+
 class EmulatedBreakpointRecordReplayTest : public ::testing::TestWithParam<EmulatedBreakpointCase> {
 };
 
-TEST_P(EmulatedBreakpointRecordReplayTest, ReplaysExactlyOrReportsInBoundedTime) {
+TEST_P(EmulatedBreakpointRecordReplayTest, ReplaysExactlyInBoundedTime) {
   const EmulatedBreakpointCase& c = GetParam();
-  RecordSetup setup;
-  setup.guest = std::string(c.guest) + ".elf";
-  setup.accel = Accel::kEmu;
-  setup.async_mode = AsyncMode::kBreakpoint;
-  setup.max_delay = std::chrono::microseconds(c.max_delay_us);
-  setup.window_requests = true;
-  // Every landmark a breakpoint, however hot: these exercise the search.
-  setup.search_limits = kUnlimitedSearch;
-  auto recording = record_guest(setup);
+  auto recording = record_guest(emulated_breakpoint_setup(c.guest, c.max_delay_us));
   ASSERT_TRUE(recording.ok()) << recording.error().message;
   ASSERT_EQ(recording->result.reason, RunResult::Reason::kGuestShutdown)
       << recording->result.detail;
@@ -350,23 +341,18 @@ TEST_P(EmulatedBreakpointRecordReplayTest, ReplaysExactlyOrReportsInBoundedTime)
   ASSERT_EQ(verdict.size(), 3u);
   const auto& l = recording->landmarks;
   EXPECT_EQ(l.checkpoint, 0u);
-  // Only mem_loop's registers repeat, and those landmarks fall back to counted ones.
+  // A landmark whose registers and memory ahead both repeat falls back to a counted one (none
+  // of these guests has one: mem_loop's counter is the memory its loop addresses).
   EXPECT_EQ(l.counted, l.breakpoint_fallbacks);
   EXPECT_EQ(l.breakpoint_fallbacks, l.probe_same_fingerprint);
   if (std::string(c.guest) != "cold_loop" && std::string(c.guest) != "sti_hlt") {
     EXPECT_GT(l.breakpoint, 0u) << "no asynchronous landmark";
   }
 
-  // Nor does the replay give up on a long search: under load a landmark can lie more than the
-  // replayer's 200,000 hits after its exit (seen at a 5 ms delay). The harness's limit is the
-  // safety net.
-  ReplaySetup replay_setup;
-  replay_setup.time_limit = std::chrono::seconds(120);
-  replay_setup.search_limits = kUnlimitedSearch;
-  auto replay = replay_recording(*recording, recording->entries, replay_setup);
+  auto replay = replay_recording(*recording, recording->entries, unlimited_search_replay());
   ASSERT_TRUE(replay.ok()) << replay.error().message;
   log_figures(emulated_case_name(c), *recording, *replay);
-  expect_replay_as_expected(*recording, *replay, c.expect);
+  expect_exact_replay(*recording, *replay);
 }
 
 // clang-format off
@@ -375,9 +361,9 @@ TEST_P(EmulatedBreakpointRecordReplayTest, ReplaysExactlyOrReportsInBoundedTime)
 // at 5 ms its replay took 14-17 s) keeps the suite within a minute. reg_loop is the
 // unreachable-landmark test's guest.
 const EmulatedBreakpointCase kEmulatedBreakpointCases[] = {
-    {"mem_loop", 0, Expect::kExactOrDivergence}, {"sti_hlt", 0, kExact}, {"mov_ss", 0, kExact},
-    {"stack_loop", 0, kExact}, {"cold_loop", 0, kExact},
-    {"if_toggle", 0, kExact}, {"if_toggle", 1000, kExact},
+    {"mem_loop", 0}, {"sti_hlt", 0}, {"mov_ss", 0},
+    {"stack_loop", 0}, {"cold_loop", 0},
+    {"if_toggle", 0}, {"if_toggle", 1000},
 };
 // clang-format on
 
@@ -386,6 +372,52 @@ INSTANTIATE_TEST_SUITE_P(HardGuests, EmulatedBreakpointRecordReplayTest,
                          [](const ::testing::TestParamInfo<EmulatedBreakpointCase>& info) {
                            return emulated_case_name(info.param);
                          });
+
+// Takes the memory digests out of a log's breakpoint landmarks: the log as recorded before
+// they existed.
+std::vector<TraceEntry> without_memory_digests(std::vector<TraceEntry> entries) {
+  for (auto& entry : entries) {
+    std::visit(
+        [](auto& e) {
+          if constexpr (requires { e.position; }) e.position.point.memory = 0;
+        },
+        entry);
+  }
+  return entries;
+}
+
+// Issue 15, item 4: mem_loop's registers repeat at every iteration while its counter in memory
+// moves on. Its breakpoint landmarks carry a digest of the memory the code at RIP addresses,
+// which tells the iterations apart, and the replay is exact. The same log without the digests
+// (what was recorded before them) stops each search at the first iteration with the
+// landmark's registers, and the replay ends with a report that names the collision.
+TEST(MemoryDiscriminatorRecordReplayTest, TellsApartTheIterationsOfALoopWhoseRegistersRepeat) {
+  auto recording = record_guest(emulated_breakpoint_setup("mem_loop", 0));
+  ASSERT_TRUE(recording.ok()) << recording.error().message;
+  ASSERT_EQ(recording->result.reason, RunResult::Reason::kGuestShutdown)
+      << recording->result.detail;
+  const auto& l = recording->landmarks;
+  ASSERT_GT(l.breakpoint, 0u);
+  EXPECT_EQ(l.breakpoint_memory, l.breakpoint) << "every landmark in the loop reads the counter";
+  EXPECT_GT(l.probe_told_by_memory, 0u);
+  EXPECT_EQ(l.breakpoint_fallbacks, 0u);
+
+  const ReplaySetup replay_setup = unlimited_search_replay();
+  auto replay = replay_recording(*recording, recording->entries, replay_setup);
+  ASSERT_TRUE(replay.ok()) << replay.error().message;
+  log_figures("mem_loop with memory digests", *recording, *replay);
+  expect_exact_replay(*recording, *replay);
+  EXPECT_GT(replay->stats.memory_mismatches, 0u) << "no iteration needed the memory to tell";
+
+  auto blind =
+      replay_recording(*recording, without_memory_digests(recording->entries), replay_setup);
+  ASSERT_TRUE(blind.ok()) << blind.error().message;
+  EXPECT_EQ(blind->result.reason, RunResult::Reason::kDivergence)
+      << reason_name(blind->result.reason) << ": " << report_head(blind->result.detail, 12);
+  EXPECT_NE(blind->result.detail.find("possible fingerprint collision"), std::string::npos)
+      << blind->result.detail;
+  EXPECT_EQ(blind->stats.memory_mismatches, 0u);
+}
 
 // --async breakpoint does not record a landmark its probe can tell is out of the replay's
 // reach (issue 15): on the software CPU these loops come round faster than the probe's clock

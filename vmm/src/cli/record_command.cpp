@@ -29,7 +29,8 @@ void print_landmarks(const replay::LandmarkCounts& l, const std::string& async_m
     fmt::print(stderr,
                "ftvm: --async breakpoint probed {} stop points: {} came round and got a "
                "breakpoint ({:.1f} hits estimated per search), {} came round too hot to replay or "
-               "with the same registers ({} of them) and got a {} instead, {} did not come round "
+               "with the same registers and memory ahead ({} of them) and got a {} instead, {} "
+               "did not come round "
                "in time (breakpoint where the guest was then), {} reached an exit first "
                "(synchronous)\n",
                l.probes, l.probe_breakpoint, l.mean_estimated_hits(), l.breakpoint_fallbacks,
@@ -39,10 +40,18 @@ void print_landmarks(const replay::LandmarkCounts& l, const std::string& async_m
     fmt::print(stderr,
                "ftvm: --async auto probed {} CPL0 stop points: {} came round and got a breakpoint "
                "({:.1f} hits estimated per search), {} came round hot and got a checkpoint ({} of "
-               "them with the same registers), {} did not come round in time (checkpoint), {} "
+               "them with the same registers and memory ahead), {} did not come round in time "
+               "(checkpoint), {} "
                "reached an exit first (synchronous)\n",
                l.probes, l.probe_breakpoint, l.mean_estimated_hits(), l.probe_checkpoint,
                l.probe_same_fingerprint, l.probe_expired, l.probe_overtaken);
+  }
+  if (l.memory_discriminators > 0) {
+    fmt::print(stderr,
+               "ftvm: {} of {} breakpoint landmarks carry a digest of the memory ahead ({} probes "
+               "told repeating registers apart by it); {} such digests took {:.1f} us each\n",
+               l.breakpoint_memory, l.breakpoint, l.probe_told_by_memory, l.memory_discriminators,
+               l.memory_discriminator_us / static_cast<double>(l.memory_discriminators));
   }
   fmt::print(stderr, "ftvm: trace log {} bytes ({:.0f} bytes per second of guest run)\n", log_bytes,
              seconds > 0 ? static_cast<double>(log_bytes) / seconds : 0.0);
@@ -165,6 +174,10 @@ int record_command(const RecordCommandOptions& options) {
                        {"probe_breakpoint", l.probe_breakpoint},
                        {"probe_checkpoint", l.probe_checkpoint},
                        {"probe_same_fingerprint", l.probe_same_fingerprint},
+                       {"probe_told_by_memory", l.probe_told_by_memory},
+                       {"breakpoint_memory", l.breakpoint_memory},
+                       {"memory_discriminators", l.memory_discriminators},
+                       {"memory_discriminator_us", l.memory_discriminator_us},
                        {"probe_expired", l.probe_expired},
                        {"probe_overtaken", l.probe_overtaken},
                        {"probe_estimated_hits", l.probe_estimated_hits},

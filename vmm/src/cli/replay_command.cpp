@@ -24,6 +24,7 @@ nlohmann::json stats_json(const replay::ReplayStats& s) {
           {"counted", s.counted},
           {"breakpoint_hits", s.breakpoint_hits},
           {"max_hits_per_breakpoint", s.max_hits},
+          {"memory_mismatches", s.memory_mismatches},
           {"checkpoint_load_ms", s.checkpoint_load_ms},
           {"memory_digests_checked", s.memory_digests},
           {"register_digests_checked", s.register_digests},
@@ -33,11 +34,11 @@ nlohmann::json stats_json(const replay::ReplayStats& s) {
 void print_stats(const replay::ReplayStats& s) {
   fmt::print(stderr,
              "ftvm: replayed {} inputs: {} synchronous, {} breakpoint ({} hits, at most {} for "
-             "one), {} checkpoint ({:.1f} ms loading), {} counted; checked {} memory, {} "
-             "register and {} output digests\n",
-             s.inputs, s.synchronous, s.breakpoint, s.breakpoint_hits, s.max_hits, s.checkpoint,
-             s.checkpoint_load_ms, s.counted, s.memory_digests, s.register_digests,
-             s.output_digests);
+             "one, {} told from the landmark by memory alone), {} checkpoint ({:.1f} ms loading), "
+             "{} counted; checked {} memory, {} register and {} output digests\n",
+             s.inputs, s.synchronous, s.breakpoint, s.breakpoint_hits, s.max_hits,
+             s.memory_mismatches, s.checkpoint, s.checkpoint_load_ms, s.counted, s.memory_digests,
+             s.register_digests, s.output_digests);
 }
 
 }  // namespace
