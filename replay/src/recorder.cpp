@@ -141,16 +141,12 @@ Result<Position> Recorder::landmark_at(VcpuRunner& runner, const kvm_regs& regs,
   return position;
 }
 
-// auto probes CPL0 stop points where a breakpoint could still win; --async breakpoint probes
-// wherever this host reports breakpoints, so as not to record one out of reach.
+// Where this host reports breakpoints: auto probes stop points where a breakpoint could still
+// win, --async breakpoint every one, so as not to record one out of reach.
 Result<bool> Recorder::should_probe(VcpuRunner& runner, bool user_mode) {
   if (!probe_kick_) return false;
-  if (options_.async_mode == AsyncMode::kBreakpoint) {
-    if (!(user_mode ? options_.breakpoints_reported_cpl3 : options_.breakpoints_reported)) {
-      return false;
-    }
-  } else {
-    if (user_mode || !options_.breakpoints_reported) return false;
+  if (!(user_mode ? options_.breakpoints.cpl3 : options_.breakpoints.cpl0)) return false;
+  if (options_.async_mode != AsyncMode::kBreakpoint) {
     const auto since_exit = std::chrono::steady_clock::now() - last_exit_time_;
     if (!probe_can_pay_off(since_exit, options_.probe_budget, replay_costs())) return false;
   }
@@ -279,15 +275,15 @@ Result<std::optional<Position>> Recorder::async_position(VcpuRunner& runner, uin
   if (!sregs) return sregs.error();
   const bool user_mode = current_privilege_level(*sregs) != 0;
   const bool forced = options_.async_mode == AsyncMode::kBreakpoint;
-  if (forced && user_mode && !warned_user_mode_breakpoint_ &&
-      runner.vcpu().accel() == Accel::kKvm) {
+  if (forced && user_mode && !options_.breakpoints.cpl3 && !warned_user_mode_breakpoint_) {
     warned_user_mode_breakpoint_ = true;
     fmt::print(stderr,
-               "ftvm: warning: --async breakpoint put a landmark in CPL3 code (rip {:#x}); on "
-               "hosts like kvm_pvm such code runs natively and hardware breakpoints do not "
-               "fire in it, so its replay would stop with a divergence report (`ftvm "
-               "host-info` shows what this host reports)\n",
-               regs->rip);
+               "ftvm: warning: --async breakpoint put a landmark in CPL3 code (rip {:#x}), where "
+               "this host's KVM {} hardware breakpoints (kvm_pvm runs such code natively), so its "
+               "replay would stop with a divergence report (`ftvm host-info` shows what this "
+               "host reports)\n",
+               regs->rip,
+               options_.breakpoints.measured ? "reports no" : "was not measured to report");
   }
   auto probe = should_probe(runner, user_mode);
   if (!probe) return probe.error();

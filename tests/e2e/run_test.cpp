@@ -246,6 +246,13 @@ TEST(FtvmHostInfo, ShowsAUsableKvmAndItsCapabilities) {
   EXPECT_EQ(json["backend"], "kvm");
   EXPECT_EQ(json["kvm_api_version"], 12);
   EXPECT_GT(json["capabilities"]["USER_MEMORY"].get<int>(), 0);
+  // The probe measured both privilege levels: a loop runs at each, at some speed.
+  const auto& debug = json["guest_debug"];
+  ASSERT_TRUE(debug.is_object()) << r.out;
+  EXPECT_TRUE(debug["breakpoint_cpl3"].is_boolean()) << r.out;
+  EXPECT_TRUE(debug["single_step_cpl3"].is_boolean()) << r.out;
+  EXPECT_GT(debug["cpl0_instructions_per_second"].get<double>(), 0) << r.out;
+  EXPECT_GT(debug["cpl3_instructions_per_second"].get<double>(), 0) << r.out;
 }
 
 TEST(FtvmRun, ReportsAGuestTripleFaultWithRegistersAndCode) {

@@ -1,10 +1,19 @@
 /* The host probe's guest (vmm/host_probe.h): tells the VMM, through port PROBE_PORT, where
  * each check's instruction is, so the VMM can see whether a hardware breakpoint and a single
- * step are reported there, and times a counted loop. CPL0 only, for now. It boots under
- * ftvm's boot contract (long mode, identity map, IF=0). Clobbers everything. */
+ * step are reported there, and times a counted loop; first at CPL0 (stages 1-4), then at CPL3
+ * (stages 5-8). It boots under ftvm's boot contract (long mode, identity map, IF=0).
+ * Clobbers everything. */
     .set PROBE_PORT, 0x600
     .set SHUTDOWN_PORT, 0x501
     .set LOOP_ITERATIONS, 20000
+    /* Where CPL3 code runs natively (kvm_pvm) the loop takes microseconds: more turns, so that
+     * its time is not only the exits around it. */
+    .set USER_LOOP_ITERATIONS, 1000000
+    .set PAGE_USER, 4
+    .set KERNEL_CODE, 0x08
+    .set USER_DATA, 0x1b   /* GDT entry 3, RPL 3 */
+    .set USER_CODE, 0x23   /* GDT entry 4, RPL 3 */
+    .set USER_RFLAGS, 0x3002  /* IOPL 3 (port I/O from CPL3), IF=0 */
 
     .macro stage value
     mov $\value, %eax
@@ -13,31 +22,73 @@
     .endm
 
     .text
+    /* One privilege level's checks, stages first..first+3:
+     *   first:   rbx = the breakpoint's address, a few instructions on;
+     *   first+1: rbx = where one step from the next instruction lands;
+     *   first+2 to first+3: `iterations` turns of a two-instruction loop; rbx = instructions. */
+    .macro debug_checks first, iterations
+    lea 1f(%rip), %rbx
+    stage \first
+    nop
+    nop
+1:  nop
+    lea 2f(%rip), %rbx
+    stage (\first + 1)
+    nop
+2:  nop
+    mov $(2 * \iterations), %rbx
+    mov $\iterations, %rcx
+    stage (\first + 2)
+3:  dec %rcx
+    jnz 3b
+    stage (\first + 3)
+    .endm
+
     .global _start
 _start:
-    /* Stage 1, rbx = the breakpoint's address, a few instructions on. */
-    lea breakpoint_here(%rip), %rbx
-    stage 1
-    nop
-    nop
-breakpoint_here:
-    nop
-    /* Stage 2, rbx = where one step from the next instruction lands. */
-    lea step_lands_here(%rip), %rbx
-    stage 2
-    nop
-step_lands_here:
-    nop
-    /* Stage 3 to 4: LOOP_ITERATIONS turns of a two-instruction loop; rbx = instructions. */
-    mov $(2 * LOOP_ITERATIONS), %rbx
-    mov $LOOP_ITERATIONS, %rcx
-    stage 3
-1:  dec %rcx
-    jnz 1b
-    stage 4
+    debug_checks 1, LOOP_ITERATIONS
+
+    /* To CPL3: a GDT with user segments, the first 2 MiB (code, stack) user-accessible in
+     * every level of the boot identity map, then iretq. */
+    lgdt gdt_pointer(%rip)
+    mov %cr3, %rax
+    and $~0xfff, %rax
+    orq $PAGE_USER, (%rax)         /* PML4[0] */
+    mov (%rax), %rax
+    and $~0xfff, %rax
+    orq $PAGE_USER, (%rax)         /* PDPT[0] */
+    mov (%rax), %rax
+    and $~0xfff, %rax
+    orq $PAGE_USER, (%rax)         /* PD[0]: 0-2 MiB */
+    mov %cr3, %rax
+    mov %rax, %cr3
+    mov %rsp, %rax
+    push $USER_DATA
+    push %rax
+    push $USER_RFLAGS
+    push $USER_CODE
+    lea user_start(%rip), %rax
+    push %rax
+    iretq
+
+user_start:
+    debug_checks 5, USER_LOOP_ITERATIONS
     xor %eax, %eax
     mov $SHUTDOWN_PORT, %dx
     out %eax, %dx
-2:  hlt
+2:  pause
     jmp 2b
+
+    .data
+    .balign 8
+gdt:
+    .quad 0
+    .quad 0x00af9b000000ffff   /* 0x08: kernel code, 64-bit (the boot CS) */
+    .quad 0x00cf93000000ffff   /* 0x10: kernel data */
+    .quad 0x00cff3000000ffff   /* 0x18: user data, DPL 3 */
+    .quad 0x00affb000000ffff   /* 0x20: user code, 64-bit, DPL 3 */
+gdt_end:
+gdt_pointer:
+    .word gdt_end - gdt - 1
+    .quad gdt
     .section .note.GNU-stack, "", @progbits

@@ -87,29 +87,47 @@ class ProbeRun {
   int exits_ = 0;
 };
 
-// Stage 1 names an instruction a few instructions on; is a breakpoint there reported?
-Result<void> check_breakpoint(ProbeRun& probe, GuestDebugFacts& facts) {
-  if (auto r = probe.until_stage(1); !r) return r;
+// One privilege level's checks: its first stage number and where its findings go.
+struct Level {
+  const char* name;
+  uint64_t first_stage;  // the breakpoint check's; +1 the step's, +2 and +3 the loop's
+  bool GuestDebugFacts::*breakpoint;
+  bool GuestDebugFacts::*single_step;
+  double GuestDebugFacts::*instructions_per_second;
+};
+
+constexpr Level kCpl0{"CPL0", 1, &GuestDebugFacts::breakpoint_cpl0,
+                      &GuestDebugFacts::single_step_cpl0,
+                      &GuestDebugFacts::cpl0_instructions_per_second};
+constexpr Level kCpl3{"CPL3", 5, &GuestDebugFacts::breakpoint_cpl3,
+                      &GuestDebugFacts::single_step_cpl3,
+                      &GuestDebugFacts::cpl3_instructions_per_second};
+
+// The first stage names an instruction a few instructions on; is a breakpoint there reported?
+Result<void> check_breakpoint(ProbeRun& probe, const Level& level, GuestDebugFacts& facts) {
+  if (auto r = probe.until_stage(level.first_stage); !r) return r;
   auto target = probe.rbx();
   if (!target) return target.error();
   if (auto r = arm_execution_breakpoint(probe.vcpu(), *target); !r) return r;
   auto exit = probe.next();
   if (!exit) return exit.error();
   if (exit->kind == ProbeExit::Kind::kDebug) {
-    facts.breakpoint_cpl0 = exit->value == *target;
-    if (!facts.breakpoint_cpl0) {
-      facts.notes +=
-          fmt::format("a CPL0 breakpoint at {:#x} was reported at {:#x}; ", *target, exit->value);
+    facts.*level.breakpoint = exit->value == *target;
+    if (!(facts.*level.breakpoint)) {
+      facts.notes += fmt::format("a {} breakpoint at {:#x} was reported at {:#x}; ", level.name,
+                                 *target, exit->value);
     }
   }
   if (auto r = clear_guest_debug(probe.vcpu()); !r) return r;
-  if (exit->kind == ProbeExit::Kind::kStage && exit->value == 2) return {};
-  return probe.until_stage(2);
+  const uint64_t step_stage = level.first_stage + 1;
+  if (exit->kind == ProbeExit::Kind::kStage && exit->value == step_stage) return {};
+  return probe.until_stage(step_stage);
 }
 
-// Stage 2 names where one step from the instruction after it lands. The first step after a
-// port exit may stop before that instruction instead (the port access completing): one more.
-Result<void> check_single_step(ProbeRun& probe, GuestDebugFacts& facts) {
+// The next stage names where one step from the instruction after it lands. The first step
+// after a port exit may stop before that instruction instead (the port access completing): one
+// more.
+Result<void> check_single_step(ProbeRun& probe, const Level& level, GuestDebugFacts& facts) {
   auto target = probe.rbx();
   if (!target) return target.error();
   if (auto r = single_step(probe.vcpu()); !r) return r;
@@ -118,24 +136,32 @@ Result<void> check_single_step(ProbeRun& probe, GuestDebugFacts& facts) {
     if (!exit) return exit.error();
     if (exit->kind != ProbeExit::Kind::kDebug) break;
     if (exit->value == *target) {
-      facts.single_step_cpl0 = true;
+      facts.*level.single_step = true;
       break;
     }
   }
-  if (!facts.single_step_cpl0) facts.notes += "single-stepping CPL0 code reported no step; ";
+  if (!(facts.*level.single_step)) {
+    facts.notes += fmt::format("single-stepping {} code reported no step; ", level.name);
+  }
   return clear_guest_debug(probe.vcpu());
 }
 
-// Stage 3 to 4: a counted loop; rbx = its instructions.
-Result<void> time_loop(ProbeRun& probe, GuestDebugFacts& facts) {
-  if (auto r = probe.until_stage(3); !r) return r;
+// The two stages after: a counted loop between them; rbx = its instructions.
+Result<void> time_loop(ProbeRun& probe, const Level& level, GuestDebugFacts& facts) {
+  if (auto r = probe.until_stage(level.first_stage + 2); !r) return r;
   auto instructions = probe.rbx();
   if (!instructions) return instructions.error();
   const auto started = std::chrono::steady_clock::now();
-  if (auto r = probe.until_stage(4); !r) return r;
+  if (auto r = probe.until_stage(level.first_stage + 3); !r) return r;
   const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
-  facts.cpl0_instructions_per_second = static_cast<double>(*instructions) / took.count();
+  facts.*level.instructions_per_second = static_cast<double>(*instructions) / took.count();
   return {};
+}
+
+Result<void> check_level(ProbeRun& probe, const Level& level, GuestDebugFacts& facts) {
+  if (auto r = check_breakpoint(probe, level, facts); !r) return r;
+  if (auto r = check_single_step(probe, level, facts); !r) return r;
+  return time_loop(probe, level, facts);
 }
 
 }  // namespace
@@ -153,9 +179,9 @@ Result<GuestDebugFacts> probe_guest_debug(const std::string& kvm_device) {
   if (!vm) return vm.error();
   ProbeRun probe(**vm);
   GuestDebugFacts facts;
-  if (auto r = check_breakpoint(probe, facts); !r) return r.error();
-  if (auto r = check_single_step(probe, facts); !r) return r.error();
-  if (auto r = time_loop(probe, facts); !r) return r.error();
+  for (const Level& level : {kCpl0, kCpl3}) {
+    if (auto r = check_level(probe, level, facts); !r) return r.error();
+  }
   return facts;
 }
 

@@ -1,12 +1,14 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "vmm/host_probe_cache.h"
 
 namespace ftvm {
 namespace {
 
-constexpr int kFormat = 1;
+// 2: the CPL3 findings.
+constexpr int kFormat = 2;
 
 nlohmann::json key_json(const ProbeCacheKey& key) {
   return {{"boot_id", key.boot_id},
@@ -26,6 +28,9 @@ std::string encode_probe_cache(const ProbeCacheKey& key, const GuestDebugFacts& 
        {{"breakpoint_cpl0", facts.breakpoint_cpl0},
         {"single_step_cpl0", facts.single_step_cpl0},
         {"cpl0_instructions_per_second", facts.cpl0_instructions_per_second},
+        {"breakpoint_cpl3", facts.breakpoint_cpl3},
+        {"single_step_cpl3", facts.single_step_cpl3},
+        {"cpl3_instructions_per_second", facts.cpl3_instructions_per_second},
         {"notes", facts.notes}}}};
   return json.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
@@ -42,22 +47,38 @@ std::optional<GuestDebugFacts> decode_probe_cache(std::string_view bytes,
   if (key == json.end() || *key != key_json(expected)) return std::nullopt;
   const auto facts = json.find("facts");
   if (facts == json.end() || !facts->is_object()) return std::nullopt;
-  const auto breakpoint = facts->find("breakpoint_cpl0");
-  const auto step = facts->find("single_step_cpl0");
-  const auto speed = facts->find("cpl0_instructions_per_second");
+  const auto flag = [&](const char* name) -> std::optional<bool> {
+    const auto it = facts->find(name);
+    if (it == facts->end() || !it->is_boolean()) return std::nullopt;
+    return it->get<bool>();
+  };
+  // A speed is a finite, non-negative number.
+  const auto speed = [&](const char* name) -> std::optional<double> {
+    const auto it = facts->find(name);
+    if (it == facts->end() || !it->is_number()) return std::nullopt;
+    const double value = it->get<double>();
+    if (!std::isfinite(value) || value < 0) return std::nullopt;
+    return value;
+  };
+  const auto breakpoint0 = flag("breakpoint_cpl0");
+  const auto step0 = flag("single_step_cpl0");
+  const auto speed0 = speed("cpl0_instructions_per_second");
+  const auto breakpoint3 = flag("breakpoint_cpl3");
+  const auto step3 = flag("single_step_cpl3");
+  const auto speed3 = speed("cpl3_instructions_per_second");
   const auto notes = facts->find("notes");
-  if (breakpoint == facts->end() || !breakpoint->is_boolean() || step == facts->end() ||
-      !step->is_boolean() || speed == facts->end() || !speed->is_number() ||
+  if (!breakpoint0 || !step0 || !speed0 || !breakpoint3 || !step3 || !speed3 ||
       notes == facts->end() || !notes->is_string()) {
     return std::nullopt;
   }
   GuestDebugFacts decoded;
-  decoded.breakpoint_cpl0 = breakpoint->get<bool>();
-  decoded.single_step_cpl0 = step->get<bool>();
-  decoded.cpl0_instructions_per_second = speed->get<double>();
+  decoded.breakpoint_cpl0 = *breakpoint0;
+  decoded.single_step_cpl0 = *step0;
+  decoded.cpl0_instructions_per_second = *speed0;
+  decoded.breakpoint_cpl3 = *breakpoint3;
+  decoded.single_step_cpl3 = *step3;
+  decoded.cpl3_instructions_per_second = *speed3;
   decoded.notes = notes->get<std::string>();
-  const double speed_value = decoded.cpl0_instructions_per_second;
-  if (!std::isfinite(speed_value) || speed_value < 0) return std::nullopt;
   return decoded;
 }
 

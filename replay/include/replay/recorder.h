@@ -26,6 +26,7 @@
 #include "replay/memory_discriminator.h"
 #include "replay/output_digest.h"
 #include "replay/trace_entry.h"
+#include "vmm/breakpoint_reach.h"
 #include "vmm/event_queue.h"
 #include "vmm/execution_driver.h"
 #include "vmm/vm.h"
@@ -49,14 +50,11 @@ struct RecordOptions {
   std::chrono::milliseconds digest_interval{500};  // guest-RAM digest period; 0 = never
   // How long a probe waits for RIP to come round (probe_budget_for(--max-delay)).
   std::chrono::nanoseconds probe_budget = probe_budget_for(std::chrono::milliseconds(1));
-  // Whether this host's KVM reports hardware breakpoints in CPL0 guest code (the host probe,
-  // vmm/host_probe.h). Where it does not, --async auto checkpoints at once instead of probing:
-  // a probe could never see RIP come round, and a breakpoint landmark could not be replayed.
-  bool breakpoints_reported = true;
-  // Whether they are reported in CPL3 code too, so that --async breakpoint probes there: the
-  // software CPU's are (KVM hosts are measured at CPL0 only so far; kvm_pvm reports none at
-  // CPL3).
-  bool breakpoints_reported_cpl3 = false;
+  // Where this host reports hardware breakpoints in guest code (the host probe, measured per
+  // privilege level: vmm/breakpoint_reach.h). Where it does not, --async auto checkpoints at once
+  // instead of probing (a probe could never see RIP come round, and a breakpoint landmark could
+  // not be replayed), and --async breakpoint does not probe.
+  BreakpointReach breakpoints{true, false, false};
   // The replayer's bounds on a search: --async breakpoint does not place a landmark its probe
   // estimates beyond them.
   SearchLimits search_limits;

@@ -420,7 +420,14 @@ Result<Recording> record_guest(const RecordSetup& setup) {
   options.digest_interval = setup.digest_interval;
   options.probe_budget = probe_budget_for(setup.max_delay);
   options.search_limits = setup.search_limits;
-  options.breakpoints_reported_cpl3 = setup.accel == Accel::kEmu;  // as `ftvm record`
+  // As `ftvm record`: where the host probe says breakpoints reach.
+  if (setup.accel == Accel::kEmu) {
+    options.breakpoints = breakpoint_reach(setup.accel, std::nullopt);
+  } else {
+    const auto& facts = ::ftvm::testing::host_guest_debug();
+    options.breakpoints =
+        breakpoint_reach(setup.accel, facts ? std::optional(*facts) : std::nullopt);
+  }
   Recorder recorder(events, sink, **vm, console, options);
   recorder.set_probe_kick(
       [b = backends->get()](std::chrono::nanoseconds delay) { b->kick_after(delay); });

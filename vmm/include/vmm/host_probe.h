@@ -1,9 +1,9 @@
 // Measures, with a tiny built-in guest (vmm/probe/host_probe.S), what this host's KVM does with
-// guest debugging and how fast it runs guest kernel code, instead of assuming one host's
-// quirks: kvm_pvm reports breakpoints and steps only for CPL0 code and emulates that code at
-// ~1M instructions/s; Debian 12's QEMU, nesting kvm_amd, reports no breakpoints at all; other
-// hosts report both at every CPL at full speed. Record/replay, `ftvm host-info` and the tests
-// that need breakpoints read it. CPL0 only so far.
+// guest debugging and how fast it runs guest kernel and user code, instead of assuming one
+// host's quirks: kvm_pvm reports breakpoints and steps only for CPL0 code, emulates that code at
+// ~1M instructions/s and runs CPL3 code natively; Debian 12's QEMU, nesting kvm_amd, reports no
+// breakpoints at all; other hosts report both at every CPL at full speed. Record/replay, `ftvm
+// host-info` and the tests that need breakpoints read it.
 #pragma once
 
 #include <string>
@@ -19,6 +19,10 @@ struct GuestDebugFacts {
   bool single_step_cpl0 = false;
   // A two-instruction loop's speed, one VM entry and exit included.
   double cpl0_instructions_per_second = 0;
+  // The same in guest user code.
+  bool breakpoint_cpl3 = false;
+  bool single_step_cpl3 = false;
+  double cpl3_instructions_per_second = 0;
   // What differed from the expected behaviour, for reports; empty when nothing did.
   std::string notes;
 };

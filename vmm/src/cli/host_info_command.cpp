@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "exit_codes.h"
+#include "vmm/breakpoint_reach.h"
 #include "vmm/emu_vcpu.h"
 #include "vmm/host_info.h"
 
@@ -21,6 +22,9 @@ nlohmann::json guest_debug_json(const HostInfo& info) {
   return {{"breakpoint_cpl0", facts.breakpoint_cpl0},
           {"single_step_cpl0", facts.single_step_cpl0},
           {"cpl0_instructions_per_second", facts.cpl0_instructions_per_second},
+          {"breakpoint_cpl3", facts.breakpoint_cpl3},
+          {"single_step_cpl3", facts.single_step_cpl3},
+          {"cpl3_instructions_per_second", facts.cpl3_instructions_per_second},
           {"notes", facts.notes},
           {"cached", info.probe_cached},
           {"cache_path", info.probe_cache_path}};
@@ -62,11 +66,15 @@ void print_guest_debug(const HostInfo& info) {
   if (!info.guest_debug) return;
   const auto& facts = *info.guest_debug;
   fmt::print(
-      "guest debug:  breakpoints at CPL0 {}, single-step at CPL0 {} (CPL3 not measured yet)\n",
-      yes_no(facts.breakpoint_cpl0), yes_no(facts.single_step_cpl0));
-  fmt::print("CPL0 speed:   {:.1f} M instructions/s (a counted loop, one exit included)\n",
-             facts.cpl0_instructions_per_second / 1e6);
+      "guest debug:  breakpoints at CPL0 {}, at CPL3 {}; single-step at CPL0 {}, at CPL3 {}\n",
+      yes_no(facts.breakpoint_cpl0), yes_no(facts.breakpoint_cpl3), yes_no(facts.single_step_cpl0),
+      yes_no(facts.single_step_cpl3));
+  fmt::print(
+      "guest speed:  CPL0 {:.1f}, CPL3 {:.1f} M instructions/s (a counted loop, one exit "
+      "included)\n",
+      facts.cpl0_instructions_per_second / 1e6, facts.cpl3_instructions_per_second / 1e6);
   if (!facts.notes.empty()) fmt::print("probe notes:  {}\n", facts.notes);
+  fmt::print("landmarks:    {}\n", describe_breakpoint_reach(breakpoint_reach(Accel::kKvm, facts)));
   if (info.probe_cached) {
     fmt::print("probe:        measured earlier this boot, kept in {} (--reprobe measures again)\n",
                info.probe_cache_path);

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "vmm/breakpoint_reach.h"
 #include "vmm/host_probe_cache.h"
 
 namespace ftvm {
@@ -109,13 +110,12 @@ replay::RecordOptions live_record_options(Accel accel, const std::string& async_
   options.digest_interval = digest_interval;
   options.probe_budget =
       replay::probe_budget_for(std::chrono::nanoseconds(static_cast<int64_t>(max_delay_ms * 1e6)));
-  options.breakpoints_reported_cpl3 = accel == Accel::kEmu;
+  options.breakpoints = breakpoint_reach(accel, std::nullopt);
   if (accel == Accel::kKvm && options.async_mode != replay::AsyncMode::kCheckpoint) {
-    // A probe that fails leaves the old assumption (breakpoints work); the VM's own setup
-    // reports what is wrong with KVM.
     auto facts = cached_guest_debug_facts(kvm_device);
-    if (facts && !facts->facts.breakpoint_cpl0) {
-      options.breakpoints_reported = false;
+    options.breakpoints =
+        breakpoint_reach(accel, facts ? std::optional(facts->facts) : std::nullopt);
+    if (!options.breakpoints.cpl0 && !options.breakpoints.cpl3) {
       fmt::print(stderr,
                  "ftvm: this host's KVM reports no hardware breakpoints in guest code (see ftvm "
                  "host-info): {}\n",

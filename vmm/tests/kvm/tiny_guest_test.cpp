@@ -280,7 +280,11 @@ TEST_P(TinyGuestOn, HltWakesOnTimerInterrupts) {
   auto result = boot_and_run("hlt_timer.elf");
   expect_clean_shutdown(result);
   EXPECT_EQ(port_values(), std::vector<uint64_t>{5});
-  EXPECT_GE(counters_.hlt, 5u);
+  // Each tick wakes a `hlt`, but where a tick costs the host longer than the timer's period
+  // (seen in the KVM test box: 4 halts) the next one is already pending when the handler's
+  // iretq sets IF, and is taken before the guest halts again.
+  EXPECT_GE(counters_.hlt, 1u);
+  EXPECT_LE(counters_.hlt, 5u) << "a halt that no tick woke";
 }
 
 TEST_P(TinyGuestOn, NoInterruptWithIfClearThenDeliveryThroughTheWindow) {

@@ -1,0 +1,30 @@
+// Where hardware breakpoints can stand for an asynchronous landmark on this backend: the host
+// probe's measurement (host_probe.h) turned into what the recorder may rely on. kvm_pvm reports
+// breakpoints only in guest kernel code, nested kvm_amd under Debian 12's QEMU reports none, and
+// other hosts report them at every privilege level; the software CPU emulates them everywhere.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "vmm/host_probe.h"
+#include "vmm/vcpu.h"
+
+namespace ftvm {
+
+struct BreakpointReach {
+  bool cpl0 = false;
+  bool cpl3 = false;
+  bool measured = false;  // false: the probe failed and cpl0 is the old assumption (true)
+  bool operator==(const BreakpointReach&) const = default;
+};
+
+// `facts` is the host probe's result on KVM (nullopt where it failed); unused on the software
+// CPU.
+BreakpointReach breakpoint_reach(Accel accel, const std::optional<GuestDebugFacts>& facts);
+
+// One line for users: where this host's breakpoints reach, and what `--async auto` therefore
+// does at each privilege level.
+std::string describe_breakpoint_reach(const BreakpointReach& reach);
+
+}  // namespace ftvm
