@@ -1,7 +1,7 @@
 /* The host probe's guest (vmm/host_probe.h): tells the VMM, through port PROBE_PORT, where
  * each check's instruction is, so the VMM can see whether a hardware breakpoint and a single
- * step are reported there, and times a counted loop; first at CPL0 (stages 1-4), then at CPL3
- * (stages 5-8). It boots under ftvm's boot contract (long mode, identity map, IF=0).
+ * step are reported there, and times a counted loop; first at CPL0 (stages 1-6), then at CPL3
+ * (stages 7-12). It boots under ftvm's boot contract (long mode, identity map, IF=0).
  * Clobbers everything. */
     .set PROBE_PORT, 0x600
     .set SHUTDOWN_PORT, 0x501
@@ -22,10 +22,11 @@
     .endm
 
     .text
-    /* One privilege level's checks, stages first..first+3:
+    /* One privilege level's checks, stages first..first+5:
      *   first:   rbx = the breakpoint's address, a few instructions on;
      *   first+1: rbx = where one step from the next instruction lands;
-     *   first+2 to first+3: `iterations` turns of a two-instruction loop; rbx = instructions. */
+     *   first+2 to first+3: nothing between them: what one exit costs the timing below;
+     *   first+4 to first+5: `iterations` turns of a two-instruction loop; rbx = instructions. */
     .macro debug_checks first, iterations
     lea 1f(%rip), %rbx
     stage \first
@@ -39,9 +40,11 @@
     mov $(2 * \iterations), %rbx
     mov $\iterations, %rcx
     stage (\first + 2)
+    stage (\first + 3)
+    stage (\first + 4)
 3:  dec %rcx
     jnz 3b
-    stage (\first + 3)
+    stage (\first + 5)
     .endm
 
     .global _start
@@ -72,7 +75,7 @@ _start:
     iretq
 
 user_start:
-    debug_checks 5, USER_LOOP_ITERATIONS
+    debug_checks 7, USER_LOOP_ITERATIONS
     xor %eax, %eax
     mov $SHUTDOWN_PORT, %dx
     out %eax, %dx

@@ -41,9 +41,8 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// CPL0 instructions per 100 us on this host (the host probe, once per process; kvm_pvm's ~1M/s
-// where the probe fails), so the guests size their spins in time, not in instructions. The
-// software CPU counts every instruction in a hook: about 50M/s here.
+}  // namespace
+
 uint32_t instructions_per_100us(Accel accel) {
   if (accel == Accel::kEmu) return 5000;
   static const uint32_t value = [] {
@@ -53,6 +52,8 @@ uint32_t instructions_per_100us(Accel accel) {
   }();
   return value;
 }
+
+namespace {
 
 // The guests' verdict port: keeps every write; a read of offset 4 answers
 // instructions_per_100us(accel), any other zero.

@@ -150,6 +150,12 @@ struct Replay {
 
 Result<std::vector<uint8_t>> read_guest(const std::string& name);
 
+// CPL0 instructions per 100 us on this host (the host probe, once per process; kvm_pvm's ~1M/s
+// where the probe fails), so the guests size their spins in time, not in instructions. The
+// software CPU counts every instruction in a hook: about 50M/s here. The guests read it from
+// their test port (rr.inc: rr_instructions_per_100us).
+uint32_t instructions_per_100us(Accel accel);
+
 Result<Recording> record_guest(const RecordSetup& setup);
 
 // Replays `entries` (normally recording.entries; a test may pass an altered copy) on a fresh

@@ -17,7 +17,7 @@ struct GuestDebugFacts {
   bool breakpoint_cpl0 = false;
   // KVM_GUESTDBG_SINGLESTEP reports after one instruction.
   bool single_step_cpl0 = false;
-  // A two-instruction loop's speed, one VM entry and exit included.
+  // A two-instruction loop's speed, less what one VM exit and entry cost beside it.
   double cpl0_instructions_per_second = 0;
   // The same in guest user code.
   bool breakpoint_cpl3 = false;

@@ -70,8 +70,8 @@ void print_guest_debug(const HostInfo& info) {
       yes_no(facts.breakpoint_cpl0), yes_no(facts.breakpoint_cpl3), yes_no(facts.single_step_cpl0),
       yes_no(facts.single_step_cpl3));
   fmt::print(
-      "guest speed:  CPL0 {:.1f}, CPL3 {:.1f} M instructions/s (a counted loop, one exit "
-      "included)\n",
+      "guest speed:  CPL0 {:.1f}, CPL3 {:.1f} M instructions/s (a counted loop, less one "
+      "exit's cost)\n",
       facts.cpl0_instructions_per_second / 1e6, facts.cpl3_instructions_per_second / 1e6);
   if (!facts.notes.empty()) fmt::print("probe notes:  {}\n", facts.notes);
   fmt::print("landmarks:    {}\n", describe_breakpoint_reach(breakpoint_reach(Accel::kKvm, facts)));
