@@ -34,8 +34,9 @@ struct Run {
   Replay replay;
 };
 
+// Every test here is about asynchronous landmarks: it needs at least one.
 Result<Run> record_and_replay(const RecordSetup& setup) {
-  auto recording = record_guest(setup);
+  auto recording = record_guest_with_asynchronous_landmark(setup);
   if (!recording) return recording.error();
   auto replay = replay_recording(*recording, recording->entries);
   if (!replay) return replay.error();

@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <iterator>
 #include <memory>
 #include <mutex>
@@ -364,6 +365,22 @@ static Result<UniqueFd> input_pipe(const std::string& bytes) {
     return make_error("cannot write the console input into its pipe");
   }
   return read_end;
+}
+
+bool has_asynchronous_landmark(const Recording& recording) {
+  const auto& l = recording.landmarks;
+  return l.breakpoint + l.checkpoint + l.counted > 0;
+}
+
+Result<Recording> record_guest_with_asynchronous_landmark(const RecordSetup& setup, int attempts) {
+  for (int attempt = 1;; ++attempt) {
+    auto recording = record_guest(setup);
+    if (!recording || has_asynchronous_landmark(*recording) || attempt >= attempts) {
+      return recording;
+    }
+    std::cout << "[ again    ] " << setup.guest << ": no asynchronous landmark in attempt "
+              << attempt << " of " << attempts << ", recording again\n";
+  }
 }
 
 Result<Recording> record_guest(const RecordSetup& setup) {

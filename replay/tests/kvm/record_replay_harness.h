@@ -158,6 +158,17 @@ uint32_t instructions_per_100us(Accel accel);
 
 Result<Recording> record_guest(const RecordSetup& setup);
 
+// Whether a recording has an asynchronous landmark (a breakpoint, checkpoint or counted one).
+bool has_asynchronous_landmark(const Recording& recording);
+
+// Records until the recording has an asynchronous landmark, at most `attempts` times, and
+// returns the last. Where every exit costs the host more than the guest's time between exits
+// (the KVM test box), a tick kicked at once can find the vCPU in an exit 30 times in a row and
+// land synchronously every time; a test about asynchronous landmarks needs at least one to say
+// anything, and a host that never gives one still fails it.
+Result<Recording> record_guest_with_asynchronous_landmark(const RecordSetup& setup,
+                                                          int attempts = 3);
+
 // Replays `entries` (normally recording.entries; a test may pass an altered copy) on a fresh
 // VM booted from the recording's image, memory size and CPUID.
 Result<Replay> replay_recording(const Recording& recording, const std::vector<TraceEntry>& entries,
