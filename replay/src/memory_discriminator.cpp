@@ -24,6 +24,7 @@ struct GprPart {
 };
 
 using Gpr = __u64 kvm_regs::*;
+constexpr size_t kRspIndex = 4;  // in kGprs and kGprNames
 constexpr std::array<Gpr, 16> kGprs = {
     &kvm_regs::rax, &kvm_regs::rcx, &kvm_regs::rdx, &kvm_regs::rbx, &kvm_regs::rsp, &kvm_regs::rbp,
     &kvm_regs::rsi, &kvm_regs::rdi, &kvm_regs::r8,  &kvm_regs::r9,  &kvm_regs::r10, &kvm_regs::r11,
@@ -141,7 +142,9 @@ class Walk {
       if (auto address = effective_address(insn, op.mem)) take(*address, op.size);
     }
     // A pop or ret reads the stack without an explicit operand.
-    if ((insn.id == X86_INS_POP || insn.id == X86_INS_RET) && !written_[4]) take(regs_.rsp, 8);
+    if ((insn.id == X86_INS_POP || insn.id == X86_INS_RET) && !written_[kRspIndex]) {
+      take(regs_.rsp, 8);
+    }
   }
 
   void take(uint64_t address, size_t size) {
@@ -245,18 +248,17 @@ MemoryDiscriminator::MemoryDiscriminator() {
     return;
   }
   handle_ = handle;
-  open_ = true;
 }
 
 MemoryDiscriminator::~MemoryDiscriminator() {
-  if (!open_) return;
+  if (handle_ == 0) return;
   csh handle = handle_;
   cs_close(&handle);
 }
 
 Result<uint32_t> MemoryDiscriminator::digest(const kvm_regs& regs, const SegmentBases& bases,
                                              const GuestVirtualRead& read) const {
-  if (!open_) return make_error("Capstone could not open an x86-64 decoder with details");
+  if (handle_ == 0) return make_error("Capstone could not open an x86-64 decoder with details");
   return Walk(handle_, regs, bases, read).run();
 }
 

@@ -56,8 +56,7 @@ class MemoryDiscriminator {
   Result<uint32_t> digest(const Vcpu& vcpu, const GuestMemory& memory, const kvm_regs& regs) const;
 
  private:
-  size_t handle_ = 0;  // Capstone's csh
-  bool open_ = false;
+  size_t handle_ = 0;  // Capstone's csh; 0 where it could not be opened
 };
 
 }  // namespace ftvm::replay
