@@ -121,7 +121,8 @@ Result<uint32_t> Recorder::memory_ahead(VcpuRunner& runner, const kvm_regs& regs
 }
 
 Result<Position> Recorder::landmark_at(VcpuRunner& runner, const kvm_regs& regs,
-                                       uint64_t exit_count, LandmarkKind kind) {
+                                       uint64_t exit_count, LandmarkKind kind,
+                                       std::optional<uint32_t> memory) {
   Position position{exit_count, kind, AsyncPoint{regs.rip, register_fingerprint(regs)}};
   if (kind == LandmarkKind::kBreakpoint) {
     // Only a checkpoint reproduces an injection still queued.
@@ -134,8 +135,11 @@ Result<Position> Recorder::landmark_at(VcpuRunner& runner, const kvm_regs& regs,
     return position;
   }
   ++landmarks_.breakpoint;
-  auto memory = memory_ahead(runner, regs);
-  if (!memory) return memory.error();
+  if (!memory) {
+    auto digested = memory_ahead(runner, regs);
+    if (!digested) return digested.error();
+    memory = *digested;
+  }
   position.point.memory = *memory;
   if (*memory != 0) ++landmarks_.breakpoint_memory;
   return position;
@@ -206,18 +210,21 @@ Result<Position> Recorder::finish_probe(VcpuRunner& runner, uint64_t exit_count)
   // Registers that repeat are told apart by the memory the code is about to touch, where the
   // discriminator could read any: what the replay's search will compare too.
   bool same = register_fingerprint(*regs) == probe.fingerprint;
+  std::optional<uint32_t> memory;
   if (same) {
-    auto memory = memory_ahead(runner, *regs);
-    if (!memory) return memory.error();
+    auto digested = memory_ahead(runner, *regs);
+    if (!digested) return digested.error();
+    memory = *digested;
     same = *memory == probe.memory;
     if (!same) ++landmarks_.probe_told_by_memory;
   }
   ProbeObservation observation{(probe.kicked - last_exit_time_) + period, period, same};
-  return probe_verdict(runner, *regs, exit_count, observation);
+  return probe_verdict(runner, *regs, exit_count, observation, memory);
 }
 
 Result<Position> Recorder::probe_verdict(VcpuRunner& runner, const kvm_regs& regs,
-                                         uint64_t exit_count, const ProbeObservation& observation) {
+                                         uint64_t exit_count, const ProbeObservation& observation,
+                                         std::optional<uint32_t> memory) {
   const bool forced = options_.async_mode == AsyncMode::kBreakpoint;
   const LandmarkChoice choice =
       forced ? choose_forced_breakpoint(observation, replay_costs(), options_.search_limits)
@@ -225,7 +232,7 @@ Result<Position> Recorder::probe_verdict(VcpuRunner& runner, const kvm_regs& reg
   if (choice.kind == LandmarkKind::kBreakpoint) {
     ++landmarks_.probe_breakpoint;
     landmarks_.probe_estimated_hits += choice.estimated_hits;
-    return landmark_at(runner, regs, exit_count, LandmarkKind::kBreakpoint);
+    return landmark_at(runner, regs, exit_count, LandmarkKind::kBreakpoint, memory);
   }
   ++landmarks_.probe_checkpoint;
   if (observation.same_fingerprint) ++landmarks_.probe_same_fingerprint;

@@ -134,14 +134,17 @@ class Recorder final : public ExecutionDriver {
   Result<void> start_probe(VcpuRunner& runner, const kvm_regs& regs);
   Result<Position> finish_probe(VcpuRunner& runner, uint64_t exit_count);
   Result<void> abandon_probe(VcpuRunner& runner);
+  // `memory` is the memory ahead at `regs` where it was already digested (a probe that saw
+  // the registers repeat), so that it is not digested twice.
   Result<Position> landmark_at(VcpuRunner& runner, const kvm_regs& regs, uint64_t exit_count,
-                               LandmarkKind kind);
+                               LandmarkKind kind, std::optional<uint32_t> memory = std::nullopt);
   // The instructions retired since exit E, where the vCPU counts them.
   Result<Position> counted_landmark(VcpuRunner& runner, uint64_t exit_count, uint64_t retired);
   // Where --async breakpoint's probe rules a breakpoint out: what else this backend offers.
   Result<Position> fallback_landmark(VcpuRunner& runner, const kvm_regs& regs, uint64_t exit_count);
   Result<Position> probe_verdict(VcpuRunner& runner, const kvm_regs& regs, uint64_t exit_count,
-                                 const ProbeObservation& observation);
+                                 const ProbeObservation& observation,
+                                 std::optional<uint32_t> memory);
   Result<void> log_checkpoint(VcpuRunner& runner, const Position& position);
   Result<uint32_t> memory_ahead(VcpuRunner& runner, const kvm_regs& regs);
   Result<void> log_memory_digest_if_due(uint64_t exit_count);
