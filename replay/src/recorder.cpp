@@ -172,6 +172,7 @@ Result<void> Recorder::start_probe(VcpuRunner& runner, const kvm_regs& regs) {
   if (!memory) return memory.error();
   probe_->memory = *memory;
   probe_->kicked = runner.last_return_time();
+  probe_->kicked_instructions = runner.vcpu().instructions_retired();
   ++landmarks_.probes;
   probe_kick_(options_.probe_budget);
   return {};
@@ -198,15 +199,6 @@ Result<Position> Recorder::finish_probe(VcpuRunner& runner, uint64_t exit_count)
     return landmark_at(runner, *regs, exit_count,
                        forced ? LandmarkKind::kBreakpoint : LandmarkKind::kCheckpoint);
   }
-  // In guest time: the stretch from arming to the hit, less the entry and exit it took,
-  // which the guest did not spend running. A stretch within twice the step's entry and exit
-  // is below what this timing resolves (the two differ by microseconds from run to run, and a
-  // two-instruction loop comes round in one or two): it counts as a period of zero, the
-  // hottest there is.
-  const auto stretch = runner.last_return_time() - runner.last_entry_time();
-  const auto period = stretch < 2 * probe.entry_and_exit
-                          ? std::chrono::steady_clock::duration::zero()
-                          : stretch - probe.entry_and_exit;
   // Registers that repeat are told apart by the memory the code is about to touch, where the
   // discriminator could read any: what the replay's search will compare too.
   bool same = register_fingerprint(*regs) == probe.fingerprint;
@@ -218,8 +210,33 @@ Result<Position> Recorder::finish_probe(VcpuRunner& runner, uint64_t exit_count)
     same = *memory == probe.memory;
     if (!same) ++landmarks_.probe_told_by_memory;
   }
-  ProbeObservation observation{(probe.kicked - last_exit_time_) + period, period, same};
-  return probe_verdict(runner, *regs, exit_count, observation, memory);
+  auto observation = observe_probe(runner, probe, same);
+  if (!observation) return observation.error();
+  return probe_verdict(runner, *regs, exit_count, *observation, memory);
+}
+
+Result<ProbeObservation> Recorder::observe_probe(VcpuRunner& runner, const Probe& probe,
+                                                 bool same) {
+  // Where the vCPU counts instructions, the guest's own measure replaces the clock: exact, and
+  // blind to the host's load, which once made a preempted come-round of a two-instruction loop
+  // look slow enough to search (238 hits estimated for a landmark more than 200,000 away).
+  // Only the ratio of the two figures matters: an instruction stands for a nanosecond.
+  if (probe.kicked_instructions) {
+    const auto retired = runner.vcpu().instructions_retired();
+    if (!retired) return make_error("the vCPU stopped counting instructions during a probe");
+    return ProbeObservation{std::chrono::nanoseconds(*retired - runner.instructions_at_exit()),
+                            std::chrono::nanoseconds(*retired - *probe.kicked_instructions), same};
+  }
+  // In guest time: the stretch from arming to the hit, less the entry and exit it took,
+  // which the guest did not spend running. A stretch within twice the step's entry and exit
+  // is below what this timing resolves (the two differ by microseconds from run to run, and a
+  // two-instruction loop comes round in one or two): it counts as a period of zero, the
+  // hottest there is.
+  const auto stretch = runner.last_return_time() - runner.last_entry_time();
+  const auto period = stretch < 2 * probe.entry_and_exit
+                          ? std::chrono::steady_clock::duration::zero()
+                          : stretch - probe.entry_and_exit;
+  return ProbeObservation{(probe.kicked - last_exit_time_) + period, period, same};
 }
 
 Result<Position> Recorder::probe_verdict(VcpuRunner& runner, const kvm_regs& regs,
@@ -370,10 +387,11 @@ DriverTurn Recorder::between_exits(VcpuRunner& runner, const BetweenExits& at) {
 // inside the timer's handler) waits for the next exit where it can, and a guest computing at
 // CPL3 makes few: console input could wait for ticks, since the timer's interrupt has priority
 // at each of them. So the recorder asks for an InterruptWindow event, which lands after
-// max_delay at the next exit or an asynchronous landmark, where the runner delivers.
+// max_delay at the next exit or an asynchronous landmark, where the runner delivers. Where the
+// host's interrupt-window exit is exact, the runner uses that instead.
 void Recorder::request_window_if_blocked(VcpuRunner& runner, const BetweenExits& at,
                                          const DriverTurn& turn) {
-  if (!request_window_ || window_requested_) return;
+  if (options_.interrupt_window || !request_window_ || window_requested_) return;
   if (at.asynchronous && !turn.applied_inputs) return;  // nothing may be delivered here anyway
   // One per exit: a guest that still has IF=0 where the last window landed will exit again
   // before it can take the interrupt (it is in a handler), and asking again at once would

@@ -63,6 +63,7 @@ std::vector<uint8_t> encode_body(const TraceHeader& header) {
   put_string(body, header.accel);
   put_varint(body, header.net_mac.size());
   body.insert(body.end(), header.net_mac.begin(), header.net_mac.end());
+  put_u8(body, header.interrupt_window ? 1 : 0);
   return body;
 }
 
@@ -96,6 +97,9 @@ Result<TraceHeader> decode_body(std::span<const uint8_t> header_bytes, uint32_t 
     in.fail(fmt::format("a MAC of {} bytes (0 or {})", mac_bytes, kMacBytes));
   }
   for (uint64_t i = 0; i < mac_bytes && in.ok(); ++i) header.net_mac.push_back(in.u8("MAC"));
+  const uint8_t window = in.u8("interrupt-window flag");
+  if (in.ok() && window > 1) in.fail(fmt::format("interrupt-window flag {:#04x} (0 or 1)", window));
+  header.interrupt_window = window == 1;
   if (in.ok() && !in.at_end()) {
     in.fail(fmt::format("{} unexpected bytes after the last field", in.remaining()));
   }

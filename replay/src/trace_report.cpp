@@ -164,8 +164,10 @@ std::string format_header(const TraceReader& trace) {
   text += fmt::format("# guest: {} ({} bytes, xxh3 {:#018x})\n", quoted(as_bytes(h.guest_name)),
                       trace.guest_image().size(), h.guest_image_xxh3);
   text += fmt::format("# memory: {} bytes, {} CPUID leaves\n", h.mem_bytes, h.cpuid.size());
-  text += fmt::format("# max delay: {} ns, async mode: {}\n", h.max_delay_ns,
-                      quoted(as_bytes(h.async_mode)));
+  text +=
+      fmt::format("# max delay: {} ns, async mode: {}, blocked interrupts at {}\n", h.max_delay_ns,
+                  quoted(as_bytes(h.async_mode)),
+                  h.interrupt_window ? "the interrupt-window exit" : "the next exit or landmark");
   text += fmt::format("# created: {}\n", format_time(h.created_unix_ns));
   text += fmt::format("# log: {} entries in {} chunks, {} bytes\n", trace.entries().size(),
                       trace.chunks().size(), trace.log_bytes());

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <xxhash.h>
 
 #include <limits>
 
@@ -27,6 +28,7 @@ TraceHeader full_header() {
   header.disk_serial = "ftvm-disk-0";
   header.accel = "emu";
   header.net_mac = {0x02, 0x46, 0x54, 0x56, 0x4d, 0x01};
+  header.interrupt_window = true;
   return header;
 }
 
@@ -99,6 +101,18 @@ TEST(TraceHeaderTest, RejectsAnUnknownBackend) {
   header.accel = "tcg";
   EXPECT_THAT(decode_error(*encode_trace_header(header)),
               testing::HasSubstr("unknown vCPU backend 'tcg'"));
+}
+
+TEST(TraceHeaderTest, RejectsAnInterruptWindowFlagOtherThanZeroOrOne) {
+  auto bytes = *encode_trace_header(full_header());
+  // The flag is the body's last byte, before the checksum, which is computed again.
+  const size_t flag_at = bytes.size() - 9;
+  ASSERT_EQ(bytes[flag_at], 1);
+  bytes[flag_at] = 2;
+  bytes.resize(bytes.size() - 8);
+  const uint64_t checksum = XXH3_64bits(bytes.data(), bytes.size());
+  for (int i = 0; i < 8; ++i) bytes.push_back(static_cast<uint8_t>(checksum >> (8 * i)));
+  EXPECT_THAT(decode_error(bytes), HasSubstr("interrupt-window flag 0x02 (0 or 1)"));
 }
 
 TEST(TraceHeaderTest, RejectsAnUnsupportedVersion) {

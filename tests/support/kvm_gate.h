@@ -24,9 +24,14 @@ const Result<GuestDebugFacts>& host_guest_debug();
 // per process by the host probe, host_probe.h), or nothing when it does. Needs KVM.
 const std::optional<std::string>& guest_breakpoints_unavailable_reason();
 
+// Why this host's KVM does not take the interrupt-window exit exactly where the window opens
+// (the host probe again), or nothing when it does. Needs KVM.
+const std::optional<std::string>& exact_interrupt_window_unavailable_reason();
+
 // The words every KVM skip starts with; scripts/test counts skips by them.
 inline constexpr const char* kKvmSkipPrefix = "needs KVM: ";
 inline constexpr const char* kBreakpointSkipPrefix = "needs guest breakpoints: ";
+inline constexpr const char* kExactWindowSkipPrefix = "needs an exact interrupt window: ";
 
 }  // namespace ftvm::testing
 
@@ -44,6 +49,15 @@ inline constexpr const char* kBreakpointSkipPrefix = "needs guest breakpoints: "
     FTVM_REQUIRE_KVM();                                                                       \
     if (const auto& ftvm_bp_reason = ::ftvm::testing::guest_breakpoints_unavailable_reason()) \
       GTEST_SKIP() << ::ftvm::testing::kBreakpointSkipPrefix << *ftvm_bp_reason;              \
+  } while (false)
+
+// First statement of a test about the interrupt-window exit where a host takes it exactly.
+#define FTVM_REQUIRE_EXACT_INTERRUPT_WINDOW()                                         \
+  do {                                                                                \
+    FTVM_REQUIRE_KVM();                                                               \
+    if (const auto& ftvm_window_reason =                                              \
+            ::ftvm::testing::exact_interrupt_window_unavailable_reason())             \
+      GTEST_SKIP() << ::ftvm::testing::kExactWindowSkipPrefix << *ftvm_window_reason; \
   } while (false)
 
 namespace ftvm::testing {

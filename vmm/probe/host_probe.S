@@ -1,7 +1,8 @@
 /* The host probe's guest (vmm/host_probe.h): tells the VMM, through port PROBE_PORT, where
  * each check's instruction is, so the VMM can see whether a hardware breakpoint and a single
- * step are reported there, and times a counted loop; first at CPL0 (stages 1-6), then at CPL3
- * (stages 7-12). It boots under ftvm's boot contract (long mode, identity map, IF=0).
+ * step are reported there and where the interrupt-window exit comes, and times a counted loop;
+ * first at CPL0 (stages 1-8), then at CPL3 (stages 9-16). It boots under ftvm's boot contract
+ * (long mode, identity map, IF=0).
  * Clobbers everything. */
     .set PROBE_PORT, 0x600
     .set SHUTDOWN_PORT, 0x501
@@ -9,6 +10,10 @@
     /* Where CPL3 code runs natively (kvm_pvm) the loop takes microseconds: more turns, so that
      * its time is not only the exits around it. */
     .set USER_LOOP_ITERATIONS, 1000000
+    /* Instructions around the point where the interrupt window opens: a host that takes the
+     * window exit at some later boundary of its own (kvm_pvm: where its emulation batch ends)
+     * lands among them, not on the point. */
+    .set WINDOW_PADDING, 256
     .set PAGE_USER, 4
     .set KERNEL_CODE, 0x08
     .set USER_DATA, 0x1b   /* GDT entry 3, RPL 3 */
@@ -22,11 +27,13 @@
     .endm
 
     .text
-    /* One privilege level's checks, stages first..first+5:
+    /* One privilege level's checks, stages first..first+7:
      *   first:   rbx = the breakpoint's address, a few instructions on;
      *   first+1: rbx = where one step from the next instruction lands;
      *   first+2 to first+3: nothing between them: what one exit costs the timing below;
-     *   first+4 to first+5: `iterations` turns of a two-instruction loop; rbx = instructions. */
+     *   first+4 to first+5: `iterations` turns of a two-instruction loop; rbx = instructions;
+     *   first+6: IF=0; rbx = where the interrupt window opens (right after the STI shadow);
+     *   first+7: IF=0 again: the window has come and gone. */
     .macro debug_checks first, iterations
     lea 1f(%rip), %rbx
     stage \first
@@ -45,6 +52,19 @@
 3:  dec %rcx
     jnz 3b
     stage (\first + 5)
+    cli
+    lea 4f(%rip), %rbx
+    stage (\first + 6)
+    .rept WINDOW_PADDING
+    inc %rcx
+    .endr
+    sti
+    nop
+4:  .rept WINDOW_PADDING
+    inc %rcx
+    .endr
+    cli
+    stage (\first + 7)
     .endm
 
     .global _start
@@ -75,7 +95,7 @@ _start:
     iretq
 
 user_start:
-    debug_checks 7, USER_LOOP_ITERATIONS
+    debug_checks 9, USER_LOOP_ITERATIONS
     xor %eax, %eax
     mov $SHUTDOWN_PORT, %dx
     out %eax, %dx

@@ -29,7 +29,7 @@ class NullConsole final : public ConsoleSink {
 };
 
 struct ProbeExit {
-  enum class Kind { kStage, kDebug, kEnd } kind;
+  enum class Kind { kStage, kDebug, kWindow, kEnd } kind;
   uint64_t value = 0;  // the stage number, or the debug exit's RIP
 };
 
@@ -56,6 +56,8 @@ class ProbeRun {
           return ProbeExit{ProbeExit::Kind::kEnd, 0};  // the shutdown port
         case KVM_EXIT_HLT:
           return ProbeExit{ProbeExit::Kind::kEnd, 0};
+        case KVM_EXIT_IRQ_WINDOW_OPEN:
+          return ProbeExit{ProbeExit::Kind::kWindow, 0};
         default:
           return make_error(
               fmt::format("the probe guest stopped with KVM exit {}", run->exit_reason));
@@ -68,6 +70,16 @@ class ProbeRun {
     auto regs = vm_.vcpu().get_regs();
     if (!regs) return regs.error();
     return regs->rbx;
+  }
+
+  Result<uint64_t> rip() {
+    auto regs = vm_.vcpu().get_regs();
+    if (!regs) return regs.error();
+    return regs->rip;
+  }
+
+  void request_interrupt_window(bool on) {
+    vm_.vcpu().run_page()->request_interrupt_window = on ? 1 : 0;
   }
 
   Result<void> until_stage(uint64_t stage) {
@@ -91,18 +103,26 @@ class ProbeRun {
 // One privilege level's checks: its first stage number and where its findings go.
 struct Level {
   const char* name;
-  uint64_t first_stage;  // the breakpoint check's; +1 the step's, +2 to +5 the loop's
+  // The breakpoint check's; +1 the step's, +2 to +5 the loop's, +6 and +7 the window's.
+  uint64_t first_stage;
   bool GuestDebugFacts::*breakpoint;
   bool GuestDebugFacts::*single_step;
   double GuestDebugFacts::*instructions_per_second;
+  bool GuestDebugFacts::*interrupt_window;
 };
 
-constexpr Level kCpl0{"CPL0", 1, &GuestDebugFacts::breakpoint_cpl0,
+constexpr Level kCpl0{"CPL0",
+                      1,
+                      &GuestDebugFacts::breakpoint_cpl0,
                       &GuestDebugFacts::single_step_cpl0,
-                      &GuestDebugFacts::cpl0_instructions_per_second};
-constexpr Level kCpl3{"CPL3", 7, &GuestDebugFacts::breakpoint_cpl3,
+                      &GuestDebugFacts::cpl0_instructions_per_second,
+                      &GuestDebugFacts::interrupt_window_cpl0};
+constexpr Level kCpl3{"CPL3",
+                      9,
+                      &GuestDebugFacts::breakpoint_cpl3,
                       &GuestDebugFacts::single_step_cpl3,
-                      &GuestDebugFacts::cpl3_instructions_per_second};
+                      &GuestDebugFacts::cpl3_instructions_per_second,
+                      &GuestDebugFacts::interrupt_window_cpl3};
 
 // The first stage names an instruction a few instructions on; is a breakpoint there reported?
 Result<void> check_breakpoint(ProbeRun& probe, const Level& level, GuestDebugFacts& facts) {
@@ -170,10 +190,39 @@ Result<void> time_loop(ProbeRun& probe, const Level& level, GuestDebugFacts& fac
   return {};
 }
 
+// The window is asked for with IF=0, a few hundred instructions before an `sti`; it must
+// open right after the instruction in the STI shadow. A host that leaves it later (or never)
+// would make a recording's interrupt land somewhere its replay cannot find again.
+Result<void> check_interrupt_window(ProbeRun& probe, const Level& level, GuestDebugFacts& facts) {
+  if (auto r = probe.until_stage(level.first_stage + 6); !r) return r;
+  auto opens_at = probe.rbx();
+  if (!opens_at) return opens_at.error();
+  probe.request_interrupt_window(true);
+  auto exit = probe.next();
+  probe.request_interrupt_window(false);
+  if (!exit) return exit.error();
+  const uint64_t done_stage = level.first_stage + 7;
+  if (exit->kind != ProbeExit::Kind::kWindow) {
+    facts.notes += fmt::format("no interrupt-window exit came in {} code; ", level.name);
+    if (exit->kind == ProbeExit::Kind::kStage && exit->value == done_stage) return {};
+    return probe.until_stage(done_stage);
+  }
+  auto at = probe.rip();
+  if (!at) return at.error();
+  facts.*level.interrupt_window = *at == *opens_at;
+  if (*at != *opens_at) {
+    facts.notes += fmt::format(
+        "the interrupt window opened at {:#x} in {} code, the exit came at {:#x} ({:+d} bytes); ",
+        *opens_at, level.name, *at, static_cast<int64_t>(*at - *opens_at));
+  }
+  return probe.until_stage(done_stage);
+}
+
 Result<void> check_level(ProbeRun& probe, const Level& level, GuestDebugFacts& facts) {
   if (auto r = check_breakpoint(probe, level, facts); !r) return r;
   if (auto r = check_single_step(probe, level, facts); !r) return r;
-  return time_loop(probe, level, facts);
+  if (auto r = time_loop(probe, level, facts); !r) return r;
+  return check_interrupt_window(probe, level, facts);
 }
 
 }  // namespace

@@ -7,8 +7,8 @@
 namespace ftvm {
 namespace {
 
-// 2: the CPL3 findings.
-constexpr int kFormat = 2;
+// 2: the CPL3 findings. 3: the interrupt window's.
+constexpr int kFormat = 3;
 
 nlohmann::json key_json(const ProbeCacheKey& key) {
   return {{"boot_id", key.boot_id},
@@ -31,6 +31,8 @@ std::string encode_probe_cache(const ProbeCacheKey& key, const GuestDebugFacts& 
         {"breakpoint_cpl3", facts.breakpoint_cpl3},
         {"single_step_cpl3", facts.single_step_cpl3},
         {"cpl3_instructions_per_second", facts.cpl3_instructions_per_second},
+        {"interrupt_window_cpl0", facts.interrupt_window_cpl0},
+        {"interrupt_window_cpl3", facts.interrupt_window_cpl3},
         {"notes", facts.notes}}}};
   return json.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
@@ -66,9 +68,11 @@ std::optional<GuestDebugFacts> decode_probe_cache(std::string_view bytes,
   const auto breakpoint3 = flag("breakpoint_cpl3");
   const auto step3 = flag("single_step_cpl3");
   const auto speed3 = speed("cpl3_instructions_per_second");
+  const auto window0 = flag("interrupt_window_cpl0");
+  const auto window3 = flag("interrupt_window_cpl3");
   const auto notes = facts->find("notes");
-  if (!breakpoint0 || !step0 || !speed0 || !breakpoint3 || !step3 || !speed3 ||
-      notes == facts->end() || !notes->is_string()) {
+  if (!breakpoint0 || !step0 || !speed0 || !breakpoint3 || !step3 || !speed3 || !window0 ||
+      !window3 || notes == facts->end() || !notes->is_string()) {
     return std::nullopt;
   }
   GuestDebugFacts decoded;
@@ -78,6 +82,8 @@ std::optional<GuestDebugFacts> decode_probe_cache(std::string_view bytes,
   decoded.breakpoint_cpl3 = *breakpoint3;
   decoded.single_step_cpl3 = *step3;
   decoded.cpl3_instructions_per_second = *speed3;
+  decoded.interrupt_window_cpl0 = *window0;
+  decoded.interrupt_window_cpl3 = *window3;
   decoded.notes = notes->get<std::string>();
   return decoded;
 }

@@ -23,6 +23,8 @@ GuestDebugFacts sample_facts() {
   facts.breakpoint_cpl3 = false;
   facts.single_step_cpl3 = true;
   facts.cpl3_instructions_per_second = 2.5e9;
+  facts.interrupt_window_cpl0 = false;
+  facts.interrupt_window_cpl3 = true;
   facts.notes = "single step reported nothing";
   return facts;
 }
@@ -36,6 +38,8 @@ TEST(ProbeCacheCodec, RoundTrips) {
   EXPECT_FALSE(decoded->breakpoint_cpl3);
   EXPECT_TRUE(decoded->single_step_cpl3);
   EXPECT_DOUBLE_EQ(decoded->cpl3_instructions_per_second, 2.5e9);
+  EXPECT_FALSE(decoded->interrupt_window_cpl0);
+  EXPECT_TRUE(decoded->interrupt_window_cpl3);
   EXPECT_EQ(decoded->notes, "single step reported nothing");
 }
 
@@ -59,7 +63,7 @@ TEST(ProbeCacheCodec, DamagedFilesAreAMiss) {
   const std::string kept = encode_probe_cache(kKey, sample_facts());
   for (const std::string& bad :
        {std::string(), std::string("not json"), kept.substr(0, kept.size() / 2), std::string("[]"),
-        std::string(R"({"format": 2})"), std::string(R"({"format": 2, "key": {}, "facts": {}})"),
+        std::string(R"({"format": 3})"), std::string(R"({"format": 3, "key": {}, "facts": {}})"),
         // Found by the fuzzer: json::value() threw on a format that is not a number.
         std::string(R"({"format":  {"boot_id": "3c,b1f0e-v/kv"}})")}) {
     EXPECT_FALSE(decode_probe_cache(bad, kKey)) << bad;
@@ -67,13 +71,15 @@ TEST(ProbeCacheCodec, DamagedFilesAreAMiss) {
   std::string negative = kept;
   negative.replace(negative.find("1250000"), 7, "-125000");
   EXPECT_FALSE(decode_probe_cache(negative, kKey));
-  // A file from before the CPL3 checks (format 1, without them) is probed over.
+  // A file from before the interrupt-window checks (format 2, without them) is probed over.
   std::string old_format = kept;
-  old_format.replace(old_format.find("\"format\": 2"), 11, "\"format\": 1");
+  old_format.replace(old_format.find("\"format\": 3"), 11, "\"format\": 2");
   EXPECT_FALSE(decode_probe_cache(old_format, kKey));
-  std::string no_cpl3 = kept;
-  no_cpl3.replace(no_cpl3.find("breakpoint_cpl3"), 15, "breakpoint_cplX");
-  EXPECT_FALSE(decode_probe_cache(no_cpl3, kKey));
+  for (const char* field : {"breakpoint_cpl3", "interrupt_window_cpl0"}) {
+    std::string without = kept;
+    without.replace(without.find(field), 5, "XXXXX");
+    EXPECT_FALSE(decode_probe_cache(without, kKey)) << field;
+  }
 }
 
 class CachedFactsTest : public ::testing::Test {

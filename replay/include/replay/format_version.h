@@ -11,6 +11,7 @@ namespace ftvm::replay {
 // 3: counted landmarks, and the vCPU backend in the header.
 // 4: net-frame entries, and the network card's MAC in the header.
 // 5: breakpoint landmarks with a memory digest (a flag in the entry's type byte).
-inline constexpr uint32_t kTraceFormatVersion = 5;
+// 6: whether interrupts were delivered at the interrupt-window exit, in the header.
+inline constexpr uint32_t kTraceFormatVersion = 6;
 
 }  // namespace ftvm::replay

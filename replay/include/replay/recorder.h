@@ -58,6 +58,10 @@ struct RecordOptions {
   // The replayer's bounds on a search: --async breakpoint does not place a landmark its probe
   // estimates beyond them.
   SearchLimits search_limits;
+  // The vCPU's runner delivers an interrupt the guest cannot take at once at the
+  // interrupt-window exit, which this host takes exactly (vmm/exact_interrupt_window.h): a
+  // deterministic exit, so the recorder asks for no InterruptWindow events.
+  bool interrupt_window = false;
 };
 
 struct LandmarkCounts {
@@ -173,6 +177,8 @@ class Recorder final : public ExecutionDriver {
     uint64_t fingerprint = 0;
     uint32_t memory = 0;
     std::chrono::steady_clock::time_point kicked;  // when KVM_RUN returned at RIP
+    // Where the vCPU counts instructions (the software CPU): how many it had retired there.
+    std::optional<uint64_t> kicked_instructions;
     // First the instruction at RIP is stepped over: a breakpoint armed at the current RIP
     // would fire at once, before it ran.
     bool stepping = true;
@@ -181,6 +187,9 @@ class Recorder final : public ExecutionDriver {
     std::chrono::steady_clock::duration entry_and_exit{};
   };
   std::optional<Probe> probe_;
+  // What the probe saw when RIP came round: in the guest's instructions where the vCPU counts
+  // them, else in host time.
+  Result<ProbeObservation> observe_probe(VcpuRunner& runner, const Probe& probe, bool same);
   std::chrono::steady_clock::time_point last_exit_time_ = std::chrono::steady_clock::now();
 };
 

@@ -46,6 +46,11 @@ struct TraceHeader {
   // The VM's network card (virtio-net): its MAC, empty for none. The replay builds the same
   // device; received frames are in the log and transmitted ones go nowhere.
   std::vector<uint8_t> net_mac;
+  // The recording delivered an interrupt the guest could not take at once at KVM's
+  // interrupt-window exit (a host where the probe found that exit exact, or the software CPU);
+  // its replay must do the same, on such a host. Otherwise such an interrupt waited for the
+  // next exit or a logged InterruptWindow entry.
+  bool interrupt_window = false;
   bool operator==(const TraceHeader&) const = default;
 };
 

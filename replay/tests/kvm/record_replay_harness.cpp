@@ -29,6 +29,7 @@
 #include "vmm/devices/console.h"
 #include "vmm/devices/time_source.h"
 #include "vmm/event_queue.h"
+#include "vmm/exact_interrupt_window.h"
 #include "vmm/live_backends.h"
 #include "vmm/periodic_kick.h"
 #include "vmm/vcpu_runner.h"
@@ -438,14 +439,16 @@ Result<Recording> record_guest(const RecordSetup& setup) {
   options.digest_interval = setup.digest_interval;
   options.probe_budget = probe_budget_for(setup.max_delay);
   options.search_limits = setup.search_limits;
-  // As `ftvm record`: where the host probe says breakpoints reach.
-  if (setup.accel == Accel::kEmu) {
-    options.breakpoints = breakpoint_reach(setup.accel, std::nullopt);
-  } else {
-    const auto& facts = ::ftvm::testing::host_guest_debug();
-    options.breakpoints =
-        breakpoint_reach(setup.accel, facts ? std::optional(*facts) : std::nullopt);
+  // As `ftvm record`: where the host probe says breakpoints reach, and whether its
+  // interrupt-window exit is exact.
+  std::optional<GuestDebugFacts> facts;
+  if (setup.accel == Accel::kKvm) {
+    if (const auto& measured = ::ftvm::testing::host_guest_debug()) facts = *measured;
   }
+  options.breakpoints = breakpoint_reach(setup.accel, facts);
+  options.interrupt_window =
+      setup.interrupt_window.value_or(exact_interrupt_window(setup.accel, facts));
+  recording.interrupt_window = options.interrupt_window;
   Recorder recorder(events, sink, **vm, console, options);
   recorder.set_probe_kick(
       [b = backends->get()](std::chrono::nanoseconds delay) { b->kick_after(delay); });
@@ -459,7 +462,7 @@ Result<Recording> record_guest(const RecordSetup& setup) {
   TracingDriver tracing(setup.log_horizons ? static_cast<ExecutionDriver&>(horizons) : recorder,
                         "record");
   VcpuRunner runner((*vm)->vcpu(), (*vm)->platform(), tracing);
-  runner.set_use_interrupt_window(false);  // as `ftvm record`: its exit is not reproducible
+  runner.set_use_interrupt_window(options.interrupt_window);  // as `ftvm record`
   time.set_exit_count([&runner] { return runner.exit_count(); });
   events.set_kick([&runner] { runner.kick(); });
   runner.on_pit_schedule_change(
@@ -530,7 +533,7 @@ Result<Replay> replay_recording(const Recording& recording, const std::vector<Tr
   TracingDriver tracing(watchdog_driver, "replay");
   install_kick_signal_handler();
   VcpuRunner runner((*vm)->vcpu(), (*vm)->platform(), tracing);
-  runner.set_use_interrupt_window(false);  // as `ftvm replay`
+  runner.set_use_interrupt_window(recording.interrupt_window);  // as `ftvm replay`
   time.set_exit_count([&runner] { return runner.exit_count(); });
   PeriodicKick kicks(runner, std::chrono::milliseconds(200));
   std::optional<StreamFeeder> feeder;

@@ -61,6 +61,10 @@ struct RecordSetup {
   // tick that arrives with IF=0 then lands at the next asynchronous landmark instead of
   // waiting for an exit.
   bool window_requests = false;
+  // Deliver blocked interrupts at the interrupt-window exit (RecordOptions::interrupt_window);
+  // by default as `ftvm record`: where the host takes that exit exactly
+  // (vmm/exact_interrupt_window.h). The stand-in window requests above then go unused.
+  std::optional<bool> interrupt_window;
   // What --async breakpoint's probe weighs a search against (RecordOptions::search_limits).
   SearchLimits search_limits;
   // Console input, all of it available from the start (through a pipe, as `ftvm record`
@@ -81,6 +85,7 @@ struct Recording {
   ExitCounters exits;
   uint64_t exit_count = 0;
   double seconds = 0;
+  bool interrupt_window = false;  // as the trace header's: the replay does the same
 };
 
 // How a streamed replay's log reaches the replayer (ReplaySetup::streamed).

@@ -236,6 +236,10 @@ int backup_command(const BackupCommandOptions& options) {
   auto vm =
       Vm::create(vm_config_for(*header, hello->guest_image, options.kvm_device), time, digesting);
   if (!vm) return fail(vm.error());
+  if (auto r = check_interrupt_window(*header, (*vm)->accel(), options.kvm_device, "primary"); !r) {
+    link.goodbye(r.error().message);
+    return fail(r.error());
+  }
   // While replaying, the disk's answers come from the log; what it leaves unfinished is issued
   // again when this side goes live.
   replay::LoggedDisk logged_disk;
@@ -300,7 +304,7 @@ int backup_command(const BackupCommandOptions& options) {
   };
   BackupDriver driver(replayer, link, live, go_live);
   VcpuRunner runner((*vm)->vcpu(), (*vm)->platform(), driver);
-  runner.set_use_interrupt_window(false);
+  runner.set_use_interrupt_window(header->interrupt_window);
   time.set_exit_count([&runner] { return runner.exit_count(); });
 
   auto control = start_side_control(

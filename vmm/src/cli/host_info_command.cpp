@@ -8,6 +8,7 @@
 #include "exit_codes.h"
 #include "vmm/breakpoint_reach.h"
 #include "vmm/emu_vcpu.h"
+#include "vmm/exact_interrupt_window.h"
 #include "vmm/host_info.h"
 
 namespace ftvm {
@@ -25,6 +26,9 @@ nlohmann::json guest_debug_json(const HostInfo& info) {
           {"breakpoint_cpl3", facts.breakpoint_cpl3},
           {"single_step_cpl3", facts.single_step_cpl3},
           {"cpl3_instructions_per_second", facts.cpl3_instructions_per_second},
+          {"interrupt_window_cpl0", facts.interrupt_window_cpl0},
+          {"interrupt_window_cpl3", facts.interrupt_window_cpl3},
+          {"interrupt_window_used", exact_interrupt_window(Accel::kKvm, facts)},
           {"notes", facts.notes},
           {"cached", info.probe_cached},
           {"cache_path", info.probe_cache_path}};
@@ -75,6 +79,7 @@ void print_guest_debug(const HostInfo& info) {
       facts.cpl0_instructions_per_second / 1e6, facts.cpl3_instructions_per_second / 1e6);
   if (!facts.notes.empty()) fmt::print("probe notes:  {}\n", facts.notes);
   fmt::print("landmarks:    {}\n", describe_breakpoint_reach(breakpoint_reach(Accel::kKvm, facts)));
+  fmt::print("interrupts:   {}\n", describe_interrupt_window(Accel::kKvm, facts));
   if (info.probe_cached) {
     fmt::print("probe:        measured earlier this boot, kept in {} (--reprobe measures again)\n",
                info.probe_cache_path);

@@ -179,6 +179,7 @@ CLI::App* add_primary_command(CLI::App& app, PrimaryCommandOptions& options) {
                    "Asynchronous landmarks: auto, breakpoint, checkpoint")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "breakpoint", "checkpoint"}));
+  add_interrupt_window_option(*primary, options.interrupt_window);
   primary
       ->add_option("--max-lag", options.max_lag_ms,
                    "Lag (ms) of the backup beyond which the guest is slowed down")
@@ -258,8 +259,12 @@ int primary_command(const PrimaryCommandOptions& options) {
   config.track_dirty_pages = may_checkpoint(*accel, options.async_mode);
   auto vm = Vm::create(config, time, digesting);
   if (!vm) return fail(vm.error());
+  const replay::RecordOptions record_options = live_record_options(
+      (*vm)->accel(), options.async_mode, max_delay_ms, std::chrono::milliseconds(500),
+      options.guest.kvm_device, options.interrupt_window != "off");
   replay::TraceHeader machine =
       make_trace_header(options.guest, files->image, **vm, max_delay_ms, options.async_mode);
+  machine.interrupt_window = record_options.interrupt_window;
   if (disk_gate) {
     if (auto r = (*vm)->platform().attach_disk((*vm)->memory(), *disk_gate, (*disk)->device); !r) {
       return fail(r.error());
@@ -295,16 +300,13 @@ int primary_command(const PrimaryCommandOptions& options) {
       [&] { link.cut(); });
   if (!control) return fail(control.error());
 
-  replay::Recorder recorder(
-      events, link, **vm, digesting,
-      live_record_options((*vm)->accel(), options.async_mode, max_delay_ms,
-                          std::chrono::milliseconds(500), options.guest.kvm_device));
+  replay::Recorder recorder(events, link, **vm, digesting, record_options);
   connect_recorder(recorder, **backends);
   recorder.set_cost_model(&replay_costs);
   PrimaryDriver driver(recorder, link, pending, gate, writer, lag,
                        std::chrono::milliseconds(static_cast<int64_t>(options.max_lag_ms)), held);
   VcpuRunner runner((*vm)->vcpu(), (*vm)->platform(), driver);
-  runner.set_use_interrupt_window(false);
+  runner.set_use_interrupt_window(record_options.interrupt_window);
   time.set_exit_count([&runner] { return runner.exit_count(); });
   link.start([&](const std::string& reason) { on_backup_lost(state, events, reason); });
   log_role(kSide, "running, protected");

@@ -21,6 +21,7 @@ struct PrimaryCommandOptions {
   double wait_backup_s = 30;
   std::optional<double> max_delay_ms;  // default_max_delay_ms() when not given
   std::string async_mode = "auto";
+  std::string interrupt_window = "auto";  // or "off"
   double max_lag_ms = 100;
   NetOptions net;
 };

@@ -78,6 +78,7 @@ CLI::App* add_record_command(CLI::App& app, RecordCommandOptions& options) {
                    "How asynchronous landmarks are found on replay: auto, breakpoint, checkpoint")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "breakpoint", "checkpoint"}));
+  add_interrupt_window_option(*record, options.interrupt_window);
   record->add_option("--digest-ms", options.digest_ms, "Guest-RAM digest period (0: none)")
       ->capture_default_str();
   return record;
@@ -111,8 +112,12 @@ int record_command(const RecordCommandOptions& options) {
   if (!net) return fail(net.error());
   auto vm = Vm::create(config, time, digesting_console);
   if (!vm) return fail(vm.error());
+  const replay::RecordOptions record_options = live_record_options(
+      *accel, options.async_mode, max_delay_ms, std::chrono::milliseconds(options.digest_ms),
+      options.guest.kvm_device, options.interrupt_window != "off");
   replay::TraceHeader header =
       make_trace_header(options.guest, image, **vm, max_delay_ms, options.async_mode);
+  header.interrupt_window = record_options.interrupt_window;
   if (*disk) {
     if (auto r = (*vm)->platform().attach_disk((*vm)->memory(), *(*disk)->backend, (*disk)->device);
         !r) {
@@ -139,13 +144,10 @@ int record_command(const RecordCommandOptions& options) {
   auto backends = LiveBackends::start(
       events, make_live_options(files->input.get(), options.seconds, max_delay_ms));
   if (!backends) return fail(backends.error());
-  replay::Recorder recorder(
-      events, sink, **vm, digesting_console,
-      live_record_options(*accel, options.async_mode, max_delay_ms,
-                          std::chrono::milliseconds(options.digest_ms), options.guest.kvm_device));
+  replay::Recorder recorder(events, sink, **vm, digesting_console, record_options);
   connect_recorder(recorder, **backends);
   VcpuRunner runner((*vm)->vcpu(), (*vm)->platform(), recorder);
-  runner.set_use_interrupt_window(false);
+  runner.set_use_interrupt_window(record_options.interrupt_window);
   time.set_exit_count([&runner] { return runner.exit_count(); });
   const RunResult result = run_live(runner, events, **backends);
   console.flush();
@@ -162,7 +164,12 @@ int record_command(const RecordCommandOptions& options) {
   const RunReport report = make_report(result, started, console, runner.counters());
   print_report(report);
   print_landmarks(recorder.landmarks(), options.async_mode, writer->log_bytes(), report.seconds);
+  fmt::print(stderr, "ftvm: interrupts the guest could not take at once went in {}\n",
+             record_options.interrupt_window
+                 ? "at the interrupt-window exit (exact here: ftvm host-info)"
+                 : "at the next exit or a logged interrupt-window landmark");
   auto json = report_json(report);
+  json["interrupt_window"] = record_options.interrupt_window;
   const auto& l = recorder.landmarks();
   json["landmarks"] = {{"synchronous", l.synchronous},
                        {"breakpoint", l.breakpoint},

@@ -19,6 +19,7 @@ struct RecordCommandOptions {
   bool overwrite = false;
   std::optional<double> max_delay_ms;  // default_max_delay_ms() when not given
   std::string async_mode = "auto";
+  std::string interrupt_window = "auto";  // or "off"
   uint64_t digest_ms = 500;
   NetOptions net;
 };

@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include "vmm/breakpoint_reach.h"
+#include "vmm/exact_interrupt_window.h"
 #include "vmm/host_probe_cache.h"
 
 namespace ftvm {
@@ -87,6 +88,16 @@ void add_follow_accel_option(CLI::App& command, std::string& accel) {
       ->check(CLI::IsMember({"kvm", "emu", "auto"}));
 }
 
+void add_interrupt_window_option(CLI::App& command, std::string& choice) {
+  command
+      .add_option("--interrupt-window", choice,
+                  "Deliver an interrupt the guest cannot take at once at KVM's interrupt-window "
+                  "exit: auto where the host probe found that exit exact (ftvm host-info), off "
+                  "never (it then waits for the next exit or a logged landmark)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "off"}));
+}
+
 Result<void> attach_logged_disk(Vm& vm, const replay::TraceHeader& header,
                                 replay::LoggedDisk& storage) {
   if (header.disk_bytes == 0) return {};
@@ -104,27 +115,44 @@ Result<void> attach_logged_net(Vm& vm, const replay::TraceHeader& header, NetSin
 replay::RecordOptions live_record_options(Accel accel, const std::string& async_mode,
                                           double max_delay_ms,
                                           std::chrono::milliseconds digest_interval,
-                                          const std::string& kvm_device) {
+                                          const std::string& kvm_device,
+                                          bool interrupt_window_allowed) {
   replay::RecordOptions options;
   options.async_mode = *replay::parse_async_mode(async_mode);
   options.digest_interval = digest_interval;
   options.probe_budget =
       replay::probe_budget_for(std::chrono::nanoseconds(static_cast<int64_t>(max_delay_ms * 1e6)));
   options.breakpoints = breakpoint_reach(accel, std::nullopt);
-  if (accel == Accel::kKvm && options.async_mode != replay::AsyncMode::kCheckpoint) {
-    auto facts = cached_guest_debug_facts(kvm_device);
-    options.breakpoints =
-        breakpoint_reach(accel, facts ? std::optional(facts->facts) : std::nullopt);
-    if (!options.breakpoints.cpl0 && !options.breakpoints.cpl3) {
-      fmt::print(stderr,
-                 "ftvm: this host's KVM reports no hardware breakpoints in guest code (see ftvm "
-                 "host-info): {}\n",
-                 options.async_mode == replay::AsyncMode::kAuto
-                     ? "asynchronous landmarks are checkpoints"
-                     : "--async breakpoint landmarks will not replay; use auto or checkpoint");
-    }
+  options.interrupt_window =
+      interrupt_window_allowed && exact_interrupt_window(accel, std::nullopt);
+  if (accel != Accel::kKvm) return options;
+  auto cached = cached_guest_debug_facts(kvm_device);
+  const auto facts = cached ? std::optional(cached->facts) : std::nullopt;
+  options.interrupt_window = interrupt_window_allowed && exact_interrupt_window(accel, facts);
+  if (options.async_mode == replay::AsyncMode::kCheckpoint) return options;
+  options.breakpoints = breakpoint_reach(accel, facts);
+  if (!options.breakpoints.cpl0 && !options.breakpoints.cpl3) {
+    fmt::print(stderr,
+               "ftvm: this host's KVM reports no hardware breakpoints in guest code (see ftvm "
+               "host-info): {}\n",
+               options.async_mode == replay::AsyncMode::kAuto
+                   ? "asynchronous landmarks are checkpoints"
+                   : "--async breakpoint landmarks will not replay; use auto or checkpoint");
   }
   return options;
+}
+
+Result<void> check_interrupt_window(const replay::TraceHeader& header, Accel accel,
+                                    const std::string& kvm_device, const char* what) {
+  if (!header.interrupt_window || accel != Accel::kKvm) return {};
+  auto cached = cached_guest_debug_facts(kvm_device);
+  const auto facts = cached ? std::optional(cached->facts) : std::nullopt;
+  if (exact_interrupt_window(accel, facts)) return {};
+  return make_error(fmt::format(
+      "the {} delivered interrupts at the interrupt-window exit, which this host's KVM does not "
+      "take exactly ({}); it cannot be followed here: the interrupts would land elsewhere "
+      "(see ftvm host-info)",
+      what, describe_interrupt_window(accel, facts)));
 }
 
 void connect_recorder(replay::Recorder& recorder, LiveBackends& backends) {

@@ -30,6 +30,8 @@ VmConfig vm_config_for(const replay::TraceHeader& header, std::span<const uint8_
 // `what` names the log's source in the message ("trace", "primary").
 Result<void> check_accel_matches(const std::string& requested, const replay::TraceHeader& header,
                                  const char* what);
+// Adds --interrupt-window (auto, off) to a command that records (RecordOptions::interrupt_window).
+void add_interrupt_window_option(CLI::App& command, std::string& choice);
 // Adds --accel to a command that follows a log.
 void add_follow_accel_option(CLI::App& command, std::string& accel);
 
@@ -53,14 +55,21 @@ std::string recorded_async_mode(Accel accel, const std::string& async_mode);
 
 // The recorder's options for a live recording (`ftvm record`, `ftvm primary`): its probes
 // get the budget that --max-delay implies.
-// Where landmarks may be breakpoints (auto, breakpoint), the host is probed first
-// (vmm/host_probe.h): on a KVM that reports no breakpoints, auto checkpoints instead of probing.
-// The software CPU needs no probe: it counts, or emulates the breakpoints.
+// On KVM the host is probed first (vmm/host_probe.h, kept per boot): where it reports no
+// breakpoints, auto checkpoints instead of probing; where its interrupt-window exit is exact,
+// the runner delivers blocked interrupts there (options.interrupt_window) unless
+// `interrupt_window_allowed` is false (--interrupt-window off). The software CPU
+// needs no probe: it counts, or emulates the breakpoints, and its window is exact.
 replay::RecordOptions live_record_options(Accel accel, const std::string& async_mode,
                                           double max_delay_ms,
                                           std::chrono::milliseconds digest_interval,
-                                          const std::string& kvm_device);
+                                          const std::string& kvm_device,
+                                          bool interrupt_window_allowed);
 
+// A log whose recording delivered interrupts at the interrupt-window exit can be followed only
+// where that exit is exact (vmm/exact_interrupt_window.h); `what` names the log's source.
+Result<void> check_interrupt_window(const replay::TraceHeader& header, Accel accel,
+                                    const std::string& kvm_device, const char* what);
 // Gives the recorder what it asks of the I/O thread: interrupt-window events and the kick
 // that ends a probe.
 void connect_recorder(replay::Recorder& recorder, LiveBackends& backends);

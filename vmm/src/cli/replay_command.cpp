@@ -80,6 +80,10 @@ int replay_command(const ReplayCommandOptions& options) {
                                        trace->header().accel == "emu" ? "the software CPU" : "KVM",
                                        vm.error().message)));
   }
+  if (auto r = check_interrupt_window(trace->header(), (*vm)->accel(), options.kvm_device, "trace");
+      !r) {
+    return fail(r.error());
+  }
   replay::LoggedDisk logged_disk;
   if (auto r = attach_logged_disk(**vm, trace->header(), logged_disk); !r) return fail(r.error());
   DiscardingNetSink logged_net;
@@ -88,7 +92,7 @@ int replay_command(const ReplayCommandOptions& options) {
   replay::Replayer replayer(std::move(log.others), **vm, time, digesting_console);
   install_kick_signal_handler();
   VcpuRunner runner((*vm)->vcpu(), (*vm)->platform(), replayer);
-  runner.set_use_interrupt_window(false);
+  runner.set_use_interrupt_window(trace->header().interrupt_window);
   time.set_exit_count([&runner] { return runner.exit_count(); });
   PeriodicKick watchdog(runner, std::chrono::milliseconds(200));
   RunResult result = replayer.conclude(runner, runner.run());

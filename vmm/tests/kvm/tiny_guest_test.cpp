@@ -298,13 +298,17 @@ TEST_P(TinyGuestOn, InterruptShadowsOfStiHltAndMovSs) {
   auto result = boot_and_run("interrupt_shadow.elf");
   expect_clean_shutdown(result);
   // `sti; hlt` wakes through the handler (0xaa) before 2: more than one tick may come first
-  // on a slow host. Where `mov ss` sits in the STI shadow, CPUs differ: the interrupt comes
-  // after the `out` (Intel, kvm_pvm: 4 then 0xaa) or right after the `mov ss` (kvm_amd under
-  // QEMU: 0xaa then 4). Record/replay does not depend on which: the landing point is logged.
+  // on a slow host, and there one may come between 2 and the `cli` after it (seen in the KVM
+  // test box under load). Where `mov ss` sits in the STI shadow, CPUs differ: the interrupt
+  // comes after the `out` (Intel, kvm_pvm: 4 then 0xaa) or right after the `mov ss` (kvm_amd
+  // under QEMU: 0xaa then 4). Record/replay does not depend on which: the landing point is
+  // logged.
   auto values = port_values();
   std::vector<uint64_t> ticks_merged;
   for (uint64_t v : values) {
-    if (v != 0xaa || ticks_merged.empty() || ticks_merged.back() != 0xaa) ticks_merged.push_back(v);
+    const bool another_tick = v == 0xaa && !ticks_merged.empty() &&
+                              (ticks_merged.back() == 0xaa || ticks_merged.back() == 2);
+    if (!another_tick) ticks_merged.push_back(v);
   }
   const std::vector<uint64_t> after_out{1, 0xaa, 2, 3, 4, 0xaa, 5};
   const std::vector<uint64_t> after_mov_ss{1, 0xaa, 2, 3, 0xaa, 4, 5};
