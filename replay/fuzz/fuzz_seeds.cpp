@@ -64,6 +64,8 @@ TraceHeader sample_header() {
   header.max_delay_ns = 1'000'000;
   header.async_mode = "auto";
   header.created_unix_ns = 1'700'000'000'000'000'000;
+  header.net_mac = {0x02, 0x46, 0x54, 0x56, 0x4d, 0x01};
+  header.interrupt_window = true;
   return header;
 }
 

@@ -18,6 +18,7 @@ namespace {
 
 constexpr size_t kRecentInputs = 8;
 constexpr size_t kCollisionCandidatesShown = 3;
+constexpr uint64_t kRflagsResume = 1ull << 16;  // RFLAGS.RF
 
 Event to_event(const TraceEntry& entry) {
   if (const auto* timer = std::get_if<TimerEntry>(&entry)) return PitExpiry{timer->generation};
@@ -239,9 +240,25 @@ std::optional<RunResult> Replayer::check_breakpoint_hit(VcpuRunner& runner, cons
     return debug_fault(clear_guest_debug(runner.vcpu()));
   }
   if (auto lost = search_exhausted(runner)) return lost;
+  auto resume = may_resume_past(runner);
+  if (!resume) return RunResult{RunResult::Reason::kFault, 0, resume.error().message};
+  if (*resume) {
+    // Not this execution of RIP: resume with RF set, which takes the guest past the armed
+    // breakpoint for this one instruction.
+    ++stats_.resumed_past;
+    regs->rflags |= kRflagsResume;
+    return debug_fault(runner.vcpu().set_regs(*regs));
+  }
   // Not this execution of RIP: execute it with the breakpoint off, then re-arm.
   search_ = Search::kSteppingOver;
   return debug_fault(single_step(runner.vcpu()));
+}
+
+Result<bool> Replayer::may_resume_past(VcpuRunner& runner) {
+  if (resume_flag_.cpl0 == resume_flag_.cpl3) return resume_flag_.cpl0;
+  auto sregs = runner.vcpu().get_sregs();
+  if (!sregs) return sregs.error();
+  return (sregs->cs.selector & 3) == 3 ? resume_flag_.cpl3 : resume_flag_.cpl0;
 }
 
 Result<bool> Replayer::is_target_execution(VcpuRunner& runner, const kvm_regs& regs) {

@@ -20,6 +20,13 @@ BreakpointReach breakpoint_reach(Accel accel, const std::optional<GuestDebugFact
   return {facts->breakpoint_cpl0, facts->breakpoint_cpl3, true};
 }
 
+BreakpointReach resume_flag_reach(Accel accel, const std::optional<GuestDebugFacts>& facts) {
+  if (accel == Accel::kEmu) return {true, true, true};
+  if (!facts) return {false, false, false};
+  return {facts->breakpoint_cpl0 && facts->resume_flag_cpl0,
+          facts->breakpoint_cpl3 && facts->resume_flag_cpl3, true};
+}
+
 std::string describe_breakpoint_reach(const BreakpointReach& reach) {
   return fmt::format(
       "breakpoints reach guest kernel code (CPL0): {}; user code (CPL3): {}{}. --async auto "

@@ -347,12 +347,15 @@ void EmuVcpu::fault(std::string what) {
 // not executed, so it is not counted.
 void EmuVcpu::on_instruction(uint64_t address) {
   if (stop_ != Stop::kNone) return;
+  // RF covers the run's first instruction until it begins: a stop before it (a kick) leaves
+  // RF set for the next run, as hardware leaves it in RFLAGS.
+  const bool past_breakpoint = std::exchange(debug_.resuming, false) && debug_.resume_flag;
   if (completing_) {
     if (retired_ == limit_) {
       stop(Stop::kLimit);
       return;
     }
-  } else if (debug_stop_before(address)) {
+  } else if (debug_stop_before(address, past_breakpoint)) {
     stop(Stop::kDebug);
     return;
   } else if (stop_at_ && retired_ == *stop_at_) {
@@ -368,6 +371,7 @@ void EmuVcpu::on_instruction(uint64_t address) {
     return;
   }
   if (debug_.single_step) debug_.step_begun = true;
+  debug_.resume_flag = false;
   current_rip_ = address;
   // Guest code is in RAM at its identity-mapped address (the backend's scope), so its bytes are
   // read in place: a few compares per instruction.
@@ -380,7 +384,7 @@ void EmuVcpu::on_instruction(uint64_t address) {
   ++retired_;
 }
 
-bool EmuVcpu::debug_stop_before(uint64_t address) {
+bool EmuVcpu::debug_stop_before(uint64_t address, bool past_breakpoint) {
   constexpr uint32_t kDr6SingleStep = 1u << 14;
   if (!debug_.armed) return false;  // every instruction passes here
   if (debug_.single_step && debug_.step_begun) {
@@ -388,6 +392,7 @@ bool EmuVcpu::debug_stop_before(uint64_t address) {
     debug_stop_dr6_ = kDr6SingleStep;
     return true;
   }
+  if (past_breakpoint) return false;
   for (size_t i = 0; i < debug_.breakpoints.size(); ++i) {
     if (debug_.breakpoints[i] == address) {
       debug_stop_dr6_ = 1u << i;
@@ -608,6 +613,7 @@ int EmuVcpu::finish_run(int error) {
 int EmuVcpu::run() {
   kick_flag_ = &kick_flag_of_this_thread();
   failure_.clear();
+  debug_.resuming = true;
   if (auto r = complete_port_in(); !r) {
     failure_ = r.error().message;
     run_page()->exit_reason = KVM_EXIT_INTERNAL_ERROR;
@@ -688,12 +694,15 @@ Result<kvm_regs> EmuVcpu::get_regs() const {
   kvm_regs regs{};
   auto fields = gpr_fields(regs);
   for (size_t i = 0; i < kGprIds.size(); ++i) *fields[i] = reg(kGprIds[i]);
+  if (debug_.resume_flag) regs.rflags |= kRflagsRf;
   return regs;
 }
 
 Result<void> EmuVcpu::set_regs(const kvm_regs& regs) {
   port_in_.reset();  // a new state replaces the one the read was completing
   kvm_regs copy = regs;
+  debug_.resume_flag = (copy.rflags & kRflagsRf) != 0;
+  copy.rflags &= ~kRflagsRf;
   auto fields = gpr_fields(copy);
   for (size_t i = 0; i < kGprIds.size(); ++i) set_reg(kGprIds[i], *fields[i]);
   return {};

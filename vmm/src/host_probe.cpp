@@ -106,6 +106,7 @@ struct Level {
   // The breakpoint check's; +1 the step's, +2 to +5 the loop's, +6 and +7 the window's.
   uint64_t first_stage;
   bool GuestDebugFacts::*breakpoint;
+  bool GuestDebugFacts::*resume_flag;
   bool GuestDebugFacts::*single_step;
   double GuestDebugFacts::*instructions_per_second;
   bool GuestDebugFacts::*interrupt_window;
@@ -114,15 +115,37 @@ struct Level {
 constexpr Level kCpl0{"CPL0",
                       1,
                       &GuestDebugFacts::breakpoint_cpl0,
+                      &GuestDebugFacts::resume_flag_cpl0,
                       &GuestDebugFacts::single_step_cpl0,
                       &GuestDebugFacts::cpl0_instructions_per_second,
                       &GuestDebugFacts::interrupt_window_cpl0};
 constexpr Level kCpl3{"CPL3",
                       9,
                       &GuestDebugFacts::breakpoint_cpl3,
+                      &GuestDebugFacts::resume_flag_cpl3,
                       &GuestDebugFacts::single_step_cpl3,
                       &GuestDebugFacts::cpl3_instructions_per_second,
                       &GuestDebugFacts::interrupt_window_cpl3};
+
+// Stopped at the breakpoint, the guest is resumed with RFLAGS.RF set and the breakpoint still
+// armed: the next exit must be the following stage, not the same breakpoint again. Returns
+// that exit.
+Result<ProbeExit> check_resume_flag(ProbeRun& probe, const Level& level, uint64_t target,
+                                    GuestDebugFacts& facts) {
+  constexpr uint64_t kRflagsRf = 1ull << 16;
+  auto regs = probe.vcpu().get_regs();
+  if (!regs) return regs.error();
+  regs->rflags |= kRflagsRf;
+  if (auto r = probe.vcpu().set_regs(*regs); !r) return r.error();
+  auto exit = probe.next();
+  if (!exit) return exit.error();
+  facts.*level.resume_flag = exit->kind != ProbeExit::Kind::kDebug || exit->value != target;
+  if (!(facts.*level.resume_flag)) {
+    facts.notes += fmt::format(
+        "resumed with RF set, the {} breakpoint at {:#x} was reported again; ", level.name, target);
+  }
+  return *exit;
+}
 
 // The first stage names an instruction a few instructions on; is a breakpoint there reported?
 Result<void> check_breakpoint(ProbeRun& probe, const Level& level, GuestDebugFacts& facts) {
@@ -138,6 +161,11 @@ Result<void> check_breakpoint(ProbeRun& probe, const Level& level, GuestDebugFac
       facts.notes += fmt::format("a {} breakpoint at {:#x} was reported at {:#x}; ", level.name,
                                  *target, exit->value);
     }
+  }
+  if (facts.*level.breakpoint) {
+    auto resumed = check_resume_flag(probe, level, *target, facts);
+    if (!resumed) return resumed.error();
+    exit = *resumed;
   }
   if (auto r = clear_guest_debug(probe.vcpu()); !r) return r;
   const uint64_t step_stage = level.first_stage + 1;

@@ -7,8 +7,8 @@
 namespace ftvm {
 namespace {
 
-// 2: the CPL3 findings. 3: the interrupt window's.
-constexpr int kFormat = 3;
+// 2: the CPL3 findings. 3: the interrupt window's. 4: RFLAGS.RF's.
+constexpr int kFormat = 4;
 
 nlohmann::json key_json(const ProbeCacheKey& key) {
   return {{"boot_id", key.boot_id},
@@ -33,6 +33,8 @@ std::string encode_probe_cache(const ProbeCacheKey& key, const GuestDebugFacts& 
         {"cpl3_instructions_per_second", facts.cpl3_instructions_per_second},
         {"interrupt_window_cpl0", facts.interrupt_window_cpl0},
         {"interrupt_window_cpl3", facts.interrupt_window_cpl3},
+        {"resume_flag_cpl0", facts.resume_flag_cpl0},
+        {"resume_flag_cpl3", facts.resume_flag_cpl3},
         {"notes", facts.notes}}}};
   return json.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
@@ -70,9 +72,11 @@ std::optional<GuestDebugFacts> decode_probe_cache(std::string_view bytes,
   const auto speed3 = speed("cpl3_instructions_per_second");
   const auto window0 = flag("interrupt_window_cpl0");
   const auto window3 = flag("interrupt_window_cpl3");
+  const auto resume0 = flag("resume_flag_cpl0");
+  const auto resume3 = flag("resume_flag_cpl3");
   const auto notes = facts->find("notes");
   if (!breakpoint0 || !step0 || !speed0 || !breakpoint3 || !step3 || !speed3 || !window0 ||
-      !window3 || notes == facts->end() || !notes->is_string()) {
+      !window3 || !resume0 || !resume3 || notes == facts->end() || !notes->is_string()) {
     return std::nullopt;
   }
   GuestDebugFacts decoded;
@@ -84,6 +88,8 @@ std::optional<GuestDebugFacts> decode_probe_cache(std::string_view bytes,
   decoded.cpl3_instructions_per_second = *speed3;
   decoded.interrupt_window_cpl0 = *window0;
   decoded.interrupt_window_cpl3 = *window3;
+  decoded.resume_flag_cpl0 = *resume0;
+  decoded.resume_flag_cpl3 = *resume3;
   decoded.notes = notes->get<std::string>();
   return decoded;
 }

@@ -55,5 +55,24 @@ TEST(BreakpointReachTest, TheSoftwareCpuEmulatesThemEverywhereWhateverKvmSays) {
   EXPECT_EQ(breakpoint_reach(Accel::kEmu, std::nullopt), (BreakpointReach{true, true, true}));
 }
 
+TEST(ResumeFlagReachTest, FollowsWhatTheProbeSawAtEachLevel) {
+  GuestDebugFacts facts = measured(true, true);
+  facts.resume_flag_cpl0 = true;
+  facts.resume_flag_cpl3 = false;
+  EXPECT_EQ(resume_flag_reach(Accel::kKvm, facts), (BreakpointReach{true, false, true}));
+}
+
+TEST(ResumeFlagReachTest, NeedsTheBreakpointToo) {
+  // A host where breakpoints are not reported cannot have shown RF at work.
+  GuestDebugFacts facts = measured(false, false);
+  facts.resume_flag_cpl0 = facts.resume_flag_cpl3 = true;
+  EXPECT_EQ(resume_flag_reach(Accel::kKvm, facts), (BreakpointReach{false, false, true}));
+}
+
+TEST(ResumeFlagReachTest, AFailedProbeMeansSingleStepsAndTheSoftwareCpuResumesEverywhere) {
+  EXPECT_EQ(resume_flag_reach(Accel::kKvm, std::nullopt), (BreakpointReach{false, false, false}));
+  EXPECT_EQ(resume_flag_reach(Accel::kEmu, std::nullopt), (BreakpointReach{true, true, true}));
+}
+
 }  // namespace
 }  // namespace ftvm

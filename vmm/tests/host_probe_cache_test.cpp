@@ -25,6 +25,8 @@ GuestDebugFacts sample_facts() {
   facts.cpl3_instructions_per_second = 2.5e9;
   facts.interrupt_window_cpl0 = false;
   facts.interrupt_window_cpl3 = true;
+  facts.resume_flag_cpl0 = true;
+  facts.resume_flag_cpl3 = false;
   facts.notes = "single step reported nothing";
   return facts;
 }
@@ -40,6 +42,8 @@ TEST(ProbeCacheCodec, RoundTrips) {
   EXPECT_DOUBLE_EQ(decoded->cpl3_instructions_per_second, 2.5e9);
   EXPECT_FALSE(decoded->interrupt_window_cpl0);
   EXPECT_TRUE(decoded->interrupt_window_cpl3);
+  EXPECT_TRUE(decoded->resume_flag_cpl0);
+  EXPECT_FALSE(decoded->resume_flag_cpl3);
   EXPECT_EQ(decoded->notes, "single step reported nothing");
 }
 
@@ -63,7 +67,7 @@ TEST(ProbeCacheCodec, DamagedFilesAreAMiss) {
   const std::string kept = encode_probe_cache(kKey, sample_facts());
   for (const std::string& bad :
        {std::string(), std::string("not json"), kept.substr(0, kept.size() / 2), std::string("[]"),
-        std::string(R"({"format": 3})"), std::string(R"({"format": 3, "key": {}, "facts": {}})"),
+        std::string(R"({"format": 4})"), std::string(R"({"format": 4, "key": {}, "facts": {}})"),
         // Found by the fuzzer: json::value() threw on a format that is not a number.
         std::string(R"({"format":  {"boot_id": "3c,b1f0e-v/kv"}})")}) {
     EXPECT_FALSE(decode_probe_cache(bad, kKey)) << bad;
@@ -71,11 +75,11 @@ TEST(ProbeCacheCodec, DamagedFilesAreAMiss) {
   std::string negative = kept;
   negative.replace(negative.find("1250000"), 7, "-125000");
   EXPECT_FALSE(decode_probe_cache(negative, kKey));
-  // A file from before the interrupt-window checks (format 2, without them) is probed over.
+  // A file from before the RF checks (format 3, without them) is probed over.
   std::string old_format = kept;
-  old_format.replace(old_format.find("\"format\": 3"), 11, "\"format\": 2");
+  old_format.replace(old_format.find("\"format\": 4"), 11, "\"format\": 3");
   EXPECT_FALSE(decode_probe_cache(old_format, kKey));
-  for (const char* field : {"breakpoint_cpl3", "interrupt_window_cpl0"}) {
+  for (const char* field : {"breakpoint_cpl3", "interrupt_window_cpl0", "resume_flag_cpl3"}) {
     std::string without = kept;
     without.replace(without.find(field), 5, "XXXXX");
     EXPECT_FALSE(decode_probe_cache(without, kKey)) << field;

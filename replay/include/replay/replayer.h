@@ -28,6 +28,7 @@
 #include "replay/memory_discriminator.h"
 #include "replay/output_digest.h"
 #include "replay/replay_time_source.h"
+#include "vmm/breakpoint_reach.h"
 #include "vmm/execution_driver.h"
 #include "vmm/vm.h"
 
@@ -40,6 +41,9 @@ struct ReplayStats {
   uint64_t counted = 0;
   uint64_t breakpoint_hits = 0;  // debug exits at breakpoints, over all searches
   uint64_t max_hits = 0;         // the most hits one search needed
+  // Hits that were not the landmark, gone past with RFLAGS.RF (set_resume_flag) rather than a
+  // single step: one debug exit each instead of two.
+  uint64_t resumed_past = 0;
   // Hits whose registers matched the landmark's but the memory ahead did not: iterations a
   // fingerprint alone would have taken for the landmark.
   uint64_t memory_mismatches = 0;
@@ -78,6 +82,9 @@ class Replayer final : public ExecutionDriver {
   RunResult conclude(VcpuRunner& runner, const RunResult& result);
 
   void set_search_limits(const SearchLimits& limits) { limits_ = limits; }
+  // Where (by privilege level) a hit that is not the landmark may be gone past with RFLAGS.RF
+  // (vmm/breakpoint_reach.h, resume_flag_reach); elsewhere, and by default, a single step.
+  void set_resume_flag(const BreakpointReach& reach) { resume_flag_ = reach; }
 
   const ReplayStats& stats() const { return stats_; }
   // Streaming: the replay stopped because the closed log had nothing more (kReplayComplete
@@ -127,6 +134,8 @@ class Replayer final : public ExecutionDriver {
   // Whether a hit at the landmark's RIP and registers is the recorded execution: its memory
   // ahead matches too, where the landmark carries a digest of it.
   Result<bool> is_target_execution(VcpuRunner& runner, const kvm_regs& regs);
+  // Whether a hit that was not the landmark is gone past with RF (at the guest's CPL now).
+  Result<bool> may_resume_past(VcpuRunner& runner);
   std::string fingerprint_collision_hint() const;
   std::optional<RunResult> check_stall(VcpuRunner& runner, const BetweenExits& at);
 
@@ -156,6 +165,7 @@ class Replayer final : public ExecutionDriver {
   std::chrono::steady_clock::time_point progress_time_;
   ReplayStats stats_;
   SearchLimits limits_;
+  BreakpointReach resume_flag_{false, false, false};
   // Streaming only:
   LogFeed* feed_ = nullptr;
   TimeSource* live_time_ = nullptr;

@@ -529,6 +529,11 @@ Result<Replay> replay_recording(const Recording& recording, const std::vector<Tr
   }
   Replayer& replayer = setup.streamed ? *streaming : *whole;
   if (setup.search_limits) replayer.set_search_limits(*setup.search_limits);
+  std::optional<GuestDebugFacts> facts;
+  if (recording.accel == Accel::kKvm) {
+    if (const auto& measured = ::ftvm::testing::host_guest_debug()) facts = *measured;
+  }
+  replayer.set_resume_flag(setup.resume_flag.value_or(resume_flag_reach(recording.accel, facts)));
   Watchdog watchdog_driver(replayer, started + setup.time_limit);
   TracingDriver tracing(watchdog_driver, "replay");
   install_kick_signal_handler();

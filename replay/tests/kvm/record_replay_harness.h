@@ -130,6 +130,9 @@ struct ReplaySetup {
   bool streamed = false;
   StreamSetup stream;
   // The replayer's bounds on one breakpoint search (its defaults when unset).
+  // Where a search goes past a hit with RFLAGS.RF (Replayer::set_resume_flag); by default as
+  // `ftvm replay`: where the host probe saw it work, everywhere on the software CPU.
+  std::optional<BreakpointReach> resume_flag;
   std::optional<SearchLimits> search_limits;
 };
 

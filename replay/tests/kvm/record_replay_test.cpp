@@ -374,6 +374,35 @@ INSTANTIATE_TEST_SUITE_P(HardGuests, EmulatedBreakpointRecordReplayTest,
                            return emulated_case_name(info.param);
                          });
 
+// Issue 15, item 2: a search goes past a hit that is not its landmark by resuming with
+// RFLAGS.RF where the backend honours it (the host probe measures KVM; the software CPU
+// emulates RF as hardware does): one debug exit per hit, where a single step with the
+// breakpoint off and then re-armed costs two. The same log replays exactly both ways, through
+// the same hits.
+TEST(ResumeFlagTest, ASearchThatResumesPastItsHitsSavesTheStepOfEach) {
+  auto recording = record_guest(emulated_breakpoint_setup("stack_loop", 0));
+  ASSERT_TRUE(recording.ok()) << recording.error().message;
+  ASSERT_EQ(recording->result.reason, RunResult::Reason::kGuestShutdown)
+      << recording->result.detail;
+  ASSERT_GT(recording->landmarks.breakpoint, 0u);
+  ReplaySetup resuming = unlimited_search_replay();
+  resuming.resume_flag = BreakpointReach{true, true, true};
+  ReplaySetup stepping = unlimited_search_replay();
+  stepping.resume_flag = BreakpointReach{false, false, true};
+  auto resumed = replay_recording(*recording, recording->entries, resuming);
+  auto stepped = replay_recording(*recording, recording->entries, stepping);
+  ASSERT_TRUE(resumed.ok()) << resumed.error().message;
+  ASSERT_TRUE(stepped.ok()) << stepped.error().message;
+  log_figures("stack_loop, past hits with RF", *recording, *resumed);
+  log_figures("stack_loop, past hits by a step", *recording, *stepped);
+  expect_exact_replay(*recording, *resumed);
+  expect_exact_replay(*recording, *stepped);
+  EXPECT_EQ(resumed->stats.breakpoint_hits, stepped->stats.breakpoint_hits);
+  EXPECT_GT(resumed->stats.resumed_past, 0u) << "no hit was gone past: no test of RF";
+  EXPECT_EQ(stepped->stats.resumed_past, 0u);
+  EXPECT_EQ(stepped->exits.debug, resumed->exits.debug + resumed->stats.resumed_past);
+}
+
 // Takes the memory digests out of a log's breakpoint landmarks: the log as recorded before
 // they existed.
 std::vector<TraceEntry> without_memory_digests(std::vector<TraceEntry> entries) {

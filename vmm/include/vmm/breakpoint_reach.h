@@ -23,6 +23,12 @@ struct BreakpointReach {
 // CPU.
 BreakpointReach breakpoint_reach(Accel accel, const std::optional<GuestDebugFacts>& facts);
 
+// Where the replayer's breakpoint search may go past a hit that was not its landmark by
+// resuming with RFLAGS.RF set (one exit per hit) instead of a single step with the breakpoint
+// off and then re-armed (two): where the probe saw RF work, and everywhere on the software CPU.
+// Nowhere where the probe failed.
+BreakpointReach resume_flag_reach(Accel accel, const std::optional<GuestDebugFacts>& facts);
+
 // One line for users: where this host's breakpoints reach, and what `--async auto` therefore
 // does at each privilege level.
 std::string describe_breakpoint_reach(const BreakpointReach& reach);

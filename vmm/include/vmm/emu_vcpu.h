@@ -155,7 +155,8 @@ class EmuVcpu final : public Vcpu {
   Result<void> check_state_layout();
   void stop(Stop reason);
   // Whether a breakpoint or the step ends the run before the instruction at `address`.
-  bool debug_stop_before(uint64_t address);
+  // `past_breakpoint`: RFLAGS.RF covers this instruction.
+  bool debug_stop_before(uint64_t address, bool past_breakpoint);
   void fault(std::string what);
   int finish_run(int uc_error);
   Result<void> complete_port_in();
@@ -201,6 +202,10 @@ class EmuVcpu final : public Vcpu {
     bool single_step = false;
     bool step_begun = false;  // an instruction began since the step was armed
     bool armed = false;       // a breakpoint or the step: the code hook's one test otherwise
+    // RFLAGS.RF as the VMM set it (Unicorn's flags do not keep it): the first instruction of
+    // the next run goes past an execution breakpoint at it, as on hardware.
+    bool resume_flag = false;
+    bool resuming = false;  // this run's first instruction has not begun yet
   };
   GuestDebug debug_;
   // Bit n: page n written since the last take. Empty while writes are not logged.

@@ -18,6 +18,9 @@ struct GuestDebugFacts {
   bool breakpoint_cpl0 = false;
   // KVM_GUESTDBG_SINGLESTEP reports after one instruction.
   bool single_step_cpl0 = false;
+  // Resumed with RFLAGS.RF set, the guest goes past the breakpoint it stopped at, which stays
+  // armed, without reporting it again (measured only where the breakpoint was reported).
+  bool resume_flag_cpl0 = false;
   // A two-instruction loop's speed, less what one VM exit and entry cost beside it.
   double cpl0_instructions_per_second = 0;
   // Asked for with IF=0, the interrupt-window exit comes exactly where the window opens: right
@@ -27,6 +30,7 @@ struct GuestDebugFacts {
   // The same in guest user code.
   bool breakpoint_cpl3 = false;
   bool single_step_cpl3 = false;
+  bool resume_flag_cpl3 = false;
   double cpl3_instructions_per_second = 0;
   bool interrupt_window_cpl3 = false;
   // What differed from the expected behaviour, for reports; empty when nothing did.

@@ -249,6 +249,7 @@ int backup_command(const BackupCommandOptions& options) {
     if (auto r = attach_logged_net(**vm, *header, *(*net)->tap); !r) return fail(r.error());
   }
   replay::Replayer replayer(feed, host_time, **vm, time, digesting);
+  replayer.set_resume_flag(replay_resume_flag((*vm)->accel(), options.kvm_device));
   LiveDriver live(events);
   BackupState state{options, link, cutover, {}, {}, {}, started};
   install_kick_signal_handler();

@@ -26,6 +26,8 @@ nlohmann::json guest_debug_json(const HostInfo& info) {
           {"breakpoint_cpl3", facts.breakpoint_cpl3},
           {"single_step_cpl3", facts.single_step_cpl3},
           {"cpl3_instructions_per_second", facts.cpl3_instructions_per_second},
+          {"resume_flag_cpl0", facts.resume_flag_cpl0},
+          {"resume_flag_cpl3", facts.resume_flag_cpl3},
           {"interrupt_window_cpl0", facts.interrupt_window_cpl0},
           {"interrupt_window_cpl3", facts.interrupt_window_cpl3},
           {"interrupt_window_used", exact_interrupt_window(Accel::kKvm, facts)},
@@ -70,9 +72,11 @@ void print_guest_debug(const HostInfo& info) {
   if (!info.guest_debug) return;
   const auto& facts = *info.guest_debug;
   fmt::print(
-      "guest debug:  breakpoints at CPL0 {}, at CPL3 {}; single-step at CPL0 {}, at CPL3 {}\n",
+      "guest debug:  breakpoints at CPL0 {}, at CPL3 {}; single-step at CPL0 {}, at CPL3 {}; "
+      "RFLAGS.RF resumes past a breakpoint at CPL0 {}, at CPL3 {}\n",
       yes_no(facts.breakpoint_cpl0), yes_no(facts.breakpoint_cpl3), yes_no(facts.single_step_cpl0),
-      yes_no(facts.single_step_cpl3));
+      yes_no(facts.single_step_cpl3), yes_no(facts.resume_flag_cpl0),
+      yes_no(facts.resume_flag_cpl3));
   fmt::print(
       "guest speed:  CPL0 {:.1f}, CPL3 {:.1f} M instructions/s (a counted loop, less one "
       "exit's cost)\n",

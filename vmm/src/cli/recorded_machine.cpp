@@ -155,6 +155,12 @@ Result<void> check_interrupt_window(const replay::TraceHeader& header, Accel acc
       what, describe_interrupt_window(accel, facts)));
 }
 
+BreakpointReach replay_resume_flag(Accel accel, const std::string& kvm_device) {
+  if (accel != Accel::kKvm) return resume_flag_reach(accel, std::nullopt);
+  auto cached = cached_guest_debug_facts(kvm_device);
+  return resume_flag_reach(accel, cached ? std::optional(cached->facts) : std::nullopt);
+}
+
 void connect_recorder(replay::Recorder& recorder, LiveBackends& backends) {
   recorder.set_window_request([&backends] { backends.push_deferred(InterruptWindow{}); });
   recorder.set_probe_kick(

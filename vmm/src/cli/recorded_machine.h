@@ -70,6 +70,9 @@ replay::RecordOptions live_record_options(Accel accel, const std::string& async_
 // where that exit is exact (vmm/exact_interrupt_window.h); `what` names the log's source.
 Result<void> check_interrupt_window(const replay::TraceHeader& header, Accel accel,
                                     const std::string& kvm_device, const char* what);
+// Where the replayer's breakpoint searches may go past a hit with RFLAGS.RF on this host
+// (the host probe on KVM, kept per boot); for Replayer::set_resume_flag.
+BreakpointReach replay_resume_flag(Accel accel, const std::string& kvm_device);
 // Gives the recorder what it asks of the I/O thread: interrupt-window events and the kick
 // that ends a probe.
 void connect_recorder(replay::Recorder& recorder, LiveBackends& backends);

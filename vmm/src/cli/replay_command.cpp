@@ -25,6 +25,7 @@ nlohmann::json stats_json(const replay::ReplayStats& s) {
           {"breakpoint_hits", s.breakpoint_hits},
           {"max_hits_per_breakpoint", s.max_hits},
           {"memory_mismatches", s.memory_mismatches},
+          {"resumed_past_hits", s.resumed_past},
           {"checkpoint_load_ms", s.checkpoint_load_ms},
           {"memory_digests_checked", s.memory_digests},
           {"register_digests_checked", s.register_digests},
@@ -34,11 +35,12 @@ nlohmann::json stats_json(const replay::ReplayStats& s) {
 void print_stats(const replay::ReplayStats& s) {
   fmt::print(stderr,
              "ftvm: replayed {} inputs: {} synchronous, {} breakpoint ({} hits, at most {} for "
-             "one, {} told from the landmark by memory alone), {} checkpoint ({:.1f} ms loading), "
+             "one, {} told from the landmark by memory alone, {} gone past with RFLAGS.RF), {} "
+             "checkpoint ({:.1f} ms loading), "
              "{} counted; checked {} memory, {} register and {} output digests\n",
              s.inputs, s.synchronous, s.breakpoint, s.breakpoint_hits, s.max_hits,
-             s.memory_mismatches, s.checkpoint, s.checkpoint_load_ms, s.counted, s.memory_digests,
-             s.register_digests, s.output_digests);
+             s.memory_mismatches, s.resumed_past, s.checkpoint, s.checkpoint_load_ms, s.counted,
+             s.memory_digests, s.register_digests, s.output_digests);
 }
 
 }  // namespace
@@ -90,6 +92,7 @@ int replay_command(const ReplayCommandOptions& options) {
   if (auto r = attach_logged_net(**vm, trace->header(), logged_net); !r) return fail(r.error());
 
   replay::Replayer replayer(std::move(log.others), **vm, time, digesting_console);
+  replayer.set_resume_flag(replay_resume_flag((*vm)->accel(), options.kvm_device));
   install_kick_signal_handler();
   VcpuRunner runner((*vm)->vcpu(), (*vm)->platform(), replayer);
   runner.set_use_interrupt_window(trace->header().interrupt_window);
