@@ -368,6 +368,14 @@ static Result<UniqueFd> input_pipe(const std::string& bytes) {
   return read_end;
 }
 
+// The host probe's facts where `accel` is KVM (measured once per process); nullopt on the
+// software CPU, which needs none, and where the probe failed.
+static std::optional<GuestDebugFacts> host_facts(Accel accel) {
+  if (accel != Accel::kKvm) return std::nullopt;
+  const auto& measured = ::ftvm::testing::host_guest_debug();
+  return measured ? std::optional(*measured) : std::nullopt;
+}
+
 bool has_asynchronous_landmark(const Recording& recording) {
   const auto& l = recording.landmarks;
   return l.breakpoint + l.checkpoint + l.counted > 0;
@@ -441,10 +449,7 @@ Result<Recording> record_guest(const RecordSetup& setup) {
   options.search_limits = setup.search_limits;
   // As `ftvm record`: where the host probe says breakpoints reach, and whether its
   // interrupt-window exit is exact.
-  std::optional<GuestDebugFacts> facts;
-  if (setup.accel == Accel::kKvm) {
-    if (const auto& measured = ::ftvm::testing::host_guest_debug()) facts = *measured;
-  }
+  const std::optional<GuestDebugFacts> facts = host_facts(setup.accel);
   options.breakpoints = breakpoint_reach(setup.accel, facts);
   options.interrupt_window =
       setup.interrupt_window.value_or(exact_interrupt_window(setup.accel, facts));
@@ -529,11 +534,8 @@ Result<Replay> replay_recording(const Recording& recording, const std::vector<Tr
   }
   Replayer& replayer = setup.streamed ? *streaming : *whole;
   if (setup.search_limits) replayer.set_search_limits(*setup.search_limits);
-  std::optional<GuestDebugFacts> facts;
-  if (recording.accel == Accel::kKvm) {
-    if (const auto& measured = ::ftvm::testing::host_guest_debug()) facts = *measured;
-  }
-  replayer.set_resume_flag(setup.resume_flag.value_or(resume_flag_reach(recording.accel, facts)));
+  replayer.set_resume_flag(
+      setup.resume_flag.value_or(resume_flag_reach(recording.accel, host_facts(recording.accel))));
   Watchdog watchdog_driver(replayer, started + setup.time_limit);
   TracingDriver tracing(watchdog_driver, "replay");
   install_kick_signal_handler();

@@ -29,6 +29,13 @@ std::vector<kvm_cpuid_entry2> to_kvm_cpuid(const std::vector<replay::CpuidLeaf>&
   return cpuid;
 }
 
+// The host probe's facts for this boot (host_probe_cache.h); nullopt where the probe failed, which
+// every caller reads as "not measured".
+std::optional<GuestDebugFacts> host_facts(const std::string& kvm_device) {
+  auto cached = cached_guest_debug_facts(kvm_device);
+  return cached ? std::optional(cached->facts) : std::nullopt;
+}
+
 }  // namespace
 
 bool may_checkpoint(Accel accel, const std::string& async_mode) {
@@ -126,8 +133,7 @@ replay::RecordOptions live_record_options(Accel accel, const std::string& async_
   options.interrupt_window =
       interrupt_window_allowed && exact_interrupt_window(accel, std::nullopt);
   if (accel != Accel::kKvm) return options;
-  auto cached = cached_guest_debug_facts(kvm_device);
-  const auto facts = cached ? std::optional(cached->facts) : std::nullopt;
+  const auto facts = host_facts(kvm_device);
   options.interrupt_window = interrupt_window_allowed && exact_interrupt_window(accel, facts);
   if (options.async_mode == replay::AsyncMode::kCheckpoint) return options;
   options.breakpoints = breakpoint_reach(accel, facts);
@@ -145,8 +151,7 @@ replay::RecordOptions live_record_options(Accel accel, const std::string& async_
 Result<void> check_interrupt_window(const replay::TraceHeader& header, Accel accel,
                                     const std::string& kvm_device, const char* what) {
   if (!header.interrupt_window || accel != Accel::kKvm) return {};
-  auto cached = cached_guest_debug_facts(kvm_device);
-  const auto facts = cached ? std::optional(cached->facts) : std::nullopt;
+  const auto facts = host_facts(kvm_device);
   if (exact_interrupt_window(accel, facts)) return {};
   return make_error(fmt::format(
       "the {} delivered interrupts at the interrupt-window exit, which this host's KVM does not "
@@ -157,8 +162,7 @@ Result<void> check_interrupt_window(const replay::TraceHeader& header, Accel acc
 
 BreakpointReach replay_resume_flag(Accel accel, const std::string& kvm_device) {
   if (accel != Accel::kKvm) return resume_flag_reach(accel, std::nullopt);
-  auto cached = cached_guest_debug_facts(kvm_device);
-  return resume_flag_reach(accel, cached ? std::optional(cached->facts) : std::nullopt);
+  return resume_flag_reach(accel, host_facts(kvm_device));
 }
 
 void connect_recorder(replay::Recorder& recorder, LiveBackends& backends) {
