@@ -10,7 +10,7 @@
 #include <fstream>
 #include <regex>
 
-#include "control_server.h"
+#include "pair/control_server.h"
 #include "disk/arbiter_client.h"
 #include "disk/tcp_listener.h"
 #include "subprocess.h"

@@ -11,10 +11,10 @@
 #include "disk/arbiter_server.h"
 #include "disk/nbd_server.h"
 #include "disk/tcp_listener.h"
-#include "exit_codes.h"
 #include "logging_channel/frame_key.h"
+#include "machine/exit_codes.h"
+#include "machine/vm_session.h"
 #include "option_checks.h"
-#include "vm_session.h"
 
 namespace ftvm {
 namespace {

@@ -5,7 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "exit_codes.h"
+#include "machine/exit_codes.h"
 #include "vmm/breakpoint_reach.h"
 #include "vmm/emu_vcpu.h"
 #include "vmm/exact_interrupt_window.h"

@@ -3,8 +3,8 @@
 
 #include "backup_command.h"
 #include "disk_server_command.h"
-#include "exit_codes.h"
 #include "host_info_command.h"
+#include "machine/exit_codes.h"
 #include "pair_command.h"
 #include "primary_command.h"
 #include "record_command.h"
@@ -17,14 +17,14 @@ int main(int argc, char** argv) {
   CLI::App app{"ftvm: fault-tolerant virtual machines on plain KVM"};
   app.require_subcommand(1);
   ftvm::RunOptions run_options;
-  ftvm::RecordCommandOptions record_options;
-  ftvm::ReplayCommandOptions replay_options;
+  ftvm::RecordVmOptions record_options;
+  ftvm::ReplayTraceOptions replay_options;
   ftvm::TraceCommandOptions trace_options;
   ftvm::DiskServerOptions disk_server_options;
   ftvm::StatusOptions status_options;
-  ftvm::PrimaryCommandOptions primary_options;
-  ftvm::BackupCommandOptions backup_options;
-  ftvm::PairCommandOptions pair_options;
+  ftvm::PrimaryOptions primary_options;
+  ftvm::BackupOptions backup_options;
+  ftvm::PairOptions pair_options;
   ftvm::HostInfoOptions host_info_options;
   auto* run = ftvm::add_run_command(app, run_options);
   auto* record = ftvm::add_record_command(app, record_options);
@@ -42,15 +42,15 @@ int main(int argc, char** argv) {
     const int code = app.exit(e);
     return code == 0 ? ftvm::kExitOk : ftvm::kExitUsage;
   }
-  if (run->parsed()) return ftvm::run_command(run_options);
-  if (record->parsed()) return ftvm::record_command(record_options);
-  if (replay->parsed()) return ftvm::replay_command(replay_options);
+  if (run->parsed()) return ftvm::run_vm(run_options);
+  if (record->parsed()) return ftvm::record_vm(record_options);
+  if (replay->parsed()) return ftvm::replay_trace(replay_options);
   if (trace->parsed()) return ftvm::trace_command(*trace, trace_options);
   if (disk_server->parsed()) return ftvm::disk_server_command(disk_server_options);
   if (status->parsed()) return ftvm::status_command(status_options);
-  if (primary->parsed()) return ftvm::primary_command(primary_options);
-  if (backup->parsed()) return ftvm::backup_command(backup_options);
-  if (pair->parsed()) return ftvm::pair_command(pair_options);
+  if (primary->parsed()) return ftvm::run_primary(primary_options);
+  if (backup->parsed()) return ftvm::run_backup(backup_options);
+  if (pair->parsed()) return ftvm::run_pair(pair_options);
   if (host_info->parsed()) return ftvm::host_info_command(host_info_options);
   return ftvm::kExitUsage;
 }

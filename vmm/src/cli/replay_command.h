@@ -1,20 +1,11 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
-#include <string>
 
-#include "vm_session.h"
+#include "machine/replay_trace.h"
 
 namespace ftvm {
 
-struct ReplayCommandOptions {
-  std::string trace_dir;
-  ConsoleOptions console;
-  std::string kvm_device = "/dev/kvm";
-  std::string accel = "auto";
-};
-
-CLI::App* add_replay_command(CLI::App& app, ReplayCommandOptions& options);
-int replay_command(const ReplayCommandOptions& options);
+CLI::App* add_replay_command(CLI::App& app, ReplayTraceOptions& options);
 
 }  // namespace ftvm

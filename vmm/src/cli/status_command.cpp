@@ -4,8 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "control_server.h"
-#include "exit_codes.h"
+#include "machine/exit_codes.h"
+#include "pair/control_server.h"
 
 namespace ftvm {
 namespace {

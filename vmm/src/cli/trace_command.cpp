@@ -2,10 +2,10 @@
 
 #include <fmt/format.h>
 
-#include "exit_codes.h"
+#include "machine/exit_codes.h"
+#include "machine/vm_session.h"
 #include "replay/trace_files.h"
 #include "replay/trace_report.h"
-#include "vm_session.h"
 
 namespace ftvm {
 

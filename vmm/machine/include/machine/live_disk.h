@@ -3,7 +3,6 @@
 // libvirt storage volume (libvirt:POOL/VOLUME).
 #pragma once
 
-#include <CLI/CLI.hpp>
 #include <memory>
 #include <optional>
 #include <string>
@@ -23,8 +22,6 @@ struct DiskOptions {
   // server's fence (disk/writer_fence.h). Not part of the disk's identity (its serial).
   std::string writer_token;
 };
-
-void add_disk_options(CLI::App& command, DiskOptions& options);
 
 // The disk on the live side: where its requests go, and what the guest's device reports.
 struct LiveDisk {

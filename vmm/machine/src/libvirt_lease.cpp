@@ -1,4 +1,4 @@
-#include "libvirt_lease.h"
+#include "machine/libvirt_lease.h"
 
 #include <fmt/format.h>
 #include <poll.h>

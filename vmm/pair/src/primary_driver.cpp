@@ -1,4 +1,4 @@
-#include "primary_driver.h"
+#include "pair/primary_driver.h"
 
 #include <thread>
 

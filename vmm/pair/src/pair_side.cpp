@@ -1,4 +1,4 @@
-#include "pair_side.h"
+#include "pair/pair_side.h"
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
@@ -19,47 +19,6 @@ std::chrono::milliseconds ms(double value) {
 }
 
 }  // namespace
-
-void add_pair_side_options(CLI::App& command, PairSideOptions& options) {
-  command.add_option("--vm-id", options.vm_id, "The protected VM's name at the arbiter")
-      ->capture_default_str();
-  command
-      .add_option("--generation", options.generation,
-                  "The pair's incarnation at the arbiter (a new pair of the same VM takes a "
-                  "higher one)")
-      ->capture_default_str();
-  command
-      .add_option("--arbiter", options.arbiter,
-                  "The arbiter: the disk server's test-and-set (HOST:PORT), or an etcd cluster "
-                  "(etcd://HOST:PORT[,HOST:PORT...])")
-      ->capture_default_str();
-  command.add_option("--key-file", options.key_file,
-                     "Pre-shared key authenticating the logging channel (HMAC-SHA256); without "
-                     "one the channel is loopback only");
-  command.add_option("--control", options.control_path,
-                     "Unix socket answering `ftvm status` (and fault injection)");
-  command.add_option("--heartbeat-ms", options.heartbeat_ms, "Heartbeat period on a quiet channel")
-      ->capture_default_str()
-      ->check(CLI::Range(1.0, 10000.0));
-  command
-      .add_option("--suspect-ms", options.suspect_ms, "Silence after which the peer is suspected")
-      ->capture_default_str()
-      ->check(CLI::Range(1.0, 60000.0));
-  command
-      .add_option("--declare-ms", options.declare_ms,
-                  "Silence after which the peer is declared lost and this side acts")
-      ->capture_default_str()
-      ->check(CLI::Range(1.0, 600000.0));
-  command
-      .add_option("--arbiter-timeout", options.arbiter_timeout_s,
-                  "Seconds to keep trying an unreachable arbiter before halting")
-      ->capture_default_str()
-      ->check(CLI::Range(0.1, 3600.0));
-  command.add_flag("--fence-disk", options.fence_disk,
-                   "Name this process to the disk server with its NBD --disk, so that the disk "
-                   "server refuses its writes once the arbiter has decided for another process "
-                   "(needs the disk served by the arbiter's own ftvm disk-server)");
-}
 
 Result<DiskOptions> side_disk(const PairSideOptions& options, DiskOptions disk) {
   if (!options.fence_disk) return disk;

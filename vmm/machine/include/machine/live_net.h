@@ -3,12 +3,11 @@
 // on a libvirt-managed network (`libvirt:NETWORK`) with a TAP of ftvm's own plugged into it.
 #pragma once
 
-#include <CLI/CLI.hpp>
 #include <memory>
 #include <optional>
 #include <string>
 
-#include "libvirt_lease.h"
+#include "machine/libvirt_lease.h"
 #include "vmm/devices/net_frame.h"
 #include "vmm/devices/virtio_net.h"
 #include "vmm/event_queue.h"
@@ -22,8 +21,6 @@ struct NetOptions {
   std::string spec;  // empty: no network card
   std::string mac = "02:46:54:56:4d:01";
 };
-
-void add_net_options(CLI::App& command, NetOptions& options);
 
 // The card's host side on the live VM.
 struct LiveNet {

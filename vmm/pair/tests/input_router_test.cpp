@@ -1,6 +1,6 @@
 // Console input of a pair: held while the pair is in doubt, and applied exactly once by the
 // side that runs the guest after a failover (issue 11, item 5).
-#include "input_router.h"
+#include "pair/input_router.h"
 
 #include <gtest/gtest.h>
 

@@ -9,7 +9,7 @@
 #include <memory>
 #include <string>
 
-#include "child_process.h"
+#include "machine/child_process.h"
 #include "vmm/result.h"
 
 namespace ftvm {

@@ -1,4 +1,4 @@
-#include "backup_driver.h"
+#include "pair/backup_driver.h"
 
 namespace ftvm {
 

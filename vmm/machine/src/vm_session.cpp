@@ -1,4 +1,4 @@
-#include "vm_session.h"
+#include "machine/vm_session.h"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -9,28 +9,11 @@
 #include <fstream>
 #include <iterator>
 
-#include "builtin_guest.h"
-#include "exit_codes.h"
+#include "machine/builtin_guest.h"
+#include "machine/exit_codes.h"
 #include "vmm/emu_vcpu.h"
 
 namespace ftvm {
-
-void add_guest_options(CLI::App& command, GuestOptions& options) {
-  command.add_option("GUEST", options.guest, "ELF64 guest kernel (default: the built-in testsvc)")
-      ->check(CLI::ExistingFile);
-  command.add_option("--mem", options.mem_mib, "Guest memory in MiB")
-      ->capture_default_str()
-      ->check(CLI::Range(uint64_t{4}, uint64_t{3072}));
-  command.add_option("--kvm-device", options.kvm_device, "The KVM device node")
-      ->capture_default_str();
-  command
-      .add_option("--accel", options.accel,
-                  "What executes the guest: kvm, emu (the software CPU) or auto (KVM where "
-                  "/dev/kvm is usable, else emu)")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"kvm", "emu", "auto"}));
-  add_disk_options(command, options.disk);
-}
 
 Result<Accel> choose_accel(const GuestOptions& guest, const char* command, bool emu_ready) {
   if (guest.accel == "kvm") return Accel::kKvm;
@@ -46,13 +29,6 @@ Result<Accel> choose_accel(const GuestOptions& guest, const char* command, bool 
   fmt::print(stderr, "ftvm: no usable KVM ({}); running on the software CPU ({})\n",
              kvm.error().message, EmuVcpu::engine_version());
   return Accel::kEmu;
-}
-
-void add_console_options(CLI::App& command, ConsoleOptions& options) {
-  command.add_option("--console", options.console_path,
-                     "Write guest console output to FILE (default: stdout)");
-  command.add_option("--stats-json", options.stats_json_path,
-                     "Write statistics of the run as JSON to FILE");
 }
 
 Result<GuestImage> load_guest_image(const std::string& path) {

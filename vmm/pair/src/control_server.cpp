@@ -1,4 +1,4 @@
-#include "control_server.h"
+#include "pair/control_server.h"
 
 #include <fmt/format.h>
 #include <poll.h>

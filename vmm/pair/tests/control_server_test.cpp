@@ -1,5 +1,5 @@
 // ControlServer and send_control_command over a socket in a temp dir.
-#include "control_server.h"
+#include "pair/control_server.h"
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>

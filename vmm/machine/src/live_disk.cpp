@@ -1,21 +1,12 @@
-#include "disk_option.h"
+#include "machine/live_disk.h"
 
 #include <filesystem>
 
-#include "libvirt_lease.h"
+#include "machine/libvirt_lease.h"
 #include "vmm/file_block_backend.h"
 #include "vmm/nbd_block_backend.h"
 
 namespace ftvm {
-
-void add_disk_options(CLI::App& command, DiskOptions& options) {
-  command.add_option("--disk", options.source,
-                     "Give the guest a virtio-blk disk: a raw image FILE (a multiple of 512 "
-                     "bytes), an NBD URI (nbd://HOST:PORT/EXPORT, e.g. from ftvm disk-server "
-                     "--export) or a libvirt storage volume (libvirt:POOL/VOLUME[?uri=URI], "
-                     "default URI qemu:///system)");
-  command.add_flag("--disk-read-only", options.read_only, "The guest may only read the disk");
-}
 
 std::string disk_serial(const std::string& source) {
   std::string name = std::filesystem::path(source).filename().string();

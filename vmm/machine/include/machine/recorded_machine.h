@@ -8,10 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "machine/vm_session.h"
 #include "replay/logged_disk.h"
 #include "replay/recorder.h"
 #include "replay/trace_header.h"
-#include "vm_session.h"
 #include "vmm/live_backends.h"
 
 namespace ftvm {
@@ -30,10 +30,6 @@ VmConfig vm_config_for(const replay::TraceHeader& header, std::span<const uint8_
 // `what` names the log's source in the message ("trace", "primary").
 Result<void> check_accel_matches(const std::string& requested, const replay::TraceHeader& header,
                                  const char* what);
-// Adds --interrupt-window (auto, off) to a command that records (RecordOptions::interrupt_window).
-void add_interrupt_window_option(CLI::App& command, std::string& choice);
-// Adds --accel to a command that follows a log.
-void add_follow_accel_option(CLI::App& command, std::string& accel);
 
 // The recorded VM's disk, if its header names one, served from the log (`storage` drops the
 // requests; every completion is a logged entry). `storage` must outlive the VM.

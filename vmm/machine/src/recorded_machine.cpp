@@ -1,4 +1,4 @@
-#include "recorded_machine.h"
+#include "machine/recorded_machine.h"
 
 #include <fmt/format.h>
 #include <xxhash.h>
@@ -84,25 +84,6 @@ Result<void> check_accel_matches(const std::string& requested, const replay::Tra
       "the {} ran on {}; --accel {} cannot follow it: positions and CPU models differ between "
       "the backends (leave --accel out to take the {}'s)",
       what, header.accel == "emu" ? "the software CPU (emu)" : "KVM", requested, what));
-}
-
-void add_follow_accel_option(CLI::App& command, std::string& accel) {
-  command
-      .add_option("--accel", accel,
-                  "The vCPU backend: auto takes the one the log was made on; kvm or emu must be "
-                  "that one")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"kvm", "emu", "auto"}));
-}
-
-void add_interrupt_window_option(CLI::App& command, std::string& choice) {
-  command
-      .add_option("--interrupt-window", choice,
-                  "Deliver an interrupt the guest cannot take at once at KVM's interrupt-window "
-                  "exit: auto where the host probe found that exit exact (ftvm host-info), off "
-                  "never (it then waits for the next exit or a logged landmark)")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"auto", "off"}));
 }
 
 Result<void> attach_logged_disk(Vm& vm, const replay::TraceHeader& header,

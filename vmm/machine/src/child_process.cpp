@@ -1,4 +1,4 @@
-#include "child_process.h"
+#include "machine/child_process.h"
 
 #include <fcntl.h>
 #include <fmt/format.h>

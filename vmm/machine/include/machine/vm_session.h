@@ -2,7 +2,6 @@
 // the run summary and its JSON form, and exit codes.
 #pragma once
 
-#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdint>
 #include <nlohmann/json.hpp>
@@ -10,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "disk_option.h"
+#include "machine/live_disk.h"
 #include "vmm/execution_driver.h"
 #include "vmm/exit_handler.h"
 #include "vmm/file_console.h"
@@ -47,9 +46,6 @@ struct ConsoleOptions {
   std::string console_path;  // empty = stdout
   std::string stats_json_path;
 };
-
-void add_guest_options(CLI::App& command, GuestOptions& options);
-void add_console_options(CLI::App& command, ConsoleOptions& options);
 
 struct GuestImage {
   std::vector<uint8_t> bytes;

@@ -1,4 +1,4 @@
-#include "input_router.h"
+#include "pair/input_router.h"
 
 #include <fmt/format.h>
 

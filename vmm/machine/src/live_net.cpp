@@ -1,4 +1,4 @@
-#include "net_option.h"
+#include "machine/live_net.h"
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -6,15 +6,6 @@
 #include "vmm/host_bridge.h"
 
 namespace ftvm {
-
-void add_net_options(CLI::App& command, NetOptions& options) {
-  command.add_option("--net", options.spec,
-                     "Give the guest a virtio-net card: on the host's TAP device NAME (tap:NAME; "
-                     "scripts/lab makes a test network with tap0 and tap1), or on a libvirt "
-                     "network (libvirt:NETWORK[,filter=NWFILTER][,uri=URI]: a port reserved for "
-                     "this VM, a TAP of its own, released when the VM ends)");
-  command.add_option("--mac", options.mac, "The card's MAC address")->capture_default_str();
-}
 
 namespace {
 

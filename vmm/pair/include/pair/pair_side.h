@@ -3,7 +3,6 @@
 // may run alone.
 #pragma once
 
-#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -12,12 +11,12 @@
 #include <string>
 #include <string_view>
 
-#include "control_server.h"
 #include "disk/arbiter_client.h"
-#include "disk_option.h"
 #include "logging_channel/frame_key.h"
 #include "logging_channel/peer_monitor.h"
 #include "logging_channel/tcp.h"
+#include "machine/live_disk.h"
+#include "pair/control_server.h"
 #include "vmm/result.h"
 
 namespace ftvm {
@@ -35,7 +34,6 @@ struct PairSideOptions {
   bool fence_disk = false;
 };
 
-void add_pair_side_options(CLI::App& command, PairSideOptions& options);
 channel::LinkTimeouts link_timeouts(const PairSideOptions& options);
 
 // The channel's key: from --key-file, or none; without one only loopback peers are allowed,

@@ -1,4 +1,4 @@
-#include "builtin_guest.h"
+#include "machine/builtin_guest.h"
 
 extern "C" const uint8_t ftvm_builtin_guest_start[];
 extern "C" const uint8_t ftvm_builtin_guest_end[];

@@ -1,0 +1,31 @@
+// `ftvm backup`: the backup of a protected pair. It builds the VM its primary sends, replays the
+// primary's log behind it, and when the primary is lost finishes the log, asks the arbiter, and
+// goes live where it won.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "machine/live_net.h"
+#include "machine/vm_session.h"
+#include "pair/pair_side.h"
+
+namespace ftvm {
+
+struct BackupOptions {
+  ConsoleOptions console;
+  PairSideOptions pair;
+  std::string input_path;
+  std::string connect = "127.0.0.1:7301";
+  double connect_timeout_s = 30;
+  std::string kvm_device = "/dev/kvm";
+  std::string accel = "auto";
+  DiskOptions disk;  // the disk the primary's VM uses, for when this side goes live
+  // Once live; default_max_delay_ms() of the primary's backend when not given.
+  std::optional<double> max_delay_ms;
+  NetOptions net;  // the network the primary's VM is on, for when this side goes live
+};
+
+int run_backup(const BackupOptions& options);
+
+}  // namespace ftvm

@@ -1,0 +1,41 @@
+// `ftvm pair`: a protected pair on this machine. It starts an arbiter (or uses the user's), a
+// primary and a backup as child processes, routes console input and output between them and
+// the user, prints their status, and injects the faults it is asked for.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "machine/vm_session.h"
+
+namespace ftvm {
+
+struct PairOptions {
+  GuestOptions guest;
+  std::string input_path;
+  std::optional<double> seconds;
+  std::optional<double> kill_primary_after;
+  std::optional<double> kill_backup_after;
+  std::optional<double> cut_channel_after;
+  std::string run_dir;
+  // Empty: the pair's own disk server; else an arbiter of the user's (etcd://...).
+  std::string arbiter;
+  std::string stats_json_path;
+  double max_lag_ms = 100;
+  double suspect_ms = 50;
+  double declare_ms = 200;
+  double status_every_s = 1;
+  // tap:PRIMARY_TAP,BACKUP_TAP: the two sides' TAP devices on one network; libvirt:SPEC: a
+  // port for each side on that libvirt network; empty: no card.
+  std::string net;
+  std::string mac = "02:46:54:56:4d:01";
+};
+
+// --net tap:A,B -> (A, B); --net libvirt:SPEC -> (libvirt:SPEC, libvirt:SPEC): each side
+// reserves a port of its own on that network.
+Result<std::pair<std::string, std::string>> parse_side_nets(const std::string& value);
+
+int run_pair(const PairOptions& options);
+
+}  // namespace ftvm

@@ -1,0 +1,319 @@
+#include "pair/backup.h"
+
+#include <fmt/format.h>
+#include <xxhash.h>
+
+#include <atomic>
+
+#include "logging_channel/backup_link.h"
+#include "logging_channel/cutover_console.h"
+#include "machine/exit_codes.h"
+#include "machine/live_net.h"
+#include "machine/recorded_machine.h"
+#include "machine/vm_session.h"
+#include "machine/write_through_console.h"
+#include "pair/backup_driver.h"
+#include "pair/control_server.h"
+#include "pair/pair_side.h"
+#include "replay/log_feed.h"
+#include "replay/output_digest.h"
+#include "replay/replay_time_source.h"
+#include "replay/replayer.h"
+#include "vmm/live_backends.h"
+#include "vmm/live_driver.h"
+#include "vmm/periodic_kick.h"
+#include "vmm/vcpu_runner.h"
+#include "vmm/vm.h"
+
+namespace ftvm {
+namespace {
+
+constexpr const char* kSide = "backup";
+
+enum class BackupRole { kReplaying, kDeciding, kLive, kHalted, kEnded };
+
+const char* role_name(BackupRole role) {
+  switch (role) {
+    case BackupRole::kReplaying:
+      return "backup";
+    case BackupRole::kDeciding:
+      return "backup (primary lost, finishing the log)";
+    case BackupRole::kLive:
+      return "primary (live after failover, unprotected)";
+    case BackupRole::kHalted:
+      return "halted";
+    case BackupRole::kEnded:
+      return "ended";
+  }
+  return "?";
+}
+
+struct BackupState {
+  const BackupOptions& options;
+  channel::BackupLink& link;
+  channel::CutoverConsole& console;
+  std::atomic<BackupRole> role{BackupRole::kReplaying};
+  std::atomic<int> exit_code{-1};
+  std::atomic<uint64_t> live_at_exit{0};
+  std::chrono::steady_clock::time_point started;
+};
+
+nlohmann::json status_json(const BackupState& state) {
+  const auto link = state.link.stats();
+  nlohmann::json j =
+      side_status(kSide, role_name(state.role.load()), state.options.pair, state.started);
+  j["exit_count"] = link.exit_count;
+  j["peer"] = link.peer_state;
+  j["log"] = {{"received_lsn", link.received_lsn},
+              {"replayed_lsn", link.replayed_lsn},
+              {"chunks", link.chunks},
+              {"bytes_received", link.bytes_received}};
+  j["primary_exit_count"] = link.primary_exit_count;
+  // Once live: the console input its guest got through the primary's log (ftvm pair gives it
+  // the rest of what the primary was given).
+  j["input"] = {{"from_log_bytes", link.console_input_bytes}};
+  j["outputs"] = {{"produced_bytes", state.console.produced()},
+                  {"primary_released_bytes", link.released_output_bytes}};
+  const auto resumed = state.console.resumed_at();
+  j["output_resumed_at"] = resumed ? nlohmann::json(*resumed) : nlohmann::json(nullptr);
+  return j;
+}
+
+struct Peer {
+  channel::Endpoint at;
+  channel::FrameKey key;
+};
+
+// Bad options are a setup error (exit 2); a primary that does not answer is a peer error.
+Result<Peer> resolve_primary(const BackupOptions& options) {
+  auto at = channel::Endpoint::parse(options.connect);
+  if (!at) return at.error();
+  auto key = channel_key(options.pair, *at, "--connect");
+  if (!key) return key.error();
+  return Peer{std::move(*at), std::move(*key)};
+}
+
+Result<replay::TraceHeader> check_hello(const BackupOptions& options, const channel::Hello& hello) {
+  if (hello.vm_id != options.pair.vm_id || hello.generation != options.pair.generation) {
+    return make_error(fmt::format(
+        "the primary protects VM {} generation {}, but this backup was started for VM {} "
+        "generation {} (--vm-id, --generation)",
+        hello.vm_id, hello.generation, options.pair.vm_id, options.pair.generation));
+  }
+  auto header = replay::decode_trace_header(hello.trace_header);
+  if (!header) return make_error("the primary's machine description: " + header.error().message);
+  if (XXH3_64bits(hello.guest_image.data(), hello.guest_image.size()) != header->guest_image_xxh3) {
+    return make_error("the guest image the primary sent does not match its own checksum");
+  }
+  if (header->disk_bytes != 0 && options.disk.source.empty()) {
+    return make_error(fmt::format(
+        "the primary's VM has a disk ({} bytes): start the backup with --disk naming the same "
+        "disk (the image file or NBD export the primary uses), so that it can take over",
+        header->disk_bytes));
+  }
+  if (header->disk_bytes == 0 && !options.disk.source.empty()) {
+    return make_error("--disk: the primary's VM has no disk");
+  }
+  if (!header->net_mac.empty() && options.net.spec.empty()) {
+    return make_error(
+        "the primary's VM has a network card: start the backup with --net tap:NAME (or "
+        "libvirt:NETWORK) on the same network (scripts/lab: tap1), so that it can take over");
+  }
+  if (header->net_mac.empty() && !options.net.spec.empty()) {
+    return make_error("--net: the primary's VM has no network card");
+  }
+  if (auto r = check_accel_matches(options.accel, *header, "primary"); !r) return r.error();
+  return header;
+}
+
+}  // namespace
+
+int run_backup(const BackupOptions& options) {
+  const auto started = std::chrono::steady_clock::now();
+  if (auto undecided = check_generation_undecided(options.pair, kSide); !undecided) {
+    return fail(undecided.error());
+  }
+  auto output = open_console_output(options.console.console_path);
+  if (!output) return fail(output.error());
+  auto input = open_console_input(options.input_path);
+  if (!input) return fail(input.error());
+  // Before any other thread exists: it blocks SIGINT/SIGTERM for the whole process. Its timer
+  // stays unarmed until the backup goes live.
+  EventQueue events;
+  // Input typed to a backup before it is live must not reach its guest: while it replays, the
+  // guest's input is the primary's, from the log.
+  LiveBackends::Options live_options =
+      // The backend is known only from the primary's hello; until then, KVM's default.
+      make_live_options(input->get(), std::nullopt,
+                        options.max_delay_ms.value_or(default_max_delay_ms(Accel::kKvm)));
+  live_options.input_paused = true;
+  auto backends = LiveBackends::start(events, live_options);
+  if (!backends) return fail(backends.error());
+  // Opened now, so that a wrong disk is said before the pair starts; nothing is read or written
+  // until this side goes live.
+  auto disk_options = side_disk(options.pair, options.disk);
+  if (!disk_options) return fail(disk_options.error());
+  auto disk = open_live_disk(*disk_options, events);
+  if (!disk) return fail(disk.error());
+  auto primary = resolve_primary(options);
+  if (!primary) return fail(primary.error());
+  log_role(kSide, "connecting to the primary at " + primary->at.to_string());
+  auto socket = channel::connect_tcp(
+      primary->at,
+      std::chrono::milliseconds(static_cast<int64_t>(options.connect_timeout_s * 1000)));
+  if (!socket) {
+    fmt::print(stderr, "ftvm: {}\n", socket.error().message);
+    return kExitPeer;
+  }
+  replay::LogFeed feed;
+  channel::BackupLink link(std::move(*socket), primary->key, feed, link_timeouts(options.pair));
+  auto hello = link.receive_hello(std::chrono::seconds(30));
+  if (!hello) {
+    fmt::print(stderr, "ftvm: {}\n", hello.error().message);
+    return kExitPeer;
+  }
+  auto header = check_hello(options, *hello);
+  if (header && *disk && (*disk)->device.capacity_bytes != header->disk_bytes) {
+    header = make_error(
+        fmt::format("--disk {} has {} bytes, the primary's disk {}: not the same "
+                    "disk",
+                    options.disk.source, (*disk)->device.capacity_bytes, header->disk_bytes));
+  }
+  if (!header) {
+    link.goodbye(header.error().message);
+    fmt::print(stderr, "ftvm: {}\n", header.error().message);
+    return kExitPeer;
+  }
+  // Opened once the primary's card is known (a libvirt port carries its MAC). Standing by:
+  // nothing received is the guest's input, nothing it sends leaves, until live.
+  NetOptions net_options = options.net;
+  if (header->net_mac.size() == 6) {
+    VirtioNet::Mac primary_mac{};
+    std::copy(header->net_mac.begin(), header->net_mac.end(), primary_mac.begin());
+    net_options.mac = format_mac(primary_mac);
+  }
+  auto net = open_live_net(net_options, events, TapBackend::Mode::kStandingBy);
+  if (!net) {
+    link.goodbye(net.error().message);
+    return fail(net.error());
+  }
+
+  FileConsole file_console(output->get());
+  WriteThroughConsole console(file_console);
+  channel::CutoverConsole cutover(console, [&link] { return link.released_output_bytes(); });
+  replay::DigestingConsole digesting(cutover);
+  replay::ReplayTimeSource time;
+  HostTimeSource host_time;
+  auto vm =
+      Vm::create(vm_config_for(*header, hello->guest_image, options.kvm_device), time, digesting);
+  if (!vm) return fail(vm.error());
+  if (auto r = check_interrupt_window(*header, (*vm)->accel(), options.kvm_device, "primary"); !r) {
+    link.goodbye(r.error().message);
+    return fail(r.error());
+  }
+  // While replaying, the disk's answers come from the log; what it leaves unfinished is issued
+  // again when this side goes live.
+  replay::LoggedDisk logged_disk;
+  if (auto r = attach_logged_disk(**vm, *header, logged_disk); !r) return fail(r.error());
+  // The card's frames go to the TAP, which drops them while this side stands by.
+  if (*net) {
+    if (auto r = attach_logged_net(**vm, *header, *(*net)->tap); !r) return fail(r.error());
+  }
+  replay::Replayer replayer(feed, host_time, **vm, time, digesting);
+  replayer.set_resume_flag(replay_resume_flag((*vm)->accel(), options.kvm_device));
+  LiveDriver live(events);
+  BackupState state{options, link, cutover, {}, {}, {}, started};
+  install_kick_signal_handler();
+  std::optional<PeriodicKick> watchdog;
+
+  auto go_live = [&](VcpuRunner& runner) -> std::optional<RunResult> {
+    log_role(kSide, fmt::format("replayed the whole log, to exit {}; asking the arbiter at {}",
+                                runner.exit_count(), options.pair.arbiter));
+    auto outcome = ask_arbiter(options.pair, kSide);
+    if (!outcome || !outcome->won) {
+      state.role.store(BackupRole::kHalted);
+      state.exit_code.store(outcome ? kExitLostArbiter : kExitNoArbiter);
+      const std::string why =
+          outcome
+              ? fmt::format("LOST the arbiter to the {}, which is live; halting", outcome->winner)
+              : outcome.error().message +
+                    "; halting: a side that cannot reach the arbiter never goes live";
+      log_role(kSide, why);
+      return RunResult{RunResult::Reason::kStopRequested, 0, why};
+    }
+    watchdog.reset();
+    const uint64_t resumed_at = cutover.go_live();
+    if (*disk) {
+      const size_t reissued = logged_disk.go_live(*(*disk)->backend);
+      log_role(kSide, fmt::format("the disk is live: {} requests the log left unfinished issued "
+                                  "again",
+                                  reissued));
+    }
+    if (*net) {
+      VirtioNet::Mac mac{};
+      std::copy(header->net_mac.begin(), header->net_mac.end(), mac.begin());
+      (*net)->tap->go_live(mac);
+      log_role(kSide, fmt::format("the network is live on {}: announced {}", (*net)->tap->name(),
+                                  format_mac(mac)));
+    }
+    // On the software CPU an interrupted position costs nothing to keep: events go at once
+    // (docs/architecture.md, "Synchronous landmark"), as on a primary there.
+    if (!options.max_delay_ms && default_max_delay_ms((*vm)->accel()) == 0) {
+      events.set_deferred_kick(false);
+    }
+    events.set_kick([&runner] { runner.kick(); });
+    runner.on_pit_schedule_change(
+        [&backends](const PitTimerSchedule& s) { (*backends)->schedule_pit(s); });
+    (*backends)->schedule_pit(runner.platform().pit().timer_schedule());
+    (*backends)->resume_input();
+    runner.set_use_interrupt_window(true);
+    state.live_at_exit.store(runner.exit_count());
+    state.role.store(BackupRole::kLive);
+    log_role(kSide, fmt::format("WON the arbiter: live at exit {}, console output resumes at "
+                                "byte {}",
+                                runner.exit_count(), resumed_at));
+    return std::nullopt;
+  };
+  BackupDriver driver(replayer, link, live, go_live);
+  VcpuRunner runner((*vm)->vcpu(), (*vm)->platform(), driver);
+  runner.set_use_interrupt_window(header->interrupt_window);
+  time.set_exit_count([&runner] { return runner.exit_count(); });
+
+  auto control = start_side_control(
+      options.pair, kSide, [&] { return status_json(state); }, [&] { link.cut(); });
+  if (!control) return fail(control.error());
+  link.start([&](const std::string& reason) {
+    state.role.store(BackupRole::kDeciding);
+    log_role(kSide, "primary lost (" + reason + "); finishing its log");
+  });
+  log_role(kSide, fmt::format("replaying VM {} generation {} from the primary", options.pair.vm_id,
+                              options.pair.generation));
+  watchdog.emplace(runner, std::chrono::milliseconds(200));
+  // While replaying, the vCPU waits on the log, not on the event queue: a stop request
+  // (Ctrl-C) reaches it through the feed.
+  events.set_stop_listener([&feed](const std::string& reason) { feed.request_stop(reason); });
+  RunResult result = runner.run();
+  events.set_stop_listener(nullptr);
+  watchdog.reset();
+  events.set_kick(nullptr);
+  if (!driver.live()) result = replayer.conclude(runner, result);
+  if (state.role.load() != BackupRole::kHalted && !driver.live()) {
+    state.role.store(BackupRole::kEnded);
+  }
+  if (result.reason == RunResult::Reason::kDivergence) {
+    fmt::print(stderr, "ftvm: backup: {}", result.detail);
+  }
+  if (!link.lost()) link.goodbye(result.detail);
+  file_console.flush();
+  control->reset();
+
+  const RunReport report = make_report(result, started, file_console, runner.counters());
+  print_report(report);
+  auto json = report_json(report);
+  json["pair"] = status_json(state);
+  if (auto r = write_json(options.console.stats_json_path, json); !r) return fail(r.error());
+  const int override_code = state.exit_code.load();
+  return override_code >= 0 ? override_code : exit_code_for(result);
+}
+
+}  // namespace ftvm

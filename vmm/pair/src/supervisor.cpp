@@ -1,0 +1,748 @@
+#include "pair/supervisor.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <thread>
+
+#include "disk/arbiter_client.h"
+#include "disk/etcd_arbiter.h"
+#include "logging_channel/console_splicer.h"
+#include "logging_channel/tcp.h"
+#include "machine/child_process.h"
+#include "machine/exit_codes.h"
+#include "machine/vm_session.h"
+#include "pair/control_server.h"
+#include "pair/input_router.h"
+#include "vmm/file_block_backend.h"
+
+namespace ftvm {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto kControlTimeout = std::chrono::milliseconds(300);
+constexpr const char* kVmId = "pair";
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+Result<std::string> make_run_dir(const std::string& requested) {
+  if (!requested.empty()) {
+    if (::mkdir(requested.c_str(), 0700) != 0 && errno != EEXIST) {
+      return make_error(fmt::format("cannot create {}: {}", requested, std::strerror(errno)));
+    }
+    return requested;
+  }
+  std::string pattern = "/tmp/ftvm-pair-XXXXXX";
+  if (::mkdtemp(pattern.data()) == nullptr) {
+    return make_error(
+        fmt::format("cannot create a run directory in /tmp: {}", std::strerror(errno)));
+  }
+  return pattern;
+}
+
+// A listening socket on a free loopback port, handed to a child under the same fd number.
+struct Listener {
+  UniqueFd fd;
+  std::string address;
+};
+
+Result<Listener> listen_loopback() {
+  auto fd = channel::listen_tcp(*channel::Endpoint::parse("127.0.0.1:0"));
+  if (!fd) return fd.error();
+  auto at = channel::local_endpoint(fd->get());
+  if (!at) return at.error();
+  return Listener{std::move(*fd), at->to_string()};
+}
+
+std::string self_exe() {
+  std::array<char, 4096> path{};
+  const ssize_t n = ::readlink("/proc/self/exe", path.data(), path.size() - 1);
+  return n > 0 ? std::string(path.data(), static_cast<size_t>(n)) : "ftvm";
+}
+
+std::string ms_arg(double ms) {
+  return fmt::format("{}", ms);
+}
+
+// What one side says about itself through its control socket; empty when it does not answer.
+nlohmann::json query_status(const std::string& socket) {
+  auto reply = send_control_command(socket, "status", kControlTimeout);
+  if (!reply) return nlohmann::json::object();
+  auto json = nlohmann::json::parse(*reply, nullptr, false);
+  return json.is_object() ? json : nlohmann::json::object();
+}
+
+bool is_live_role(const nlohmann::json& status) {
+  if (!status.is_object()) return false;
+  const std::string role = status.value("role", "");
+  return role.rfind("primary", 0) == 0;
+}
+
+// Asks both sides for their status on its own thread, so that a slow side never holds up the
+// console the pair forwards.
+class StatusPoller {
+ public:
+  StatusPoller(std::string primary_socket, std::string backup_socket)
+      : sockets_{std::move(primary_socket), std::move(backup_socket)},
+        thread_([this](std::stop_token stop) { poll(stop); }) {}
+
+  nlohmann::json primary() const { return get(0); }
+  nlohmann::json backup() const { return get(1); }
+
+ private:
+  static constexpr auto kPeriod = std::chrono::milliseconds(20);
+
+  nlohmann::json get(int side) const {
+    std::lock_guard lock(mutex_);
+    return latest_[side];
+  }
+  void poll(std::stop_token stop) {
+    while (!stop.stop_requested()) {
+      for (int side = 0; side < 2; ++side) {
+        auto status = query_status(sockets_[side]);
+        std::lock_guard lock(mutex_);
+        latest_[side] = std::move(status);
+      }
+      std::this_thread::sleep_for(kPeriod);
+    }
+  }
+
+  std::array<std::string, 2> sockets_;
+  mutable std::mutex mutex_;
+  std::array<nlohmann::json, 2> latest_{nlohmann::json::object(), nlohmann::json::object()};
+  std::jthread thread_;
+};
+
+struct Rates {
+  Clock::time_point at;
+  uint64_t exits = 0;
+  uint64_t log_bytes = 0;
+};
+
+std::string format_bytes(double bytes) {
+  if (bytes >= 1e6) return fmt::format("{:.1f} MB", bytes / 1e6);
+  if (bytes >= 1e3) return fmt::format("{:.1f} kB", bytes / 1e3);
+  return fmt::format("{:.0f} B", bytes);
+}
+
+class Pair {
+ public:
+  Pair(const PairOptions& options, std::string run_dir)
+      : options_(options), run_dir_(std::move(run_dir)), started_(Clock::now()) {}
+
+  Result<void> start();
+  // --disk and --disk-read-only, for both sides.
+  std::vector<std::string> disk_args() const;
+  // --net (and the primary's --mac): each side its own TAP.
+  std::vector<std::string> net_args(const char* side) const;
+  int run();
+
+ private:
+  Result<void> start_arbiter();
+  Result<void> pick_generation();
+  Result<void> start_sides();
+  std::vector<std::string> side_args(const char* side) const;
+  // Returns false at the end of the primary's output.
+  bool forward_primary();
+  void drain_primary();
+  void forward_backup();
+  void mark_backup_live();
+  void learn_where_backup_resumes();
+  void forward_input();
+  PairView view() const;
+  void hand_input_to_backup();
+  void inject_faults();
+  void print_status();
+  void print_side_exits();
+  void watch_for_takeover();
+  void deliver_input();
+  void write(std::span<const uint8_t> bytes);
+  bool finished();
+  void stop_everything();
+  void write_stats_json() const;
+  int exit_code();
+  std::string socket_of(const char* side) const { return run_dir_ + "/" + side + ".sock"; }
+
+  const PairOptions& options_;
+  std::string run_dir_;
+  Clock::time_point started_;
+  std::string arbiter_address_;
+  // The disk as the sides open it: through the pair's own disk server (which fences a side
+  // that lost), or as given when etcd decides or the disk is already an NBD URI.
+  std::string disk_uri_;
+  uint64_t generation_ = 1;
+  std::optional<ChildProcess> arbiter_;
+  std::optional<ChildProcess> primary_;
+  std::optional<ChildProcess> backup_;
+  Listener channel_listener_;
+  UniqueFd input_;
+  UniqueFd signals_;
+  channel::ConsoleSplicer splicer_;
+  InputRouter router_;
+  bool input_handed_over_ = false;
+  std::optional<StatusPoller> status_;
+  bool backup_live_ = false;
+  bool backup_spliced_ = false;
+  std::optional<Clock::time_point> killed_primary_at_;
+  std::optional<double> failover_ms_;
+  bool killed_backup_ = false;
+  bool cut_ = false;
+  bool stopping_ = false;
+  std::optional<int> primary_exit_;
+  std::optional<int> backup_exit_;
+  Clock::time_point next_status_;
+  Rates primary_rates_;
+  Rates backup_rates_;
+};
+
+Result<void> Pair::start_arbiter() {
+  if (!options_.arbiter.empty()) {
+    if (auto members = disk::parse_etcd_members(options_.arbiter); !members) {
+      return make_error("--arbiter: " + members.error().message);
+    }
+    arbiter_address_ = options_.arbiter;
+    return {};
+  }
+  auto listener = listen_loopback();
+  if (!listener) return listener.error();
+  arbiter_address_ = listener->address;
+  std::vector<std::string> args = {self_exe(),    "disk-server",
+                                   "--listen-fd", std::to_string(listener->fd.get()),
+                                   "--state-dir", run_dir_ + "/arbiter"};
+  std::vector<int> inherited = {listener->fd.get()};
+  std::optional<Listener> nbd;
+  const DiskOptions& disk = options_.guest.disk;
+  if (!disk.source.empty() && !disk.source.starts_with("nbd://") &&
+      !disk.source.starts_with("nbd+unix://")) {
+    // Said here, not as a disk server that died at start.
+    if (auto r = FileBlockBackend::check(disk.source, disk.read_only); !r) {
+      return make_error("--disk: " + r.error().message);
+    }
+    auto nbd_listener = listen_loopback();
+    if (!nbd_listener) return nbd_listener.error();
+    nbd.emplace(std::move(*nbd_listener));
+    args.insert(args.end(),
+                {"--export",
+                 fmt::format("disk={}{}", std::filesystem::absolute(disk.source).string(),
+                             disk.read_only ? ":ro" : ""),
+                 "--nbd-listen-fd", std::to_string(nbd->fd.get())});
+    inherited.push_back(nbd->fd.get());
+    disk_uri_ = fmt::format("nbd://{}/disk", nbd->address);
+  }
+  auto child = ChildProcess::spawn("arbiter", args, ChildOptions{false, false, inherited});
+  if (!child) return child.error();
+  arbiter_.emplace(std::move(*child));
+  return {};
+}
+
+// A run directory used before holds the arbiter's decisions of that run: this run's pair is a
+// new incarnation of the VM, so it takes the next generation (a decided one could never fail
+// over again).
+Result<void> Pair::pick_generation() {
+  auto winner = [this]() -> Result<std::optional<disk::Winner>> {
+    if (!disk::is_etcd_arbiter(arbiter_address_)) {
+      return disk::query(arbiter_address_, {}, kVmId, std::chrono::seconds(5));
+    }
+    auto members = disk::parse_etcd_members(arbiter_address_);
+    if (!members) return members.error();
+    return disk::etcd_query(*members, kVmId, std::chrono::seconds(2));
+  }();
+  if (!winner) return make_error("the pair's arbiter does not answer: " + winner.error().message);
+  if (*winner) {
+    generation_ = (*winner)->generation + 1;
+    fmt::print(stderr,
+               "pair: the run directory holds a decided generation {} of VM {} ({} won): this run "
+               "is generation {}\n",
+               (*winner)->generation, kVmId, (*winner)->side, generation_);
+  }
+  return {};
+}
+
+std::vector<std::string> Pair::side_args(const char* side) const {
+  std::vector<std::string> args = {self_exe(),     side,
+                                   "--vm-id",      kVmId,
+                                   "--generation", std::to_string(generation_),
+                                   "--arbiter",    arbiter_address_,
+                                   "--control",    socket_of(side),
+                                   "--suspect-ms", ms_arg(options_.suspect_ms),
+                                   "--declare-ms", ms_arg(options_.declare_ms)};
+  return args;
+}
+
+std::vector<std::string> Pair::net_args(const char* side) const {
+  if (options_.net.empty()) return {};
+  const auto nets = parse_side_nets(options_.net);  // checked when parsed
+  const std::string& net = std::string_view(side) == "primary" ? nets->first : nets->second;
+  std::vector<std::string> args = {"--net", net};
+  if (std::string_view(side) == "primary") args.insert(args.end(), {"--mac", options_.mac});
+  return args;
+}
+
+std::vector<std::string> Pair::disk_args() const {
+  if (options_.guest.disk.source.empty()) return {};
+  if (!disk_uri_.empty()) {
+    std::vector<std::string> args = {"--disk", disk_uri_, "--fence-disk"};
+    if (options_.guest.disk.read_only) args.push_back("--disk-read-only");
+    return args;
+  }
+  std::vector<std::string> args = {"--disk", options_.guest.disk.source};
+  if (options_.guest.disk.read_only) args.push_back("--disk-read-only");
+  return args;
+}
+
+Result<void> Pair::start_sides() {
+  auto listener = listen_loopback();
+  if (!listener) return listener.error();
+  channel_listener_ = std::move(*listener);
+  auto primary_args = side_args("primary");
+  primary_args.insert(
+      primary_args.end(),
+      {"--listen-fd", std::to_string(channel_listener_.fd.get()), "--mem",
+       std::to_string(options_.guest.mem_mib), "--kvm-device", options_.guest.kvm_device, "--accel",
+       options_.guest.accel, "--max-lag", ms_arg(options_.max_lag_ms)});
+  const std::vector<std::string> disk_args = this->disk_args();
+  primary_args.insert(primary_args.end(), disk_args.begin(), disk_args.end());
+  const std::vector<std::string> primary_net = net_args("primary");
+  primary_args.insert(primary_args.end(), primary_net.begin(), primary_net.end());
+  if (!options_.guest.guest.empty()) primary_args.push_back(options_.guest.guest);
+  auto primary = ChildProcess::spawn("primary", primary_args,
+                                     ChildOptions{true, true, {channel_listener_.fd.get()}});
+  if (!primary) return primary.error();
+  primary_.emplace(std::move(*primary));
+  channel_listener_.fd.reset();  // the primary has it now
+
+  auto backup_args = side_args("backup");
+  backup_args.insert(backup_args.end(), {"--connect", channel_listener_.address, "--kvm-device",
+                                         options_.guest.kvm_device});
+  // The same disk: the backup opens it only when it goes live.
+  backup_args.insert(backup_args.end(), disk_args.begin(), disk_args.end());
+  const std::vector<std::string> backup_net = net_args("backup");
+  backup_args.insert(backup_args.end(), backup_net.begin(), backup_net.end());
+  auto backup = ChildProcess::spawn("backup", backup_args, ChildOptions{true, true, {}});
+  if (!backup) return backup.error();
+  backup_.emplace(std::move(*backup));
+  return {};
+}
+
+Result<void> Pair::start() {
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  ::sigprocmask(SIG_BLOCK, &stop_signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);  // a side that died must not take the pair with it
+  signals_.reset(::signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK));
+  if (options_.input_path.empty()) {
+    input_.reset(::dup(STDIN_FILENO));
+  } else {
+    input_.reset(::open(options_.input_path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!input_.valid()) {
+      return make_error(
+          fmt::format("cannot read input file {}: {}", options_.input_path, std::strerror(errno)));
+    }
+  }
+  if (auto r = start_arbiter(); !r) return r;
+  if (auto r = pick_generation(); !r) return r;
+  if (auto r = start_sides(); !r) return r;
+  // A side that stops reading its console must not block the pair.
+  for (ChildProcess* side : {&*primary_, &*backup_}) {
+    ::fcntl(side->stdin_fd(), F_SETFL, ::fcntl(side->stdin_fd(), F_GETFL) | O_NONBLOCK);
+  }
+  status_.emplace(socket_of("primary"), socket_of("backup"));
+  fmt::print(stderr, "pair: arbiter on {}, primary accepting its backup on {}, run directory {}\n",
+             arbiter_address_, channel_listener_.address, run_dir_);
+  next_status_ = Clock::now() +
+                 std::chrono::milliseconds(static_cast<int64_t>(options_.status_every_s * 1000));
+  return {};
+}
+
+void Pair::write(std::span<const uint8_t> bytes) {
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(STDOUT_FILENO, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;  // nobody is reading: nothing to do about it
+    done += static_cast<size_t>(n);
+  }
+}
+
+bool Pair::forward_primary() {
+  std::array<uint8_t, 65536> buffer;
+  const ssize_t n = ::read(primary_->stdout_fd(), buffer.data(), buffer.size());
+  if (n <= 0) {
+    primary_->close_stdout();
+    return false;
+  }
+  write(splicer_.from_primary(std::span<const uint8_t>(buffer.data(), static_cast<size_t>(n))));
+  return true;
+}
+
+// What the primary wrote before the backup went live: everything up to the offset where the
+// backup resumes is in the pipe by now, since the primary reports bytes as released only
+// after writing them. Bounded, in case a resumed primary keeps writing.
+void Pair::drain_primary() {
+  constexpr int kMaxReads = 256;  // 16 MiB, the most a pipe and a writer's backlog can hold
+  for (int reads = 0; reads < kMaxReads && primary_->stdout_fd() >= 0; ++reads) {
+    pollfd fd{primary_->stdout_fd(), POLLIN, 0};
+    if (::poll(&fd, 1, 0) <= 0 || !forward_primary()) return;
+  }
+}
+
+// From here on the backup speaks for the guest: the primary is never shown again (a primary
+// that was stalled and resumes may still write), once what it wrote before is shown.
+void Pair::mark_backup_live() {
+  if (backup_live_) return;
+  backup_live_ = true;
+  drain_primary();
+  splicer_.primary_cut_off();
+}
+
+// The backup publishes where its output resumes before it writes any. One failed query must
+// not turn into an unchecked cutover, so ask until the answer comes or the time is up.
+void Pair::learn_where_backup_resumes() {
+  const auto give_up = Clock::now() + std::chrono::seconds(3);
+  for (;;) {
+    const auto status = query_status(socket_of("backup"));
+    if (status.contains("output_resumed_at") && status["output_resumed_at"].is_number()) {
+      splicer_.backup_resumes_at(status["output_resumed_at"].get<uint64_t>());
+      return;
+    }
+    if (Clock::now() >= give_up) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  splicer_.backup_resumes_unknown();
+  fmt::print(stderr,
+             "pair: the backup did not say where its output resumes (its status query failed "
+             "for 3 s): the cutover is NOT checked, and bytes it re-emits may show twice\n");
+}
+
+void Pair::forward_backup() {
+  std::array<uint8_t, 65536> buffer;
+  const ssize_t n = ::read(backup_->stdout_fd(), buffer.data(), buffer.size());
+  if (n <= 0) {
+    backup_->close_stdout();
+    return;
+  }
+  mark_backup_live();  // a backup writes only once live
+  if (!backup_spliced_) {
+    learn_where_backup_resumes();
+    backup_spliced_ = true;
+  }
+  const auto fresh =
+      splicer_.from_backup(std::span<const uint8_t>(buffer.data(), static_cast<size_t>(n)));
+  if (!fresh.empty() && killed_primary_at_ && !failover_ms_) {
+    failover_ms_ =
+        std::chrono::duration<double, std::milli>(Clock::now() - *killed_primary_at_).count();
+    fmt::print(stderr,
+               "pair: failover: the first new output from the backup came {:.0f} ms after "
+               "the primary was killed\n",
+               *failover_ms_);
+  }
+  write(fresh);
+}
+
+void Pair::forward_input() {
+  std::array<uint8_t, 4096> buffer;
+  const ssize_t n = ::read(input_.get(), buffer.data(), buffer.size());
+  if (n <= 0) {
+    input_.reset();
+    return;
+  }
+  router_.typed(std::span<const uint8_t>(buffer.data(), static_cast<size_t>(n)));
+}
+
+void Pair::inject_faults() {
+  const double now = seconds_since(started_);
+  if (options_.kill_primary_after && !killed_primary_at_ && now >= *options_.kill_primary_after) {
+    primary_->signal(SIGKILL);
+    killed_primary_at_ = Clock::now();
+    fmt::print(stderr, "pair: {:.1f} s: killed the primary (SIGKILL)\n", now);
+  }
+  if (options_.kill_backup_after && !killed_backup_ && now >= *options_.kill_backup_after) {
+    backup_->signal(SIGKILL);
+    killed_backup_ = true;
+    fmt::print(stderr, "pair: {:.1f} s: killed the backup (SIGKILL)\n", now);
+  }
+  if (options_.cut_channel_after && !cut_ && now >= *options_.cut_channel_after) {
+    cut_ = true;
+    auto reply = send_control_command(socket_of("primary"), "cut-channel", kControlTimeout);
+    fmt::print(stderr, "pair: {:.1f} s: cut the logging channel between the sides{}\n", now,
+               reply ? "" : " (the primary did not answer: " + reply.error().message + ")");
+  }
+}
+
+// A nested object of a status, or an empty one: a side's status is outside input.
+nlohmann::json field(const nlohmann::json& status, const char* name) {
+  auto it = status.find(name);
+  return it != status.end() && it->is_object() ? *it : nlohmann::json::object();
+}
+
+std::string describe_side(const nlohmann::json& s, Rates& rates) {
+  if (s.empty()) return "not answering";
+  const auto now = Clock::now();
+  const double dt = std::chrono::duration<double>(now - rates.at).count();
+  const uint64_t exits = s.value("exit_count", uint64_t{0});
+  const uint64_t log_bytes = field(s, "log").value("bytes_sent", uint64_t{0});
+  const double exits_per_s = dt > 0 && rates.exits > 0 ? (exits - rates.exits) / dt : 0;
+  const double log_per_s = dt > 0 && rates.log_bytes > 0 ? (log_bytes - rates.log_bytes) / dt : 0;
+  rates = {now, exits, log_bytes};
+  std::string line = fmt::format("{}", s.value("role", "?"));
+  if (s.value("side", "") == "primary" && s.value("role", "") == "primary") {
+    line += fmt::format(", lag {:.1f} ms ({} exits), log {}/s, held {}",
+                        field(s, "lag").value("ms", 0.0),
+                        field(s, "lag").value("exits", uint64_t{0}), format_bytes(log_per_s),
+                        format_bytes(field(s, "outputs").value("held_bytes", 0.0)));
+  } else if (s.value("side", "") == "backup" && !is_live_role(s)) {
+    line +=
+        fmt::format(", replayed {}/{} entries", field(s, "log").value("replayed_lsn", uint64_t{0}),
+                    field(s, "log").value("received_lsn", uint64_t{0}));
+  }
+  line += fmt::format(", {:.0f} exits/s, peer {}", exits_per_s, s.value("peer", "?"));
+  return line;
+}
+
+void Pair::print_status() {
+  const auto primary = status_->primary();
+  const auto backup = status_->backup();
+  if (is_live_role(backup)) mark_backup_live();
+  const std::string p =
+      primary_exit_ ? describe_exit(*primary_exit_) : describe_side(primary, primary_rates_);
+  const std::string b =
+      backup_exit_ ? describe_exit(*backup_exit_) : describe_side(backup, backup_rates_);
+  fmt::print(stderr, "pair {:5.1f}s | primary: {} | backup: {}\n", seconds_since(started_), p, b);
+}
+
+// Once the primary is gone, input waits for the new primary: look for it often, not only at
+// status time, so a client's input is delayed by the failover and no more.
+void Pair::watch_for_takeover() {
+  if (!backup_live_ && is_live_role(status_->backup())) mark_backup_live();
+}
+
+bool peer_in_doubt(const nlohmann::json& status) {
+  // No answer (not started yet, or stopped) is doubt too.
+  return !status.contains("peer") || status.value("peer", "") != "alive";
+}
+
+PairView Pair::view() const {
+  const auto primary = status_->primary();
+  PairView v;
+  v.primary_gone = primary_exit_.has_value() || killed_primary_at_.has_value();
+  v.primary_runs_on = primary.value("role", "") == "primary (unprotected)";
+  v.backup_live = backup_live_;
+  v.suspicion =
+      cut_ || peer_in_doubt(primary) || (!backup_exit_ && peer_in_doubt(status_->backup()));
+  return v;
+}
+
+// The live backup gets what the primary was given beyond the input its replay applied from
+// the log, before anything typed since.
+void Pair::hand_input_to_backup() {
+  input_handed_over_ = true;
+  const auto give_up = Clock::now() + std::chrono::seconds(3);
+  for (;;) {
+    const auto status = query_status(socket_of("backup"));
+    const auto input = status.find("input");
+    if (input != status.end() && input->is_object() && input->value("from_log_bytes", -1.0) >= 0) {
+      if (auto r = router_.backup_took_over(input->value("from_log_bytes", uint64_t{0})); !r) {
+        fmt::print(stderr, "pair: {}\n", r.error().message);
+      } else if (router_.given_again() > 0) {
+        fmt::print(stderr,
+                   "pair: {} bytes of input the primary was given never reached the backup's "
+                   "log; giving them to the backup\n",
+                   router_.given_again());
+      }
+      return;
+    }
+    if (Clock::now() >= give_up) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  fmt::print(stderr,
+             "pair: the backup did not say how much input its log held (its status query failed "
+             "for 3 s): input typed just before the failover may be lost\n");
+}
+
+// Console input goes to the side that runs the guest for the world; while that is unclear it
+// waits here (InputRouter).
+void Pair::deliver_input() {
+  if (!backup_exit_) {
+    const auto backup = status_->backup();
+    if (const auto input = backup.find("input"); input != backup.end() && input->is_object()) {
+      router_.backup_logged(input->value("from_log_bytes", uint64_t{0}));
+    }
+  }
+  const InputTarget target = choose_input_target(view());
+  if (target == InputTarget::kHold) return;
+  if (target == InputTarget::kBackup && !input_handed_over_) hand_input_to_backup();
+  ChildProcess& side = target == InputTarget::kBackup ? *backup_ : *primary_;
+  const std::vector<uint8_t> bytes = router_.waiting();
+  if (bytes.empty() || side.stdin_fd() < 0) return;
+  const ssize_t n = ::write(side.stdin_fd(), bytes.data(), bytes.size());
+  if (n <= 0) return;  // full (the side is not reading) or gone: try again later
+  if (target == InputTarget::kBackup) {
+    router_.gave_backup(static_cast<size_t>(n));
+  } else {
+    router_.gave_primary(static_cast<size_t>(n));
+  }
+}
+
+void Pair::print_side_exits() {
+  if (!primary_exit_) {
+    if (auto status = primary_->poll_exit()) {
+      primary_exit_ = status;
+      fmt::print(stderr, "pair: the primary ended ({})\n", describe_exit(*status));
+    }
+  }
+  if (!backup_exit_) {
+    if (auto status = backup_->poll_exit()) {
+      backup_exit_ = status;
+      fmt::print(stderr, "pair: the backup ended ({})\n", describe_exit(*status));
+    }
+  }
+}
+
+bool Pair::finished() {
+  return primary_exit_ && backup_exit_ && primary_->stdout_fd() < 0 && backup_->stdout_fd() < 0;
+}
+
+void Pair::stop_everything() {
+  if (stopping_) return;
+  stopping_ = true;
+  fmt::print(stderr, "pair: stopping\n");
+  // The primary first: it ends the log in order, and the backup then finishes and verifies it.
+  if (!primary_exit_) primary_->signal(SIGINT);
+  if (primary_exit_ || backup_live_) backup_->signal(SIGINT);
+}
+
+int Pair::run() {
+  std::optional<Clock::time_point> stop_at;
+  if (options_.seconds) {
+    stop_at = started_ + std::chrono::milliseconds(static_cast<int64_t>(*options_.seconds * 1000));
+  }
+  std::optional<Clock::time_point> give_up_at;
+  while (!finished()) {
+    std::array<pollfd, 4> fds{{{primary_->stdout_fd(), POLLIN, 0},
+                               {backup_->stdout_fd(), POLLIN, 0},
+                               {input_.valid() ? input_.get() : -1, POLLIN, 0},
+                               {signals_.get(), POLLIN, 0}}};
+    ::poll(fds.data(), fds.size(), 50);
+    if (fds[0].revents) forward_primary();
+    if (fds[1].revents) forward_backup();
+    if (fds[2].revents) forward_input();
+    if (fds[3].revents) {
+      signalfd_siginfo info;
+      [[maybe_unused]] auto n = ::read(signals_.get(), &info, sizeof(info));
+      stop_everything();
+      if (primary_exit_ || backup_live_) backup_->signal(SIGINT);
+    }
+    print_side_exits();
+    watch_for_takeover();
+    deliver_input();
+    if (!stopping_) inject_faults();
+    if (Clock::now() >= next_status_) {
+      print_status();
+      next_status_ +=
+          std::chrono::milliseconds(static_cast<int64_t>(options_.status_every_s * 1000));
+    }
+    if (stop_at && Clock::now() >= *stop_at && !stopping_) stop_everything();
+    if (stopping_ && primary_exit_ && !backup_exit_) backup_->signal(SIGINT);
+    if (primary_exit_ && backup_exit_ && !give_up_at)
+      give_up_at = Clock::now() + std::chrono::seconds(2);
+    if (give_up_at && Clock::now() >= *give_up_at) break;  // a grandchild holds a pipe open
+  }
+  if (arbiter_) {
+    arbiter_->signal(SIGTERM);
+    arbiter_->wait_exit(std::chrono::seconds(5));
+  }
+  if (splicer_.mismatch())
+    fmt::print(stderr, "pair: DIVERGENCE at cutover: {}\n", *splicer_.mismatch());
+  if (splicer_.gap() > 0) {
+    fmt::print(stderr, "pair: {} bytes of console output were lost at cutover\n", splicer_.gap());
+  }
+  if (backup_spliced_) {
+    fmt::print(stderr,
+               "pair: cutover: {} bytes the backup re-emitted matched what the primary "
+               "had shown{}\n",
+               splicer_.overlap(), splicer_.mismatch() ? " (NOT all)" : "");
+  }
+  if (splicer_.withheld_from_primary() > 0) {
+    fmt::print(stderr,
+               "pair: {} bytes the primary wrote after the backup went live were not shown\n",
+               splicer_.withheld_from_primary());
+  }
+  write_stats_json();
+  return exit_code();
+}
+
+int Pair::exit_code() {
+  if (splicer_.mismatch()) return kExitDivergence;
+  // The pair did its job if the side that ran the guest for the world ended well.
+  if (backup_live_ || (primary_exit_ && *primary_exit_ >= 128))
+    return backup_exit_.value_or(kExitOk);
+  return primary_exit_.value_or(kExitOk);
+}
+
+void Pair::write_stats_json() const {
+  if (options_.stats_json_path.empty()) return;
+  nlohmann::json j;
+  j["seconds"] = seconds_since(started_);
+  j["primary_exit"] = primary_exit_ ? nlohmann::json(*primary_exit_) : nlohmann::json(nullptr);
+  j["backup_exit"] = backup_exit_ ? nlohmann::json(*backup_exit_) : nlohmann::json(nullptr);
+  j["backup_went_live"] = backup_live_;
+  j["failover_ms"] = failover_ms_ ? nlohmann::json(*failover_ms_) : nlohmann::json(nullptr);
+  j["console_bytes"] = splicer_.shown();
+  j["cutover_overlap_bytes"] = splicer_.overlap();
+  j["cutover_gap_bytes"] = splicer_.gap();
+  j["cutover_checked"] = splicer_.overlap_checked();
+  j["primary_bytes_withheld_after_takeover"] = splicer_.withheld_from_primary();
+  j["cutover_mismatch"] =
+      splicer_.mismatch() ? nlohmann::json(*splicer_.mismatch()) : nlohmann::json(nullptr);
+  if (auto r = write_json(options_.stats_json_path, j); !r) {
+    fmt::print(stderr, "pair: {}\n", r.error().message);
+  }
+}
+
+}  // namespace
+
+Result<std::pair<std::string, std::string>> parse_side_nets(const std::string& value) {
+  if (value.starts_with("libvirt:")) return std::pair{value, value};
+  const size_t comma = value.find(',');
+  if (!value.starts_with("tap:") || comma == std::string::npos || comma == 4 ||
+      comma + 1 == value.size() || value.find(',', comma + 1) != std::string::npos) {
+    return make_error(fmt::format(
+        "--net {}: a pair needs one TAP per side, tap:PRIMARY_TAP,BACKUP_TAP (e.g. tap:tap0,tap1), "
+        "or a libvirt network, libvirt:NETWORK[,filter=NAME][,uri=URI]",
+        value));
+  }
+  return std::pair{"tap:" + value.substr(4, comma - 4), "tap:" + value.substr(comma + 1)};
+}
+
+int run_pair(const PairOptions& options) {
+  auto accel = choose_accel(options.guest, "pair", /*emu_ready=*/true);
+  if (!accel) return fail(accel.error());
+  // Decided once here, so that auto's one line is printed once and both sides agree.
+  PairOptions resolved = options;
+  resolved.guest.accel = accel_name(*accel);
+  auto run_dir = make_run_dir(options.run_dir);
+  if (!run_dir) return fail(run_dir.error());
+  Pair pair(resolved, *run_dir);
+  if (auto r = pair.start(); !r) return fail(r.error());
+  return pair.run();
+}
+
+}  // namespace ftvm
