@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
+#include <string>
 
 #include "wire.h"
 
@@ -24,6 +26,41 @@ Result<void> check_hello_bounds(const Hello& m) {
     return ok;
   }
   return check_field("hello", "guest_image", m.guest_image.size(), kMaxGuestImageBytes);
+}
+
+// Why a page run cannot follow `previous_end` (the end of the run before it), or nothing.
+std::optional<std::string> misplaced_run(const PageRun& run, uint64_t previous_end) {
+  if (run.first_gpa % kTransferPageBytes != 0) {
+    return fmt::format("starts at {:#x}, not on a page", run.first_gpa);
+  }
+  if (run.pages == 0) return "is empty";
+  if (run.first_gpa < previous_end) {
+    return fmt::format("starts at {:#x}, before the end of the run before it ({:#x})",
+                       run.first_gpa, previous_end);
+  }
+  if (run.first_gpa > UINT64_MAX - uint64_t{run.pages} * kTransferPageBytes) {
+    return fmt::format("of {} pages from {:#x} ends past the address space", run.pages,
+                       run.first_gpa);
+  }
+  return std::nullopt;
+}
+
+Result<void> check_state_pages_bounds(const StatePages& m) {
+  uint64_t previous_end = 0;
+  uint64_t pages = 0;
+  for (const PageRun& run : m.runs) {
+    if (auto why = misplaced_run(run, previous_end)) {
+      return make_error("a state-pages message's run " + *why);
+    }
+    pages += run.pages;
+    previous_end = run.first_gpa + uint64_t{run.pages} * kTransferPageBytes;
+  }
+  if (m.runs.size() > kMaxStatePagesPerMessage || pages > kMaxStatePagesPerMessage) {
+    return make_error(fmt::format("a state-pages message holds {} pages, over the maximum of {}",
+                                  pages, kMaxStatePagesPerMessage));
+  }
+  return check_field("state-pages", "compressed", m.compressed.size(),
+                     kMaxStatePagesCompressedBytes);
 }
 
 std::span<const uint8_t> as_bytes(const std::string& text) {
@@ -69,6 +106,22 @@ void encode_fields(const Greeting& m, std::vector<uint8_t>& out) {
   out.resize(at + 1 + m.nonce.size());
   out[at] = static_cast<uint8_t>(m.sender);
   std::copy(m.nonce.begin(), m.nonce.end(), out.begin() + static_cast<std::ptrdiff_t>(at + 1));
+}
+
+void encode_fields(const StatePages& m, std::vector<uint8_t>& out) {
+  put_le(out, m.round);
+  put_le(out, static_cast<uint32_t>(m.runs.size()));
+  for (const PageRun& run : m.runs) {
+    put_le(out, run.first_gpa);
+    put_le(out, run.pages);
+  }
+  put_byte_string(out, m.compressed);
+}
+
+void encode_fields(const StateDone& m, std::vector<uint8_t>& out) {
+  put_le(out, m.rounds);
+  put_le(out, m.exit_count);
+  put_byte_string(out, m.machine_state);
 }
 
 Hello decode_hello(WireReader& in) {
@@ -125,6 +178,44 @@ Greeting decode_greeting(WireReader& in) {
   return m;
 }
 
+StatePages decode_state_pages(WireReader& in) {
+  StatePages m;
+  m.round = in.u32("round");
+  const uint32_t count = in.u32("run_count");
+  if (count > kMaxStatePagesPerMessage) {
+    in.reject("run_count",
+              fmt::format("is {}, over the maximum of {}", count, kMaxStatePagesPerMessage));
+    return m;
+  }
+  uint64_t previous_end = 0;
+  uint64_t pages = 0;
+  for (uint32_t i = 0; i < count; ++i) {
+    PageRun run{in.u64("run.first_gpa"), in.u32("run.pages")};
+    if (!in.ok()) return m;
+    if (auto why = misplaced_run(run, previous_end)) {
+      in.reject("runs", fmt::format("(run {}) {}", i, *why));
+      return m;
+    }
+    pages += run.pages;
+    if (pages > kMaxStatePagesPerMessage) {
+      in.reject("runs", fmt::format("hold more than {} pages", kMaxStatePagesPerMessage));
+      return m;
+    }
+    previous_end = run.first_gpa + uint64_t{run.pages} * kTransferPageBytes;
+    m.runs.push_back(run);
+  }
+  m.compressed = in.byte_string("compressed", kMaxStatePagesCompressedBytes);
+  return m;
+}
+
+StateDone decode_state_done(WireReader& in) {
+  StateDone m;
+  m.rounds = in.u32("rounds");
+  m.exit_count = in.u64("exit_count");
+  m.machine_state = in.byte_string("machine_state", kMaxMachineStateBytes);
+  return m;
+}
+
 Message decode_fields(MessageType type, WireReader& in) {
   switch (type) {
     case MessageType::kHello:
@@ -137,6 +228,10 @@ Message decode_fields(MessageType type, WireReader& in) {
       return decode_ack(in);
     case MessageType::kGreeting:
       return decode_greeting(in);
+    case MessageType::kStatePages:
+      return decode_state_pages(in);
+    case MessageType::kStateDone:
+      return decode_state_done(in);
     case MessageType::kGoodbye:
       break;
   }
@@ -152,6 +247,11 @@ Result<void> check_bounds(const Message& m) {
   }
   if (const auto* goodbye = std::get_if<Goodbye>(&m)) {
     return check_field("goodbye", "reason", goodbye->reason.size(), kMaxGoodbyeReasonBytes);
+  }
+  if (const auto* pages = std::get_if<StatePages>(&m)) return check_state_pages_bounds(*pages);
+  if (const auto* done = std::get_if<StateDone>(&m)) {
+    return check_field("state-done", "machine_state", done->machine_state.size(),
+                       kMaxMachineStateBytes);
   }
   return {};
 }

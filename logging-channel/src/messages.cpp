@@ -6,7 +6,8 @@ namespace ftvm::channel {
 namespace {
 
 // Indexed by MessageType - 1, which is also the alternative's index in Message.
-const char* const kNames[] = {"hello", "log", "heartbeat", "ack", "goodbye", "greeting"};
+const char* const kNames[] = {"hello",   "log",      "heartbeat",   "ack",
+                              "goodbye", "greeting", "state-pages", "state-done"};
 static_assert(std::size(kNames) == std::variant_size_v<Message>);
 
 }  // namespace

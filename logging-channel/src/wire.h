@@ -51,6 +51,8 @@ class WireReader {
   // A field that was read whole but holds a value the message does not allow.
   void reject(const char* field, const std::string& why);
 
+  // Whether every read so far succeeded.
+  bool ok() const { return !error_.has_value(); }
   // The error of the first failed read, or of bytes left over after the last field.
   Result<void> finish();
 

@@ -9,7 +9,8 @@ namespace ftvm::channel {
 namespace {
 
 TEST(MessagesTest, NamesAndTypes) {
-  const char* names[] = {"hello", "log", "heartbeat", "ack", "goodbye", "greeting"};
+  const char* names[] = {"hello",   "log",      "heartbeat",   "ack",
+                         "goodbye", "greeting", "state-pages", "state-done"};
   const auto messages = sample_messages();
   for (size_t i = 0; i < std::size(names); ++i) {  // the first of each type
     EXPECT_STREQ(message_name(messages[i]), names[i]);
@@ -17,7 +18,7 @@ TEST(MessagesTest, NamesAndTypes) {
     EXPECT_STREQ(message_name(message_type(messages[i])), names[i]);
   }
   EXPECT_FALSE(is_message_type(0));
-  EXPECT_FALSE(is_message_type(7));
+  EXPECT_FALSE(is_message_type(9));
 }
 
 TEST(MessagesTest, AGreetingMustNameARole) {
@@ -138,6 +139,50 @@ TEST(MessagesTest, CheckBoundsNamesTheField) {
       << checked.error().message;
   EXPECT_TRUE(check_bounds(Goodbye{std::string(kMaxGoodbyeReasonBytes, 'x')}).ok());
   EXPECT_FALSE(check_bounds(Goodbye{std::string(kMaxGoodbyeReasonBytes + 1, 'x')}).ok());
+}
+
+StatePages pages_with(std::vector<PageRun> runs) {
+  return StatePages{1, std::move(runs), {1, 2, 3}};
+}
+
+std::string state_pages_error(const StatePages& m) {
+  // Encoded by hand: encode_payload() refuses a message over its bounds.
+  std::vector<uint8_t> payload;
+  auto put = [&payload](uint64_t value, size_t bytes) {
+    for (size_t i = 0; i < bytes; ++i) payload.push_back(static_cast<uint8_t>(value >> (8 * i)));
+  };
+  put(m.round, 4);
+  put(m.runs.size(), 4);
+  for (const PageRun& run : m.runs) {
+    put(run.first_gpa, 8);
+    put(run.pages, 4);
+  }
+  put(m.compressed.size(), 4);
+  payload.insert(payload.end(), m.compressed.begin(), m.compressed.end());
+  auto decoded = decode_payload(static_cast<uint8_t>(MessageType::kStatePages), payload);
+  if (decoded.ok()) return "";
+  EXPECT_FALSE(check_bounds(m).ok());
+  return decoded.error().message;
+}
+
+TEST(MessagesTest, StatePagesRunsMustBeAlignedAscendingAndWithinTheLimit) {
+  EXPECT_EQ(state_pages_error(pages_with({{0, 1}, {0x1000, 3}, {0x10000, 1}})), "");
+  EXPECT_NE(state_pages_error(pages_with({{0x800, 1}})).find("not on a page"), std::string::npos);
+  EXPECT_NE(state_pages_error(pages_with({{0x1000, 0}})).find("is empty"), std::string::npos);
+  EXPECT_NE(state_pages_error(pages_with({{0x4000, 2}, {0x5000, 1}})).find("before the end"),
+            std::string::npos);
+  EXPECT_NE(state_pages_error(pages_with({{0xfffffffffffff000, 2}})).find("past the address"),
+            std::string::npos);
+  EXPECT_NE(state_pages_error(pages_with({{0, 1000}, {0x1000000, 25}})).find("more than 1024"),
+            std::string::npos);
+}
+
+TEST(MessagesTest, AStatePagesRunCountOverTheLimitIsRejectedBeforeReadingTheRuns) {
+  std::vector<uint8_t> payload = {1, 0, 0, 0, 0x01, 0x04, 0, 0};  // round 1, 1025 runs
+  auto decoded = decode_payload(static_cast<uint8_t>(MessageType::kStatePages), payload);
+  ASSERT_FALSE(decoded.ok());
+  EXPECT_NE(decoded.error().message.find("run_count is 1025"), std::string::npos)
+      << decoded.error().message;
 }
 
 TEST(MessagesTest, ProtocolVersionCheck) {

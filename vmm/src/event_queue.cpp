@@ -55,8 +55,10 @@ bool EventQueue::has_pending() const {
 // GCC 12 warns that moving a variant of vector-holding alternatives out of the deque may read
 // an uninitialized vector (a false positive of its variant analysis, seen once Event had two
 // such alternatives); nothing here is uninitialized.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 std::optional<Event> EventQueue::try_pop() {
   std::lock_guard lock(mutex_);
   if (events_.empty()) return std::nullopt;
@@ -64,7 +66,9 @@ std::optional<Event> EventQueue::try_pop() {
   events_.pop_front();
   return event;
 }
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
 
 void EventQueue::request_stop(std::string reason) {
   std::function<void(const std::string&)> listener;

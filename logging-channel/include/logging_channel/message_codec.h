@@ -16,8 +16,12 @@ namespace ftvm::channel {
 inline constexpr size_t kMaxHelloPayloadBytes =
     4 + (4 + kMaxVmIdBytes) + 8 + (4 + kMaxTraceHeaderBytes) + (4 + kMaxGuestImageBytes);
 inline constexpr size_t kMaxLogChunkPayloadBytes = 8 + 8 + (4 + kMaxLogChunkBytes);
+inline constexpr size_t kMaxStatePagesPayloadBytes =
+    4 + 4 + kMaxStatePagesPerMessage * (8 + 4) + (4 + kMaxStatePagesCompressedBytes);
+inline constexpr size_t kMaxStateDonePayloadBytes = 4 + 8 + (4 + kMaxMachineStateBytes);
 inline constexpr size_t kMaxMessagePayloadBytes =
-    std::max(kMaxHelloPayloadBytes, kMaxLogChunkPayloadBytes);
+    std::max({kMaxHelloPayloadBytes, kMaxLogChunkPayloadBytes, kMaxStatePagesPayloadBytes,
+              kMaxStateDonePayloadBytes});
 
 // Whether every field of `m` is within its bound; the error names the message and field.
 // Senders check what they did not construct themselves (a guest image, a trace header).

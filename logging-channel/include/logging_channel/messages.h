@@ -14,8 +14,8 @@
 namespace ftvm::channel {
 
 // 2: acks carry the backup's replay costs. 3: each connection opens with a greeting from
-// both sides.
-inline constexpr uint32_t kProtocolVersion = 3;
+// both sides. 4: state transfer to a joining backup (StatePages, StateDone).
+inline constexpr uint32_t kProtocolVersion = 4;
 
 // Bounds on the variable-length fields. A decoder rejects anything larger before allocating,
 // so a corrupt or hostile length cannot make a peer allocate gigabytes.
@@ -25,6 +25,13 @@ inline constexpr size_t kMaxGuestImageBytes = size_t{64} << 20;
 inline constexpr size_t kMaxLogChunkBytes =
     replay::kChunkHeaderBytes + replay::kMaxChunkPayloadBytes;
 inline constexpr size_t kMaxGoodbyeReasonBytes = 4096;
+// State transfer: guest pages go in messages of at most 1024 pages (4 MiB before compression),
+// so that a round of a large guest streams instead of piling up in one buffer.
+inline constexpr uint64_t kTransferPageBytes = 4096;
+inline constexpr size_t kMaxStatePagesPerMessage = 1024;
+// Above ZSTD_compressBound() of 4 MiB (4 MiB + 16 KiB + a few bytes): incompressible pages fit.
+inline constexpr size_t kMaxStatePagesCompressedBytes = (size_t{4} << 20) + (size_t{64} << 10);
+inline constexpr size_t kMaxMachineStateBytes = size_t{4} << 20;
 
 // primary -> backup, first message: everything the backup needs to build the same VM.
 struct Hello {
@@ -73,6 +80,31 @@ struct Goodbye {
   bool operator==(const Goodbye&) const = default;
 };
 
+// Consecutive guest pages, from `first_gpa` (4 KiB aligned) on.
+struct PageRun {
+  uint64_t first_gpa = 0;
+  uint32_t pages = 0;
+  bool operator==(const PageRun&) const = default;
+};
+
+// primary -> joining backup: guest pages of one round of a state transfer (docs/protocol.md,
+// "State transfer"). Round 0 carries every page; each later round the pages written since the
+// one before; the last round, sent with the guest stopped, the pages written since then.
+struct StatePages {
+  uint32_t round = 0;
+  std::vector<PageRun> runs;        // ascending, not overlapping, kMaxStatePagesPerMessage at most
+  std::vector<uint8_t> compressed;  // the runs' pages in order, one zstd frame
+  bool operator==(const StatePages&) const = default;
+};
+
+// primary -> joining backup, after the last round's pages: the stopped vCPU and devices.
+struct StateDone {
+  uint32_t rounds = 0;                 // rounds of pages sent, the last (stopped) one included
+  uint64_t exit_count = 0;             // the primary's exit count E where it stopped
+  std::vector<uint8_t> machine_state;  // vmm/vcpu_state.h encode_state(), without pages
+  bool operator==(const StateDone&) const = default;
+};
+
 // Which end of the channel sent a greeting.
 enum class ChannelRole : uint8_t { kPrimary = 1, kBackup = 2 };
 inline constexpr size_t kGreetingNonceBytes = 32;
@@ -86,7 +118,8 @@ struct Greeting {
   bool operator==(const Greeting&) const = default;
 };
 
-using Message = std::variant<Hello, LogChunk, Heartbeat, Ack, Goodbye, Greeting>;
+using Message =
+    std::variant<Hello, LogChunk, Heartbeat, Ack, Goodbye, Greeting, StatePages, StateDone>;
 
 // The frame's message type byte. Zero is never sent, so a zeroed frame is rejected.
 enum class MessageType : uint8_t {
@@ -96,11 +129,13 @@ enum class MessageType : uint8_t {
   kAck = 4,
   kGoodbye = 5,
   kGreeting = 6,
+  kStatePages = 7,
+  kStateDone = 8,
 };
 
 MessageType message_type(const Message& m);
 
-// "hello", "log", "heartbeat", "ack", "goodbye", "greeting".
+// "hello", "log", "heartbeat", "ack", "goodbye", "greeting", "state-pages", "state-done".
 const char* role_name(ChannelRole role);
 const char* message_name(const Message& m);
 const char* message_name(MessageType type);

@@ -1,0 +1,40 @@
+// The receiving side of a live state transfer: a freshly built VM of the same configuration
+// takes the pages of every round, then the vCPU and device state (state_sender.h), checking
+// each message: a receiver never runs a guest it did not get whole.
+#pragma once
+
+#include <cstdint>
+
+#include "logging_channel/messages.h"
+#include "vmm/result.h"
+#include "vmm/vm.h"
+
+namespace ftvm {
+
+class StateReceiver {
+ public:
+  explicit StateReceiver(Vm& vm) : vm_(vm) {}
+
+  // Applies the next message of the transfer. True once the state is loaded: the VM is then
+  // the sender's at its exit count exit_count() and may run.
+  Result<bool> apply(const channel::Message& message);
+
+  bool complete() const { return complete_; }
+  uint64_t exit_count() const { return exit_count_; }
+  uint32_t rounds() const { return rounds_; }
+  uint64_t pages() const { return pages_; }
+
+ private:
+  Result<void> apply_pages(const channel::StatePages& message);
+  Result<void> apply_done(const channel::StateDone& message);
+
+  Vm& vm_;
+  bool complete_ = false;
+  bool any_pages_ = false;
+  uint32_t round_ = 0;  // the latest round received
+  uint32_t rounds_ = 0;
+  uint64_t pages_ = 0;
+  uint64_t exit_count_ = 0;
+};
+
+}  // namespace ftvm

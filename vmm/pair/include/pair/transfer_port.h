@@ -1,0 +1,77 @@
+// What a live state transfer asks of the vCPU thread. Only that thread may read the dirty log
+// (the software CPU's is a plain bitmap its write hook sets) and only it can stop the guest
+// between two exits, at a position a backup can start from. The sender thread posts a request
+// and waits; the vCPU thread's driver calls serve() between exits, and kicks bring it there
+// soon when the guest runs without exits.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "vmm/result.h"
+#include "vmm/vcpu_state.h"
+#include "vmm/vm.h"
+
+namespace ftvm {
+
+// The guest as the transfer stopped it: its registers and devices (no pages), the pages it
+// wrote since the last take_dirty_pages(), and its exit count E.
+struct StoppedMachine {
+  MachineState state;
+  std::vector<uint64_t> dirty_pages;
+  uint64_t exit_count = 0;
+};
+
+class TransferPort {
+ public:
+  // `kick` makes the vCPU thread come to serve() soon (VcpuRunner::kick); `wait_limit` bounds
+  // how long a request waits for it.
+  TransferPort(Vm& vm, std::function<void()> kick,
+               std::chrono::milliseconds wait_limit = std::chrono::seconds(5));
+
+  // Sender thread. The pages written since the last call (the first call starts the log).
+  Result<std::vector<uint64_t>> take_dirty_pages();
+  // Stops the guest at its next turn between exits, which then waits in serve() until
+  // resume(). An error leaves the guest running.
+  Result<StoppedMachine> stop();
+  void resume();
+  // Holds the guest for this share of its time from now on (0: not at all), in serve().
+  void set_throttle(double share);
+  double throttle() const;
+
+  // The vCPU loop ended (or will not serve again): requests fail with `reason` from now on.
+  void close(const std::string& reason);
+
+  // vCPU thread, between two exits, at exit count `exit_count`.
+  void serve(uint64_t exit_count);
+
+ private:
+  enum class Request { kNone, kTakeDirty, kStop };
+
+  // Posts `request` and waits until the vCPU thread served it; false with the reason if not.
+  Result<void> post(Request request, std::unique_lock<std::mutex>& lock);
+  void serve_take_dirty();
+  void serve_stop(uint64_t exit_count, std::unique_lock<std::mutex>& lock);
+  void hold_for_throttle();
+
+  Vm& vm_;
+  std::function<void()> kick_;
+  std::chrono::milliseconds wait_limit_;
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  Request request_ = Request::kNone;
+  std::optional<std::string> closed_;
+  Result<std::vector<uint64_t>> dirty_result_ = std::vector<uint64_t>{};
+  Result<StoppedMachine> stop_result_ = StoppedMachine{};
+  bool stopped_ = false;
+  double throttle_ = 0;
+  std::chrono::steady_clock::time_point last_served_ = std::chrono::steady_clock::now();
+};
+
+}  // namespace ftvm

@@ -1,0 +1,106 @@
+#include "pair/state_sender.h"
+
+#include <algorithm>
+#include <iterator>
+
+#include "logging_channel/message_codec.h"
+#include "pair/state_pages.h"
+#include "vmm/vcpu_state.h"
+
+namespace ftvm {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Sends `pages` (ascending) as round `round`, a message per kMaxStatePagesPerMessage pages.
+Result<void> send_round(const GuestMemory& memory, uint32_t round, std::span<const uint64_t> pages,
+                        const SendStateMessage& send, const StateSenderOptions& options,
+                        TransferReport& report) {
+  for (size_t at = 0; at < pages.size(); at += channel::kMaxStatePagesPerMessage) {
+    const size_t count = std::min(channel::kMaxStatePagesPerMessage, pages.size() - at);
+    channel::Message message =
+        pack_pages(memory, round, pages.subspan(at, count), options.zstd_level);
+    report.payload_bytes += encode_payload(message).size();
+    if (auto r = send(message); !r) return r;
+  }
+  report.pages_sent += pages.size();
+  return {};
+}
+
+std::vector<uint64_t> every_page(const GuestMemory& memory) {
+  std::vector<uint64_t> pages(memory.size() / channel::kTransferPageBytes);
+  for (size_t i = 0; i < pages.size(); ++i) pages[i] = i * channel::kTransferPageBytes;
+  return pages;
+}
+
+std::vector<uint64_t> merged(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
+  std::vector<uint64_t> out;
+  out.reserve(a.size() + b.size());
+  std::set_union(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(out));
+  return out;
+}
+
+// Pre-copy rounds while the guest runs; returns the dirty pages left when the policy stops.
+Result<std::vector<uint64_t>> precopy(const GuestMemory& memory, TransferPort& port,
+                                      const SendStateMessage& send,
+                                      const StateSenderOptions& options, TransferReport& report) {
+  if (auto started = port.take_dirty_pages(); !started) return started.error();
+  std::vector<uint64_t> pages = every_page(memory);
+  report.guest_pages = pages.size();
+  for (uint32_t round = 0;; ++round) {
+    const auto began = Clock::now();
+    if (auto r = send_round(memory, round, pages, send, options, report); !r) return r.error();
+    auto dirty = port.take_dirty_pages();
+    if (!dirty) return dirty.error();
+    const PrecopyRound done{round, pages.size(), Clock::now() - began, dirty->size()};
+    report.rounds.push_back(done);
+    const PrecopyDecision next = decide_precopy(options.precopy, done, port.throttle());
+    port.set_throttle(next.throttle);
+    report.max_throttle = std::max(report.max_throttle, next.throttle);
+    pages = std::move(*dirty);
+    if (next.stop_and_copy) return pages;
+  }
+}
+
+Result<void> send_stopped(const GuestMemory& memory, StoppedMachine& stopped,
+                          const std::vector<uint64_t>& left, const SendStateMessage& send,
+                          const StateSenderOptions& options, TransferReport& report) {
+  const auto began = Clock::now();
+  const auto last = merged(left, stopped.dirty_pages);
+  const auto round = static_cast<uint32_t>(report.rounds.size());
+  if (auto r = send_round(memory, round, last, send, options, report); !r) return r;
+  report.rounds.push_back({round, last.size(), Clock::now() - began, 0});
+  channel::Message done =
+      channel::StateDone{round + 1, stopped.exit_count, encode_state(stopped.state)};
+  report.payload_bytes += encode_payload(done).size();
+  return send(done);
+}
+
+}  // namespace
+
+Result<TransferReport> send_state(
+    const GuestMemory& memory, TransferPort& port, const SendStateMessage& send,
+    const StateSenderOptions& options,
+    const std::function<Result<void>(uint64_t exit_count)>& while_stopped) {
+  const auto began = Clock::now();
+  TransferReport report;
+  auto left = precopy(memory, port, send, options, report);
+  if (!left) {
+    port.set_throttle(0);
+    return left.error();
+  }
+  auto stopped = port.stop();
+  port.set_throttle(0);
+  if (!stopped) return stopped.error();
+  const auto stopped_at = Clock::now();
+  report.exit_count = stopped->exit_count;
+  auto sent = send_stopped(memory, *stopped, *left, send, options, report);
+  if (sent && while_stopped) sent = while_stopped(stopped->exit_count);
+  report.paused = Clock::now() - stopped_at;
+  port.resume();
+  report.took = Clock::now() - began;
+  if (!sent) return sent.error();
+  return report;
+}
+
+}  // namespace ftvm

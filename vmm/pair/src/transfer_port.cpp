@@ -1,0 +1,126 @@
+#include "pair/transfer_port.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <thread>
+
+namespace ftvm {
+namespace {
+
+// The longest one throttled turn holds the guest: a throttle set while the guest ran a long
+// stretch without exits must not stall it for that whole stretch again.
+constexpr auto kMaxHold = std::chrono::milliseconds(100);
+
+Result<StoppedMachine> capture_stopped(Vm& vm, uint64_t exit_count) {
+  auto dirty = vm.dirty_pages();
+  if (!dirty) return dirty.error();
+  auto registers = capture_registers(vm.vcpu());
+  if (!registers) return registers.error();
+  StoppedMachine stopped;
+  stopped.state.vcpu = std::move(*registers);
+  stopped.state.devices = capture_devices(vm.platform());
+  stopped.dirty_pages = std::move(*dirty);
+  stopped.exit_count = exit_count;
+  return stopped;
+}
+
+}  // namespace
+
+TransferPort::TransferPort(Vm& vm, std::function<void()> kick, std::chrono::milliseconds wait_limit)
+    : vm_(vm), kick_(std::move(kick)), wait_limit_(wait_limit) {}
+
+Result<void> TransferPort::post(Request request, std::unique_lock<std::mutex>& lock) {
+  if (closed_) return make_error("state transfer: the VM stopped: " + *closed_);
+  request_ = request;
+  kick_();
+  const bool served = changed_.wait_for(
+      lock, wait_limit_, [this] { return request_ == Request::kNone || closed_.has_value(); });
+  if (request_ == Request::kNone) return {};
+  request_ = Request::kNone;
+  if (!served) {
+    return make_error(
+        fmt::format("state transfer: the vCPU did not come between two exits within {} ms",
+                    wait_limit_.count()));
+  }
+  return make_error("state transfer: the VM stopped: " + *closed_);
+}
+
+Result<std::vector<uint64_t>> TransferPort::take_dirty_pages() {
+  std::unique_lock lock(mutex_);
+  if (auto posted = post(Request::kTakeDirty, lock); !posted) return posted.error();
+  return std::move(dirty_result_);
+}
+
+Result<StoppedMachine> TransferPort::stop() {
+  std::unique_lock lock(mutex_);
+  if (auto posted = post(Request::kStop, lock); !posted) return posted.error();
+  return std::move(stop_result_);
+}
+
+void TransferPort::resume() {
+  {
+    std::lock_guard lock(mutex_);
+    stopped_ = false;
+  }
+  changed_.notify_all();
+}
+
+void TransferPort::set_throttle(double share) {
+  std::lock_guard lock(mutex_);
+  throttle_ = std::clamp(share, 0.0, 0.99);
+}
+
+double TransferPort::throttle() const {
+  std::lock_guard lock(mutex_);
+  return throttle_;
+}
+
+void TransferPort::close(const std::string& reason) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!closed_) closed_ = reason;
+    stopped_ = false;
+  }
+  changed_.notify_all();
+}
+
+void TransferPort::serve_take_dirty() {
+  dirty_result_ = vm_.dirty_pages();
+  request_ = Request::kNone;
+  changed_.notify_all();
+}
+
+void TransferPort::serve_stop(uint64_t exit_count, std::unique_lock<std::mutex>& lock) {
+  stop_result_ = capture_stopped(vm_, exit_count);
+  stopped_ = stop_result_.ok();
+  request_ = Request::kNone;
+  changed_.notify_all();
+  changed_.wait(lock, [this] { return !stopped_; });
+}
+
+void TransferPort::serve(uint64_t exit_count) {
+  {
+    std::unique_lock lock(mutex_);
+    if (request_ == Request::kTakeDirty) serve_take_dirty();
+    if (request_ == Request::kStop) serve_stop(exit_count, lock);
+  }
+  hold_for_throttle();
+}
+
+void TransferPort::hold_for_throttle() {
+  const double share = throttle();
+  const auto now = std::chrono::steady_clock::now();
+  if (share > 0) {
+    // Held for share/(1-share) of the time it ran since the last turn: `share` of the whole.
+    const auto ran = now - last_served_;
+    const auto hold = std::min<std::chrono::steady_clock::duration>(
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(ran *
+                                                                        (share / (1 - share))),
+        kMaxHold);
+    std::this_thread::sleep_for(hold);
+  }
+  last_served_ = std::chrono::steady_clock::now();
+}
+
+}  // namespace ftvm
