@@ -42,6 +42,7 @@ class Platform {
   // its frames going to `sink`. `memory` and `sink` must outlive the platform.
   Result<void> attach_net(const GuestMemory& memory, NetSink& sink, VirtioNet::Mac mac);
   const VirtioNet* net() const { return net_.get(); }
+  const VirtioBlk* disk() const { return disk_.get(); }
   // Console input that did not fit the UART FIFO waits here and is offered again after each
   // exit, as the guest drains the FIFO.
   void offer_pending_input();

@@ -19,8 +19,8 @@
 #include "vmm/execution_driver.h"
 #include "vmm/exit_handler.h"
 #include "vmm/kick_pacer.h"
-#include "vmm/vcpu.h"
 #include "vmm/platform.h"
+#include "vmm/vcpu.h"
 
 namespace ftvm {
 
@@ -58,6 +58,7 @@ class VcpuRunner {
   uint64_t instructions_at_exit() const { return instructions_at_exit_; }
   Vcpu& vcpu() { return vcpu_; }
   Platform& platform() { return platform_; }
+  const Platform& platform() const { return platform_; }
   // An interrupt is pending in the PIC but the guest cannot take it now (IF=0 or an
   // interrupt shadow).
   bool interrupt_blocked() const {

@@ -13,6 +13,12 @@ namespace {
 constexpr auto kMaxHold = std::chrono::milliseconds(100);
 
 Result<StoppedMachine> capture_stopped(Vm& vm, uint64_t exit_count) {
+  // Not in the machine state yet: the virtio devices' queues and requests in flight.
+  if (vm.platform().disk() != nullptr || vm.platform().net() != nullptr) {
+    return make_error(
+        "state transfer: a VM with a virtio disk or network card cannot be transferred yet "
+        "(their queues and requests in flight are not part of the machine state)");
+  }
   auto dirty = vm.dirty_pages();
   if (!dirty) return dirty.error();
   auto registers = capture_registers(vm.vcpu());
@@ -33,6 +39,7 @@ TransferPort::TransferPort(Vm& vm, std::function<void()> kick, std::chrono::mill
 Result<void> TransferPort::post(Request request, std::unique_lock<std::mutex>& lock) {
   if (closed_) return make_error("state transfer: the VM stopped: " + *closed_);
   request_ = request;
+  // A kick brings the vCPU between two exits soon; a stop may wait there for a natural exit.
   kick_();
   const bool served = changed_.wait_for(
       lock, wait_limit_, [this] { return request_ == Request::kNone || closed_.has_value(); });
@@ -99,11 +106,22 @@ void TransferPort::serve_stop(uint64_t exit_count, std::unique_lock<std::mutex>&
   changed_.wait(lock, [this] { return !stopped_; });
 }
 
-void TransferPort::serve(uint64_t exit_count) {
+bool TransferPort::may_stop_at(const VcpuRunner& runner, const BetweenExits& at) {
+  if (at.asynchronous || at.halted) return false;
+  // Console input waiting outside the UART is not part of the machine state: wait until the
+  // guest has taken it into the FIFO.
+  if (runner.platform().has_pending_input()) return false;
+  const kvm_run& exit = runner.last_exit();
+  if (exit.exit_reason == KVM_EXIT_IO) return exit.io.direction != KVM_EXIT_IO_IN;
+  if (exit.exit_reason == KVM_EXIT_MMIO) return exit.mmio.is_write != 0;
+  return true;
+}
+
+void TransferPort::serve(const VcpuRunner& runner, const BetweenExits& at) {
   {
     std::unique_lock lock(mutex_);
     if (request_ == Request::kTakeDirty) serve_take_dirty();
-    if (request_ == Request::kStop) serve_stop(exit_count, lock);
+    if (request_ == Request::kStop && may_stop_at(runner, at)) serve_stop(at.exit_count, lock);
   }
   hold_for_throttle();
 }

@@ -3,6 +3,14 @@
 // between two exits, at a position a backup can start from. The sender thread posts a request
 // and waits; the vCPU thread's driver calls serve() between exits, and kicks bring it there
 // soon when the guest runs without exits.
+//
+// The guest is stopped only at a deterministic exit that is not a read, before the driver's
+// turn there: a position a backup can start from as "exit E, nothing applied yet", with no
+// device read whose value the vCPU has yet to take in (KVM and the software CPU both complete
+// an IN or an MMIO read on the next entry, after the state would have been captured), and not
+// at a kick, where landmarks counted from the last exit would not line up on the backup. Nor
+// while console input waits outside the UART (not in the machine state yet). A VM with a virtio
+// disk or network card is refused: their queues are not in the machine state yet either.
 #pragma once
 
 #include <chrono>
@@ -14,7 +22,9 @@
 #include <string>
 #include <vector>
 
+#include "vmm/execution_driver.h"
 #include "vmm/result.h"
+#include "vmm/vcpu_runner.h"
 #include "vmm/vcpu_state.h"
 #include "vmm/vm.h"
 
@@ -37,8 +47,8 @@ class TransferPort {
 
   // Sender thread. The pages written since the last call (the first call starts the log).
   Result<std::vector<uint64_t>> take_dirty_pages();
-  // Stops the guest at its next turn between exits, which then waits in serve() until
-  // resume(). An error leaves the guest running.
+  // Stops the guest at its next deterministic exit that is not a read (above), where it then
+  // waits in serve() until resume(). An error leaves the guest running.
   Result<StoppedMachine> stop();
   void resume();
   // Holds the guest for this share of its time from now on (0: not at all), in serve().
@@ -48,8 +58,8 @@ class TransferPort {
   // The vCPU loop ended (or will not serve again): requests fail with `reason` from now on.
   void close(const std::string& reason);
 
-  // vCPU thread, between two exits, at exit count `exit_count`.
-  void serve(uint64_t exit_count);
+  // vCPU thread, between two exits (`at`, the runner's last exit in `runner`).
+  void serve(const VcpuRunner& runner, const BetweenExits& at);
 
  private:
   enum class Request { kNone, kTakeDirty, kStop };
@@ -58,6 +68,7 @@ class TransferPort {
   Result<void> post(Request request, std::unique_lock<std::mutex>& lock);
   void serve_take_dirty();
   void serve_stop(uint64_t exit_count, std::unique_lock<std::mutex>& lock);
+  static bool may_stop_at(const VcpuRunner& runner, const BetweenExits& at);
   void hold_for_throttle();
 
   Vm& vm_;

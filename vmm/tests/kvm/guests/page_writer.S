@@ -2,8 +2,9 @@
  * after pass it writes into every page of 4 MiB-20 MiB the pass number and the page's own
  * address (a page put in the wrong place shows), spinning DELAY iterations between two pages;
  * DELAY is read once from PARAMS, where the test wrote it before the run. Every 16 pages it
- * reports (pass << 16) | (address >> 16) to TEST_PORT, so a copy that went on from the same
- * state reports the same values. */
+ * reads TEST_PORT and reports ((pass << 16) | (address >> 16)) + the value read to TEST_PORT,
+ * so a copy that went on from the same state reports the same values, and one stopped in the
+ * middle of the read (its value not yet in RAX) does not. */
     .include "tiny.inc"
     .set PARAMS, 0x3ff000
     .set FIRST_PAGE, 0x400000
@@ -23,11 +24,15 @@ _start:
     add $0x1000, %rdi
     test $0xffff, %edi
     jnz 4f
+    mov $TEST_PORT, %dx
+    in %dx, %eax
+    mov %eax, %r8d
     mov %ebx, %eax
     shl $16, %eax
     mov %rdi, %rdx
     shr $16, %rdx
     or %edx, %eax
+    add %r8d, %eax
     mov $TEST_PORT, %dx
     out %eax, %dx
 4:  cmp $END, %rdi
