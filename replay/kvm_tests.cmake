@@ -21,12 +21,19 @@ foreach(guest ${RR_GUESTS})
   list(APPEND RR_GUEST_TARGETS rr_${guest})
 endforeach()
 
+# The in-process record and replay of those guests (record_replay_harness.h), also for the
+# pair's tests of a backup brought up by state transfer.
+add_library(ftvm_record_replay_harness STATIC tests/kvm/record_replay_harness.cpp)
+target_include_directories(ftvm_record_replay_harness PUBLIC tests/kvm)
+target_compile_options(ftvm_record_replay_harness PRIVATE ${FTVM_HOST_WARNINGS})
+target_link_libraries(ftvm_record_replay_harness PUBLIC ftvm_replay ftvm_kvm_gate GTest::gtest)
+add_dependencies(ftvm_record_replay_harness ${RR_GUEST_TARGETS})
+target_compile_definitions(ftvm_record_replay_harness PRIVATE FTVM_RR_GUEST_DIR="${RR_GUEST_DIR}")
+
 ftvm_add_test(NAME ftvm_replay_kvm_tests LABEL kvm
   SOURCES
     tests/kvm/landmark_probe_test.cpp
-    tests/kvm/record_replay_harness.cpp
     tests/kvm/record_replay_test.cpp
     tests/kvm/streamed_replay_test.cpp
-  LIBS ftvm_replay ftvm_kvm_gate)
-add_dependencies(ftvm_replay_kvm_tests ${RR_GUEST_TARGETS})
+  LIBS ftvm_record_replay_harness)
 target_compile_definitions(ftvm_replay_kvm_tests PRIVATE FTVM_RR_GUEST_DIR="${RR_GUEST_DIR}")

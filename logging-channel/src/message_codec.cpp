@@ -121,6 +121,8 @@ void encode_fields(const StatePages& m, std::vector<uint8_t>& out) {
 void encode_fields(const StateDone& m, std::vector<uint8_t>& out) {
   put_le(out, m.rounds);
   put_le(out, m.exit_count);
+  put_le(out,
+         static_cast<uint8_t>((m.if_flag ? 1 : 0) | (m.ready_for_interrupt_injection ? 2 : 0)));
   put_byte_string(out, m.machine_state);
 }
 
@@ -212,6 +214,10 @@ StateDone decode_state_done(WireReader& in) {
   StateDone m;
   m.rounds = in.u32("rounds");
   m.exit_count = in.u64("exit_count");
+  const uint8_t flags = in.u8("interrupt_flags");
+  if (flags > 3) in.reject("interrupt_flags", fmt::format("has unknown bits ({:#x})", flags));
+  m.if_flag = (flags & 1) != 0;
+  m.ready_for_interrupt_injection = (flags & 2) != 0;
   m.machine_state = in.byte_string("machine_state", kMaxMachineStateBytes);
   return m;
 }

@@ -177,6 +177,25 @@ TEST(MessagesTest, StatePagesRunsMustBeAlignedAscendingAndWithinTheLimit) {
             std::string::npos);
 }
 
+TEST(MessagesTest, StateDoneInterruptFlagsRoundTripAndUnknownBitsAreRejected) {
+  for (const bool if_flag : {false, true}) {
+    for (const bool ready : {false, true}) {
+      const Message m = StateDone{2, 77, if_flag, ready, {1, 2}};
+      auto decoded =
+          decode_payload(static_cast<uint8_t>(MessageType::kStateDone), encode_payload(m));
+      ASSERT_TRUE(decoded.ok()) << decoded.error().message;
+      EXPECT_EQ(*decoded, m);
+    }
+  }
+  auto payload = encode_payload(StateDone{2, 77, true, true, {}});
+  payload[12] = 4;  // after rounds (4) and exit_count (8)
+  auto decoded = decode_payload(static_cast<uint8_t>(MessageType::kStateDone), payload);
+  ASSERT_FALSE(decoded.ok());
+  EXPECT_NE(decoded.error().message.find("interrupt_flags has unknown bits (0x4)"),
+            std::string::npos)
+      << decoded.error().message;
+}
+
 TEST(MessagesTest, AStatePagesRunCountOverTheLimitIsRejectedBeforeReadingTheRuns) {
   std::vector<uint8_t> payload = {1, 0, 0, 0, 0x01, 0x04, 0, 0};  // round 1, 1025 runs
   auto decoded = decode_payload(static_cast<uint8_t>(MessageType::kStatePages), payload);

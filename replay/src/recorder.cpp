@@ -193,9 +193,16 @@ Result<Position> Recorder::finish_probe(VcpuRunner& runner, uint64_t exit_count)
       !probe.stepping && runner.last_exit().exit_reason == KVM_EXIT_DEBUG && regs->rip == probe.rip;
   if (!came_round) {
     ++landmarks_.probe_expired;
-    // Forced, the point the guest reached is as good a breakpoint landmark as the kicked one:
-    // RIP did not come round within the budget, so it is not hot.
     const bool forced = options_.async_mode == AsyncMode::kBreakpoint;
+    // Where the vCPU counts instructions, the budget ran out in host time, which says nothing
+    // about reach: under load a vCPU thread preempted in a hot loop lets it expire (seen in CI:
+    // a breakpoint landmark 10,000+ hits away). The counted landmark is exact.
+    if (forced && runner.vcpu().instructions_retired()) {
+      ++landmarks_.breakpoint_fallbacks;
+      return fallback_landmark(runner, *regs, exit_count);
+    }
+    // Forced on KVM, the point the guest reached is as good a breakpoint landmark as the kicked
+    // one: RIP did not come round within the budget, so it is not hot.
     return landmark_at(runner, *regs, exit_count,
                        forced ? LandmarkKind::kBreakpoint : LandmarkKind::kCheckpoint);
   }

@@ -686,6 +686,15 @@ int EmuVcpu::run() {
 }
 
 Result<void> EmuVcpu::refresh_run_page() {
+  // As KVM_RUN with immediate_exit: what the last exit left pending (a port read's value, a
+  // device-memory access) completes first, and the guest runs no further.
+  if (auto r = complete_port_in(); !r) return r;
+  if (device_access_) {
+    if (const int error = complete_device_access(); error != 0 || stop_ == Stop::kFault) {
+      return make_error("completing a device-memory access: " + failure_);
+    }
+    stop_ = Stop::kNone;
+  }
   fill_interrupt_fields();
   return {};
 }

@@ -105,13 +105,27 @@ std::optional<RunResult> VcpuRunner::enter_guest() {
   return std::nullopt;
 }
 
+VcpuRunner::ResumePoint VcpuRunner::resume_point() const {
+  return {exits_.exit_count(), run_->if_flag != 0, run_->ready_for_interrupt_injection != 0};
+}
+
+void VcpuRunner::resume_at(const ResumePoint& point) {
+  exits_.continue_from(point.exit_count);
+  run_->if_flag = point.if_flag ? 1 : 0;
+  run_->ready_for_interrupt_injection = point.ready_for_interrupt_injection ? 1 : 0;
+  instructions_at_exit_ = vcpu_.instructions_retired().value_or(0);
+  resumed_ = true;
+}
+
 RunResult VcpuRunner::run() {
   if (auto bound = pacer_.bind_to_current_thread(kKickSignal); !bound) {
     return RunResult{RunResult::Reason::kFault, 0,
                      "cannot set up the vCPU's kick timer: " + bound.error().message};
   }
   registers_synced_ = vcpu_.sync_registers_on_exit();
-  if (exits_.exit_count() == 0) instructions_at_exit_ = vcpu_.instructions_retired().value_or(0);
+  if (exits_.exit_count() == 0 && !resumed_) {
+    instructions_at_exit_ = vcpu_.instructions_retired().value_or(0);
+  }
   if (auto regs = vcpu_.get_regs()) last_seen_ = RegistersSeen{*regs, exits_.exit_count()};
   notify_pit_schedule();
   auto stop = [this](RunResult result) {

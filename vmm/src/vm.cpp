@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <iterator>
+
 #include "testsvc/abi.h"
 #include "vmm/boot.h"
 #include "vmm/cpuid_filter.h"
@@ -109,11 +112,44 @@ Result<void> Vm::create_emu_vcpu(Vm& vm, const VmConfig& config) {
   return {};
 }
 
-Result<std::vector<uint64_t>> Vm::dirty_pages() {
-  if (emu_vcpu_ != nullptr) return emu_vcpu_->take_dirty_pages();
-  auto bitmap = vm_->get_dirty_log(0, memory_.size());
-  if (!bitmap) return bitmap.error();
-  return dirty_pages_from_bitmap(*bitmap);
+namespace {
+
+std::vector<uint64_t> merged(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
+  std::vector<uint64_t> out;
+  out.reserve(a.size() + b.size());
+  std::set_union(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(out));
+  return out;
+}
+
+}  // namespace
+
+Result<std::vector<uint64_t>> Vm::dirty_pages(DirtyReader reader) {
+  Result<std::vector<uint64_t>> fetched = std::vector<uint64_t>{};
+  if (emu_vcpu_ != nullptr) {
+    fetched = emu_vcpu_->take_dirty_pages();
+  } else {
+    auto bitmap = vm_->get_dirty_log(0, memory_.size());
+    if (!bitmap) return bitmap.error();
+    fetched = dirty_pages_from_bitmap(*bitmap);
+  }
+  if (!fetched) return fetched.error();
+  for (size_t i = 0; i < dirty_readers_.size(); ++i) {
+    DirtyLogOf& other = dirty_readers_[i];
+    if (i != static_cast<size_t>(reader) && other.reading)
+      other.kept = merged(other.kept, *fetched);
+  }
+  DirtyLogOf& mine = dirty_readers_[static_cast<size_t>(reader)];
+  std::vector<uint64_t> pages = mine.reading ? merged(mine.kept, *fetched) : std::move(*fetched);
+  mine.reading = true;
+  mine.kept.clear();
+  return pages;
+}
+
+void Vm::stop_reading_dirty_pages(DirtyReader reader) {
+  DirtyLogOf& log = dirty_readers_[static_cast<size_t>(reader)];
+  log.reading = false;
+  log.kept.clear();
+  log.kept.shrink_to_fit();
 }
 
 }  // namespace ftvm

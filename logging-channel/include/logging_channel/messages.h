@@ -99,8 +99,11 @@ struct StatePages {
 
 // primary -> joining backup, after the last round's pages: the stopped vCPU and devices.
 struct StateDone {
-  uint32_t rounds = 0;                 // rounds of pages sent, the last (stopped) one included
-  uint64_t exit_count = 0;             // the primary's exit count E where it stopped
+  uint32_t rounds = 0;      // rounds of pages sent, the last (stopped) one included
+  uint64_t exit_count = 0;  // the primary's exit count E where it stopped
+  // At that exit: RFLAGS.IF as KVM reported it, and whether an interrupt could be injected.
+  bool if_flag = false;
+  bool ready_for_interrupt_injection = false;
   std::vector<uint8_t> machine_state;  // vmm/vcpu_state.h encode_state(), without pages
   bool operator==(const StateDone&) const = default;
 };

@@ -88,6 +88,25 @@ class VectorSink final : public EntrySink {
   std::vector<TraceEntry> entries;
 };
 
+// Hands the test's tap each turn before the recorder has it (RecordSetup::Tap).
+class TappedDriver final : public ExecutionDriver {
+ public:
+  TappedDriver(ExecutionDriver& inner, const RecordSetup::Tap* tap, const VectorSink& sink)
+      : inner_(inner), tap_(tap), sink_(sink) {}
+  DriverTurn between_exits(VcpuRunner& runner, const BetweenExits& at) override {
+    if (tap_ != nullptr && tap_->before_turn) tap_->before_turn(runner, at, sink_.entries.size());
+    return inner_.between_exits(runner, at);
+  }
+  std::optional<RunResult> idle(VcpuRunner& runner, const BetweenExits& at) override {
+    return inner_.idle(runner, at);
+  }
+
+ private:
+  ExecutionDriver& inner_;
+  const RecordSetup::Tap* tap_;
+  const VectorSink& sink_;
+};
+
 // Runs the replayer, but stops a replay that cannot end by itself, so that it fails its test
 // instead of hanging the test binary:
 //  - at a deadline (a breakpoint search for a landmark that is never found, while the guest
@@ -464,15 +483,18 @@ Result<Recording> record_guest(const RecordSetup& setup) {
   costs.report(setup.replay_costs);
   recorder.set_cost_model(&costs);
   HorizonLogger horizons(recorder, sink);
-  TracingDriver tracing(setup.log_horizons ? static_cast<ExecutionDriver&>(horizons) : recorder,
-                        "record");
+  TappedDriver tapped(setup.log_horizons ? static_cast<ExecutionDriver&>(horizons) : recorder,
+                      setup.tap ? &*setup.tap : nullptr, sink);
+  TracingDriver tracing(tapped, "record");
   VcpuRunner runner((*vm)->vcpu(), (*vm)->platform(), tracing);
   runner.set_use_interrupt_window(options.interrupt_window);  // as `ftvm record`
   time.set_exit_count([&runner] { return runner.exit_count(); });
   events.set_kick([&runner] { runner.kick(); });
   runner.on_pit_schedule_change(
       [b = backends->get()](const PitTimerSchedule& s) { b->schedule_pit(s); });
+  if (setup.tap && setup.tap->started) setup.tap->started(**vm, runner);
   recording.result = runner.run();
+  if (setup.tap && setup.tap->ended) setup.tap->ended();
   events.set_kick(nullptr);
   backends->reset();  // stop the I/O thread before the queue and runner go away
   if (auto r = recorder.finish(runner, recording.result); !r) return r.error();
@@ -501,6 +523,14 @@ Result<Replay> replay_recording(const Recording& recording, const std::vector<Tr
     if ((*logged)[i].lsn != i) {
       return make_error(fmt::format("entry {} has LSN {}", i, (*logged)[i].lsn));
     }
+  }
+  if (setup.takeover) {
+    if (setup.streamed) return make_error("a takeover replay is not streamed");
+    if (setup.takeover->first_entry > logged->size()) {
+      return make_error("the takeover starts past the end of the log");
+    }
+    logged->erase(logged->begin(),
+                  logged->begin() + static_cast<ptrdiff_t>(setup.takeover->first_entry));
   }
   // Streamed, the replayer takes the whole log (clock reads included) from the feed.
   SplitLog log = setup.streamed ? SplitLog{} : split_log(*logged);
@@ -541,6 +571,11 @@ Result<Replay> replay_recording(const Recording& recording, const std::vector<Tr
   install_kick_signal_handler();
   VcpuRunner runner((*vm)->vcpu(), (*vm)->platform(), tracing);
   runner.set_use_interrupt_window(recording.interrupt_window);  // as `ftvm replay`
+  if (setup.takeover) {
+    auto point = setup.takeover->load(**vm);
+    if (!point) return point.error();
+    runner.resume_at(*point);
+  }
   time.set_exit_count([&runner] { return runner.exit_count(); });
   PeriodicKick kicks(runner, std::chrono::milliseconds(200));
   std::optional<StreamFeeder> feeder;

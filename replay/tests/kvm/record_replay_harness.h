@@ -18,6 +18,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -28,6 +29,7 @@
 #include "replay/trace_entry.h"
 #include "vmm/exit_handler.h"
 #include "vmm/result.h"
+#include "vmm/vcpu_runner.h"
 #include "vmm/vm.h"
 
 namespace ftvm::replay::testing {
@@ -70,6 +72,16 @@ struct RecordSetup {
   // Console input, all of it available from the start (through a pipe, as `ftvm record`
   // reads stdin).
   std::string console_input;
+  // A test's hold on the recording VM, for a state transfer: `started` once the VM and its
+  // runner exist, before the first entry; `before_turn` on the vCPU thread before each of the
+  // recorder's turns, with the number of entries logged so far; `ended` once the runner
+  // stopped, while the VM still exists.
+  struct Tap {
+    std::function<void(Vm&, VcpuRunner&)> started;
+    std::function<void(VcpuRunner&, const BetweenExits&, size_t logged)> before_turn;
+    std::function<void()> ended;
+  };
+  std::optional<Tap> tap;
 };
 
 struct Recording {
@@ -134,6 +146,15 @@ struct ReplaySetup {
   // `ftvm replay`: where the host probe saw it work, everywhere on the software CPU.
   std::optional<BreakpointReach> resume_flag;
   std::optional<SearchLimits> search_limits;
+  // Replay from a state the running recording handed over (a backup brought up by state
+  // transfer), not from boot: `load` puts it into the fresh VM and returns where the
+  // recording's runner stood; the replay takes the log's entries from `first_entry` on. Not
+  // with `streamed`.
+  struct Takeover {
+    std::function<Result<VcpuRunner::ResumePoint>(Vm&)> load;
+    size_t first_entry = 0;
+  };
+  std::optional<Takeover> takeover;
 };
 
 // How far a streamed replay had got at the end of StreamSetup's hold.

@@ -49,6 +49,8 @@ class ExitHandler {
   ExitOutcome handle(kvm_run& run);
   // KVM_RUN returned EINTR: an asynchronous exit.
   void note_interrupted() { ++counters_.interrupted; }
+  // A VM that takes over another's state goes on counting from that one's exit count.
+  void continue_from(uint64_t exit_count) { counters_.deterministic = exit_count; }
 
   const ExitCounters& counters() const { return counters_; }
   uint64_t exit_count() const { return counters_.deterministic; }

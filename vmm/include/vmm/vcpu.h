@@ -47,8 +47,11 @@ class Vcpu {
   // Runs the guest until the next exit. Returns 0, or an errno: EINTR when a kick ended the run
   // (an asynchronous exit), anything else when the backend failed.
   virtual int run() = 0;
-  // Rewrites the run page's interrupt fields (if_flag, ready_for_interrupt_injection) for the
-  // current state without running the guest: needed after a state was loaded.
+  // Completes what the last exit left pending (a port or MMIO read's value, the instruction of
+  // a port or MMIO write), as KVM_RUN with immediate_exit does, and rewrites the run page's
+  // interrupt fields (if_flag, ready_for_interrupt_injection) for the current state, without
+  // running the guest further: needed before a state is captured at an exit, and after one
+  // was loaded.
   virtual Result<void> refresh_run_page() = 0;
   // When the last run() ended in a fault (an internal-error exit), what the backend knows about
   // it beyond the exit record; empty when it has nothing to add.

@@ -47,6 +47,21 @@ class VcpuRunner {
 
   RunResult run();
 
+  // Where a VM stood between two exits, for another VM that takes over its state (a backup
+  // brought up by state transfer): the exit count, and whether at that exit the guest could
+  // take an interrupt (what KVM reports in kvm_run with each exit, and a freshly loaded vCPU
+  // has not reported yet).
+  struct ResumePoint {
+    uint64_t exit_count = 0;
+    bool if_flag = false;
+    bool ready_for_interrupt_injection = false;
+    bool operator==(const ResumePoint&) const = default;
+  };
+  ResumePoint resume_point() const;
+  // Before run(), on a VM whose state was just loaded from one that stood at `point`: counts
+  // on from its exit count, with its interrupt readiness, and counted landmarks from here.
+  void resume_at(const ResumePoint& point);
+
   VcpuState state() const { return state_; }
   // A driver that loaded a vCPU state (a checkpoint) puts the guest at a point where it runs,
   // even if the exit before it was a HLT.
@@ -96,6 +111,7 @@ class VcpuRunner {
   std::optional<RegistersSeen> last_seen_;
   uint64_t pit_generation_seen_ = ~0ull;
   uint64_t instructions_at_exit_ = 0;
+  bool resumed_ = false;
   std::function<void(const PitTimerSchedule&)> pit_schedule_callback_;
 };
 

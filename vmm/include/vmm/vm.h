@@ -3,6 +3,7 @@
 // touching /dev/kvm, so a bad image is reported as such even on a host without KVM.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -54,9 +55,15 @@ class Vm {
   const GuestMemory& memory() const { return memory_; }
   uint64_t entry_point() const { return entry_; }
   const std::vector<kvm_cpuid_entry2>& cpuid() const { return cpuid_; }
-  // Guest-physical addresses of the pages written since the previous call (needs
-  // VmConfig::track_dirty_pages).
-  Result<std::vector<uint64_t>> dirty_pages();
+  // Who reads the dirty log. Each reader sees every page written since its own previous read:
+  // a recorder's checkpoints and a state transfer may run at once, and the backend's log is
+  // cleared by whichever reads it (vCPU thread only).
+  enum class DirtyReader { kCheckpoints = 0, kTransfer = 1 };
+  // Guest-physical addresses of the pages written since `reader`'s previous call, ascending
+  // (needs VmConfig::track_dirty_pages). A reader's first call starts its log.
+  Result<std::vector<uint64_t>> dirty_pages(DirtyReader reader = DirtyReader::kCheckpoints);
+  // `reader` reads no more (a transfer ended): pages are no longer kept for it.
+  void stop_reading_dirty_pages(DirtyReader reader);
 
  private:
   Vm(GuestMemory memory, uint64_t entry) : memory_(std::move(memory)), entry_(entry) {}
@@ -73,6 +80,14 @@ class Vm {
   std::unique_ptr<Platform> platform_;
   uint64_t entry_;
   std::vector<kvm_cpuid_entry2> cpuid_;
+  // Per reader: whether it reads, and the pages read from the backend for it by the other.
+  // Checkpoints read from the start (their first read is every page written since boot); a
+  // transfer from its first read until it stops.
+  struct DirtyLogOf {
+    bool reading = false;
+    std::vector<uint64_t> kept;
+  };
+  std::array<DirtyLogOf, 2> dirty_readers_{DirtyLogOf{true, {}}, DirtyLogOf{false, {}}};
 };
 
 }  // namespace ftvm

@@ -1,7 +1,6 @@
 #include "pair/state_pages.h"
 
 #include <fmt/format.h>
-#include <zstd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -24,6 +23,10 @@ uint64_t pages_in(const std::vector<channel::PageRun>& runs) {
   std::abort();
 }
 
+void check_zstd(size_t result) {
+  if (ZSTD_isError(result)) bug(std::string("zstd: ") + ZSTD_getErrorName(result));
+}
+
 }  // namespace
 
 std::vector<channel::PageRun> page_runs(std::span<const uint64_t> page_gpas) {
@@ -38,34 +41,53 @@ std::vector<channel::PageRun> page_runs(std::span<const uint64_t> page_gpas) {
   return runs;
 }
 
-channel::StatePages pack_pages(const GuestMemory& memory, uint32_t round,
-                               std::span<const uint64_t> page_gpas, int zstd_level) {
+PagePacker::PagePacker(int zstd_level) : context_(ZSTD_createCCtx()) {
+  if (!context_) bug("no memory for a compression context");
+  check_zstd(ZSTD_CCtx_setParameter(context_.get(), ZSTD_c_compressionLevel, zstd_level));
+}
+
+channel::StatePages PagePacker::pack(const GuestMemory& memory, uint32_t round,
+                                     std::span<const uint64_t> page_gpas) {
   if (page_gpas.size() > channel::kMaxStatePagesPerMessage) {
     bug(fmt::format("{} pages in one message", page_gpas.size()));
   }
   channel::StatePages message;
   message.round = round;
   message.runs = page_runs(page_gpas);
-  // One contiguous source per run would avoid this copy only for runs; the copy is what makes
-  // the bytes the compressor reads stable while the guest writes.
-  std::vector<uint8_t> raw(page_gpas.size() * kPage);
-  size_t at = 0;
-  for (const channel::PageRun& run : message.runs) {
-    const uint64_t bytes = uint64_t{run.pages} * kPage;
-    auto span = memory.span(run.first_gpa, bytes);
+  const uint64_t total = page_gpas.size() * kPage;
+  check_zstd(ZSTD_CCtx_reset(context_.get(), ZSTD_reset_session_only));
+  // The frame then records its size, which the receiver checks before decompressing.
+  check_zstd(ZSTD_CCtx_setPledgedSrcSize(context_.get(), total));
+  if (out_.size() < ZSTD_compressBound(total)) out_.resize(ZSTD_compressBound(total));
+  ZSTD_outBuffer out{out_.data(), out_.size(), 0};
+  for (size_t i = 0; i < message.runs.size(); ++i) {
+    const channel::PageRun& run = message.runs[i];
+    auto span = memory.span(run.first_gpa, uint64_t{run.pages} * kPage);
     if (!span) bug(span.error().message);
-    std::memcpy(raw.data() + at, span->data(), bytes);
-    at += bytes;
+    ZSTD_inBuffer in{span->data(), span->size(), 0};
+    const bool last = i + 1 == message.runs.size();
+    for (;;) {
+      const size_t left =
+          ZSTD_compressStream2(context_.get(), &out, &in, last ? ZSTD_e_end : ZSTD_e_continue);
+      check_zstd(left);
+      if (last ? left == 0 : in.pos == in.size) break;
+    }
   }
-  message.compressed.resize(ZSTD_compressBound(raw.size()));
-  const size_t n = ZSTD_compress(message.compressed.data(), message.compressed.size(), raw.data(),
-                                 raw.size(), zstd_level);
-  if (ZSTD_isError(n)) bug(std::string("zstd: ") + ZSTD_getErrorName(n));
-  message.compressed.resize(n);
+  if (message.runs.empty()) {
+    ZSTD_inBuffer in{nullptr, 0, 0};
+    while (ZSTD_compressStream2(context_.get(), &out, &in, ZSTD_e_end) != 0) {
+    }
+  }
+  message.compressed.assign(out_.data(), out_.data() + out.pos);
   return message;
 }
 
-Result<uint64_t> unpack_pages(const GuestMemory& memory, const channel::StatePages& message) {
+PageUnpacker::PageUnpacker() : context_(ZSTD_createDCtx()) {
+  if (!context_) bug("no memory for a decompression context");
+}
+
+Result<uint64_t> PageUnpacker::unpack(const GuestMemory& memory,
+                                      const channel::StatePages& message) {
   const uint64_t pages = pages_in(message.runs);
   for (const channel::PageRun& run : message.runs) {
     if (!memory.contains(run.first_gpa, uint64_t{run.pages} * kPage)) {
@@ -74,10 +96,10 @@ Result<uint64_t> unpack_pages(const GuestMemory& memory, const channel::StatePag
           message.round, run.pages, run.first_gpa, memory.size() >> 20));
     }
   }
-  std::vector<uint8_t> raw(pages * kPage);
-  const size_t n =
-      ZSTD_decompress(raw.data(), raw.size(), message.compressed.data(), message.compressed.size());
-  if (ZSTD_isError(n) || n != raw.size()) {
+  if (scratch_.size() < pages * kPage) scratch_.resize(pages * kPage);
+  const size_t n = ZSTD_decompressDCtx(context_.get(), scratch_.data(), pages * kPage,
+                                       message.compressed.data(), message.compressed.size());
+  if (ZSTD_isError(n) || n != pages * kPage) {
     const std::string got =
         ZSTD_isError(n) ? std::string(ZSTD_getErrorName(n)) : fmt::format("{} bytes", n);
     return make_error(fmt::format(
@@ -87,10 +109,19 @@ Result<uint64_t> unpack_pages(const GuestMemory& memory, const channel::StatePag
   size_t at = 0;
   for (const channel::PageRun& run : message.runs) {
     const uint64_t bytes = uint64_t{run.pages} * kPage;
-    if (auto r = memory.write(run.first_gpa, {raw.data() + at, bytes}); !r) return r.error();
+    if (auto r = memory.write(run.first_gpa, {scratch_.data() + at, bytes}); !r) return r.error();
     at += bytes;
   }
   return pages;
+}
+
+channel::StatePages pack_pages(const GuestMemory& memory, uint32_t round,
+                               std::span<const uint64_t> page_gpas, int zstd_level) {
+  return PagePacker(zstd_level).pack(memory, round, page_gpas);
+}
+
+Result<uint64_t> unpack_pages(const GuestMemory& memory, const channel::StatePages& message) {
+  return PageUnpacker().unpack(memory, message);
 }
 
 }  // namespace ftvm

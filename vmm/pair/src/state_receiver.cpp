@@ -33,7 +33,7 @@ Result<void> StateReceiver::apply_pages(const channel::StatePages& message) {
     return make_error(
         fmt::format("state transfer: round {} after round {}", message.round, round_));
   }
-  auto written = unpack_pages(vm_.memory(), message);
+  auto written = unpacker_.unpack(vm_.memory(), message);
   if (!written) return written.error();
   any_pages_ = true;
   round_ = message.round;
@@ -56,7 +56,7 @@ Result<void> StateReceiver::apply_done(const channel::StateDone& message) {
     return make_error("state transfer: loading the machine state: " + r.error().message);
   }
   rounds_ = message.rounds;
-  exit_count_ = message.exit_count;
+  resume_point_ = {message.exit_count, message.if_flag, message.ready_for_interrupt_injection};
   complete_ = true;
   return {};
 }

@@ -12,16 +12,20 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// A state-pages message's payload size (message_codec.h's layout): round, run count, 12 bytes
+// a run, the frame's length and bytes.
+uint64_t payload_bytes(const channel::StatePages& message) {
+  return 4 + 4 + 12 * message.runs.size() + 4 + message.compressed.size();
+}
+
 // Sends `pages` (ascending) as round `round`, a message per kMaxStatePagesPerMessage pages.
 Result<void> send_round(const GuestMemory& memory, uint32_t round, std::span<const uint64_t> pages,
-                        const SendStateMessage& send, const StateSenderOptions& options,
-                        TransferReport& report) {
+                        const SendStateMessage& send, PagePacker& packer, TransferReport& report) {
   for (size_t at = 0; at < pages.size(); at += channel::kMaxStatePagesPerMessage) {
     const size_t count = std::min(channel::kMaxStatePagesPerMessage, pages.size() - at);
-    channel::Message message =
-        pack_pages(memory, round, pages.subspan(at, count), options.zstd_level);
-    report.payload_bytes += encode_payload(message).size();
-    if (auto r = send(message); !r) return r;
+    channel::StatePages message = packer.pack(memory, round, pages.subspan(at, count));
+    report.payload_bytes += payload_bytes(message);
+    if (auto r = send(channel::Message(std::move(message))); !r) return r;
   }
   report.pages_sent += pages.size();
   return {};
@@ -43,13 +47,14 @@ std::vector<uint64_t> merged(const std::vector<uint64_t>& a, const std::vector<u
 // Pre-copy rounds while the guest runs; returns the dirty pages left when the policy stops.
 Result<std::vector<uint64_t>> precopy(const GuestMemory& memory, TransferPort& port,
                                       const SendStateMessage& send,
-                                      const StateSenderOptions& options, TransferReport& report) {
+                                      const StateSenderOptions& options, PagePacker& packer,
+                                      TransferReport& report) {
   if (auto started = port.take_dirty_pages(); !started) return started.error();
   std::vector<uint64_t> pages = every_page(memory);
   report.guest_pages = pages.size();
   for (uint32_t round = 0;; ++round) {
     const auto began = Clock::now();
-    if (auto r = send_round(memory, round, pages, send, options, report); !r) return r.error();
+    if (auto r = send_round(memory, round, pages, send, packer, report); !r) return r.error();
     auto dirty = port.take_dirty_pages();
     if (!dirty) return dirty.error();
     const PrecopyRound done{round, pages.size(), Clock::now() - began, dirty->size()};
@@ -64,14 +69,15 @@ Result<std::vector<uint64_t>> precopy(const GuestMemory& memory, TransferPort& p
 
 Result<void> send_stopped(const GuestMemory& memory, StoppedMachine& stopped,
                           const std::vector<uint64_t>& left, const SendStateMessage& send,
-                          const StateSenderOptions& options, TransferReport& report) {
+                          PagePacker& packer, TransferReport& report) {
   const auto began = Clock::now();
   const auto last = merged(left, stopped.dirty_pages);
   const auto round = static_cast<uint32_t>(report.rounds.size());
-  if (auto r = send_round(memory, round, last, send, options, report); !r) return r;
+  if (auto r = send_round(memory, round, last, send, packer, report); !r) return r;
   report.rounds.push_back({round, last.size(), Clock::now() - began, 0});
   channel::Message done =
-      channel::StateDone{round + 1, stopped.exit_count, encode_state(stopped.state)};
+      channel::StateDone{round + 1, stopped.at.exit_count, stopped.at.if_flag,
+                         stopped.at.ready_for_interrupt_injection, encode_state(stopped.state)};
   report.payload_bytes += encode_payload(done).size();
   return send(done);
 }
@@ -84,18 +90,21 @@ Result<TransferReport> send_state(
     const std::function<Result<void>(uint64_t exit_count)>& while_stopped) {
   const auto began = Clock::now();
   TransferReport report;
-  auto left = precopy(memory, port, send, options, report);
+  PagePacker packer(options.zstd_level);
+  auto left = precopy(memory, port, send, options, packer, report);
   if (!left) {
     port.set_throttle(0);
+    port.finish();
     return left.error();
   }
   auto stopped = port.stop();
   port.set_throttle(0);
+  port.finish();
   if (!stopped) return stopped.error();
   const auto stopped_at = Clock::now();
-  report.exit_count = stopped->exit_count;
-  auto sent = send_stopped(memory, *stopped, *left, send, options, report);
-  if (sent && while_stopped) sent = while_stopped(stopped->exit_count);
+  report.exit_count = stopped->at.exit_count;
+  auto sent = send_stopped(memory, *stopped, *left, send, packer, report);
+  if (sent && while_stopped) sent = while_stopped(stopped->at.exit_count);
   report.paused = Clock::now() - stopped_at;
   port.resume();
   report.took = Clock::now() - began;

@@ -12,14 +12,17 @@ namespace {
 // stretch without exits must not stall it for that whole stretch again.
 constexpr auto kMaxHold = std::chrono::milliseconds(100);
 
-Result<StoppedMachine> capture_stopped(Vm& vm, uint64_t exit_count) {
+Result<StoppedMachine> capture_stopped(Vm& vm, const VcpuRunner& runner) {
   // Not in the machine state yet: the virtio devices' queues and requests in flight.
   if (vm.platform().disk() != nullptr || vm.platform().net() != nullptr) {
     return make_error(
         "state transfer: a VM with a virtio disk or network card cannot be transferred yet "
         "(their queues and requests in flight are not part of the machine state)");
   }
-  auto dirty = vm.dirty_pages();
+  // The exit's own I/O completes now (a read's value into RAX, a write's instruction past),
+  // as the next entry would: the state then holds all of it.
+  if (auto r = vm.vcpu().refresh_run_page(); !r) return r.error();
+  auto dirty = vm.dirty_pages(Vm::DirtyReader::kTransfer);
   if (!dirty) return dirty.error();
   auto registers = capture_registers(vm.vcpu());
   if (!registers) return registers.error();
@@ -27,7 +30,7 @@ Result<StoppedMachine> capture_stopped(Vm& vm, uint64_t exit_count) {
   stopped.state.vcpu = std::move(*registers);
   stopped.state.devices = capture_devices(vm.platform());
   stopped.dirty_pages = std::move(*dirty);
-  stopped.exit_count = exit_count;
+  stopped.at = runner.resume_point();
   return stopped;
 }
 
@@ -73,6 +76,11 @@ void TransferPort::resume() {
   changed_.notify_all();
 }
 
+void TransferPort::finish() {
+  std::lock_guard lock(mutex_);
+  finished_ = true;
+}
+
 void TransferPort::set_throttle(double share) {
   std::lock_guard lock(mutex_);
   throttle_ = std::clamp(share, 0.0, 0.99);
@@ -93,13 +101,13 @@ void TransferPort::close(const std::string& reason) {
 }
 
 void TransferPort::serve_take_dirty() {
-  dirty_result_ = vm_.dirty_pages();
+  dirty_result_ = vm_.dirty_pages(Vm::DirtyReader::kTransfer);
   request_ = Request::kNone;
   changed_.notify_all();
 }
 
-void TransferPort::serve_stop(uint64_t exit_count, std::unique_lock<std::mutex>& lock) {
-  stop_result_ = capture_stopped(vm_, exit_count);
+void TransferPort::serve_stop(const VcpuRunner& runner, std::unique_lock<std::mutex>& lock) {
+  stop_result_ = capture_stopped(vm_, runner);
   stopped_ = stop_result_.ok();
   request_ = Request::kNone;
   changed_.notify_all();
@@ -110,18 +118,18 @@ bool TransferPort::may_stop_at(const VcpuRunner& runner, const BetweenExits& at)
   if (at.asynchronous || at.halted) return false;
   // Console input waiting outside the UART is not part of the machine state: wait until the
   // guest has taken it into the FIFO.
-  if (runner.platform().has_pending_input()) return false;
-  const kvm_run& exit = runner.last_exit();
-  if (exit.exit_reason == KVM_EXIT_IO) return exit.io.direction != KVM_EXIT_IO_IN;
-  if (exit.exit_reason == KVM_EXIT_MMIO) return exit.mmio.is_write != 0;
-  return true;
+  return !runner.platform().has_pending_input();
 }
 
 void TransferPort::serve(const VcpuRunner& runner, const BetweenExits& at) {
   {
     std::unique_lock lock(mutex_);
+    if (finished_) {
+      vm_.stop_reading_dirty_pages(Vm::DirtyReader::kTransfer);
+      finished_ = false;
+    }
     if (request_ == Request::kTakeDirty) serve_take_dirty();
-    if (request_ == Request::kStop && may_stop_at(runner, at)) serve_stop(at.exit_count, lock);
+    if (request_ == Request::kStop && may_stop_at(runner, at)) serve_stop(runner, lock);
   }
   hold_for_throttle();
 }

@@ -6,7 +6,9 @@
 #include <cstdint>
 
 #include "logging_channel/messages.h"
+#include "pair/state_pages.h"
 #include "vmm/result.h"
+#include "vmm/vcpu_runner.h"
 #include "vmm/vm.h"
 
 namespace ftvm {
@@ -20,7 +22,9 @@ class StateReceiver {
   Result<bool> apply(const channel::Message& message);
 
   bool complete() const { return complete_; }
-  uint64_t exit_count() const { return exit_count_; }
+  uint64_t exit_count() const { return resume_point_.exit_count; }
+  // Where the copy's runner goes on from (VcpuRunner::resume_at), once complete.
+  const VcpuRunner::ResumePoint& resume_point() const { return resume_point_; }
   uint32_t rounds() const { return rounds_; }
   uint64_t pages() const { return pages_; }
 
@@ -29,12 +33,13 @@ class StateReceiver {
   Result<void> apply_done(const channel::StateDone& message);
 
   Vm& vm_;
+  PageUnpacker unpacker_;
   bool complete_ = false;
   bool any_pages_ = false;
   uint32_t round_ = 0;  // the latest round received
   uint32_t rounds_ = 0;
   uint64_t pages_ = 0;
-  uint64_t exit_count_ = 0;
+  VcpuRunner::ResumePoint resume_point_;
 };
 
 }  // namespace ftvm

@@ -4,12 +4,13 @@
 // and waits; the vCPU thread's driver calls serve() between exits, and kicks bring it there
 // soon when the guest runs without exits.
 //
-// The guest is stopped only at a deterministic exit that is not a read, before the driver's
-// turn there: a position a backup can start from as "exit E, nothing applied yet", with no
-// device read whose value the vCPU has yet to take in (KVM and the software CPU both complete
-// an IN or an MMIO read on the next entry, after the state would have been captured), and not
-// at a kick, where landmarks counted from the last exit would not line up on the backup. Nor
-// while console input waits outside the UART (not in the machine state yet). A VM with a virtio
+// The guest is stopped only at a deterministic exit, before the driver's turn there: a position
+// a backup can start from as "exit E, nothing applied yet". The exit's own I/O is completed
+// first (Vcpu::refresh_run_page: KVM and the software CPU both finish an IN, an OUT or an MMIO
+// access only on the next entry, after the state would have been captured). Not at a kick,
+// where landmarks counted from the last exit would not line up on the backup; not while the
+// guest is halted; nor while console input waits outside the UART (not in the machine state
+// yet). A VM with a virtio
 // disk or network card is refused: their queues are not in the machine state yet either.
 #pragma once
 
@@ -31,11 +32,11 @@
 namespace ftvm {
 
 // The guest as the transfer stopped it: its registers and devices (no pages), the pages it
-// wrote since the last take_dirty_pages(), and its exit count E.
+// wrote since the last take_dirty_pages(), and where its runner stood.
 struct StoppedMachine {
   MachineState state;
   std::vector<uint64_t> dirty_pages;
-  uint64_t exit_count = 0;
+  VcpuRunner::ResumePoint at;
 };
 
 class TransferPort {
@@ -47,10 +48,12 @@ class TransferPort {
 
   // Sender thread. The pages written since the last call (the first call starts the log).
   Result<std::vector<uint64_t>> take_dirty_pages();
-  // Stops the guest at its next deterministic exit that is not a read (above), where it then
-  // waits in serve() until resume(). An error leaves the guest running.
+  // Stops the guest at its next deterministic exit (above), where it then waits in serve()
+  // until resume(). An error leaves the guest running.
   Result<StoppedMachine> stop();
   void resume();
+  // The transfer is over: the VM stops keeping dirty pages for it (at the vCPU's next turn).
+  void finish();
   // Holds the guest for this share of its time from now on (0: not at all), in serve().
   void set_throttle(double share);
   double throttle() const;
@@ -67,7 +70,7 @@ class TransferPort {
   // Posts `request` and waits until the vCPU thread served it; false with the reason if not.
   Result<void> post(Request request, std::unique_lock<std::mutex>& lock);
   void serve_take_dirty();
-  void serve_stop(uint64_t exit_count, std::unique_lock<std::mutex>& lock);
+  void serve_stop(const VcpuRunner& runner, std::unique_lock<std::mutex>& lock);
   static bool may_stop_at(const VcpuRunner& runner, const BetweenExits& at);
   void hold_for_throttle();
 
@@ -81,6 +84,7 @@ class TransferPort {
   Result<std::vector<uint64_t>> dirty_result_ = std::vector<uint64_t>{};
   Result<StoppedMachine> stop_result_ = StoppedMachine{};
   bool stopped_ = false;
+  bool finished_ = false;
   double throttle_ = 0;
   std::chrono::steady_clock::time_point last_served_ = std::chrono::steady_clock::now();
 };

@@ -1,0 +1,191 @@
+// A backup brought up by state transfer in the middle of a recording replays the rest of the
+// log exactly. The hard guests of the record/replay tests (timer interrupts landing in tight
+// loops, replay/tests/kvm/guests) are recorded while a live state transfer copies the running
+// VM; the recording stops for the transfer's last round before the recorder's turn at exit E.
+// A fresh VM takes the transferred state, resumes at E (VcpuRunner::resume_at) and replays the
+// entries logged from that turn on: it must end where the recording ended, with the same
+// registers and RAM (the replayer's final check), having said what the recording said.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <memory>
+#include <thread>
+
+#include "kvm_gate.h"
+#include "logging_channel/message_codec.h"
+#include "pair/state_receiver.h"
+#include "pair/state_sender.h"
+#include "pair/transfer_port.h"
+#include "record_replay_harness.h"
+
+namespace ftvm {
+namespace {
+
+using replay::testing::port_values;
+using replay::testing::record_guest;
+using replay::testing::RecordSetup;
+using replay::testing::replay_recording;
+using replay::testing::ReplaySetup;
+
+struct TakeoverCase {
+  const char* guest;
+  Accel accel;
+  // Checkpoints read the dirty log too while the transfer does (Vm::DirtyReader): each must
+  // see every page written since its own last read.
+  replay::AsyncMode async_mode = replay::AsyncMode::kAuto;
+};
+
+std::string case_name(const ::testing::TestParamInfo<TakeoverCase>& info) {
+  return std::string(info.param.guest) + "_" + accel_name(info.param.accel) +
+         (info.param.async_mode == replay::AsyncMode::kCheckpoint ? "_checkpoint" : "");
+}
+
+// A recording with a state transfer of its VM part-way through, and what the transfer sent.
+struct Handover {
+  replay::testing::Recording recording;
+  std::vector<channel::Message> messages;
+  size_t first_entry = 0;  // the entries logged before the stop
+  TransferReport report;
+};
+
+Result<Handover> record_with_handover(const TakeoverCase& c) {
+  RecordSetup setup;
+  setup.guest = std::string(c.guest) + ".elf";
+  setup.accel = c.accel;
+  setup.async_mode = c.async_mode;
+  Handover handover;
+  std::unique_ptr<TransferPort> port;
+  std::thread transfer;
+  std::atomic<size_t> logged{0};
+  std::atomic<bool> ended{false};
+  Result<TransferReport> sent = make_error("the transfer did not run");
+  RecordSetup::Tap tap;
+  tap.started = [&](Vm& vm, VcpuRunner& runner) {
+    port = std::make_unique<TransferPort>(vm, [&runner] { runner.kick(); });
+    transfer = std::thread([&, memory = &vm.memory()] {
+      // Part-way: once the guest has had ticks logged, well before it shuts down.
+      while (logged.load() < 8 && !ended.load()) std::this_thread::yield();
+      StateSenderOptions options;
+      options.precopy.stop_copy_pages = uint64_t{1} << 30;  // stop after round 0
+      sent = send_state(
+          *memory, *port,
+          [&](const channel::Message& m) -> Result<void> {
+            handover.messages.push_back(m);
+            return {};
+          },
+          options,
+          [&](uint64_t) -> Result<void> {
+            handover.first_entry = logged.load();
+            return {};
+          });
+    });
+  };
+  tap.before_turn = [&](VcpuRunner& runner, const BetweenExits& at, size_t entries) {
+    logged.store(entries);
+    port->serve(runner, at);
+  };
+  tap.ended = [&] {
+    ended.store(true);
+    port->close("the recording ended");
+    transfer.join();
+  };
+  setup.tap = tap;
+  auto recording = record_guest(setup);
+  if (!recording) return recording.error();
+  if (!sent) return sent.error();
+  handover.recording = std::move(*recording);
+  handover.report = *sent;
+  return handover;
+}
+
+// Loads the handed-over state into `vm`; where the recording stood, or why not.
+Result<VcpuRunner::ResumePoint> load_handover(Vm& vm, const Handover& handover) {
+  StateReceiver receiver(vm);
+  for (const channel::Message& message : handover.messages) {
+    auto decoded = channel::decode_payload(static_cast<uint8_t>(channel::message_type(message)),
+                                           channel::encode_payload(message));
+    if (!decoded) return decoded.error();
+    if (auto applied = receiver.apply(*decoded); !applied) return applied.error();
+  }
+  if (!receiver.complete()) return make_error("the transfer did not complete");
+  return receiver.resume_point();
+}
+
+class TakeoverTest : public ::testing::TestWithParam<TakeoverCase> {
+ protected:
+  void SetUp() override {
+    if (GetParam().accel == Accel::kKvm) FTVM_REQUIRE_KVM();
+  }
+};
+
+TEST_P(TakeoverTest, ABackupBroughtUpMidRecordingReplaysTheRestExactly) {
+  auto handover = record_with_handover(GetParam());
+  ASSERT_TRUE(handover.ok()) << handover.error().message;
+  const auto& recording = handover->recording;
+  ASSERT_EQ(recording.result.reason, RunResult::Reason::kGuestShutdown) << recording.result.detail;
+  ASSERT_GT(handover->first_entry, 0u);
+  ASSERT_LT(handover->first_entry, recording.entries.size());
+  ASSERT_GT(handover->report.exit_count, 0u);
+  ASSERT_LT(handover->report.exit_count, recording.exit_count);
+
+  ReplaySetup setup;
+  setup.takeover = ReplaySetup::Takeover{[&](Vm& vm) { return load_handover(vm, *handover); },
+                                         handover->first_entry};
+  auto replay = replay_recording(recording, recording.entries, setup);
+  ASSERT_TRUE(replay.ok()) << replay.error().message;
+  EXPECT_EQ(replay->result.reason, RunResult::Reason::kReplayComplete)
+      << replay::testing::reason_name(replay->result.reason) << ": "
+      << replay::testing::report_head(replay->result.detail, 12);
+  EXPECT_EQ(replay->exit_count, recording.exit_count);
+  // The verdict the guest gave at the end, and whatever it said after the stop before that.
+  const auto said = port_values(recording.port_writes);
+  const auto copy_said = port_values(replay->port_writes);
+  ASSERT_GE(copy_said.size(), 3u);
+  ASSERT_LE(copy_said.size(), said.size());
+  EXPECT_TRUE(std::equal(copy_said.begin(), copy_said.end(), said.end() - copy_said.size()));
+  EXPECT_GT(replay->stats.inputs, 0u) << "no tick was replayed after the handover";
+  std::printf(
+      "%s: handed over at exit %llu of %llu, entry %zu of %zu, after a %.1f ms "
+      "transfer of the %.0f ms recording; the copy replayed %llu inputs\n",
+      GetParam().guest, static_cast<unsigned long long>(handover->report.exit_count),
+      static_cast<unsigned long long>(recording.exit_count), handover->first_entry,
+      recording.entries.size(),
+      std::chrono::duration<double, std::milli>(handover->report.took).count(),
+      recording.seconds * 1000, static_cast<unsigned long long>(replay->stats.inputs));
+}
+
+// The same copy resumed one exit late: the check that catches a wrong handover point.
+TEST_P(TakeoverTest, ACopyResumedAtTheWrongExitIsCaughtAsADivergence) {
+  auto handover = record_with_handover(GetParam());
+  ASSERT_TRUE(handover.ok()) << handover.error().message;
+  ReplaySetup setup;
+  setup.takeover = ReplaySetup::Takeover{[&](Vm& vm) -> Result<VcpuRunner::ResumePoint> {
+                                           auto point = load_handover(vm, *handover);
+                                           if (point) ++point->exit_count;
+                                           return point;
+                                         },
+                                         handover->first_entry};
+  setup.time_limit = std::chrono::milliseconds(4000);
+  auto replay = replay_recording(handover->recording, handover->recording.entries, setup);
+  ASSERT_TRUE(replay.ok()) << replay.error().message;
+  EXPECT_NE(replay->result.reason, RunResult::Reason::kReplayComplete);
+}
+
+constexpr auto kCheckpoint = replay::AsyncMode::kCheckpoint;
+const TakeoverCase kCases[] = {
+    {"reg_loop", Accel::kEmu},
+    {"mem_loop", Accel::kEmu},
+    {"stack_loop", Accel::kEmu},
+    {"sti_hlt", Accel::kEmu},
+    {"mem_loop", Accel::kEmu, kCheckpoint},
+    {"stack_loop", Accel::kEmu, kCheckpoint},
+    {"reg_loop", Accel::kKvm},
+    {"mem_loop", Accel::kKvm},
+    {"stack_loop", Accel::kKvm},
+    {"sti_hlt", Accel::kKvm},
+};
+
+INSTANTIATE_TEST_SUITE_P(HardGuests, TakeoverTest, ::testing::ValuesIn(kCases), case_name);
+
+}  // namespace
+}  // namespace ftvm
