@@ -48,7 +48,7 @@ struct Handover {
   TransferReport report;
 };
 
-Result<Handover> record_with_handover(const TakeoverCase& c) {
+Result<Handover> record_with_handover_once(const TakeoverCase& c) {
   RecordSetup setup;
   setup.guest = std::string(c.guest) + ".elf";
   setup.accel = c.accel;
@@ -63,8 +63,8 @@ Result<Handover> record_with_handover(const TakeoverCase& c) {
   tap.started = [&](Vm& vm, VcpuRunner& runner) {
     port = std::make_unique<TransferPort>(vm, [&runner] { runner.kick(); });
     transfer = std::thread([&, memory = &vm.memory()] {
-      // Part-way: once the guest has had ticks logged, well before it shuts down.
-      while (logged.load() < 8 && !ended.load()) std::this_thread::yield();
+      // Part-way: once the guest has run, well before it shuts down (round 0 takes a while).
+      while (logged.load() < 2 && !ended.load()) std::this_thread::yield();
       StateSenderOptions options;
       options.precopy.stop_copy_pages = uint64_t{1} << 30;  // stop after round 0
       sent = send_state(
@@ -95,6 +95,22 @@ Result<Handover> record_with_handover(const TakeoverCase& c) {
   if (!sent) return sent.error();
   handover.recording = std::move(*recording);
   handover.report = *sent;
+  return handover;
+}
+
+// These guests live for a few tens of milliseconds on the software CPU, a few hundred in the
+// KVM test box, where one emulator thread carries the guest and the transfer both: there a
+// guest sometimes ends before the transfer gets to stop it (seen for mem_loop and sti_hlt). A
+// recording without a handover says nothing either way, so it is made again, three times at
+// most; a host where none gets one still fails the test.
+Result<Handover> record_with_handover(const TakeoverCase& c) {
+  Result<Handover> handover = make_error("not recorded");
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    handover = record_with_handover_once(c);
+    if (handover || handover.error().message.find("the recording ended") == std::string::npos) {
+      return handover;
+    }
+  }
   return handover;
 }
 
