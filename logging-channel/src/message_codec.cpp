@@ -123,6 +123,7 @@ void encode_fields(const StateDone& m, std::vector<uint8_t>& out) {
   put_le(out, m.exit_count);
   put_le(out,
          static_cast<uint8_t>((m.if_flag ? 1 : 0) | (m.ready_for_interrupt_injection ? 2 : 0)));
+  put_byte_string(out, m.console_input);
   put_byte_string(out, m.machine_state);
 }
 
@@ -218,6 +219,7 @@ StateDone decode_state_done(WireReader& in) {
   if (flags > 3) in.reject("interrupt_flags", fmt::format("has unknown bits ({:#x})", flags));
   m.if_flag = (flags & 1) != 0;
   m.ready_for_interrupt_injection = (flags & 2) != 0;
+  m.console_input = in.byte_string("console_input", kMaxTransferredConsoleInputBytes);
   m.machine_state = in.byte_string("machine_state", kMaxMachineStateBytes);
   return m;
 }
@@ -256,6 +258,11 @@ Result<void> check_bounds(const Message& m) {
   }
   if (const auto* pages = std::get_if<StatePages>(&m)) return check_state_pages_bounds(*pages);
   if (const auto* done = std::get_if<StateDone>(&m)) {
+    if (auto ok = check_field("state-done", "console_input", done->console_input.size(),
+                              kMaxTransferredConsoleInputBytes);
+        !ok) {
+      return ok;
+    }
     return check_field("state-done", "machine_state", done->machine_state.size(),
                        kMaxMachineStateBytes);
   }

@@ -180,14 +180,14 @@ TEST(MessagesTest, StatePagesRunsMustBeAlignedAscendingAndWithinTheLimit) {
 TEST(MessagesTest, StateDoneInterruptFlagsRoundTripAndUnknownBitsAreRejected) {
   for (const bool if_flag : {false, true}) {
     for (const bool ready : {false, true}) {
-      const Message m = StateDone{2, 77, if_flag, ready, {1, 2}};
+      const Message m = StateDone{2, 77, if_flag, ready, {'x'}, {1, 2}};
       auto decoded =
           decode_payload(static_cast<uint8_t>(MessageType::kStateDone), encode_payload(m));
       ASSERT_TRUE(decoded.ok()) << decoded.error().message;
       EXPECT_EQ(*decoded, m);
     }
   }
-  auto payload = encode_payload(StateDone{2, 77, true, true, {}});
+  auto payload = encode_payload(StateDone{2, 77, true, true, {}, {}});
   payload[12] = 4;  // after rounds (4) and exit_count (8)
   auto decoded = decode_payload(static_cast<uint8_t>(MessageType::kStateDone), payload);
   ASSERT_FALSE(decoded.ok());

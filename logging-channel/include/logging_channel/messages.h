@@ -32,6 +32,7 @@ inline constexpr size_t kMaxStatePagesPerMessage = 1024;
 // Above ZSTD_compressBound() of 4 MiB (4 MiB + 16 KiB + a few bytes): incompressible pages fit.
 inline constexpr size_t kMaxStatePagesCompressedBytes = (size_t{4} << 20) + (size_t{64} << 10);
 inline constexpr size_t kMaxMachineStateBytes = size_t{4} << 20;
+inline constexpr size_t kMaxTransferredConsoleInputBytes = size_t{1} << 20;
 
 // primary -> backup, first message: everything the backup needs to build the same VM.
 struct Hello {
@@ -104,6 +105,8 @@ struct StateDone {
   // At that exit: RFLAGS.IF as KVM reported it, and whether an interrupt could be injected.
   bool if_flag = false;
   bool ready_for_interrupt_injection = false;
+  // Console input the guest had been given but not yet taken into its UART's FIFO.
+  std::vector<uint8_t> console_input;
   std::vector<uint8_t> machine_state;  // vmm/vcpu_state.h encode_state(), without pages
   bool operator==(const StateDone&) const = default;
 };

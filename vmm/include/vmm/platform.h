@@ -47,6 +47,15 @@ class Platform {
   // exit, as the guest drains the FIFO.
   void offer_pending_input();
   bool has_pending_input() const { return !pending_input_.empty(); }
+  size_t pending_input_bytes() const { return pending_input_.size(); }
+  // That waiting input, for a machine state handed to another VM (a state transfer), and its
+  // restoring there.
+  std::vector<uint8_t> pending_input() const {
+    return {pending_input_.begin(), pending_input_.end()};
+  }
+  void restore_pending_input(std::span<const uint8_t> bytes) {
+    pending_input_.assign(bytes.begin(), bytes.end());
+  }
 
   Bus& pio_bus() { return pio_bus_; }
   Bus& mmio_bus() { return mmio_bus_; }

@@ -56,6 +56,8 @@ Result<void> StateReceiver::apply_done(const channel::StateDone& message) {
     return make_error("state transfer: loading the machine state: " + r.error().message);
   }
   rounds_ = message.rounds;
+  vm_.platform().restore_pending_input(message.console_input);
+  console_input_bytes_ = message.console_input.size();
   resume_point_ = {message.exit_count, message.if_flag, message.ready_for_interrupt_injection};
   complete_ = true;
   return {};

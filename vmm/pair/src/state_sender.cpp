@@ -18,10 +18,12 @@ uint64_t payload_bytes(const channel::StatePages& message) {
   return 4 + 4 + 12 * message.runs.size() + 4 + message.compressed.size();
 }
 
-// Sends `pages` (ascending) as round `round`, a message per kMaxStatePagesPerMessage pages.
+// Sends `pages` (ascending) as round `round`, a message per kMaxStatePagesPerMessage pages, and
+// one without pages for a round that has none: the receiver counts the rounds it got (a
+// stopped round with nothing dirty once made it count one short).
 Result<void> send_round(const GuestMemory& memory, uint32_t round, std::span<const uint64_t> pages,
                         const SendStateMessage& send, PagePacker& packer, TransferReport& report) {
-  for (size_t at = 0; at < pages.size(); at += channel::kMaxStatePagesPerMessage) {
+  for (size_t at = 0; at == 0 || at < pages.size(); at += channel::kMaxStatePagesPerMessage) {
     const size_t count = std::min(channel::kMaxStatePagesPerMessage, pages.size() - at);
     channel::StatePages message = packer.pack(memory, round, pages.subspan(at, count));
     report.payload_bytes += payload_bytes(message);
@@ -75,9 +77,12 @@ Result<void> send_stopped(const GuestMemory& memory, StoppedMachine& stopped,
   const auto round = static_cast<uint32_t>(report.rounds.size());
   if (auto r = send_round(memory, round, last, send, packer, report); !r) return r;
   report.rounds.push_back({round, last.size(), Clock::now() - began, 0});
-  channel::Message done =
-      channel::StateDone{round + 1, stopped.at.exit_count, stopped.at.if_flag,
-                         stopped.at.ready_for_interrupt_injection, encode_state(stopped.state)};
+  channel::Message done = channel::StateDone{round + 1,
+                                             stopped.at.exit_count,
+                                             stopped.at.if_flag,
+                                             stopped.at.ready_for_interrupt_injection,
+                                             stopped.console_input,
+                                             encode_state(stopped.state)};
   report.payload_bytes += encode_payload(done).size();
   return send(done);
 }

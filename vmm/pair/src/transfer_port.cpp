@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <thread>
 
+#include "logging_channel/messages.h"
+
 namespace ftvm {
 namespace {
 
@@ -31,6 +33,7 @@ Result<StoppedMachine> capture_stopped(Vm& vm, const VcpuRunner& runner) {
   stopped.state.devices = capture_devices(vm.platform());
   stopped.dirty_pages = std::move(*dirty);
   stopped.at = runner.resume_point();
+  stopped.console_input = vm.platform().pending_input();
   return stopped;
 }
 
@@ -116,9 +119,8 @@ void TransferPort::serve_stop(const VcpuRunner& runner, std::unique_lock<std::mu
 
 bool TransferPort::may_stop_at(const VcpuRunner& runner, const BetweenExits& at) {
   if (at.asynchronous || at.halted) return false;
-  // Console input waiting outside the UART is not part of the machine state: wait until the
-  // guest has taken it into the FIFO.
-  return !runner.platform().has_pending_input();
+  // Console input waiting outside the UART travels with the state, up to a bound.
+  return runner.platform().pending_input_bytes() <= channel::kMaxTransferredConsoleInputBytes;
 }
 
 void TransferPort::serve(const VcpuRunner& runner, const BetweenExits& at) {

@@ -48,6 +48,17 @@ TEST(StatePagesTest, PackedPagesUnpackIntoTheSamePlaces) {
   EXPECT_FALSE(same_page(from, to, 0x5000));
 }
 
+// A round with nothing dirty is still one message, so that the receiver counts every round.
+TEST(StatePagesTest, AMessageWithoutPagesRoundTrips) {
+  auto memory = memory_of(1 << 20);
+  const auto message = pack_pages(memory, 4, std::vector<uint64_t>{}, 1);
+  EXPECT_TRUE(message.runs.empty());
+  EXPECT_FALSE(message.compressed.empty()) << "an empty zstd frame still has a header";
+  auto written = unpack_pages(memory, message);
+  ASSERT_TRUE(written.ok()) << written.error().message;
+  EXPECT_EQ(*written, 0u);
+}
+
 TEST(StatePagesTest, ZeroPagesCostAlmostNothing) {
   auto memory = memory_of(4 << 20);
   std::vector<uint64_t> pages(channel::kMaxStatePagesPerMessage);

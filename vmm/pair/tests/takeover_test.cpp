@@ -33,11 +33,15 @@ struct TakeoverCase {
   // Checkpoints read the dirty log too while the transfer does (Vm::DirtyReader): each must
   // see every page written since its own last read.
   replay::AsyncMode async_mode = replay::AsyncMode::kAuto;
+  // Console input fed from the start, more than the guest takes in before the handover: some
+  // waits outside the UART then and travels with the state (StateDone::console_input).
+  bool console_input = false;
 };
 
 std::string case_name(const ::testing::TestParamInfo<TakeoverCase>& info) {
   return std::string(info.param.guest) + "_" + accel_name(info.param.accel) +
-         (info.param.async_mode == replay::AsyncMode::kCheckpoint ? "_checkpoint" : "");
+         (info.param.async_mode == replay::AsyncMode::kCheckpoint ? "_checkpoint" : "") +
+         (info.param.console_input ? "_input" : "");
 }
 
 // A recording with a state transfer of its VM part-way through, and what the transfer sent.
@@ -53,6 +57,11 @@ Result<Handover> record_with_handover_once(const TakeoverCase& c) {
   setup.guest = std::string(c.guest) + ".elf";
   setup.accel = c.accel;
   setup.async_mode = c.async_mode;
+  if (c.console_input) {
+    // As the record/replay test of this guest: ticks kicked after 1 ms.
+    setup.max_delay = std::chrono::milliseconds(1);
+    for (int i = 0; i < 300; ++i) setup.console_input += static_cast<char>('!' + i % 90);
+  }
   Handover handover;
   std::unique_ptr<TransferPort> port;
   std::thread transfer;
@@ -160,6 +169,10 @@ TEST_P(TakeoverTest, ABackupBroughtUpMidRecordingReplaysTheRestExactly) {
   ASSERT_LE(copy_said.size(), said.size());
   EXPECT_TRUE(std::equal(copy_said.begin(), copy_said.end(), said.end() - copy_said.size()));
   EXPECT_GT(replay->stats.inputs, 0u) << "no tick was replayed after the handover";
+  if (GetParam().console_input) {
+    const auto& done = std::get<channel::StateDone>(handover->messages.back());
+    EXPECT_FALSE(done.console_input.empty()) << "no input was waiting at the handover";
+  }
   std::printf(
       "%s: handed over at exit %llu of %llu, entry %zu of %zu, after a %.1f ms "
       "transfer of the %.0f ms recording; the copy replayed %llu inputs\n",
@@ -195,10 +208,13 @@ const TakeoverCase kCases[] = {
     {"sti_hlt", Accel::kEmu},
     {"mem_loop", Accel::kEmu, kCheckpoint},
     {"stack_loop", Accel::kEmu, kCheckpoint},
+    {"uart_input", Accel::kEmu, replay::AsyncMode::kAuto, true},
+    {"uart_input", Accel::kEmu, kCheckpoint, true},
     {"reg_loop", Accel::kKvm},
     {"mem_loop", Accel::kKvm},
     {"stack_loop", Accel::kKvm},
     {"sti_hlt", Accel::kKvm},
+    {"uart_input", Accel::kKvm, replay::AsyncMode::kAuto, true},
 };
 
 INSTANTIATE_TEST_SUITE_P(HardGuests, TakeoverTest, ::testing::ValuesIn(kCases), case_name);

@@ -27,6 +27,8 @@ class StateReceiver {
   const VcpuRunner::ResumePoint& resume_point() const { return resume_point_; }
   uint32_t rounds() const { return rounds_; }
   uint64_t pages() const { return pages_; }
+  // Console input that had not yet reached the sender's UART, now waiting in this VM's.
+  size_t console_input_bytes() const { return console_input_bytes_; }
 
  private:
   Result<void> apply_pages(const channel::StatePages& message);
@@ -39,6 +41,7 @@ class StateReceiver {
   uint32_t round_ = 0;  // the latest round received
   uint32_t rounds_ = 0;
   uint64_t pages_ = 0;
+  size_t console_input_bytes_ = 0;
   VcpuRunner::ResumePoint resume_point_;
 };
 

@@ -9,8 +9,8 @@
 // first (Vcpu::refresh_run_page: KVM and the software CPU both finish an IN, an OUT or an MMIO
 // access only on the next entry, after the state would have been captured). Not at a kick,
 // where landmarks counted from the last exit would not line up on the backup; not while the
-// guest is halted; nor while console input waits outside the UART (not in the machine state
-// yet). A VM with a virtio
+// guest is halted; nor while more console input waits outside the UART than a transfer
+// carries. A VM with a virtio
 // disk or network card is refused: their queues are not in the machine state yet either.
 #pragma once
 
@@ -37,6 +37,7 @@ struct StoppedMachine {
   MachineState state;
   std::vector<uint64_t> dirty_pages;
   VcpuRunner::ResumePoint at;
+  std::vector<uint8_t> console_input;  // given to the guest, not yet in its UART
 };
 
 class TransferPort {
