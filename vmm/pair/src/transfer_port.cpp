@@ -52,9 +52,12 @@ Result<void> TransferPort::post(Request request, std::unique_lock<std::mutex>& l
   if (request_ == Request::kNone) return {};
   request_ = Request::kNone;
   if (!served) {
-    return make_error(
-        fmt::format("state transfer: the vCPU did not come between two exits within {} ms",
-                    wait_limit_.count()));
+    return make_error(fmt::format(
+        "state transfer: {} within {} ms",
+        request == Request::kStop
+            ? "the guest made no exit where it could stop (a deterministic exit, not halted)"
+            : "the vCPU did not come between two exits",
+        wait_limit_.count()));
   }
   return make_error("state transfer: the VM stopped: " + *closed_);
 }
