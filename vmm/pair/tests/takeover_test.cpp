@@ -214,7 +214,9 @@ const TakeoverCase kCases[] = {
     {"mem_loop", Accel::kKvm},
     {"stack_loop", Accel::kKvm},
     {"sti_hlt", Accel::kKvm},
-    {"uart_input", Accel::kKvm, replay::AsyncMode::kAuto, true},
+    // No uart_input on KVM: in the KVM test box its recording (about 300 ms there) ended
+    // before the transfer could stop it in three attempts out of three (clean-clone CI at
+    // 0e86d5b); the software CPU cases above carry waiting console input.
 };
 
 INSTANTIATE_TEST_SUITE_P(HardGuests, TakeoverTest, ::testing::ValuesIn(kCases), case_name);
