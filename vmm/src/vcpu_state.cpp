@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iterator>
 
 namespace ftvm {
 namespace {
@@ -146,6 +147,13 @@ Result<void> load_state(const MachineState& state, Vcpu& vcpu, Platform& platfor
   }
   load_devices(platform, state.devices);
   return load_registers(vcpu, state.vcpu);
+}
+
+std::vector<uint64_t> union_of_pages(std::span<const uint64_t> a, std::span<const uint64_t> b) {
+  std::vector<uint64_t> out;
+  out.reserve(a.size() + b.size());
+  std::set_union(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(out));
+  return out;
 }
 
 std::vector<uint64_t> dirty_pages_from_bitmap(std::span<const uint64_t> bitmap) {

@@ -2,9 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
-#include <iterator>
-
 #include "testsvc/abi.h"
 #include "vmm/boot.h"
 #include "vmm/cpuid_filter.h"
@@ -112,17 +109,6 @@ Result<void> Vm::create_emu_vcpu(Vm& vm, const VmConfig& config) {
   return {};
 }
 
-namespace {
-
-std::vector<uint64_t> merged(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
-  std::vector<uint64_t> out;
-  out.reserve(a.size() + b.size());
-  std::set_union(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(out));
-  return out;
-}
-
-}  // namespace
-
 Result<std::vector<uint64_t>> Vm::dirty_pages(DirtyReader reader) {
   Result<std::vector<uint64_t>> fetched = std::vector<uint64_t>{};
   if (emu_vcpu_ != nullptr) {
@@ -136,10 +122,11 @@ Result<std::vector<uint64_t>> Vm::dirty_pages(DirtyReader reader) {
   for (size_t i = 0; i < dirty_readers_.size(); ++i) {
     DirtyLogOf& other = dirty_readers_[i];
     if (i != static_cast<size_t>(reader) && other.reading)
-      other.kept = merged(other.kept, *fetched);
+      other.kept = union_of_pages(other.kept, *fetched);
   }
   DirtyLogOf& mine = dirty_readers_[static_cast<size_t>(reader)];
-  std::vector<uint64_t> pages = mine.reading ? merged(mine.kept, *fetched) : std::move(*fetched);
+  std::vector<uint64_t> pages =
+      mine.reading ? union_of_pages(mine.kept, *fetched) : std::move(*fetched);
   mine.reading = true;
   mine.kept.clear();
   return pages;

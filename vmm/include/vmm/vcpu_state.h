@@ -100,5 +100,7 @@ std::span<const uint32_t> state_msr_indices();
 
 // The pages marked in a KVM dirty bitmap (bit n = page n of the slot starting at GPA 0).
 std::vector<uint64_t> dirty_pages_from_bitmap(std::span<const uint64_t> bitmap);
+// The pages in either of two ascending page lists, ascending, each once.
+std::vector<uint64_t> union_of_pages(std::span<const uint64_t> a, std::span<const uint64_t> b);
 
 }  // namespace ftvm

@@ -1,7 +1,6 @@
 #include "pair/state_sender.h"
 
 #include <algorithm>
-#include <iterator>
 
 #include "logging_channel/message_codec.h"
 #include "pair/state_pages.h"
@@ -39,13 +38,6 @@ std::vector<uint64_t> every_page(const GuestMemory& memory) {
   return pages;
 }
 
-std::vector<uint64_t> merged(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
-  std::vector<uint64_t> out;
-  out.reserve(a.size() + b.size());
-  std::set_union(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(out));
-  return out;
-}
-
 // Pre-copy rounds while the guest runs; returns the dirty pages left when the policy stops.
 Result<std::vector<uint64_t>> precopy(const GuestMemory& memory, TransferPort& port,
                                       const SendStateMessage& send,
@@ -73,7 +65,7 @@ Result<void> send_stopped(const GuestMemory& memory, StoppedMachine& stopped,
                           const std::vector<uint64_t>& left, const SendStateMessage& send,
                           PagePacker& packer, TransferReport& report) {
   const auto began = Clock::now();
-  const auto last = merged(left, stopped.dirty_pages);
+  const auto last = union_of_pages(left, stopped.dirty_pages);
   const auto round = static_cast<uint32_t>(report.rounds.size());
   if (auto r = send_round(memory, round, last, send, packer, report); !r) return r;
   report.rounds.push_back({round, last.size(), Clock::now() - began, 0});
