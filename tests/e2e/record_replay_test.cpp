@@ -4,13 +4,13 @@
 // is reported as divergent.
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <regex>
-#include <thread>
 
 #include "kvm_gate.h"
 #include "replay/trace_files.h"
@@ -51,29 +51,48 @@ struct Recording {
   std::string console;
 };
 
-// Records testsvc for `seconds`, typing commands at random moments (seeded, so a failure can
-// be rerun with the same schedule).
+// Polls the console file until it holds `needle`, keeping the recorder's pipes drained.
+bool wait_for_console(Subprocess& recorder, const std::string& path, const std::string& needle,
+                      std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (slurp(path).find(needle) == std::string::npos) {
+    if (recorder.exited() || std::chrono::steady_clock::now() > deadline) return false;
+    recorder.read_output_for(50ms);
+  }
+  return true;
+}
+
+// Records testsvc, typing commands at random moments for `seconds` (seeded, so a failure can be
+// rerun with the same schedule), then stops the recording with SIGTERM. The schedule starts
+// once the guest is up and the stop waits for a command's answer: in the KVM test box (nested
+// under an emulator) a boot can take most of a fixed-length recording, and a recording that
+// ended before the guest read its input (seen in CI) tests nothing.
 Recording record(const TraceDir& dir, double seconds, std::vector<std::string> extra,
                  unsigned seed) {
-  std::vector<std::string> argv = {FTVM_BINARY, "record",
-                                   "--trace",   dir.path("trace"),
-                                   "--seconds", std::to_string(seconds),
-                                   "--console", dir.path("record.txt")};
+  std::vector<std::string> argv = {FTVM_BINARY,       "record",    "--trace",
+                                   dir.path("trace"), "--console", dir.path("record.txt")};
   argv.insert(argv.end(), extra.begin(), extra.end());
   Subprocess recorder(argv);
+  const std::string console = dir.path("record.txt");
+  const bool up = wait_for_console(recorder, console, "testsvc: up", 120s);
   std::mt19937 random(seed);
   std::uniform_int_distribution<int> pause_ms(150, 1200);
   const char* commands[] = {"stats", "digest", "echo ", "help"};
   const auto deadline = std::chrono::steady_clock::now() +
                         std::chrono::milliseconds(static_cast<int>(seconds * 1000) - 1500);
-  for (int i = 0; std::chrono::steady_clock::now() < deadline; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms(random)));
+  for (int i = 0; up && std::chrono::steady_clock::now() < deadline; ++i) {
+    recorder.read_output_for(std::chrono::milliseconds(pause_ms(random)));
     std::string command = commands[random() % 4];
     if (command == "echo ") command += "typed-" + std::to_string(i);
     recorder.write_stdin(command + "\n");
   }
-  Recording recording{recorder.finish(std::chrono::seconds(static_cast<int>(seconds) + 60)), {}};
-  recording.console = slurp(dir.path("record.txt"));
+  if (up) {
+    wait_for_console(recorder, console, "> ", 60s);
+    recorder.read_output_for(1500ms);
+  }
+  recorder.send_signal(SIGTERM);
+  Recording recording{recorder.finish(60s), {}};
+  recording.console = slurp(console);
   return recording;
 }
 
