@@ -15,8 +15,18 @@ std::vector<Message> sample_messages() {
       Goodbye{"primary shutting down"},
       Greeting{ChannelRole::kBackup, {1, 2, 3, 4, 5, 6, 7, 8}},
       StatePages{2, {{0x1000, 2}, {0x9000, 1}}, {0x28, 0xb5, 0x2f, 0xfd, 0, 0x58}},
-      StateDone{3, 123'456, true, false, {'l', 's', '\n'}, {'F', 'T', 'V', 'S', 1, 0}},
+      StateDone{3,
+                123'456,
+                true,
+                false,
+                {'l', 's', '\n'},
+                {'F', 'T', 'V', 'S', 1, 0},
+                9'876,
+                512,
+                1'000'000'007,
+                -5},
       Heartbeat{~uint64_t{0}, ~uint64_t{0}, ~uint64_t{0}},
+      Hello{kProtocolVersion, "vm-7", 4, {'F', 'T', 'V', 'M'}, {0x7f, 'E', 'L', 'F'}, true},
   };
 }
 

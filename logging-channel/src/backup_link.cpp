@@ -68,6 +68,30 @@ Result<Hello> BackupLink::receive_hello(std::chrono::milliseconds timeout) {
   return std::move(*hello);
 }
 
+Result<Message> BackupLink::receive_state(std::chrono::milliseconds timeout) {
+  uint64_t bytes = 0;
+  auto message = receive_message(socket_.get(), decoder_, receive_buffer_, timeout, "primary",
+                                 "the running guest's state", bytes);
+  bytes_received_ += bytes;
+  if (!message) return message.error();
+  if (std::holds_alternative<StatePages>(*message) || std::holds_alternative<StateDone>(*message)) {
+    return message;
+  }
+  if (const auto* bye = std::get_if<Goodbye>(&*message)) {
+    return make_error("the primary ended the state transfer: " + bye->reason);
+  }
+  return make_error(
+      fmt::format("protocol error: the primary sent a {} message during the state "
+                  "transfer",
+                  message_name(*message)));
+}
+
+void BackupLink::begin_log_at(uint64_t first_lsn) {
+  next_lsn_ = first_lsn;
+  received_lsn_.store(first_lsn);
+  replayed_lsn_.store(first_lsn);
+}
+
 void BackupLink::start(std::function<void(const std::string&)> peer_lost) {
   peer_lost_ = std::move(peer_lost);
   monitor_.heard(Clock::now());

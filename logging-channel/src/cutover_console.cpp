@@ -38,6 +38,13 @@ uint64_t CutoverConsole::go_live() {
   return *resumed_at_;
 }
 
+void CutoverConsole::start_at(uint64_t offset) {
+  std::lock_guard lock(mutex_);
+  kept_.clear();
+  kept_base_ = offset;
+  produced_ = offset;
+}
+
 uint64_t CutoverConsole::produced() const {
   std::lock_guard lock(mutex_);
   return produced_;

@@ -73,6 +73,7 @@ void encode_fields(const Hello& m, std::vector<uint8_t>& out) {
   put_le(out, m.generation);
   put_byte_string(out, m.trace_header);
   put_byte_string(out, m.guest_image);
+  put_le(out, static_cast<uint8_t>(m.state_follows ? 1 : 0));
 }
 
 void encode_fields(const LogChunk& m, std::vector<uint8_t>& out) {
@@ -125,6 +126,10 @@ void encode_fields(const StateDone& m, std::vector<uint8_t>& out) {
          static_cast<uint8_t>((m.if_flag ? 1 : 0) | (m.ready_for_interrupt_injection ? 2 : 0)));
   put_byte_string(out, m.console_input);
   put_byte_string(out, m.machine_state);
+  put_le(out, m.first_lsn);
+  put_le(out, m.output_bytes);
+  put_le(out, m.clock_monotonic_ns);
+  put_le(out, static_cast<uint64_t>(m.clock_realtime_ns));
 }
 
 Hello decode_hello(WireReader& in) {
@@ -134,6 +139,10 @@ Hello decode_hello(WireReader& in) {
   m.generation = in.u64("generation");
   m.trace_header = in.byte_string("trace_header", kMaxTraceHeaderBytes);
   m.guest_image = in.byte_string("guest_image", kMaxGuestImageBytes);
+  const uint8_t state_follows = in.u8("state_follows");
+  if (state_follows > 1)
+    in.reject("state_follows", fmt::format("is {}, not 0 or 1", state_follows));
+  m.state_follows = state_follows == 1;
   return m;
 }
 
@@ -221,6 +230,10 @@ StateDone decode_state_done(WireReader& in) {
   m.ready_for_interrupt_injection = (flags & 2) != 0;
   m.console_input = in.byte_string("console_input", kMaxTransferredConsoleInputBytes);
   m.machine_state = in.byte_string("machine_state", kMaxMachineStateBytes);
+  m.first_lsn = in.u64("first_lsn");
+  m.output_bytes = in.u64("output_bytes");
+  m.clock_monotonic_ns = in.u64("clock_monotonic_ns");
+  m.clock_realtime_ns = static_cast<int64_t>(in.u64("clock_realtime_ns"));
   return m;
 }
 

@@ -54,7 +54,7 @@ bool OutputGate::lease_holds(Clock::time_point now) const {
 }
 
 bool OutputGate::lease_holds_locked(Clock::time_point now) const {
-  return lease_ == Clock::duration::zero() || now < lease_until_;
+  return mode_ == Mode::kOpen || lease_ == Clock::duration::zero() || now < lease_until_;
 }
 
 void OutputGate::open() {
@@ -64,6 +64,14 @@ void OutputGate::open() {
   lease_ = Clock::duration::zero();  // this side won the arbiter: no backup to outrun
   release_locked(Clock::now());
   mode_ = Mode::kOpen;
+}
+
+void OutputGate::protect_again(uint64_t first_lsn) {
+  std::lock_guard lock(mutex_);
+  if (mode_ != Mode::kOpen) return;
+  mode_ = Mode::kGated;
+  acked_lsn_ = first_lsn;
+  lease_until_ = {};  // the lease starts with the new backup's first ack
 }
 
 void OutputGate::discard() {

@@ -65,7 +65,26 @@ Result<void> PrimaryLink::send_hello(const Hello& hello) {
   return {};
 }
 
+Result<void> PrimaryLink::send_state(const Message& message) {
+  if (!send_message(message)) {
+    std::lock_guard lock(stats_mutex_);
+    return make_error(send_error_);
+  }
+  return {};
+}
+
+void PrimaryLink::begin_log_at(uint64_t first_lsn) {
+  {
+    std::lock_guard lock(mutex_);
+    builder_ = replay::ChunkBuilder(first_lsn);
+    sent_lsn_.store(first_lsn);
+  }
+  std::lock_guard lock(stats_mutex_);
+  acked_lsn_ = first_lsn;
+}
+
 void PrimaryLink::start(std::function<void(const std::string&)> peer_lost) {
+  started_.store(true);
   peer_lost_ = std::move(peer_lost);
   monitor_.heard(Clock::now());
   thread_ = std::thread([this] { loop(); });
@@ -122,7 +141,7 @@ Result<void> PrimaryLink::await_backup_ready(std::chrono::milliseconds timeout) 
 // The vCPU thread sends the chunk itself: an output is waiting for its ack, and handing the
 // send to the link thread would add a thread wake-up to every held output's latency.
 void PrimaryLink::flush_now() {
-  if (lost_.load() || cut_.load()) return;
+  if (lost_.load() || cut_.load() || !started_.load()) return;
   flush_if_due(Clock::now(), true);
 }
 
@@ -143,6 +162,11 @@ void PrimaryLink::stop() {
   quit_.store(true);
   wake();
   if (thread_.joinable()) thread_.join();
+}
+
+void PrimaryLink::abandon(const std::string& reason) {
+  quit_.store(true);
+  lose(reason);
 }
 
 bool PrimaryLink::send_message(const Message& message) {

@@ -57,7 +57,6 @@ TEST(EndpointTest, ToStringRoundTrips) {
   }
 }
 
-
 TEST(EndpointPolicyTest, UnkeyedChannelsStayOnLoopback) {
   const auto key = FrameKey::from_bytes(std::vector<uint8_t>(32, 1)).value();
   const Endpoint remote{"10.0.0.2", 7300};

@@ -142,6 +142,56 @@ TEST_F(LinksTest, TheLogArrivesInOrderAndAcksReleaseHeldOutput) {
   EXPECT_EQ(primary_lost.get_future().wait_for(0ms), std::future_status::timeout);
 }
 
+// A backup joining a running guest: the state comes between the hello and the log, entries
+// appended before start() wait behind it, and the log goes on at the LSN the state ends at,
+// where the unprotected gate, protected again, counts acks from.
+TEST_F(LinksTest, AJoinedBackupGetsTheStateFirstAndTheLogFromItsFirstLsn) {
+  gate_.open();
+  gate_.protect_again(500);
+  primary_->begin_log_at(500);
+  ASSERT_TRUE(primary_->append(replay::HorizonEntry{7}));  // waits for start()
+  const uint64_t tag = primary_->next_lsn();
+  EXPECT_EQ(tag, 501u);
+  gate_.hold(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>("after\n"), 6), tag);
+  ASSERT_TRUE(primary_->send_state(StatePages{0, {{0x1000, 1}}, {9}}));
+  ASSERT_TRUE(primary_->send_state(StateDone{1, 7, true, true, {}, {1}, 500, 42, 3, 4}));
+  auto pages = backup_->receive_state(2000ms);
+  ASSERT_TRUE(pages) << pages.error().message;
+  EXPECT_TRUE(std::holds_alternative<StatePages>(*pages));
+  auto done = backup_->receive_state(2000ms);
+  ASSERT_TRUE(done) << done.error().message;
+  ASSERT_TRUE(std::holds_alternative<StateDone>(*done));
+  backup_->begin_log_at(std::get<StateDone>(*done).first_lsn);
+  EXPECT_EQ(console_.text(), "");
+
+  primary_->start(nullptr);
+  backup_->start(nullptr);
+  auto entries = take_entries(1);
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].lsn, 500u);
+  EXPECT_TRUE(eventually([&] { return console_.text() == "after\n"; })) << console_.text();
+  EXPECT_EQ(primary_->stats().acked_lsn, 501u);
+  primary_->goodbye("test over");
+}
+
+TEST_F(LinksTest, AGoodbyeDuringTheStateTransferSaysWhy) {
+  ASSERT_TRUE(primary_->send_state(Goodbye{"this primary has a backup"}));
+  auto message = backup_->receive_state(2000ms);
+  ASSERT_FALSE(message);
+  EXPECT_THAT(message.error().message,
+              HasSubstr("the primary ended the state transfer: this primary has a backup"));
+}
+
+// A joining backup that never became ready: the primary drops what it appends, as after a loss,
+// so the guest is never held up by a link nobody reads.
+TEST_F(LinksTest, AnAbandonedLinkDropsEntriesAndCountsThemInItsLsns) {
+  primary_->begin_log_at(10);
+  primary_->abandon("the joining backup never acked");
+  EXPECT_TRUE(primary_->lost());
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(primary_->append(replay::HorizonEntry{1}));
+  EXPECT_EQ(primary_->next_lsn(), 15u);
+}
+
 // ftvm pair gives a backup that took over the input its log did not hold: the backup counts
 // what it held.
 TEST_F(LinksTest, TheBackupCountsTheConsoleInputInItsLog) {

@@ -180,7 +180,7 @@ TEST(MessagesTest, StatePagesRunsMustBeAlignedAscendingAndWithinTheLimit) {
 TEST(MessagesTest, StateDoneInterruptFlagsRoundTripAndUnknownBitsAreRejected) {
   for (const bool if_flag : {false, true}) {
     for (const bool ready : {false, true}) {
-      const Message m = StateDone{2, 77, if_flag, ready, {'x'}, {1, 2}};
+      const Message m = StateDone{2, 77, if_flag, ready, {'x'}, {1, 2}, 1234, 99, 5, -7};
       auto decoded =
           decode_payload(static_cast<uint8_t>(MessageType::kStateDone), encode_payload(m));
       ASSERT_TRUE(decoded.ok()) << decoded.error().message;
@@ -193,6 +193,22 @@ TEST(MessagesTest, StateDoneInterruptFlagsRoundTripAndUnknownBitsAreRejected) {
   ASSERT_FALSE(decoded.ok());
   EXPECT_NE(decoded.error().message.find("interrupt_flags has unknown bits (0x4)"),
             std::string::npos)
+      << decoded.error().message;
+}
+
+TEST(MessagesTest, AHelloSaysWhetherStateFollowsAndRejectsAnyOtherValue) {
+  for (const bool state_follows : {false, true}) {
+    Hello hello{kProtocolVersion, "vm", 2, {1}, {2}};
+    hello.state_follows = state_follows;
+    auto decoded = decode_payload(static_cast<uint8_t>(MessageType::kHello), encode_payload(hello));
+    ASSERT_TRUE(decoded.ok()) << decoded.error().message;
+    EXPECT_EQ(*decoded, Message(hello));
+  }
+  auto payload = encode_payload(Hello{kProtocolVersion, "vm", 2, {1}, {2}});
+  payload.back() = 2;
+  auto decoded = decode_payload(static_cast<uint8_t>(MessageType::kHello), payload);
+  ASSERT_FALSE(decoded.ok());
+  EXPECT_NE(decoded.error().message.find("state_follows is 2, not 0 or 1"), std::string::npos)
       << decoded.error().message;
 }
 

@@ -42,6 +42,39 @@ TEST_F(OutputGateTest, HoldsUntilTheLsnIsAcked) {
   EXPECT_EQ(gate.released_bytes(), 3u);
 }
 
+// An unprotected side that a backup joined: output waits again, for acks of the new log
+// (from its first LSN) and for the new backup's lease; the old lease counts for nothing.
+TEST_F(OutputGateTest, ProtectedAgainItWaitsForTheNewBackupsAcksAndLease) {
+  gate.set_lease(std::chrono::seconds(1));
+  gate.renew_lease(OutputGate::Clock::now());
+  gate.open();
+  hold("open ", 1);
+  EXPECT_EQ(sink.text, "open ");
+  gate.set_lease(std::chrono::seconds(1));  // a new link sets its lease while the gate is open
+  EXPECT_TRUE(gate.lease_holds(OutputGate::Clock::now()));
+  gate.protect_again(100);
+  hold("before ", 100);  // covered by the transferred state: needs only the lease
+  hold("after", 101);
+  EXPECT_EQ(sink.text, "open ");
+  EXPECT_FALSE(gate.lease_holds(OutputGate::Clock::now()));
+  gate.renew_lease(OutputGate::Clock::now());
+  EXPECT_EQ(sink.text, "open before ");
+  gate.release_through(101);
+  EXPECT_EQ(sink.text, "open before after");
+}
+
+TEST_F(OutputGateTest, ProtectAgainIsIgnoredUnlessOpen) {
+  gate.protect_again(0);  // gated already: nothing changes
+  hold("x", 3);
+  gate.release_through(3);
+  EXPECT_EQ(sink.text, "x");
+  gate.discard();
+  gate.protect_again(0);
+  hold("y", 0);
+  EXPECT_EQ(sink.text, "x");
+  EXPECT_EQ(gate.discarded_bytes(), 1u);
+}
+
 TEST_F(OutputGateTest, ReleasesOnlyWhatIsAckedInHoldOrder) {
   hold("one ", 1);
   hold("two ", 2);

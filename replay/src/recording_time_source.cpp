@@ -4,6 +4,7 @@ namespace ftvm::replay {
 
 void RecordingTimeSource::log(ClockKind clock, int64_t value) {
   const uint64_t exit_count = exit_count_ ? exit_count_() : 0;
+  last_value_[static_cast<int>(clock)] = value;
   if (!sink_.append(ClockReadEntry{exit_count, clock, value})) failed_ = true;
 }
 

@@ -10,9 +10,9 @@
 #include <fstream>
 #include <regex>
 
-#include "pair/control_server.h"
 #include "disk/arbiter_client.h"
 #include "disk/tcp_listener.h"
+#include "pair/control_server.h"
 #include "subprocess.h"
 #include "temp_dir.h"
 

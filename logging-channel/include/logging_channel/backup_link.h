@@ -46,6 +46,11 @@ class BackupLink {
   // Greets the primary (handshake.h) and receives its first message: what VM to build.
   // Before start().
   Result<Hello> receive_hello(std::chrono::milliseconds timeout);
+  // Before start(), after a hello with state_follows: the state transfer's next message, a
+  // StatePages or the StateDone (anything else is an error; a Goodbye says why).
+  Result<Message> receive_state(std::chrono::milliseconds timeout);
+  // Before start(): the log starts at LSN `first_lsn` (StateDone::first_lsn).
+  void begin_log_at(uint64_t first_lsn);
   // `peer_lost` runs once, on the link thread, after the feed was closed because the primary
   // was lost (not after an orderly Goodbye).
   void start(std::function<void(const std::string& reason)> peer_lost);

@@ -28,6 +28,9 @@ class CutoverConsole final : public ConsoleSink {
   // Re-emits the output beyond what the primary released, then passes everything through.
   // Returns the stream offset the re-emitted output starts at.
   uint64_t go_live();
+  // A backup that joined a running guest: its output stream starts at byte `offset` (what the
+  // guest produced before the state transfer stopped it). Before any write().
+  void start_at(uint64_t offset);
 
   uint64_t produced() const;
   // The offset go_live() resumed at, once live.

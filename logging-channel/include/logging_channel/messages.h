@@ -41,6 +41,9 @@ struct Hello {
   uint64_t generation = 0;
   std::vector<uint8_t> trace_header;  // an encoded replay::TraceHeader
   std::vector<uint8_t> guest_image;
+  // The guest already runs: its state follows (StatePages..., StateDone) before the log, and
+  // the backup joins at the point the transfer stopped it (docs/failover.md, "Re-protection").
+  bool state_follows = false;
   bool operator==(const Hello&) const = default;
 };
 
@@ -108,6 +111,15 @@ struct StateDone {
   // Console input the guest had been given but not yet taken into its UART's FIFO.
   std::vector<uint8_t> console_input;
   std::vector<uint8_t> machine_state;  // vmm/vcpu_state.h encode_state(), without pages
+  // Where the joined pair's log goes on: the LSN of the first entry after the stop.
+  uint64_t first_lsn = 0;
+  // Console output the guest produced before the stop: the joined backup's output stream
+  // starts at this offset (its output digests cover what follows).
+  uint64_t output_bytes = 0;
+  // The latest clock values the guest read before the stop: a joined backup that goes live
+  // shifts its host's clocks so that the guest's never step back below them.
+  uint64_t clock_monotonic_ns = 0;
+  int64_t clock_realtime_ns = 0;
   bool operator==(const StateDone&) const = default;
 };
 

@@ -52,6 +52,10 @@ class OutputGate {
   // Unprotected from now on (the backup is gone and this side won the arbiter): releases
   // everything held; later holds pass straight through. Ignored after discard().
   void open();
+  // A backup joined this unprotected side (docs/failover.md, "Re-protection"): output waits
+  // again, for acks of the log from LSN `first_lsn` on (the backup holds everything before it
+  // as transferred state) and for a lease the new backup renews. Ignored unless open.
+  void protect_again(uint64_t first_lsn);
   // This side halts (it lost the arbiter): drops everything held and every later hold, so
   // nothing the winner may not reproduce escapes. Final.
   void discard();

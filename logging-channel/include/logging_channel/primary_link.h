@@ -77,6 +77,13 @@ class PrimaryLink final : public replay::EntrySink {
 
   // Before start(): greets the backup (handshake.h) and tells it what to build.
   Result<void> send_hello(const Hello& hello);
+  // Before start(), for a backup joining a running guest (Hello::state_follows): the state
+  // transfer's messages, in order, after the hello.
+  Result<void> send_state(const Message& message);
+  // Before start() and before the first append(): the log starts at LSN `first_lsn`, where a
+  // joined backup's transferred state ends. Until start(), appended entries wait unsent, so
+  // that none can overtake the transfer's last message.
+  void begin_log_at(uint64_t first_lsn);
   // Before start(): waits for the backup's first ack, which it sends once it has built the VM.
   // Until then the backup cannot answer heartbeats, and the failure detector must not run.
   Result<void> await_backup_ready(std::chrono::milliseconds timeout);
@@ -98,6 +105,9 @@ class PrimaryLink final : public replay::EntrySink {
   // Stops the thread without a Goodbye (the backup is lost already). Returns once a peer_lost
   // callback under way (asking the arbiter) has finished, so its verdict can be read.
   void stop();
+  // Instead of start(), for a joining backup that never became ready: append() drops entries
+  // from now on, as after a loss, and nothing is sent or decided.
+  void abandon(const std::string& reason);
   // Fault injection: from now on send nothing and ignore everything received, leaving the
   // socket open, as a network partition would.
   void cut() { cut_.store(true); }
@@ -168,6 +178,7 @@ class PrimaryLink final : public replay::EntrySink {
   std::atomic<bool> lost_{false};
   std::atomic<bool> cut_{false};
   std::atomic<bool> quit_{false};
+  std::atomic<bool> started_{false};
   std::thread thread_;
 };
 

@@ -19,6 +19,13 @@ class DigestingConsole final : public ConsoleSink {
     bytes_ += bytes.size();
     next_.write(bytes);
   }
+  // The digest starts again here, the byte count goes on from `bytes`: both ends of a pair
+  // formed by a state transfer do this at the handover, so that the digests they compare
+  // cover what the guest said since (docs/failover.md, "Re-protection").
+  void restart_digest(uint64_t bytes) {
+    XXH3_64bits_reset(&state_);
+    bytes_ = bytes;
+  }
   uint64_t bytes() const { return bytes_; }
   uint64_t digest() const { return XXH3_64bits_digest(&state_); }
 

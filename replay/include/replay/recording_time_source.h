@@ -18,6 +18,10 @@ class RecordingTimeSource final : public TimeSource {
   uint64_t monotonic_ns() override;
   int64_t realtime_ns() override;
   bool failed() const { return failed_; }
+  // The latest value handed out of `clock` (0: none yet). A backup that joins the running guest
+  // starts its clocks after these (ReplayTimeSource::continue_after), so that its guest's time
+  // never steps back once it goes live.
+  int64_t last_value(ClockKind clock) const { return last_value_[static_cast<int>(clock)]; }
 
  private:
   void log(ClockKind clock, int64_t value);
@@ -25,6 +29,7 @@ class RecordingTimeSource final : public TimeSource {
   EntrySink& sink_;
   std::function<uint64_t()> exit_count_;
   bool failed_ = false;
+  int64_t last_value_[2] = {0, 0};
 };
 
 }  // namespace ftvm::replay

@@ -28,6 +28,12 @@ class ReplayTimeSource final : public TimeSource {
   void append(const ClockReadEntry& read) { reads_.push_back(read); }
   // No more reads will be logged: once those held are used up, read `live` instead.
   void go_live(TimeSource& live) { live_ = &live; }
+  // A replay that starts part-way through (a backup joining a running guest): the guest has
+  // seen these values already (RecordingTimeSource::last_value); live values never go below.
+  void continue_after(int64_t monotonic_ns, int64_t realtime_ns) {
+    last_value_[static_cast<int>(ClockKind::kMonotonic)] = monotonic_ns;
+    last_value_[static_cast<int>(ClockKind::kRealtime)] = realtime_ns;
+  }
 
   uint64_t monotonic_ns() override;
   int64_t realtime_ns() override;

@@ -15,6 +15,7 @@
 #include "pair/backup_driver.h"
 #include "pair/control_server.h"
 #include "pair/pair_side.h"
+#include "pair/state_receiver.h"
 #include "replay/log_feed.h"
 #include "replay/output_digest.h"
 #include "replay/replay_time_source.h"
@@ -84,16 +85,38 @@ struct Peer {
   channel::FrameKey key;
 };
 
+bool joining(const BackupOptions& options) {
+  return !options.join.empty();
+}
+
 // Bad options are a setup error (exit 2); a primary that does not answer is a peer error.
 Result<Peer> resolve_primary(const BackupOptions& options) {
-  auto at = channel::Endpoint::parse(options.connect);
+  auto at = channel::Endpoint::parse(joining(options) ? options.join : options.connect);
   if (!at) return at.error();
-  auto key = channel_key(options.pair, *at, "--connect");
+  auto key = channel_key(options.pair, *at, joining(options) ? "--join" : "--connect");
   if (!key) return key.error();
   return Peer{std::move(*at), std::move(*key)};
 }
 
+// Whether this backup starts with the primary's guest (--connect) or joins it running (--join),
+// the primary's hello must say the same. A joining backup takes the generation the primary
+// gives it.
+Result<void> check_join(const BackupOptions& options, const channel::Hello& hello) {
+  if (hello.state_follows && !joining(options)) {
+    return make_error(
+        "the primary's guest is running already (it lost its backup): start this backup with "
+        "--join instead of --connect to join it by state transfer");
+  }
+  if (!hello.state_follows && joining(options)) {
+    return make_error(
+        "the primary waits for the backup it starts its guest with: start this backup with "
+        "--connect instead of --join");
+  }
+  return {};
+}
+
 Result<replay::TraceHeader> check_hello(const BackupOptions& options, const channel::Hello& hello) {
+  if (auto r = check_join(options, hello); !r) return r.error();
   if (hello.vm_id != options.pair.vm_id || hello.generation != options.pair.generation) {
     return make_error(fmt::format(
         "the primary protects VM {} generation {}, but this backup was started for VM {} "
@@ -126,12 +149,32 @@ Result<replay::TraceHeader> check_hello(const BackupOptions& options, const chan
   return header;
 }
 
+// A joining backup: the running guest's state, received into `vm` (docs/failover.md,
+// "Re-protection").
+Result<StateReceiver> receive_running_guest(channel::BackupLink& link, Vm& vm) {
+  StateReceiver receiver(vm);
+  // Generous per message: a pre-copy round of a large guest on a slow link sends often, but
+  // the primary may throttle and retry its stop for a while.
+  constexpr std::chrono::seconds kPerMessage{60};
+  for (;;) {
+    auto message = link.receive_state(kPerMessage);
+    if (!message) return message.error();
+    auto complete = receiver.apply(*message);
+    if (!complete) return complete.error();
+    if (*complete) return receiver;
+  }
+}
+
 }  // namespace
 
-int run_backup(const BackupOptions& options) {
+int run_backup(const BackupOptions& given) {
   const auto started = std::chrono::steady_clock::now();
-  if (auto undecided = check_generation_undecided(options.pair, kSide); !undecided) {
-    return fail(undecided.error());
+  // A joining backup's generation is the one its primary gives it.
+  BackupOptions options = given;
+  if (!joining(options)) {
+    if (auto undecided = check_generation_undecided(options.pair, kSide); !undecided) {
+      return fail(undecided.error());
+    }
   }
   auto output = open_console_output(options.console.console_path);
   if (!output) return fail(output.error());
@@ -172,7 +215,13 @@ int run_backup(const BackupOptions& options) {
     fmt::print(stderr, "ftvm: {}\n", hello.error().message);
     return kExitPeer;
   }
+  if (joining(options)) options.pair.generation = hello->generation;
   auto header = check_hello(options, *hello);
+  if (header && joining(options)) {
+    if (auto undecided = check_generation_undecided(options.pair, kSide); !undecided) {
+      header = undecided.error();
+    }
+  }
   if (header && *disk && (*disk)->device.capacity_bytes != header->disk_bytes) {
     header = make_error(
         fmt::format("--disk {} has {} bytes, the primary's disk {}: not the same "
@@ -218,6 +267,28 @@ int run_backup(const BackupOptions& options) {
   // The card's frames go to the TAP, which drops them while this side stands by.
   if (*net) {
     if (auto r = attach_logged_net(**vm, *header, *(*net)->tap); !r) return fail(r.error());
+  }
+  std::optional<StateReceiver> joined;
+  if (joining(options)) {
+    log_role(kSide, fmt::format("joining VM {} as generation {}: receiving the running guest",
+                                options.pair.vm_id, options.pair.generation));
+    auto received = receive_running_guest(link, **vm);
+    if (!received) {
+      link.goodbye(received.error().message);
+      fmt::print(stderr, "ftvm: {}\n", received.error().message);
+      return kExitPeer;
+    }
+    joined.emplace(std::move(*received));
+    // The log, the console stream and the output digests go on from the handover.
+    link.begin_log_at(joined->first_lsn());
+    cutover.start_at(joined->output_bytes());
+    digesting.restart_digest(joined->output_bytes());
+    time.continue_after(static_cast<int64_t>(joined->clock_monotonic_ns()),
+                        joined->clock_realtime_ns());
+    log_role(kSide, fmt::format("received the guest at exit {}: {} pages in {} rounds, {} bytes of "
+                                "console input waiting",
+                                joined->exit_count(), joined->pages(), joined->rounds(),
+                                joined->console_input_bytes()));
   }
   replay::Replayer replayer(feed, host_time, **vm, time, digesting);
   replayer.set_resume_flag(replay_resume_flag((*vm)->accel(), options.kvm_device));
@@ -277,6 +348,7 @@ int run_backup(const BackupOptions& options) {
   BackupDriver driver(replayer, link, live, go_live);
   VcpuRunner runner((*vm)->vcpu(), (*vm)->platform(), driver);
   runner.set_use_interrupt_window(header->interrupt_window);
+  if (joined) runner.resume_at(joined->resume_point());
   time.set_exit_count([&runner] { return runner.exit_count(); });
 
   auto control = start_side_control(

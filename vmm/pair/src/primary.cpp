@@ -18,6 +18,9 @@
 #include "pair/control_server.h"
 #include "pair/pair_side.h"
 #include "pair/primary_driver.h"
+#include "pair/primary_log.h"
+#include "pair/state_sender.h"
+#include "pair/transfer_port.h"
 #include "replay/output_digest.h"
 #include "replay/recorder.h"
 #include "replay/recording_time_source.h"
@@ -31,7 +34,7 @@ namespace {
 
 constexpr const char* kSide = "primary";
 
-enum class PrimaryRole { kProtected, kDeciding, kUnprotected, kHalted };
+enum class PrimaryRole { kProtected, kDeciding, kUnprotected, kJoining, kHalted };
 
 const char* role_name(PrimaryRole role) {
   switch (role) {
@@ -41,6 +44,8 @@ const char* role_name(PrimaryRole role) {
       return "primary (backup lost, asking the arbiter)";
     case PrimaryRole::kUnprotected:
       return "primary (unprotected)";
+    case PrimaryRole::kJoining:
+      return "primary (unprotected, a backup is joining)";
     case PrimaryRole::kHalted:
       return "halted";
   }
@@ -74,7 +79,7 @@ Result<UniqueFd> wait_for_backup(int listener, const EventQueue& events, double 
 // Everything the primary has running, for the control socket's status.
 struct PrimaryState {
   const PrimaryOptions& options;
-  channel::PrimaryLink& link;
+  PrimaryLog& log;
   channel::OutputGate& gate;
   channel::ConsoleWriter& writer;
   channel::LagTracker& lag;
@@ -83,15 +88,26 @@ struct PrimaryState {
   std::atomic<PrimaryRole> role{PrimaryRole::kProtected};
   std::atomic<int> exit_code{-1};
   std::chrono::steady_clock::time_point started;
+  // The pair's generation now: --generation, one more with every backup that joined.
+  std::atomic<uint64_t> generation{0};
+  std::atomic<uint64_t> joins{0};
 };
 
+// The pair's identity at the arbiter now.
+PairSideOptions current_pair(const PrimaryState& state) {
+  PairSideOptions pair = state.options.pair;
+  pair.generation = state.generation.load();
+  return pair;
+}
+
 nlohmann::json status_json(const PrimaryState& state, uint64_t exit_count) {
-  const auto link = state.link.stats();
+  const auto link = state.log.current().stats();
   const auto lag = state.lag.lag_summary();
   const auto hold = state.gate.hold_latency();
   nlohmann::json j =
-      side_status(kSide, role_name(state.role.load()), state.options.pair, state.started);
+      side_status(kSide, role_name(state.role.load()), current_pair(state), state.started);
   j["exit_count"] = exit_count;
+  j["backups_joined"] = state.joins.load();
   j["peer"] = link.peer_state;
   j["lag"] = {{"ms", std::chrono::duration<double, std::milli>(state.lag.lag_time()).count()},
               {"exits", state.lag.lag_exits()},
@@ -123,9 +139,10 @@ nlohmann::json status_json(const PrimaryState& state, uint64_t exit_count) {
 // The arbiter decides whether this primary may go on without its backup.
 void on_backup_lost(PrimaryState& state, EventQueue& events, const std::string& reason) {
   state.role.store(PrimaryRole::kDeciding);
-  log_role(kSide, fmt::format("backup lost ({}); asking the arbiter at {}", reason,
-                              state.options.pair.arbiter));
-  auto outcome = ask_arbiter(state.options.pair, kSide);
+  const PairSideOptions pair = current_pair(state);
+  log_role(kSide, fmt::format("backup lost ({}); asking the arbiter at {} (generation {})", reason,
+                              pair.arbiter, pair.generation));
+  auto outcome = ask_arbiter(pair, kSide);
   if (!outcome) {
     state.gate.discard();
     for (channel::HeldOutput* output : state.held) output->discard();
@@ -152,6 +169,158 @@ void on_backup_lost(PrimaryState& state, EventQueue& events, const std::string& 
   log_role(kSide, "WON the arbiter: running on, unprotected");
 }
 
+// --- A backup joins the running guest (docs/failover.md, "Re-protection") -----------------
+
+// What a join needs besides PrimaryState: the machine to describe, and the parts of the
+// primary that the handover switches over to the new backup.
+struct JoinKit {
+  channel::FrameKey key;
+  channel::PrimaryLinkOptions link_options;
+  channel::Hello hello;  // the first backup's: the machine and its image
+  const GuestMemory& memory;
+  TransferPort& port;
+  replay::DigestingConsole& digesting;
+  PendingOutput& pending;
+  const replay::RecordingTimeSource& time;
+  EventQueue& events;
+  std::chrono::milliseconds wait_ready;
+  // Every joined backup's link, kept to the end: the log may point at any of them.
+  std::vector<std::unique_ptr<channel::PrimaryLink>> links;
+};
+
+// Why this primary cannot take a backup for `generation` now, if it cannot.
+std::optional<std::string> join_refusal(const PrimaryState& state, uint64_t generation) {
+  switch (state.role.load()) {
+    case PrimaryRole::kUnprotected:
+      break;
+    case PrimaryRole::kProtected:
+      return "this primary has a backup; a backup joins only an unprotected one";
+    case PrimaryRole::kJoining:
+      return "another backup is joining this primary";
+    case PrimaryRole::kDeciding:
+    case PrimaryRole::kHalted:
+      return fmt::format("this primary is {}", role_name(state.role.load()));
+  }
+  if (!state.held.empty()) {
+    return "this primary's VM has a virtio disk or network card, whose queues a state transfer "
+           "does not carry yet";
+  }
+  PairSideOptions next = current_pair(state);
+  next.generation = generation;
+  if (auto undecided = check_generation_undecided(next, kSide); !undecided) {
+    return undecided.error().message;
+  }
+  return std::nullopt;
+}
+
+// With the guest stopped where the new backup starts: from here on the guest's log goes to
+// `link`, its output digests cover what it says from here, and its output waits for that
+// backup's acks again.
+Result<void> hand_over(PrimaryState& state, JoinKit& kit, channel::PrimaryLink& link,
+                       uint64_t generation, channel::StateDone& done) {
+  // Produced before the stop, while unprotected: it leaves as it would have.
+  if (auto bytes = kit.pending.take(); !bytes.empty()) state.gate.hold(bytes, 0);
+  state.log.switch_to(link);
+  done.first_lsn = link.next_lsn();
+  done.output_bytes = kit.digesting.bytes();
+  kit.digesting.restart_digest(done.output_bytes);
+  done.clock_monotonic_ns =
+      static_cast<uint64_t>(kit.time.last_value(replay::ClockKind::kMonotonic));
+  done.clock_realtime_ns = kit.time.last_value(replay::ClockKind::kRealtime);
+  state.gate.protect_again(done.first_lsn);
+  state.lag.backup_at(done.exit_count, std::chrono::steady_clock::now());
+  state.generation.store(generation);
+  return {};
+}
+
+// After the handover the new backup is this side's backup, so losing it is losing the backup:
+// the arbiter decides (under the new generation) whether the guest runs on.
+void lose_joined_backup(PrimaryState& state, JoinKit& kit, channel::PrimaryLink& link,
+                        const std::string& reason) {
+  link.abandon(reason);
+  on_backup_lost(state, kit.events, reason);
+}
+
+void join_backup(PrimaryState& state, JoinKit& kit, UniqueFd socket) {
+  auto& link = *kit.links.emplace_back(std::make_unique<channel::PrimaryLink>(
+      std::move(socket), kit.key, state.gate, state.lag, kit.link_options));
+  auto forget = [&kit] { kit.links.pop_back(); };
+  const uint64_t generation = state.generation.load() + 1;
+  channel::Hello hello = kit.hello;
+  hello.generation = generation;
+  hello.state_follows = true;
+  if (auto r = link.send_hello(hello); !r) {
+    log_role(kSide, "a backup tried to join: " + r.error().message);
+    return forget();
+  }
+  PrimaryRole unprotected = PrimaryRole::kUnprotected;
+  auto refusal = join_refusal(state, generation);
+  if (refusal || !state.role.compare_exchange_strong(unprotected, PrimaryRole::kJoining)) {
+    const std::string why = refusal.value_or("this primary's role changed");
+    (void)link.send_state(channel::Goodbye{why});
+    log_role(kSide, "refused a joining backup: " + why);
+    return forget();
+  }
+  log_role(kSide, fmt::format("a backup is joining as generation {}: sending it the running guest",
+                              generation));
+  bool switched = false;
+  StateSenderOptions options;
+  options.before_done = [&](channel::StateDone& done) {
+    switched = true;
+    return hand_over(state, kit, link, generation, done);
+  };
+  auto report = send_state(
+      kit.memory, kit.port, [&link](const channel::Message& m) { return link.send_state(m); },
+      options);
+  if (!report && !switched) {
+    (void)link.send_state(channel::Goodbye{"the state transfer failed: " + report.error().message});
+    state.role.store(PrimaryRole::kUnprotected);
+    log_role(kSide, "the state transfer to the joining backup failed (" + report.error().message +
+                        "); running on, unprotected");
+    return forget();
+  }
+  if (!report) return lose_joined_backup(state, kit, link, report.error().message);
+  if (auto ready = link.await_backup_ready(kit.wait_ready); !ready) {
+    return lose_joined_backup(state, kit, link, ready.error().message);
+  }
+  link.start(
+      [&state, &kit](const std::string& reason) { on_backup_lost(state, kit.events, reason); });
+  state.joins.fetch_add(1);
+  state.role.store(PrimaryRole::kProtected);
+  log_role(
+      kSide,
+      fmt::format("backup joined at exit {}: {} pages in {} rounds, {:.1f} ms, the guest "
+                  "paused {:.2f} ms; running, protected (generation {})",
+                  report->exit_count, report->pages_sent, report->rounds.size(),
+                  std::chrono::duration<double, std::milli>(report->took).count(),
+                  std::chrono::duration<double, std::milli>(report->paused).count(), generation));
+}
+
+// Accepts backups on the primary's listening socket while the guest runs, one at a time.
+class JoinListener {
+ public:
+  JoinListener(int listener, PrimaryState& state, JoinKit& kit)
+      : thread_([this, listener, &state, &kit] {
+          while (!quit_.load()) {
+            auto socket = channel::accept_tcp(listener, std::chrono::milliseconds(200));
+            if (socket && !quit_.load()) join_backup(state, kit, std::move(*socket));
+          }
+        }) {}
+  // `port` refuses from now on, so that a join under way ends.
+  void stop(TransferPort& port) {
+    quit_.store(true);
+    port.close("the primary is stopping");
+    if (thread_.joinable()) thread_.join();
+  }
+  ~JoinListener() {
+    quit_.store(true);
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::atomic<bool> quit_{false};
+  std::thread thread_;
+};
 }  // namespace
 
 int run_primary(const PrimaryOptions& options) {
@@ -218,11 +387,13 @@ int run_primary(const PrimaryOptions& options) {
     for (channel::HeldOutput* output : held) output->release_through(acked);
   };
   channel::PrimaryLink link(std::move(*socket), *key, gate, lag, link_options);
+  PrimaryLog log(link);
   HostTimeSource host_time;
-  replay::RecordingTimeSource time(host_time, link);
+  replay::RecordingTimeSource time(host_time, log);
   VmConfig config = make_vm_config(options.guest, files->image);
   config.accel = *accel;
-  config.track_dirty_pages = may_checkpoint(*accel, options.async_mode);
+  // A backup may join later (after this one is lost): its state transfer reads the dirty log.
+  config.track_dirty_pages = true;
   auto vm = Vm::create(config, time, digesting);
   if (!vm) return fail(vm.error());
   const replay::RecordOptions record_options = live_record_options(
@@ -260,23 +431,39 @@ int run_primary(const PrimaryOptions& options) {
     fmt::print(stderr, "ftvm: {}\n", r.error().message);
     return kExitPeer;
   }
-  PrimaryState state{options, link, gate, writer, lag, held, {}, {}, started};
+  PrimaryState state{options, log, gate, writer, lag, held, {}, {}, started};
+  state.generation.store(options.pair.generation);
   auto control = start_side_control(
-      options.pair, kSide, [&] { return status_json(state, link.exit_count()); },
-      [&] { link.cut(); });
+      options.pair, kSide, [&] { return status_json(state, log.current().exit_count()); },
+      [&] { log.current().cut(); });
   if (!control) return fail(control.error());
 
-  replay::Recorder recorder(events, link, **vm, digesting, record_options);
+  replay::Recorder recorder(events, log, **vm, digesting, record_options);
   connect_recorder(recorder, **backends);
   recorder.set_cost_model(&replay_costs);
-  PrimaryDriver driver(recorder, link, pending, gate, writer, lag,
+  PrimaryDriver driver(recorder, log, pending, gate, writer, lag,
                        std::chrono::milliseconds(static_cast<int64_t>(options.max_lag_ms)), held);
   VcpuRunner runner((*vm)->vcpu(), (*vm)->platform(), driver);
   runner.set_use_interrupt_window(record_options.interrupt_window);
   time.set_exit_count([&runner] { return runner.exit_count(); });
+  TransferPort transfer_port(**vm, [&runner] { runner.kick(); });
+  driver.set_transfer_port(&transfer_port);
+  JoinKit kit{*key,
+              link_options,
+              hello,
+              (*vm)->memory(),
+              transfer_port,
+              digesting,
+              pending,
+              time,
+              events,
+              std::chrono::milliseconds(static_cast<int64_t>(options.wait_backup_s * 1000)),
+              {}};
   link.start([&](const std::string& reason) { on_backup_lost(state, events, reason); });
   log_role(kSide, "running, protected");
+  JoinListener joins(listener->get(), state, kit);
   const RunResult result = run_live(runner, events, **backends);
+  joins.stop(transfer_port);
 
   if (result.reason == RunResult::Reason::kFault) {
     fmt::print(stderr, "ftvm: guest fault: {}\n{}", result.detail,
@@ -286,10 +473,10 @@ int run_primary(const PrimaryOptions& options) {
     fmt::print(stderr, "ftvm: {}\n", r.error().message);
   // A backup lost while the guest ran may still have the link thread asking the arbiter: its
   // verdict decides the exit code, and its callback uses `state`, so wait for it.
-  if (link.lost()) {
-    link.stop();
+  if (log.current().lost()) {
+    log.current().stop();
   } else {
-    link.goodbye(result.detail);
+    log.current().goodbye(result.detail);
   }
   if (const uint64_t held = gate.held_bytes(); held > 0) {
     fmt::print(stderr,

@@ -17,13 +17,12 @@ constexpr std::chrono::milliseconds kMaxConsoleWait{20};
 
 }  // namespace
 
-PrimaryDriver::PrimaryDriver(replay::Recorder& recorder, channel::PrimaryLink& link,
-                             PendingOutput& pending, channel::OutputGate& gate,
-                             channel::ConsoleWriter& console, channel::LagTracker& lag,
-                             std::chrono::milliseconds max_lag,
+PrimaryDriver::PrimaryDriver(replay::Recorder& recorder, PrimaryLog& log, PendingOutput& pending,
+                             channel::OutputGate& gate, channel::ConsoleWriter& console,
+                             channel::LagTracker& lag, std::chrono::milliseconds max_lag,
                              std::vector<channel::HeldOutput*> held)
     : recorder_(recorder),
-      link_(link),
+      log_(log),
       pending_(pending),
       gate_(gate),
       console_(console),
@@ -32,28 +31,29 @@ PrimaryDriver::PrimaryDriver(replay::Recorder& recorder, channel::PrimaryLink& l
       held_(std::move(held)) {}
 
 DriverTurn PrimaryDriver::between_exits(VcpuRunner& runner, const BetweenExits& at) {
+  if (port_ != nullptr) port_->serve(runner, at);
   DriverTurn turn = recorder_.between_exits(runner, at);
   if (at.asynchronous) return turn;
   if (!horizon_logged_ || at.exit_count > horizon_) {
     horizon_logged_ = true;
     horizon_ = at.exit_count;
-    if (auto r = link_.append(replay::HorizonEntry{at.exit_count}); !r) {
+    if (auto r = link().append(replay::HorizonEntry{at.exit_count}); !r) {
       turn.stop = RunResult{RunResult::Reason::kFault, 0, "logging failed: " + r.error().message};
       return turn;
     }
   }
-  link_.set_exit_count(at.exit_count);
+  link().set_exit_count(at.exit_count);
   if (auto bytes = pending_.take(); !bytes.empty()) {
     console_waited_ += console_.wait_for_room(kMaxConsoleWait);
     // Everything up to this horizon lets the backup replay to this exit and produce the same
     // bytes; once it has acknowledged that much, they may leave.
-    gate_.hold(bytes, link_.next_lsn());
-    link_.flush_now();
+    gate_.hold(bytes, link().next_lsn());
+    link().flush_now();
   }
   // The disk writes and frames of this exit wait for the same entries as its console output.
   bool tagged = false;
-  for (channel::HeldOutput* output : held_) tagged = output->tag(link_.next_lsn()) || tagged;
-  if (tagged) link_.flush_now();
+  for (channel::HeldOutput* output : held_) tagged = output->tag(link().next_lsn()) || tagged;
+  if (tagged) link().flush_now();
   const auto now = std::chrono::steady_clock::now();
   lag_.primary_at(at.exit_count, now);
   throttle_while_lagging();
@@ -66,7 +66,7 @@ std::optional<RunResult> PrimaryDriver::idle(VcpuRunner& runner, const BetweenEx
 
 void PrimaryDriver::throttle_while_lagging() {
   for (int step = 0; step < kMaxThrottleSteps; ++step) {
-    if (link_.lost() || lag_.lag_time() <= max_lag_) return;
+    if (link().lost() || lag_.lag_time() <= max_lag_) return;
     std::this_thread::sleep_for(kThrottleStep);
     throttled_ += kThrottleStep;
   }

@@ -58,6 +58,10 @@ Result<void> StateReceiver::apply_done(const channel::StateDone& message) {
   rounds_ = message.rounds;
   vm_.platform().restore_pending_input(message.console_input);
   console_input_bytes_ = message.console_input.size();
+  first_lsn_ = message.first_lsn;
+  output_bytes_ = message.output_bytes;
+  clock_monotonic_ns_ = message.clock_monotonic_ns;
+  clock_realtime_ns_ = message.clock_realtime_ns;
   resume_point_ = {message.exit_count, message.if_flag, message.ready_for_interrupt_injection};
   complete_ = true;
   return {};

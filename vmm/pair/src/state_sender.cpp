@@ -63,18 +63,22 @@ Result<std::vector<uint64_t>> precopy(const GuestMemory& memory, TransferPort& p
 
 Result<void> send_stopped(const GuestMemory& memory, StoppedMachine& stopped,
                           const std::vector<uint64_t>& left, const SendStateMessage& send,
-                          PagePacker& packer, TransferReport& report) {
+                          const StateSenderOptions& options, PagePacker& packer,
+                          TransferReport& report) {
   const auto began = Clock::now();
   const auto last = union_of_pages(left, stopped.dirty_pages);
   const auto round = static_cast<uint32_t>(report.rounds.size());
   if (auto r = send_round(memory, round, last, send, packer, report); !r) return r;
   report.rounds.push_back({round, last.size(), Clock::now() - began, 0});
-  channel::Message done = channel::StateDone{round + 1,
-                                             stopped.at.exit_count,
-                                             stopped.at.if_flag,
-                                             stopped.at.ready_for_interrupt_injection,
-                                             stopped.console_input,
-                                             encode_state(stopped.state)};
+  channel::StateDone done{round + 1,
+                          stopped.at.exit_count,
+                          stopped.at.if_flag,
+                          stopped.at.ready_for_interrupt_injection,
+                          stopped.console_input,
+                          encode_state(stopped.state)};
+  if (options.before_done) {
+    if (auto r = options.before_done(done); !r) return r;
+  }
   report.payload_bytes += encode_payload(done).size();
   return send(done);
 }
@@ -100,7 +104,7 @@ Result<TransferReport> send_state(
   if (!stopped) return stopped.error();
   const auto stopped_at = Clock::now();
   report.exit_count = stopped->at.exit_count;
-  auto sent = send_stopped(memory, *stopped, *left, send, packer, report);
+  auto sent = send_stopped(memory, *stopped, *left, send, options, packer, report);
   if (sent && while_stopped) sent = while_stopped(stopped->at.exit_count);
   report.paused = Clock::now() - stopped_at;
   port.resume();

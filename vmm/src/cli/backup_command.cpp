@@ -14,6 +14,13 @@ CLI::App* add_backup_command(CLI::App& app, BackupOptions& options) {
   backup->add_option("--connect", options.connect, "The primary's channel address (HOST:PORT)")
       ->capture_default_str();
   backup
+      ->add_option("--join", options.join,
+                   "Join a running primary that lost its backup (HOST:PORT of its channel): "
+                   "receive its guest by live state transfer, then replay as its backup under "
+                   "the next generation")
+      ->excludes(backup->get_option("--connect"))
+      ->excludes(backup->get_option("--generation"));
+  backup
       ->add_option("--connect-timeout", options.connect_timeout_s,
                    "Seconds to keep trying to reach the primary")
       ->capture_default_str()

@@ -1,6 +1,7 @@
 // `ftvm backup`: the backup of a protected pair. It builds the VM its primary sends, replays the
 // primary's log behind it, and when the primary is lost finishes the log, asks the arbiter, and
-// goes live where it won.
+// goes live where it won. With --join it joins a primary whose guest already runs: it receives
+// the guest's state first (docs/failover.md, "Re-protection").
 #pragma once
 
 #include <optional>
@@ -17,6 +18,9 @@ struct BackupOptions {
   PairSideOptions pair;
   std::string input_path;
   std::string connect = "127.0.0.1:7301";
+  // Instead of --connect: a running primary (an unprotected survivor) to join by state
+  // transfer; the pair's generation is then the one the primary gives.
+  std::string join;
   double connect_timeout_s = 30;
   std::string kvm_device = "/dev/kvm";
   std::string accel = "auto";

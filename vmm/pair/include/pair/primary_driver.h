@@ -18,7 +18,8 @@
 #include "logging_channel/held_output.h"
 #include "logging_channel/lag_tracker.h"
 #include "logging_channel/output_gate.h"
-#include "logging_channel/primary_link.h"
+#include "pair/primary_log.h"
+#include "pair/transfer_port.h"
 #include "replay/recorder.h"
 #include "vmm/devices/console.h"
 
@@ -38,13 +39,16 @@ class PendingOutput final : public ConsoleSink {
 
 class PrimaryDriver final : public ExecutionDriver {
  public:
-  PrimaryDriver(replay::Recorder& recorder, channel::PrimaryLink& link, PendingOutput& pending,
+  PrimaryDriver(replay::Recorder& recorder, PrimaryLog& log, PendingOutput& pending,
                 channel::OutputGate& gate, channel::ConsoleWriter& console,
                 channel::LagTracker& lag, std::chrono::milliseconds max_lag,
                 std::vector<channel::HeldOutput*> held = {});
 
   DriverTurn between_exits(VcpuRunner& runner, const BetweenExits& at) override;
   std::optional<RunResult> idle(VcpuRunner& runner, const BetweenExits& at) override;
+  // Before run(): a state transfer's requests are served at every turn, before the
+  // recorder's, so that the guest stops where a joining backup can start from.
+  void set_transfer_port(TransferPort* port) { port_ = port; }
 
   // Time the guest was held back because the backup lagged.
   std::chrono::milliseconds throttled() const { return throttled_; }
@@ -55,9 +59,11 @@ class PrimaryDriver final : public ExecutionDriver {
 
  private:
   void throttle_while_lagging();
+  channel::PrimaryLink& link() { return log_.current(); }
 
   replay::Recorder& recorder_;
-  channel::PrimaryLink& link_;
+  PrimaryLog& log_;
+  TransferPort* port_ = nullptr;
   PendingOutput& pending_;
   channel::OutputGate& gate_;
   channel::ConsoleWriter& console_;

@@ -29,6 +29,12 @@ class StateReceiver {
   uint64_t pages() const { return pages_; }
   // Console input that had not yet reached the sender's UART, now waiting in this VM's.
   size_t console_input_bytes() const { return console_input_bytes_; }
+  // Where the joined pair's log and console output go on from (StateDone), once complete.
+  uint64_t first_lsn() const { return first_lsn_; }
+  uint64_t output_bytes() const { return output_bytes_; }
+  // The latest clock values the sender's guest read (StateDone).
+  uint64_t clock_monotonic_ns() const { return clock_monotonic_ns_; }
+  int64_t clock_realtime_ns() const { return clock_realtime_ns_; }
 
  private:
   Result<void> apply_pages(const channel::StatePages& message);
@@ -42,6 +48,10 @@ class StateReceiver {
   uint32_t rounds_ = 0;
   uint64_t pages_ = 0;
   size_t console_input_bytes_ = 0;
+  uint64_t first_lsn_ = 0;
+  uint64_t output_bytes_ = 0;
+  uint64_t clock_monotonic_ns_ = 0;
+  int64_t clock_realtime_ns_ = 0;
   VcpuRunner::ResumePoint resume_point_;
 };
 

@@ -20,6 +20,10 @@ namespace ftvm {
 struct StateSenderOptions {
   PrecopyOptions precopy;
   int zstd_level = 1;  // fast: a round's compression competes with the guest for the CPU
+  // Runs with the guest stopped, before the StateDone leaves: where the caller completes it
+  // (the LSN the joined pair's log goes on from, the output produced so far) and starts what
+  // must begin at exactly that point (the new backup's log). An error ends the transfer.
+  std::function<Result<void>(channel::StateDone& done)> before_done;
 };
 
 struct TransferReport {

@@ -1,0 +1,32 @@
+// The primary's log as its vCPU thread sees it: the link to the backup that protects the guest
+// now. A backup that joins the running guest gets a link of its own, switched in while the
+// state transfer holds the guest stopped (docs/failover.md, "Re-protection"), so the
+// recorder, the recorded clock and the driver go on writing to whichever backup that is.
+#pragma once
+
+#include <atomic>
+
+#include "logging_channel/primary_link.h"
+#include "replay/entry_sink.h"
+
+namespace ftvm {
+
+class PrimaryLog final : public replay::EntrySink {
+ public:
+  explicit PrimaryLog(channel::PrimaryLink& first) : current_(&first) {}
+
+  Result<void> append(const replay::TraceEntry& entry) override { return current().append(entry); }
+  // Any thread: the link of the backup that protects the guest now (or was the latest to).
+  channel::PrimaryLink& current() const { return *current_.load(); }
+  // With the guest stopped, so that no entry is being appended: the next entries go to
+  // `next`, whose log starts where this one's ends.
+  void switch_to(channel::PrimaryLink& next) {
+    next.begin_log_at(current().next_lsn());
+    current_.store(&next);
+  }
+
+ private:
+  std::atomic<channel::PrimaryLink*> current_;
+};
+
+}  // namespace ftvm
