@@ -24,7 +24,8 @@ std::vector<Message> sample_messages() {
                 9'876,
                 512,
                 1'000'000'007,
-                -5},
+                -5,
+                300},
       Heartbeat{~uint64_t{0}, ~uint64_t{0}, ~uint64_t{0}},
       Hello{kProtocolVersion, "vm-7", 4, {'F', 'T', 'V', 'M'}, {0x7f, 'E', 'L', 'F'}, true},
   };

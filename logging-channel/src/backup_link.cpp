@@ -86,7 +86,8 @@ Result<Message> BackupLink::receive_state(std::chrono::milliseconds timeout) {
                   message_name(*message)));
 }
 
-void BackupLink::begin_log_at(uint64_t first_lsn) {
+void BackupLink::begin_log_at(uint64_t first_lsn, uint64_t console_input_logged) {
+  console_input_bytes_.store(console_input_logged);
   next_lsn_ = first_lsn;
   received_lsn_.store(first_lsn);
   replayed_lsn_.store(first_lsn);

@@ -130,6 +130,7 @@ void encode_fields(const StateDone& m, std::vector<uint8_t>& out) {
   put_le(out, m.output_bytes);
   put_le(out, m.clock_monotonic_ns);
   put_le(out, static_cast<uint64_t>(m.clock_realtime_ns));
+  put_le(out, m.console_input_logged);
 }
 
 Hello decode_hello(WireReader& in) {
@@ -234,6 +235,7 @@ StateDone decode_state_done(WireReader& in) {
   m.output_bytes = in.u64("output_bytes");
   m.clock_monotonic_ns = in.u64("clock_monotonic_ns");
   m.clock_realtime_ns = static_cast<int64_t>(in.u64("clock_realtime_ns"));
+  m.console_input_logged = in.u64("console_input_logged");
   return m;
 }
 

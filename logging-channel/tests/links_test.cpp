@@ -154,14 +154,15 @@ TEST_F(LinksTest, AJoinedBackupGetsTheStateFirstAndTheLogFromItsFirstLsn) {
   EXPECT_EQ(tag, 501u);
   gate_.hold(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>("after\n"), 6), tag);
   ASSERT_TRUE(primary_->send_state(StatePages{0, {{0x1000, 1}}, {9}}));
-  ASSERT_TRUE(primary_->send_state(StateDone{1, 7, true, true, {}, {1}, 500, 42, 3, 4}));
+  ASSERT_TRUE(primary_->send_state(StateDone{1, 7, true, true, {}, {1}, 500, 42, 3, 4, 20}));
   auto pages = backup_->receive_state(2000ms);
   ASSERT_TRUE(pages) << pages.error().message;
   EXPECT_TRUE(std::holds_alternative<StatePages>(*pages));
   auto done = backup_->receive_state(2000ms);
   ASSERT_TRUE(done) << done.error().message;
   ASSERT_TRUE(std::holds_alternative<StateDone>(*done));
-  backup_->begin_log_at(std::get<StateDone>(*done).first_lsn);
+  backup_->begin_log_at(std::get<StateDone>(*done).first_lsn,
+                        std::get<StateDone>(*done).console_input_logged);
   EXPECT_EQ(console_.text(), "");
 
   primary_->start(nullptr);
@@ -171,6 +172,7 @@ TEST_F(LinksTest, AJoinedBackupGetsTheStateFirstAndTheLogFromItsFirstLsn) {
   EXPECT_EQ(entries[0].lsn, 500u);
   EXPECT_TRUE(eventually([&] { return console_.text() == "after\n"; })) << console_.text();
   EXPECT_EQ(primary_->stats().acked_lsn, 501u);
+  EXPECT_EQ(backup_->stats().console_input_bytes, 20u);  // counted from the handover's total
   primary_->goodbye("test over");
 }
 

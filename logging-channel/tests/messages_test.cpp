@@ -180,7 +180,7 @@ TEST(MessagesTest, StatePagesRunsMustBeAlignedAscendingAndWithinTheLimit) {
 TEST(MessagesTest, StateDoneInterruptFlagsRoundTripAndUnknownBitsAreRejected) {
   for (const bool if_flag : {false, true}) {
     for (const bool ready : {false, true}) {
-      const Message m = StateDone{2, 77, if_flag, ready, {'x'}, {1, 2}, 1234, 99, 5, -7};
+      const Message m = StateDone{2, 77, if_flag, ready, {'x'}, {1, 2}, 1234, 99, 5, -7, 12};
       auto decoded =
           decode_payload(static_cast<uint8_t>(MessageType::kStateDone), encode_payload(m));
       ASSERT_TRUE(decoded.ok()) << decoded.error().message;

@@ -538,6 +538,31 @@ TEST_P(PairOn, AJoinedBackupProtectsTheSurvivorAndTakesOverWhenItDies) {
   EXPECT_EQ(arbiter.decisions(pair.vm_id(), 1, 2), std::vector<std::string>{"backup WON"});
 }
 
+// `ftvm pair` keeps the primary protected: each backup is killed 3 s after it started, and each
+// time a new one joins the primary by state transfer. Input typed throughout is answered once
+// each, the console has no gap or step back, and the last backup, stopped with the pair,
+// reports its replay exact to the end.
+TEST_P(PairOn, FtvmPairJoinsANewBackupAfterEveryBackupLoss) {
+  TempDir dir("ftvm-pair");
+  Subprocess pair({ftvm_binary(), "pair", "--accel", GetParam(), "--seconds", "16",
+                   "--kill-backup-every", "3", "--run-dir", dir.path("run")});
+  ASSERT_TRUE(pair.wait_for_stdout("testsvc: up", 30s)) << pair.stderr_so_far();
+  std::set<std::string> typed;
+  type_echoes_until(pair, "e-", Clock::now() + 11s, typed, {&pair});
+  const ProcessResult r = pair.finish(60s);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  const std::regex joined(R"(protected again: backup \d+ joined the primary)");
+  const auto joins = std::distance(std::sregex_iterator(r.err.begin(), r.err.end(), joined),
+                                   std::sregex_iterator());
+  EXPECT_GE(joins, 2) << r.err;
+  EXPECT_TRUE(consistent_console(r.out, typed));
+  const Console console = parse_console(r.out);
+  EXPECT_EQ(console.replies.size(), typed.size()) << "input lost or applied twice:\n" << r.out;
+  EXPECT_EQ(std::set<std::string>(console.replies.begin(), console.replies.end()), typed);
+  EXPECT_TRUE(contains(r.err, "identical registers and RAM")) << r.err;
+  EXPECT_FALSE(contains(r.err, "DIVERGENCE")) << r.err;
+}
+
 // A backup started with --connect for a primary whose guest already runs, or with --join for
 // one that waits for its first backup, is told which to use.
 TEST_P(PairOn, ABackupIsToldToJoinARunningPrimaryAndToConnectToAWaitingOne) {

@@ -49,8 +49,9 @@ class BackupLink {
   // Before start(), after a hello with state_follows: the state transfer's next message, a
   // StatePages or the StateDone (anything else is an error; a Goodbye says why).
   Result<Message> receive_state(std::chrono::milliseconds timeout);
-  // Before start(): the log starts at LSN `first_lsn` (StateDone::first_lsn).
-  void begin_log_at(uint64_t first_lsn);
+  // Before start(): the log starts at LSN `first_lsn`, with `console_input_logged` bytes of
+  // input logged before it (StateDone).
+  void begin_log_at(uint64_t first_lsn, uint64_t console_input_logged);
   // `peer_lost` runs once, on the link thread, after the feed was closed because the primary
   // was lost (not after an orderly Goodbye).
   void start(std::function<void(const std::string& reason)> peer_lost);

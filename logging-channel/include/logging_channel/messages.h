@@ -120,6 +120,9 @@ struct StateDone {
   // shifts its host's clocks so that the guest's never step back below them.
   uint64_t clock_monotonic_ns = 0;
   int64_t clock_realtime_ns = 0;
+  // Console input the primary logged before the stop: the joined backup counts the input its
+  // guest had from there (`ftvm pair` gives a backup that took over only what it lacks).
+  uint64_t console_input_logged = 0;
   bool operator==(const StateDone&) const = default;
 };
 

@@ -280,7 +280,7 @@ int run_backup(const BackupOptions& given) {
     }
     joined.emplace(std::move(*received));
     // The log, the console stream and the output digests go on from the handover.
-    link.begin_log_at(joined->first_lsn());
+    link.begin_log_at(joined->first_lsn(), joined->console_input_logged());
     cutover.start_at(joined->output_bytes());
     digesting.restart_digest(joined->output_bytes());
     time.continue_after(static_cast<int64_t>(joined->clock_monotonic_ns()),

@@ -222,6 +222,7 @@ Result<void> hand_over(PrimaryState& state, JoinKit& kit, channel::PrimaryLink& 
   if (auto bytes = kit.pending.take(); !bytes.empty()) state.gate.hold(bytes, 0);
   state.log.switch_to(link);
   done.first_lsn = link.next_lsn();
+  done.console_input_logged = state.log.console_input_logged();
   done.output_bytes = kit.digesting.bytes();
   kit.digesting.restart_digest(done.output_bytes);
   done.clock_monotonic_ns =

@@ -62,6 +62,7 @@ Result<void> StateReceiver::apply_done(const channel::StateDone& message) {
   output_bytes_ = message.output_bytes;
   clock_monotonic_ns_ = message.clock_monotonic_ns;
   clock_realtime_ns_ = message.clock_realtime_ns;
+  console_input_logged_ = message.console_input_logged;
   resume_point_ = {message.exit_count, message.if_flag, message.ready_for_interrupt_injection};
   complete_ = true;
   return {};

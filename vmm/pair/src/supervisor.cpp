@@ -157,7 +157,12 @@ class Pair {
   Result<void> start_arbiter();
   Result<void> pick_generation();
   Result<void> start_sides();
-  std::vector<std::string> side_args(const char* side) const;
+  // A backup for the primary: started with it (--connect), or joining it running (--join).
+  Result<void> start_backup(bool join);
+  void maybe_reprotect();
+  void notice_joins(const nlohmann::json& primary_status);
+  std::string protection() const;
+  std::vector<std::string> side_args(const char* side, bool with_generation = true) const;
   // Returns false at the end of the primary's output.
   bool forward_primary();
   void drain_primary();
@@ -202,6 +207,15 @@ class Pair {
   std::optional<Clock::time_point> killed_primary_at_;
   std::optional<double> failover_ms_;
   bool killed_backup_ = false;
+  // Re-protection: backups started after the first, how many joined (the primary counts
+  // them), joins that failed in a row, and when the next may start.
+  int backups_started_ = 0;
+  uint64_t backups_joined_ = 0;
+  bool joining_ = false;
+  int failed_joins_ = 0;
+  Clock::time_point backup_started_at_;
+  std::optional<Clock::time_point> next_join_at_;
+  bool said_cannot_reprotect_ = false;
   bool cut_ = false;
   bool stopping_ = false;
   std::optional<int> primary_exit_;
@@ -274,14 +288,15 @@ Result<void> Pair::pick_generation() {
   return {};
 }
 
-std::vector<std::string> Pair::side_args(const char* side) const {
+std::vector<std::string> Pair::side_args(const char* side, bool with_generation) const {
   std::vector<std::string> args = {self_exe(),     side,
                                    "--vm-id",      kVmId,
-                                   "--generation", std::to_string(generation_),
                                    "--arbiter",    arbiter_address_,
                                    "--control",    socket_of(side),
                                    "--suspect-ms", ms_arg(options_.suspect_ms),
                                    "--declare-ms", ms_arg(options_.declare_ms)};
+  // A joining backup takes the generation its primary gives it.
+  if (with_generation) args.insert(args.end(), {"--generation", std::to_string(generation_)});
   return args;
 }
 
@@ -327,17 +342,82 @@ Result<void> Pair::start_sides() {
   primary_.emplace(std::move(*primary));
   channel_listener_.fd.reset();  // the primary has it now
 
-  auto backup_args = side_args("backup");
-  backup_args.insert(backup_args.end(), {"--connect", channel_listener_.address, "--kvm-device",
-                                         options_.guest.kvm_device});
+  return start_backup(/*join=*/false);
+}
+
+Result<void> Pair::start_backup(bool join) {
+  auto args = side_args("backup", !join);
+  args.insert(args.end(), {join ? "--join" : "--connect", channel_listener_.address, "--kvm-device",
+                           options_.guest.kvm_device});
   // The same disk: the backup opens it only when it goes live.
-  backup_args.insert(backup_args.end(), disk_args.begin(), disk_args.end());
-  const std::vector<std::string> backup_net = net_args("backup");
-  backup_args.insert(backup_args.end(), backup_net.begin(), backup_net.end());
-  auto backup = ChildProcess::spawn("backup", backup_args, ChildOptions{true, true, {}});
+  const std::vector<std::string> disk = disk_args();
+  args.insert(args.end(), disk.begin(), disk.end());
+  const std::vector<std::string> net = net_args("backup");
+  args.insert(args.end(), net.begin(), net.end());
+  auto backup = ChildProcess::spawn("backup", args, ChildOptions{true, true, {}});
   if (!backup) return backup.error();
   backup_.emplace(std::move(*backup));
+  // A side that stops reading its console must not block the pair.
+  ::fcntl(backup_->stdin_fd(), F_SETFL, ::fcntl(backup_->stdin_fd(), F_GETFL) | O_NONBLOCK);
+  ++backups_started_;
+  backup_started_at_ = Clock::now();
+  backup_exit_.reset();
+  backup_rates_ = {};
+  joining_ = join;
   return {};
+}
+
+// The primary counts the backups that joined it: a join under way ends there.
+void Pair::notice_joins(const nlohmann::json& primary_status) {
+  const uint64_t joined = primary_status.value("backups_joined", uint64_t{0});
+  if (joined <= backups_joined_) return;
+  backups_joined_ = joined;
+  joining_ = false;
+  failed_joins_ = 0;
+  fmt::print(stderr, "pair: {:.1f} s: protected again: backup {} joined the primary\n",
+             seconds_since(started_), backups_started_);
+}
+
+// The backup ended while the primary runs on alone: a new one joins it. A join that fails is
+// tried again after a pause that grows, five times in a row at most.
+void Pair::maybe_reprotect() {
+  if (stopping_ || !backup_exit_ || backup_live_ || primary_exit_ || killed_primary_at_) return;
+  if (status_->primary().value("role", "") != "primary (unprotected)") return;
+  if (!options_.guest.disk.source.empty() || !options_.net.empty()) {
+    if (!said_cannot_reprotect_) {
+      fmt::print(stderr,
+                 "pair: the primary runs on unprotected: a VM with a virtio disk or network card "
+                 "cannot be joined by a new backup yet (its queues are not in the state "
+                 "transfer)\n");
+    }
+    said_cannot_reprotect_ = true;
+    return;
+  }
+  const auto now = Clock::now();
+  if (joining_) {  // the last joiner ended before it joined
+    joining_ = false;
+    if (++failed_joins_ >= 5) {
+      fmt::print(stderr, "pair: {} backups in a row failed to join: running unprotected\n",
+                 failed_joins_);
+      said_cannot_reprotect_ = true;
+    }
+    next_join_at_ = now + std::chrono::seconds(failed_joins_);
+  }
+  if (said_cannot_reprotect_ || (next_join_at_ && now < *next_join_at_)) return;
+  if (auto r = start_backup(/*join=*/true); !r) {
+    fmt::print(stderr, "pair: cannot start a new backup: {}\n", r.error().message);
+    said_cannot_reprotect_ = true;
+    return;
+  }
+  fmt::print(stderr, "pair: {:.1f} s: re-protecting: backup {} joins the running primary\n",
+             seconds_since(started_), backups_started_);
+}
+
+std::string Pair::protection() const {
+  if (backup_live_) return "unprotected";
+  if (joining_) return "re-protecting";
+  if (backup_exit_ || primary_exit_) return "unprotected";
+  return status_->primary().value("role", "") == "primary" ? "protected" : "unprotected";
 }
 
 Result<void> Pair::start() {
@@ -360,10 +440,9 @@ Result<void> Pair::start() {
   if (auto r = start_arbiter(); !r) return r;
   if (auto r = pick_generation(); !r) return r;
   if (auto r = start_sides(); !r) return r;
-  // A side that stops reading its console must not block the pair.
-  for (ChildProcess* side : {&*primary_, &*backup_}) {
-    ::fcntl(side->stdin_fd(), F_SETFL, ::fcntl(side->stdin_fd(), F_GETFL) | O_NONBLOCK);
-  }
+  // A side that stops reading its console must not block the pair (start_backup does the same
+  // for every backup).
+  ::fcntl(primary_->stdin_fd(), F_SETFL, ::fcntl(primary_->stdin_fd(), F_GETFL) | O_NONBLOCK);
   status_.emplace(socket_of("primary"), socket_of("backup"));
   fmt::print(stderr, "pair: arbiter on {}, primary accepting its backup on {}, run directory {}\n",
              arbiter_address_, channel_listener_.address, run_dir_);
@@ -479,6 +558,13 @@ void Pair::inject_faults() {
     killed_backup_ = true;
     fmt::print(stderr, "pair: {:.1f} s: killed the backup (SIGKILL)\n", now);
   }
+  if (options_.kill_backup_every && !backup_exit_ && !backup_live_ && !killed_primary_at_ &&
+      std::chrono::duration<double>(Clock::now() - backup_started_at_).count() >=
+          *options_.kill_backup_every) {
+    backup_->signal(SIGKILL);
+    fmt::print(stderr, "pair: {:.1f} s: killed backup {} (SIGKILL)\n", now, backups_started_);
+    backup_started_at_ = Clock::now();  // not again before it ended
+  }
   if (options_.cut_channel_after && !cut_ && now >= *options_.cut_channel_after) {
     cut_ = true;
     auto reply = send_control_command(socket_of("primary"), "cut-channel", kControlTimeout);
@@ -499,8 +585,12 @@ std::string describe_side(const nlohmann::json& s, Rates& rates) {
   const double dt = std::chrono::duration<double>(now - rates.at).count();
   const uint64_t exits = s.value("exit_count", uint64_t{0});
   const uint64_t log_bytes = field(s, "log").value("bytes_sent", uint64_t{0});
-  const double exits_per_s = dt > 0 && rates.exits > 0 ? (exits - rates.exits) / dt : 0;
-  const double log_per_s = dt > 0 && rates.log_bytes > 0 ? (log_bytes - rates.log_bytes) / dt : 0;
+  // A count below the last one is a new process or link (a joined backup): no rate this time.
+  const double exits_per_s =
+      dt > 0 && rates.exits > 0 && exits >= rates.exits ? (exits - rates.exits) / dt : 0;
+  const double log_per_s = dt > 0 && rates.log_bytes > 0 && log_bytes >= rates.log_bytes
+                               ? (log_bytes - rates.log_bytes) / dt
+                               : 0;
   rates = {now, exits, log_bytes};
   std::string line = fmt::format("{}", s.value("role", "?"));
   if (s.value("side", "") == "primary" && s.value("role", "") == "primary") {
@@ -525,7 +615,8 @@ void Pair::print_status() {
       primary_exit_ ? describe_exit(*primary_exit_) : describe_side(primary, primary_rates_);
   const std::string b =
       backup_exit_ ? describe_exit(*backup_exit_) : describe_side(backup, backup_rates_);
-  fmt::print(stderr, "pair {:5.1f}s | primary: {} | backup: {}\n", seconds_since(started_), p, b);
+  fmt::print(stderr, "pair {:5.1f}s {} | primary: {} | backup: {}\n", seconds_since(started_),
+             protection(), p, b);
 }
 
 // Once the primary is gone, input waits for the new primary: look for it often, not only at
@@ -543,7 +634,9 @@ PairView Pair::view() const {
   const auto primary = status_->primary();
   PairView v;
   v.primary_gone = primary_exit_.has_value() || killed_primary_at_.has_value();
-  v.primary_runs_on = primary.value("role", "") == "primary (unprotected)";
+  // Unprotected, with or without a backup joining: input it is given reaches a joiner through
+  // the state or the log.
+  v.primary_runs_on = primary.value("role", "").starts_with("primary (unprotected");
   v.backup_live = backup_live_;
   v.suspicion =
       cut_ || peer_in_doubt(primary) || (!backup_exit_ && peer_in_doubt(status_->backup()));
@@ -651,6 +744,8 @@ int Pair::run() {
       if (primary_exit_ || backup_live_) backup_->signal(SIGINT);
     }
     print_side_exits();
+    notice_joins(status_->primary());
+    maybe_reprotect();
     watch_for_takeover();
     deliver_input();
     if (!stopping_) inject_faults();
@@ -704,6 +799,8 @@ void Pair::write_stats_json() const {
   j["primary_exit"] = primary_exit_ ? nlohmann::json(*primary_exit_) : nlohmann::json(nullptr);
   j["backup_exit"] = backup_exit_ ? nlohmann::json(*backup_exit_) : nlohmann::json(nullptr);
   j["backup_went_live"] = backup_live_;
+  j["backups_started"] = backups_started_;
+  j["backups_joined"] = backups_joined_;
   j["failover_ms"] = failover_ms_ ? nlohmann::json(*failover_ms_) : nlohmann::json(nullptr);
   j["console_bytes"] = splicer_.shown();
   j["cutover_overlap_bytes"] = splicer_.overlap();

@@ -19,6 +19,11 @@ CLI::App* add_pair_command(CLI::App& app, PairOptions& options) {
   pair->add_option("--kill-backup-after", options.kill_backup_after,
                    "Fault injection: SIGKILL the backup after N seconds")
       ->check(positive_seconds());
+  pair->add_option("--kill-backup-every", options.kill_backup_every,
+                   "Fault loop: SIGKILL each backup N seconds after it started; the pair "
+                   "re-protects the primary with a new one each time")
+      ->check(positive_seconds())
+      ->excludes("--kill-backup-after");
   pair->add_option("--cut-channel-after", options.cut_channel_after,
                    "Fault injection: cut the logging channel after N seconds (split brain)")
       ->check(positive_seconds());

@@ -15,7 +15,14 @@ class PrimaryLog final : public replay::EntrySink {
  public:
   explicit PrimaryLog(channel::PrimaryLink& first) : current_(&first) {}
 
-  Result<void> append(const replay::TraceEntry& entry) override { return current().append(entry); }
+  Result<void> append(const replay::TraceEntry& entry) override {
+    if (const auto* input = std::get_if<replay::ConsoleInputEntry>(&entry)) {
+      console_input_logged_ += input->bytes.size();
+    }
+    return current().append(entry);
+  }
+  // vCPU thread (or with the guest stopped): console input logged so far, to any backup.
+  uint64_t console_input_logged() const { return console_input_logged_; }
   // Any thread: the link of the backup that protects the guest now (or was the latest to).
   channel::PrimaryLink& current() const { return *current_.load(); }
   // With the guest stopped, so that no entry is being appended: the next entries go to
@@ -27,6 +34,7 @@ class PrimaryLog final : public replay::EntrySink {
 
  private:
   std::atomic<channel::PrimaryLink*> current_;
+  uint64_t console_input_logged_ = 0;
 };
 
 }  // namespace ftvm

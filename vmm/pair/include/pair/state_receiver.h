@@ -35,6 +35,7 @@ class StateReceiver {
   // The latest clock values the sender's guest read (StateDone).
   uint64_t clock_monotonic_ns() const { return clock_monotonic_ns_; }
   int64_t clock_realtime_ns() const { return clock_realtime_ns_; }
+  uint64_t console_input_logged() const { return console_input_logged_; }
 
  private:
   Result<void> apply_pages(const channel::StatePages& message);
@@ -52,6 +53,7 @@ class StateReceiver {
   uint64_t output_bytes_ = 0;
   uint64_t clock_monotonic_ns_ = 0;
   int64_t clock_realtime_ns_ = 0;
+  uint64_t console_input_logged_ = 0;
   VcpuRunner::ResumePoint resume_point_;
 };
 

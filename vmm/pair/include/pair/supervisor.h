@@ -1,6 +1,8 @@
 // `ftvm pair`: a protected pair on this machine. It starts an arbiter (or uses the user's), a
 // primary and a backup as child processes, routes console input and output between them and
-// the user, prints their status, and injects the faults it is asked for.
+// the user, prints their status, and injects the faults it is asked for. When the backup ends
+// (killed, crashed, or stopped by a divergence) and the primary runs on alone, it starts a new
+// backup that joins the primary by state transfer (docs/failover.md, "Re-protection").
 #pragma once
 
 #include <optional>
@@ -17,6 +19,8 @@ struct PairOptions {
   std::optional<double> seconds;
   std::optional<double> kill_primary_after;
   std::optional<double> kill_backup_after;
+  // Fault loop: SIGKILL each backup this many seconds after it started (or joined).
+  std::optional<double> kill_backup_every;
   std::optional<double> cut_channel_after;
   std::string run_dir;
   // Empty: the pair's own disk server; else an arbiter of the user's (etcd://...).
