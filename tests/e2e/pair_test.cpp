@@ -119,6 +119,11 @@ Clock::time_point random_moment(std::mt19937& random, int from_ms, int to_ms) {
          std::chrono::milliseconds(std::uniform_int_distribution<int>(from_ms, to_ms)(random));
 }
 
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
 bool contains(const std::string& text, const std::string& needle) {
   return text.find(needle) != std::string::npos;
 }
@@ -592,6 +597,56 @@ TEST_P(PairOn, ABackupIsToldToJoinARunningPrimaryAndToConnectToAWaitingOne) {
   EXPECT_TRUE(contains(told.err, "start this backup with --join")) << told.err;
   pair.primary().send_signal(SIGINT);
   EXPECT_EQ(pair.primary().finish(10s).exit_code, 0);
+}
+
+// --- Divergence ----------------------------------------------------------------------------
+
+// A backup whose log was altered (the primary's fault injection flips a bit of the next output
+// digest) reports the divergence, keeps the report where asked, and exits 5: the primary then
+// loses its backup and runs on. (Seen: the backup exited 0 here, since its state's exit code
+// was value-initialised to 0 where -1 meant "not decided by the arbiter".)
+TEST_P(PairOn, ABackupFedAnAlteredLogReportsTheDivergenceAndExitsFive) {
+  TempDir dir("ftvm-pair");
+  Arbiter arbiter(dir);
+  Pair pair(dir, "diverge", GetParam());
+  ASSERT_TRUE(pair.start(arbiter.address(), kClosedConnectionDetection, {},
+                         {"--divergence-report", dir.path("report.txt")}));
+  ASSERT_TRUE(pair.wait_protected());
+  ASSERT_TRUE(wait_for_new_status_line(pair.primary(), 0, 10s)) << pair.primary().stderr_so_far();
+  const ProcessResult corrupt = ftvm_status(pair.primary_control(), "corrupt-log");
+  ASSERT_EQ(corrupt.exit_code, 0) << corrupt.err;
+  const ProcessResult b = pair.backup().finish(30s);
+  EXPECT_EQ(b.exit_code, 5) << b.err;
+  EXPECT_TRUE(contains(b.err, "console output differs from the recording")) << b.err;
+  EXPECT_TRUE(contains(slurp(dir.path("report.txt")), "DIVERGENCE at exit E="));
+  ASSERT_TRUE(pair.primary().wait_for_stderr("running on, unprotected", kDecisionTimeout))
+      << pair.primary().stderr_so_far();
+  pair.primary().send_signal(SIGINT);
+  EXPECT_EQ(pair.primary().finish(10s).exit_code, 0);
+}
+
+// `ftvm pair` resyncs a diverged backup: the report is kept in the run directory, a new backup
+// joins the primary (which serves throughout), and the pair is exact again to the end.
+TEST_P(PairOn, FtvmPairResyncsADivergedBackupWithANewOne) {
+  TempDir dir("ftvm-pair");
+  Subprocess pair({ftvm_binary(), "pair", "--accel", GetParam(), "--seconds", "12",
+                   "--corrupt-log-after", "3", "--run-dir", dir.path("run"), "--stats-json",
+                   dir.path("stats.json")});
+  ASSERT_TRUE(pair.wait_for_stdout("testsvc: up", 30s)) << pair.stderr_so_far();
+  std::set<std::string> typed;
+  type_echoes_until(pair, "r-", Clock::now() + 8s, typed, {&pair});
+  const ProcessResult r = pair.finish(60s);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(contains(r.err, "backup 1 diverged from the primary")) << r.err;
+  EXPECT_TRUE(contains(slurp(dir.path("run/divergence-backup-1.txt")), "DIVERGENCE at exit E="));
+  EXPECT_TRUE(contains(r.err, "protected again: backup 2 joined the primary")) << r.err;
+  EXPECT_TRUE(contains(r.err, "identical registers and RAM")) << r.err;
+  EXPECT_TRUE(consistent_console(r.out, typed));
+  const Console console = parse_console(r.out);
+  EXPECT_EQ(console.replies.size(), typed.size()) << "input lost or applied twice:\n" << r.out;
+  const auto stats = nlohmann::json::parse(slurp(dir.path("stats.json")));
+  EXPECT_EQ(stats["divergences"], 1) << stats.dump(2);
+  EXPECT_EQ(stats["resyncs"], 1) << stats.dump(2);
 }
 
 // --- Split brain ---------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 #include <xxhash.h>
 
 #include <atomic>
+#include <fstream>
 
 #include "logging_channel/backup_link.h"
 #include "logging_channel/cutover_console.h"
@@ -165,6 +166,15 @@ Result<StateReceiver> receive_running_guest(channel::BackupLink& link, Vm& vm) {
   }
 }
 
+// The report outlives the process: `ftvm pair` keeps it in its run directory.
+void keep_divergence_report(const std::string& path, const std::string& report) {
+  if (path.empty()) return;
+  std::ofstream out(path, std::ios::trunc);
+  out << report;
+  out.close();
+  if (!out) fmt::print(stderr, "ftvm: cannot write the divergence report to {}\n", path);
+}
+
 }  // namespace
 
 int run_backup(const BackupOptions& given) {
@@ -293,7 +303,8 @@ int run_backup(const BackupOptions& given) {
   replay::Replayer replayer(feed, host_time, **vm, time, digesting);
   replayer.set_resume_flag(replay_resume_flag((*vm)->accel(), options.kvm_device));
   LiveDriver live(events);
-  BackupState state{options, link, cutover, {}, {}, {}, started};
+  // Designated: a `{}` for exit_code would make it 0, "decided", instead of its -1.
+  BackupState state{.options = options, .link = link, .console = cutover, .started = started};
   install_kick_signal_handler();
   std::optional<PeriodicKick> watchdog;
 
@@ -374,6 +385,7 @@ int run_backup(const BackupOptions& given) {
   }
   if (result.reason == RunResult::Reason::kDivergence) {
     fmt::print(stderr, "ftvm: backup: {}", result.detail);
+    keep_divergence_report(options.divergence_report_path, result.detail);
   }
   if (!link.lost()) link.goodbye(result.detail);
   file_console.flush();

@@ -145,16 +145,16 @@ void log_role(const char* side, const std::string& what) {
 Result<std::unique_ptr<ControlServer>> start_side_control(const PairSideOptions& options,
                                                           const char* side,
                                                           std::function<nlohmann::json()> status,
-                                                          std::function<void()> cut) {
+                                                          std::function<void()> cut,
+                                                          ControlServer::Handlers more) {
   if (options.control_path.empty()) return std::unique_ptr<ControlServer>();
-  return ControlServer::start(
-      options.control_path,
-      {{"status", [status](const std::string&) { return status().dump() + "\n"; }},
-       {"cut-channel", [side, cut](const std::string&) {
-          cut();
-          log_role(side, "channel cut (fault injection)");
-          return std::string("channel cut\n");
-        }}});
+  more.emplace("status", [status](const std::string&) { return status().dump() + "\n"; });
+  more.emplace("cut-channel", [side, cut](const std::string&) {
+    cut();
+    log_role(side, "channel cut (fault injection)");
+    return std::string("channel cut\n");
+  });
+  return ControlServer::start(options.control_path, std::move(more));
 }
 
 Result<disk::TasOutcome> ask_arbiter(const PairSideOptions& options, const char* side) {

@@ -432,11 +432,23 @@ int run_primary(const PrimaryOptions& options) {
     fmt::print(stderr, "ftvm: {}\n", r.error().message);
     return kExitPeer;
   }
-  PrimaryState state{options, log, gate, writer, lag, held, {}, {}, started};
+  // Designated: a `{}` for exit_code would make it 0, "decided", instead of its -1.
+  PrimaryState state{.options = options,
+                     .log = log,
+                     .gate = gate,
+                     .writer = writer,
+                     .lag = lag,
+                     .held = held,
+                     .started = started};
   state.generation.store(options.pair.generation);
   auto control = start_side_control(
       options.pair, kSide, [&] { return status_json(state, log.current().exit_count()); },
-      [&] { log.current().cut(); });
+      [&] { log.current().cut(); },
+      {{"corrupt-log", [&log](const std::string&) {
+          log.corrupt_next_output_digest();
+          log_role(kSide, "the next output digest goes to the backup altered (fault injection)");
+          return std::string("the next output digest will be altered\n");
+        }}});
   if (!control) return fail(control.error());
 
   replay::Recorder recorder(events, log, **vm, digesting, record_options);

@@ -183,6 +183,9 @@ class Pair {
   void write_stats_json() const;
   int exit_code();
   std::string socket_of(const char* side) const { return run_dir_ + "/" + side + ".sock"; }
+  std::string divergence_report_of(int backup) const {
+    return fmt::format("{}/divergence-backup-{}.txt", run_dir_, backup);
+  }
 
   const PairOptions& options_;
   std::string run_dir_;
@@ -216,6 +219,10 @@ class Pair {
   Clock::time_point backup_started_at_;
   std::optional<Clock::time_point> next_join_at_;
   bool said_cannot_reprotect_ = false;
+  int divergences_ = 0;
+  int resyncs_ = 0;
+  bool resyncing_ = false;
+  bool corrupted_ = false;
   bool cut_ = false;
   bool stopping_ = false;
   std::optional<int> primary_exit_;
@@ -354,6 +361,7 @@ Result<void> Pair::start_backup(bool join) {
   args.insert(args.end(), disk.begin(), disk.end());
   const std::vector<std::string> net = net_args("backup");
   args.insert(args.end(), net.begin(), net.end());
+  args.insert(args.end(), {"--divergence-report", divergence_report_of(backups_started_ + 1)});
   auto backup = ChildProcess::spawn("backup", args, ChildOptions{true, true, {}});
   if (!backup) return backup.error();
   backup_.emplace(std::move(*backup));
@@ -374,6 +382,8 @@ void Pair::notice_joins(const nlohmann::json& primary_status) {
   backups_joined_ = joined;
   joining_ = false;
   failed_joins_ = 0;
+  if (resyncing_) ++resyncs_;
+  resyncing_ = false;
   fmt::print(stderr, "pair: {:.1f} s: protected again: backup {} joined the primary\n",
              seconds_since(started_), backups_started_);
 }
@@ -565,6 +575,12 @@ void Pair::inject_faults() {
     fmt::print(stderr, "pair: {:.1f} s: killed backup {} (SIGKILL)\n", now, backups_started_);
     backup_started_at_ = Clock::now();  // not again before it ended
   }
+  if (options_.corrupt_log_after && !corrupted_ && now >= *options_.corrupt_log_after) {
+    corrupted_ = true;
+    auto reply = send_control_command(socket_of("primary"), "corrupt-log", kControlTimeout);
+    fmt::print(stderr, "pair: {:.1f} s: altered the next output digest in the backup's log{}\n",
+               now, reply ? "" : " (the primary did not answer: " + reply.error().message + ")");
+  }
   if (options_.cut_channel_after && !cut_ && now >= *options_.cut_channel_after) {
     cut_ = true;
     auto reply = send_control_command(socket_of("primary"), "cut-channel", kControlTimeout);
@@ -615,8 +631,10 @@ void Pair::print_status() {
       primary_exit_ ? describe_exit(*primary_exit_) : describe_side(primary, primary_rates_);
   const std::string b =
       backup_exit_ ? describe_exit(*backup_exit_) : describe_side(backup, backup_rates_);
-  fmt::print(stderr, "pair {:5.1f}s {} | primary: {} | backup: {}\n", seconds_since(started_),
-             protection(), p, b);
+  const std::string resyncs =
+      divergences_ > 0 ? fmt::format(" ({} diverged, {} resynced)", divergences_, resyncs_) : "";
+  fmt::print(stderr, "pair {:5.1f}s {}{} | primary: {} | backup: {}\n", seconds_since(started_),
+             protection(), resyncs, p, b);
 }
 
 // Once the primary is gone, input waits for the new primary: look for it often, not only at
@@ -705,6 +723,14 @@ void Pair::print_side_exits() {
     if (auto status = backup_->poll_exit()) {
       backup_exit_ = status;
       fmt::print(stderr, "pair: the backup ended ({})\n", describe_exit(*status));
+      if (*status == kExitDivergence) {
+        ++divergences_;
+        resyncing_ = true;
+        fmt::print(stderr,
+                   "pair: backup {} diverged from the primary (report: {}); the primary keeps "
+                   "serving, and a new backup will join it (resync)\n",
+                   backups_started_, divergence_report_of(backups_started_));
+      }
     }
   }
 }
@@ -801,6 +827,8 @@ void Pair::write_stats_json() const {
   j["backup_went_live"] = backup_live_;
   j["backups_started"] = backups_started_;
   j["backups_joined"] = backups_joined_;
+  j["divergences"] = divergences_;
+  j["resyncs"] = resyncs_;
   j["failover_ms"] = failover_ms_ ? nlohmann::json(*failover_ms_) : nlohmann::json(nullptr);
   j["console_bytes"] = splicer_.shown();
   j["cutover_overlap_bytes"] = splicer_.overlap();

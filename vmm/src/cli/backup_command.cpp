@@ -32,6 +32,8 @@ CLI::App* add_backup_command(CLI::App& app, BackupOptions& options) {
                                "exit ") +
                        kMaxDelayDefaultText)
       ->check(CLI::Range(0.0, 1000.0));
+  backup->add_option("--divergence-report", options.divergence_report_path,
+                     "Also write a divergence report to FILE (it always goes to stderr)");
   backup->add_option("--kvm-device", options.kvm_device, "The KVM device node")
       ->capture_default_str();
   add_follow_accel_option(*backup, options.accel);

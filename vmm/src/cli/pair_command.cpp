@@ -24,6 +24,10 @@ CLI::App* add_pair_command(CLI::App& app, PairOptions& options) {
                    "re-protects the primary with a new one each time")
       ->check(positive_seconds())
       ->excludes("--kill-backup-after");
+  pair->add_option("--corrupt-log-after", options.corrupt_log_after,
+                   "Fault injection: alter an output digest in the log after N seconds; the backup "
+                   "diverges, and a new one joins the primary (resync)")
+      ->check(positive_seconds());
   pair->add_option("--cut-channel-after", options.cut_channel_after,
                    "Fault injection: cut the logging channel after N seconds (split brain)")
       ->check(positive_seconds());

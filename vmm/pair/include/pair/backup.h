@@ -28,6 +28,8 @@ struct BackupOptions {
   // Once live; default_max_delay_ms() of the primary's backend when not given.
   std::optional<double> max_delay_ms;
   NetOptions net;  // the network the primary's VM is on, for when this side goes live
+  // Where a divergence report is written too (it always goes to stderr); empty: nowhere.
+  std::string divergence_report_path;
 };
 
 int run_backup(const BackupOptions& options);

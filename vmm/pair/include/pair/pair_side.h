@@ -43,11 +43,12 @@ Result<channel::FrameKey> channel_key(const PairSideOptions& options,
                                       std::string_view option);
 
 // The side's control socket (none without --control): "status" answers with `status()`,
-// "cut-channel" calls `cut()`, the fault-injection partition.
+// "cut-channel" calls `cut()`, the fault-injection partition; `more` adds a side's own.
 Result<std::unique_ptr<ControlServer>> start_side_control(const PairSideOptions& options,
                                                           const char* side,
                                                           std::function<nlohmann::json()> status,
-                                                          std::function<void()> cut);
+                                                          std::function<void()> cut,
+                                                          ControlServer::Handlers more = {});
 
 // The fields every side's status starts with: side, role, vm_id, generation, uptime_s.
 nlohmann::json side_status(const char* side, const char* role, const PairSideOptions& options,

@@ -19,8 +19,18 @@ class PrimaryLog final : public replay::EntrySink {
     if (const auto* input = std::get_if<replay::ConsoleInputEntry>(&entry)) {
       console_input_logged_ += input->bytes.size();
     }
+    if (const auto* digest = std::get_if<replay::OutputDigestEntry>(&entry);
+        digest != nullptr && corrupt_next_output_digest_.exchange(false)) {
+      replay::OutputDigestEntry altered = *digest;
+      altered.digest ^= 1;
+      return current().append(altered);
+    }
     return current().append(entry);
   }
+  // Fault injection (any thread): the next output digest goes to the backup with a bit flipped,
+  // so that the backup's replay reports a divergence there (docs/failover.md, "Resync"). (One
+  // altered input need not be seen: a clock read a day off was replayed to identical RAM.)
+  void corrupt_next_output_digest() { corrupt_next_output_digest_.store(true); }
   // vCPU thread (or with the guest stopped): console input logged so far, to any backup.
   uint64_t console_input_logged() const { return console_input_logged_; }
   // Any thread: the link of the backup that protects the guest now (or was the latest to).
@@ -35,6 +45,7 @@ class PrimaryLog final : public replay::EntrySink {
  private:
   std::atomic<channel::PrimaryLink*> current_;
   uint64_t console_input_logged_ = 0;
+  std::atomic<bool> corrupt_next_output_digest_{false};
 };
 
 }  // namespace ftvm

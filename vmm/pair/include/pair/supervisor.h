@@ -22,6 +22,9 @@ struct PairOptions {
   // Fault loop: SIGKILL each backup this many seconds after it started (or joined).
   std::optional<double> kill_backup_every;
   std::optional<double> cut_channel_after;
+  // Fault injection: alter the next output digest the primary logs after N seconds, so that
+  // the backup diverges (and the pair resyncs it with a new backup).
+  std::optional<double> corrupt_log_after;
   std::string run_dir;
   // Empty: the pair's own disk server; else an arbiter of the user's (etcd://...).
   std::string arbiter;
