@@ -91,6 +91,10 @@ struct PrimaryState {
   // The pair's generation now: --generation, one more with every backup that joined.
   std::atomic<uint64_t> generation{0};
   std::atomic<uint64_t> joins{0};
+  // The join under way: its latest round, and the pages sent so far.
+  std::atomic<uint32_t> transfer_round{0};
+  std::atomic<uint64_t> transfer_pages{0};
+  uint64_t guest_pages = 0;
 };
 
 // The pair's identity at the arbiter now.
@@ -108,6 +112,11 @@ nlohmann::json status_json(const PrimaryState& state, uint64_t exit_count) {
       side_status(kSide, role_name(state.role.load()), current_pair(state), state.started);
   j["exit_count"] = exit_count;
   j["backups_joined"] = state.joins.load();
+  if (state.role.load() == PrimaryRole::kJoining) {
+    j["transfer"] = {{"round", state.transfer_round.load()},
+                     {"pages_sent", state.transfer_pages.load()},
+                     {"guest_pages", state.guest_pages}};
+  }
   j["peer"] = link.peer_state;
   j["lag"] = {{"ms", std::chrono::duration<double, std::milli>(state.lag.lag_time()).count()},
               {"exits", state.lag.lag_exits()},
@@ -270,9 +279,18 @@ void join_backup(PrimaryState& state, JoinKit& kit, UniqueFd socket) {
     switched = true;
     return hand_over(state, kit, link, generation, done);
   };
-  auto report = send_state(
-      kit.memory, kit.port, [&link](const channel::Message& m) { return link.send_state(m); },
-      options);
+  state.transfer_round.store(0);
+  state.transfer_pages.store(0);
+  auto send = [&state, &link](const channel::Message& message) {
+    if (const auto* pages = std::get_if<channel::StatePages>(&message)) {
+      uint64_t count = 0;
+      for (const channel::PageRun& run : pages->runs) count += run.pages;
+      state.transfer_round.store(pages->round);
+      state.transfer_pages.fetch_add(count);
+    }
+    return link.send_state(message);
+  };
+  auto report = send_state(kit.memory, kit.port, send, options);
   if (!report && !switched) {
     (void)link.send_state(channel::Goodbye{"the state transfer failed: " + report.error().message});
     state.role.store(PrimaryRole::kUnprotected);
@@ -441,6 +459,7 @@ int run_primary(const PrimaryOptions& options) {
                      .held = held,
                      .started = started};
   state.generation.store(options.pair.generation);
+  state.guest_pages = (*vm)->memory().size() / channel::kTransferPageBytes;
   auto control = start_side_control(
       options.pair, kSide, [&] { return status_json(state, log.current().exit_count()); },
       [&] { log.current().cut(); },

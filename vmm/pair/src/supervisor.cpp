@@ -141,6 +141,12 @@ std::string format_bytes(double bytes) {
   return fmt::format("{:.0f} B", bytes);
 }
 
+// A nested object of a status, or an empty one: a side's status is outside input.
+nlohmann::json field(const nlohmann::json& status, const char* name) {
+  auto it = status.find(name);
+  return it != status.end() && it->is_object() ? *it : nlohmann::json::object();
+}
+
 class Pair {
  public:
   Pair(const PairOptions& options, std::string run_dir)
@@ -425,7 +431,13 @@ void Pair::maybe_reprotect() {
 
 std::string Pair::protection() const {
   if (backup_live_) return "unprotected";
-  if (joining_) return "re-protecting";
+  if (joining_) {
+    const auto transfer = field(status_->primary(), "transfer");
+    const double guest_pages = transfer.value("guest_pages", 0.0);
+    if (guest_pages <= 0) return "re-protecting";
+    return fmt::format("re-protecting (round {}, {:.0f}% of RAM sent)", transfer.value("round", 0),
+                       100.0 * transfer.value("pages_sent", 0.0) / guest_pages);
+  }
   if (backup_exit_ || primary_exit_) return "unprotected";
   return status_->primary().value("role", "") == "primary" ? "protected" : "unprotected";
 }
@@ -576,10 +588,12 @@ void Pair::inject_faults() {
     backup_started_at_ = Clock::now();  // not again before it ended
   }
   if (options_.corrupt_log_after && !corrupted_ && now >= *options_.corrupt_log_after) {
-    corrupted_ = true;
-    auto reply = send_control_command(socket_of("primary"), "corrupt-log", kControlTimeout);
-    fmt::print(stderr, "pair: {:.1f} s: altered the next output digest in the backup's log{}\n",
-               now, reply ? "" : " (the primary did not answer: " + reply.error().message + ")");
+    // Tried again until the primary answers: on a slow host it may not be up yet.
+    if (send_control_command(socket_of("primary"), "corrupt-log", kControlTimeout)) {
+      corrupted_ = true;
+      fmt::print(stderr, "pair: {:.1f} s: altered the next output digest in the backup's log\n",
+                 now);
+    }
   }
   if (options_.cut_channel_after && !cut_ && now >= *options_.cut_channel_after) {
     cut_ = true;
@@ -587,12 +601,6 @@ void Pair::inject_faults() {
     fmt::print(stderr, "pair: {:.1f} s: cut the logging channel between the sides{}\n", now,
                reply ? "" : " (the primary did not answer: " + reply.error().message + ")");
   }
-}
-
-// A nested object of a status, or an empty one: a side's status is outside input.
-nlohmann::json field(const nlohmann::json& status, const char* name) {
-  auto it = status.find(name);
-  return it != status.end() && it->is_object() ? *it : nlohmann::json::object();
 }
 
 std::string describe_side(const nlohmann::json& s, Rates& rates) {
