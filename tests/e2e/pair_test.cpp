@@ -671,6 +671,12 @@ TEST_P(PairOn, ABackupFedAnAlteredLogReportsTheDivergenceAndExitsFive) {
   EXPECT_TRUE(contains(slurp(dir.path("report.txt")), "DIVERGENCE at exit E="));
   ASSERT_TRUE(pair.primary().wait_for_stderr("running on, unprotected", kDecisionTimeout))
       << pair.primary().stderr_so_far();
+  EXPECT_TRUE(contains(pair.primary().stderr_so_far(),
+                       "the backup closed the channel: diverged: "
+                       "DIVERGENCE at exit E="))
+      << pair.primary().stderr_so_far();
+  const ProcessResult status = ftvm_status(pair.primary_control(), "status");
+  EXPECT_TRUE(contains(status.out, "backups_diverged: 1")) << status.out << status.err;
   pair.primary().send_signal(SIGINT);
   EXPECT_EQ(pair.primary().finish(10s).exit_code, 0);
 }

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -83,6 +84,9 @@ struct Goodbye {
   std::string reason;
   bool operator==(const Goodbye&) const = default;
 };
+// A backup whose replay diverged starts its goodbye's reason with this (then the report's first
+// line): its primary counts the divergences of its backups.
+inline constexpr std::string_view kDivergedGoodbye = "diverged: ";
 
 // Consecutive guest pages, from `first_gpa` (4 KiB aligned) on.
 struct PageRun {

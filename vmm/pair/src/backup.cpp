@@ -387,7 +387,13 @@ int run_backup(const BackupOptions& given) {
     fmt::print(stderr, "ftvm: backup: {}", result.detail);
     keep_divergence_report(options.divergence_report_path, result.detail);
   }
-  if (!link.lost()) link.goodbye(result.detail);
+  if (!link.lost()) {
+    // One line: the whole report is this side's to print, not the primary's.
+    const std::string first_line = result.detail.substr(0, result.detail.find('\n'));
+    link.goodbye(result.reason == RunResult::Reason::kDivergence
+                     ? std::string(channel::kDivergedGoodbye) + first_line
+                     : first_line);
+  }
   file_console.flush();
   control->reset();
 

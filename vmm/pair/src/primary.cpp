@@ -91,6 +91,7 @@ struct PrimaryState {
   // The pair's generation now: --generation, one more with every backup that joined.
   std::atomic<uint64_t> generation{0};
   std::atomic<uint64_t> joins{0};
+  std::atomic<uint64_t> backups_diverged{0};
   // The join under way: its latest round, and the pages sent so far.
   std::atomic<uint32_t> transfer_round{0};
   std::atomic<uint64_t> transfer_pages{0};
@@ -112,6 +113,7 @@ nlohmann::json status_json(const PrimaryState& state, uint64_t exit_count) {
       side_status(kSide, role_name(state.role.load()), current_pair(state), state.started);
   j["exit_count"] = exit_count;
   j["backups_joined"] = state.joins.load();
+  j["backups_diverged"] = state.backups_diverged.load();
   if (state.role.load() == PrimaryRole::kJoining) {
     j["transfer"] = {{"round", state.transfer_round.load()},
                      {"pages_sent", state.transfer_pages.load()},
@@ -147,6 +149,7 @@ nlohmann::json status_json(const PrimaryState& state, uint64_t exit_count) {
 
 // The arbiter decides whether this primary may go on without its backup.
 void on_backup_lost(PrimaryState& state, EventQueue& events, const std::string& reason) {
+  if (reason.find(channel::kDivergedGoodbye) != std::string::npos) state.backups_diverged++;
   state.role.store(PrimaryRole::kDeciding);
   const PairSideOptions pair = current_pair(state);
   log_role(kSide, fmt::format("backup lost ({}); asking the arbiter at {} (generation {})", reason,

@@ -512,6 +512,10 @@ void Pair::mark_backup_live() {
   backup_live_ = true;
   drain_primary();
   splicer_.primary_cut_off();
+  fmt::print(stderr,
+             "pair: backup {} is live and runs unprotected: re-protecting a backup that went live "
+             "is not built yet (docs/failover.md, \"Limits today\")\n",
+             backups_started_);
 }
 
 // The backup publishes where its output resumes before it writes any. One failed query must
