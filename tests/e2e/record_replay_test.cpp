@@ -139,8 +139,9 @@ TEST_P(RecordReplayOn, TenSecondsWithTypedInputReplayExactlyThreeTimes) {
   EXPECT_GT(stats["replay"][GetParam() == "kvm" ? "checkpoint" : "counted"].get<uint64_t>(), 0u)
       << stats.dump(2);
   // RAM digests every 500 ms, or further apart where one costs more than a ninth of that (a
-  // slow host: the recorder paces them by their cost).
-  EXPECT_GE(stats["replay"]["memory_digests_checked"].get<uint64_t>(), 3u) << stats.dump(2);
+  // slow host: the recorder paces them by their cost; in the KVM test box beside another test,
+  // a 10 s recording once had only 2).
+  EXPECT_GE(stats["replay"]["memory_digests_checked"].get<uint64_t>(), 2u) << stats.dump(2);
 }
 
 // --async auto reads the host probe: where this KVM reports no breakpoints (kvm_amd nested under

@@ -19,9 +19,10 @@ CLI::App* add_pair_command(CLI::App& app, PairOptions& options) {
   pair->add_option("--kill-backup-after", options.kill_backup_after,
                    "Fault injection: SIGKILL the backup after N seconds")
       ->check(positive_seconds());
-  pair->add_option("--kill-backup-every", options.kill_backup_every,
-                   "Fault loop: SIGKILL each backup N seconds after it started; the pair "
-                   "re-protects the primary with a new one each time")
+  pair->add_option(
+          "--kill-backup-every", options.kill_backup_every,
+          "Fault loop: SIGKILL each backup N seconds after it started (or joined); the pair "
+          "re-protects the primary with a new one each time")
       ->check(positive_seconds())
       ->excludes("--kill-backup-after");
   pair->add_option("--corrupt-log-after", options.corrupt_log_after,

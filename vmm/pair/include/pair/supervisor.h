@@ -19,7 +19,7 @@ struct PairOptions {
   std::optional<double> seconds;
   std::optional<double> kill_primary_after;
   std::optional<double> kill_backup_after;
-  // Fault loop: SIGKILL each backup this many seconds after it started (or joined).
+  // Fault loop: SIGKILL each backup this many seconds after it started (the first) or joined.
   std::optional<double> kill_backup_every;
   std::optional<double> cut_channel_after;
   // Fault injection: alter the next output digest the primary logs after N seconds, so that
