@@ -595,6 +595,27 @@ bool wait_until_joined(Subprocess& pair, long joins) {
   return false;
 }
 
+// Types echo lines into a running `ftvm pair` for `typing`, waits until they are answered and
+// at least `joins` backups joined (the latest one fully), then stops the pair and checks what
+// both fault loops promise: one consistent console, every line answered exactly once, and the
+// last backup's replay exact to the end.
+ProcessResult type_then_stop_joined(Subprocess& pair, const std::string& prefix,
+                                    std::chrono::seconds typing, long joins,
+                                    std::set<std::string>& typed) {
+  type_echoes_until(pair, prefix, Clock::now() + typing, typed, {&pair});
+  EXPECT_TRUE(wait_until_answered(pair, prefix, typed)) << pair.stderr_so_far();
+  EXPECT_TRUE(wait_until_joined(pair, joins)) << pair.stderr_so_far();
+  pair.send_signal(SIGINT);
+  const ProcessResult r = pair.finish(60s);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(consistent_console(r.out, typed));
+  const Console console = parse_console(r.out);
+  EXPECT_EQ(console.replies.size(), typed.size()) << "input lost or applied twice:\n" << r.out;
+  EXPECT_EQ(unanswered(typed, console), "") << r.err;
+  EXPECT_TRUE(contains(r.err, "identical registers and RAM")) << r.err;
+  return r;
+}
+
 // `ftvm pair` keeps the primary protected: each backup is killed 4 s after it started, and each
 // time a new one joins the primary by state transfer. Input typed throughout is answered once
 // each, the console has no gap or step back, and the last backup, stopped with the pair,
@@ -605,18 +626,7 @@ TEST_P(PairOn, FtvmPairJoinsANewBackupAfterEveryBackupLoss) {
                    "--kill-backup-every", "4", "--run-dir", dir.path("run")});
   ASSERT_TRUE(pair.wait_for_stdout("testsvc: up", 30s)) << pair.stderr_so_far();
   std::set<std::string> typed;
-  type_echoes_until(pair, "e-", Clock::now() + 10s, typed, {&pair});
-  EXPECT_TRUE(wait_until_answered(pair, "e-", typed)) << pair.stderr_so_far();
-  // Stopped while the latest backup is joined (not mid-transfer), so that it verifies the end.
-  EXPECT_TRUE(wait_until_joined(pair, 2)) << pair.stderr_so_far();
-  pair.send_signal(SIGINT);
-  const ProcessResult r = pair.finish(60s);
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_TRUE(consistent_console(r.out, typed));
-  const Console console = parse_console(r.out);
-  EXPECT_EQ(console.replies.size(), typed.size()) << "input lost or applied twice:\n" << r.out;
-  EXPECT_EQ(unanswered(typed, console), "") << r.err;
-  EXPECT_TRUE(contains(r.err, "identical registers and RAM")) << r.err;
+  const ProcessResult r = type_then_stop_joined(pair, "e-", 10s, 2, typed);
   EXPECT_FALSE(contains(r.err, "DIVERGENCE")) << r.err;
 }
 
@@ -692,20 +702,10 @@ TEST_P(PairOn, FtvmPairResyncsADivergedBackupWithANewOne) {
                    dir.path("stats.json")});
   ASSERT_TRUE(pair.wait_for_stdout("testsvc: up", 30s)) << pair.stderr_so_far();
   std::set<std::string> typed;
-  type_echoes_until(pair, "r-", Clock::now() + 6s, typed, {&pair});
-  EXPECT_TRUE(wait_until_answered(pair, "r-", typed)) << pair.stderr_so_far();
-  EXPECT_TRUE(wait_until_joined(pair, 1)) << pair.stderr_so_far();
-  pair.send_signal(SIGINT);
-  const ProcessResult r = pair.finish(60s);
-  EXPECT_EQ(r.exit_code, 0) << r.err;
+  const ProcessResult r = type_then_stop_joined(pair, "r-", 6s, 1, typed);
   EXPECT_TRUE(contains(r.err, "backup 1 diverged from the primary")) << r.err;
   EXPECT_TRUE(contains(slurp(dir.path("run/divergence-backup-1.txt")), "DIVERGENCE at exit E="));
   EXPECT_TRUE(contains(r.err, "protected again: backup 2 joined the primary")) << r.err;
-  EXPECT_TRUE(contains(r.err, "identical registers and RAM")) << r.err;
-  EXPECT_TRUE(consistent_console(r.out, typed));
-  const Console console = parse_console(r.out);
-  EXPECT_EQ(console.replies.size(), typed.size()) << "input lost or applied twice:\n" << r.out;
-  EXPECT_EQ(unanswered(typed, console), "") << r.err;
   const auto stats = nlohmann::json::parse(slurp(dir.path("stats.json")));
   EXPECT_EQ(stats["divergences"], 1) << stats.dump(2);
   EXPECT_EQ(stats["resyncs"], 1) << stats.dump(2);
