@@ -595,13 +595,14 @@ void Pair::inject_faults() {
     fmt::print(stderr, "pair: {:.1f} s: killed backup {} (SIGKILL)\n", now, backups_started_);
     backup_started_at_ = Clock::now();  // not again before it ended
   }
-  if (options_.corrupt_log_after && !corrupted_ && now >= *options_.corrupt_log_after) {
-    // Tried again until the primary answers: on a slow host it may not be up yet.
-    if (send_control_command(socket_of("primary"), "corrupt-log", kControlTimeout)) {
-      corrupted_ = true;
-      fmt::print(stderr, "pair: {:.1f} s: altered the next output digest in the backup's log\n",
-                 now);
-    }
+  // Sent once the primary answers its control socket (on a slow host it may not be up yet),
+  // and once only: a retry after a reply that timed out could alter a second digest.
+  if (options_.corrupt_log_after && !corrupted_ && now >= *options_.corrupt_log_after &&
+      !status_->primary().empty()) {
+    corrupted_ = true;
+    auto reply = send_control_command(socket_of("primary"), "corrupt-log", kControlTimeout);
+    fmt::print(stderr, "pair: {:.1f} s: altered the next output digest in the backup's log{}\n",
+               now, reply ? "" : " (the primary did not answer: " + reply.error().message + ")");
   }
   if (options_.cut_channel_after && !cut_ && now >= *options_.cut_channel_after) {
     cut_ = true;
