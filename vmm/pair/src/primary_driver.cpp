@@ -37,23 +37,23 @@ DriverTurn PrimaryDriver::between_exits(VcpuRunner& runner, const BetweenExits& 
   if (!horizon_logged_ || at.exit_count > horizon_) {
     horizon_logged_ = true;
     horizon_ = at.exit_count;
-    if (auto r = link().append(replay::HorizonEntry{at.exit_count}); !r) {
+    if (auto r = log_.append(replay::HorizonEntry{at.exit_count}); !r) {
       turn.stop = RunResult{RunResult::Reason::kFault, 0, "logging failed: " + r.error().message};
       return turn;
     }
   }
-  link().set_exit_count(at.exit_count);
+  log_.set_exit_count(at.exit_count);
   if (auto bytes = pending_.take(); !bytes.empty()) {
     console_waited_ += console_.wait_for_room(kMaxConsoleWait);
     // Everything up to this horizon lets the backup replay to this exit and produce the same
     // bytes; once it has acknowledged that much, they may leave.
-    gate_.hold(bytes, link().next_lsn());
-    link().flush_now();
+    gate_.hold(bytes, log_.next_lsn());
+    log_.flush_now();
   }
   // The disk writes and frames of this exit wait for the same entries as its console output.
   bool tagged = false;
-  for (channel::HeldOutput* output : held_) tagged = output->tag(link().next_lsn()) || tagged;
-  if (tagged) link().flush_now();
+  for (channel::HeldOutput* output : held_) tagged = output->tag(log_.next_lsn()) || tagged;
+  if (tagged) log_.flush_now();
   const auto now = std::chrono::steady_clock::now();
   lag_.primary_at(at.exit_count, now);
   throttle_while_lagging();
@@ -66,7 +66,7 @@ std::optional<RunResult> PrimaryDriver::idle(VcpuRunner& runner, const BetweenEx
 
 void PrimaryDriver::throttle_while_lagging() {
   for (int step = 0; step < kMaxThrottleSteps; ++step) {
-    if (link().lost() || lag_.lag_time() <= max_lag_) return;
+    if (log_.lost() || lag_.lag_time() <= max_lag_) return;
     std::this_thread::sleep_for(kThrottleStep);
     throttled_ += kThrottleStep;
   }

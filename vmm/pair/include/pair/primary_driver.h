@@ -59,7 +59,6 @@ class PrimaryDriver final : public ExecutionDriver {
 
  private:
   void throttle_while_lagging();
-  channel::PrimaryLink& link() { return log_.current(); }
 
   replay::Recorder& recorder_;
   PrimaryLog& log_;
