@@ -16,7 +16,12 @@ int64_t ReplayTimeSource::live_value(ClockKind clock) {
   const int64_t host = clock == ClockKind::kMonotonic ? static_cast<int64_t>(live_->monotonic_ns())
                                                       : live_->realtime_ns();
   if (!live_shift_[index]) live_shift_[index] = std::max<int64_t>(0, last_value_[index] - host);
-  return host + *live_shift_[index];
+  const int64_t value = host + *live_shift_[index];
+  if (record_ != nullptr &&
+      !record_->append(ClockReadEntry{exit_count_ ? exit_count_() : 0, clock, value})) {
+    record_failed_ = true;
+  }
+  return value;
 }
 
 int64_t ReplayTimeSource::next_value(ClockKind clock) {

@@ -493,6 +493,47 @@ TEST_P(PairOn, PrimaryRunsOnUnprotectedWhenTheBackupIsKilled) {
 
 // --- Re-protection -------------------------------------------------------------------------
 
+// Kills `victim`, whose backup `joiner` is; the joiner must win the arbiter and answer what
+// is typed to it then (lines `prefix`N). Returns what the victim printed.
+ProcessResult kill_until_joiner_answers(Subprocess& victim, Subprocess& joiner,
+                                        const std::string& prefix, std::set<std::string>& typed) {
+  victim.send_signal(SIGKILL);
+  ProcessResult killed = victim.finish(10s);
+  EXPECT_EQ(killed.signal, SIGKILL);
+  if (!joiner.wait_for_stderr("WON the arbiter", kDecisionTimeout)) {
+    ADD_FAILURE() << "the joined backup did not win:\n" << joiner.stderr_so_far();
+    return killed;
+  }
+  type_echoes_until(joiner, prefix, Clock::now() + 1000ms, typed, {&joiner});
+  EXPECT_TRUE(joiner.wait_for_stdout("> " + prefix + "0\n", 20s)) << joiner.stdout_so_far();
+  return killed;
+}
+
+// Starts `ftvm backup --join channel` for the guest `survivor` runs and waits until it joined
+// as generation 2; the joiner's failure says what both sides printed.
+::testing::AssertionResult join_survivor(const TempDir& dir, const Arbiter& arbiter,
+                                         const std::string& vm_id, const std::string& channel,
+                                         Subprocess& survivor,
+                                         std::unique_ptr<Subprocess>& joiner) {
+  std::vector<std::string> join = {"backup",    "--join",          channel,
+                                   "--arbiter", arbiter.address(), "--vm-id",
+                                   vm_id,       "--control",       dir.path("joiner.sock")};
+  join.insert(join.end(), kClosedConnectionDetection.begin(), kClosedConnectionDetection.end());
+  joiner = start_ftvm(join);
+  const auto joined = [&] {
+    return contains(survivor.stderr_so_far(), "running, protected (generation 2)") &&
+           contains(joiner->stderr_so_far(), "replaying VM " + vm_id + " generation 2");
+  };
+  const auto deadline = Clock::now() + 60s;
+  while (!joined() && Clock::now() < deadline && !joiner->exited() && !survivor.exited()) {
+    read_all_for({&survivor, joiner.get()}, 20ms);
+  }
+  if (joined()) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "survivor:\n"
+                                       << survivor.stderr_so_far() << "\njoiner:\n"
+                                       << joiner->stderr_so_far();
+}
+
 // The primary's backup is killed; the survivor runs on unprotected until `ftvm backup --join`
 // brings it a new backup by live state transfer (generation 2). Then the primary is killed:
 // the joined backup, which holds the guest only from the handover on, finishes the log and goes
@@ -511,35 +552,15 @@ TEST_P(PairOn, AJoinedBackupProtectsTheSurvivorAndTakesOverWhenItDies) {
   ASSERT_TRUE(kill_backup_until_primary_runs_alone(pair));
   type_echoes_until(primary, "u-", Clock::now() + 500ms, typed, {&primary});
 
-  std::vector<std::string> join = {"backup",     "--join",          pair.channel(),
-                                   "--arbiter",  arbiter.address(), "--vm-id",
-                                   pair.vm_id(), "--control",       dir.path("joiner.sock")};
-  join.insert(join.end(), kClosedConnectionDetection.begin(), kClosedConnectionDetection.end());
-  auto joiner = start_ftvm(join);
-  const auto joined = [&] {
-    return contains(primary.stderr_so_far(), "running, protected (generation 2)") &&
-           contains(joiner->stderr_so_far(), "replaying VM rejoin generation 2");
-  };
-  const auto deadline = Clock::now() + 60s;
-  while (!joined() && Clock::now() < deadline && !joiner->exited() && !primary.exited()) {
-    read_all_for({&primary, joiner.get()}, 20ms);
-  }
-  ASSERT_TRUE(joined()) << "primary:\n"
-                        << primary.stderr_so_far() << "\njoiner:\n"
-                        << joiner->stderr_so_far();
+  std::unique_ptr<Subprocess> joiner;
+  ASSERT_TRUE(join_survivor(dir, arbiter, pair.vm_id(), pair.channel(), primary, joiner));
   // Protected again: output waits for the joined backup's acks, and still flows.
   type_echoes_until(primary, "j-", random_moment(random, 800, 1600), typed,
                     {&primary, joiner.get()});
   const ProcessResult status = ftvm_status(pair.primary_control(), "status");
   EXPECT_TRUE(contains(status.out, "backups_joined: 1")) << status.out << status.err;
 
-  primary.send_signal(SIGKILL);
-  const ProcessResult p = primary.finish(10s);
-  EXPECT_EQ(p.signal, SIGKILL);
-  ASSERT_TRUE(joiner->wait_for_stderr("WON the arbiter", kDecisionTimeout))
-      << joiner->stderr_so_far();
-  type_echoes_until(*joiner, "b-", Clock::now() + 1000ms, typed, {joiner.get()});
-  EXPECT_TRUE(joiner->wait_for_stdout("> b-0\n", 20s)) << joiner->stdout_so_far();
+  const ProcessResult p = kill_until_joiner_answers(primary, *joiner, "b-", typed);
   const uint64_t resumed = resumed_at(joiner->stderr_so_far());
   const size_t overlap = p.out.size() >= resumed ? p.out.size() - resumed : 0;
   EXPECT_TRUE(wait_for_new_status_line(*joiner, overlap, 5s)) << joiner->stdout_so_far();
@@ -559,6 +580,67 @@ TEST_P(PairOn, AJoinedBackupProtectsTheSurvivorAndTakesOverWhenItDies) {
       << "the primary answered nothing typed to it once protected again:\n"
       << p.out;
   EXPECT_EQ(arbiter.decisions(pair.vm_id(), 1, 1), std::vector<std::string>{"primary WON"});
+  EXPECT_EQ(arbiter.decisions(pair.vm_id(), 1, 2), std::vector<std::string>{"backup WON"});
+}
+
+// A backup that went live records its guest as a primary does: `ftvm backup --join` brings it
+// a backup of its own (generation 2), which takes over when it dies in turn. The world's
+// console is one consistent stream across both failovers, and every side's output is checked
+// against the one before it.
+TEST_P(PairOn, ABackupThatWentLiveIsJoinedAndItsOwnBackupTakesOverWhenItDies) {
+  TempDir dir("ftvm-pair");
+  Arbiter arbiter(dir);
+  Pair pair(dir, "live-rejoin", GetParam());
+  ASSERT_TRUE(
+      pair.start(arbiter.address(), kClosedConnectionDetection, {}, {"--listen", "127.0.0.1:0"}));
+  ASSERT_TRUE(pair.wait_protected());
+  Subprocess& primary = pair.primary();
+  Subprocess& backup = pair.backup();
+  std::mt19937 random(20261204);
+  std::set<std::string> typed;
+  type_echoes_until(primary, "p-", random_moment(random, 500, 1500), typed, {&primary, &backup});
+  primary.send_signal(SIGKILL);
+  const ProcessResult p = primary.finish(10s);
+  ASSERT_EQ(p.signal, SIGKILL);
+  ASSERT_TRUE(backup.wait_for_stderr("new backups join this side on ", kDecisionTimeout))
+      << backup.stderr_so_far();
+  const std::string live_channel =
+      endpoint_after(backup.stderr_so_far(), "new backups join this side on ");
+  ASSERT_FALSE(live_channel.empty()) << backup.stderr_so_far();
+  type_echoes_until(backup, "b-", Clock::now() + 500ms, typed, {&backup});
+
+  std::unique_ptr<Subprocess> joiner;
+  ASSERT_TRUE(join_survivor(dir, arbiter, pair.vm_id(), live_channel, backup, joiner));
+  // Protected again: the live backup's output waits for its joiner's acks, and still flows.
+  type_echoes_until(backup, "j-", random_moment(random, 800, 1600), typed, {&backup, joiner.get()});
+  const ProcessResult status = ftvm_status(pair.backup_control(), "status");
+  EXPECT_TRUE(contains(status.out, "backups_joined: 1")) << status.out << status.err;
+
+  const ProcessResult b = kill_until_joiner_answers(backup, *joiner, "c-", typed);
+  joiner->send_signal(SIGINT);
+  const ProcessResult c = joiner->finish(10s);
+  EXPECT_EQ(c.exit_code, 0) << c.err;
+  EXPECT_FALSE(contains(c.err, "DIVERGENCE")) << c.err;
+
+  // The world saw the primary up to the first resume point, then the live backup up to the
+  // second; each side's first bytes must repeat what was shown before.
+  const uint64_t first_resume = resumed_at(b.err);
+  ASSERT_GE(p.out.size(), first_resume) << "output lost at the first failover";
+  const std::string shown_before_first = p.out.substr(first_resume);
+  EXPECT_EQ(b.out.substr(0, shown_before_first.size()), shown_before_first);
+  const std::string world = p.out.substr(0, first_resume) + b.out;
+  const uint64_t second_resume = resumed_at(c.err);
+  ASSERT_GE(world.size(), second_resume) << "output lost at the second failover";
+  const std::string shown_before_second = world.substr(second_resume);
+  EXPECT_EQ(c.out.substr(0, shown_before_second.size()), shown_before_second)
+      << "the second backup's first bytes differ from what the live backup showed";
+  EXPECT_TRUE(consistent_console(world.substr(0, second_resume) + c.out, typed));
+  const Console after = parse_console(c.out);
+  EXPECT_TRUE(std::any_of(after.replies.begin(), after.replies.end(),
+                          [](const std::string& r) { return r.rfind("c-", 0) == 0; }))
+      << "the second backup, live, answered nothing typed to it:\n"
+      << c.out;
+  EXPECT_EQ(arbiter.decisions(pair.vm_id(), 1, 1), std::vector<std::string>{"backup WON"});
   EXPECT_EQ(arbiter.decisions(pair.vm_id(), 1, 2), std::vector<std::string>{"backup WON"});
 }
 

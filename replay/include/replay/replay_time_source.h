@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "replay/entry_sink.h"
 #include "replay/trace_entry.h"
 #include "vmm/devices/time_source.h"
 
@@ -28,12 +29,21 @@ class ReplayTimeSource final : public TimeSource {
   void append(const ClockReadEntry& read) { reads_.push_back(read); }
   // No more reads will be logged: once those held are used up, read `live` instead.
   void go_live(TimeSource& live) { live_ = &live; }
+  // Once live, every value handed out is logged to `sink` too, with its exit, as a
+  // RecordingTimeSource does: a backup that went live records for the backups that join it.
+  void record_live_reads(EntrySink& sink) { record_ = &sink; }
   // A replay that starts part-way through (a backup joining a running guest): the guest has
   // seen these values already (RecordingTimeSource::last_value); live values never go below.
   void continue_after(int64_t monotonic_ns, int64_t realtime_ns) {
     last_value_[static_cast<int>(ClockKind::kMonotonic)] = monotonic_ns;
     last_value_[static_cast<int>(ClockKind::kRealtime)] = realtime_ns;
   }
+
+  // The latest value handed out of `clock` (0: none yet); for a joiner, as
+  // RecordingTimeSource::last_value.
+  int64_t last_value(ClockKind clock) const { return last_value_[static_cast<int>(clock)]; }
+  // Set when a live read could not be logged.
+  bool record_failed() const { return record_failed_; }
 
   uint64_t monotonic_ns() override;
   int64_t realtime_ns() override;
@@ -52,6 +62,8 @@ class ReplayTimeSource final : public TimeSource {
   std::function<uint64_t()> exit_count_;
   std::optional<std::string> divergence_;
   TimeSource* live_ = nullptr;
+  EntrySink* record_ = nullptr;
+  bool record_failed_ = false;
   // By ClockKind: the last value handed out, and the shift applied to live values.
   int64_t last_value_[2] = {0, 0};
   std::optional<int64_t> live_shift_[2];

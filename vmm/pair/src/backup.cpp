@@ -7,7 +7,11 @@
 #include <fstream>
 
 #include "logging_channel/backup_link.h"
+#include "logging_channel/console_writer.h"
 #include "logging_channel/cutover_console.h"
+#include "logging_channel/lag_tracker.h"
+#include "logging_channel/output_gate.h"
+#include "logging_channel/tcp.h"
 #include "machine/exit_codes.h"
 #include "machine/live_net.h"
 #include "machine/recorded_machine.h"
@@ -15,14 +19,19 @@
 #include "machine/write_through_console.h"
 #include "pair/backup_driver.h"
 #include "pair/control_server.h"
+#include "pair/join_service.h"
 #include "pair/pair_side.h"
+#include "pair/primary_driver.h"
+#include "pair/primary_log.h"
+#include "pair/protection.h"
 #include "pair/state_receiver.h"
+#include "pair/transfer_port.h"
 #include "replay/log_feed.h"
 #include "replay/output_digest.h"
+#include "replay/recorder.h"
 #include "replay/replay_time_source.h"
 #include "replay/replayer.h"
 #include "vmm/live_backends.h"
-#include "vmm/live_driver.h"
 #include "vmm/periodic_kick.h"
 #include "vmm/vcpu_runner.h"
 #include "vmm/vm.h"
@@ -41,7 +50,7 @@ const char* role_name(BackupRole role) {
     case BackupRole::kDeciding:
       return "backup (primary lost, finishing the log)";
     case BackupRole::kLive:
-      return "primary (live after failover, unprotected)";
+      return "primary (live after failover)";  // Protection says more
     case BackupRole::kHalted:
       return "halted";
     case BackupRole::kEnded:
@@ -54,6 +63,8 @@ struct BackupState {
   const BackupOptions& options;
   channel::BackupLink& link;
   channel::CutoverConsole& console;
+  // Once live: whether a backup protects this side's guest now.
+  const Protection& protection;
   std::atomic<BackupRole> role{BackupRole::kReplaying};
   std::atomic<int> exit_code{-1};
   std::atomic<uint64_t> live_at_exit{0};
@@ -62,8 +73,11 @@ struct BackupState {
 
 nlohmann::json status_json(const BackupState& state) {
   const auto link = state.link.stats();
+  const bool live = state.role.load() == BackupRole::kLive;
   nlohmann::json j =
-      side_status(kSide, role_name(state.role.load()), state.options.pair, state.started);
+      live ? side_status(kSide, protection_role_name(state.protection.role()),
+                         state.protection.current_pair(), state.started)
+           : side_status(kSide, role_name(state.role.load()), state.options.pair, state.started);
   j["exit_count"] = link.exit_count;
   j["peer"] = link.peer_state;
   j["log"] = {{"received_lsn", link.received_lsn},
@@ -74,8 +88,10 @@ nlohmann::json status_json(const BackupState& state) {
   // Once live: the console input its guest got through the primary's log (ftvm pair gives it
   // the rest of what the primary was given).
   j["input"] = {{"from_log_bytes", link.console_input_bytes}};
-  j["outputs"] = {{"produced_bytes", state.console.produced()},
-                  {"primary_released_bytes", link.released_output_bytes}};
+  // Once live, the backup that joined it (if any): its link, its lag, this side's gate.
+  if (live) state.protection.add_status(j);
+  j["outputs"]["produced_bytes"] = state.console.produced();
+  j["outputs"]["primary_released_bytes"] = link.released_output_bytes;
   const auto resumed = state.console.resumed_at();
   j["output_resumed_at"] = resumed ? nlohmann::json(*resumed) : nlohmann::json(nullptr);
   return j;
@@ -166,6 +182,52 @@ Result<StateReceiver> receive_running_guest(channel::BackupLink& link, Vm& vm) {
   }
 }
 
+// Where backups join this side once it is live (--listen, --listen-fd), if anywhere.
+struct JoinListener {
+  UniqueFd fd;
+  channel::FrameKey key;
+  std::string address;
+};
+
+Result<std::optional<JoinListener>> open_join_listener(const BackupOptions& options) {
+  if (options.listen.empty() && options.listen_fd < 0) return std::optional<JoinListener>{};
+  UniqueFd fd(options.listen_fd);
+  if (!fd.valid()) {
+    auto at = channel::Endpoint::parse(options.listen);
+    if (!at) return make_error("--listen: " + at.error().message);
+    auto listening = channel::listen_tcp(*at);
+    if (!listening) return listening.error();
+    fd = std::move(*listening);
+  }
+  auto at = channel::local_endpoint(fd.get());
+  if (!at) return at.error();
+  auto key = channel_key(options.pair, *at, "--listen");
+  if (!key) return key.error();
+  return std::optional<JoinListener>{JoinListener{std::move(fd), std::move(*key), at->to_string()}};
+}
+
+// Once live this side records as its primary did: the same landmark mode and delivery of
+// blocked interrupts (where this host allows it), so that its own backups can follow.
+replay::RecordOptions live_side_record_options(const replay::TraceHeader& header, Accel accel,
+                                               double max_delay_ms, const std::string& kvm_device) {
+  const std::string mode =
+      replay::parse_async_mode(header.async_mode) ? header.async_mode : std::string("auto");
+  return live_record_options(accel, mode, max_delay_ms, std::chrono::milliseconds(500), kvm_device,
+                             header.interrupt_window);
+}
+
+// What a backup that joins this side is told: the primary's machine, as this side records it.
+Result<channel::Hello> hello_for_joiners(const channel::Hello& primary_hello,
+                                         replay::TraceHeader header,
+                                         const replay::RecordOptions& record_options) {
+  header.interrupt_window = record_options.interrupt_window;
+  auto encoded = replay::encode_trace_header(header);
+  if (!encoded) return encoded.error();
+  channel::Hello hello = primary_hello;
+  hello.trace_header = std::move(*encoded);
+  return hello;
+}
+
 // The report outlives the process: `ftvm pair` keeps it in its run directory.
 void keep_divergence_report(const std::string& path, const std::string& report) {
   if (path.empty()) return;
@@ -210,6 +272,8 @@ int run_backup(const BackupOptions& given) {
   if (!disk) return fail(disk.error());
   auto primary = resolve_primary(options);
   if (!primary) return fail(primary.error());
+  auto join_listener = open_join_listener(options);
+  if (!join_listener) return fail(join_listener.error());
   log_role(kSide, "connecting to the primary at " + primary->at.to_string());
   auto socket = channel::connect_tcp(
       primary->at,
@@ -259,17 +323,33 @@ int run_backup(const BackupOptions& given) {
 
   FileConsole file_console(output->get());
   WriteThroughConsole console(file_console);
-  channel::CutoverConsole cutover(console, [&link] { return link.released_output_bytes(); });
+  // Once live, output leaves as on a primary: through the gate, at once while no backup
+  // protects this side, after its acks once one joined; and never on the vCPU thread.
+  channel::ConsoleWriter writer(console);
+  channel::OutputGate gate(writer);
+  gate.open();
+  PendingOutput pending;
+  channel::CutoverConsole cutover(pending, [&link] { return link.released_output_bytes(); });
   replay::DigestingConsole digesting(cutover);
   replay::ReplayTimeSource time;
   HostTimeSource host_time;
-  auto vm =
-      Vm::create(vm_config_for(*header, hello->guest_image, options.kvm_device), time, digesting);
+  // No backup of this side's own until one joins it; its clock reads once live are logged.
+  PrimaryLog log;
+  time.record_live_reads(log);
+  VmConfig config = vm_config_for(*header, hello->guest_image, options.kvm_device);
+  // A backup may join once this side is live: its state transfer reads the dirty log.
+  config.track_dirty_pages = join_listener->has_value();
+  auto vm = Vm::create(config, time, digesting);
   if (!vm) return fail(vm.error());
   if (auto r = check_interrupt_window(*header, (*vm)->accel(), options.kvm_device, "primary"); !r) {
     link.goodbye(r.error().message);
     return fail(r.error());
   }
+  const double max_delay_ms = options.max_delay_ms.value_or(default_max_delay_ms((*vm)->accel()));
+  const replay::RecordOptions record_options =
+      live_side_record_options(*header, (*vm)->accel(), max_delay_ms, options.kvm_device);
+  auto joiners_hello = hello_for_joiners(*hello, *header, record_options);
+  if (!joiners_hello) return fail(joiners_hello.error());
   // While replaying, the disk's answers come from the log; what it leaves unfinished is issued
   // again when this side goes live.
   replay::LoggedDisk logged_disk;
@@ -302,11 +382,51 @@ int run_backup(const BackupOptions& given) {
   }
   replay::Replayer replayer(feed, host_time, **vm, time, digesting);
   replayer.set_resume_flag(replay_resume_flag((*vm)->accel(), options.kvm_device));
-  LiveDriver live(events);
+  // What this side becomes once live: a primary that records its guest for the backups that
+  // join it (docs/failover.md, "Re-protection after a failover").
+  channel::LagTracker lag;
+  Protection protection(options.pair, kSide, GuardedOutputs{log, gate, writer, lag, {}}, events,
+                        ProtectionRole::kUnprotected);
+  if (*disk || *net) {
+    protection.refuse_joins(
+        "this side's VM has a virtio disk or network card, whose queues a state transfer does "
+        "not carry yet");
+  }
+  // Its backups' acks report what their landmarks cost to replay, as on a primary.
+  replay::ReplayCostModel replay_costs;
+  replay::Recorder recorder(events, log, **vm, digesting, record_options);
+  connect_recorder(recorder, **backends);
+  recorder.set_cost_model(&replay_costs);
+  PrimaryDriver recording(recorder, log, pending, gate, writer, lag,
+                          std::chrono::milliseconds(static_cast<int64_t>(options.max_lag_ms)));
   // Designated: a `{}` for exit_code would make it 0, "decided", instead of its -1.
-  BackupState state{.options = options, .link = link, .console = cutover, .started = started};
+  BackupState state{.options = options,
+                    .link = link,
+                    .console = cutover,
+                    .protection = protection,
+                    .started = started};
   install_kick_signal_handler();
   std::optional<PeriodicKick> watchdog;
+  // Started once live (on the vCPU thread, with the guest between exits).
+  std::optional<JoinService> joins;
+  channel::PrimaryLinkOptions join_link_options;
+  join_link_options.timeouts = link_timeouts(options.pair);
+  join_link_options.replay_costs = &replay_costs;
+  join_link_options.delivered_output_bytes = [&writer] { return writer.delivered_bytes(); };
+  // Built with the runner, whose vCPU it stops for a transfer.
+  std::optional<TransferPort> transfer_port;
+  auto accept_joins = [&] {
+    if (!*join_listener) {
+      log_role(kSide, "no --listen: running on unprotected, no backup can join this side");
+      return;
+    }
+    log_role(kSide, "new backups join this side on " + (*join_listener)->address);
+    joins.emplace((*join_listener)->fd.get(), protection,
+                  JoinParts{(*join_listener)->key, join_link_options, *joiners_hello,
+                            (*vm)->memory(), *transfer_port, digesting, pending,
+                            [&time](replay::ClockKind clock) { return time.last_value(clock); },
+                            std::chrono::seconds(30)});
+  };
 
   auto go_live = [&](VcpuRunner& runner) -> std::optional<RunResult> {
     log_role(kSide, fmt::format("replayed the whole log, to exit {}; asking the arbiter at {}",
@@ -348,16 +468,21 @@ int run_backup(const BackupOptions& given) {
         [&backends](const PitTimerSchedule& s) { (*backends)->schedule_pit(s); });
     (*backends)->schedule_pit(runner.platform().pit().timer_schedule());
     (*backends)->resume_input();
-    runner.set_use_interrupt_window(true);
+    runner.set_use_interrupt_window(record_options.interrupt_window);
+    // The guest's log goes on from here, counting its console input as the pair does.
+    log.begin_at(replayer.consumed_lsn(), link.stats().console_input_bytes);
     state.live_at_exit.store(runner.exit_count());
     state.role.store(BackupRole::kLive);
     log_role(kSide, fmt::format("WON the arbiter: live at exit {}, console output resumes at "
                                 "byte {}",
                                 runner.exit_count(), resumed_at));
+    accept_joins();
     return std::nullopt;
   };
-  BackupDriver driver(replayer, link, live, go_live);
+  BackupDriver driver(replayer, link, recording, go_live);
   VcpuRunner runner((*vm)->vcpu(), (*vm)->platform(), driver);
+  transfer_port.emplace(**vm, [&runner] { runner.kick(); });
+  recording.set_transfer_port(&*transfer_port);
   runner.set_use_interrupt_window(header->interrupt_window);
   if (joined) runner.resume_at(joined->resume_point());
   time.set_exit_count([&runner] { return runner.exit_count(); });
@@ -394,6 +519,15 @@ int run_backup(const BackupOptions& given) {
                      ? std::string(channel::kDivergedGoodbye) + first_line
                      : first_line);
   }
+  if (joins) joins->stop();
+  if (driver.live()) {
+    // Its own backup, if one joined, verifies the guest to the end, as a primary's does.
+    if (auto r = recorder.finish(runner, result); !r) {
+      fmt::print(stderr, "ftvm: {}\n", r.error().message);
+    }
+    protection.end(result.detail);
+  }
+  writer.drain();
   file_console.flush();
   control->reset();
 
@@ -402,7 +536,9 @@ int run_backup(const BackupOptions& given) {
   auto json = report_json(report);
   json["pair"] = status_json(state);
   if (auto r = write_json(options.console.stats_json_path, json); !r) return fail(r.error());
-  const int override_code = state.exit_code.load();
+  // Once live, a lost backup of its own may have made the arbiter halt this side.
+  const int override_code =
+      protection.exit_code() >= 0 ? protection.exit_code() : state.exit_code.load();
   return override_code >= 0 ? override_code : exit_code_for(result);
 }
 

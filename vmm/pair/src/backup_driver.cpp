@@ -2,8 +2,8 @@
 
 namespace ftvm {
 
-BackupDriver::BackupDriver(replay::Replayer& replayer, channel::BackupLink& link, LiveDriver& live,
-                           GoLive go_live)
+BackupDriver::BackupDriver(replay::Replayer& replayer, channel::BackupLink& link,
+                           ExecutionDriver& live, GoLive go_live)
     : replayer_(replayer), link_(link), live_driver_(live), go_live_(std::move(go_live)) {}
 
 DriverTurn BackupDriver::between_exits(VcpuRunner& runner, const BetweenExits& at) {

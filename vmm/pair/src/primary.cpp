@@ -180,6 +180,11 @@ int run_primary(const PrimaryOptions& options) {
   }
   Protection protection(options.pair, kSide, GuardedOutputs{log, gate, writer, lag, held}, events,
                         ProtectionRole::kProtected);
+  if (!held.empty()) {
+    protection.refuse_joins(
+        "this primary's VM has a virtio disk or network card, whose queues a state transfer "
+        "does not carry yet");
+  }
   auto control = start_side_control(
       options.pair, kSide, [&] { return status_json(protection, started, log.exit_count()); },
       [&] { protection.cut_link(); },
@@ -202,13 +207,11 @@ int run_primary(const PrimaryOptions& options) {
   driver.set_transfer_port(&transfer_port);
   link.start([&](const std::string& reason) { protection.backup_lost(reason); });
   log_role(kSide, "running, protected");
-  JoinService joins(listener->get(), protection,
-                    JoinParts{*key, link_options, hello, (*vm)->memory(), transfer_port, digesting,
-                              pending, [&time](replay::ClockKind clock) {
-                                return time.last_value(clock);
-                              },
-                              std::chrono::milliseconds(
-                                  static_cast<int64_t>(options.wait_backup_s * 1000))});
+  JoinService joins(
+      listener->get(), protection,
+      JoinParts{*key, link_options, hello, (*vm)->memory(), transfer_port, digesting, pending,
+                [&time](replay::ClockKind clock) { return time.last_value(clock); },
+                std::chrono::milliseconds(static_cast<int64_t>(options.wait_backup_s * 1000))});
   const RunResult result = run_live(runner, events, **backends);
   joins.stop();
 
@@ -219,7 +222,8 @@ int run_primary(const PrimaryOptions& options) {
   if (auto r = recorder.finish(runner, result); !r)
     fmt::print(stderr, "ftvm: {}\n", r.error().message);
   protection.end(result.detail);
-  if (disk_gate && disk_gate->stats().held > 0 && protection.role() != ProtectionRole::kUnprotected) {
+  if (disk_gate && disk_gate->stats().held > 0 &&
+      protection.role() != ProtectionRole::kUnprotected) {
     fmt::print(stderr,
                "ftvm: {} disk writes were never acknowledged by a backup and were not issued\n",
                disk_gate->stats().held);

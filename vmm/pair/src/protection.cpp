@@ -104,10 +104,7 @@ std::optional<std::string> Protection::join_refusal(uint64_t generation) const {
     case ProtectionRole::kHalted:
       return fmt::format("this primary is {}", protection_role_name(role_.load()));
   }
-  if (!outputs_.held.empty()) {
-    return "this primary's VM has a virtio disk or network card, whose queues a state transfer "
-           "does not carry yet";
-  }
+  if (never_joined_because_) return never_joined_because_;
   PairSideOptions next = current_pair();
   next.generation = generation;
   if (auto undecided = check_generation_undecided(next, side_); !undecided) {

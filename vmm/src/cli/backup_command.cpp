@@ -32,6 +32,20 @@ CLI::App* add_backup_command(CLI::App& app, BackupOptions& options) {
                                "exit ") +
                        kMaxDelayDefaultText)
       ->check(CLI::Range(0.0, 1000.0));
+  backup->add_option("--listen", options.listen,
+                     "Once live: where new backups join it (HOST:PORT; ftvm backup --join). "
+                     "Without it (or --listen-fd), a backup that went live runs on unprotected");
+  backup
+      ->add_option("--listen-fd", options.listen_fd,
+                   "Once live: accept joining backups on this inherited listening socket")
+      ->excludes(backup->get_option("--listen"))
+      ->check(CLI::NonNegativeNumber);
+  backup
+      ->add_option("--max-lag", options.max_lag_ms,
+                   "Once live and joined by a backup: how far (ms) that backup may lag before "
+                   "the guest is slowed")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 60000.0));
   backup->add_option("--divergence-report", options.divergence_report_path,
                      "Also write a divergence report to FILE (it always goes to stderr)");
   backup->add_option("--kvm-device", options.kvm_device, "The KVM device node")

@@ -1,6 +1,7 @@
 // `ftvm backup`: the backup of a protected pair. It builds the VM its primary sends, replays the
 // primary's log behind it, and when the primary is lost finishes the log, asks the arbiter, and
-// goes live where it won. With --join it joins a primary whose guest already runs: it receives
+// goes live where it won; from then on it records, like a primary, for the backups that join it
+// (--listen). With --join it joins a primary whose guest already runs: it receives
 // the guest's state first (docs/failover.md, "Re-protection").
 #pragma once
 
@@ -28,6 +29,12 @@ struct BackupOptions {
   // Once live; default_max_delay_ms() of the primary's backend when not given.
   std::optional<double> max_delay_ms;
   NetOptions net;  // the network the primary's VM is on, for when this side goes live
+  // Once live: where new backups join it (HOST:PORT, or an inherited listening socket); with
+  // neither, a backup that went live runs on unprotected.
+  std::string listen;
+  int listen_fd = -1;
+  // Once live and joined: how far (ms) its own backup may lag before the guest is slowed.
+  double max_lag_ms = 100;
   // Where a divergence report is written too (it always goes to stderr); empty: nowhere.
   std::string divergence_report_path;
 };

@@ -54,8 +54,7 @@ class JoinService {
  private:
   void accept_loop(int listener);
   void join(UniqueFd socket);
-  Result<void> hand_over(channel::PrimaryLink& link, uint64_t generation,
-                         channel::StateDone& done);
+  Result<void> hand_over(channel::PrimaryLink& link, uint64_t generation, channel::StateDone& done);
   void lose_joined(channel::PrimaryLink& link, const std::string& reason);
   void forget_last_link() { links_.pop_back(); }
 

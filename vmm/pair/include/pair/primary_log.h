@@ -15,11 +15,16 @@ namespace ftvm {
 
 class PrimaryLog final : public replay::EntrySink {
  public:
-  // No backup yet: the guest's log starts at `first_lsn`, and it had `console_input` bytes of
-  // console input before (so that a joining backup counts its input as the whole pair does).
-  PrimaryLog(uint64_t first_lsn, uint64_t console_input)
-      : unlinked_next_lsn_(first_lsn), console_input_logged_(console_input) {}
+  // No backup yet (begin_at() says where the log starts).
+  PrimaryLog() = default;
   explicit PrimaryLog(channel::PrimaryLink& first) : current_(&first) {}
+
+  // Before any backup: the guest's log starts at `first_lsn`, and the guest had `console_input`
+  // bytes of console input before (so that a joining backup counts input as the pair does).
+  void begin_at(uint64_t first_lsn, uint64_t console_input) {
+    unlinked_next_lsn_ = first_lsn;
+    console_input_logged_ = console_input;
+  }
 
   Result<void> append(const replay::TraceEntry& entry) override {
     if (const auto* input = std::get_if<replay::ConsoleInputEntry>(&entry)) {

@@ -68,6 +68,8 @@ class Protection {
   void end(const std::string& detail);
 
   // --- For joining backups (join_service.h) ---
+  // No backup may ever join this guest, for `why`.
+  void refuse_joins(std::string why) { never_joined_because_ = std::move(why); }
   // Why no backup may join as `generation` now, if it may not.
   std::optional<std::string> join_refusal(uint64_t generation) const;
   // Unprotected -> joining; false if the role changed meanwhile.
@@ -99,6 +101,7 @@ class Protection {
   std::atomic<uint32_t> transfer_round_{0};
   std::atomic<uint64_t> transfer_pages_{0};
   uint64_t guest_pages_ = 0;
+  std::optional<std::string> never_joined_because_;
 };
 
 }  // namespace ftvm
