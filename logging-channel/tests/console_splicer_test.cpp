@@ -75,5 +75,48 @@ TEST(ConsoleSplicerTest, NothingFromThePrimaryIsShownAfterItIsCutOff) {
   EXPECT_EQ(splicer.gap(), 0u);
 }
 
+// A live backup becomes the primary of the next pair: its stream goes on where it was (here
+// still inside its overlap), and the next backup to go live resumes in the same offsets.
+TEST(ConsoleSplicerTest, APromotedBackupIsSplicedWithTheNextBackupAsThePrimaryWas) {
+  ConsoleSplicer splicer;
+  splicer.from_primary(bytes("abcdef"));
+  splicer.primary_cut_off();
+  splicer.backup_resumes_at(2);
+  EXPECT_EQ(text(splicer.from_backup(bytes("cd"))), "");
+  splicer.promote_backup();
+  EXPECT_EQ(text(splicer.from_primary(bytes("efgh"))), "gh");
+  EXPECT_EQ(splicer.shown(), 8u);
+  splicer.primary_cut_off();
+  EXPECT_TRUE(splicer.from_primary(bytes("i")).empty());
+  splicer.backup_resumes_at(7);
+  EXPECT_EQ(text(splicer.from_backup(bytes("hij"))), "ij");
+  EXPECT_EQ(splicer.overlap(), 5u);
+  EXPECT_EQ(splicer.gap(), 0u);
+  EXPECT_FALSE(splicer.mismatch());
+  EXPECT_EQ(splicer.shown(), 10u);
+}
+
+TEST(ConsoleSplicerTest, APromotedBackupsOverlapIsStillChecked) {
+  ConsoleSplicer splicer;
+  splicer.from_primary(bytes("abcdef"));
+  splicer.primary_cut_off();
+  splicer.backup_resumes_at(3);
+  splicer.promote_backup();
+  EXPECT_EQ(text(splicer.from_primary(bytes("dXfg"))), "g");
+  ASSERT_TRUE(splicer.mismatch());
+  EXPECT_NE(splicer.mismatch()->find("byte 4"), std::string::npos);
+}
+
+// Gaps add up over failovers: each one's lost output counts.
+TEST(ConsoleSplicerTest, GapsOfSuccessiveFailoversAddUp) {
+  ConsoleSplicer splicer;
+  splicer.from_primary(bytes("abc"));
+  splicer.backup_resumes_at(4);
+  EXPECT_EQ(text(splicer.from_backup(bytes("ef"))), "ef");
+  splicer.promote_backup();
+  splicer.backup_resumes_at(7);
+  EXPECT_EQ(splicer.gap(), 3u);
+}
+
 }  // namespace
 }  // namespace ftvm::channel

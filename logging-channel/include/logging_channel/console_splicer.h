@@ -9,6 +9,10 @@
 // the primary had written until then (everything up to the backup's resume offset is among it,
 // because the primary reports bytes as released only after they were written), then cuts the
 // primary off.
+//
+// A backup that went live becomes the primary of the next pair (promote_backup()): its stream
+// goes on where it was, and the next backup to go live resumes in the same stream's offsets,
+// as many times in a row as failovers come.
 #pragma once
 
 #include <cstdint>
@@ -24,7 +28,7 @@ class ConsoleSplicer {
  public:
   // Bytes from the primary; returns the part to show: all of it until primary_cut_off(),
   // none after (counted in withheld_from_primary()).
-  std::span<const uint8_t> from_primary(std::span<const uint8_t> bytes);
+  std::vector<uint8_t> from_primary(std::span<const uint8_t> bytes);
   // The backup is live: the primary may not speak any more.
   void primary_cut_off();
   // The backup's stream starts at this offset of the guest's console stream.
@@ -35,6 +39,9 @@ class ConsoleSplicer {
   // Bytes from the backup (after backup_resumes_at or backup_resumes_unknown; without either,
   // as after backup_resumes_unknown); returns the part not shown before.
   std::vector<uint8_t> from_backup(std::span<const uint8_t> bytes);
+  // The live backup is the primary now (the old one's stream ended): from_primary() takes its
+  // stream from where from_backup() left it, overlap still checked; a new backup may resume.
+  void promote_backup();
 
   uint64_t shown() const { return shown_; }
   // Overlap bytes compared and dropped so far.
@@ -52,7 +59,15 @@ class ConsoleSplicer {
   // Enough to check any overlap a backup re-emits; older bytes are dropped unchecked.
   static constexpr size_t kMaxHistory = size_t{16} << 20;
 
+  // Shows the bytes of a stream whose next byte is at `offset`: those below shown_ are an
+  // overlap, checked and dropped.
+  std::vector<uint8_t> splice(uint64_t& offset, std::span<const uint8_t> bytes);
+  void remember(std::span<const uint8_t> shown);
+
   std::deque<uint8_t> history_;  // shown bytes from history_base_ to shown_
+  // Stream offset of the primary's next byte: none for the first primary, whose stream is
+  // what was shown; a promoted backup's may still be in its overlap.
+  std::optional<uint64_t> primary_offset_;
   uint64_t history_base_ = 0;
   uint64_t shown_ = 0;
   std::optional<uint64_t> backup_offset_;  // stream offset of the next backup byte

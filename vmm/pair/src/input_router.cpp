@@ -21,17 +21,12 @@ std::vector<uint8_t> InputRouter::waiting() const {
   return {waiting_.begin(), waiting_.end()};
 }
 
-void InputRouter::gave_primary(size_t count) {
+void InputRouter::gave_live_side(size_t count) {
   count = std::min(count, waiting_.size());
   const auto end = waiting_.begin() + static_cast<std::ptrdiff_t>(count);
   unlogged_.insert(unlogged_.end(), waiting_.begin(), end);
   waiting_.erase(waiting_.begin(), end);
-  given_to_primary_ += count;
-}
-
-void InputRouter::gave_backup(size_t count) {
-  count = std::min(count, waiting_.size());
-  waiting_.erase(waiting_.begin(), waiting_.begin() + static_cast<std::ptrdiff_t>(count));
+  given_ += count;
 }
 
 void InputRouter::backup_logged(uint64_t from_log) {
@@ -42,11 +37,11 @@ void InputRouter::backup_logged(uint64_t from_log) {
 }
 
 Result<void> InputRouter::backup_took_over(uint64_t from_log) {
-  if (from_log > given_to_primary_) {
+  if (from_log > given_) {
     return make_error(fmt::format(
         "the backup says its log held {} console input bytes, but the primary was given only "
         "{}: input cannot be handed over exactly once",
-        from_log, given_to_primary_));
+        from_log, given_));
   }
   if (from_log < logged_) {
     return make_error(fmt::format(
@@ -55,9 +50,11 @@ Result<void> InputRouter::backup_took_over(uint64_t from_log) {
         from_log, logged_));
   }
   backup_logged(from_log);
-  given_again_ = unlogged_.size();
+  given_again_ += unlogged_.size();
   waiting_.insert(waiting_.begin(), unlogged_.begin(), unlogged_.end());
   unlogged_.clear();
+  // The guest has had the logged input; the rest is given again, to the new live side.
+  given_ = from_log;
   return {};
 }
 

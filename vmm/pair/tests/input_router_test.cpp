@@ -79,5 +79,26 @@ TEST(InputRouterTest, AnImpossibleLogCountIsRefused) {
   EXPECT_FALSE(router.backup_took_over(1));
 }
 
+// The backup that took over gets a backup of its own, which takes over in turn: input is
+// counted in one stream across both failovers, and each hands over only what its log lacked.
+TEST(InputRouterTest, ASecondTakeoverGetsWhatTheLiveBackupWasGivenBeyondItsOwnBackupsLog) {
+  InputRouter router;
+  router.typed(bytes("abcd"));
+  router.gave_primary(4);
+  router.backup_logged(2);
+  ASSERT_TRUE(router.backup_took_over(3));  // "abc" from the primary's log; "d" again
+  EXPECT_EQ(text(router.waiting()), "d");
+  router.gave_backup(1);
+  router.typed(bytes("efg"));
+  router.gave_primary(3);  // the live backup is the primary of the next pair now
+  EXPECT_EQ(router.given_to_primary(), 7u);
+  router.backup_logged(5);  // its joined backup's log holds "abcde"
+  EXPECT_EQ(router.kept_bytes(), 2u);
+  ASSERT_TRUE(router.backup_took_over(6));
+  EXPECT_EQ(text(router.waiting()), "g");
+  EXPECT_EQ(router.given_again(), 2u);
+  EXPECT_FALSE(router.backup_took_over(8));
+}
+
 }  // namespace
 }  // namespace ftvm
