@@ -98,12 +98,17 @@ bool is_live_role(const nlohmann::json& status) {
 // console the pair forwards.
 class StatusPoller {
  public:
-  StatusPoller(std::string primary_socket, std::string backup_socket)
-      : sockets_{std::move(primary_socket), std::move(backup_socket)},
-        thread_([this](std::stop_token stop) { poll(stop); }) {}
+  StatusPoller() : thread_([this](std::stop_token stop) { poll(stop); }) {}
 
   nlohmann::json primary() const { return get(0); }
   nlohmann::json backup() const { return get(1); }
+  // The sides' control sockets (a backup that went live is the next pair's primary); what
+  // was said about the sockets before is forgotten.
+  void set_sockets(std::string primary_socket, std::string backup_socket) {
+    std::lock_guard lock(mutex_);
+    sockets_ = {std::move(primary_socket), std::move(backup_socket)};
+    latest_ = {nlohmann::json::object(), nlohmann::json::object()};
+  }
 
  private:
   static constexpr auto kPeriod = std::chrono::milliseconds(20);
@@ -115,9 +120,14 @@ class StatusPoller {
   void poll(std::stop_token stop) {
     while (!stop.stop_requested()) {
       for (int side = 0; side < 2; ++side) {
-        auto status = query_status(sockets_[side]);
+        const std::string socket = [&] {
+          std::lock_guard lock(mutex_);
+          return sockets_[side];
+        }();
+        auto status = socket.empty() ? nlohmann::json::object() : query_status(socket);
         std::lock_guard lock(mutex_);
-        latest_[side] = std::move(status);
+        // A status asked of a socket that was replaced meanwhile is not the side's now.
+        if (sockets_[side] == socket) latest_[side] = std::move(status);
       }
       std::this_thread::sleep_for(kPeriod);
     }
@@ -166,9 +176,12 @@ class Pair {
   // A backup for the primary: started with it (--connect), or joining it running (--join).
   Result<void> start_backup(bool join);
   void maybe_reprotect();
+  // The backup that went live becomes the primary once the old one is gone.
+  void maybe_promote();
   void notice_joins(const nlohmann::json& primary_status);
   std::string protection() const;
-  std::vector<std::string> side_args(const char* side, bool with_generation = true) const;
+  std::vector<std::string> side_args(const char* side, const std::string& control,
+                                     bool with_generation = true) const;
   // Returns false at the end of the primary's output.
   bool forward_primary();
   void drain_primary();
@@ -179,6 +192,9 @@ class Pair {
   PairView view() const;
   void hand_input_to_backup();
   void inject_faults();
+  void kill_primary();
+  // The first new output after a failover the pair caused: measured.
+  void note_failover_output();
   void print_status();
   void print_side_exits();
   void watch_for_takeover();
@@ -188,7 +204,6 @@ class Pair {
   void stop_everything();
   void write_stats_json() const;
   int exit_code();
-  std::string socket_of(const char* side) const { return run_dir_ + "/" + side + ".sock"; }
   std::string divergence_report_of(int backup) const {
     return fmt::format("{}/divergence-backup-{}.txt", run_dir_, backup);
   }
@@ -205,6 +220,10 @@ class Pair {
   std::optional<ChildProcess> primary_;
   std::optional<ChildProcess> backup_;
   Listener channel_listener_;
+  // The current sides' control sockets, and where the backup takes joiners once it is live.
+  std::string primary_socket_;
+  std::string backup_socket_;
+  std::string backup_channel_;
   UniqueFd input_;
   UniqueFd signals_;
   channel::ConsoleSplicer splicer_;
@@ -212,9 +231,22 @@ class Pair {
   bool input_handed_over_ = false;
   std::optional<StatusPoller> status_;
   bool backup_live_ = false;
-  bool backup_spliced_ = false;
+  bool backup_spliced_ = false;  // the live backup's resume offset is known
+  int cutovers_ = 0;
+  // The primary the pair killed last, while its backup has not replaced it yet.
   std::optional<Clock::time_point> killed_primary_at_;
-  std::optional<double> failover_ms_;
+  int primaries_killed_ = 0;
+  // Per failover the pair caused: from the kill to the backup's first new output.
+  std::vector<double> failovers_ms_;
+  struct PendingFailover {
+    Clock::time_point killed_at;
+    bool promoted = false;  // the live backup is the primary already
+  };
+  std::optional<PendingFailover> failover_;
+  // Backups that went live and became the primary of the next pair.
+  int promotions_ = 0;
+  // What the current primary says it was joined by (each primary counts its own).
+  uint64_t joins_of_primary_ = 0;
   bool killed_backup_ = false;
   // Re-protection: backups started after the first, how many joined (the primary counts
   // them), joins that failed in a row, and when the next may start.
@@ -301,11 +333,12 @@ Result<void> Pair::pick_generation() {
   return {};
 }
 
-std::vector<std::string> Pair::side_args(const char* side, bool with_generation) const {
+std::vector<std::string> Pair::side_args(const char* side, const std::string& control,
+                                         bool with_generation) const {
   std::vector<std::string> args = {self_exe(),     side,
                                    "--vm-id",      kVmId,
                                    "--arbiter",    arbiter_address_,
-                                   "--control",    socket_of(side),
+                                   "--control",    control,
                                    "--suspect-ms", ms_arg(options_.suspect_ms),
                                    "--declare-ms", ms_arg(options_.declare_ms)};
   // A joining backup takes the generation its primary gives it.
@@ -338,7 +371,8 @@ Result<void> Pair::start_sides() {
   auto listener = listen_loopback();
   if (!listener) return listener.error();
   channel_listener_ = std::move(*listener);
-  auto primary_args = side_args("primary");
+  primary_socket_ = run_dir_ + "/primary.sock";
+  auto primary_args = side_args("primary", primary_socket_);
   primary_args.insert(
       primary_args.end(),
       {"--listen-fd", std::to_string(channel_listener_.fd.get()), "--mem",
@@ -359,18 +393,30 @@ Result<void> Pair::start_sides() {
 }
 
 Result<void> Pair::start_backup(bool join) {
-  auto args = side_args("backup", !join);
-  args.insert(args.end(), {join ? "--join" : "--connect", channel_listener_.address, "--kvm-device",
-                           options_.guest.kvm_device});
+  // Each backup its own socket: the one that went live keeps its own as the next primary.
+  const std::string control =
+      backups_started_ == 0 ? run_dir_ + "/backup.sock"
+                            : fmt::format("{}/backup-{}.sock", run_dir_, backups_started_ + 1);
+  // Where it takes joiners once live.
+  auto listener = listen_loopback();
+  if (!listener) return listener.error();
+  auto args = side_args("backup", control, !join);
+  args.insert(args.end(),
+              {join ? "--join" : "--connect", channel_listener_.address, "--kvm-device",
+               options_.guest.kvm_device, "--listen-fd", std::to_string(listener->fd.get()),
+               "--max-lag", ms_arg(options_.max_lag_ms)});
   // The same disk: the backup opens it only when it goes live.
   const std::vector<std::string> disk = disk_args();
   args.insert(args.end(), disk.begin(), disk.end());
   const std::vector<std::string> net = net_args("backup");
   args.insert(args.end(), net.begin(), net.end());
   args.insert(args.end(), {"--divergence-report", divergence_report_of(backups_started_ + 1)});
-  auto backup = ChildProcess::spawn("backup", args, ChildOptions{true, true, {}});
+  auto backup = ChildProcess::spawn("backup", args, ChildOptions{true, true, {listener->fd.get()}});
   if (!backup) return backup.error();
   backup_.emplace(std::move(*backup));
+  backup_socket_ = control;
+  backup_channel_ = listener->address;
+  status_->set_sockets(primary_socket_, backup_socket_);
   // A side that stops reading its console must not block the pair.
   ::fcntl(backup_->stdin_fd(), F_SETFL, ::fcntl(backup_->stdin_fd(), F_GETFL) | O_NONBLOCK);
   ++backups_started_;
@@ -384,8 +430,9 @@ Result<void> Pair::start_backup(bool join) {
 // The primary counts the backups that joined it: a join under way ends there.
 void Pair::notice_joins(const nlohmann::json& primary_status) {
   const uint64_t joined = primary_status.value("backups_joined", uint64_t{0});
-  if (joined <= backups_joined_) return;
-  backups_joined_ = joined;
+  if (joined <= joins_of_primary_) return;
+  backups_joined_ += joined - joins_of_primary_;
+  joins_of_primary_ = joined;
   joining_ = false;
   failed_joins_ = 0;
   if (resyncing_) ++resyncs_;
@@ -393,6 +440,49 @@ void Pair::notice_joins(const nlohmann::json& primary_status) {
   backup_started_at_ = Clock::now();  // --kill-backup-every counts the time it protected
   fmt::print(stderr, "pair: {:.1f} s: protected again: backup {} joined the primary\n",
              seconds_since(started_), backups_started_);
+}
+
+// The backup that went live is the primary of the next pair once the old primary is gone and
+// everything it wrote was shown: the sides swap places (the dead primary stays as the ended
+// backup), and maybe_reprotect() brings the new primary a backup, as after a backup loss.
+void Pair::maybe_promote() {
+  if (stopping_ || !backup_live_ || !primary_exit_ || backup_exit_ || primary_->stdout_fd() >= 0) {
+    return;
+  }
+  // The input the old primary took with it goes to the live backup before it is the primary
+  // (deliver_input may not have seen it live yet: it went live and the old primary ended
+  // within one turn).
+  if (!input_handed_over_) hand_input_to_backup();
+  // Likewise where its output resumes, if it has written nothing yet.
+  if (!backup_spliced_) {
+    learn_where_backup_resumes();
+    ++cutovers_;
+  }
+  ChildProcess old_primary(std::move(*primary_));
+  primary_.reset();
+  primary_.emplace(std::move(*backup_));
+  backup_.reset();
+  backup_.emplace(std::move(old_primary));
+  backup_exit_ = primary_exit_;
+  primary_exit_.reset();
+  std::swap(primary_socket_, backup_socket_);
+  std::swap(primary_rates_, backup_rates_);
+  channel_listener_.address = backup_channel_;
+  status_->set_sockets(primary_socket_, backup_socket_);
+  splicer_.promote_backup();
+  backup_live_ = false;
+  backup_spliced_ = false;
+  input_handed_over_ = false;
+  killed_primary_at_.reset();
+  if (failover_) failover_->promoted = true;
+  joins_of_primary_ = 0;
+  joining_ = false;
+  failed_joins_ = 0;
+  ++promotions_;
+  fmt::print(stderr,
+             "pair: {:.1f} s: backup {} is the primary now (taking joiners on {}); the old "
+             "primary is gone\n",
+             seconds_since(started_), backups_started_, channel_listener_.address);
 }
 
 // The backup ended while the primary runs on alone: a new one joins it. A join that fails is
@@ -460,13 +550,14 @@ Result<void> Pair::start() {
           fmt::format("cannot read input file {}: {}", options_.input_path, std::strerror(errno)));
     }
   }
+  status_.emplace();
   if (auto r = start_arbiter(); !r) return r;
   if (auto r = pick_generation(); !r) return r;
   if (auto r = start_sides(); !r) return r;
   // A side that stops reading its console must not block the pair (start_backup does the same
   // for every backup).
   ::fcntl(primary_->stdin_fd(), F_SETFL, ::fcntl(primary_->stdin_fd(), F_GETFL) | O_NONBLOCK);
-  status_.emplace(socket_of("primary"), socket_of("backup"));
+
   fmt::print(stderr, "pair: arbiter on {}, primary accepting its backup on {}, run directory {}\n",
              arbiter_address_, channel_listener_.address, run_dir_);
   next_status_ = Clock::now() +
@@ -491,8 +582,23 @@ bool Pair::forward_primary() {
     primary_->close_stdout();
     return false;
   }
-  write(splicer_.from_primary(std::span<const uint8_t>(buffer.data(), static_cast<size_t>(n))));
+  const auto shown =
+      splicer_.from_primary(std::span<const uint8_t>(buffer.data(), static_cast<size_t>(n)));
+  // A backup promoted right after it went live may say its first new bytes as the primary.
+  if (!shown.empty() && failover_ && failover_->promoted) note_failover_output();
+  write(shown);
   return true;
+}
+
+void Pair::note_failover_output() {
+  if (!failover_) return;
+  failovers_ms_.push_back(
+      std::chrono::duration<double, std::milli>(Clock::now() - failover_->killed_at).count());
+  failover_.reset();
+  fmt::print(stderr,
+             "pair: failover: the first new output from the backup came {:.0f} ms after "
+             "the primary was killed\n",
+             failovers_ms_.back());
 }
 
 // What the primary wrote before the backup went live: everything up to the offset where the
@@ -513,10 +619,11 @@ void Pair::mark_backup_live() {
   backup_live_ = true;
   drain_primary();
   splicer_.primary_cut_off();
-  fmt::print(stderr,
-             "pair: backup {} is live and runs unprotected: re-protecting a backup that went live "
-             "is not built yet (docs/failover.md, \"Limits today\")\n",
-             backups_started_);
+  fmt::print(stderr, "pair: backup {} is live{}\n", backups_started_,
+             options_.guest.disk.source.empty() && options_.net.empty()
+                 ? "; a new backup will join it"
+                 : " and runs unprotected: a VM with a virtio disk or network card cannot be "
+                   "joined by a new backup yet");
 }
 
 // The backup publishes where its output resumes before it writes any. One failed query must
@@ -524,7 +631,7 @@ void Pair::mark_backup_live() {
 void Pair::learn_where_backup_resumes() {
   const auto give_up = Clock::now() + std::chrono::seconds(3);
   for (;;) {
-    const auto status = query_status(socket_of("backup"));
+    const auto status = query_status(backup_socket_);
     if (status.contains("output_resumed_at") && status["output_resumed_at"].is_number()) {
       splicer_.backup_resumes_at(status["output_resumed_at"].get<uint64_t>());
       return;
@@ -549,17 +656,11 @@ void Pair::forward_backup() {
   if (!backup_spliced_) {
     learn_where_backup_resumes();
     backup_spliced_ = true;
+    ++cutovers_;
   }
   const auto fresh =
       splicer_.from_backup(std::span<const uint8_t>(buffer.data(), static_cast<size_t>(n)));
-  if (!fresh.empty() && killed_primary_at_ && !failover_ms_) {
-    failover_ms_ =
-        std::chrono::duration<double, std::milli>(Clock::now() - *killed_primary_at_).count();
-    fmt::print(stderr,
-               "pair: failover: the first new output from the backup came {:.0f} ms after "
-               "the primary was killed\n",
-               *failover_ms_);
-  }
+  if (!fresh.empty()) note_failover_output();
   write(fresh);
 }
 
@@ -573,12 +674,27 @@ void Pair::forward_input() {
   router_.typed(std::span<const uint8_t>(buffer.data(), static_cast<size_t>(n)));
 }
 
+void Pair::kill_primary() {
+  primary_->signal(SIGKILL);
+  killed_primary_at_ = Clock::now();
+  failover_ = PendingFailover{*killed_primary_at_};
+  ++primaries_killed_;
+  fmt::print(stderr, "pair: {:.1f} s: killed the primary (SIGKILL)\n", seconds_since(started_));
+}
+
 void Pair::inject_faults() {
   const double now = seconds_since(started_);
-  if (options_.kill_primary_after && !killed_primary_at_ && now >= *options_.kill_primary_after) {
-    primary_->signal(SIGKILL);
-    killed_primary_at_ = Clock::now();
-    fmt::print(stderr, "pair: {:.1f} s: killed the primary (SIGKILL)\n", now);
+  if (options_.kill_primary_after && primaries_killed_ == 0 &&
+      now >= *options_.kill_primary_after) {
+    kill_primary();
+  }
+  // As --kill-backup-every: only a primary whose backup replays (never mid-join), so that
+  // every kill is a failover.
+  if (options_.kill_primary_every && !primary_exit_ && !killed_primary_at_ && !backup_exit_ &&
+      !backup_live_ && !joining_ &&
+      std::chrono::duration<double>(Clock::now() - backup_started_at_).count() >=
+          *options_.kill_primary_every) {
+    kill_primary();
   }
   if (options_.kill_backup_after && !killed_backup_ && now >= *options_.kill_backup_after) {
     backup_->signal(SIGKILL);
@@ -600,13 +716,13 @@ void Pair::inject_faults() {
   if (options_.corrupt_log_after && !corrupted_ && now >= *options_.corrupt_log_after &&
       !status_->primary().empty()) {
     corrupted_ = true;
-    auto reply = send_control_command(socket_of("primary"), "corrupt-log", kControlTimeout);
+    auto reply = send_control_command(primary_socket_, "corrupt-log", kControlTimeout);
     fmt::print(stderr, "pair: {:.1f} s: altered the next output digest in the backup's log{}\n",
                now, reply ? "" : " (the primary did not answer: " + reply.error().message + ")");
   }
   if (options_.cut_channel_after && !cut_ && now >= *options_.cut_channel_after) {
     cut_ = true;
-    auto reply = send_control_command(socket_of("primary"), "cut-channel", kControlTimeout);
+    auto reply = send_control_command(primary_socket_, "cut-channel", kControlTimeout);
     fmt::print(stderr, "pair: {:.1f} s: cut the logging channel between the sides{}\n", now,
                reply ? "" : " (the primary did not answer: " + reply.error().message + ")");
   }
@@ -626,12 +742,13 @@ std::string describe_side(const nlohmann::json& s, Rates& rates) {
                                : 0;
   rates = {now, exits, log_bytes};
   std::string line = fmt::format("{}", s.value("role", "?"));
-  if (s.value("side", "") == "primary" && s.value("role", "") == "primary") {
+  // By role, not side: a backup that went live is the next pair's primary.
+  if (s.value("role", "") == "primary") {
     line += fmt::format(", lag {:.1f} ms ({} exits), log {}/s, held {}",
                         field(s, "lag").value("ms", 0.0),
                         field(s, "lag").value("exits", uint64_t{0}), format_bytes(log_per_s),
                         format_bytes(field(s, "outputs").value("held_bytes", 0.0)));
-  } else if (s.value("side", "") == "backup" && !is_live_role(s)) {
+  } else if (!is_live_role(s)) {
     line +=
         fmt::format(", replayed {}/{} entries", field(s, "log").value("replayed_lsn", uint64_t{0}),
                     field(s, "log").value("received_lsn", uint64_t{0}));
@@ -684,16 +801,17 @@ void Pair::hand_input_to_backup() {
   input_handed_over_ = true;
   const auto give_up = Clock::now() + std::chrono::seconds(3);
   for (;;) {
-    const auto status = query_status(socket_of("backup"));
+    const auto status = query_status(backup_socket_);
     const auto input = status.find("input");
     if (input != status.end() && input->is_object() && input->value("from_log_bytes", -1.0) >= 0) {
+      const uint64_t given_again_before = router_.given_again();
       if (auto r = router_.backup_took_over(input->value("from_log_bytes", uint64_t{0})); !r) {
         fmt::print(stderr, "pair: {}\n", r.error().message);
-      } else if (router_.given_again() > 0) {
+      } else if (router_.given_again() > given_again_before) {
         fmt::print(stderr,
                    "pair: {} bytes of input the primary was given never reached the backup's "
                    "log; giving them to the backup\n",
-                   router_.given_again());
+                   router_.given_again() - given_again_before);
       }
       return;
     }
@@ -788,6 +906,7 @@ int Pair::run() {
     }
     print_side_exits();
     notice_joins(status_->primary());
+    maybe_promote();
     maybe_reprotect();
     watch_for_takeover();
     deliver_input();
@@ -812,10 +931,11 @@ int Pair::run() {
   if (splicer_.gap() > 0) {
     fmt::print(stderr, "pair: {} bytes of console output were lost at cutover\n", splicer_.gap());
   }
-  if (backup_spliced_) {
+  if (cutovers_ > 0) {
     fmt::print(stderr,
-               "pair: cutover: {} bytes the backup re-emitted matched what the primary "
+               "pair: {}: {} bytes the backups re-emitted matched what the primary "
                "had shown{}\n",
+               cutovers_ == 1 ? std::string("cutover") : fmt::format("{} cutovers", cutovers_),
                splicer_.overlap(), splicer_.mismatch() ? " (NOT all)" : "");
   }
   if (splicer_.withheld_from_primary() > 0) {
@@ -846,7 +966,11 @@ void Pair::write_stats_json() const {
   j["backups_joined"] = backups_joined_;
   j["divergences"] = divergences_;
   j["resyncs"] = resyncs_;
-  j["failover_ms"] = failover_ms_ ? nlohmann::json(*failover_ms_) : nlohmann::json(nullptr);
+  j["failover_ms"] =
+      failovers_ms_.empty() ? nlohmann::json(nullptr) : nlohmann::json(failovers_ms_.front());
+  j["failovers_ms"] = failovers_ms_;
+  j["primaries_killed"] = primaries_killed_;
+  j["backups_promoted"] = promotions_;
   j["console_bytes"] = splicer_.shown();
   j["cutover_overlap_bytes"] = splicer_.overlap();
   j["cutover_gap_bytes"] = splicer_.gap();

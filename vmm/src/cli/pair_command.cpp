@@ -25,6 +25,11 @@ CLI::App* add_pair_command(CLI::App& app, PairOptions& options) {
           "re-protects the primary with a new one each time")
       ->check(positive_seconds())
       ->excludes("--kill-backup-after");
+  pair->add_option("--kill-primary-every", options.kill_primary_every,
+                   "Fault loop: SIGKILL the primary N seconds after its backup started (or "
+                   "joined); the backup takes over and the pair re-protects it with a new one")
+      ->check(positive_seconds())
+      ->excludes("--kill-primary-after");
   pair->add_option("--corrupt-log-after", options.corrupt_log_after,
                    "Fault injection: alter an output digest in the log after N seconds; the backup "
                    "diverges, and a new one joins the primary (resync)")

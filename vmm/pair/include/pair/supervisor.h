@@ -2,7 +2,9 @@
 // primary and a backup as child processes, routes console input and output between them and
 // the user, prints their status, and injects the faults it is asked for. When the backup ends
 // (killed, crashed, or stopped by a divergence) and the primary runs on alone, it starts a new
-// backup that joins the primary by state transfer (docs/failover.md, "Re-protection").
+// backup that joins the primary by state transfer (docs/failover.md, "Re-protection"); when the
+// backup went live after a failover, it is the primary of the next pair, and a new backup
+// joins it in the same way.
 #pragma once
 
 #include <optional>
@@ -21,6 +23,9 @@ struct PairOptions {
   std::optional<double> kill_backup_after;
   // Fault loop: SIGKILL each backup this many seconds after it started (the first) or joined.
   std::optional<double> kill_backup_every;
+  // Fault loop: SIGKILL the primary this many seconds after its backup started or joined; the
+  // backup goes live, and a new one joins it.
+  std::optional<double> kill_primary_every;
   std::optional<double> cut_channel_after;
   // Fault injection: alter the next output digest the primary logs after N seconds, so that
   // the backup diverges (and the pair resyncs it with a new backup).
