@@ -961,7 +961,7 @@ void Pair::write_stats_json() const {
   j["seconds"] = seconds_since(started_);
   j["primary_exit"] = primary_exit_ ? nlohmann::json(*primary_exit_) : nlohmann::json(nullptr);
   j["backup_exit"] = backup_exit_ ? nlohmann::json(*backup_exit_) : nlohmann::json(nullptr);
-  j["backup_went_live"] = backup_live_;
+  j["backup_went_live"] = backup_live_ || promotions_ > 0;
   j["backups_started"] = backups_started_;
   j["backups_joined"] = backups_joined_;
   j["divergences"] = divergences_;
