@@ -35,6 +35,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr auto kControlTimeout = std::chrono::milliseconds(300);
+// How long a backup may take to finish its log once its primary ended at the pair's stop.
+constexpr auto kBackupFinishGrace = std::chrono::seconds(10);
 constexpr const char* kVmId = "pair";
 
 double seconds_since(Clock::time_point start) {
@@ -264,6 +266,7 @@ class Pair {
   bool cut_ = false;
   bool stopping_ = false;
   std::optional<int> primary_exit_;
+  std::optional<Clock::time_point> primary_ended_at_;
   std::optional<int> backup_exit_;
   Clock::time_point next_status_;
   Rates primary_rates_;
@@ -465,6 +468,7 @@ void Pair::maybe_promote() {
   backup_.emplace(std::move(old_primary));
   backup_exit_ = primary_exit_;
   primary_exit_.reset();
+  primary_ended_at_.reset();
   std::swap(primary_socket_, backup_socket_);
   std::swap(primary_rates_, backup_rates_);
   channel_listener_.address = backup_channel_;
@@ -851,6 +855,7 @@ void Pair::print_side_exits() {
   if (!primary_exit_) {
     if (auto status = primary_->poll_exit()) {
       primary_exit_ = status;
+      primary_ended_at_ = Clock::now();
       fmt::print(stderr, "pair: the primary ended ({})\n", describe_exit(*status));
     }
   }
@@ -917,7 +922,12 @@ int Pair::run() {
           std::chrono::milliseconds(static_cast<int64_t>(options_.status_every_s * 1000));
     }
     if (stop_at && Clock::now() >= *stop_at && !stopping_) stop_everything();
-    if (stopping_ && primary_exit_ && !backup_exit_) backup_->signal(SIGINT);
+    // A backup whose primary ended well finishes the log and verifies the end on its own;
+    // one that went live, or that is still replaying long after, is stopped.
+    if (stopping_ && primary_exit_ && !backup_exit_ &&
+        (backup_live_ || Clock::now() >= *primary_ended_at_ + kBackupFinishGrace)) {
+      backup_->signal(SIGINT);
+    }
     if (primary_exit_ && backup_exit_ && !give_up_at)
       give_up_at = Clock::now() + std::chrono::seconds(2);
     if (give_up_at && Clock::now() >= *give_up_at) break;  // a grandchild holds a pipe open
