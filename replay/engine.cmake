@@ -16,4 +16,5 @@ target_link_libraries(ftvm_replay PUBLIC ftvm_replay_format ftvm_vmm PkgConfig::
 # The engine's parts that need no VM.
 ftvm_add_test(NAME ftvm_replay_engine_tests LABEL unit
   SOURCES tests/logged_disk_test.cpp tests/memory_discriminator_test.cpp
+    tests/replay_time_source_test.cpp
   LIBS ftvm_replay)
