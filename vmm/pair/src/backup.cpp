@@ -337,8 +337,10 @@ int run_backup(const BackupOptions& given) {
   PrimaryLog log;
   time.record_live_reads(log);
   VmConfig config = vm_config_for(*header, hello->guest_image, options.kvm_device);
-  // A backup may join once this side is live: its state transfer reads the dirty log.
-  config.track_dirty_pages = join_listener->has_value();
+  // Once live this side records: on KVM its checkpoints read the dirty log, and so does the
+  // state transfer to a backup that joins it.
+  config.track_dirty_pages =
+      join_listener->has_value() || may_checkpoint(config.accel, header->async_mode);
   auto vm = Vm::create(config, time, digesting);
   if (!vm) return fail(vm.error());
   if (auto r = check_interrupt_window(*header, (*vm)->accel(), options.kvm_device, "primary"); !r) {

@@ -238,6 +238,8 @@ class Pair {
   // The primary the pair killed last, while its backup has not replaced it yet.
   std::optional<Clock::time_point> killed_primary_at_;
   int primaries_killed_ = 0;
+  // Since when the primary has had a backup replaying behind it (--kill-primary-every).
+  std::optional<Clock::time_point> protected_since_;
   // Per failover the pair caused: from the kill to the backup's first new output.
   std::vector<double> failovers_ms_;
   struct PendingFailover {
@@ -692,13 +694,21 @@ void Pair::inject_faults() {
       now >= *options_.kill_primary_after) {
     kill_primary();
   }
-  // As --kill-backup-every: only a primary whose backup replays (never mid-join), so that
-  // every kill is a failover.
-  if (options_.kill_primary_every && !primary_exit_ && !killed_primary_at_ && !backup_exit_ &&
-      !backup_live_ && !joining_ &&
-      std::chrono::duration<double>(Clock::now() - backup_started_at_).count() >=
+  // Only a primary that has been protected for the period (its backup replaying; never one
+  // still starting or joining), so that every kill is a failover.
+  const bool is_protected = !primary_exit_ && !killed_primary_at_ && !backup_exit_ &&
+                            !backup_live_ && !joining_ &&
+                            status_->primary().value("role", "") == "primary";
+  if (!is_protected) {
+    protected_since_.reset();
+  } else if (!protected_since_) {
+    protected_since_ = Clock::now();
+  }
+  if (options_.kill_primary_every && protected_since_ &&
+      std::chrono::duration<double>(Clock::now() - *protected_since_).count() >=
           *options_.kill_primary_every) {
     kill_primary();
+    protected_since_.reset();
   }
   if (options_.kill_backup_after && !killed_backup_ && now >= *options_.kill_backup_after) {
     backup_->signal(SIGKILL);

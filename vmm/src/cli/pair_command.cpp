@@ -26,8 +26,9 @@ CLI::App* add_pair_command(CLI::App& app, PairOptions& options) {
       ->check(positive_seconds())
       ->excludes("--kill-backup-after");
   pair->add_option("--kill-primary-every", options.kill_primary_every,
-                   "Fault loop: SIGKILL the primary N seconds after its backup started (or "
-                   "joined); the backup takes over and the pair re-protects it with a new one")
+                   "Fault loop: SIGKILL the primary once it has been protected N seconds (its "
+                   "backup replaying); the backup takes over and the pair re-protects it with a "
+                   "new one")
       ->check(positive_seconds())
       ->excludes("--kill-primary-after");
   pair->add_option("--corrupt-log-after", options.corrupt_log_after,

@@ -23,8 +23,8 @@ struct PairOptions {
   std::optional<double> kill_backup_after;
   // Fault loop: SIGKILL each backup this many seconds after it started (the first) or joined.
   std::optional<double> kill_backup_every;
-  // Fault loop: SIGKILL the primary this many seconds after its backup started or joined; the
-  // backup goes live, and a new one joins it.
+  // Fault loop: SIGKILL the primary once it has been protected this many seconds (its backup
+  // replaying, the first or a joined one); the backup goes live, and a new one joins it.
   std::optional<double> kill_primary_every;
   std::optional<double> cut_channel_after;
   // Fault injection: alter the next output digest the primary logs after N seconds, so that
