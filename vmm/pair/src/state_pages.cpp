@@ -59,24 +59,25 @@ channel::StatePages PagePacker::pack(const GuestMemory& memory, uint32_t round,
   // The frame then records its size, which the receiver checks before decompressing.
   check_zstd(ZSTD_CCtx_setPledgedSrcSize(context_.get(), total));
   if (out_.size() < ZSTD_compressBound(total)) out_.resize(ZSTD_compressBound(total));
-  ZSTD_outBuffer out{out_.data(), out_.size(), 0};
-  for (size_t i = 0; i < message.runs.size(); ++i) {
-    const channel::PageRun& run = message.runs[i];
+  // The guest may be writing these pages: they are copied first, each byte read once, and
+  // compressed from the copy. zstd reads its input more than once (a match is found against
+  // bytes it had already emitted), so compressed in place, a page the guest rewrote mid-frame
+  // could decode wrong in another page of the frame, one the guest never wrote (so never sent
+  // again): the backup then held a page the primary never had.
+  if (in_.size() < total) in_.resize(total);
+  uint64_t at = 0;
+  for (const channel::PageRun& run : message.runs) {
     auto span = memory.span(run.first_gpa, uint64_t{run.pages} * kPage);
     if (!span) bug(span.error().message);
-    ZSTD_inBuffer in{span->data(), span->size(), 0};
-    const bool last = i + 1 == message.runs.size();
-    for (;;) {
-      const size_t left =
-          ZSTD_compressStream2(context_.get(), &out, &in, last ? ZSTD_e_end : ZSTD_e_continue);
-      check_zstd(left);
-      if (last ? left == 0 : in.pos == in.size) break;
-    }
+    std::memcpy(in_.data() + at, span->data(), span->size());
+    at += span->size();
   }
-  if (message.runs.empty()) {
-    ZSTD_inBuffer in{nullptr, 0, 0};
-    while (ZSTD_compressStream2(context_.get(), &out, &in, ZSTD_e_end) != 0) {
-    }
+  ZSTD_outBuffer out{out_.data(), out_.size(), 0};
+  ZSTD_inBuffer in{in_.data(), total, 0};
+  for (;;) {
+    const size_t left = ZSTD_compressStream2(context_.get(), &out, &in, ZSTD_e_end);
+    check_zstd(left);
+    if (left == 0) break;
   }
   message.compressed.assign(out_.data(), out_.data() + out.pos);
   return message;

@@ -1,6 +1,6 @@
 // Guest pages in state-transfer messages (logging_channel/messages.h, StatePages): a sender
 // packs the pages of a round into messages of at most kMaxStatePagesPerMessage pages,
-// compressed straight from guest RAM as one zstd frame; a receiver checks and writes them.
+// copied out of guest RAM and compressed as one zstd frame; a receiver checks and writes them.
 #pragma once
 
 #include <zstd.h>
@@ -27,9 +27,9 @@ class PagePacker {
   explicit PagePacker(int zstd_level);
 
   // One message's worth of pages: `page_gpas` ascending, page-aligned, inside `memory`, and at
-  // most kMaxStatePagesPerMessage of them. The pages are compressed straight from guest RAM
-  // while the guest may be writing them: a page torn by a write is sent again in the next
-  // round, since the write dirtied it.
+  // most kMaxStatePagesPerMessage of them. The guest may be writing them: they are copied once
+  // and compressed from the copy, so a page torn by a write (sent again in the next round,
+  // since the write dirtied it) is the only page that can arrive different.
   channel::StatePages pack(const GuestMemory& memory, uint32_t round,
                            std::span<const uint64_t> page_gpas);
 
@@ -38,6 +38,7 @@ class PagePacker {
     void operator()(ZSTD_CCtx* context) const { ZSTD_freeCCtx(context); }
   };
   std::unique_ptr<ZSTD_CCtx, FreeContext> context_;
+  std::vector<uint8_t> in_;  // the pages, copied out of guest RAM
   std::vector<uint8_t> out_;
 };
 
