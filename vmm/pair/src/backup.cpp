@@ -183,27 +183,11 @@ Result<StateReceiver> receive_running_guest(channel::BackupLink& link, Vm& vm) {
 }
 
 // Where backups join this side once it is live (--listen, --listen-fd), if anywhere.
-struct JoinListener {
-  UniqueFd fd;
-  channel::FrameKey key;
-  std::string address;
-};
-
-Result<std::optional<JoinListener>> open_join_listener(const BackupOptions& options) {
-  if (options.listen.empty() && options.listen_fd < 0) return std::optional<JoinListener>{};
-  UniqueFd fd(options.listen_fd);
-  if (!fd.valid()) {
-    auto at = channel::Endpoint::parse(options.listen);
-    if (!at) return make_error("--listen: " + at.error().message);
-    auto listening = channel::listen_tcp(*at);
-    if (!listening) return listening.error();
-    fd = std::move(*listening);
-  }
-  auto at = channel::local_endpoint(fd.get());
-  if (!at) return at.error();
-  auto key = channel_key(options.pair, *at, "--listen");
-  if (!key) return key.error();
-  return std::optional<JoinListener>{JoinListener{std::move(fd), std::move(*key), at->to_string()}};
+Result<std::optional<ChannelListener>> open_join_listener(const BackupOptions& options) {
+  if (options.listen.empty() && options.listen_fd < 0) return std::optional<ChannelListener>{};
+  auto listener = open_channel_listener(options.pair, options.listen, options.listen_fd);
+  if (!listener) return listener.error();
+  return std::optional<ChannelListener>{std::move(*listener)};
 }
 
 // Once live this side records as its primary did: the same landmark mode and delivery of
@@ -390,9 +374,7 @@ int run_backup(const BackupOptions& given) {
   Protection protection(options.pair, kSide, GuardedOutputs{log, gate, writer, lag, {}}, events,
                         ProtectionRole::kUnprotected);
   if (*disk || *net) {
-    protection.refuse_joins(
-        "this side's VM has a virtio disk or network card, whose queues a state transfer does "
-        "not carry yet");
+    protection.refuse_joins(kVirtioNotTransferred);
   }
   // Its backups' acks report what their landmarks cost to replay, as on a primary.
   replay::ReplayCostModel replay_costs;

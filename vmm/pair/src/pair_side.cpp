@@ -69,6 +69,23 @@ Result<channel::FrameKey> channel_key(const PairSideOptions& options,
   return **key;
 }
 
+Result<ChannelListener> open_channel_listener(const PairSideOptions& options,
+                                              const std::string& listen, int listen_fd) {
+  UniqueFd fd(listen_fd);
+  if (!fd.valid()) {
+    auto at = channel::Endpoint::parse(listen);
+    if (!at) return make_error("--listen: " + at.error().message);
+    auto listening = channel::listen_tcp(*at);
+    if (!listening) return listening.error();
+    fd = std::move(*listening);
+  }
+  auto at = channel::local_endpoint(fd.get());
+  if (!at) return at.error();
+  auto key = channel_key(options, *at, "--listen");
+  if (!key) return key.error();
+  return ChannelListener{std::move(fd), at->to_string(), std::move(*key)};
+}
+
 nlohmann::json side_status(const char* side, const char* role, const PairSideOptions& options,
                            std::chrono::steady_clock::time_point started) {
   nlohmann::json j;

@@ -36,13 +36,6 @@ namespace {
 
 constexpr const char* kSide = "primary";
 
-Result<UniqueFd> open_listener(const PrimaryOptions& options) {
-  if (options.listen_fd >= 0) return UniqueFd(options.listen_fd);
-  auto at = channel::Endpoint::parse(options.listen);
-  if (!at) return at.error();
-  return channel::listen_tcp(*at);
-}
-
 // Waits for the backup, still answering a stop request (Ctrl-C) while it waits.
 Result<UniqueFd> wait_for_backup(int listener, const EventQueue& events, double wait_s) {
   const auto deadline = std::chrono::steady_clock::now() +
@@ -92,15 +85,12 @@ int run_primary(const PrimaryOptions& options) {
   auto backends = LiveBackends::start(
       events, make_live_options(files->input.get(), options.seconds, max_delay_ms));
   if (!backends) return fail(backends.error());
-  auto listener = open_listener(options);
+  auto listener = open_channel_listener(options.pair, options.listen, options.listen_fd);
   if (!listener) return fail(listener.error());
-  auto listening_at = channel::local_endpoint(listener->get());
-  if (!listening_at) return fail(listening_at.error());
-  auto key = channel_key(options.pair, *listening_at, "--listen");
-  if (!key) return fail(key.error());
+  const channel::FrameKey& key = listener->key;
 
-  log_role(kSide, "waiting for the backup on " + listening_at->to_string());
-  auto socket = wait_for_backup(listener->get(), events, options.wait_backup_s);
+  log_role(kSide, "waiting for the backup on " + listener->address);
+  auto socket = wait_for_backup(listener->fd.get(), events, options.wait_backup_s);
   if (!socket) {
     fmt::print(stderr, "ftvm: {}\n", socket.error().message);
     return kExitPeer;
@@ -133,7 +123,7 @@ int run_primary(const PrimaryOptions& options) {
   link_options.on_acked = [&held](uint64_t acked) {
     for (channel::HeldOutput* output : held) output->release_through(acked);
   };
-  channel::PrimaryLink link(std::move(*socket), *key, gate, lag, link_options);
+  channel::PrimaryLink link(std::move(*socket), key, gate, lag, link_options);
   PrimaryLog log(link);
   HostTimeSource host_time;
   replay::RecordingTimeSource time(host_time, log);
@@ -181,9 +171,7 @@ int run_primary(const PrimaryOptions& options) {
   Protection protection(options.pair, kSide, GuardedOutputs{log, gate, writer, lag, held}, events,
                         ProtectionRole::kProtected);
   if (!held.empty()) {
-    protection.refuse_joins(
-        "this primary's VM has a virtio disk or network card, whose queues a state transfer "
-        "does not carry yet");
+    protection.refuse_joins(kVirtioNotTransferred);
   }
   auto control = start_side_control(
       options.pair, kSide, [&] { return status_json(protection, started, log.exit_count()); },
@@ -208,8 +196,8 @@ int run_primary(const PrimaryOptions& options) {
   link.start([&](const std::string& reason) { protection.backup_lost(reason); });
   log_role(kSide, "running, protected");
   JoinService joins(
-      listener->get(), protection,
-      JoinParts{*key, link_options, hello, (*vm)->memory(), transfer_port, digesting, pending,
+      listener->fd.get(), protection,
+      JoinParts{key, link_options, hello, (*vm)->memory(), transfer_port, digesting, pending,
                 [&time](replay::ClockKind clock) { return time.last_value(clock); },
                 std::chrono::milliseconds(static_cast<int64_t>(options.wait_backup_s * 1000))});
   const RunResult result = run_live(runner, events, **backends);

@@ -459,10 +459,7 @@ void Pair::maybe_promote() {
   // within one turn).
   if (!input_handed_over_) hand_input_to_backup();
   // Likewise where its output resumes, if it has written nothing yet.
-  if (!backup_spliced_) {
-    learn_where_backup_resumes();
-    ++cutovers_;
-  }
+  learn_where_backup_resumes();
   ChildProcess old_primary(std::move(*primary_));
   primary_.reset();
   primary_.emplace(std::move(*backup_));
@@ -635,6 +632,9 @@ void Pair::mark_backup_live() {
 // The backup publishes where its output resumes before it writes any. One failed query must
 // not turn into an unchecked cutover, so ask until the answer comes or the time is up.
 void Pair::learn_where_backup_resumes() {
+  if (backup_spliced_) return;  // once per backup that went live
+  backup_spliced_ = true;
+  ++cutovers_;
   const auto give_up = Clock::now() + std::chrono::seconds(3);
   for (;;) {
     const auto status = query_status(backup_socket_);
@@ -659,11 +659,7 @@ void Pair::forward_backup() {
     return;
   }
   mark_backup_live();  // a backup writes only once live
-  if (!backup_spliced_) {
-    learn_where_backup_resumes();
-    backup_spliced_ = true;
-    ++cutovers_;
-  }
+  learn_where_backup_resumes();
   const auto fresh =
       splicer_.from_backup(std::span<const uint8_t>(buffer.data(), static_cast<size_t>(n)));
   if (!fresh.empty()) note_failover_output();

@@ -42,6 +42,17 @@ Result<channel::FrameKey> channel_key(const PairSideOptions& options,
                                       const channel::Endpoint& peer_or_listen,
                                       std::string_view option);
 
+// Where a side takes its peers on the logging channel (a primary its backup, any live side its
+// joining backups): `listen` (HOST:PORT) or the inherited socket `listen_fd` (>= 0), with the
+// key they authenticate with there.
+struct ChannelListener {
+  UniqueFd fd;
+  std::string address;
+  channel::FrameKey key;
+};
+Result<ChannelListener> open_channel_listener(const PairSideOptions& options,
+                                              const std::string& listen, int listen_fd);
+
 // The side's control socket (none without --control): "status" answers with `status()`,
 // "cut-channel" calls `cut()`, the fault-injection partition; `more` adds a side's own.
 Result<std::unique_ptr<ControlServer>> start_side_control(const PairSideOptions& options,

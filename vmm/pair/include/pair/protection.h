@@ -23,6 +23,10 @@ namespace ftvm {
 
 enum class ProtectionRole { kProtected, kDeciding, kUnprotected, kJoining, kHalted };
 
+// Why a guest with a virtio disk or network card is never joined (Protection::refuse_joins).
+inline constexpr const char* kVirtioNotTransferred =
+    "this VM has a virtio disk or network card, whose queues a state transfer does not carry yet";
+
 // As a side's status says it ("primary (unprotected)"); ftvm pair reads these.
 const char* protection_role_name(ProtectionRole role);
 
