@@ -163,10 +163,11 @@ ReplayCosts Recorder::replay_costs() const {
   return costs_ ? costs_->current() : kDefaultReplayCosts;
 }
 
-Result<void> Recorder::start_probe(VcpuRunner& runner, const kvm_regs& regs) {
+Result<void> Recorder::start_probe(VcpuRunner& runner, const kvm_regs& regs, bool user_mode) {
   if (auto r = single_step(runner.vcpu()); !r) return r;
   probe_ = Probe{};
   probe_->rip = regs.rip;
+  probe_->user_mode = user_mode;
   probe_->fingerprint = register_fingerprint(regs);
   auto memory = memory_ahead(runner, regs);
   if (!memory) return memory.error();
@@ -237,12 +238,13 @@ Result<ProbeObservation> Recorder::observe_probe(VcpuRunner& runner, const Probe
   // In guest time: the stretch from arming to the hit, less the entry and exit it took,
   // which the guest did not spend running. A stretch within twice the step's entry and exit
   // is below what this timing resolves (the two differ by microseconds from run to run, and a
-  // two-instruction loop comes round in one or two): it counts as a period of zero, the
-  // hottest there is.
+  // two-instruction loop comes round in one or two): it counts as the shortest loop this
+  // host runs at that privilege level, the hottest there is (zero where unmeasured).
   const auto stretch = runner.last_return_time() - runner.last_entry_time();
-  const auto period = stretch < 2 * probe.entry_and_exit
-                          ? std::chrono::steady_clock::duration::zero()
-                          : stretch - probe.entry_and_exit;
+  const std::chrono::steady_clock::duration floor =
+      probe.user_mode ? options_.shortest_loop.cpl3 : options_.shortest_loop.cpl0;
+  const auto period =
+      stretch < 2 * probe.entry_and_exit ? floor : std::max(floor, stretch - probe.entry_and_exit);
   return ProbeObservation{(probe.kicked - last_exit_time_) + period, period, same};
 }
 
@@ -319,7 +321,7 @@ Result<std::optional<Position>> Recorder::async_position(VcpuRunner& runner, uin
   auto probe = should_probe(runner, user_mode);
   if (!probe) return probe.error();
   if (*probe) {
-    if (auto r = start_probe(runner, *regs); !r) return r.error();
+    if (auto r = start_probe(runner, *regs, user_mode); !r) return r.error();
     return std::optional<Position>{};
   }
   return decided(landmark_at(runner, *regs, exit_count,

@@ -6,6 +6,10 @@
  * Clobbers everything. */
     .set PROBE_PORT, 0x600
     .set SHUTDOWN_PORT, 0x501
+    /* CPL3 code reports by writing here (outside RAM: an MMIO exit), not by port I/O: a host
+     * may run CPL3 code without the IOPL it was given (kvm_pvm drops it), and an `out` would
+     * fault. The word after it ends the probe. */
+    .set PROBE_MMIO, 0x3fe00000
     .set LOOP_ITERATIONS, 20000
     /* Where CPL3 code runs natively (kvm_pvm) the loop takes microseconds: more turns, so that
      * its time is not only the exits around it. */
@@ -18,12 +22,18 @@
     .set KERNEL_CODE, 0x08
     .set USER_DATA, 0x1b   /* GDT entry 3, RPL 3 */
     .set USER_CODE, 0x23   /* GDT entry 4, RPL 3 */
-    .set USER_RFLAGS, 0x3002  /* IOPL 3 (port I/O from CPL3), IF=0 */
+    .set USER_RFLAGS_IOPL, 0x3000
+    .set USER_RFLAGS, 0x3002  /* IOPL 3 (cli and sti at CPL3, where the host keeps it), IF=0 */
 
     .macro stage value
     mov $\value, %eax
+    .if reporting_by_mmio
+    mov $PROBE_MMIO, %edx
+    mov %eax, (%rdx)
+    .else
     mov $PROBE_PORT, %dx
     out %eax, %dx
+    .endif
     .endm
 
     .text
@@ -33,7 +43,9 @@
      *   first+2 to first+3: nothing between them: what one exit costs the timing below;
      *   first+4 to first+5: `iterations` turns of a two-instruction loop; rbx = instructions;
      *   first+6: IF=0; rbx = where the interrupt window opens (right after the STI shadow);
-     *   first+7: IF=0 again: the window has come and gone. */
+     *   first+7: IF=0 again: the window has come and gone.
+     * At CPL3 without IOPL 3, cli and sti would fault: first+6 is skipped (the VMM sees
+     * first+7 right after first+5 and notes the window unchecked). */
     .macro debug_checks first, iterations
     lea 1f(%rip), %rbx
     stage \first
@@ -52,6 +64,13 @@
 3:  dec %rcx
     jnz 3b
     stage (\first + 5)
+    .if reporting_by_mmio
+    pushf
+    pop %rax
+    and $USER_RFLAGS_IOPL, %eax
+    cmp $USER_RFLAGS_IOPL, %eax
+    jne 5f
+    .endif
     cli
     lea 4f(%rip), %rbx
     stage (\first + 6)
@@ -64,11 +83,12 @@
     inc %rcx
     .endr
     cli
-    stage (\first + 7)
+5:  stage (\first + 7)
     .endm
 
     .global _start
 _start:
+    .set reporting_by_mmio, 0
     debug_checks 1, LOOP_ITERATIONS
 
     /* To CPL3: a GDT with user segments, the first 2 MiB (code, stack) user-accessible in
@@ -83,6 +103,7 @@ _start:
     mov (%rax), %rax
     and $~0xfff, %rax
     orq $PAGE_USER, (%rax)         /* PD[0]: 0-2 MiB */
+    orq $PAGE_USER, 511 * 8(%rax)  /* PD[511]: PROBE_MMIO */
     mov %cr3, %rax
     mov %rax, %cr3
     mov %rsp, %rax
@@ -95,10 +116,10 @@ _start:
     iretq
 
 user_start:
+    .set reporting_by_mmio, 1
     debug_checks 9, USER_LOOP_ITERATIONS
-    xor %eax, %eax
-    mov $SHUTDOWN_PORT, %dx
-    out %eax, %dx
+    mov $(PROBE_MMIO + 4), %edx
+    movl $0, (%rdx)
 2:  pause
     jmp 2b
 

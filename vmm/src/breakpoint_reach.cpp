@@ -27,6 +27,17 @@ BreakpointReach resume_flag_reach(Accel accel, const std::optional<GuestDebugFac
           facts->breakpoint_cpl3 && facts->resume_flag_cpl3, true};
 }
 
+ShortestLoop shortest_loop(Accel accel, const std::optional<GuestDebugFacts>& facts) {
+  // The software CPU's probes count instructions, not time.
+  if (accel == Accel::kEmu || !facts) return {};
+  constexpr double kLoopInstructions = 2;
+  const auto floor = [](double per_second) {
+    if (per_second <= 0) return std::chrono::nanoseconds(0);
+    return std::chrono::nanoseconds(static_cast<int64_t>(kLoopInstructions * 1e9 / per_second));
+  };
+  return {floor(facts->cpl0_instructions_per_second), floor(facts->cpl3_instructions_per_second)};
+}
+
 std::string describe_breakpoint_reach(const BreakpointReach& reach) {
   return fmt::format(
       "breakpoints reach guest kernel code (CPL0): {}; user code (CPL3): {}{}. --async auto "

@@ -4,10 +4,12 @@
 #include <linux/kvm.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <span>
+#include <string>
 
 #include "vmm/devices/console.h"
 #include "vmm/devices/time_source.h"
@@ -20,8 +22,9 @@ extern "C" const uint8_t ftvm_host_probe_image_end[];
 namespace ftvm {
 namespace {
 
-constexpr uint16_t kProbePort = 0x600;  // host_probe.S's PROBE_PORT
-constexpr int kMaxExits = 1000;         // the guest needs about ten
+constexpr uint16_t kProbePort = 0x600;       // host_probe.S's PROBE_PORT
+constexpr uint64_t kProbeMmio = 0x3fe00000;  // its PROBE_MMIO, where CPL3 code reports
+constexpr int kMaxExits = 1000;              // the guest needs about ten
 
 class NullConsole final : public ConsoleSink {
  public:
@@ -51,16 +54,27 @@ class ProbeRun {
             uint32_t value = 0;
             std::memcpy(&value, reinterpret_cast<const uint8_t*>(run) + run->io.data_offset,
                         sizeof(value));
+            last_stage_ = value;
             return ProbeExit{ProbeExit::Kind::kStage, value};
           }
           return ProbeExit{ProbeExit::Kind::kEnd, 0};  // the shutdown port
+        case KVM_EXIT_MMIO:
+          if (run->mmio.is_write && run->mmio.phys_addr == kProbeMmio && run->mmio.len == 4) {
+            uint32_t value = 0;
+            std::memcpy(&value, run->mmio.data, sizeof(value));
+            last_stage_ = value;
+            return ProbeExit{ProbeExit::Kind::kStage, value};
+          }
+          if (run->mmio.phys_addr == kProbeMmio + 4) return ProbeExit{ProbeExit::Kind::kEnd, 0};
+          return make_error(fmt::format("the probe guest accessed {:#x} after stage {}{}",
+                                        run->mmio.phys_addr, last_stage_, where()));
         case KVM_EXIT_HLT:
           return ProbeExit{ProbeExit::Kind::kEnd, 0};
         case KVM_EXIT_IRQ_WINDOW_OPEN:
           return ProbeExit{ProbeExit::Kind::kWindow, 0};
         default:
-          return make_error(
-              fmt::format("the probe guest stopped with KVM exit {}", run->exit_reason));
+          return make_error(fmt::format("the probe guest stopped with KVM exit {} after stage {}{}",
+                                        run->exit_reason, last_stage_, where()));
       }
     }
     return make_error("the probe guest did not finish");
@@ -96,8 +110,16 @@ class ProbeRun {
   Vcpu& vcpu() { return vm_.vcpu(); }
 
  private:
+  // Where the guest stopped, for the report ("" where the registers cannot be read).
+  std::string where() {
+    auto regs = vm_.vcpu().get_regs();
+    if (!regs) return "";
+    return fmt::format(" (rip {:#x}, rflags {:#x})", regs->rip, regs->rflags);
+  }
+
   Vm& vm_;
   int exits_ = 0;
+  uint64_t last_stage_ = 0;
 };
 
 // One privilege level's checks: its first stage number and where its findings go.
@@ -221,15 +243,27 @@ Result<void> time_loop(ProbeRun& probe, const Level& level, GuestDebugFacts& fac
 // The window is asked for with IF=0, a few hundred instructions before an `sti`; it must
 // open right after the instruction in the STI shadow. A host that leaves it later (or never)
 // would make a recording's interrupt land somewhere its replay cannot find again.
+// A guest that could not clear IF (CPL3 where the host dropped its IOPL) skips to the last stage.
 Result<void> check_interrupt_window(ProbeRun& probe, const Level& level, GuestDebugFacts& facts) {
-  if (auto r = probe.until_stage(level.first_stage + 6); !r) return r;
+  const uint64_t done_stage = level.first_stage + 7;
+  auto start = probe.next();
+  if (!start) return start.error();
+  if (start->kind == ProbeExit::Kind::kStage && start->value == done_stage) {
+    facts.notes += fmt::format(
+        "the interrupt window was not checked in {} code: the host gave it no IOPL 3 for cli and "
+        "sti; ",
+        level.name);
+    return {};
+  }
+  if (start->kind != ProbeExit::Kind::kStage || start->value != level.first_stage + 6) {
+    if (auto r = probe.until_stage(level.first_stage + 6); !r) return r;
+  }
   auto opens_at = probe.rbx();
   if (!opens_at) return opens_at.error();
   probe.request_interrupt_window(true);
   auto exit = probe.next();
   probe.request_interrupt_window(false);
   if (!exit) return exit.error();
-  const uint64_t done_stage = level.first_stage + 7;
   if (exit->kind != ProbeExit::Kind::kWindow) {
     facts.notes += fmt::format("no interrupt-window exit came in {} code; ", level.name);
     if (exit->kind == ProbeExit::Kind::kStage && exit->value == done_stage) return {};
@@ -246,16 +280,44 @@ Result<void> check_interrupt_window(ProbeRun& probe, const Level& level, GuestDe
   return probe.until_stage(done_stage);
 }
 
-Result<void> check_level(ProbeRun& probe, const Level& level, GuestDebugFacts& facts) {
-  if (auto r = check_breakpoint(probe, level, facts); !r) return r;
-  if (auto r = check_single_step(probe, level, facts); !r) return r;
+// The debug checks that may kill the guest: a host that delivers the #DB to the guest instead of
+// reporting it (kvm_pvm single-stepping CPL3 code) leaves it no handler, and it shuts down. The
+// probe is then run again with that check left out, its fact false and the reason noted.
+enum class DebugCheck { kNone, kBreakpoint, kSingleStep };
+
+struct Attempt {
+  // Checks left out, per level (kCpl0, kCpl3): bits of 1 << DebugCheck.
+  std::array<unsigned, 2> skipped{};
+  // The check running when the guest stopped, and its level.
+  DebugCheck running = DebugCheck::kNone;
+  size_t level = 0;
+
+  bool skips(size_t level_index, DebugCheck check) const {
+    return (skipped[level_index] & (1u << static_cast<unsigned>(check))) != 0;
+  }
+};
+
+Result<void> check_level(ProbeRun& probe, size_t index, const Level& level, Attempt& attempt,
+                         GuestDebugFacts& facts) {
+  attempt.level = index;
+  attempt.running = DebugCheck::kBreakpoint;
+  if (attempt.skips(index, DebugCheck::kBreakpoint)) {
+    if (auto r = probe.until_stage(level.first_stage + 1); !r) return r;
+  } else if (auto r = check_breakpoint(probe, level, facts); !r) {
+    return r;
+  }
+  attempt.running = DebugCheck::kSingleStep;
+  if (!attempt.skips(index, DebugCheck::kSingleStep)) {
+    if (auto r = check_single_step(probe, level, facts); !r) return r;
+  }
+  attempt.running = DebugCheck::kNone;
   if (auto r = time_loop(probe, level, facts); !r) return r;
   return check_interrupt_window(probe, level, facts);
 }
 
-}  // namespace
+constexpr std::array<const Level*, 2> kLevels{&kCpl0, &kCpl3};
 
-Result<GuestDebugFacts> probe_guest_debug(const std::string& kvm_device) {
+Result<GuestDebugFacts> probe_once(const std::string& kvm_device, Attempt& attempt) {
   VmConfig config;
   config.mem_bytes = VmConfig::kMinMemBytes;
   config.image = std::span<const uint8_t>(ftvm_host_probe_image_start,
@@ -268,10 +330,35 @@ Result<GuestDebugFacts> probe_guest_debug(const std::string& kvm_device) {
   if (!vm) return vm.error();
   ProbeRun probe(**vm);
   GuestDebugFacts facts;
-  for (const Level& level : {kCpl0, kCpl3}) {
-    if (auto r = check_level(probe, level, facts); !r) return r.error();
+  for (size_t i = 0; i < kLevels.size(); ++i) {
+    if (auto r = check_level(probe, i, *kLevels[i], attempt, facts); !r) return r.error();
   }
   return facts;
+}
+
+}  // namespace
+
+Result<GuestDebugFacts> probe_guest_debug(const std::string& kvm_device) {
+  Attempt attempt;
+  std::string notes;
+  for (;;) {
+    attempt.running = DebugCheck::kNone;
+    auto facts = probe_once(kvm_device, attempt);
+    if (facts) {
+      facts->notes = notes + facts->notes;
+      return facts;
+    }
+    // Only a debug check may be left out, and each once: anything else is the probe's failure.
+    const unsigned bit = 1u << static_cast<unsigned>(attempt.running);
+    if (attempt.running == DebugCheck::kNone || (attempt.skipped[attempt.level] & bit) != 0) {
+      return facts.error();
+    }
+    attempt.skipped[attempt.level] |= bit;
+    notes +=
+        fmt::format("{} in {} code stopped the guest ({}), so it was left out; ",
+                    attempt.running == DebugCheck::kBreakpoint ? "a breakpoint" : "single-stepping",
+                    kLevels[attempt.level]->name, facts.error().message);
+  }
 }
 
 }  // namespace ftvm

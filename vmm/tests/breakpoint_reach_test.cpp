@@ -74,5 +74,22 @@ TEST(ResumeFlagReachTest, AFailedProbeMeansSingleStepsAndTheSoftwareCpuResumesEv
   EXPECT_EQ(resume_flag_reach(Accel::kEmu, std::nullopt), (BreakpointReach{true, true, true}));
 }
 
+// kvm_pvm: a CPL0 loop of two instructions at 1M instructions/s comes round in 2 us, which a
+// probe's host-time stretch around an exit of its own cannot resolve (seen there: every probe
+// timed a period of zero, so --async breakpoint estimated 500,000 hits and fell back to a
+// checkpoint every time).
+TEST(ShortestLoopTest, IsTwoInstructionsAtTheMeasuredSpeedOfEachLevel) {
+  const auto loop = shortest_loop(Accel::kKvm, measured(true, false));
+  EXPECT_EQ(loop.cpl0, std::chrono::microseconds(2));
+  EXPECT_EQ(loop.cpl3, std::chrono::nanoseconds(2));
+}
+
+TEST(ShortestLoopTest, IsZeroWhereNothingWasMeasured) {
+  GuestDebugFacts unmeasured;
+  EXPECT_EQ(shortest_loop(Accel::kKvm, unmeasured).cpl0, std::chrono::nanoseconds(0));
+  EXPECT_EQ(shortest_loop(Accel::kKvm, std::nullopt).cpl3, std::chrono::nanoseconds(0));
+  EXPECT_EQ(shortest_loop(Accel::kEmu, measured(true, true)).cpl0, std::chrono::nanoseconds(0));
+}
+
 }  // namespace
 }  // namespace ftvm

@@ -55,6 +55,9 @@ struct RecordOptions {
   // instead of probing (a probe could never see RIP come round, and a breakpoint landmark could
   // not be replayed), and --async breakpoint does not probe.
   BreakpointReach breakpoints{true, false, false};
+  // How short a probe's period can be at each privilege level (the host probe's speed): what a
+  // period below the timing's resolution counts as.
+  ShortestLoop shortest_loop;
   // The replayer's bounds on a search: --async breakpoint does not place a landmark its probe
   // estimates beyond them.
   SearchLimits search_limits;
@@ -135,7 +138,7 @@ class Recorder final : public ExecutionDriver {
   Result<std::optional<Position>> async_position(VcpuRunner& runner, uint64_t exit_count);
   Result<bool> should_probe(VcpuRunner& runner, bool user_mode);
   ReplayCosts replay_costs() const;
-  Result<void> start_probe(VcpuRunner& runner, const kvm_regs& regs);
+  Result<void> start_probe(VcpuRunner& runner, const kvm_regs& regs, bool user_mode);
   Result<Position> finish_probe(VcpuRunner& runner, uint64_t exit_count);
   Result<void> abandon_probe(VcpuRunner& runner);
   // `memory` is the memory ahead at `regs` where it was already digested (a probe that saw
@@ -182,6 +185,7 @@ class Recorder final : public ExecutionDriver {
     // First the instruction at RIP is stepped over: a breakpoint armed at the current RIP
     // would fire at once, before it ran.
     bool stepping = true;
+    bool user_mode = false;
     // The step's KVM_RUN ran one instruction: what the breakpoint's own entry and exit add to
     // the time RIP takes to come round.
     std::chrono::steady_clock::duration entry_and_exit{};

@@ -470,6 +470,7 @@ Result<Recording> record_guest(const RecordSetup& setup) {
   // interrupt-window exit is exact.
   const std::optional<GuestDebugFacts> facts = host_facts(setup.accel);
   options.breakpoints = breakpoint_reach(setup.accel, facts);
+  options.shortest_loop = shortest_loop(setup.accel, facts);
   options.interrupt_window =
       setup.interrupt_window.value_or(exact_interrupt_window(setup.accel, facts));
   recording.interrupt_window = options.interrupt_window;

@@ -193,10 +193,11 @@ bool has_asynchronous_landmark(const Recording& recording);
 // Records until the recording has an asynchronous landmark, at most `attempts` times, and
 // returns the last. Where every exit costs the host more than the guest's time between exits
 // (the KVM test box), a tick kicked at once can find the vCPU in an exit 30 times in a row and
-// land synchronously every time; a test about asynchronous landmarks needs at least one to say
-// anything, and a host that never gives one still fails it.
+// land synchronously every time (seen 3 attempts in a row in CI's box run under -j2 load); a
+// test about asynchronous landmarks needs at least one to say anything, and a host that never
+// gives one still fails it.
 Result<Recording> record_guest_with_asynchronous_landmark(const RecordSetup& setup,
-                                                          int attempts = 3);
+                                                          int attempts = 6);
 
 // Replays `entries` (normally recording.entries; a test may pass an altered copy) on a fresh
 // VM booted from the recording's image, memory size and CPUID.

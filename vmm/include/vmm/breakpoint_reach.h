@@ -4,6 +4,7 @@
 // other hosts report them at every privilege level; the software CPU emulates them everywhere.
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 
@@ -28,6 +29,18 @@ BreakpointReach breakpoint_reach(Accel accel, const std::optional<GuestDebugFact
 // off and then re-armed (two): where the probe saw RF work, and everywhere on the software CPU.
 // Nowhere where the probe failed.
 BreakpointReach resume_flag_reach(Accel accel, const std::optional<GuestDebugFacts>& facts);
+
+// The least time a loop can take to come round in guest kernel and user code: two instructions
+// at the speed the host probe measured (zero where it did not measure). A breakpoint probe's
+// period is timed in host time, around an exit and entry that can cost more than the loop
+// (kvm_pvm: a loop of a few microseconds at CPL0); below what that timing resolves it is taken
+// as this floor, not as zero, which would estimate a search of millions of hits where there are
+// hundreds.
+struct ShortestLoop {
+  std::chrono::nanoseconds cpl0{0};
+  std::chrono::nanoseconds cpl3{0};
+};
+ShortestLoop shortest_loop(Accel accel, const std::optional<GuestDebugFacts>& facts);
 
 // One line for users: where this host's breakpoints reach, and what `--async auto` therefore
 // does at each privilege level.

@@ -118,6 +118,7 @@ replay::RecordOptions live_record_options(Accel accel, const std::string& async_
   options.interrupt_window = interrupt_window_allowed && exact_interrupt_window(accel, facts);
   if (options.async_mode == replay::AsyncMode::kCheckpoint) return options;
   options.breakpoints = breakpoint_reach(accel, facts);
+  options.shortest_loop = shortest_loop(accel, facts);
   if (!options.breakpoints.cpl0 && !options.breakpoints.cpl3) {
     fmt::print(stderr,
                "ftvm: this host's KVM reports no hardware breakpoints in guest code (see ftvm "
