@@ -6,7 +6,31 @@
 
 namespace ftvm::channel {
 
+namespace {
+
+// A disk with two requests in flight (a read and a write) and a network card with a frame
+// waiting: every field of the virtio state set.
+VirtioStates sample_virtio_states() {
+  VirtioTransportState disk_transport{15, 1, 1, (uint64_t{1} << 32) | 0x200, 0, 1, 2, {}, {}, true};
+  disk_transport.queues.push_back({128, true, {128, 0x10000, 0x10800, 0x11000}, 70, 68});
+  VirtioBlkState disk;
+  disk.transport = disk_transport;
+  disk.next_id = 9;
+  disk.in_flight = {{7, 3, {{0x20000, 512}}, 0x20fff, 512}, {8, 5, {}, 0x21000, 0}};
+  disk.unfinished = {{7, BlockOp::kRead, 4096, 512, {}},
+                     {8, BlockOp::kWrite, 8192, 4, {'d', 'a', 't', 'a'}}};
+  VirtioTransportState net_transport{
+      79, 0, 1, uint64_t{1} << 32, 1, 3, 1, {}, std::string("queue 0: bad ring"), false};
+  net_transport.queues.push_back({256, true, {256, 0x30000, 0x31000, 0x32000}, 1, 1});
+  net_transport.queues.push_back({64, false, {0, 0, 0, 0}, 0, 0});
+  return {disk, VirtioNetState{net_transport, {{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x08}}}};
+}
+
+}  // namespace
+
 std::vector<Message> sample_messages() {
+  StateDone with_devices{1, 77, false, true, {}, {'F', 'T', 'V', 'S', 2, 0}, 5, 0, 1, 2, 0};
+  with_devices.virtio = sample_virtio_states();
   return {
       Hello{kProtocolVersion, "vm-7", 3, {'F', 'T', 'V', 'M'}, {0x7f, 'E', 'L', 'F', 2, 1}},
       LogChunk{1'000'000, 12, {'F', 'T', 'C', 'K', 1, 0, 0, 0}},
@@ -28,6 +52,7 @@ std::vector<Message> sample_messages() {
                 300},
       Heartbeat{~uint64_t{0}, ~uint64_t{0}, ~uint64_t{0}},
       Hello{kProtocolVersion, "vm-7", 4, {'F', 'T', 'V', 'M'}, {0x7f, 'E', 'L', 'F'}, true},
+      with_devices,
   };
 }
 

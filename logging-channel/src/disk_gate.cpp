@@ -31,10 +31,10 @@ bool DiskGate::overlaps_pending_write(const BlockRequest& read) const {
 void DiskGate::issue_locked(BlockRequest request) {
   if (is_write(request.op)) {
     ++stats_.writes;
-    BlockRequest range{request.id, request.op, request.offset, request.length, {}};
-    in_flight_writes_.emplace(request.id, std::move(range));
+    in_flight_writes_.emplace(request.id, request);
   } else {
     ++stats_.reads;
+    in_flight_reads_.emplace(request.id, request);
   }
   disk_.submit(std::move(request));
 }
@@ -80,8 +80,20 @@ void DiskGate::release_locked() {
 
 void DiskGate::completed(uint64_t id) {
   std::lock_guard lock(mutex_);
-  if (in_flight_writes_.erase(id) == 0) return;
+  if (in_flight_reads_.erase(id) != 0 || in_flight_writes_.erase(id) == 0) return;
   issue_ready_reads_locked();
+}
+
+std::vector<BlockRequest> DiskGate::unfinished() const {
+  std::lock_guard lock(mutex_);
+  std::map<uint64_t, BlockRequest> by_id(in_flight_writes_.begin(), in_flight_writes_.end());
+  by_id.insert(in_flight_reads_.begin(), in_flight_reads_.end());
+  for (const auto& read : waiting_reads_) by_id.emplace(read.id, read);
+  writes_.for_each([&by_id](const BlockRequest& write) { by_id.emplace(write.id, write); });
+  std::vector<BlockRequest> requests;
+  requests.reserve(by_id.size());
+  for (auto& [id, request] : by_id) requests.push_back(std::move(request));
+  return requests;
 }
 
 void DiskGate::issue_ready_reads_locked() {

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "virtio_state_codec.h"
 #include "wire.h"
 
 namespace ftvm::channel {
@@ -131,6 +132,7 @@ void encode_fields(const StateDone& m, std::vector<uint8_t>& out) {
   put_le(out, m.clock_monotonic_ns);
   put_le(out, static_cast<uint64_t>(m.clock_realtime_ns));
   put_le(out, m.console_input_logged);
+  encode_virtio_states(m.virtio, out);
 }
 
 Hello decode_hello(WireReader& in) {
@@ -236,6 +238,7 @@ StateDone decode_state_done(WireReader& in) {
   m.clock_monotonic_ns = in.u64("clock_monotonic_ns");
   m.clock_realtime_ns = static_cast<int64_t>(in.u64("clock_realtime_ns"));
   m.console_input_logged = in.u64("console_input_logged");
+  m.virtio = decode_virtio_states(in);
   return m;
 }
 
@@ -278,8 +281,12 @@ Result<void> check_bounds(const Message& m) {
         !ok) {
       return ok;
     }
-    return check_field("state-done", "machine_state", done->machine_state.size(),
-                       kMaxMachineStateBytes);
+    if (auto ok = check_field("state-done", "machine_state", done->machine_state.size(),
+                              kMaxMachineStateBytes);
+        !ok) {
+      return ok;
+    }
+    return check_virtio_bounds(done->virtio);
   }
   return {};
 }

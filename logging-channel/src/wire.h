@@ -42,6 +42,7 @@ class WireReader {
       : bytes_(bytes), message_(message) {}
 
   uint8_t u8(const char* field) { return fixed<uint8_t>(field); }
+  uint16_t u16(const char* field) { return fixed<uint16_t>(field); }
   uint32_t u32(const char* field) { return fixed<uint32_t>(field); }
   uint64_t u64(const char* field) { return fixed<uint64_t>(field); }
   std::vector<uint8_t> byte_string(const char* field, size_t max_bytes);

@@ -92,6 +92,39 @@ TEST_F(DiskGateTest, AFlushOrdersEveryReadAfterIt) {
   EXPECT_EQ(disk.issued, (std::vector<uint64_t>{0, 1}));
 }
 
+// What a joining backup is given (the state transfer): every request the device has not seen
+// completed, wherever it is in the gate, with a write's data, in submission order.
+TEST_F(DiskGateTest, UnfinishedRequestsAreEveryOneNotCompletedWithTheirData) {
+  BlockRequest issued_write = request(0, BlockOp::kWrite, 0, 4);
+  issued_write.data = {'a', 'b', 'c', 'd'};
+  gate.submit(issued_write);
+  gate.tag(1);
+  gate.release_through(1);                             // 0: issued
+  gate.submit(request(1, BlockOp::kRead, 8192, 512));  // 1: issued
+  gate.submit(request(2, BlockOp::kRead, 0, 512));     // 2: waits for write 0
+  BlockRequest held = request(3, BlockOp::kWrite, 4096, 2);
+  held.data = {'x', 'y'};
+  gate.submit(held);  // 3: held
+  gate.tag(2);
+  ASSERT_EQ(disk.issued, (std::vector<uint64_t>{0, 1}));
+  const auto unfinished = gate.unfinished();
+  ASSERT_EQ(unfinished.size(), 4u);
+  EXPECT_EQ(unfinished[0], issued_write);
+  EXPECT_EQ(unfinished[1], request(1, BlockOp::kRead, 8192, 512));
+  EXPECT_EQ(unfinished[2], request(2, BlockOp::kRead, 0, 512));
+  EXPECT_EQ(unfinished[3], held);
+
+  gate.completed(1);
+  gate.completed(0);  // read 2 goes now
+  std::vector<uint64_t> left;
+  for (const auto& r : gate.unfinished()) left.push_back(r.id);
+  EXPECT_EQ(left, (std::vector<uint64_t>{2, 3}));
+  gate.completed(2);
+  gate.release_through(2);
+  gate.completed(3);
+  EXPECT_TRUE(gate.unfinished().empty());
+}
+
 // The lease (docs/failover.md): acks a stalled primary reads late release nothing.
 TEST_F(DiskGateTest, NothingLeavesWhileTheLeaseHasRunOut) {
   gate.submit(request(0, BlockOp::kWrite, 0, 512));

@@ -67,6 +67,35 @@ Result<void> Platform::attach_net(const GuestMemory& memory, NetSink& sink, Virt
   return {};
 }
 
+VirtioStates Platform::capture_virtio() const {
+  VirtioStates states;
+  if (disk_) {
+    states.disk.emplace();
+    states.disk->transport = disk_transport_->capture();
+    disk_->capture(*states.disk);
+  }
+  if (net_) states.net = VirtioNetState{net_transport_->capture(), net_->waiting_frames()};
+  return states;
+}
+
+Result<void> Platform::load_virtio(const VirtioStates& states) {
+  if (states.disk.has_value() != (disk_ != nullptr) ||
+      states.net.has_value() != (net_ != nullptr)) {
+    return make_error(fmt::format(
+        "the sender's machine has {} disk and {} network card, this one {} and {}",
+        states.disk ? "a" : "no", states.net ? "a" : "no", disk_ ? "a" : "no", net_ ? "a" : "no"));
+  }
+  if (disk_) {
+    if (auto r = disk_transport_->load(states.disk->transport); !r) return r;
+    if (auto r = disk_->load(*states.disk); !r) return r;
+  }
+  if (net_) {
+    if (auto r = net_transport_->load(states.net->transport); !r) return r;
+    if (auto r = net_->load_waiting_frames(states.net->waiting); !r) return r;
+  }
+  return {};
+}
+
 Result<void> Platform::apply(const Event& event) {
   if (const auto* expiry = std::get_if<PitExpiry>(&event)) {
     pit_.expire(expiry->generation);

@@ -50,6 +50,11 @@ class DiskGate final : public BlockBackend, public HeldOutput {
   };
   Stats stats() const;
 
+  // Every request submitted and not yet completed, held, waiting or issued, as it was
+  // submitted (write data included), by id: what a backup joining now must be able to issue
+  // again if it takes over before their completions are logged.
+  std::vector<BlockRequest> unfinished() const;
+
  private:
   enum class Mode { kGated, kOpen, kDiscarding };
 
@@ -63,8 +68,11 @@ class DiskGate final : public BlockBackend, public HeldOutput {
   mutable std::mutex mutex_;
   Mode mode_ = Mode::kGated;
   HeldQueue<BlockRequest> writes_;
-  // Writes issued and not yet completed, by id: [offset, offset + length); a flush covers all.
+  // Writes issued and not yet completed, by id: [offset, offset + length) for reads to wait
+  // on (a flush covers all), and their data for unfinished().
   std::map<uint64_t, BlockRequest> in_flight_writes_;
+  // Reads issued and not yet completed (no data), for unfinished().
+  std::map<uint64_t, BlockRequest> in_flight_reads_;
   std::vector<BlockRequest> waiting_reads_;
   Stats stats_;
 };

@@ -56,6 +56,12 @@ class HeldQueue {
            std::any_of(held_.begin(), held_.end(),
                        [&predicate](const Held& held) { return predicate(held.item); });
   }
+  // Every item, held then untagged (production order), without taking it.
+  template <typename Visit>
+  void for_each(Visit&& visit) const {
+    for (const auto& held : held_) visit(held.item);
+    for (const auto& item : untagged_) visit(item);
+  }
   size_t size() const { return held_.size() + untagged_.size(); }
   bool nothing_held() const { return held_.empty(); }
 

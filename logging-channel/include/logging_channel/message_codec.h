@@ -19,7 +19,8 @@ inline constexpr size_t kMaxLogChunkPayloadBytes = 8 + 8 + (4 + kMaxLogChunkByte
 inline constexpr size_t kMaxStatePagesPayloadBytes =
     4 + 4 + kMaxStatePagesPerMessage * (8 + 4) + (4 + kMaxStatePagesCompressedBytes);
 inline constexpr size_t kMaxStateDonePayloadBytes =
-    4 + 8 + 1 + (4 + kMaxTransferredConsoleInputBytes) + (4 + kMaxMachineStateBytes);
+    4 + 8 + 1 + (4 + kMaxTransferredConsoleInputBytes) + (4 + kMaxMachineStateBytes) + 5 * 8 +
+    kMaxVirtioStatesPayloadBytes;
 inline constexpr size_t kMaxMessagePayloadBytes =
     std::max({kMaxHelloPayloadBytes, kMaxLogChunkPayloadBytes, kMaxStatePagesPayloadBytes,
               kMaxStateDonePayloadBytes});

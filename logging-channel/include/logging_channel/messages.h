@@ -11,12 +11,14 @@
 #include <vector>
 
 #include "replay/chunk.h"
+#include "vmm/devices/virtio_state.h"
 
 namespace ftvm::channel {
 
 // 2: acks carry the backup's replay costs. 3: each connection opens with a greeting from
-// both sides. 4: state transfer to a joining backup (StatePages, StateDone).
-inline constexpr uint32_t kProtocolVersion = 4;
+// both sides. 4: state transfer to a joining backup (StatePages, StateDone). 5: StateDone
+// carries the virtio devices' state (a VM with a disk or a network card can be joined).
+inline constexpr uint32_t kProtocolVersion = 5;
 
 // Bounds on the variable-length fields. A decoder rejects anything larger before allocating,
 // so a corrupt or hostile length cannot make a peer allocate gigabytes.
@@ -34,6 +36,9 @@ inline constexpr size_t kMaxStatePagesPerMessage = 1024;
 inline constexpr size_t kMaxStatePagesCompressedBytes = (size_t{4} << 20) + (size_t{64} << 10);
 inline constexpr size_t kMaxMachineStateBytes = size_t{4} << 20;
 inline constexpr size_t kMaxTransferredConsoleInputBytes = size_t{1} << 20;
+// The virtio devices' state: the disk's writes in flight, plus far more than the rest can take
+// (128 requests of 128 buffers, 64 waiting frames, the registers).
+inline constexpr size_t kMaxVirtioStatesPayloadBytes = kMaxUnfinishedWriteBytes + (size_t{1} << 20);
 
 // primary -> backup, first message: everything the backup needs to build the same VM.
 struct Hello {
@@ -127,6 +132,8 @@ struct StateDone {
   // Console input the primary logged before the stop: the joined backup counts the input its
   // guest had from there (`ftvm pair` gives a backup that took over only what it lacks).
   uint64_t console_input_logged = 0;
+  // The disk's and the network card's state outside RAM, where the machine has them.
+  VirtioStates virtio{};
   bool operator==(const StateDone&) const = default;
 };
 

@@ -43,6 +43,11 @@ class Platform {
   Result<void> attach_net(const GuestMemory& memory, NetSink& sink, VirtioNet::Mac mac);
   const VirtioNet* net() const { return net_.get(); }
   const VirtioBlk* disk() const { return disk_.get(); }
+  // The virtio devices' state outside guest RAM (virtio_state.h; the disk's requests as its
+  // backend got them are left to the caller), and loading another machine's: it must have
+  // the same devices. An error may leave a device half loaded: the machine is not to run.
+  VirtioStates capture_virtio() const;
+  Result<void> load_virtio(const VirtioStates& states);
   // Console input that did not fit the UART FIFO waits here and is offered again after each
   // exit, as the guest drains the FIFO.
   void offer_pending_input();

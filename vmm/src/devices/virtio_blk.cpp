@@ -202,6 +202,39 @@ Result<void> VirtioBlk::complete(const BlockCompletion& completion) {
   return finish(request.head, request.status_gpa, completion.status, written + 1);
 }
 
+void VirtioBlk::capture(VirtioBlkState& state) const {
+  state.next_id = next_id_;
+  state.in_flight.clear();
+  for (const auto& [id, request] : in_flight_) {
+    state.in_flight.push_back(
+        {id, request.head, request.data, request.status_gpa, request.read_bytes});
+  }
+}
+
+Result<void> VirtioBlk::load(const VirtioBlkState& state) {
+  std::map<uint64_t, InFlight> in_flight;
+  for (const VirtioBlkRequestState& request : state.in_flight) {
+    uint64_t buffers = 0;
+    for (const auto& b : request.data) buffers += b.length;
+    if (request.id >= state.next_id || request.head >= kQueueSize || request.read_bytes > buffers ||
+        request.data.size() > kQueueSize) {
+      return make_error(fmt::format(
+          "virtio-blk state: request {} (head {}, {} bytes to read into {} in {} buffers) does "
+          "not fit next id {} and a queue of {}",
+          request.id, request.head, request.read_bytes, buffers, request.data.size(), state.next_id,
+          kQueueSize));
+    }
+    const bool added = in_flight
+                           .emplace(request.id, InFlight{request.head, request.data,
+                                                         request.status_gpa, request.read_bytes})
+                           .second;
+    if (!added) return make_error(fmt::format("virtio-blk state: request {} twice", request.id));
+  }
+  next_id_ = state.next_id;
+  in_flight_ = std::move(in_flight);
+  return {};
+}
+
 Result<void> VirtioBlk::finish(uint16_t head, uint64_t status_gpa, BlockStatus status,
                                uint32_t written) {
   const uint8_t byte = static_cast<uint8_t>(status);

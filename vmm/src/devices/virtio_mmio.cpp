@@ -160,6 +160,7 @@ void VirtioMmio::write_status(uint32_t value) {
       return;
     }
     device_.activate(*this, driver_features_);
+    activated_ = true;
   }
 }
 
@@ -245,7 +246,75 @@ void VirtioMmio::reset() {
   interrupt_status_ = 0;
   queues_.assign(device_.queue_count(), QueueConfig{});
   failure_.reset();
+  activated_ = false;
   irq_.set_level(false);
+}
+
+VirtioTransportState VirtioMmio::capture() const {
+  VirtioTransportState state{status_,
+                             device_features_sel_,
+                             driver_features_sel_,
+                             driver_features_,
+                             queue_sel_,
+                             interrupt_status_,
+                             config_generation_,
+                             {},
+                             failure_,
+                             activated_};
+  for (const QueueConfig& q : queues_) {
+    VirtioQueueState queue{q.size, q.ready, q.layout, 0, 0};
+    if (q.queue) {
+      queue.next_avail = q.queue->next_avail();
+      queue.used_index = q.queue->used_index();
+    }
+    state.queues.push_back(queue);
+  }
+  return state;
+}
+
+Result<void> VirtioMmio::load(const VirtioTransportState& state) {
+  constexpr uint32_t kKnownStatus = kStatusAcknowledge | kStatusDriver | kStatusDriverOk |
+                                    kStatusFeaturesOk | kStatusNeedsReset | kStatusFailed;
+  if (state.queues.size() != queues_.size()) {
+    return make_error(fmt::format("virtio state: {} queues for a device with {}",
+                                  state.queues.size(), queues_.size()));
+  }
+  if ((state.status & ~kKnownStatus) != 0 || (state.driver_features & ~offered_features()) != 0) {
+    return make_error(fmt::format("virtio state: status {:#x} or features {:#x} this device lacks",
+                                  state.status, state.driver_features));
+  }
+  if (state.activated && !(state.status & kStatusDriverOk)) {
+    return make_error("virtio state: a device activated without DRIVER_OK");
+  }
+  std::vector<QueueConfig> queues(queues_.size());
+  for (size_t i = 0; i < queues.size(); ++i) {
+    const VirtioQueueState& from = state.queues[i];
+    const uint16_t size = from.size;
+    if (size > device_.queue_max_size() || (size & (size - 1)) != 0 ||
+        (from.ready && (size == 0 || from.layout.size != size))) {
+      return make_error(fmt::format("virtio state: queue {} has size {} (layout {}), max {}", i,
+                                    size, from.layout.size, device_.queue_max_size()));
+    }
+    queues[i] = QueueConfig{size, from.ready, from.layout, std::nullopt};
+    if (!from.ready) continue;
+    auto queue = Virtqueue::create(memory_, from.layout);
+    if (!queue)
+      return make_error(fmt::format("virtio state: queue {}: {}", i, queue.error().message));
+    queue->restore_position(from.next_avail, from.used_index);
+    queues[i].queue = std::move(*queue);
+  }
+  status_ = state.status;
+  device_features_sel_ = state.device_features_sel;
+  driver_features_sel_ = state.driver_features_sel;
+  driver_features_ = state.driver_features;
+  queue_sel_ = state.queue_sel;
+  interrupt_status_ = state.interrupt_status;  // the line's level travels with the PIC's state
+  config_generation_ = state.config_generation;
+  queues_ = std::move(queues);
+  failure_ = state.failure;
+  activated_ = state.activated;
+  if (activated_) device_.activate(*this, driver_features_);
+  return {};
 }
 
 }  // namespace ftvm

@@ -123,6 +123,24 @@ Result<void> VirtioNet::deliver_waiting() {
   return {};
 }
 
+std::vector<std::vector<uint8_t>> VirtioNet::waiting_frames() const {
+  return {waiting_.begin(), waiting_.end()};
+}
+
+Result<void> VirtioNet::load_waiting_frames(const std::vector<std::vector<uint8_t>>& frames) {
+  if (frames.size() > kMaxWaitingFrames) {
+    return make_error(fmt::format("virtio-net state: {} waiting frames, at most {} wait",
+                                  frames.size(), kMaxWaitingFrames));
+  }
+  for (const auto& frame : frames) {
+    if (frame.empty() || frame.size() > kMaxEthernetFrameBytes) {
+      return make_error(fmt::format("virtio-net state: a waiting frame of {} bytes", frame.size()));
+    }
+  }
+  waiting_.assign(frames.begin(), frames.end());
+  return {};
+}
+
 Result<VirtioNet::Mac> parse_mac(std::string_view text) {
   VirtioNet::Mac mac{};
   const auto bad = [&] {

@@ -236,6 +236,69 @@ TEST_F(VirtioBlkTest, CompletionsForUnknownRequestsAreErrorsAndStaleOnesAreIgnor
   EXPECT_TRUE(blk_->complete({1, BlockStatus::kOk, std::vector<uint8_t>(512)}));
 }
 
+std::vector<uint8_t> ram_of(const GuestMemory& memory) {
+  std::vector<uint8_t> bytes(memory.size());
+  EXPECT_TRUE(memory.read(0, bytes));
+  return bytes;
+}
+
+// A joined backup's disk after a state transfer: given the sender's RAM, its transport's state
+// and the requests in flight, it completes those requests and takes the next one exactly as
+// the sender does.
+TEST_F(VirtioBlkTest, AMachineLoadedWithItsStateGoesOnAsTheOneItWasTakenFrom) {
+  submit(VirtioBlk::kTypeIn, 8, 1024, true);    // request 0
+  submit(VirtioBlk::kTypeOut, 16, 512, false);  // request 1
+  VirtioBlkState state;
+  state.transport = transport_->capture();
+  blk_->capture(state);
+  ASSERT_EQ(state.in_flight.size(), 2u);
+
+  GuestMemory memory = GuestMemory::allocate(1 << 20).value();
+  ASSERT_TRUE(memory.write(0, ram_of(memory_)));
+  RecordingBackend backend;
+  NoIrqs irqs;
+  VirtioBlk blk(memory, backend, options_);
+  VirtioMmio transport(blk, memory, IrqLine(irqs, 5));
+  ASSERT_TRUE(transport.load(state.transport));
+  ASSERT_TRUE(blk.load(state));
+  EXPECT_TRUE(transport.active());
+  VirtioBlkState loaded;
+  loaded.transport = transport.capture();
+  blk.capture(loaded);
+  EXPECT_EQ(loaded, state);
+
+  for (VirtioBlk* device : {blk_.get(), &blk}) {
+    ASSERT_TRUE(device->complete({0, BlockStatus::kOk, std::vector<uint8_t>(1024, 0x5c)}));
+    ASSERT_TRUE(device->complete({1, BlockStatus::kOk, {}}));
+  }
+  EXPECT_TRUE(ram_of(memory) == ram_of(memory_)) << "the used ring, status or data differ";
+  EXPECT_EQ(irqs.level, irqs_.level);
+
+  submit(VirtioBlk::kTypeIn, 24, 512, true);  // the guest's next request, on the sender
+  ASSERT_TRUE(memory.write(0, ram_of(memory_)));
+  testing::write_register(transport, VirtioMmio::kQueueNotify, 0);
+  ASSERT_EQ(backend.requests.size(), 1u);
+  EXPECT_EQ(backend.requests[0], backend_.requests.back());
+  EXPECT_EQ(backend.requests[0].id, 2u);
+}
+
+TEST_F(VirtioBlkTest, RequestsThatDoNotFitTheDeviceAreRefused) {
+  VirtioBlkState state;
+  blk_->capture(state);
+  state.next_id = 4;
+  state.in_flight = {{4, 0, {}, kStatus, 0}};
+  auto beyond = blk_->load(state);
+  ASSERT_FALSE(beyond);
+  EXPECT_THAT(beyond.error().message, HasSubstr("request 4"));
+  state.in_flight = {{1, 0, {{kData, 8}}, kStatus, 512}};
+  EXPECT_FALSE(blk_->load(state)) << "512 bytes to read into 8";
+  state.in_flight = {{1, 0, {}, kStatus, 0}, {1, 1, {}, kStatus, 0}};
+  EXPECT_FALSE(blk_->load(state)) << "one id twice";
+  state.in_flight = {{1, VirtioBlk::kQueueSize, {}, kStatus, 0}};
+  EXPECT_FALSE(blk_->load(state)) << "a head beyond the queue";
+  EXPECT_EQ(blk_->in_flight(), 0u) << "a refused load changed the device";
+}
+
 class VirtioBlkReadOnlyTest : public VirtioBlkTest {
  protected:
   VirtioBlkReadOnlyTest() { options_.read_only = true; }

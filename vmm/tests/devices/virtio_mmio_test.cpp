@@ -206,5 +206,70 @@ TEST_F(VirtioMmioTest, NotifyingAQueueThatIsNotSetUpBreaksTheDevice) {
   EXPECT_THAT(transport_.failure().value_or(""), HasSubstr("queue 1, which is not set up"));
 }
 
+// A state transfer's load: the registers and ring positions of a started transport arrive on
+// another machine's, which goes on from there; the device is activated again, and the IRQ line
+// is left alone (its level travels with the interrupt controller's state).
+TEST_F(VirtioMmioTest, ALoadedStateIsTheCapturedOneAndActivatesTheDevice) {
+  start();
+  ASSERT_TRUE(memory_.write_object(uint64_t{0x1000}, uint64_t{0x8000}));
+  ASSERT_TRUE(memory_.write_object(uint64_t{0x1008}, uint32_t{8}));
+  ASSERT_TRUE(memory_.write_object(uint64_t{0x2004}, uint16_t{0}));
+  ASSERT_TRUE(memory_.write_object(uint64_t{0x2002}, uint16_t{1}));
+  write(VirtioMmio::kQueueNotify, 0);
+  const VirtioTransportState state = transport_.capture();
+  EXPECT_EQ(state.queues[0].next_avail, 1);
+  EXPECT_EQ(state.queues[0].used_index, 1);
+  EXPECT_TRUE(state.activated);
+
+  FakeDevice device;
+  Irqs irqs;
+  VirtioMmio copy(device, memory_, IrqLine(irqs, kIrq));
+  ASSERT_TRUE(copy.load(state));
+  EXPECT_EQ(copy.capture(), state);
+  EXPECT_TRUE(copy.active());
+  EXPECT_EQ(device.activated_with, device_.activated_with);
+  EXPECT_FALSE(irqs.level[kIrq]) << "a load drove the IRQ line";
+  uint32_t status = 0;
+  copy.read(VirtioMmio::kInterruptStatus, {reinterpret_cast<uint8_t*>(&status), 4});
+  EXPECT_EQ(status, VirtioMmio::kInterruptUsedBuffer);
+}
+
+TEST_F(VirtioMmioTest, AStateThatDoesNotFitTheDeviceLoadsNothing) {
+  start();
+  const VirtioTransportState good = transport_.capture();
+  FakeDevice device;
+  Irqs irqs;
+  VirtioMmio copy(device, memory_, IrqLine(irqs, kIrq));
+  auto refused = [&](VirtioTransportState bad, const char* why) {
+    auto r = copy.load(bad);
+    ASSERT_FALSE(r) << why;
+    EXPECT_THAT(r.error().message, HasSubstr("virtio state")) << why;
+    EXPECT_EQ(copy.capture(), VirtioMmio(device, memory_, IrqLine(irqs, kIrq)).capture()) << why;
+    EXPECT_FALSE(device.activated_with.has_value()) << why;
+  };
+  VirtioTransportState bad = good;
+  bad.queues.pop_back();
+  refused(bad, "one queue short");
+  bad = good;
+  bad.queues[0].size = 12;
+  bad.queues[0].layout.size = 12;
+  refused(bad, "a size that is not a power of two");
+  bad = good;
+  bad.queues[0].size = bad.queues[0].layout.size = 32;
+  refused(bad, "a size beyond the device's");
+  bad = good;
+  bad.queues[0].layout.used = memory_.size() - 4;
+  refused(bad, "a ring outside RAM");
+  bad = good;
+  bad.driver_features |= uint64_t{1} << 5;
+  refused(bad, "a feature the device does not offer");
+  bad = good;
+  bad.status |= 0x10;
+  refused(bad, "an unknown status bit");
+  bad = good;
+  bad.status &= ~VirtioMmio::kStatusDriverOk;
+  refused(bad, "activated without DRIVER_OK");
+}
+
 }  // namespace
 }  // namespace ftvm

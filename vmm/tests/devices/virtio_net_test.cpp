@@ -160,6 +160,33 @@ TEST_F(VirtioNetTest, FramesWaitInOrderForBuffersAndOverflowIsDropped) {
   EXPECT_EQ(net_->stats().received, 2u);
 }
 
+// A state transfer's load: frames that waited for a buffer on the sender land, in order, in
+// the first buffers the guest offers on the joined machine.
+TEST_F(VirtioNetTest, WaitingFramesMoveWithTheStateAndLandInOrder) {
+  ASSERT_TRUE(net_->receive({frame_of(64, 7)}));
+  ASSERT_TRUE(net_->receive({frame_of(80, 8)}));
+  RecordingSink sink;
+  Irq irq;
+  VirtioNet copy(memory_, sink, kMac);
+  VirtioMmio transport(copy, memory_, IrqLine(irq, 6));
+  ASSERT_TRUE(transport.load(transport_->capture()));
+  ASSERT_TRUE(copy.load_waiting_frames(net_->waiting_frames()));
+  EXPECT_EQ(copy.waiting_frames(), net_->waiting_frames());
+  offer_rx(0);
+  testing::write_register(transport, VirtioMmio::kQueueNotify, 0);
+  EXPECT_EQ(copy.stats().received, 1u);
+  EXPECT_EQ(rx_bytes(0, 13).back(), 7);  // the oldest first
+  EXPECT_EQ(copy.waiting_frames().size(), 1u);
+}
+
+TEST_F(VirtioNetTest, WaitingFramesADeviceWouldNotKeepAreRefused) {
+  std::vector<std::vector<uint8_t>> too_many(VirtioNet::kMaxWaitingFrames + 1, frame_of(64, 1));
+  EXPECT_FALSE(net_->load_waiting_frames(too_many));
+  EXPECT_FALSE(net_->load_waiting_frames({frame_of(kMaxEthernetFrameBytes + 1, 1)}));
+  EXPECT_FALSE(net_->load_waiting_frames({{}}));
+  EXPECT_TRUE(net_->waiting_frames().empty());
+}
+
 TEST_F(VirtioNetTest, FramesForAStoppedDeviceOrOversizeAreDropped) {
   ASSERT_TRUE(net_->receive({frame_of(kMaxEthernetFrameBytes + 1, 1)}));
   ASSERT_TRUE(net_->receive({{}}));

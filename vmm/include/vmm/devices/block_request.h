@@ -17,6 +17,7 @@ struct BlockRequest {
   uint64_t offset = 0;        // bytes
   uint32_t length = 0;        // bytes to read, write, discard or zero
   std::vector<uint8_t> data;  // the data to write
+  bool operator==(const BlockRequest&) const = default;
 };
 
 // virtio-blk status values, which are what the guest is told.

@@ -18,6 +18,7 @@
 
 #include "vmm/devices/block_request.h"
 #include "vmm/devices/virtio_mmio.h"
+#include "vmm/devices/virtio_state.h"
 #include "vmm/devices/virtqueue.h"
 
 namespace ftvm {
@@ -68,6 +69,13 @@ class VirtioBlk final : public VirtioDevice {
   Result<void> complete(const BlockCompletion& completion);
 
   size_t in_flight() const { return in_flight_.size(); }
+
+  // The requests in flight and the next id (virtio_state.h; the transport's state and the
+  // requests as the disk got them are the callers'), and loading another machine's: ids below
+  // the next one, heads within the queue, read data within its buffers. The buffers themselves
+  // are checked when a completion writes them, as on the machine that took the requests.
+  void capture(VirtioBlkState& state) const;
+  Result<void> load(const VirtioBlkState& state);
 
  private:
   // A request the backend is serving: where its answer goes.

@@ -18,6 +18,7 @@
 
 #include "vmm/devices/io_device.h"
 #include "vmm/devices/irq.h"
+#include "vmm/devices/virtio_state.h"
 #include "vmm/devices/virtqueue.h"
 #include "vmm/guest_memory.h"
 #include "vmm/result.h"
@@ -110,6 +111,12 @@ class VirtioMmio final : public IoDevice {
   const std::optional<std::string>& failure() const { return failure_; }
   uint64_t negotiated_features() const { return driver_features_; }
 
+  // The registers and ring positions (virtio_state.h), and loading those of another machine's
+  // transport in front of the same kind of device: checked as the driver's own writes are,
+  // rings included, and the device activated again where it had been. An error loads nothing.
+  VirtioTransportState capture() const;
+  Result<void> load(const VirtioTransportState& state);
+
  private:
   struct QueueConfig {
     uint16_t size = 0;
@@ -141,6 +148,7 @@ class VirtioMmio final : public IoDevice {
   uint32_t config_generation_ = 0;
   std::vector<QueueConfig> queues_;
   std::optional<std::string> failure_;
+  bool activated_ = false;  // the device was handed its queues since the last reset
 };
 
 }  // namespace ftvm

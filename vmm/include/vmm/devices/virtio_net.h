@@ -60,6 +60,11 @@ class VirtioNet final : public VirtioDevice {
   const Mac& mac() const { return mac_; }
   Stats stats() const { return stats_; }
 
+  // The received frames waiting for a buffer, and loading another machine's (each a frame this
+  // device would have kept, no more than it keeps).
+  std::vector<std::vector<uint8_t>> waiting_frames() const;
+  Result<void> load_waiting_frames(const std::vector<std::vector<uint8_t>>& frames);
+
  private:
   Result<void> transmit_all();
   Result<void> deliver_waiting();

@@ -22,12 +22,14 @@ struct VirtqueueLayout {
   uint64_t desc = 0;   // descriptor table: 16 bytes each, 16-byte aligned
   uint64_t avail = 0;  // driver ring: 6 + 2 * size bytes, 2-byte aligned
   uint64_t used = 0;   // device ring: 6 + 8 * size bytes, 4-byte aligned
+  bool operator==(const VirtqueueLayout&) const = default;
 };
 
 // One guest buffer of a chain.
 struct VirtqueueBuffer {
   uint64_t gpa = 0;
   uint32_t length = 0;
+  bool operator==(const VirtqueueBuffer&) const = default;
 };
 
 // A descriptor chain the driver made available: what the device reads, then what it writes.
@@ -64,6 +66,15 @@ class Virtqueue {
   Result<void> push_used(uint16_t head, uint32_t written);
   // Whether the driver asked for no interrupts on used buffers (it polls).
   bool interrupts_suppressed() const;
+  // Where the device stands: the next driver-ring entry it reads, the device ring's idx. A
+  // state transfer moves them to the joined backup's queue (restore_position: any values are
+  // valid, the ring indices wrap).
+  uint16_t next_avail() const { return next_avail_; }
+  uint16_t used_index() const { return used_index_; }
+  void restore_position(uint16_t next_avail, uint16_t used_index) {
+    next_avail_ = next_avail;
+    used_index_ = used_index;
+  }
 
  private:
   Virtqueue(const GuestMemory& memory, VirtqueueLayout layout)
