@@ -109,6 +109,13 @@ void DiskGate::issue_ready_reads_locked() {
   waiting_reads_ = std::move(still_waiting);
 }
 
+void DiskGate::protect_again(uint64_t first_lsn) {
+  std::lock_guard lock(mutex_);
+  if (mode_ != Mode::kOpen) return;
+  mode_ = Mode::kGated;
+  writes_.acknowledged(first_lsn);
+}
+
 void DiskGate::open() {
   std::lock_guard lock(mutex_);
   if (mode_ != Mode::kGated) return;

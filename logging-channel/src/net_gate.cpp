@@ -46,6 +46,13 @@ void NetGate::release_locked() {
       [this](std::vector<uint8_t> frame) { send_locked(std::move(frame)); });
 }
 
+void NetGate::protect_again(uint64_t first_lsn) {
+  std::lock_guard lock(mutex_);
+  if (mode_ != Mode::kOpen) return;
+  mode_ = Mode::kGated;
+  frames_.acknowledged(first_lsn);
+}
+
 void NetGate::open() {
   std::lock_guard lock(mutex_);
   if (mode_ != Mode::kGated) return;

@@ -39,6 +39,7 @@ class DiskGate final : public BlockBackend, public HeldOutput {
   bool tag(uint64_t required_lsn) override;
   void release_through(uint64_t acked_lsn) override;
   void open() override;
+  void protect_again(uint64_t first_lsn) override;
   void discard() override;
 
   struct Stats {

@@ -20,6 +20,9 @@ class HeldOutput {
   // Unprotected from now on (this side won the arbiter): everything held goes, later output
   // passes straight through.
   virtual void open() = 0;
+  // Protected again (a backup joined this open side): output from now on waits for acks of
+  // `first_lsn` and on, as before open(). Nothing to do on a side that is not open.
+  virtual void protect_again(uint64_t first_lsn) = 0;
   // This side halts (it lost the arbiter): nothing held, and nothing later, leaves.
   virtual void discard() = 0;
 };

@@ -355,6 +355,10 @@ int run_backup(const BackupOptions& given) {
       return kExitPeer;
     }
     joined.emplace(std::move(*received));
+    // Requests the primary's disk had not completed: issued again if this side goes live first.
+    for (const BlockRequest& request : joined->unfinished_disk_requests()) {
+      logged_disk.submit(request);
+    }
     // The log, the console stream and the output digests go on from the handover.
     link.begin_log_at(joined->first_lsn(), joined->console_input_logged());
     cutover.start_at(joined->output_bytes());
@@ -362,9 +366,12 @@ int run_backup(const BackupOptions& given) {
     time.continue_after(static_cast<int64_t>(joined->clock_monotonic_ns()),
                         joined->clock_realtime_ns());
     log_role(kSide, fmt::format("received the guest at exit {}: {} pages in {} rounds, {} bytes of "
-                                "console input waiting",
+                                "console input waiting{}",
                                 joined->exit_count(), joined->pages(), joined->rounds(),
-                                joined->console_input_bytes()));
+                                joined->console_input_bytes(),
+                                (*disk) ? fmt::format(", {} disk requests in flight",
+                                                      joined->unfinished_disk_requests().size())
+                                        : std::string()));
   }
   replay::Replayer replayer(feed, host_time, **vm, time, digesting);
   replayer.set_resume_flag(replay_resume_flag((*vm)->accel(), options.kvm_device));
@@ -374,7 +381,7 @@ int run_backup(const BackupOptions& given) {
   Protection protection(options.pair, kSide, GuardedOutputs{log, gate, writer, lag, {}}, events,
                         ProtectionRole::kUnprotected);
   if (*disk || *net) {
-    protection.refuse_joins(kVirtioNotTransferred);
+    protection.refuse_joins(kLiveVirtioNotGated);
   }
   // Its backups' acks report what their landmarks cost to replay, as on a primary.
   replay::ReplayCostModel replay_costs;

@@ -47,6 +47,7 @@ Result<void> JoinService::hand_over(channel::PrimaryLink& link, uint64_t generat
   done.clock_monotonic_ns = static_cast<uint64_t>(parts_.last_clock(replay::ClockKind::kMonotonic));
   done.clock_realtime_ns = parts_.last_clock(replay::ClockKind::kRealtime);
   outputs.gate.protect_again(done.first_lsn);
+  for (channel::HeldOutput* held : outputs.held) held->protect_again(done.first_lsn);
   outputs.lag.backup_at(done.exit_count, std::chrono::steady_clock::now());
   protection_.take_generation(generation);
   return {};

@@ -170,9 +170,6 @@ int run_primary(const PrimaryOptions& options) {
   }
   Protection protection(options.pair, kSide, GuardedOutputs{log, gate, writer, lag, held}, events,
                         ProtectionRole::kProtected);
-  if (!held.empty()) {
-    protection.refuse_joins(kVirtioNotTransferred);
-  }
   auto control = start_side_control(
       options.pair, kSide, [&] { return status_json(protection, started, log.exit_count()); },
       [&] { protection.cut_link(); },
@@ -193,6 +190,9 @@ int run_primary(const PrimaryOptions& options) {
   time.set_exit_count([&runner] { return runner.exit_count(); });
   TransferPort transfer_port(**vm, [&runner] { runner.kick(); });
   driver.set_transfer_port(&transfer_port);
+  if (disk_gate) {
+    transfer_port.set_unfinished_disk_requests([&disk_gate] { return disk_gate->unfinished(); });
+  }
   link.start([&](const std::string& reason) { protection.backup_lost(reason); });
   log_role(kSide, "running, protected");
   JoinService joins(

@@ -55,6 +55,10 @@ Result<void> StateReceiver::apply_done(const channel::StateDone& message) {
   if (auto r = load_state(*state, vm_.vcpu(), vm_.platform(), vm_.memory()); !r) {
     return make_error("state transfer: loading the machine state: " + r.error().message);
   }
+  if (auto r = vm_.platform().load_virtio(message.virtio); !r) {
+    return make_error("state transfer: the virtio devices: " + r.error().message);
+  }
+  if (message.virtio.disk) unfinished_disk_requests_ = message.virtio.disk->unfinished;
   rounds_ = message.rounds;
   vm_.platform().restore_pending_input(message.console_input);
   console_input_bytes_ = message.console_input.size();

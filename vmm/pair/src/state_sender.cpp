@@ -76,6 +76,12 @@ Result<void> send_stopped(const GuestMemory& memory, StoppedMachine& stopped,
                           stopped.at.ready_for_interrupt_injection,
                           stopped.console_input,
                           encode_state(stopped.state)};
+  done.virtio = std::move(stopped.virtio);
+  // A disk with more write data in flight than a message carries: this transfer fails, a later
+  // one may find less.
+  if (auto bounds = channel::check_bounds(done); !bounds) {
+    return make_error("state transfer: " + bounds.error().message);
+  }
   if (options.before_done) {
     if (auto r = options.before_done(done); !r) return r;
   }

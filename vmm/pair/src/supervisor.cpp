@@ -180,6 +180,7 @@ class Pair {
   void maybe_reprotect();
   // The backup that went live becomes the primary once the old one is gone.
   void maybe_promote();
+  bool has_virtio_device() const;
   void notice_joins(const nlohmann::json& primary_status);
   std::string protection() const;
   std::vector<std::string> side_args(const char* side, const std::string& control,
@@ -450,6 +451,10 @@ void Pair::notice_joins(const nlohmann::json& primary_status) {
 // The backup that went live is the primary of the next pair once the old primary is gone and
 // everything it wrote was shown: the sides swap places (the dead primary stays as the ended
 // backup), and maybe_reprotect() brings the new primary a backup, as after a backup loss.
+bool Pair::has_virtio_device() const {
+  return !options_.guest.disk.source.empty() || !options_.net.empty();
+}
+
 void Pair::maybe_promote() {
   if (stopping_ || !backup_live_ || !primary_exit_ || backup_exit_ || primary_->stdout_fd() >= 0) {
     return;
@@ -493,12 +498,12 @@ void Pair::maybe_promote() {
 void Pair::maybe_reprotect() {
   if (stopping_ || !backup_exit_ || backup_live_ || primary_exit_ || killed_primary_at_) return;
   if (status_->primary().value("role", "") != "primary (unprotected)") return;
-  if (!options_.guest.disk.source.empty() || !options_.net.empty()) {
+  if (promotions_ > 0 && has_virtio_device()) {
     if (!said_cannot_reprotect_) {
       fmt::print(stderr,
-                 "pair: the primary runs on unprotected: a VM with a virtio disk or network card "
-                 "cannot be joined by a new backup yet (its queues are not in the state "
-                 "transfer)\n");
+                 "pair: the primary runs on unprotected: a backup that went live with a virtio "
+                 "disk or network card cannot be joined by a new backup yet (it does not hold its "
+                 "disk writes and frames for one)\n");
     }
     said_cannot_reprotect_ = true;
     return;
@@ -623,10 +628,10 @@ void Pair::mark_backup_live() {
   drain_primary();
   splicer_.primary_cut_off();
   fmt::print(stderr, "pair: backup {} is live{}\n", backups_started_,
-             options_.guest.disk.source.empty() && options_.net.empty()
-                 ? "; a new backup will join it"
-                 : " and runs unprotected: a VM with a virtio disk or network card cannot be "
-                   "joined by a new backup yet");
+             has_virtio_device()
+                 ? " and runs unprotected: a backup that went live with a virtio disk or network "
+                   "card cannot be joined by a new backup yet"
+                 : "; a new backup will join it");
 }
 
 // The backup publishes where its output resumes before it writes any. One failed query must

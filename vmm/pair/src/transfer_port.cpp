@@ -14,12 +14,14 @@ namespace {
 // stretch without exits must not stall it for that whole stretch again.
 constexpr auto kMaxHold = std::chrono::milliseconds(100);
 
-Result<StoppedMachine> capture_stopped(Vm& vm, const VcpuRunner& runner) {
-  // Not in the machine state yet: the virtio devices' queues and requests in flight.
-  if (vm.platform().disk() != nullptr || vm.platform().net() != nullptr) {
+Result<StoppedMachine> capture_stopped(
+    Vm& vm, const VcpuRunner& runner,
+    const std::function<std::vector<BlockRequest>()>& unfinished_disk_requests) {
+  // A joined backup that takes over must be able to issue the disk's requests again.
+  if (vm.platform().disk() != nullptr && !unfinished_disk_requests) {
     return make_error(
-        "state transfer: a VM with a virtio disk or network card cannot be transferred yet "
-        "(their queues and requests in flight are not part of the machine state)");
+        "state transfer: this side keeps no copy of its disk's requests in flight, so a VM with a "
+        "disk cannot be transferred from it");
   }
   // The exit's own I/O completes now (a read's value into RAX, a write's instruction past),
   // as the next entry would: the state then holds all of it.
@@ -34,6 +36,8 @@ Result<StoppedMachine> capture_stopped(Vm& vm, const VcpuRunner& runner) {
   stopped.dirty_pages = std::move(*dirty);
   stopped.at = runner.resume_point();
   stopped.console_input = vm.platform().pending_input();
+  stopped.virtio = vm.platform().capture_virtio();
+  if (stopped.virtio.disk) stopped.virtio.disk->unfinished = unfinished_disk_requests();
   return stopped;
 }
 
@@ -41,6 +45,12 @@ Result<StoppedMachine> capture_stopped(Vm& vm, const VcpuRunner& runner) {
 
 TransferPort::TransferPort(Vm& vm, std::function<void()> kick, std::chrono::milliseconds wait_limit)
     : vm_(vm), kick_(std::move(kick)), wait_limit_(wait_limit) {}
+
+void TransferPort::set_unfinished_disk_requests(
+    std::function<std::vector<BlockRequest>()> unfinished) {
+  std::lock_guard lock(mutex_);
+  unfinished_disk_requests_ = std::move(unfinished);
+}
 
 Result<void> TransferPort::post(Request request, std::unique_lock<std::mutex>& lock) {
   if (closed_) return make_error("state transfer: the VM stopped: " + *closed_);
@@ -113,7 +123,7 @@ void TransferPort::serve_take_dirty() {
 }
 
 void TransferPort::serve_stop(const VcpuRunner& runner, std::unique_lock<std::mutex>& lock) {
-  stop_result_ = capture_stopped(vm_, runner);
+  stop_result_ = capture_stopped(vm_, runner, unfinished_disk_requests_);
   stopped_ = stop_result_.ok();
   request_ = Request::kNone;
   changed_.notify_all();

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "logging_channel/messages.h"
 #include "pair/state_pages.h"
@@ -36,6 +37,11 @@ class StateReceiver {
   uint64_t clock_monotonic_ns() const { return clock_monotonic_ns_; }
   int64_t clock_realtime_ns() const { return clock_realtime_ns_; }
   uint64_t console_input_logged() const { return console_input_logged_; }
+  // The sender's disk requests not yet completed, as its disk got them: this side issues them
+  // again if it goes live before their completions are logged (replay/logged_disk.h).
+  const std::vector<BlockRequest>& unfinished_disk_requests() const {
+    return unfinished_disk_requests_;
+  }
 
  private:
   Result<void> apply_pages(const channel::StatePages& message);
@@ -54,6 +60,7 @@ class StateReceiver {
   uint64_t clock_monotonic_ns_ = 0;
   int64_t clock_realtime_ns_ = 0;
   uint64_t console_input_logged_ = 0;
+  std::vector<BlockRequest> unfinished_disk_requests_;
   VcpuRunner::ResumePoint resume_point_;
 };
 

@@ -38,6 +38,8 @@ struct StoppedMachine {
   std::vector<uint64_t> dirty_pages;
   VcpuRunner::ResumePoint at;
   std::vector<uint8_t> console_input;  // given to the guest, not yet in its UART
+  // The disk's and network card's state; the disk's unfinished requests as its gate has them.
+  VirtioStates virtio;
 };
 
 class TransferPort {
@@ -55,6 +57,10 @@ class TransferPort {
   void resume();
   // The transfer is over: the VM stops keeping dirty pages for it (at the vCPU's next turn).
   void finish();
+  // Where the disk's requests not yet completed are kept with their data (the primary's
+  // DiskGate::unfinished): a stop of a VM with a disk takes them from it, on the vCPU thread.
+  // Without it such a VM cannot be transferred.
+  void set_unfinished_disk_requests(std::function<std::vector<BlockRequest>()> unfinished);
   // Holds the guest for this share of its time from now on (0: not at all), in serve().
   void set_throttle(double share);
   double throttle() const;
@@ -77,6 +83,7 @@ class TransferPort {
 
   Vm& vm_;
   std::function<void()> kick_;
+  std::function<std::vector<BlockRequest>()> unfinished_disk_requests_;
   std::chrono::milliseconds wait_limit_;
   mutable std::mutex mutex_;
   std::condition_variable changed_;
