@@ -266,7 +266,10 @@ class Pair {
   int resyncs_ = 0;
   bool resyncing_ = false;
   bool corrupted_ = false;
+  // The channel between the sides is cut (--cut-channel-after): input is held while it is, up
+  // to the arbiter's decision; a backup that joins the winner has a channel of its own.
   bool cut_ = false;
+  bool cut_injected_ = false;  // once per run
   bool stopping_ = false;
   std::optional<int> primary_exit_;
   std::optional<Clock::time_point> primary_ended_at_;
@@ -443,6 +446,7 @@ void Pair::notice_joins(const nlohmann::json& primary_status) {
   failed_joins_ = 0;
   if (resyncing_) ++resyncs_;
   resyncing_ = false;
+  cut_ = false;  // held for good otherwise: the joined pair is protected, not unprotected
   backup_started_at_ = Clock::now();  // --kill-backup-every counts the time it protected
   fmt::print(stderr, "pair: {:.1f} s: protected again: backup {} joined the primary\n",
              seconds_since(started_), backups_started_);
@@ -735,8 +739,8 @@ void Pair::inject_faults() {
     fmt::print(stderr, "pair: {:.1f} s: altered the next output digest in the backup's log{}\n",
                now, reply ? "" : " (the primary did not answer: " + reply.error().message + ")");
   }
-  if (options_.cut_channel_after && !cut_ && now >= *options_.cut_channel_after) {
-    cut_ = true;
+  if (options_.cut_channel_after && !cut_injected_ && now >= *options_.cut_channel_after) {
+    cut_injected_ = cut_ = true;
     auto reply = send_control_command(primary_socket_, "cut-channel", kControlTimeout);
     fmt::print(stderr, "pair: {:.1f} s: cut the logging channel between the sides{}\n", now,
                reply ? "" : " (the primary did not answer: " + reply.error().message + ")");
