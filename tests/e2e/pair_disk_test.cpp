@@ -126,16 +126,17 @@ TEST(PairDisk, AFailoverUnderDiskLoadLosesNoAcknowledgedWrite) {
 }
 
 // A VM with a disk is re-protected (issue 13): its backup is killed under disk load, a new one
-// joins by state transfer with the disk's queue and requests in flight, and once that one has
-// protected it 5 s the primary is killed: the joined backup takes over (issuing again what the
-// log left unfinished), and every record the guest was told was written reads back.
-TEST(PairDisk, ABackupThatJoinedUnderDiskLoadTakesOverAndLosesNoAcknowledgedWrite) {
+// joins by state transfer with the disk's queue and requests in flight, and then the primary is
+// killed: the joined backup takes over (issuing again what the log left unfinished), a third
+// backup joins it (its disk writes gated again for that one's acks), and every record the guest
+// was told was written reads back.
+TEST(PairDisk, ABackupThatJoinedUnderDiskLoadTakesOverAndIsJoinedInTurn) {
   for (int trial = 0; trial < 2; ++trial) {
     SCOPED_TRACE("trial " + std::to_string(trial));
     TempDir dir("ftvm-pair-disk");
     Subprocess pair({FTVM_BINARY, "pair", "--accel", "emu", "--disk", make_image(dir), "--seconds",
                      "60", "--kill-backup-after", std::to_string(4 + 0.7 * trial),
-                     "--kill-primary-every", "5", "--run-dir", dir.path("run"), "--stats-json",
+                     "--kill-primary-after", "8", "--run-dir", dir.path("run"), "--stats-json",
                      dir.path("pair.json")});
     ASSERT_TRUE(pair.wait_for_stdout("testsvc: up", 30s)) << pair.stderr_so_far();
     pair.write_stdin("disk on\n");
@@ -144,11 +145,13 @@ TEST(PairDisk, ABackupThatJoinedUnderDiskLoadTakesOverAndLosesNoAcknowledgedWrit
         << "the backup was killed before the disk workload began";
     EXPECT_TRUE(pair.wait_for_stderr("disk requests in flight", 60s)) << pair.stderr_so_far();
     EXPECT_TRUE(pair.wait_for_stderr("pair: failover:", 60s)) << pair.stderr_so_far();
+    EXPECT_TRUE(pair.wait_for_stderr("protected again: backup 3 joined", 60s))
+        << pair.stderr_so_far();
     const ProcessResult r = verify_and_stop(pair);
     expect_every_record_after_takeover(r, dir);
     std::ifstream in(dir.path("pair.json"));
     const auto stats = nlohmann::json::parse(in);
-    EXPECT_EQ(stats["backups_joined"].get<uint64_t>(), 1u) << stats.dump(2);
+    EXPECT_EQ(stats["backups_joined"].get<uint64_t>(), 2u) << stats.dump(2);
     EXPECT_EQ(stats["primaries_killed"].get<uint64_t>(), 1u) << stats.dump(2);
     EXPECT_EQ(stats["backups_promoted"].get<uint64_t>(), 1u) << stats.dump(2);
   }

@@ -9,6 +9,7 @@
 #include "logging_channel/backup_link.h"
 #include "logging_channel/console_writer.h"
 #include "logging_channel/cutover_console.h"
+#include "logging_channel/disk_gate.h"
 #include "logging_channel/lag_tracker.h"
 #include "logging_channel/output_gate.h"
 #include "logging_channel/tcp.h"
@@ -312,6 +313,12 @@ int run_backup(const BackupOptions& given) {
   channel::ConsoleWriter writer(console);
   channel::OutputGate gate(writer);
   gate.open();
+  // The disk's writes likewise, once live: through a gate of their own that the console's lease
+  // governs (a backup that goes live issues, through it, what the log left unfinished).
+  const auto lease_holds = [&gate] { return gate.lease_holds(std::chrono::steady_clock::now()); };
+  std::optional<channel::DiskGate> disk_gate;
+  std::vector<channel::HeldOutput*> held;
+  if (*disk) held.push_back(&disk_gate.emplace(*(*disk)->backend, lease_holds));
   PendingOutput pending;
   channel::CutoverConsole cutover(pending, [&link] { return link.released_output_bytes(); });
   replay::DigestingConsole digesting(cutover);
@@ -378,18 +385,17 @@ int run_backup(const BackupOptions& given) {
   // What this side becomes once live: a primary that records its guest for the backups that
   // join it (docs/failover.md, "Re-protection after a failover").
   channel::LagTracker lag;
-  Protection protection(options.pair, kSide, GuardedOutputs{log, gate, writer, lag, {}}, events,
+  Protection protection(options.pair, kSide, GuardedOutputs{log, gate, writer, lag, held}, events,
                         ProtectionRole::kUnprotected);
-  if (*disk || *net) {
-    protection.refuse_joins(kLiveVirtioNotGated);
-  }
+  if (*net) protection.refuse_joins(kLiveNetNotGated);
   // Its backups' acks report what their landmarks cost to replay, as on a primary.
   replay::ReplayCostModel replay_costs;
   replay::Recorder recorder(events, log, **vm, digesting, record_options);
   connect_recorder(recorder, **backends);
   recorder.set_cost_model(&replay_costs);
   PrimaryDriver recording(recorder, log, pending, gate, writer, lag,
-                          std::chrono::milliseconds(static_cast<int64_t>(options.max_lag_ms)));
+                          std::chrono::milliseconds(static_cast<int64_t>(options.max_lag_ms)),
+                          held);
   // Designated: a `{}` for exit_code would make it 0, "decided", instead of its -1.
   BackupState state{.options = options,
                     .link = link,
@@ -404,6 +410,10 @@ int run_backup(const BackupOptions& given) {
   join_link_options.timeouts = link_timeouts(options.pair);
   join_link_options.replay_costs = &replay_costs;
   join_link_options.delivered_output_bytes = [&writer] { return writer.delivered_bytes(); };
+  // A joined backup's acks release the disk writes held for it, as the console's.
+  join_link_options.on_acked = [&held](uint64_t acked) {
+    for (channel::HeldOutput* output : held) output->release_through(acked);
+  };
   // Built with the runner, whose vCPU it stops for a transfer.
   std::optional<TransferPort> transfer_port;
   auto accept_joins = [&] {
@@ -437,7 +447,8 @@ int run_backup(const BackupOptions& given) {
     watchdog.reset();
     const uint64_t resumed_at = cutover.go_live();
     if (*disk) {
-      const size_t reissued = logged_disk.go_live(*(*disk)->backend);
+      disk_gate->open();
+      const size_t reissued = logged_disk.go_live(*disk_gate);
       log_role(kSide, fmt::format("the disk is live: {} requests the log left unfinished issued "
                                   "again",
                                   reissued));
@@ -473,6 +484,9 @@ int run_backup(const BackupOptions& given) {
   BackupDriver driver(replayer, link, recording, go_live);
   VcpuRunner runner((*vm)->vcpu(), (*vm)->platform(), driver);
   transfer_port.emplace(**vm, [&runner] { runner.kick(); });
+  if (disk_gate) {
+    transfer_port->set_unfinished_disk_requests([&disk_gate] { return disk_gate->unfinished(); });
+  }
   recording.set_transfer_port(&*transfer_port);
   runner.set_use_interrupt_window(header->interrupt_window);
   if (joined) runner.resume_at(joined->resume_point());

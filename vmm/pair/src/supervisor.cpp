@@ -180,7 +180,6 @@ class Pair {
   void maybe_reprotect();
   // The backup that went live becomes the primary once the old one is gone.
   void maybe_promote();
-  bool has_virtio_device() const;
   void notice_joins(const nlohmann::json& primary_status);
   std::string protection() const;
   std::vector<std::string> side_args(const char* side, const std::string& control,
@@ -455,10 +454,6 @@ void Pair::notice_joins(const nlohmann::json& primary_status) {
 // The backup that went live is the primary of the next pair once the old primary is gone and
 // everything it wrote was shown: the sides swap places (the dead primary stays as the ended
 // backup), and maybe_reprotect() brings the new primary a backup, as after a backup loss.
-bool Pair::has_virtio_device() const {
-  return !options_.guest.disk.source.empty() || !options_.net.empty();
-}
-
 void Pair::maybe_promote() {
   if (stopping_ || !backup_live_ || !primary_exit_ || backup_exit_ || primary_->stdout_fd() >= 0) {
     return;
@@ -502,12 +497,12 @@ void Pair::maybe_promote() {
 void Pair::maybe_reprotect() {
   if (stopping_ || !backup_exit_ || backup_live_ || primary_exit_ || killed_primary_at_) return;
   if (status_->primary().value("role", "") != "primary (unprotected)") return;
-  if (promotions_ > 0 && has_virtio_device()) {
+  if (promotions_ > 0 && !options_.net.empty()) {
     if (!said_cannot_reprotect_) {
       fmt::print(stderr,
                  "pair: the primary runs on unprotected: a backup that went live with a virtio "
-                 "disk or network card cannot be joined by a new backup yet (it does not hold its "
-                 "disk writes and frames for one)\n");
+                 "network card cannot be joined by a new backup yet (it does not hold its frames "
+                 "for one)\n");
     }
     said_cannot_reprotect_ = true;
     return;
@@ -632,10 +627,9 @@ void Pair::mark_backup_live() {
   drain_primary();
   splicer_.primary_cut_off();
   fmt::print(stderr, "pair: backup {} is live{}\n", backups_started_,
-             has_virtio_device()
-                 ? " and runs unprotected: a backup that went live with a virtio disk or network "
-                   "card cannot be joined by a new backup yet"
-                 : "; a new backup will join it");
+             options_.net.empty() ? "; a new backup will join it"
+                                  : " and runs unprotected: a backup that went live with a "
+                                    "virtio network card cannot be joined by a new backup yet");
 }
 
 // The backup publishes where its output resumes before it writes any. One failed query must

@@ -23,12 +23,12 @@ namespace ftvm {
 
 enum class ProtectionRole { kProtected, kDeciding, kUnprotected, kJoining, kHalted };
 
-// Why a backup that went live with a virtio disk or network card is not joined
-// (Protection::refuse_joins): its disk writes and frames leave without a gate to hold them for a
-// new backup's acks.
-inline constexpr const char* kLiveVirtioNotGated =
-    "this side went live with a virtio disk or network card, whose writes and frames it does not "
-    "hold for a joined backup's acks yet";
+// Why a backup that went live with a virtio network card is not joined
+// (Protection::refuse_joins): its frames leave through the TAP with no gate to hold them for a
+// new backup's acks (its disk writes have one).
+inline constexpr const char* kLiveNetNotGated =
+    "this side went live with a virtio network card, whose frames it does not hold for a joined "
+    "backup's acks yet";
 
 // As a side's status says it ("primary (unprotected)"); ftvm pair reads these.
 const char* protection_role_name(ProtectionRole role);
