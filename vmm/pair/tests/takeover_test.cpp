@@ -184,10 +184,28 @@ TEST_P(TakeoverTest, ABackupBroughtUpMidRecordingReplaysTheRestExactly) {
       recording.seconds * 1000, static_cast<unsigned long long>(replay->stats.inputs));
 }
 
+// Whether the log goes on, right after the stop, with a checkpoint at the next exit. A copy one
+// exit late loads that checkpoint at once, and the checkpoint replaces the vCPU and device
+// state that was wrong; where the code it skipped wrote no RAM (the stop came at the end of the
+// timer handler, seen in 1 of about 80 runs of reg_loop on kvm_pvm) nothing wrong is left and
+// the copy is exact from there: there is no divergence to catch.
+bool checkpoint_erases_a_late_resume(const Handover& handover) {
+  const auto& entries = handover.recording.entries;
+  if (handover.first_entry >= entries.size()) return false;
+  const auto* checkpoint = std::get_if<replay::CheckpointEntry>(&entries[handover.first_entry]);
+  return checkpoint != nullptr && checkpoint->position.exit_count == handover.report.exit_count + 1;
+}
+
 // The same copy resumed one exit late: the check that catches a wrong handover point.
 TEST_P(TakeoverTest, ACopyResumedAtTheWrongExitIsCaughtAsADivergence) {
   auto handover = record_with_handover(GetParam());
+  for (int attempt = 0; attempt < 5 && handover && checkpoint_erases_a_late_resume(*handover);
+       ++attempt) {
+    handover = record_with_handover(GetParam());
+  }
   ASSERT_TRUE(handover.ok()) << handover.error().message;
+  ASSERT_FALSE(checkpoint_erases_a_late_resume(*handover))
+      << "every recording went on with a checkpoint right after the stop";
   ReplaySetup setup;
   setup.takeover = ReplaySetup::Takeover{[&](Vm& vm) -> Result<VcpuRunner::ResumePoint> {
                                            auto point = load_handover(vm, *handover);
@@ -198,7 +216,7 @@ TEST_P(TakeoverTest, ACopyResumedAtTheWrongExitIsCaughtAsADivergence) {
   setup.time_limit = std::chrono::milliseconds(4000);
   auto replay = replay_recording(handover->recording, handover->recording.entries, setup);
   ASSERT_TRUE(replay.ok()) << replay.error().message;
-  EXPECT_NE(replay->result.reason, RunResult::Reason::kReplayComplete);
+  EXPECT_NE(replay->result.reason, RunResult::Reason::kReplayComplete) << replay->result.detail;
 }
 
 constexpr auto kCheckpoint = replay::AsyncMode::kCheckpoint;
