@@ -12,6 +12,7 @@ add_library(ftvm_devices STATIC
   src/devices/virtio_net.cpp
   src/devices/virtqueue.cpp
   src/guest_memory.cpp
+  src/host_write_log.cpp
 )
 target_include_directories(ftvm_devices PUBLIC include)
 target_compile_options(ftvm_devices PRIVATE ${FTVM_HOST_WARNINGS})

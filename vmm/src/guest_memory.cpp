@@ -41,7 +41,16 @@ Result<void> GuestMemory::write(uint64_t gpa, std::span<const uint8_t> bytes) co
   auto target = span(gpa, bytes.size());
   if (!target) return target.error();
   std::memcpy(target->data(), bytes.data(), bytes.size());
+  note_host_write(gpa, bytes.size());
   return {};
+}
+
+void GuestMemory::log_host_writes() {
+  if (!host_writes_) host_writes_ = std::make_unique<HostWriteLog>(size());
+}
+
+std::vector<uint64_t> GuestMemory::take_host_written_pages() const {
+  return host_writes_ ? host_writes_->take() : std::vector<uint64_t>{};
 }
 
 Result<void> GuestMemory::read(uint64_t gpa, std::span<uint8_t> out) const {

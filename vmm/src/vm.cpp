@@ -66,6 +66,7 @@ Result<std::unique_ptr<Vm>> Vm::create(const VmConfig& config, TimeSource& time,
   auto created =
       config.accel == Accel::kKvm ? create_kvm_vcpu(*vm, config) : create_emu_vcpu(*vm, config);
   if (!created) return created.error();
+  if (config.track_dirty_pages) vm->memory_.log_host_writes();
   if (auto r = boot_vcpu(*vm->vcpu_, vm->memory_, vm->entry_); !r) return r.error();
   vm->platform_ = std::make_unique<Platform>(time, console);
   if (auto r = vm->platform_->attach_devices(); !r) return r.error();
@@ -119,6 +120,11 @@ Result<std::vector<uint64_t>> Vm::dirty_pages(DirtyReader reader) {
     fetched = dirty_pages_from_bitmap(*bitmap);
   }
   if (!fetched) return fetched.error();
+  // The devices' own writes go to a transfer only: a replay makes them again at the same
+  // exits, so a checkpoint need not carry them.
+  DirtyLogOf& transfer = dirty_readers_[static_cast<size_t>(DirtyReader::kTransfer)];
+  const std::vector<uint64_t> host_written = memory_.take_host_written_pages();
+  if (transfer.reading) transfer.kept = union_of_pages(transfer.kept, host_written);
   for (size_t i = 0; i < dirty_readers_.size(); ++i) {
     DirtyLogOf& other = dirty_readers_[i];
     if (i != static_cast<size_t>(reader) && other.reading)

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <vector>
 
 namespace ftvm {
 namespace {
@@ -32,6 +33,26 @@ TEST(GuestMemory, RejectsRangesWhoseEndOverflows) {
   EXPECT_FALSE(memory->span(~0ull, 2).ok());
   EXPECT_FALSE(memory->span(16, ~0ull - 8).ok());
   EXPECT_FALSE(memory->contains(~0ull - 1, 4));
+}
+
+// What the VMM writes into RAM (a device's DMA) is logged per page once asked for, each page
+// once until taken; a write across a page boundary logs both pages.
+TEST(GuestMemory, HostWritesAreLoggedPerPageOnceAskedFor) {
+  auto memory = GuestMemory::allocate(kSize);
+  ASSERT_TRUE(memory.ok());
+  const std::array<uint8_t, 4> bytes = {1, 2, 3, 4};
+  ASSERT_TRUE(memory->write(0x1000, bytes).ok());
+  EXPECT_TRUE(memory->take_host_written_pages().empty()) << "not asked for yet";
+  memory->log_host_writes();
+  ASSERT_TRUE(memory->write(0x5ffe, bytes).ok());
+  ASSERT_TRUE(memory->write(0x5000, bytes).ok());
+  memory->note_host_write(kSize - 1, 1);
+  memory->note_host_write(0x8000, 0);
+  EXPECT_EQ(memory->take_host_written_pages(),
+            (std::vector<uint64_t>{0x5000, 0x6000, kSize - 0x1000}));
+  EXPECT_TRUE(memory->take_host_written_pages().empty()) << "taken once";
+  EXPECT_FALSE(memory->write(kSize - 2, bytes).ok());
+  EXPECT_TRUE(memory->take_host_written_pages().empty()) << "a refused write changes nothing";
 }
 
 TEST(GuestMemory, WriteThenReadRoundTrips) {

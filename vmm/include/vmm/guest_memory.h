@@ -8,9 +8,11 @@
 
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <span>
 #include <type_traits>
 
+#include "vmm/host_write_log.h"
 #include "vmm/mapping.h"
 #include "vmm/result.h"
 
@@ -35,9 +37,20 @@ class GuestMemory {
     return write(gpa, {reinterpret_cast<const uint8_t*>(&value), sizeof(T)});
   }
 
+  // From now on write() and note_host_write() log the pages they change (host_write_log.h),
+  // for take_host_written_pages().
+  void log_host_writes();
+  // A write into RAM that did not go through write() (a device's ring stores).
+  void note_host_write(uint64_t gpa, uint64_t length) const {
+    if (host_writes_) host_writes_->mark(gpa, length);
+  }
+  // The pages the VMM wrote since the last call (none unless log_host_writes()), ascending.
+  std::vector<uint64_t> take_host_written_pages() const;
+
  private:
   explicit GuestMemory(Mapping mapping) : mapping_(std::move(mapping)) {}
   Mapping mapping_;
+  std::unique_ptr<HostWriteLog> host_writes_;
 };
 
 }  // namespace ftvm

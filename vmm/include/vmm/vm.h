@@ -60,7 +60,8 @@ class Vm {
   // cleared by whichever reads it (vCPU thread only).
   enum class DirtyReader { kCheckpoints = 0, kTransfer = 1 };
   // Guest-physical addresses of the pages written since `reader`'s previous call, ascending
-  // (needs VmConfig::track_dirty_pages). A reader's first call starts its log.
+  // (needs VmConfig::track_dirty_pages). A reader's first call starts its log. A transfer
+  // also gets the pages the devices wrote (GuestMemory::take_host_written_pages).
   Result<std::vector<uint64_t>> dirty_pages(DirtyReader reader = DirtyReader::kCheckpoints);
   // `reader` reads no more (a transfer ended): pages are no longer kept for it.
   void stop_reading_dirty_pages(DirtyReader reader);

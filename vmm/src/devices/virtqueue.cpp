@@ -128,6 +128,8 @@ Result<void> Virtqueue::push_used(uint16_t head, uint32_t written) {
   std::atomic_thread_fence(std::memory_order_release);
   ++used_index_;
   std::memcpy(memory_->host_base() + layout_.used + 2, &used_index_, 2);
+  memory_->note_host_write(slot, 8);
+  memory_->note_host_write(layout_.used + 2, 2);
   return {};
 }
 

@@ -89,6 +89,18 @@ TEST_F(VirtqueueTest, AChainComesOutReadableThenWritableAndGoesBackUsed) {
   EXPECT_EQ(driver_.used(0), (std::pair<uint32_t, uint32_t>{3, 513}));
 }
 
+// The device's stores into the used ring are not the guest's: a state transfer learns of them
+// only from the memory's host-write log.
+TEST_F(VirtqueueTest, PushingAUsedElementLogsTheUsedRingsPageAsWrittenByTheHost) {
+  driver_.descriptor(0, 0x10000, 16, Virtqueue::kDescWrite, 0);
+  driver_.publish(0);  // the test's driver writes through GuestMemory too: log from here on
+  memory_.log_host_writes();
+  ASSERT_TRUE(queue_.pop().value().has_value());
+  EXPECT_TRUE(memory_.take_host_written_pages().empty()) << "popping writes nothing";
+  ASSERT_TRUE(queue_.push_used(0, 16));
+  EXPECT_EQ(memory_.take_host_written_pages(), std::vector<uint64_t>{kLayout.used & ~0xfffull});
+}
+
 TEST_F(VirtqueueTest, RingSlotsWrapAroundTheQueueSize) {
   driver_.descriptor(0, 0x10000, 8, 0, 0);
   for (int i = 0; i < 20; ++i) {
