@@ -68,6 +68,14 @@ Result<Hello> BackupLink::receive_hello(std::chrono::milliseconds timeout) {
   return std::move(*hello);
 }
 
+Result<void> BackupLink::ready_for_state() {
+  if (auto r = send_all(socket_.get(), encoder_.encode(Ack{}), timeouts_.declare); !r) {
+    return make_error("cannot tell the primary this backup is ready for its state: " +
+                      r.error().message);
+  }
+  return {};
+}
+
 Result<Message> BackupLink::receive_state(std::chrono::milliseconds timeout) {
   uint64_t bytes = 0;
   auto message = receive_message(socket_.get(), decoder_, receive_buffer_, timeout, "primary",

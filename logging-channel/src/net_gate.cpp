@@ -18,6 +18,9 @@ void NetGate::transmit(std::vector<uint8_t> frame) {
     case Mode::kDiscarding:
       ++stats_.discarded;
       return;
+    case Mode::kStandingBy:
+      ++stats_.replayed;
+      return;
     case Mode::kOpen:
       send_locked(std::move(frame));
       return;
@@ -55,7 +58,7 @@ void NetGate::protect_again(uint64_t first_lsn) {
 
 void NetGate::open() {
   std::lock_guard lock(mutex_);
-  if (mode_ != Mode::kGated) return;
+  if (mode_ != Mode::kGated && mode_ != Mode::kStandingBy) return;
   mode_ = Mode::kOpen;
   frames_.release_all([this](std::vector<uint8_t> frame) { send_locked(std::move(frame)); });
 }
@@ -64,6 +67,11 @@ void NetGate::discard() {
   std::lock_guard lock(mutex_);
   mode_ = Mode::kDiscarding;
   stats_.discarded += frames_.clear();
+}
+
+void NetGate::stand_by() {
+  std::lock_guard lock(mutex_);
+  mode_ = Mode::kStandingBy;
 }
 
 NetGate::Stats NetGate::stats() const {

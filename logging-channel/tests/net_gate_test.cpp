@@ -81,5 +81,41 @@ TEST_F(NetGateTest, ALosingSideSendsNothingMore) {
   EXPECT_EQ(gate.stats().held, 0u);
 }
 
+// A backup's card: silent while it replays, open once live, gated again for a joiner.
+TEST_F(NetGateTest, ABackupsGateDropsReplayedFramesThenOpensAndIsProtectedAgain) {
+  gate.stand_by();
+  gate.transmit(frame(1));
+  EXPECT_FALSE(gate.tag(3)) << "a replayed frame is not held";
+  gate.release_through(3);
+  EXPECT_TRUE(network.sent.empty());
+  EXPECT_EQ(gate.stats().replayed, 1u);
+  gate.protect_again(3);  // not open yet: a joiner cannot come before this side is live
+  gate.transmit(frame(2));
+  EXPECT_TRUE(network.sent.empty());
+
+  gate.open();  // live
+  gate.transmit(frame(3));
+  EXPECT_EQ(network.sent, std::vector<uint8_t>{3});
+  gate.protect_again(10);
+  gate.transmit(frame(4));
+  EXPECT_TRUE(gate.tag(12));
+  gate.release_through(11);
+  EXPECT_EQ(network.sent, std::vector<uint8_t>{3});
+  gate.release_through(12);
+  EXPECT_EQ(network.sent, (std::vector<uint8_t>{3, 4}));
+}
+
+TEST_F(NetGateTest, ASideThatLostStaysSilentWhateverComesAfter) {
+  gate.discard();
+  gate.open();
+  gate.transmit(frame(1));
+  gate.protect_again(0);
+  gate.transmit(frame(2));
+  gate.tag(1);
+  gate.release_through(1);
+  EXPECT_TRUE(network.sent.empty());
+  EXPECT_EQ(gate.stats().discarded, 2u);
+}
+
 }  // namespace
 }  // namespace ftvm::channel

@@ -46,6 +46,12 @@ class BackupLink {
   // Greets the primary (handshake.h) and receives its first message: what VM to build.
   // Before start().
   Result<Hello> receive_hello(std::chrono::milliseconds timeout);
+  // Before start(), after a hello with state_follows and before the state: this side has
+  // built the VM and its devices, and takes the state now. The primary waits for it, so that
+  // a backup slow to set up (a libvirt port takes a second or more) holds no running guest's
+  // output: the transfer's last round, after which output waits for this side's acks, comes
+  // only once this side reads.
+  Result<void> ready_for_state();
   // Before start(), after a hello with state_follows: the state transfer's next message, a
   // StatePages or the StateDone (anything else is an error; a Goodbye says why).
   Result<Message> receive_state(std::chrono::milliseconds timeout);

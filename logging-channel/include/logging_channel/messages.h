@@ -18,7 +18,8 @@ namespace ftvm::channel {
 // 2: acks carry the backup's replay costs. 3: each connection opens with a greeting from
 // both sides. 4: state transfer to a joining backup (StatePages, StateDone). 5: StateDone
 // carries the virtio devices' state (a VM with a disk or a network card can be joined).
-inline constexpr uint32_t kProtocolVersion = 5;
+// 6: a joining backup acks once it has built the VM, before the primary sends the state.
+inline constexpr uint32_t kProtocolVersion = 6;
 
 // Bounds on the variable-length fields. A decoder rejects anything larger before allocating,
 // so a corrupt or hostile length cannot make a peer allocate gigabytes.

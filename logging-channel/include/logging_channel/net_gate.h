@@ -3,6 +3,10 @@
 // that queued it (and while the primary's lease runs), so whatever the network saw, a backup
 // that takes over can reproduce. Frames leave in the order the guest queued them.
 //
+// A backup's card sends through one too, standing by while the backup replays (the frames its
+// guest sends again were the primary's to send), open once it went live, and gated again when
+// a backup joins it.
+//
 // Thread-safe: the vCPU thread transmits and tags; the link thread releases on acks.
 #pragma once
 
@@ -30,16 +34,19 @@ class NetGate final : public NetSink, public HeldOutput {
   void open() override;
   void protect_again(uint64_t first_lsn) override;
   void discard() override;
+  // From now until open(): every frame is dropped as a replayed one (a backup's replay).
+  void stand_by();
 
   struct Stats {
     uint64_t sent = 0;       // handed to the network
     uint64_t held = 0;       // waiting for their ack now
     uint64_t discarded = 0;  // dropped by discard()
+    uint64_t replayed = 0;   // dropped while standing by
   };
   Stats stats() const;
 
  private:
-  enum class Mode { kGated, kOpen, kDiscarding };
+  enum class Mode { kGated, kOpen, kDiscarding, kStandingBy };
 
   void send_locked(std::vector<uint8_t> frame);
   void release_locked();

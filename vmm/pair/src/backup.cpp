@@ -11,6 +11,7 @@
 #include "logging_channel/cutover_console.h"
 #include "logging_channel/disk_gate.h"
 #include "logging_channel/lag_tracker.h"
+#include "logging_channel/net_gate.h"
 #include "logging_channel/output_gate.h"
 #include "logging_channel/tcp.h"
 #include "machine/exit_codes.h"
@@ -317,8 +318,13 @@ int run_backup(const BackupOptions& given) {
   // governs (a backup that goes live issues, through it, what the log left unfinished).
   const auto lease_holds = [&gate] { return gate.lease_holds(std::chrono::steady_clock::now()); };
   std::optional<channel::DiskGate> disk_gate;
+  std::optional<channel::NetGate> net_gate;
   std::vector<channel::HeldOutput*> held;
   if (*disk) held.push_back(&disk_gate.emplace(*(*disk)->backend, lease_holds));
+  if (*net) {
+    held.push_back(&net_gate.emplace(*(*net)->tap, lease_holds));
+    net_gate->stand_by();  // until live
+  }
   PendingOutput pending;
   channel::CutoverConsole cutover(pending, [&link] { return link.released_output_bytes(); });
   replay::DigestingConsole digesting(cutover);
@@ -347,14 +353,18 @@ int run_backup(const BackupOptions& given) {
   // again when this side goes live.
   replay::LoggedDisk logged_disk;
   if (auto r = attach_logged_disk(**vm, *header, logged_disk); !r) return fail(r.error());
-  // The card's frames go to the TAP, which drops them while this side stands by.
-  if (*net) {
-    if (auto r = attach_logged_net(**vm, *header, *(*net)->tap); !r) return fail(r.error());
+  // The card's frames go through its gate, which drops them while this side stands by.
+  if (net_gate) {
+    if (auto r = attach_logged_net(**vm, *header, *net_gate); !r) return fail(r.error());
   }
   std::optional<StateReceiver> joined;
   if (joining(options)) {
     log_role(kSide, fmt::format("joining VM {} as generation {}: receiving the running guest",
                                 options.pair.vm_id, options.pair.generation));
+    if (auto ready = link.ready_for_state(); !ready) {
+      fmt::print(stderr, "ftvm: {}\n", ready.error().message);
+      return kExitPeer;
+    }
     auto received = receive_running_guest(link, **vm);
     if (!received) {
       link.goodbye(received.error().message);
@@ -387,7 +397,6 @@ int run_backup(const BackupOptions& given) {
   channel::LagTracker lag;
   Protection protection(options.pair, kSide, GuardedOutputs{log, gate, writer, lag, held}, events,
                         ProtectionRole::kUnprotected);
-  if (*net) protection.refuse_joins(kLiveNetNotGated);
   // Its backups' acks report what their landmarks cost to replay, as on a primary.
   replay::ReplayCostModel replay_costs;
   replay::Recorder recorder(events, log, **vm, digesting, record_options);
@@ -457,6 +466,7 @@ int run_backup(const BackupOptions& given) {
       VirtioNet::Mac mac{};
       std::copy(header->net_mac.begin(), header->net_mac.end(), mac.begin());
       (*net)->tap->go_live(mac);
+      net_gate->open();
       log_role(kSide, fmt::format("the network is live on {}: announced {}", (*net)->tap->name(),
                                   format_mac(mac)));
     }

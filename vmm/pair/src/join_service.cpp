@@ -80,8 +80,18 @@ void JoinService::join(UniqueFd socket) {
     log_role(side, "refused a joining backup: " + why);
     return forget_last_link();
   }
-  log_role(side, fmt::format("a backup is joining as generation {}: sending it the running guest",
+  log_role(side, fmt::format("a backup is joining as generation {}: waiting for it to build the "
+                             "VM",
                              generation));
+  // Its first ack: it built the VM and reads the state now. Only then may the transfer end with
+  // the guest's output waiting for its acks.
+  if (auto ready = link.await_backup_ready(parts_.wait_ready); !ready) {
+    protection_.join_failed();
+    log_role(side, "the joining backup did not get ready (" + ready.error().message +
+                       "); running on, unprotected");
+    return forget_last_link();
+  }
+  log_role(side, "sending the joining backup the running guest");
   bool switched = false;
   StateSenderOptions options;
   options.before_done = [&](channel::StateDone& done) {

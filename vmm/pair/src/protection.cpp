@@ -104,7 +104,6 @@ std::optional<std::string> Protection::join_refusal(uint64_t generation) const {
     case ProtectionRole::kHalted:
       return fmt::format("this primary is {}", protection_role_name(role_.load()));
   }
-  if (never_joined_because_) return never_joined_because_;
   PairSideOptions next = current_pair();
   next.generation = generation;
   if (auto undecided = check_generation_undecided(next, side_); !undecided) {

@@ -357,7 +357,9 @@ std::vector<std::string> Pair::side_args(const char* side, const std::string& co
 std::vector<std::string> Pair::net_args(const char* side) const {
   if (options_.net.empty()) return {};
   const auto nets = parse_side_nets(options_.net);  // checked when parsed
-  const std::string& net = std::string_view(side) == "primary" ? nets->first : nets->second;
+  // A promoted backup keeps its TAP: new backups take the one the dead primary had.
+  const bool first = (std::string_view(side) == "primary") != (promotions_ % 2 == 1);
+  const std::string& net = first ? nets->first : nets->second;
   std::vector<std::string> args = {"--net", net};
   if (std::string_view(side) == "primary") args.insert(args.end(), {"--mac", options_.mac});
   return args;
@@ -381,11 +383,11 @@ Result<void> Pair::start_sides() {
   channel_listener_ = std::move(*listener);
   primary_socket_ = run_dir_ + "/primary.sock";
   auto primary_args = side_args("primary", primary_socket_);
-  primary_args.insert(
-      primary_args.end(),
-      {"--listen-fd", std::to_string(channel_listener_.fd.get()), "--mem",
-       std::to_string(options_.guest.mem_mib), "--kvm-device", options_.guest.kvm_device, "--accel",
-       options_.guest.accel, "--max-lag", ms_arg(options_.max_lag_ms)});
+  primary_args.insert(primary_args.end(),
+                      {"--listen-fd", std::to_string(channel_listener_.fd.get()), "--mem",
+                       std::to_string(options_.guest.mem_mib), "--kvm-device",
+                       options_.guest.kvm_device, "--accel", options_.guest.accel, "--max-lag",
+                       ms_arg(options_.max_lag_ms), "--async", options_.async_mode});
   const std::vector<std::string> disk_args = this->disk_args();
   primary_args.insert(primary_args.end(), disk_args.begin(), disk_args.end());
   const std::vector<std::string> primary_net = net_args("primary");
@@ -497,16 +499,6 @@ void Pair::maybe_promote() {
 void Pair::maybe_reprotect() {
   if (stopping_ || !backup_exit_ || backup_live_ || primary_exit_ || killed_primary_at_) return;
   if (status_->primary().value("role", "") != "primary (unprotected)") return;
-  if (promotions_ > 0 && !options_.net.empty()) {
-    if (!said_cannot_reprotect_) {
-      fmt::print(stderr,
-                 "pair: the primary runs on unprotected: a backup that went live with a virtio "
-                 "network card cannot be joined by a new backup yet (it does not hold its frames "
-                 "for one)\n");
-    }
-    said_cannot_reprotect_ = true;
-    return;
-  }
   const auto now = Clock::now();
   if (joining_) {  // the last joiner ended before it joined
     joining_ = false;
@@ -626,10 +618,7 @@ void Pair::mark_backup_live() {
   backup_live_ = true;
   drain_primary();
   splicer_.primary_cut_off();
-  fmt::print(stderr, "pair: backup {} is live{}\n", backups_started_,
-             options_.net.empty() ? "; a new backup will join it"
-                                  : " and runs unprotected: a backup that went live with a "
-                                    "virtio network card cannot be joined by a new backup yet");
+  fmt::print(stderr, "pair: backup {} is live; a new backup will join it\n", backups_started_);
 }
 
 // The backup publishes where its output resumes before it writes any. One failed query must

@@ -57,6 +57,9 @@ CLI::App* add_pair_command(CLI::App& app, PairOptions& options) {
   pair->add_option("--mac", options.mac, "The card's MAC address")->capture_default_str();
   pair->add_option("--max-lag", options.max_lag_ms, "See ftvm primary --max-lag")
       ->capture_default_str();
+  pair->add_option("--async", options.async_mode, "See ftvm primary --async")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "breakpoint", "checkpoint"}));
   pair->add_option("--suspect-ms", options.suspect_ms, "See ftvm primary --suspect-ms")
       ->capture_default_str();
   pair->add_option("--declare-ms", options.declare_ms, "See ftvm primary --declare-ms")

@@ -23,13 +23,6 @@ namespace ftvm {
 
 enum class ProtectionRole { kProtected, kDeciding, kUnprotected, kJoining, kHalted };
 
-// Why a backup that went live with a virtio network card is not joined
-// (Protection::refuse_joins): its frames leave through the TAP with no gate to hold them for a
-// new backup's acks (its disk writes have one).
-inline constexpr const char* kLiveNetNotGated =
-    "this side went live with a virtio network card, whose frames it does not hold for a joined "
-    "backup's acks yet";
-
 // As a side's status says it ("primary (unprotected)"); ftvm pair reads these.
 const char* protection_role_name(ProtectionRole role);
 
@@ -75,8 +68,6 @@ class Protection {
   void end(const std::string& detail);
 
   // --- For joining backups (join_service.h) ---
-  // No backup may ever join this guest, for `why`.
-  void refuse_joins(std::string why) { never_joined_because_ = std::move(why); }
   // Why no backup may join as `generation` now, if it may not.
   std::optional<std::string> join_refusal(uint64_t generation) const;
   // Unprotected -> joining; false if the role changed meanwhile.
@@ -108,7 +99,6 @@ class Protection {
   std::atomic<uint32_t> transfer_round_{0};
   std::atomic<uint64_t> transfer_pages_{0};
   uint64_t guest_pages_ = 0;
-  std::optional<std::string> never_joined_because_;
 };
 
 }  // namespace ftvm

@@ -35,6 +35,9 @@ struct PairOptions {
   std::string arbiter;
   std::string stats_json_path;
   double max_lag_ms = 100;
+  // The primaries' asynchronous landmarks (ftvm primary --async); a backup replays what the log
+  // holds and, once live, records as its log's header says.
+  std::string async_mode = "auto";
   double suspect_ms = 50;
   double declare_ms = 200;
   double status_every_s = 1;
