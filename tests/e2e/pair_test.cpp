@@ -671,7 +671,12 @@ bool wait_until_joined(Subprocess& pair, long joins) {
     long started_count = 0;
     const std::string latest_joined = last(pair.stderr_so_far(), joined, joined_count);
     const std::string latest_started = last(pair.stderr_so_far(), started, started_count);
-    if (joined_count >= joins && latest_joined == latest_started) return true;
+    // The latest backup the pair started has joined (a backup that resynced itself joins
+    // again without a new start).
+    if (joined_count >= joins &&
+        (latest_started.empty() || std::stol(latest_joined) >= std::stol(latest_started))) {
+      return true;
+    }
     pair.read_output_for(20ms);
   }
   return false;
@@ -803,15 +808,15 @@ TEST_P(PairOn, ABackupIsToldToJoinARunningPrimaryAndToConnectToAWaitingOne) {
 // --- Divergence ----------------------------------------------------------------------------
 
 // A backup whose log was altered (the primary's fault injection flips a bit of the next output
-// digest) reports the divergence, keeps the report where asked, and exits 5: the primary then
-// loses its backup and runs on. (Seen: the backup exited 0 here, since its state's exit code
-// was value-initialised to 0 where -1 meant "not decided by the arbiter".)
+// digest) reports the divergence, keeps the report where asked, and with --no-resync exits 5:
+// the primary then loses its backup and runs on. (Seen: the backup exited 0 here, since its
+// state's exit code was value-initialised to 0 where -1 meant "not decided by the arbiter".)
 TEST_P(PairOn, ABackupFedAnAlteredLogReportsTheDivergenceAndExitsFive) {
   TempDir dir("ftvm-pair");
   Arbiter arbiter(dir);
   Pair pair(dir, "diverge", GetParam());
   ASSERT_TRUE(pair.start(arbiter.address(), kClosedConnectionDetection, {},
-                         {"--divergence-report", dir.path("report.txt")}));
+                         {"--divergence-report", dir.path("report.txt"), "--no-resync"}));
   ASSERT_TRUE(pair.wait_protected());
   ASSERT_TRUE(wait_for_new_status_line(pair.primary(), 0, 10s)) << pair.primary().stderr_so_far();
   const ProcessResult corrupt = ftvm_status(pair.primary_control(), "corrupt-log");
@@ -832,9 +837,48 @@ TEST_P(PairOn, ABackupFedAnAlteredLogReportsTheDivergenceAndExitsFive) {
   EXPECT_EQ(pair.primary().finish(10s).exit_code, 0);
 }
 
-// `ftvm pair` resyncs a diverged backup: the report is kept in the run directory, a new backup
-// joins the primary (which serves throughout), and the pair is exact again to the end.
-TEST_P(PairOn, FtvmPairResyncsADivergedBackupWithANewOne) {
+// By default a diverged backup resyncs itself: it keeps the report, says goodbye, joins its
+// primary again (which serves throughout) for a fresh copy of the guest, and replays on from
+// there, exact to the end; its status counts the divergence and the resync.
+TEST_P(PairOn, ADivergedBackupAsksItsPrimaryForAFreshCopyAndGoesOn) {
+  TempDir dir("ftvm-pair");
+  Arbiter arbiter(dir);
+  Pair pair(dir, "resync", GetParam());
+  ASSERT_TRUE(pair.start(arbiter.address(), kClosedConnectionDetection, {},
+                         {"--divergence-report", dir.path("report.txt")}));
+  ASSERT_TRUE(pair.wait_protected());
+  Subprocess& primary = pair.primary();
+  Subprocess& backup = pair.backup();
+  std::set<std::string> typed;
+  type_echoes_until(primary, "a-", Clock::now() + 1s, typed, {&primary, &backup});
+  const ProcessResult corrupt = ftvm_status(pair.primary_control(), "corrupt-log");
+  ASSERT_EQ(corrupt.exit_code, 0) << corrupt.err;
+  ASSERT_TRUE(backup.wait_for_stderr("replaying VM resync generation 2", 30s))
+      << backup.stderr_so_far() << "\nprimary:\n"
+      << primary.stderr_so_far();
+  EXPECT_TRUE(contains(backup.stderr_so_far(), "console output differs from the recording"));
+  EXPECT_TRUE(contains(slurp(dir.path("report.txt")), "DIVERGENCE at exit E="));
+  type_echoes_until(primary, "b-", Clock::now() + 1s, typed, {&primary, &backup});
+  const ProcessResult status = ftvm_status(pair.backup_control(), "status");
+  EXPECT_TRUE(contains(status.out, "divergences: 1")) << status.out << status.err;
+  EXPECT_TRUE(contains(status.out, "resyncs: 1")) << status.out << status.err;
+  EXPECT_TRUE(contains(status.out, "generation: 2")) << status.out;
+  EXPECT_TRUE(contains(ftvm_status(pair.primary_control(), "status").out, "backups_joined: 1"));
+
+  primary.send_signal(SIGINT);
+  const ProcessResult p = primary.finish(30s);
+  EXPECT_EQ(p.exit_code, 0) << p.err;
+  const ProcessResult b = backup.finish(30s);
+  EXPECT_EQ(b.exit_code, 0) << b.err;
+  EXPECT_TRUE(contains(b.err, "identical registers and RAM")) << b.err;
+  const Console console = parse_console(p.out);
+  EXPECT_EQ(unanswered(typed, console), "") << p.out;
+}
+
+// `ftvm pair` with a backup that resyncs itself: the report is kept in the run directory, the
+// backup joins the primary again (which serves throughout), and the pair is exact again to the
+// end.
+TEST_P(PairOn, FtvmPairsDivergedBackupResyncsItself) {
   TempDir dir("ftvm-pair");
   Subprocess pair({ftvm_binary(), "pair", "--accel", GetParam(), "--seconds", "120",
                    "--corrupt-log-after", "3", "--run-dir", dir.path("run"), "--stats-json",
@@ -844,10 +888,11 @@ TEST_P(PairOn, FtvmPairResyncsADivergedBackupWithANewOne) {
   const ProcessResult r = type_then_stop_joined(pair, "r-", 6s, 1, typed);
   EXPECT_TRUE(contains(r.err, "backup 1 diverged from the primary")) << r.err;
   EXPECT_TRUE(contains(slurp(dir.path("run/divergence-backup-1.txt")), "DIVERGENCE at exit E="));
-  EXPECT_TRUE(contains(r.err, "protected again: backup 2 joined the primary")) << r.err;
+  EXPECT_TRUE(contains(r.err, "protected again: backup 1 joined the primary")) << r.err;
   const auto stats = nlohmann::json::parse(slurp(dir.path("stats.json")));
   EXPECT_EQ(stats["divergences"], 1) << stats.dump(2);
   EXPECT_EQ(stats["resyncs"], 1) << stats.dump(2);
+  EXPECT_EQ(stats["backups_started"], 1) << stats.dump(2);
 }
 
 // --- Split brain ---------------------------------------------------------------------------

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <fstream>
+#include <thread>
 
 #include "logging_channel/backup_link.h"
 #include "logging_channel/console_writer.h"
@@ -61,8 +62,20 @@ const char* role_name(BackupRole role) {
   return "?";
 }
 
+// What outlives one session of a backup: a resync starts a new session (a new VM, link and
+// replay) in the same process, with the same console, input and join listener.
+struct BackupProcess {
+  std::chrono::steady_clock::time_point started;
+  UniqueFd output;
+  UniqueFd input;
+  std::optional<ChannelListener> join_listener;
+  std::atomic<uint64_t> divergences{0};
+  std::atomic<uint64_t> resyncs{0};
+};
+
 struct BackupState {
   const BackupOptions& options;
+  const BackupProcess& process;
   channel::BackupLink& link;
   channel::CutoverConsole& console;
   // Once live: whether a backup protects this side's guest now.
@@ -70,16 +83,15 @@ struct BackupState {
   std::atomic<BackupRole> role{BackupRole::kReplaying};
   std::atomic<int> exit_code{-1};
   std::atomic<uint64_t> live_at_exit{0};
-  std::chrono::steady_clock::time_point started;
 };
 
 nlohmann::json status_json(const BackupState& state) {
   const auto link = state.link.stats();
   const bool live = state.role.load() == BackupRole::kLive;
-  nlohmann::json j =
-      live ? side_status(kSide, protection_role_name(state.protection.role()),
-                         state.protection.current_pair(), state.started)
-           : side_status(kSide, role_name(state.role.load()), state.options.pair, state.started);
+  nlohmann::json j = live ? side_status(kSide, protection_role_name(state.protection.role()),
+                                        state.protection.current_pair(), state.process.started)
+                          : side_status(kSide, role_name(state.role.load()), state.options.pair,
+                                        state.process.started);
   j["exit_count"] = link.exit_count;
   j["peer"] = link.peer_state;
   j["log"] = {{"received_lsn", link.received_lsn},
@@ -87,6 +99,9 @@ nlohmann::json status_json(const BackupState& state) {
               {"chunks", link.chunks},
               {"bytes_received", link.bytes_received}};
   j["primary_exit_count"] = link.primary_exit_count;
+  // Each divergence is followed by a resync: a fresh copy of the primary's guest.
+  j["divergences"] = state.process.divergences.load();
+  j["resyncs"] = state.process.resyncs.load();
   // Once live: the console input its guest got through the primary's log (ftvm pair gives it
   // the rest of what the primary was given).
   j["input"] = {{"from_log_bytes", link.console_input_bytes}};
@@ -214,30 +229,34 @@ Result<channel::Hello> hello_for_joiners(const channel::Hello& primary_hello,
   return hello;
 }
 
-// The report outlives the process: `ftvm pair` keeps it in its run directory.
-void keep_divergence_report(const std::string& path, const std::string& report) {
+// The report outlives the process: `ftvm pair` keeps it in its run directory. A process that
+// resynced and diverged again adds its next report after the first.
+void keep_divergence_report(const std::string& path, const std::string& report, uint64_t number) {
   if (path.empty()) return;
-  std::ofstream out(path, std::ios::trunc);
+  std::ofstream out(path, number == 1 ? std::ios::trunc : std::ios::app);
+  if (number > 1)
+    out << fmt::format("\n--- divergence {} (after {} resyncs) ---\n", number, number - 1);
   out << report;
   out.close();
   if (!out) fmt::print(stderr, "ftvm: cannot write the divergence report to {}\n", path);
 }
 
-}  // namespace
+// How one session ended.
+struct SessionEnd {
+  int exit_code = kExitOk;
+  // The replay diverged while the primary ran on: the process may resync.
+  bool diverged = false;
+  // It got as far as replaying (a join that was refused or failed did not).
+  bool replayed = false;
+};
 
-int run_backup(const BackupOptions& given) {
-  const auto started = std::chrono::steady_clock::now();
-  // A joining backup's generation is the one its primary gives it.
-  BackupOptions options = given;
-  if (!joining(options)) {
-    if (auto undecided = check_generation_undecided(options.pair, kSide); !undecided) {
-      return fail(undecided.error());
-    }
-  }
-  auto output = open_console_output(options.console.console_path);
-  if (!output) return fail(output.error());
-  auto input = open_console_input(options.input_path);
-  if (!input) return fail(input.error());
+SessionEnd ended_with(int exit_code) {
+  return SessionEnd{exit_code, false, false};
+}
+
+// One backup of one primary: connect (or join), replay, maybe go live, until it ends.
+// `resync`: this session replaces one that diverged.
+SessionEnd run_session(BackupOptions options, BackupProcess& process, bool resync) {
   // Before any other thread exists: it blocks SIGINT/SIGTERM for the whole process. Its timer
   // stays unarmed until the backup goes live.
   EventQueue events;
@@ -245,35 +264,34 @@ int run_backup(const BackupOptions& given) {
   // guest's input is the primary's, from the log.
   LiveBackends::Options live_options =
       // The backend is known only from the primary's hello; until then, KVM's default.
-      make_live_options(input->get(), std::nullopt,
+      make_live_options(process.input.get(), std::nullopt,
                         options.max_delay_ms.value_or(default_max_delay_ms(Accel::kKvm)));
   live_options.input_paused = true;
   auto backends = LiveBackends::start(events, live_options);
-  if (!backends) return fail(backends.error());
+  if (!backends) return ended_with(fail(backends.error()));
   // Opened now, so that a wrong disk is said before the pair starts; nothing is read or written
   // until this side goes live.
   auto disk_options = side_disk(options.pair, options.disk);
-  if (!disk_options) return fail(disk_options.error());
+  if (!disk_options) return ended_with(fail(disk_options.error()));
   auto disk = open_live_disk(*disk_options, events);
-  if (!disk) return fail(disk.error());
+  if (!disk) return ended_with(fail(disk.error()));
   auto primary = resolve_primary(options);
-  if (!primary) return fail(primary.error());
-  auto join_listener = open_join_listener(options);
-  if (!join_listener) return fail(join_listener.error());
+  if (!primary) return ended_with(fail(primary.error()));
+  std::optional<ChannelListener>& join_listener = process.join_listener;
   log_role(kSide, "connecting to the primary at " + primary->at.to_string());
   auto socket = channel::connect_tcp(
       primary->at,
       std::chrono::milliseconds(static_cast<int64_t>(options.connect_timeout_s * 1000)));
   if (!socket) {
     fmt::print(stderr, "ftvm: {}\n", socket.error().message);
-    return kExitPeer;
+    return ended_with(kExitPeer);
   }
   replay::LogFeed feed;
   channel::BackupLink link(std::move(*socket), primary->key, feed, link_timeouts(options.pair));
   auto hello = link.receive_hello(std::chrono::seconds(30));
   if (!hello) {
     fmt::print(stderr, "ftvm: {}\n", hello.error().message);
-    return kExitPeer;
+    return ended_with(kExitPeer);
   }
   if (joining(options)) options.pair.generation = hello->generation;
   auto header = check_hello(options, *hello);
@@ -291,7 +309,7 @@ int run_backup(const BackupOptions& given) {
   if (!header) {
     link.goodbye(header.error().message);
     fmt::print(stderr, "ftvm: {}\n", header.error().message);
-    return kExitPeer;
+    return ended_with(kExitPeer);
   }
   // Opened once the primary's card is known (a libvirt port carries its MAC). Standing by:
   // nothing received is the guest's input, nothing it sends leaves, until live.
@@ -304,10 +322,10 @@ int run_backup(const BackupOptions& given) {
   auto net = open_live_net(net_options, events, TapBackend::Mode::kStandingBy);
   if (!net) {
     link.goodbye(net.error().message);
-    return fail(net.error());
+    return ended_with(fail(net.error()));
   }
 
-  FileConsole file_console(output->get());
+  FileConsole file_console(process.output.get());
   WriteThroughConsole console(file_console);
   // Once live, output leaves as on a primary: through the gate, at once while no backup
   // protects this side, after its acks once one joined; and never on the vCPU thread.
@@ -337,25 +355,27 @@ int run_backup(const BackupOptions& given) {
   // Once live this side records: on KVM its checkpoints read the dirty log, and so does the
   // state transfer to a backup that joins it.
   config.track_dirty_pages =
-      join_listener->has_value() || may_checkpoint(config.accel, header->async_mode);
+      join_listener.has_value() || may_checkpoint(config.accel, header->async_mode);
   auto vm = Vm::create(config, time, digesting);
-  if (!vm) return fail(vm.error());
+  if (!vm) return ended_with(fail(vm.error()));
   if (auto r = check_interrupt_window(*header, (*vm)->accel(), options.kvm_device, "primary"); !r) {
     link.goodbye(r.error().message);
-    return fail(r.error());
+    return ended_with(fail(r.error()));
   }
   const double max_delay_ms = options.max_delay_ms.value_or(default_max_delay_ms((*vm)->accel()));
   const replay::RecordOptions record_options =
       live_side_record_options(*header, (*vm)->accel(), max_delay_ms, options.kvm_device);
   auto joiners_hello = hello_for_joiners(*hello, *header, record_options);
-  if (!joiners_hello) return fail(joiners_hello.error());
+  if (!joiners_hello) return ended_with(fail(joiners_hello.error()));
   // While replaying, the disk's answers come from the log; what it leaves unfinished is issued
   // again when this side goes live.
   replay::LoggedDisk logged_disk;
-  if (auto r = attach_logged_disk(**vm, *header, logged_disk); !r) return fail(r.error());
+  if (auto r = attach_logged_disk(**vm, *header, logged_disk); !r)
+    return ended_with(fail(r.error()));
   // The card's frames go through its gate, which drops them while this side stands by.
   if (net_gate) {
-    if (auto r = attach_logged_net(**vm, *header, *net_gate); !r) return fail(r.error());
+    if (auto r = attach_logged_net(**vm, *header, *net_gate); !r)
+      return ended_with(fail(r.error()));
   }
   std::optional<StateReceiver> joined;
   if (joining(options)) {
@@ -363,15 +383,16 @@ int run_backup(const BackupOptions& given) {
                                 options.pair.vm_id, options.pair.generation));
     if (auto ready = link.ready_for_state(); !ready) {
       fmt::print(stderr, "ftvm: {}\n", ready.error().message);
-      return kExitPeer;
+      return ended_with(kExitPeer);
     }
     auto received = receive_running_guest(link, **vm);
     if (!received) {
       link.goodbye(received.error().message);
       fmt::print(stderr, "ftvm: {}\n", received.error().message);
-      return kExitPeer;
+      return ended_with(kExitPeer);
     }
     joined.emplace(std::move(*received));
+    if (resync) ++process.resyncs;
     // Requests the primary's disk had not completed: issued again if this side goes live first.
     for (const BlockRequest& request : joined->unfinished_disk_requests()) {
       logged_disk.submit(request);
@@ -407,10 +428,10 @@ int run_backup(const BackupOptions& given) {
                           held);
   // Designated: a `{}` for exit_code would make it 0, "decided", instead of its -1.
   BackupState state{.options = options,
+                    .process = process,
                     .link = link,
                     .console = cutover,
-                    .protection = protection,
-                    .started = started};
+                    .protection = protection};
   install_kick_signal_handler();
   std::optional<PeriodicKick> watchdog;
   // Started once live (on the vCPU thread, with the guest between exits).
@@ -426,14 +447,14 @@ int run_backup(const BackupOptions& given) {
   // Built with the runner, whose vCPU it stops for a transfer.
   std::optional<TransferPort> transfer_port;
   auto accept_joins = [&] {
-    if (!*join_listener) {
+    if (!join_listener) {
       log_role(kSide, "no --listen: running on unprotected, no backup can join this side");
       return;
     }
-    log_role(kSide, "new backups join this side on " + (*join_listener)->address);
-    joins.emplace((*join_listener)->fd.get(), protection,
-                  JoinParts{(*join_listener)->key, join_link_options, *joiners_hello,
-                            (*vm)->memory(), *transfer_port, digesting, pending,
+    log_role(kSide, "new backups join this side on " + join_listener->address);
+    joins.emplace(join_listener->fd.get(), protection,
+                  JoinParts{join_listener->key, join_link_options, *joiners_hello, (*vm)->memory(),
+                            *transfer_port, digesting, pending,
                             [&time](replay::ClockKind clock) { return time.last_value(clock); },
                             std::chrono::seconds(30)});
   };
@@ -504,7 +525,7 @@ int run_backup(const BackupOptions& given) {
 
   auto control = start_side_control(
       options.pair, kSide, [&] { return status_json(state); }, [&] { link.cut(); });
-  if (!control) return fail(control.error());
+  if (!control) return ended_with(fail(control.error()));
   link.start([&](const std::string& reason) {
     state.role.store(BackupRole::kDeciding);
     log_role(kSide, "primary lost (" + reason + "); finishing its log");
@@ -523,9 +544,12 @@ int run_backup(const BackupOptions& given) {
   if (state.role.load() != BackupRole::kHalted && !driver.live()) {
     state.role.store(BackupRole::kEnded);
   }
-  if (result.reason == RunResult::Reason::kDivergence) {
+  const bool diverged = result.reason == RunResult::Reason::kDivergence;
+  // A primary that still runs can give this process a fresh copy of its guest.
+  const bool diverged_under_running_primary = diverged && !link.lost() && !driver.live();
+  if (diverged) {
     fmt::print(stderr, "ftvm: backup: {}", result.detail);
-    keep_divergence_report(options.divergence_report_path, result.detail);
+    keep_divergence_report(options.divergence_report_path, result.detail, ++process.divergences);
   }
   if (!link.lost()) {
     // One line: the whole report is this side's to print, not the primary's.
@@ -546,15 +570,68 @@ int run_backup(const BackupOptions& given) {
   file_console.flush();
   control->reset();
 
-  const RunReport report = make_report(result, started, file_console, runner.counters());
+  const RunReport report = make_report(result, process.started, file_console, runner.counters());
   print_report(report);
   auto json = report_json(report);
   json["pair"] = status_json(state);
-  if (auto r = write_json(options.console.stats_json_path, json); !r) return fail(r.error());
+  if (auto r = write_json(options.console.stats_json_path, json); !r) {
+    return ended_with(fail(r.error()));
+  }
   // Once live, a lost backup of its own may have made the arbiter halt this side.
   const int override_code =
       protection.exit_code() >= 0 ? protection.exit_code() : state.exit_code.load();
-  return override_code >= 0 ? override_code : exit_code_for(result);
+  SessionEnd end;
+  end.exit_code = override_code >= 0 ? override_code : exit_code_for(result);
+  end.diverged = diverged_under_running_primary;
+  end.replayed = true;
+  return end;
+}
+
+// A resync's join, tried again while the primary is still deciding that its diverged backup is
+// lost (it refuses joiners until then), with a growing pause.
+constexpr int kResyncAttempts = 8;
+
+}  // namespace
+
+int run_backup(const BackupOptions& given) {
+  BackupOptions options = given;
+  if (!joining(options)) {
+    if (auto undecided = check_generation_undecided(options.pair, kSide); !undecided) {
+      return fail(undecided.error());
+    }
+  }
+  BackupProcess process;
+  process.started = std::chrono::steady_clock::now();
+  auto output = open_console_output(options.console.console_path);
+  if (!output) return fail(output.error());
+  process.output = std::move(*output);
+  auto input = open_console_input(options.input_path);
+  if (!input) return fail(input.error());
+  process.input = std::move(*input);
+  auto join_listener = open_join_listener(options);
+  if (!join_listener) return fail(join_listener.error());
+  process.join_listener = std::move(*join_listener);
+
+  SessionEnd end = run_session(options, process, /*resync=*/false);
+  while (end.diverged && options.resync) {
+    // The primary ran on and serves its clients; it takes this process back as a backup that
+    // joins it, with a fresh copy of its guest (docs/failover.md, "Resync after a divergence").
+    if (options.join.empty()) options.join = options.connect;
+    log_role(kSide, fmt::format("diverged (divergence {}): asking the primary at {} for a fresh "
+                                "copy of its guest (resync)",
+                                process.divergences.load(), options.join));
+    for (int attempt = 1;; ++attempt) {
+      end = run_session(options, process, /*resync=*/true);
+      if (end.replayed || attempt == kResyncAttempts) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100) * attempt);
+    }
+    if (!end.replayed) {
+      fmt::print(stderr, "ftvm: backup: the resync failed {} times in a row; giving up\n",
+                 kResyncAttempts);
+      return kExitDivergence;
+    }
+  }
+  return end.exit_code;
 }
 
 }  // namespace ftvm

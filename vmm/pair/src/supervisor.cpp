@@ -181,6 +181,10 @@ class Pair {
   // The backup that went live becomes the primary once the old one is gone.
   void maybe_promote();
   void notice_joins(const nlohmann::json& primary_status);
+  void notice_backup_resyncs(const nlohmann::json& backup_status);
+  void fold_backup_counts();
+  int divergences() const { return divergences_ + backup_divergences_; }
+  int resyncs() const { return resyncs_ + backup_resyncs_; }
   std::string protection() const;
   std::vector<std::string> side_args(const char* side, const std::string& control,
                                      bool with_generation = true) const;
@@ -261,8 +265,12 @@ class Pair {
   Clock::time_point backup_started_at_;
   std::optional<Clock::time_point> next_join_at_;
   bool said_cannot_reprotect_ = false;
+  // Divergences and resyncs of the backups that ended, and of the current one (its status
+  // counts those it resynced itself).
   int divergences_ = 0;
   int resyncs_ = 0;
+  int backup_divergences_ = 0;
+  int backup_resyncs_ = 0;
   bool resyncing_ = false;
   bool corrupted_ = false;
   // The channel between the sides is cut (--cut-channel-after): input is held while it is, up
@@ -429,6 +437,7 @@ Result<void> Pair::start_backup(bool join) {
   status_->set_sockets(primary_socket_, backup_socket_);
   // A side that stops reading its console must not block the pair.
   ::fcntl(backup_->stdin_fd(), F_SETFL, ::fcntl(backup_->stdin_fd(), F_GETFL) | O_NONBLOCK);
+  fold_backup_counts();
   ++backups_started_;
   backup_started_at_ = Clock::now();
   backup_exit_.reset();
@@ -438,6 +447,28 @@ Result<void> Pair::start_backup(bool join) {
 }
 
 // The primary counts the backups that joined it: a join under way ends there.
+// A backup that diverged while its primary ran on joins it again by itself (a resync): its
+// status counts both.
+void Pair::notice_backup_resyncs(const nlohmann::json& backup_status) {
+  const int diverged = backup_status.value("divergences", 0);
+  if (diverged > backup_divergences_) {
+    fmt::print(stderr,
+               "pair: backup {} diverged from the primary (report: {}); the primary keeps "
+               "serving, and the backup asks it for a fresh copy of the guest (resync)\n",
+               backups_started_, divergence_report_of(backups_started_));
+    backup_divergences_ = diverged;
+  }
+  backup_resyncs_ = std::max(backup_resyncs_, backup_status.value("resyncs", 0));
+}
+
+// The backup process ends or becomes the primary: its counts are history.
+void Pair::fold_backup_counts() {
+  divergences_ += backup_divergences_;
+  resyncs_ += backup_resyncs_;
+  backup_divergences_ = 0;
+  backup_resyncs_ = 0;
+}
+
 void Pair::notice_joins(const nlohmann::json& primary_status) {
   const uint64_t joined = primary_status.value("backups_joined", uint64_t{0});
   if (joined <= joins_of_primary_) return;
@@ -488,6 +519,7 @@ void Pair::maybe_promote() {
   joining_ = false;
   failed_joins_ = 0;
   ++promotions_;
+  fold_backup_counts();
   fmt::print(stderr,
              "pair: {:.1f} s: backup {} is the primary now (taking joiners on {}); the old "
              "primary is gone\n",
@@ -767,10 +799,10 @@ void Pair::print_status() {
       primary_exit_ ? describe_exit(*primary_exit_) : describe_side(primary, primary_rates_);
   const std::string b =
       backup_exit_ ? describe_exit(*backup_exit_) : describe_side(backup, backup_rates_);
-  const std::string resyncs =
-      divergences_ > 0 ? fmt::format(" ({} diverged, {} resynced)", divergences_, resyncs_) : "";
+  const std::string resync_counts =
+      divergences() > 0 ? fmt::format(" ({} diverged, {} resynced)", divergences(), resyncs()) : "";
   fmt::print(stderr, "pair {:5.1f}s {}{} | primary: {} | backup: {}\n", seconds_since(started_),
-             protection(), resyncs, p, b);
+             protection(), resync_counts, p, b);
 }
 
 // Once the primary is gone, input waits for the new primary: look for it often, not only at
@@ -865,8 +897,8 @@ void Pair::print_side_exits() {
         ++divergences_;
         resyncing_ = true;
         fmt::print(stderr,
-                   "pair: backup {} diverged from the primary (report: {}); the primary keeps "
-                   "serving, and a new backup will join it (resync)\n",
+                   "pair: backup {} diverged from the primary and could not resync (report: "
+                   "{}); the primary keeps serving, and a new backup will join it\n",
                    backups_started_, divergence_report_of(backups_started_));
       }
     }
@@ -909,6 +941,7 @@ int Pair::run() {
     }
     print_side_exits();
     notice_joins(status_->primary());
+    if (!backup_exit_) notice_backup_resyncs(status_->backup());
     maybe_promote();
     maybe_reprotect();
     watch_for_takeover();
@@ -972,8 +1005,8 @@ void Pair::write_stats_json() const {
   j["backup_went_live"] = backup_live_ || promotions_ > 0;
   j["backups_started"] = backups_started_;
   j["backups_joined"] = backups_joined_;
-  j["divergences"] = divergences_;
-  j["resyncs"] = resyncs_;
+  j["divergences"] = divergences();
+  j["resyncs"] = resyncs();
   j["failover_ms"] =
       failovers_ms_.empty() ? nlohmann::json(nullptr) : nlohmann::json(failovers_ms_.front());
   j["failovers_ms"] = failovers_ms_;

@@ -47,7 +47,11 @@ CLI::App* add_backup_command(CLI::App& app, BackupOptions& options) {
       ->capture_default_str()
       ->check(CLI::Range(1.0, 60000.0));
   backup->add_option("--divergence-report", options.divergence_report_path,
-                     "Also write a divergence report to FILE (it always goes to stderr)");
+                     "Also write a divergence report to FILE (it always goes to stderr; later "
+                     "ones are added after the first)");
+  backup->add_flag("!--no-resync", options.resync,
+                   "Exit 5 on a divergence instead of joining the primary again for a fresh "
+                   "copy of its guest");
   backup->add_option("--kvm-device", options.kvm_device, "The KVM device node")
       ->capture_default_str();
   add_follow_accel_option(*backup, options.accel);

@@ -2,7 +2,8 @@
 // primary's log behind it, and when the primary is lost finishes the log, asks the arbiter, and
 // goes live where it won; from then on it records, like a primary, for the backups that join it
 // (--listen). With --join it joins a primary whose guest already runs: it receives
-// the guest's state first (docs/failover.md, "Re-protection").
+// the guest's state first (docs/failover.md, "Re-protection"). A backup whose replay diverges
+// while its primary runs on joins it again for a fresh copy (a resync) unless told not to.
 #pragma once
 
 #include <optional>
@@ -37,6 +38,9 @@ struct BackupOptions {
   double max_lag_ms = 100;
   // Where a divergence report is written too (it always goes to stderr); empty: nowhere.
   std::string divergence_report_path;
+  // On a divergence while the primary runs on, join it again for a fresh copy of its guest
+  // instead of exiting 5.
+  bool resync = true;
 };
 
 int run_backup(const BackupOptions& options);
