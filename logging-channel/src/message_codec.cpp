@@ -14,12 +14,6 @@
 namespace ftvm::channel {
 namespace {
 
-Result<void> check_field(const char* message, const char* field, size_t bytes, size_t max) {
-  if (bytes <= max) return {};
-  return make_error(fmt::format("the {} message's {} is {} bytes, over the maximum of {} bytes",
-                                message, field, bytes, max));
-}
-
 Result<void> check_hello_bounds(const Hello& m) {
   if (auto ok = check_field("hello", "vm_id", m.vm_id.size(), kMaxVmIdBytes); !ok) return ok;
   if (auto ok = check_field("hello", "trace_header", m.trace_header.size(), kMaxTraceHeaderBytes);

@@ -182,10 +182,9 @@ VirtioNetState decode_net(WireReader& in) {
   return net;
 }
 
+// The state-done message's bounds: counts, and the write data's bytes.
 Result<void> over(const char* field, size_t value, size_t max) {
-  if (value <= max) return {};
-  return make_error(
-      fmt::format("the state-done message's {} is {}, over the maximum of {}", field, value, max));
+  return check_field("state-done", field, value, max, "");
 }
 
 Result<void> check_transport(const VirtioTransportState& t) {

@@ -6,6 +6,14 @@
 
 namespace ftvm::channel {
 
+Result<void> check_field(const char* message, const char* field, size_t value, size_t max,
+                         const char* unit) {
+  if (value <= max) return {};
+  const std::string suffix = *unit == '\0' ? std::string() : std::string(" ") + unit;
+  return make_error(fmt::format("the {} message's {} is {}{}, over the maximum of {}{}", message,
+                                field, value, suffix, max, suffix));
+}
+
 void put_byte_string(std::vector<uint8_t>& out, std::span<const uint8_t> bytes) {
   put_le(out, static_cast<uint32_t>(bytes.size()));
   out.insert(out.end(), bytes.begin(), bytes.end());

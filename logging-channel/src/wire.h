@@ -13,6 +13,11 @@
 
 namespace ftvm::channel {
 
+// A field's size (or a count, `unit` empty) against its bound, before anything is encoded or
+// allocated: "the MESSAGE message's FIELD is N UNIT, over the maximum of M UNIT".
+Result<void> check_field(const char* message, const char* field, size_t value, size_t max,
+                         const char* unit = "bytes");
+
 template <typename T>
 void put_le(std::vector<uint8_t>& out, T value) {
   for (size_t i = 0; i < sizeof(T); ++i) out.push_back(static_cast<uint8_t>(value >> (8 * i)));
