@@ -762,6 +762,15 @@ TEST_P(PairOn, FtvmPairStaysProtectedThroughThreeKilledPrimaries) {
   ASSERT_TRUE(pair.wait_for_stdout("testsvc: up", 30s)) << pair.stderr_so_far();
   std::set<std::string> typed;
   type_until_failovers(pair, "k-", 3, typed);
+  // RUN_DIR/primary.sock leads to the side running the guest now, the third promoted backup
+  // (the first primary's own socket is gone with it).
+  const ProcessResult now = ftvm_status(dir.path("run/primary.sock"), "status");
+  EXPECT_EQ(now.exit_code, 0) << now.err;
+  EXPECT_TRUE(contains(now.out, "role: primary")) << now.out;
+  std::smatch generation;
+  ASSERT_TRUE(std::regex_search(now.out, generation, std::regex(R"(generation: (\d+))")))
+      << now.out;
+  EXPECT_GE(std::stoi(generation[1].str()), 3) << now.out;
   const ProcessResult r = stop_joined_and_check(pair, "k-", 3, typed);
   EXPECT_FALSE(contains(r.err, "DIVERGENCE")) << r.err;
   const auto stats = nlohmann::json::parse(slurp(dir.path("stats.json")));

@@ -210,6 +210,7 @@ class Pair {
   void stop_everything();
   void write_stats_json() const;
   int exit_code();
+  void point_at(const char* name, const std::string& socket) const;
   std::string divergence_report_of(int backup) const {
     return fmt::format("{}/divergence-backup-{}.txt", run_dir_, backup);
   }
@@ -385,11 +386,27 @@ std::vector<std::string> Pair::disk_args() const {
   return args;
 }
 
+// RUN_DIR/primary.sock and backup.sock lead to whichever side is that now: a symbolic link to
+// the side's own socket, replaced in one rename, so that `ftvm status --control
+// RUN_DIR/primary.sock` reaches the side running the guest after any number of failovers.
+void Pair::point_at(const char* name, const std::string& socket) const {
+  const std::string link = run_dir_ + "/" + name;
+  const std::string temporary = link + ".new";
+  ::unlink(temporary.c_str());
+  // Relative: the run directory may be reached by another path.
+  const std::string target = socket.substr(socket.rfind('/') + 1);
+  if (::symlink(target.c_str(), temporary.c_str()) != 0 ||
+      ::rename(temporary.c_str(), link.c_str()) != 0) {
+    fmt::print(stderr, "pair: cannot point {} at {}: {}\n", link, socket, std::strerror(errno));
+  }
+}
+
 Result<void> Pair::start_sides() {
   auto listener = listen_loopback();
   if (!listener) return listener.error();
   channel_listener_ = std::move(*listener);
-  primary_socket_ = run_dir_ + "/primary.sock";
+  primary_socket_ = run_dir_ + "/primary-1.sock";
+  point_at("primary.sock", primary_socket_);
   auto primary_args = side_args("primary", primary_socket_);
   primary_args.insert(primary_args.end(),
                       {"--listen-fd", std::to_string(channel_listener_.fd.get()), "--mem",
@@ -412,9 +429,7 @@ Result<void> Pair::start_sides() {
 
 Result<void> Pair::start_backup(bool join) {
   // Each backup its own socket: the one that went live keeps its own as the next primary.
-  const std::string control =
-      backups_started_ == 0 ? run_dir_ + "/backup.sock"
-                            : fmt::format("{}/backup-{}.sock", run_dir_, backups_started_ + 1);
+  const std::string control = fmt::format("{}/backup-{}.sock", run_dir_, backups_started_ + 1);
   // Where it takes joiners once live.
   auto listener = listen_loopback();
   if (!listener) return listener.error();
@@ -433,6 +448,7 @@ Result<void> Pair::start_backup(bool join) {
   if (!backup) return backup.error();
   backup_.emplace(std::move(*backup));
   backup_socket_ = control;
+  point_at("backup.sock", backup_socket_);
   backup_channel_ = listener->address;
   status_->set_sockets(primary_socket_, backup_socket_);
   // A side that stops reading its console must not block the pair.
@@ -506,6 +522,8 @@ void Pair::maybe_promote() {
   primary_exit_.reset();
   primary_ended_at_.reset();
   std::swap(primary_socket_, backup_socket_);
+  point_at("primary.sock", primary_socket_);
+  point_at("backup.sock", backup_socket_);
   std::swap(primary_rates_, backup_rates_);
   channel_listener_.address = backup_channel_;
   status_->set_sockets(primary_socket_, backup_socket_);
