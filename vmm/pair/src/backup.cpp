@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <xxhash.h>
 
+#include <algorithm>
 #include <atomic>
 #include <fstream>
 #include <thread>
@@ -590,6 +591,7 @@ SessionEnd run_session(BackupOptions options, BackupProcess& process, bool resyn
 // A resync's join, tried again while the primary is still deciding that its diverged backup is
 // lost (it refuses joiners until then), with a growing pause.
 constexpr int kResyncAttempts = 8;
+constexpr double kResyncConnectTimeoutS = 2;
 
 }  // namespace
 
@@ -617,6 +619,8 @@ int run_backup(const BackupOptions& given) {
     // The primary ran on and serves its clients; it takes this process back as a backup that
     // joins it, with a fresh copy of its guest (docs/failover.md, "Resync after a divergence").
     if (options.join.empty()) options.join = options.connect;
+    // It ran a moment ago: a primary that does not answer now is gone, not starting.
+    options.connect_timeout_s = std::min(options.connect_timeout_s, kResyncConnectTimeoutS);
     log_role(kSide, fmt::format("diverged (divergence {}): asking the primary at {} for a fresh "
                                 "copy of its guest (resync)",
                                 process.divergences.load(), options.join));
