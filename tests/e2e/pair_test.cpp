@@ -867,7 +867,10 @@ TEST_P(PairOn, ADivergedBackupAsksItsPrimaryForAFreshCopyAndGoesOn) {
       << primary.stderr_so_far();
   EXPECT_TRUE(contains(backup.stderr_so_far(), "console output differs from the recording"));
   EXPECT_TRUE(contains(slurp(dir.path("report.txt")), "DIVERGENCE at exit E="));
-  type_echoes_until(primary, "b-", Clock::now() + 1s, typed, {&primary, &backup});
+  std::set<std::string> after;  // typed once the backup resynced
+  type_echoes_until(primary, "b-", Clock::now() + 1s, after, {&primary, &backup});
+  EXPECT_TRUE(wait_until_answered(primary, "b-", after)) << primary.stderr_so_far();
+  typed.insert(after.begin(), after.end());
   const ProcessResult status = ftvm_status(pair.backup_control(), "status");
   EXPECT_TRUE(contains(status.out, "divergences: 1")) << status.out << status.err;
   EXPECT_TRUE(contains(status.out, "resyncs: 1")) << status.out << status.err;
