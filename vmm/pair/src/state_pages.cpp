@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -11,6 +12,11 @@ namespace ftvm {
 namespace {
 
 constexpr uint64_t kPage = channel::kTransferPageBytes;
+
+bool is_zero_page(const uint8_t* page) {
+  static const std::array<uint8_t, kPage> zero{};
+  return std::memcmp(page, zero.data(), kPage) == 0;
+}
 
 uint64_t pages_in(const std::vector<channel::PageRun>& runs) {
   uint64_t pages = 0;
@@ -107,11 +113,15 @@ Result<uint64_t> PageUnpacker::unpack(const GuestMemory& memory,
         "state transfer: round {}'s pages do not decompress to the {} pages its runs list ({})",
         message.round, pages, got));
   }
-  size_t at = 0;
+  const uint8_t* page = scratch_.data();
   for (const channel::PageRun& run : message.runs) {
-    const uint64_t bytes = uint64_t{run.pages} * kPage;
-    if (auto r = memory.write(run.first_gpa, {scratch_.data() + at, bytes}); !r) return r.error();
-    at += bytes;
+    for (uint64_t gpa = run.first_gpa; gpa < run.first_gpa + uint64_t{run.pages} * kPage;
+         gpa += kPage, page += kPage) {
+      // A zero page over a zero page is left alone: a new backup's RAM is mostly never-touched
+      // zeroes, which reading does not allocate and writing would.
+      if (is_zero_page(page) && is_zero_page(memory.host_base() + gpa)) continue;
+      if (auto r = memory.write(gpa, {page, kPage}); !r) return r.error();
+    }
   }
   return pages;
 }
