@@ -13,6 +13,7 @@ add_library(ftvm_devices STATIC
   src/devices/virtqueue.cpp
   src/guest_memory.cpp
   src/host_write_log.cpp
+  src/page_bitmap.cpp
 )
 target_include_directories(ftvm_devices PUBLIC include)
 target_compile_options(ftvm_devices PRIVATE ${FTVM_HOST_WARNINGS})

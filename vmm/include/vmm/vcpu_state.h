@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "vmm/guest_memory.h"
+#include "vmm/page_bitmap.h"
 #include "vmm/platform.h"
 #include "vmm/result.h"
 #include "vmm/vcpu.h"
@@ -98,8 +99,6 @@ std::vector<uint8_t> seal_state_payload(std::span<const uint8_t> raw);
 // The MSRs a captured state holds where the vCPU offers them (Vcpu::state_support), ascending.
 std::span<const uint32_t> state_msr_indices();
 
-// The pages marked in a KVM dirty bitmap (bit n = page n of the slot starting at GPA 0).
-std::vector<uint64_t> dirty_pages_from_bitmap(std::span<const uint64_t> bitmap);
 // The pages in either of two ascending page lists, ascending, each once.
 std::vector<uint64_t> union_of_pages(std::span<const uint64_t> a, std::span<const uint64_t> b);
 
