@@ -41,6 +41,14 @@ class Lab {
     argv.insert(argv.begin(), {"/usr/bin/env", "ip", "netns", "exec", prefix_});
     return argv;
   }
+  // `ftvm pair` on the software CPU with the primary on tap0 and the backup on tap1, run in
+  // the lab's namespace; `args` are the rest of its options.
+  std::vector<std::string> pair_argv(const std::vector<std::string>& args) const {
+    std::vector<std::string> argv = {FTVM_BINARY, "pair",  "--accel",
+                                     "emu",       "--net", "tap:tap0,tap1"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return in_lab(std::move(argv));
+  }
   std::vector<std::string> client_argv(std::vector<std::string> argv) const {
     argv.insert(argv.begin(), {"/usr/bin/env", "ip", "netns", "exec", prefix_ + "-client"});
     return argv;
@@ -159,9 +167,8 @@ TEST_F(NetLabTest, ARecordingWithNetworkTrafficReplaysExactly) {
 // primary is killed while the client pings; the backup goes live, announces the guest's MAC,
 // and the pings go on being answered.
 TEST_F(NetLabTest, PingsGoOnBeingAnsweredAcrossAFailover) {
-  Subprocess pair(lab_->in_lab({FTVM_BINARY, "pair", "--accel", "emu", "--net", "tap:tap0,tap1",
-                                "--seconds", "30", "--kill-primary-after", "6", "--run-dir",
-                                dir_.path("run"), "--stats-json", dir_.path("pair.json")}));
+  Subprocess pair(lab_->pair_argv({"--seconds", "30", "--kill-primary-after", "6", "--run-dir",
+                                   dir_.path("run"), "--stats-json", dir_.path("pair.json")}));
   ASSERT_TRUE(pair.wait_for_stdout("testsvc: up", 30s)) << pair.stderr_so_far();
   // 40 pings over 8 s: the kill comes in the middle.
   const ProcessResult ping =
@@ -178,9 +185,8 @@ TEST_F(NetLabTest, PingsGoOnBeingAnsweredAcrossAFailover) {
 // Failover after failover: each backup that went live takes a new backup (on the TAP the dead
 // primary had), which takes over in turn; the client's pings go on being answered throughout.
 TEST_F(NetLabTest, PingsGoOnThroughFailoversWithANewBackupJoinedAfterEach) {
-  Subprocess pair(lab_->in_lab({FTVM_BINARY, "pair", "--accel", "emu", "--net", "tap:tap0,tap1",
-                                "--seconds", "40", "--kill-primary-every", "3", "--run-dir",
-                                dir_.path("run"), "--stats-json", dir_.path("pair.json")}));
+  Subprocess pair(lab_->pair_argv({"--seconds", "40", "--kill-primary-every", "3", "--run-dir",
+                                   dir_.path("run"), "--stats-json", dir_.path("pair.json")}));
   ASSERT_TRUE(pair.wait_for_stdout("testsvc: up", 30s)) << pair.stderr_so_far();
   // 70 pings over 14 s: at least two kills fall in them.
   const ProcessResult ping =
@@ -293,9 +299,8 @@ TEST_F(NetLabTest, AFailoverLosesNoAcknowledgedRedisWrite) {
     SCOPED_TRACE("trial " + std::to_string(trial));
     const double kill_after = std::uniform_real_distribution<double>(4, 7)(random);
     Subprocess pair(
-        lab_->in_lab({FTVM_BINARY, "pair", "--accel", "emu", "--net", "tap:tap0,tap1", "--seconds",
-                      "60", "--kill-primary-after", std::to_string(kill_after), "--run-dir",
-                      dir_.path("run" + std::to_string(trial))}));
+        lab_->pair_argv({"--seconds", "60", "--kill-primary-after", std::to_string(kill_after),
+                         "--run-dir", dir_.path("run" + std::to_string(trial))}));
     ASSERT_TRUE(pair.wait_for_stdout("testsvc: up", 30s)) << pair.stderr_so_far();
     Subprocess bench(lab_->client_argv({"timeout", "120", "redis-benchmark", "-h", "10.78.0.2",
                                         "-t", "set,get,incr", "-n", "4000", "-c", "4", "-q"}));
@@ -336,9 +341,8 @@ TEST_F(NetLabTest, TheSideThatLostSendsNoFrameAfterTheArbitersAnswer) {
         lab_->in_lab({"/usr/bin/python3", FTVM_TAP_SNIFFER, "--seconds", "40", "tap0", "tap1"}));
     ASSERT_TRUE(sniffer.wait_for_stdout("listening", 10s)) << sniffer.stderr_so_far();
     Subprocess pair(
-        lab_->in_lab({FTVM_BINARY, "pair", "--accel", "emu", "--net", "tap:tap0,tap1", "--seconds",
-                      "30", "--cut-channel-after", std::to_string(4 + trial), "--run-dir",
-                      dir_.path("run" + std::to_string(trial))}));
+        lab_->pair_argv({"--seconds", "30", "--cut-channel-after", std::to_string(4 + trial),
+                         "--run-dir", dir_.path("run" + std::to_string(trial))}));
     ASSERT_TRUE(pair.wait_for_stdout("testsvc: up", 30s)) << pair.stderr_so_far();
     const ProcessResult ping =
         lab_->from_client({"ping", "-c", "40", "-i", "0.25", "-W", "1", "10.78.0.2"});

@@ -462,7 +462,6 @@ Result<void> Pair::start_backup(bool join) {
   return {};
 }
 
-// The primary counts the backups that joined it: a join under way ends there.
 // A backup that diverged while its primary ran on joins it again by itself (a resync): its
 // status counts both.
 void Pair::notice_backup_resyncs(const nlohmann::json& backup_status) {
@@ -485,6 +484,7 @@ void Pair::fold_backup_counts() {
   backup_resyncs_ = 0;
 }
 
+// The primary counts the backups that joined it: a join under way ends there.
 void Pair::notice_joins(const nlohmann::json& primary_status) {
   const uint64_t joined = primary_status.value("backups_joined", uint64_t{0});
   if (joined <= joins_of_primary_) return;
