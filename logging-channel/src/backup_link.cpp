@@ -167,13 +167,13 @@ void BackupLink::handle(Message& message, Clock::time_point now) {
   if (auto* chunk = std::get_if<LogChunk>(&message)) {
     if (!accept_chunk(*chunk)) return;
     released_output_bytes_.store(chunk->released_output_bytes);
-    send_ack(chunk->sent_ns);
+    unacked_echo_ns_ = std::max(unacked_echo_ns_, chunk->sent_ns);
     return;
   }
   if (const auto* beat = std::get_if<Heartbeat>(&message)) {
     released_output_bytes_.store(beat->released_output_bytes);
     primary_exit_count_.store(beat->primary_exit_count);
-    send_ack(beat->sent_ns);
+    unacked_echo_ns_ = std::max(unacked_echo_ns_, beat->sent_ns);
     return;
   }
   if (const auto* bye = std::get_if<Goodbye>(&message)) {
@@ -206,9 +206,12 @@ void BackupLink::receive() {
       lose("rejected a message from the primary: " + message.error().message, false);
       return;
     }
-    if (!*message) return;
+    if (!*message) break;
     handle(**message, now);
   }
+  // One ack for everything read together: a burst of one-byte outputs comes as a frame per
+  // byte, and an ack each would make the primary read them one by one while its outputs wait.
+  if (const uint64_t echo = std::exchange(unacked_echo_ns_, 0); echo != 0) send_ack(echo);
 }
 
 void BackupLink::loop() {

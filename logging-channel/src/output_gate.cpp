@@ -31,10 +31,24 @@ void OutputGate::hold(std::span<const uint8_t> bytes, uint64_t required_lsn) {
   release_locked(Clock::now());
 }
 
-void OutputGate::release_through(uint64_t acked_lsn) {
+void OutputGate::release_through(uint64_t acked_lsn, Clock::time_point arrived_at) {
   std::lock_guard lock(mutex_);
   acked_lsn_ = std::max(acked_lsn_, acked_lsn);
+  for (Held& output : held_) {
+    if (output.required_lsn > acked_lsn_) break;
+    if (output.acked_at == Clock::time_point{}) output.acked_at = arrived_at;
+  }
   release_locked(Clock::now());
+}
+
+// Outputs not yet sent are the newest ones, so the walk goes from the back and stops at the
+// first that was.
+void OutputGate::sent_through(uint64_t sent_lsn, Clock::time_point sent_at) {
+  std::lock_guard lock(mutex_);
+  for (auto output = held_.rbegin(); output != held_.rend(); ++output) {
+    if (output->sent_at != Clock::time_point{}) break;
+    if (output->required_lsn <= sent_lsn) output->sent_at = sent_at;
+  }
 }
 
 void OutputGate::set_lease(Clock::duration lease) {
@@ -102,16 +116,39 @@ LatencySummary OutputGate::hold_latency() const {
   return latency_.summary();
 }
 
+LatencySummary OutputGate::hold_beyond_round_trip() const {
+  std::lock_guard lock(mutex_);
+  return beyond_round_trip_.summary();
+}
+
 // In hold order, stopping at the first output still waiting: the console is a byte stream.
+// Everything an ack frees leaves in one write (a line the guest wrote a byte per exit is as
+// many held outputs).
 void OutputGate::release_locked(Clock::time_point now) {
   if (!lease_holds_locked(now)) return;
+  std::vector<uint8_t> leaving;
   while (!held_.empty() && held_.front().required_lsn <= acked_lsn_) {
-    Held output = std::move(held_.front());
-    held_.pop_front();
+    Held& output = held_.front();
     held_bytes_ -= output.bytes.size();
-    latency_.add(now - output.held_at);
-    write_locked(output.bytes);
+    note_release_locked(output, now);
+    if (leaving.empty()) {
+      leaving = std::move(output.bytes);
+    } else {
+      leaving.insert(leaving.end(), output.bytes.begin(), output.bytes.end());
+    }
+    held_.pop_front();
   }
+  if (!leaving.empty()) write_locked(leaving);
+}
+
+void OutputGate::note_release_locked(const Held& output, Clock::time_point now) {
+  const Clock::duration hold = now - output.held_at;
+  latency_.add(hold);
+  const bool waited_for_an_ack =
+      output.sent_at != Clock::time_point{} && output.acked_at > output.sent_at;
+  const Clock::duration round_trip =
+      waited_for_an_ack ? output.acked_at - output.sent_at : Clock::duration::zero();
+  beyond_round_trip_.add(std::max(Clock::duration::zero(), hold - round_trip));
 }
 
 void OutputGate::write_locked(std::span<const uint8_t> bytes) {

@@ -200,6 +200,7 @@ void PrimaryLink::flush_if_due(Clock::time_point now, bool force) {
   // thread sends them.
   std::lock_guard send(send_mutex_);
   std::deque<std::vector<uint8_t>> chunks;
+  uint64_t through_lsn;
   {
     std::lock_guard lock(mutex_);
     const bool pending = !builder_.empty() || !ready_.empty();
@@ -207,12 +208,15 @@ void PrimaryLink::flush_if_due(Clock::time_point now, bool force) {
     if (!force && !urgent_ && now - first_unsent_ < options_.flush_interval) return;
     if (!builder_.empty()) ready_.push_back(builder_.finish());
     chunks.swap(ready_);
-    sent_lsn_.store(builder_.next_lsn());
+    through_lsn = builder_.next_lsn();
+    sent_lsn_.store(through_lsn);
     urgent_ = false;
   }
+  Clock::time_point stamp;
   for (auto& chunk : chunks) {
     const size_t payload = chunk.size() - replay::kChunkHeaderBytes;
-    LogChunk message{steady_ns(Clock::now()), delivered_output_bytes(), std::move(chunk)};
+    stamp = Clock::now();
+    LogChunk message{steady_ns(stamp), delivered_output_bytes(), std::move(chunk)};
     if (!send_message_locked(message)) return;
     {
       std::lock_guard lock(stats_mutex_);
@@ -221,6 +225,7 @@ void PrimaryLink::flush_if_due(Clock::time_point now, bool force) {
     std::lock_guard lock(mutex_);
     buffered_bytes_ -= std::min(buffered_bytes_, payload);
   }
+  gate_.sent_through(through_lsn, stamp);
   drained_.notify_all();
 }
 
@@ -248,22 +253,13 @@ void PrimaryLink::handle(const Message& message, Clock::time_point now) {
       return;
     }
     monitor_.heard(now);
-    if (ack->echo_sent_ns != 0 && ack->echo_sent_ns <= steady_ns(now)) {
-      gate_.renew_lease(Clock::time_point(std::chrono::duration_cast<Clock::duration>(
-          std::chrono::nanoseconds(ack->echo_sent_ns))));
-    }
-    gate_.release_through(ack->received_lsn);
-    if (options_.on_acked) options_.on_acked(ack->received_lsn);
-    lag_.backup_at(ack->replay_exit_count, now);
-    take_replay_costs(*ack);
-    std::lock_guard lock(stats_mutex_);
-    acked_lsn_ = std::max(acked_lsn_, ack->received_lsn);
-    replayed_lsn_ = ack->replayed_lsn;
-    backup_exit_count_ = ack->replay_exit_count;
     const uint64_t now_ns = steady_ns(now);
     if (ack->echo_sent_ns != 0 && ack->echo_sent_ns <= now_ns) {
+      unapplied_echo_ns_ = std::max(unapplied_echo_ns_, ack->echo_sent_ns);
+      std::lock_guard lock(stats_mutex_);
       round_trip_.add(std::chrono::nanoseconds(now_ns - ack->echo_sent_ns));
     }
+    if (!unapplied_ack_ || ack->received_lsn >= unapplied_ack_->received_lsn) unapplied_ack_ = *ack;
     return;
   }
   if (const auto* bye = std::get_if<Goodbye>(&message)) {
@@ -271,6 +267,26 @@ void PrimaryLink::handle(const Message& message, Clock::time_point now) {
     return;
   }
   lose(fmt::format("protocol error: the backup sent a {} message", message_name(message)));
+}
+
+// Acks read together are applied as one: a burst of one-byte outputs (one exit each, each sent
+// in its own frame and acked on its own) leaves in one write, after one pass through the gate,
+// instead of one per ack while the later ones wait.
+void PrimaryLink::apply_acks(Clock::time_point arrived_at) {
+  if (!unapplied_ack_) return;
+  const Ack ack = *std::exchange(unapplied_ack_, std::nullopt);
+  if (const uint64_t echo = std::exchange(unapplied_echo_ns_, 0); echo != 0) {
+    gate_.renew_lease(Clock::time_point(
+        std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(echo))));
+  }
+  gate_.release_through(ack.received_lsn, arrived_at);
+  if (options_.on_acked) options_.on_acked(ack.received_lsn);
+  lag_.backup_at(ack.replay_exit_count, arrived_at);
+  take_replay_costs(ack);
+  std::lock_guard lock(stats_mutex_);
+  acked_lsn_ = std::max(acked_lsn_, ack.received_lsn);
+  replayed_lsn_ = ack.replayed_lsn;
+  backup_exit_count_ = ack.replay_exit_count;
 }
 
 void PrimaryLink::receive() {
@@ -292,11 +308,13 @@ void PrimaryLink::receive() {
     auto message = decoder_.next();
     if (!message) {
       lose("rejected a message from the backup: " + message.error().message);
-      return;
+      break;
     }
-    if (!*message) return;
+    if (!*message) break;
     handle(**message, now);
   }
+  // The acks before a bad message are still the backup's word: it holds those entries.
+  apply_acks(now);
 }
 
 int PrimaryLink::poll_timeout_ms(Clock::time_point now) const {

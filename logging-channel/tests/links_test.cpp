@@ -23,15 +23,21 @@ class CollectingConsole final : public ConsoleSink {
   void write(std::span<const uint8_t> bytes) override {
     std::lock_guard lock(mutex_);
     text_.append(bytes.begin(), bytes.end());
+    ++writes_;
   }
   std::string text() const {
     std::lock_guard lock(mutex_);
     return text_;
   }
+  int writes() const {
+    std::lock_guard lock(mutex_);
+    return writes_;
+  }
 
  private:
   mutable std::mutex mutex_;
   std::string text_;
+  int writes_ = 0;
 };
 
 const LinkTimeouts kFast{5ms, 30ms, 120ms};
@@ -423,6 +429,22 @@ TEST_F(RawBackupTest, AcksForFramesSentBeforeAStallReleaseNothing) {
   // A fresh ack for the same log renews the lease: the output leaves.
   send_ack(1, std::chrono::steady_clock::now());
   EXPECT_TRUE(eventually([&] { return console_.text() == "out\n"; })) << console_.text();
+}
+
+// A burst of one-byte outputs comes back as a burst of acks: read together, they free their
+// outputs in one pass and one write, not one by one while the later outputs wait.
+TEST_F(RawBackupTest, AcksReadTogetherReleaseTheirOutputsInOneWrite) {
+  ASSERT_TRUE(primary_->append(replay::HorizonEntry{2}));
+  primary_->flush_now();
+  gate_.hold(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>("more\n"), 5), 2);
+  const auto now = std::chrono::steady_clock::now();
+  auto both = encoder_.encode(Ack{.received_lsn = 1, .echo_sent_ns = steady_ns(now)});
+  const auto second = encoder_.encode(Ack{.received_lsn = 2, .echo_sent_ns = steady_ns(now)});
+  both.insert(both.end(), second.begin(), second.end());
+  ASSERT_TRUE(send_all(backup_socket_.get(), both, 1000ms));
+  EXPECT_TRUE(eventually([&] { return console_.text() == "out\nmore\n"; })) << console_.text();
+  EXPECT_EQ(console_.writes(), 1);
+  EXPECT_EQ(primary_->stats().acked_lsn, 2u);
 }
 
 }  // namespace

@@ -1,8 +1,9 @@
 // The backup's end of the logging channel. A link thread reads the primary's frames, checks
 // each chunk (checksum, LSN continuity) before any entry reaches the replayer through the
-// LogFeed, acks every chunk and heartbeat at once (the primary's outputs wait for those acks),
-// and watches the primary with PeerMonitor. When the primary is lost it closes the feed: the
-// replayer then finishes the log, and the backup asks the arbiter whether it may go live.
+// LogFeed, acks at once what each read brought, chunks and heartbeats (the primary's outputs
+// wait for those acks), and watches the primary with PeerMonitor. When the primary is lost it
+// closes the feed: the replayer then finishes the log, and the backup asks the arbiter whether
+// it may go live.
 #pragma once
 
 #include <atomic>
@@ -103,6 +104,8 @@ class BackupLink {
   uint64_t next_lsn_ = 0;
   uint64_t stream_offset_ = 0;
   Clock::time_point last_sent_{};
+  // The latest sent_ns of the frames read since the last ack (0: none).
+  uint64_t unacked_echo_ns_ = 0;
 
   std::atomic<uint64_t> replayed_lsn_{0};
   std::atomic<uint64_t> exit_count_{0};

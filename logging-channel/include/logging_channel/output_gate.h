@@ -33,9 +33,13 @@ class OutputGate {
   // (Ack::received_lsn >= required_lsn) before these bytes may leave. Passes straight
   // through once open(), is dropped once discard()ed.
   void hold(std::span<const uint8_t> bytes, uint64_t required_lsn);
-  // Any thread: the backup acknowledged `acked_lsn` entries. Writes every output that is now
-  // releasable and not queued behind one that is not, in hold order.
-  void release_through(uint64_t acked_lsn);
+  // Any thread: the backup acknowledged `acked_lsn` entries in an ack that arrived at
+  // `arrived_at`. Writes every output that is now releasable and not queued behind one that
+  // is not, in hold order.
+  void release_through(uint64_t acked_lsn, Clock::time_point arrived_at = Clock::now());
+  // The link thread or the vCPU thread: the log up to `sent_lsn` entries left for the backup
+  // in a frame stamped `sent_at`. Only for hold_beyond_round_trip().
+  void sent_through(uint64_t sent_lsn, Clock::time_point sent_at);
   // The lease (docs/failover.md, "The lease"): with one set, output leaves only while the
   // lease runs, that is before `lease` has passed since the primary sent the latest frame the
   // backup acknowledged (renew_lease). A backup declares its primary lost only after hearing
@@ -66,16 +70,27 @@ class OutputGate {
   // From hold() to release, over the outputs released while the gate was closed. Bytes merged
   // into an earlier output count from that output's hold(), the longer wait.
   LatencySummary hold_latency() const;
+  // What the gate added to each of those outputs beyond its own log's round trip: the hold
+  // minus (the ack's arrival - the send of the frame that carried the output's log), that is
+  // the wait before the send plus the wait from the ack to the release (a lease, an output
+  // ahead, a busy link thread). An output whose log was acknowledged before it was held
+  // counts its whole hold. The output rule's own cost, which a round trip over all frames
+  // (PrimaryLinkStats::round_trip) does not show: outputs come in bursts of one-byte exits,
+  // whose frames queue behind each other.
+  LatencySummary hold_beyond_round_trip() const;
 
  private:
   struct Held {
     std::vector<uint8_t> bytes;
     uint64_t required_lsn = 0;
     Clock::time_point held_at;
+    Clock::time_point sent_at{};   // unset until its log was sent
+    Clock::time_point acked_at{};  // unset until an ack covered it
   };
   enum class Mode { kGated, kOpen, kDiscarding };
 
   void release_locked(Clock::time_point now);
+  void note_release_locked(const Held& output, Clock::time_point now);
   bool lease_holds_locked(Clock::time_point now) const;
   void write_locked(std::span<const uint8_t> bytes);
 
@@ -90,6 +105,7 @@ class OutputGate {
   uint64_t released_bytes_ = 0;
   uint64_t discarded_bytes_ = 0;
   LatencyRecorder latency_;
+  LatencyRecorder beyond_round_trip_;
 };
 
 }  // namespace ftvm::channel

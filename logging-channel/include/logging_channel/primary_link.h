@@ -15,6 +15,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -124,6 +125,7 @@ class PrimaryLink final : public replay::EntrySink {
   void flush_if_due(Clock::time_point now, bool force);
   void receive();
   void handle(const Message& message, Clock::time_point now);
+  void apply_acks(Clock::time_point arrived_at);
   void take_replay_costs(const Ack& ack);
   void lose(const std::string& reason);
   void wake();
@@ -171,6 +173,9 @@ class PrimaryLink final : public replay::EntrySink {
   replay::ReplayCosts backup_costs_;
   LatencyRecorder round_trip_;
   Clock::time_point last_sent_{};
+  // Acks read but not yet applied (apply_acks): the latest, and the latest echo of a send.
+  std::optional<Ack> unapplied_ack_;
+  uint64_t unapplied_echo_ns_ = 0;
   std::string goodbye_reason_;
 
   std::atomic<uint64_t> exit_count_{0};

@@ -136,6 +136,7 @@ void Protection::add_status(nlohmann::json& j) const {
   const channel::PrimaryLink* link = outputs_.log.link();
   const auto lag = outputs_.lag.lag_summary();
   const auto hold = outputs_.gate.hold_latency();
+  const auto beyond = outputs_.gate.hold_beyond_round_trip();
   j["lag"] = {{"ms", std::chrono::duration<double, std::milli>(outputs_.lag.lag_time()).count()},
               {"exits", outputs_.lag.lag_exits()},
               {"p50_ms", lag.p50_ms},
@@ -148,7 +149,9 @@ void Protection::add_status(nlohmann::json& j) const {
                   {"discarded_bytes", outputs_.gate.discarded_bytes()},
                   {"hold_p50_ms", hold.p50_ms},
                   {"hold_p99_ms", hold.p99_ms},
-                  {"hold_max_ms", hold.max_ms}};
+                  {"hold_max_ms", hold.max_ms},
+                  {"hold_beyond_round_trip_p50_ms", beyond.p50_ms},
+                  {"hold_beyond_round_trip_p99_ms", beyond.p99_ms}};
   if (link == nullptr) {
     j["peer"] = "none";
     return;
