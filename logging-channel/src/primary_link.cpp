@@ -104,12 +104,20 @@ Result<void> PrimaryLink::append(const replay::TraceEntry& entry) {
   }
   const size_t before = builder_.payload_bytes();
   if (auto r = builder_.add(entry); !r) return r;
-  if (builder_.entry_count() == 1 && ready_.empty()) first_unsent_ = Clock::now();
+  const bool first_unsent = builder_.entry_count() == 1 && ready_.empty();
+  if (first_unsent) first_unsent_ = Clock::now();
   buffered_bytes_ += builder_.payload_bytes() - before;
   ++entries_;
   if (builder_.payload_bytes() >= kChunkCutBytes) {
     ready_.push_back(builder_.finish());
     urgent_ = true;
+    lock.unlock();
+    wake();
+  } else if (first_unsent && Clock::time_point(Clock::duration(link_wakes_at_.load())) >
+                                 first_unsent_ + options_.flush_interval) {
+    // The link thread sleeps past this entry's flush (until a heartbeat is due, when the log
+    // was idle): without a wake-up the entry would wait that long, and the backup would lag a
+    // whole heartbeat behind an idle guest's timer ticks.
     lock.unlock();
     wake();
   }
@@ -337,7 +345,13 @@ int PrimaryLink::poll_timeout_ms(Clock::time_point now) const {
 void PrimaryLink::loop() {
   while (!lost_.load() && !quit_.load()) {
     std::array<pollfd, 2> fds{{{socket_.get(), POLLIN, 0}, {wake_fd_.get(), POLLIN, 0}}};
-    ::poll(fds.data(), fds.size(), poll_timeout_ms(Clock::now()));
+    const auto before_poll = Clock::now();
+    // "Never" first: an entry appended while the timeout is worked out then wakes the poll.
+    link_wakes_at_.store(Clock::time_point::max().time_since_epoch().count());
+    const int timeout_ms = poll_timeout_ms(before_poll);
+    link_wakes_at_.store(
+        (before_poll + std::chrono::milliseconds(timeout_ms)).time_since_epoch().count());
+    ::poll(fds.data(), fds.size(), timeout_ms);
     if (fds[1].revents) {
       uint64_t count;
       [[maybe_unused]] auto n = ::read(wake_fd_.get(), &count, sizeof(count));

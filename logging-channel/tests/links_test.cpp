@@ -362,6 +362,48 @@ TEST(SlowConsoleTest, AConsoleThatBlocksForASecondCausesNoDeclare) {
   primary.goodbye("test over");
 }
 
+// An entry appended to an idle log leaves within the flush interval. Before, the link thread
+// slept out its poll (until a heartbeat was due, up to 100 ms) past the entry's flush: an idle
+// guest's backup then lagged a heartbeat behind each timer tick (9 ms instead of 2.6 ms on
+// the pair's 10 ms heartbeat). Heartbeats of a second here make the difference plain.
+TEST(IdleLinkTest, AnEntryAppendedToAnIdleLogLeavesWithinTheFlushInterval) {
+  const LinkTimeouts slow_heartbeats{1000ms, 3000ms, 6000ms};
+  CollectingConsole console;
+  OutputGate gate(console);
+  LagTracker lag;
+  replay::LogFeed feed;
+  auto sockets = connect_pair();
+  PrimaryLinkOptions options;
+  options.timeouts = slow_heartbeats;
+  options.flush_interval = 2ms;
+  PrimaryLink primary(std::move(sockets.primary), FrameKey::none(), gate, lag, options);
+  BackupLink backup(std::move(sockets.backup), FrameKey::none(), feed, slow_heartbeats);
+  auto receiving = std::async(std::launch::async, [&] { return backup.receive_hello(2000ms); });
+  ASSERT_TRUE(primary.send_hello(Hello{kProtocolVersion, "vm1", 1, {}, {}}));
+  ASSERT_TRUE(receiving.get());
+  primary.start(nullptr);
+  backup.start(nullptr);
+
+  int prompt = 0;
+  std::vector<int64_t> waits_ms;
+  for (uint64_t exit = 1; exit <= 10; ++exit) {
+    std::this_thread::sleep_for(30ms);  // the link thread sleeps in its poll by now
+    const auto appended = replay::LogFeed::Clock::now();
+    ASSERT_TRUE(primary.append(replay::HorizonEntry{exit}));
+    std::vector<replay::LoggedEntry> got;
+    while (got.empty() && replay::LogFeed::Clock::now() < appended + 1s) {
+      got = feed.wait(appended + 1s).entries;
+    }
+    ASSERT_EQ(got.size(), 1u);
+    const auto waited = replay::LogFeed::Clock::now() - appended;
+    waits_ms.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(waited).count());
+    if (waited < 20ms) ++prompt;
+  }
+  // A loaded machine may delay a few; a sleeping link thread delays every one by ~70 ms.
+  EXPECT_GE(prompt, 8) << "waits (ms): " << ::testing::PrintToString(waits_ms);
+  primary.goodbye("test over");
+}
+
 // ---- A backup that lies, or acks that come late -------------------------------------------
 //
 // The backup end is raw frames here, so a test can send any ack it likes.

@@ -150,6 +150,9 @@ class PrimaryLink final : public replay::EntrySink {
   std::deque<std::vector<uint8_t>> ready_;  // finished chunks not yet sent
   size_t buffered_bytes_ = 0;
   Clock::time_point first_unsent_{};
+  // When the link thread's poll times out at the latest (Clock ticks), so that append() wakes
+  // it only when a flush falls due before that.
+  std::atomic<Clock::rep> link_wakes_at_{0};
   bool urgent_ = false;
   uint64_t entries_ = 0;
   uint64_t backpressure_waits_ = 0;
