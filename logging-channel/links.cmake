@@ -8,6 +8,7 @@ add_library(ftvm_channel_links STATIC
   src/cutover_console.cpp
   src/receive_message.cpp
   src/handshake.cpp
+  src/link_thread_priority.cpp
 )
 target_include_directories(ftvm_channel_links PUBLIC include)
 target_compile_options(ftvm_channel_links PRIVATE ${FTVM_HOST_WARNINGS})
@@ -20,4 +21,5 @@ ftvm_add_test(NAME ftvm_channel_links_tests LABEL unit
     tests/cutover_console_test.cpp
     tests/links_test.cpp
     tests/handshake_test.cpp
+    tests/link_thread_priority_test.cpp
   LIBS ftvm_channel_links)

@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "logging_channel/handshake.h"
+#include "logging_channel/link_thread_priority.h"
 #include "logging_channel/receive_message.h"
 #include "logging_channel/tcp.h"
 #include "replay/chunk.h"
@@ -215,6 +216,7 @@ void BackupLink::receive() {
 }
 
 void BackupLink::loop() {
+  link_thread_nice_.store(favour_link_thread());
   while (!lost_.load() && !quit_.load()) {
     pollfd fd{socket_.get(), POLLIN, 0};
     ::poll(&fd, 1, static_cast<int>(timeouts_.heartbeat.count()));
@@ -260,6 +262,7 @@ BackupLinkStats BackupLink::stats() const {
   s.primary_exit_count = primary_exit_count_.load();
   s.released_output_bytes = released_output_bytes_.load();
   s.console_input_bytes = console_input_bytes_.load();
+  s.link_thread_nice = link_thread_nice_.load();
   s.peer_state = cut_.load() ? "cut" : peer_state_name(peer_state_.load());
   return s;
 }

@@ -9,6 +9,7 @@
 #include <array>
 
 #include "logging_channel/handshake.h"
+#include "logging_channel/link_thread_priority.h"
 #include "logging_channel/receive_message.h"
 #include "logging_channel/tcp.h"
 
@@ -343,6 +344,7 @@ int PrimaryLink::poll_timeout_ms(Clock::time_point now) const {
 }
 
 void PrimaryLink::loop() {
+  link_thread_nice_.store(favour_link_thread());
   while (!lost_.load() && !quit_.load()) {
     std::array<pollfd, 2> fds{{{socket_.get(), POLLIN, 0}, {wake_fd_.get(), POLLIN, 0}}};
     const auto before_poll = Clock::now();
@@ -437,6 +439,7 @@ PrimaryLinkStats PrimaryLink::stats() const {
   s.backup_breakpoint_hit_us = backup_costs_.breakpoint_hit_us;
   s.backup_checkpoint_load_us = backup_costs_.checkpoint_load_us;
   s.round_trip = round_trip_.summary();
+  s.link_thread_nice = link_thread_nice_.load();
   s.peer_state = cut_.load() ? "cut" : peer_state_name(peer_state_.load());
   return s;
 }

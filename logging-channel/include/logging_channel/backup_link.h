@@ -34,6 +34,7 @@ struct BackupLinkStats {
   // Console input bytes in the log received so far: once the backup is live, the input its
   // guest got through the log (ftvm pair gives it the rest of what the primary was given).
   uint64_t console_input_bytes = 0;
+  int link_thread_nice = 0;  // favour_link_thread's result
   std::string peer_state;
 };
 
@@ -117,6 +118,7 @@ class BackupLink {
   std::atomic<uint64_t> primary_exit_count_{0};
   std::atomic<uint64_t> released_output_bytes_{0};
   std::atomic<uint64_t> console_input_bytes_{0};
+  std::atomic<int> link_thread_nice_{0};
   std::atomic<PeerMonitor::State> peer_state_{PeerMonitor::State::kAlive};
   std::atomic<bool> lost_{false};
   std::atomic<bool> cut_{false};

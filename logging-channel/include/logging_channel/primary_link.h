@@ -65,6 +65,7 @@ struct PrimaryLinkStats {
   double backup_breakpoint_hit_us = 0;
   double backup_checkpoint_load_us = 0;
   LatencySummary round_trip;
+  int link_thread_nice = 0;  // favour_link_thread's result
   std::string peer_state;
 };
 
@@ -182,6 +183,7 @@ class PrimaryLink final : public replay::EntrySink {
   std::string goodbye_reason_;
 
   std::atomic<uint64_t> exit_count_{0};
+  std::atomic<int> link_thread_nice_{0};
   std::atomic<PeerMonitor::State> peer_state_{PeerMonitor::State::kAlive};
   std::atomic<bool> lost_{false};
   std::atomic<bool> cut_{false};

@@ -98,7 +98,8 @@ nlohmann::json status_json(const BackupState& state) {
   j["log"] = {{"received_lsn", link.received_lsn},
               {"replayed_lsn", link.replayed_lsn},
               {"chunks", link.chunks},
-              {"bytes_received", link.bytes_received}};
+              {"bytes_received", link.bytes_received},
+              {"link_thread_nice", link.link_thread_nice}};
   j["primary_exit_count"] = link.primary_exit_count;
   // Each divergence is followed by a resync: a fresh copy of the primary's guest.
   j["divergences"] = state.process.divergences.load();

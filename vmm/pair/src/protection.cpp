@@ -164,7 +164,8 @@ void Protection::add_status(nlohmann::json& j) const {
               {"bytes_sent", stats.bytes_sent},
               {"acked_lsn", stats.acked_lsn},
               {"replayed_lsn", stats.replayed_lsn},
-              {"backpressure_waits", stats.backpressure_waits}};
+              {"backpressure_waits", stats.backpressure_waits},
+              {"link_thread_nice", stats.link_thread_nice}};
   j["round_trip"] = {{"p50_ms", stats.round_trip.p50_ms}, {"p99_ms", stats.round_trip.p99_ms}};
   // What --async auto weighs breakpoint against checkpoint with (0: not measured yet).
   j["backup_replay_costs"] = {{"breakpoint_hit_us", stats.backup_breakpoint_hit_us},
