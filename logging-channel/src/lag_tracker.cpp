@@ -24,6 +24,9 @@ void LagTracker::backup_at(uint64_t exit_count, Clock::time_point now) {
                   : std::max(std::chrono::nanoseconds(0),
                              std::chrono::nanoseconds(now - first_reached_locked(exit_count + 1)));
   lag_.add(lag_time_);
+  if (!backup_start_) backup_start_ = Sample{exit_count, now};
+  if (!caught_up_at_ && level && exit_count > backup_start_->exit_count) caught_up_at_ = now;
+  if (caught_up_at_) steady_lag_.add(lag_time_);
 }
 
 std::chrono::nanoseconds LagTracker::lag_time() const {
@@ -40,6 +43,17 @@ uint64_t LagTracker::lag_exits() const {
 LatencySummary LagTracker::lag_summary() const {
   std::lock_guard lock(mutex_);
   return lag_.summary();
+}
+
+std::optional<std::chrono::nanoseconds> LagTracker::catch_up_time() const {
+  std::lock_guard lock(mutex_);
+  if (!caught_up_at_) return std::nullopt;
+  return std::chrono::nanoseconds(*caught_up_at_ - backup_start_->first_at);
+}
+
+LatencySummary LagTracker::steady_lag_summary() const {
+  std::lock_guard lock(mutex_);
+  return steady_lag_.summary();
 }
 
 // Keeps the primary's current position as a sample once the previous sample is old enough.

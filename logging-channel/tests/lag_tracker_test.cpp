@@ -47,6 +47,38 @@ TEST(LagTrackerTest, ALevelBackupHasNoLag) {
   EXPECT_EQ(lag.lag_exits(), 0u);
 }
 
+// The start (the backup replays the guest's first stretch only once the primary finished it)
+// is kept apart from the lag while the backup follows.
+TEST(LagTrackerTest, TheSteadyLagStartsOnceTheBackupCaughtUp) {
+  LagTracker lag;
+  lag.primary_at(0, t0);
+  lag.backup_at(0, t0 + 1ms);  // both at the start: level, but it has not replayed anything
+  EXPECT_FALSE(lag.catch_up_time());
+  lag.primary_at(100, t0 + 80ms);
+  lag.backup_at(0, t0 + 150ms);  // 70 ms behind
+  EXPECT_FALSE(lag.catch_up_time());
+  lag.backup_at(100, t0 + 160ms);
+  ASSERT_TRUE(lag.catch_up_time());
+  EXPECT_EQ(*lag.catch_up_time(), 159ms);
+  lag.primary_at(110, t0 + 170ms);
+  lag.backup_at(105, t0 + 172ms);  // 2 ms behind
+  EXPECT_EQ(lag.lag_summary().count, 4u);
+  EXPECT_EQ(lag.lag_summary().max_ms, 70.0);
+  EXPECT_EQ(lag.steady_lag_summary().count, 2u);
+  EXPECT_EQ(lag.steady_lag_summary().max_ms, 2.0);
+}
+
+TEST(LagTrackerTest, ABackupThatJoinedLevelCatchesUpAtItsFirstStep) {
+  LagTracker lag;
+  lag.primary_at(5000, t0);
+  lag.backup_at(5000, t0 + 1ms);  // joined: it starts where the primary stopped for the copy
+  lag.primary_at(5001, t0 + 2ms);
+  lag.backup_at(5001, t0 + 3ms);
+  ASSERT_TRUE(lag.catch_up_time());
+  EXPECT_EQ(*lag.catch_up_time(), 2ms);
+  EXPECT_EQ(lag.steady_lag_summary().count, 1u);
+}
+
 TEST(LagTrackerTest, SamplesAreSparse) {
   LagTracker lag;
   lag.primary_at(10, t0);

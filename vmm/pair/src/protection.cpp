@@ -141,7 +141,15 @@ void Protection::add_status(nlohmann::json& j) const {
               {"exits", outputs_.lag.lag_exits()},
               {"p50_ms", lag.p50_ms},
               {"p99_ms", lag.p99_ms},
-              {"max_ms", lag.max_ms}};
+              {"max_ms", lag.max_ms},
+              {"caught_up_after_ms", nullptr}};
+  // Once the backup has caught up with the guest's start: the lag while it follows.
+  if (const auto catch_up = outputs_.lag.catch_up_time()) {
+    const auto steady = outputs_.lag.steady_lag_summary();
+    j["lag"]["caught_up_after_ms"] = std::chrono::duration<double, std::milli>(*catch_up).count();
+    j["lag"]["steady"] = {
+        {"p50_ms", steady.p50_ms}, {"p99_ms", steady.p99_ms}, {"max_ms", steady.max_ms}};
+  }
   j["outputs"] = {{"held_bytes", outputs_.gate.held_bytes()},
                   {"released_bytes", outputs_.gate.released_bytes()},
                   {"delivered_bytes", outputs_.writer.delivered_bytes()},
