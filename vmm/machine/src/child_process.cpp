@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -28,7 +29,13 @@ Result<Pipe> make_pipe() {
 
 // After fork, before exec: only async-signal-safe calls.
 [[noreturn]] void exec_child(const std::vector<std::string>& argv, int in, int out,
-                             const std::vector<int>& inherit) {
+                             const std::vector<int>& inherit, pid_t parent) {
+  // The child ends with its parent, even one killed with SIGKILL, which runs no destructor: a
+  // primary whose `ftvm pair` was killed otherwise ran on alone, unprotected, its console read
+  // by nobody. SIGTERM, so that a side ends in order (a primary says goodbye, a lease helper
+  // gives its port back). The parent may have died before this line: then at once.
+  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (::getppid() != parent) ::_exit(128 + SIGTERM);
   if (in >= 0) ::dup2(in, STDIN_FILENO);
   if (out >= 0) ::dup2(out, STDOUT_FILENO);
   for (int fd : inherit) ::fcntl(fd, F_SETFD, 0);
@@ -66,11 +73,13 @@ Result<ChildProcess> ChildProcess::spawn(std::string name, const std::vector<std
     if (!p) return p.error();
     out = std::move(*p);
   }
+  const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0)
     return make_error(fmt::format("cannot start the {}: {}", name, std::strerror(errno)));
   if (pid == 0) {
-    exec_child(argv, in ? in->read.get() : -1, out ? out->write.get() : -1, options.inherit_fds);
+    exec_child(argv, in ? in->read.get() : -1, out ? out->write.get() : -1, options.inherit_fds,
+               parent);
   }
   return ChildProcess(std::move(name), pid, in ? std::move(in->write) : UniqueFd(),
                       out ? std::move(out->read) : UniqueFd());

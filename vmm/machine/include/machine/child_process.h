@@ -1,5 +1,7 @@
 // A child process of `ftvm pair`: one side of the pair or its arbiter, with its console on
-// pipes. Killed and reaped on destruction, so an error in the pair leaves nothing behind.
+// pipes. Killed and reaped on destruction, so an error in the pair leaves nothing behind, and
+// sent SIGTERM when its parent dies, however it dies. Linux sends that signal when the thread
+// that spawned the child ends: spawn from a thread that lives as long as the process does.
 #pragma once
 
 #include <sys/types.h>
