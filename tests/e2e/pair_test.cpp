@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -24,6 +25,7 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "disk/etcd_arbiter.h"
 #include "kvm_gate.h"
@@ -781,6 +783,58 @@ TEST_P(PairOn, FtvmPairStaysProtectedThroughThreeKilledPrimaries) {
   EXPECT_EQ(stats["cutover_gap_bytes"], 0) << stats.dump(2);
   EXPECT_TRUE(stats["cutover_checked"].get<bool>()) << stats.dump(2);
   EXPECT_TRUE(stats["cutover_mismatch"].is_null()) << stats.dump(2);
+}
+
+// The processes `ftvm pair` started whose state in /proc is not a zombie's: its own children.
+std::vector<pid_t> running_children_of(pid_t parent) {
+  std::vector<pid_t> children;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    // pid (comm) state ppid ...: comm may hold spaces, so read after its closing parenthesis.
+    std::istringstream rest(line.substr(line.rfind(')') + 1));
+    char state = 0;
+    pid_t ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == parent && state != 'Z') children.push_back(std::stoi(name));
+  }
+  return children;
+}
+
+bool running(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return false;
+  std::istringstream rest(line.substr(line.rfind(')') + 1));
+  char state = 0;
+  rest >> state;
+  return state != 'Z';
+}
+
+// A `ftvm pair` killed outright (SIGKILL: no clean-up of its own) takes its arbiter, primary
+// and backup with it. Before, its primary ran on alone, unprotected, its console read by
+// nobody.
+TEST_P(PairOn, AKilledPairLeavesNoSideRunning) {
+  TempDir dir("ftvm-pair");
+  Subprocess pair({ftvm_binary(), "pair", "--accel", GetParam(), "--seconds", "120", "--run-dir",
+                   dir.path("run")});
+  ASSERT_TRUE(pair.wait_for_stdout("testsvc: up", 30s)) << pair.stderr_so_far();
+  const std::vector<pid_t> sides = running_children_of(pair.pid());
+  ASSERT_EQ(sides.size(), 3u) << "arbiter, primary and backup";
+  pair.send_signal(SIGKILL);
+  // The primary, its backup gone, asks the arbiter (gone too) for up to its 5 s arbiter
+  // timeout before it ends. Reading keeps the pipes the sides inherited from the pair drained
+  // (and finish() would wait for their end of file, which a side left running never gives).
+  const auto deadline = Clock::now() + 20s;
+  auto left = [&] { return std::count_if(sides.begin(), sides.end(), running); };
+  while (left() > 0 && Clock::now() < deadline) pair.read_output_for(50ms);
+  for (pid_t pid : sides) {
+    EXPECT_FALSE(running(pid)) << "side " << pid << " outlived the killed pair";
+    if (running(pid)) ::kill(pid, SIGKILL);
+  }
 }
 
 // A backup started with --connect for a primary whose guest already runs, or with --join for
