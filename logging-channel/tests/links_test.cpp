@@ -323,6 +323,13 @@ class StallingConsole final : public ConsoleSink {
   CollectingConsole console_;
 };
 
+// Each side waits for the other's greeting: the backup greets from its own thread.
+void greet(PrimaryLink& primary, BackupLink& backup) {
+  auto receiving = std::async(std::launch::async, [&] { return backup.receive_hello(2000ms); });
+  ASSERT_TRUE(primary.send_hello(Hello{kProtocolVersion, "vm1", 1, {}, {}}));
+  ASSERT_TRUE(receiving.get());
+}
+
 // Issue 11, item 3: the gate released on the link thread straight into the console, so a
 // reader that stopped for a second stopped the acks and heartbeats, and the backup declared a
 // healthy primary lost. Released output now waits on the ConsoleWriter's thread.
@@ -342,9 +349,7 @@ TEST(SlowConsoleTest, AConsoleThatBlocksForASecondCausesNoDeclare) {
   options.delivered_output_bytes = [&writer] { return writer.delivered_bytes(); };
   PrimaryLink primary(std::move(sockets.primary), FrameKey::none(), gate, lag, options);
   BackupLink backup(std::move(sockets.backup), FrameKey::none(), feed, timeouts);
-  auto receiving = std::async(std::launch::async, [&] { return backup.receive_hello(2000ms); });
-  ASSERT_TRUE(primary.send_hello(Hello{kProtocolVersion, "vm1", 1, {}, {}}));
-  ASSERT_TRUE(receiving.get());
+  ASSERT_NO_FATAL_FAILURE(greet(primary, backup));
   std::atomic<bool> primary_lost{false}, backup_lost{false};
   primary.start([&](const std::string&) { primary_lost.store(true); });
   backup.start([&](const std::string&) { backup_lost.store(true); });
@@ -378,9 +383,7 @@ TEST(IdleLinkTest, AnEntryAppendedToAnIdleLogLeavesWithinTheFlushInterval) {
   options.flush_interval = 2ms;
   PrimaryLink primary(std::move(sockets.primary), FrameKey::none(), gate, lag, options);
   BackupLink backup(std::move(sockets.backup), FrameKey::none(), feed, slow_heartbeats);
-  auto receiving = std::async(std::launch::async, [&] { return backup.receive_hello(2000ms); });
-  ASSERT_TRUE(primary.send_hello(Hello{kProtocolVersion, "vm1", 1, {}, {}}));
-  ASSERT_TRUE(receiving.get());
+  ASSERT_NO_FATAL_FAILURE(greet(primary, backup));
   primary.start(nullptr);
   backup.start(nullptr);
 

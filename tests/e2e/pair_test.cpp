@@ -21,6 +21,7 @@
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
 #include <regex>
 #include <set>
@@ -785,33 +786,37 @@ TEST_P(PairOn, FtvmPairStaysProtectedThroughThreeKilledPrimaries) {
   EXPECT_TRUE(stats["cutover_mismatch"].is_null()) << stats.dump(2);
 }
 
-// The processes `ftvm pair` started whose state in /proc is not a zombie's: its own children.
+// A process's state letter and parent from /proc/PID/stat (none once it is gone). The command
+// name may hold spaces, so the fields are read after its closing parenthesis.
+struct ProcState {
+  char state = 0;
+  pid_t parent = 0;
+};
+std::optional<ProcState> proc_state(const std::filesystem::path& proc_dir) {
+  std::ifstream stat(proc_dir / "stat");
+  std::string line;
+  if (!std::getline(stat, line)) return std::nullopt;
+  std::istringstream rest(line.substr(line.rfind(')') + 1));
+  ProcState s;
+  rest >> s.state >> s.parent;
+  return s;
+}
+
+bool running(pid_t pid) {
+  const auto s = proc_state("/proc/" + std::to_string(pid));
+  return s && s->state != 'Z';
+}
+
+// The processes `ftvm pair` started that are still running (not zombies): its own children.
 std::vector<pid_t> running_children_of(pid_t parent) {
   std::vector<pid_t> children;
   for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
     const std::string name = entry.path().filename();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream stat(entry.path() / "stat");
-    std::string line;
-    if (!std::getline(stat, line)) continue;
-    // pid (comm) state ppid ...: comm may hold spaces, so read after its closing parenthesis.
-    std::istringstream rest(line.substr(line.rfind(')') + 1));
-    char state = 0;
-    pid_t ppid = 0;
-    rest >> state >> ppid;
-    if (ppid == parent && state != 'Z') children.push_back(std::stoi(name));
+    const auto s = proc_state(entry.path());
+    if (s && s->parent == parent && s->state != 'Z') children.push_back(std::stoi(name));
   }
   return children;
-}
-
-bool running(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(stat, line)) return false;
-  std::istringstream rest(line.substr(line.rfind(')') + 1));
-  char state = 0;
-  rest >> state;
-  return state != 'Z';
 }
 
 // A `ftvm pair` killed outright (SIGKILL: no clean-up of its own) takes its arbiter, primary
